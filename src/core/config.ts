@@ -1,0 +1,252 @@
+/**
+ * The configuration schema: one declarative table of options with defaults, units and docs.
+ * From it come the validating zod schema (unknown keys rejected, every error reported at once),
+ * the `HERALD_*` environment variable names, the CLI flags and `herald --help`.
+ * Durations are integer milliseconds, sizes are bytes.
+ */
+import { z } from 'zod';
+
+/** Default listen port. */
+export const DEFAULT_PORT = 8080;
+/** Default listen host (loopback only). */
+export const DEFAULT_HOST = '127.0.0.1';
+/** Default WebSocket ping interval. */
+export const DEFAULT_PING_INTERVAL_MS = 25_000;
+/** Default long-poll wait before answering with nothing new. */
+export const DEFAULT_LONG_POLL_TIMEOUT_MS = 30_000;
+/** Default SSE / HTTP-stream keep-alive comment interval. */
+export const DEFAULT_STREAM_KEEPALIVE_MS = 15_000;
+/** Default largest inbound frame or HTTP body. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 65_536;
+/** Default per-connection outbound buffer before a slow consumer is dropped. */
+export const DEFAULT_MAX_OUTBOUND_BYTES = 1_048_576;
+
+const channelPolicyFields = {
+  historySize: z.number().int().min(0).max(1_000_000),
+  historyTtlMs: z.number().int().min(0),
+  allowPublish: z.boolean(),
+  joinLeave: z.boolean(),
+  requireToken: z.boolean(),
+};
+
+/** Per-namespace channel policy override; missing fields come from `channels`. */
+const namespaceSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'namespace names use A-Z a-z 0-9 _ . - (1-64 chars)'),
+    ...Object.fromEntries(Object.entries(channelPolicyFields).map(([k, v]) => [k, v.optional()])),
+  })
+  .strict();
+
+/** One configuration option. */
+export interface OptionSpec {
+  /** Dotted path in the config object, e.g. `limits.maxConnections`. */
+  readonly path: string;
+  readonly schema: z.ZodType;
+  readonly default: unknown;
+  /** One line for `--help` and the README. */
+  readonly doc: string;
+}
+
+const opt = (path: string, schema: z.ZodType, def: unknown, doc: string): OptionSpec => ({ path, schema, default: def, doc });
+
+/** Every option Herald understands. */
+export const OPTIONS: readonly OptionSpec[] = [
+  opt('host', z.string().min(1), DEFAULT_HOST, 'Address to listen on. Anything but loopback requires apiKey.'),
+  opt('port', z.number().int().min(0).max(65535), DEFAULT_PORT, 'TCP port for every transport, the API and the pages (0 = any free port).'),
+  opt('dataDir', z.string().min(1), './data', 'Directory for embedded data files (SQLite IM store).'),
+  opt('apiKey', z.string().min(16).optional(), undefined, 'Key for the server API (`Authorization: apikey <key>`); required when host is not loopback.'),
+  opt('dev', z.boolean(), false, 'Development mode: accepts a bare user name as identity. Never in production.'),
+  opt('logLevel', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info', 'Log level.'),
+  opt('auth.hmacSecret', z.string().min(16).optional(), undefined, 'HS256 secret for connection tokens (JWT).'),
+  opt('auth.publicKeys', z.array(z.string()).default([]), [], 'PEM public keys (RS256/ES256) for connection tokens.'),
+  opt('auth.jwksFile', z.string().optional(), undefined, 'Path to a JWKS file with token verification keys.'),
+  opt('auth.audience', z.string().optional(), undefined, 'Required `aud` claim of tokens, if set.'),
+  opt('auth.issuer', z.string().optional(), undefined, 'Required `iss` claim of tokens, if set.'),
+  opt('channels.historySize', channelPolicyFields.historySize, 100, 'Default: publications kept per channel (0 = no history).'),
+  opt('channels.historyTtlMs', channelPolicyFields.historyTtlMs, 300_000, 'Default: how long a publication stays in history (0 = forever).'),
+  opt('channels.allowPublish', channelPolicyFields.allowPublish, false, 'Default: whether clients may publish (the server API always may).'),
+  opt('channels.joinLeave', channelPolicyFields.joinLeave, false, 'Default: send join/leave events to subscribers.'),
+  opt('channels.requireToken', channelPolicyFields.requireToken, false, 'Default: subscribing needs an authenticated connection (a token).'),
+  opt('namespaces', z.array(namespaceSchema).default([]), [], 'Per-namespace overrides of the channel policy: [{"name":"news","historySize":10,...}]. `news:sport` is in namespace `news`.'),
+  opt('limits.maxConnections', z.number().int().min(1), 100_000, 'Connections this process accepts; more are refused with 3007.'),
+  opt('limits.maxMessageBytes', z.number().int().min(64).max(64 * 1024 * 1024), DEFAULT_MAX_MESSAGE_BYTES, 'Largest inbound frame, command or publish body in bytes.'),
+  opt('limits.maxChannelsPerConnection', z.number().int().min(1).max(10_000), 128, 'Subscriptions one connection may hold.'),
+  opt('limits.maxChannelNameLength', z.number().int().min(1).max(1024), 255, 'Longest channel name in bytes.'),
+  opt('limits.maxOutboundBytes', z.number().int().min(1024), DEFAULT_MAX_OUTBOUND_BYTES, 'Per-connection unsent bytes before a slow consumer is disconnected (3004).'),
+  opt('limits.maxHistoryRead', z.number().int().min(1).max(100_000), 1000, 'Most publications returned by one history or recovery read.'),
+  opt('limits.commandsPerSecond', z.number().int().min(1), 1000, 'Commands per second one connection may send before 3505.'),
+  opt('timing.pingIntervalMs', z.number().int().min(50), DEFAULT_PING_INTERVAL_MS, 'Heartbeat interval; a silent connection is dropped within two intervals.'),
+  opt('timing.connectTimeoutMs', z.number().int().min(100), 10_000, 'Time a WebSocket client has to send `connect`.'),
+  opt('timing.longPollTimeoutMs', z.number().int().min(100), DEFAULT_LONG_POLL_TIMEOUT_MS, 'How long a long-poll waits for a publication before answering empty.'),
+  opt('timing.streamKeepAliveMs', z.number().int().min(100), DEFAULT_STREAM_KEEPALIVE_MS, 'Keep-alive interval for SSE and HTTP streaming.'),
+  opt('timing.shutdownTimeoutMs', z.number().int().min(0), 5_000, 'Longest graceful shutdown before remaining connections are cut.'),
+];
+
+/** Channel policy resolved for one channel. */
+export interface ChannelPolicy {
+  readonly historySize: number;
+  readonly historyTtlMs: number;
+  readonly allowPublish: boolean;
+  readonly joinLeave: boolean;
+  readonly requireToken: boolean;
+}
+
+/** Namespace override as configured. */
+export type NamespaceConfig = { readonly name: string } & Partial<ChannelPolicy>;
+
+/** The validated, frozen configuration. */
+export interface HeraldConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly apiKey?: string;
+  readonly dev: boolean;
+  readonly logLevel: string;
+  readonly auth: {
+    readonly hmacSecret?: string;
+    readonly publicKeys: readonly string[];
+    readonly jwksFile?: string;
+    readonly audience?: string;
+    readonly issuer?: string;
+  };
+  readonly channels: ChannelPolicy;
+  readonly namespaces: readonly NamespaceConfig[];
+  readonly limits: {
+    readonly maxConnections: number;
+    readonly maxMessageBytes: number;
+    readonly maxChannelsPerConnection: number;
+    readonly maxChannelNameLength: number;
+    readonly maxOutboundBytes: number;
+    readonly maxHistoryRead: number;
+    readonly commandsPerSecond: number;
+  };
+  readonly timing: {
+    readonly pingIntervalMs: number;
+    readonly connectTimeoutMs: number;
+    readonly longPollTimeoutMs: number;
+    readonly streamKeepAliveMs: number;
+    readonly shutdownTimeoutMs: number;
+  };
+}
+
+/** Partial config as given by a file, env or flags (validated later). */
+export type ConfigInput = Record<string, unknown>;
+
+/** Environment variable for an option path: `limits.maxConnections` → `HERALD_LIMITS_MAX_CONNECTIONS`. */
+export function envName(path: string): string {
+  return 'HERALD_' + path.replace(/\./g, '_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
+/** CLI flag for an option path: `limits.maxConnections` → `--limits.max-connections`. */
+export function flagName(path: string): string {
+  return '--' + path.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+}
+
+function buildSchema(): z.ZodType {
+  interface Node { [k: string]: Node | z.ZodType }
+  const root: Node = {};
+  for (const o of OPTIONS) {
+    const parts = o.path.split('.');
+    let node = root;
+    for (const p of parts.slice(0, -1)) node = (node[p] ??= {}) as Node;
+    node[parts[parts.length - 1]!] = o.schema;
+  }
+  const toZod = (n: Node): z.ZodType =>
+    z.object(Object.fromEntries(Object.entries(n).map(([k, v]) => [k, v instanceof z.ZodType ? v : toZod(v)]))).strict();
+  return toZod(root);
+}
+
+const CONFIG_SCHEMA = buildSchema();
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Deep-merge plain objects; arrays and scalars of later layers replace earlier ones. */
+export function mergeLayers(...layers: ConfigInput[]): ConfigInput {
+  const out: ConfigInput = {};
+  for (const layer of layers) {
+    for (const [k, v] of Object.entries(layer)) {
+      if (v === undefined) continue;
+      out[k] = isPlainObject(v) && isPlainObject(out[k]) ? mergeLayers(out[k] as ConfigInput, v) : v;
+    }
+  }
+  return out;
+}
+
+/** The defaults as a nested config object. */
+export function defaultsLayer(): ConfigInput {
+  const out: ConfigInput = {};
+  for (const o of OPTIONS) if (o.default !== undefined) setPath(out, o.path, o.default);
+  return out;
+}
+
+/** Set a dotted path in a nested object. */
+export function setPath(obj: ConfigInput, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node = obj;
+  for (const p of parts.slice(0, -1)) {
+    if (!isPlainObject(node[p])) node[p] = {};
+    node = node[p] as ConfigInput;
+  }
+  node[parts[parts.length - 1]!] = value;
+}
+
+/** Thrown by `resolveConfig` with every problem found. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  readonly problems: readonly string[];
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.problems = problems;
+  }
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** Whether `host` only listens on the loopback interface. */
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK.has(host) || host.startsWith('127.');
+}
+
+/**
+ * Merge the layers over the defaults, validate, and return a frozen config.
+ * Throws ConfigError listing every problem at once.
+ */
+export function resolveConfig(...layers: ConfigInput[]): HeraldConfig {
+  const merged = mergeLayers(defaultsLayer(), ...layers);
+  const result = CONFIG_SCHEMA.safeParse(merged);
+  const problems: string[] = [];
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const where = issue.path.length ? issue.path.join('.') : '(root)';
+      problems.push(`${where}: ${issue.message}`);
+    }
+  }
+  const cfg = (result.success ? result.data : merged) as HeraldConfig;
+  if (result.success && !isLoopbackHost(cfg.host) && !cfg.apiKey) {
+    problems.push(`apiKey: required when listening beyond loopback (host ${cfg.host}); set ${envName('apiKey')}`);
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return deepFreeze(cfg);
+}
+
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null) {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
+}
+
+/** Resolve the channel policy for a namespace (undefined = the default policy). */
+export function policyFor(cfg: HeraldConfig, namespace: string | undefined): ChannelPolicy {
+  if (namespace === undefined) return cfg.channels;
+  const ns = cfg.namespaces.find((n) => n.name === namespace);
+  return ns ? { ...cfg.channels, ...stripName(ns) } : cfg.channels;
+}
+
+function stripName(ns: NamespaceConfig): Partial<ChannelPolicy> {
+  const { name: _name, ...rest } = ns;
+  return rest;
+}

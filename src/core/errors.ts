@@ -1,0 +1,90 @@
+/**
+ * The error registry. Every error Herald reports has a stable string code (`HERALD_ERR_*`),
+ * an HTTP status for the HTTP API and a wire code for the native protocol. A published code is
+ * never reused for another meaning.
+ */
+import { ErrorCode } from '../protocol/codes.js';
+
+interface ErrorSpec {
+  readonly status: number;
+  readonly wire: ErrorCode;
+  readonly message: string;
+  /** True when retrying the same request later may succeed. */
+  readonly temporary: boolean;
+}
+
+/** All error codes with their default message, HTTP status and wire code. */
+export const ERRORS = {
+  HERALD_ERR_INTERNAL: { status: 500, wire: ErrorCode.INTERNAL, message: 'Internal server error', temporary: true },
+  HERALD_ERR_BAD_REQUEST: { status: 400, wire: ErrorCode.BAD_REQUEST, message: 'Bad request', temporary: false },
+  HERALD_ERR_MALFORMED_JSON: { status: 400, wire: ErrorCode.BAD_REQUEST, message: 'Malformed JSON', temporary: false },
+  HERALD_ERR_UNKNOWN_COMMAND: { status: 400, wire: ErrorCode.METHOD_NOT_FOUND, message: 'Unknown command', temporary: false },
+  HERALD_ERR_UNAUTHORIZED: { status: 401, wire: ErrorCode.UNAUTHORIZED, message: 'Unauthorized', temporary: false },
+  HERALD_ERR_TOKEN_EXPIRED: { status: 401, wire: ErrorCode.TOKEN_EXPIRED, message: 'Token expired', temporary: false },
+  HERALD_ERR_FORBIDDEN: { status: 403, wire: ErrorCode.PERMISSION_DENIED, message: 'Permission denied', temporary: false },
+  HERALD_ERR_NOT_FOUND: { status: 404, wire: ErrorCode.NOT_FOUND, message: 'Not found', temporary: false },
+  HERALD_ERR_METHOD_NOT_ALLOWED: { status: 405, wire: ErrorCode.METHOD_NOT_FOUND, message: 'Method not allowed', temporary: false },
+  HERALD_ERR_CONFLICT: { status: 409, wire: ErrorCode.CONFLICT, message: 'Conflict', temporary: false },
+  HERALD_ERR_PAYLOAD_TOO_LARGE: { status: 413, wire: ErrorCode.MESSAGE_TOO_LARGE, message: 'Payload too large', temporary: false },
+  HERALD_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, wire: ErrorCode.BAD_REQUEST, message: 'Unsupported media type', temporary: false },
+  HERALD_ERR_TOO_MANY_REQUESTS: { status: 429, wire: ErrorCode.TOO_MANY_REQUESTS, message: 'Too many requests', temporary: true },
+  HERALD_ERR_INVALID_CHANNEL: { status: 400, wire: ErrorCode.INVALID_CHANNEL, message: 'Invalid channel name', temporary: false },
+  HERALD_ERR_INVALID_POSITION: { status: 400, wire: ErrorCode.INVALID_POSITION, message: 'Invalid stream position', temporary: false },
+  HERALD_ERR_ALREADY_SUBSCRIBED: { status: 409, wire: ErrorCode.ALREADY_SUBSCRIBED, message: 'Already subscribed', temporary: false },
+  HERALD_ERR_NOT_SUBSCRIBED: { status: 400, wire: ErrorCode.NOT_SUBSCRIBED, message: 'Not subscribed', temporary: false },
+  HERALD_ERR_LIMIT_EXCEEDED: { status: 429, wire: ErrorCode.LIMIT_EXCEEDED, message: 'Limit exceeded', temporary: false },
+  HERALD_ERR_NOT_CONNECTED: { status: 400, wire: ErrorCode.UNAUTHORIZED, message: 'Connect first', temporary: false },
+  HERALD_ERR_UNAVAILABLE: { status: 503, wire: ErrorCode.UNAVAILABLE, message: 'Service unavailable', temporary: true },
+  HERALD_ERR_CHANNEL_NOT_FOUND: { status: 404, wire: ErrorCode.UNKNOWN_CHANNEL, message: 'Channel not found', temporary: false },
+} as const satisfies Record<string, ErrorSpec>;
+
+/** A stable error code string. */
+export type HeraldErrorCode = keyof typeof ERRORS;
+
+/** Base class of every error Herald raises on purpose. */
+export class HeraldError extends Error {
+  override name = 'HeraldError';
+  readonly code: HeraldErrorCode;
+  readonly status: number;
+  readonly wire: ErrorCode;
+  readonly temporary: boolean;
+  constructor(code: HeraldErrorCode, message?: string, options?: { cause?: unknown }) {
+    const spec: ErrorSpec = ERRORS[code];
+    super(message ?? spec.message, options);
+    this.code = code;
+    this.status = spec.status;
+    this.wire = spec.wire;
+    this.temporary = spec.temporary;
+  }
+}
+
+/** A request or option was invalid. */
+export class InvalidArgumentError extends HeraldError {
+  override name = 'InvalidArgumentError';
+}
+
+/** The peer violated the protocol (malformed frame, unknown command). */
+export class ProtocolError extends HeraldError {
+  override name = 'ProtocolError';
+}
+
+/** The caller lacks the credentials or permission. */
+export class UnauthorizedError extends HeraldError {
+  override name = 'UnauthorizedError';
+}
+
+/** The resource or connection is closed. */
+export class ClosedError extends HeraldError {
+  override name = 'ClosedError';
+}
+
+/** An operation did not finish in time. */
+export class TimeoutError extends HeraldError {
+  override name = 'TimeoutError';
+}
+
+/** Wrap anything thrown into a HeraldError; unknown errors become HERALD_ERR_INTERNAL (no internals leak). */
+export function toHeraldError(err: unknown): HeraldError {
+  if (err instanceof HeraldError) return err;
+  return new HeraldError('HERALD_ERR_INTERNAL', undefined, { cause: err });
+}
