@@ -1,0 +1,226 @@
+/**
+ * HeraldCore: the node's channel service. It owns the hub, resolves channel policy, stores and
+ * fans out publications through the broker, serves history and recovery, and keeps the list of
+ * connections for shutdown and stats. Fronts (native, Nchan, STOMP) and the API are its users.
+ */
+import { randomUUID } from 'node:crypto';
+import type { StreamPosition } from '../protocol/position.js';
+import { Authenticator } from './auth.js';
+import type { Broker, ChannelEvent, ChannelSummary, HistoryResult } from './broker.js';
+import { assertChannel, PolicyResolver } from './channels.js';
+import type { ChannelPolicy, HeraldConfig } from './config.js';
+import { HeraldError } from './errors.js';
+import { fanoutEvents, publishEvents } from './events.js';
+import { Hub, type Subscriber } from './hub.js';
+import { type Logger, SILENT_LOGGER } from './logger.js';
+import { Outgoing, type Publication, type PublicationInput } from './publication.js';
+
+/** Where a new subscription starts. */
+export interface SubscribeFrom {
+  /** Resume after this position. */
+  readonly since?: StreamPosition;
+  /** Start with the last N publications. */
+  readonly last?: number;
+}
+
+/** What a subscriber receives when a subscription starts. */
+export interface SubscribeResult {
+  /** Publications to deliver first (history), oldest first. */
+  readonly publications: Publication[];
+  /** Position the subscription continues from. */
+  readonly position: StreamPosition;
+  /**
+   * Only meaningful with `since`: true when every publication after `since` is included, false
+   * when some were lost (epoch changed, or older than the history keeps). Clients must re-sync
+   * from their source of truth when false.
+   */
+  readonly recovered: boolean;
+}
+
+/** Channel info for the API. */
+export interface ChannelInfo {
+  readonly channel: string;
+  readonly position: StreamPosition;
+  /** Publications kept in history. */
+  readonly buffered: number;
+  /** Subscribers on this node. */
+  readonly subscribers: number;
+}
+
+/** Options of `new HeraldCore()`. */
+export interface CoreOptions {
+  readonly config: HeraldConfig;
+  readonly broker: Broker;
+  readonly logger?: Logger;
+  /** Node id (random by default). */
+  readonly nodeId?: string;
+}
+
+/** The channel service of one node. */
+export class HeraldCore {
+  readonly config: HeraldConfig;
+  readonly broker: Broker;
+  readonly hub: Hub;
+  readonly auth: Authenticator;
+  readonly policies: PolicyResolver;
+  readonly logger: Logger;
+  readonly nodeId: string;
+  readonly startedAt = Date.now();
+  #published = 0;
+  #delivered = 0;
+
+  constructor(options: CoreOptions) {
+    this.config = options.config;
+    this.broker = options.broker;
+    this.logger = options.logger ?? SILENT_LOGGER;
+    this.nodeId = options.nodeId ?? randomUUID();
+    this.hub = new Hub(this.broker);
+    this.auth = new Authenticator(this.config);
+    this.policies = new PolicyResolver(this.config);
+  }
+
+  /** Connect the broker. */
+  async start(): Promise<void> {
+    await this.broker.start({
+      onPublication: (pub) => this.#fanout(pub),
+      onChannelDeleted: (channel) => this.hub.channelDeleted(channel),
+      onEvent: (event) => this.hub.broadcastEvent(event),
+    });
+  }
+
+  /** Close the broker. Connections must have been closed by their transports first. */
+  async close(): Promise<void> {
+    await this.broker.close();
+  }
+
+  /** Policy of a channel. */
+  policy(channel: string): ChannelPolicy {
+    return this.policies.forChannel(channel);
+  }
+
+  /** Throw HERALD_ERR_INVALID_CHANNEL unless the name is valid under the configured limits. */
+  validateChannel(channel: unknown): asserts channel is string {
+    assertChannel(channel, this.config.limits.maxChannelNameLength);
+  }
+
+  /**
+   * Publish to a channel: store it in history per the channel's policy and fan it out to every
+   * subscriber on every node. Resolves with the publication once stored. Permission checks are
+   * the caller's (fronts and API differ).
+   */
+  async publish(channel: string, input: PublicationInput, source = 'api'): Promise<Publication> {
+    this.validateChannel(channel);
+    if (input.payload.length > this.config.limits.maxMessageBytes) {
+      throw new HeraldError('HERALD_ERR_PAYLOAD_TOO_LARGE', `Publication larger than ${this.config.limits.maxMessageBytes} bytes`);
+    }
+    const policy = this.policy(channel);
+    const pub = await this.broker.publish(channel, input, policy);
+    this.#published++;
+    if (publishEvents.hasSubscribers) publishEvents.publish({ channel, bytes: input.payload.length, source });
+    return pub;
+  }
+
+  /**
+   * Subscribe a local subscriber and compute where it starts. The subscriber must buffer live
+   * deliveries for this channel until this resolves (see SubscriptionState) and then deliver
+   * the returned publications followed by the buffered ones past `position`.
+   */
+  async subscribe(sub: Subscriber, channel: string, from: SubscribeFrom = {}): Promise<SubscribeResult> {
+    this.validateChannel(channel);
+    const added = await this.hub.add(channel, sub);
+    if (!added) throw new HeraldError('HERALD_ERR_ALREADY_SUBSCRIBED');
+    try {
+      return await this.recover(channel, from);
+    } catch (err) {
+      this.hub.remove(channel, sub);
+      throw err;
+    }
+  }
+
+  /**
+   * Compute history for a position without subscribing (long-poll and the first step of
+   * subscribe). `recovered` is false when `since` is from another epoch or older than history.
+   */
+  async recover(channel: string, from: SubscribeFrom): Promise<SubscribeResult> {
+    const limit = this.config.limits.maxHistoryRead;
+    if (from.since) {
+      const since = from.since;
+      const res = await this.broker.history(channel, { since, limit });
+      if (res.position.epoch !== since.epoch || since.offset > res.position.offset) {
+        return { publications: res.publications, position: res.position, recovered: false };
+      }
+      // Complete only when nothing was evicted or expired after `since` and the read was not cut by the limit.
+      const recovered = since.offset + 1 >= res.oldest && res.publications.length === res.position.offset - since.offset;
+      return { publications: res.publications, position: res.position, recovered };
+    }
+    if (from.last && from.last > 0) {
+      const res = await this.broker.history(channel, { limit: Math.min(from.last, limit), reverse: true });
+      const publications = res.publications.reverse();
+      return { publications, position: res.position, recovered: true };
+    }
+    const res = await this.broker.history(channel, { limit: 0 });
+    return { publications: [], position: res.position, recovered: true };
+  }
+
+  /** Remove a local subscription. Returns false if it did not exist. */
+  unsubscribe(sub: Subscriber, channel: string): boolean {
+    return this.hub.remove(channel, sub);
+  }
+
+  /** Read a channel's history. */
+  history(channel: string, query: { since?: StreamPosition; limit?: number; reverse?: boolean }): Promise<HistoryResult> {
+    this.validateChannel(channel);
+    const limit = Math.min(query.limit ?? this.config.limits.maxHistoryRead, this.config.limits.maxHistoryRead);
+    return this.broker.history(channel, { since: query.since, limit, reverse: query.reverse });
+  }
+
+  /** Channel info (history size, position, local subscribers). */
+  async channelInfo(channel: string): Promise<ChannelInfo> {
+    this.validateChannel(channel);
+    const [summary] = await this.broker.channels(channel, 1);
+    if (summary && summary.channel === channel) {
+      return { channel, position: summary.position, buffered: summary.buffered, subscribers: this.hub.subscriberCount(channel) };
+    }
+    const res = await this.broker.history(channel, { limit: 0 });
+    return { channel, position: res.position, buffered: 0, subscribers: this.hub.subscriberCount(channel) };
+  }
+
+  /** Channels known to the broker by prefix. */
+  channels(prefix: string, limit: number): Promise<ChannelSummary[]> {
+    return this.broker.channels(prefix, limit);
+  }
+
+  /** Delete a channel on every node: history dropped, subscribers told. */
+  deleteChannel(channel: string): Promise<boolean> {
+    this.validateChannel(channel);
+    return this.broker.deleteChannel(channel);
+  }
+
+  /** Send a join/leave event to a channel's subscribers when its policy asks for them. */
+  async channelEvent(event: ChannelEvent): Promise<void> {
+    if (this.policy(event.channel).joinLeave) await this.broker.broadcastEvent(event);
+  }
+
+  /** Counters for stats and health. */
+  stats(): { published: number; delivered: number; connections: number; subscriptions: number; channels: number; uptimeMs: number } {
+    return {
+      published: this.#published,
+      delivered: this.#delivered,
+      connections: this.hub.connectionCount,
+      subscriptions: this.hub.subscriptionCount,
+      channels: this.hub.channelCount,
+      uptimeMs: Date.now() - this.startedAt,
+    };
+  }
+
+  /** Tell every connection to go away with `code` (e.g. on shutdown). */
+  disconnectAll(code: number, reason: string): void {
+    for (const conn of this.hub.connections()) conn.disconnect(code, reason);
+  }
+
+  #fanout(pub: Publication): void {
+    const delivered = this.hub.broadcast(new Outgoing(pub));
+    this.#delivered += delivered;
+    if (fanoutEvents.hasSubscribers) fanoutEvents.publish({ channel: pub.channel, delivered, latencyMs: Date.now() - pub.time });
+  }
+}

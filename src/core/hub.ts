@@ -1,0 +1,152 @@
+/**
+ * The hub: this node's connections and which local subscribers hold which channel. It asks the
+ * broker to deliver a channel to this node when the first local subscriber arrives and stops
+ * when the last one leaves.
+ */
+import type { Broker, ChannelEvent } from './broker.js';
+import type { Outgoing } from './publication.js';
+
+/** Something that receives a channel's publications on this node (a client session). */
+export interface Subscriber {
+  /** A publication of a subscribed channel, in offset order. Must not throw. */
+  deliver(out: Outgoing): void;
+  /** The channel was deleted; the hub has already removed this subscription. Must not throw. */
+  channelDeleted(channel: string): void;
+  /** A join/leave event on a subscribed channel. Must not throw. */
+  event?(event: ChannelEvent): void;
+}
+
+/** A client connection as the hub sees it, whatever its transport and protocol. */
+export interface Connection {
+  /** Unique on this node. */
+  readonly id: string;
+  /** Transport label for metrics: `websocket`, `sse`, `long-poll`, `http-stream`, … */
+  readonly transport: string;
+  /** Authenticated user id, if any. */
+  readonly user: string | undefined;
+  /** Tell the client why and close. Idempotent. */
+  disconnect(code: number, reason: string): void;
+}
+
+/** Local connections and subscriptions. */
+export class Hub {
+  readonly #broker: Broker;
+  readonly #channels = new Map<string, Set<Subscriber>>();
+  /** Broker subscriptions in flight: later subscribers wait for the first one's. */
+  readonly #pending = new Map<string, Promise<void>>();
+  readonly #connections = new Set<Connection>();
+  readonly #byTransport = new Map<string, number>();
+  #subscriptions = 0;
+
+  constructor(broker: Broker) {
+    this.#broker = broker;
+  }
+
+  /** Register a live connection. */
+  addConnection(conn: Connection): void {
+    this.#connections.add(conn);
+    this.#byTransport.set(conn.transport, (this.#byTransport.get(conn.transport) ?? 0) + 1);
+  }
+
+  /** Forget a connection (after it closed). Idempotent. */
+  removeConnection(conn: Connection): void {
+    if (this.#connections.delete(conn)) {
+      this.#byTransport.set(conn.transport, (this.#byTransport.get(conn.transport) ?? 1) - 1);
+    }
+  }
+
+  /** Live connections. */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /** Live connections per transport label. */
+  connectionsByTransport(): Record<string, number> {
+    return Object.fromEntries(this.#byTransport);
+  }
+
+  /** Every live connection (snapshot). */
+  connections(): Connection[] {
+    return [...this.#connections];
+  }
+
+  /** Total local subscriptions. */
+  get subscriptionCount(): number {
+    return this.#subscriptions;
+  }
+
+  /** Local subscribers of a channel. */
+  subscriberCount(channel: string): number {
+    return this.#channels.get(channel)?.size ?? 0;
+  }
+
+  /** Channels with at least one local subscriber. */
+  get channelCount(): number {
+    return this.#channels.size;
+  }
+
+  /**
+   * Add a subscriber to a channel; resolves once the broker delivers the channel to this node.
+   * Returns false if it was already subscribed.
+   */
+  async add(channel: string, sub: Subscriber): Promise<boolean> {
+    let set = this.#channels.get(channel);
+    if (!set) {
+      set = new Set();
+      this.#channels.set(channel, set);
+      set.add(sub);
+      this.#subscriptions++;
+      const ready = this.#broker.subscribe(channel);
+      this.#pending.set(channel, ready);
+      try {
+        await ready;
+      } finally {
+        if (this.#pending.get(channel) === ready) this.#pending.delete(channel);
+      }
+      return true;
+    }
+    if (set.has(sub)) return false;
+    set.add(sub);
+    this.#subscriptions++;
+    await this.#pending.get(channel);
+    return true;
+  }
+
+  /** Remove a subscriber from a channel. Returns false if it was not subscribed. */
+  remove(channel: string, sub: Subscriber): boolean {
+    const set = this.#channels.get(channel);
+    if (!set || !set.delete(sub)) return false;
+    this.#subscriptions--;
+    if (set.size === 0) {
+      this.#channels.delete(channel);
+      // Fire and forget: a failed unsubscribe only costs unneeded deliveries to this node.
+      this.#broker.unsubscribe(channel).catch(() => undefined);
+    }
+    return true;
+  }
+
+  /** Deliver a publication to every local subscriber of its channel; returns how many. */
+  broadcast(out: Outgoing): number {
+    const set = this.#channels.get(out.pub.channel);
+    if (!set) return 0;
+    for (const sub of set) sub.deliver(out);
+    return set.size;
+  }
+
+  /** Deliver an ephemeral event to local subscribers of its channel. */
+  broadcastEvent(event: ChannelEvent): void {
+    const set = this.#channels.get(event.channel);
+    if (set) for (const sub of set) sub.event?.(event);
+  }
+
+  /** Remove every local subscriber of a channel and tell each it was deleted. */
+  channelDeleted(channel: string): number {
+    const set = this.#channels.get(channel);
+    if (!set) return 0;
+    this.#channels.delete(channel);
+    this.#subscriptions -= set.size;
+    this.#broker.unsubscribe(channel).catch(() => undefined);
+    for (const sub of set) sub.channelDeleted(channel);
+    return set.size;
+  }
+}

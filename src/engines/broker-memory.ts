@@ -1,0 +1,153 @@
+/**
+ * In-process broker: history in memory, fan-out by direct call. One process only; history and
+ * epochs are lost on restart (each channel gets a new epoch, so clients learn of the gap).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Broker, BrokerHandler, ChannelEvent, ChannelSummary, HistoryQuery, HistoryResult, PublishOptions } from '../core/broker.js';
+import type { Publication, PublicationInput } from '../core/publication.js';
+
+interface Entry {
+  readonly pub: Publication;
+  /** Expiry time, ms since the Unix epoch (Infinity = never). */
+  readonly expires: number;
+}
+
+interface ChannelState {
+  epoch: string;
+  offset: number;
+  /** Kept publications, oldest first. */
+  buffer: Entry[];
+  /** Start index of live entries in `buffer` (amortised trimming). */
+  head: number;
+  /** Last publish or read, ms since the Unix epoch. */
+  touched: number;
+}
+
+/** Create a short random epoch string. */
+export function newEpoch(): string {
+  return randomBytes(6).toString('base64url');
+}
+
+/** How often expired history is swept, ms. */
+const SWEEP_INTERVAL_MS = 1_000;
+/** An unsubscribed channel with no kept publications is forgotten after this idle time, ms. */
+export const CHANNEL_IDLE_MS = 60_000;
+
+/** The in-memory broker. */
+export class MemoryBroker implements Broker {
+  #handler: BrokerHandler | undefined;
+  readonly #channels = new Map<string, ChannelState>();
+  readonly #subscribed = new Set<string>();
+  #sweeper: NodeJS.Timeout | undefined;
+
+  async start(handler: BrokerHandler): Promise<void> {
+    this.#handler = handler;
+    this.#sweeper = setInterval(() => this.#sweep(Date.now()), SWEEP_INTERVAL_MS);
+    this.#sweeper.unref();
+  }
+
+  async publish(channel: string, input: PublicationInput, options: PublishOptions): Promise<Publication> {
+    const now = Date.now();
+    const st = this.#state(channel, now);
+    const pub: Publication = { ...input, channel, epoch: st.epoch, offset: ++st.offset, time: now };
+    if (options.historySize > 0) {
+      st.buffer.push({ pub, expires: options.historyTtlMs > 0 ? now + options.historyTtlMs : Infinity });
+      const excess = st.buffer.length - st.head - options.historySize;
+      if (excess > 0) st.head += excess;
+      this.#compact(st);
+    }
+    st.touched = now;
+    if (this.#subscribed.has(channel)) this.#handler?.onPublication(pub);
+    return pub;
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    this.#subscribed.add(channel);
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    this.#subscribed.delete(channel);
+  }
+
+  async history(channel: string, query: HistoryQuery): Promise<HistoryResult> {
+    const now = Date.now();
+    const st = this.#state(channel, now);
+    st.touched = now;
+    this.#expire(st, now);
+    const live = st.buffer.length - st.head;
+    const oldest = live > 0 ? st.buffer[st.head]!.pub.offset : st.offset + 1;
+    const position = { epoch: st.epoch, offset: st.offset };
+    if (query.limit <= 0 || live === 0) return { publications: [], position, oldest };
+    let from = st.head;
+    if (query.since && query.since.epoch === st.epoch) {
+      from = Math.max(st.head, st.head + (query.since.offset + 1 - oldest));
+    }
+    const entries =
+      query.reverse && !query.since
+        ? st.buffer.slice(Math.max(from, st.buffer.length - query.limit)).reverse()
+        : st.buffer.slice(from, from + query.limit);
+    const publications = entries.map((e) => e.pub);
+    return { publications, position, oldest };
+  }
+
+  async broadcastEvent(event: ChannelEvent): Promise<void> {
+    if (this.#subscribed.has(event.channel)) this.#handler?.onEvent(event);
+  }
+
+  async deleteChannel(channel: string): Promise<boolean> {
+    const existed = this.#channels.delete(channel);
+    this.#handler?.onChannelDeleted(channel);
+    return existed;
+  }
+
+  async channels(prefix: string, limit: number): Promise<ChannelSummary[]> {
+    const now = Date.now();
+    const names = [...this.#channels.keys()].filter((c) => c.startsWith(prefix)).sort().slice(0, limit);
+    return names.map((channel) => {
+      const st = this.#channels.get(channel)!;
+      this.#expire(st, now);
+      return { channel, position: { epoch: st.epoch, offset: st.offset }, buffered: st.buffer.length - st.head };
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    this.#channels.clear();
+    this.#subscribed.clear();
+  }
+
+  #state(channel: string, now: number): ChannelState {
+    let st = this.#channels.get(channel);
+    if (!st) {
+      st = { epoch: newEpoch(), offset: 0, buffer: [], head: 0, touched: now };
+      this.#channels.set(channel, st);
+    }
+    return st;
+  }
+
+  #expire(st: ChannelState, now: number): void {
+    while (st.head < st.buffer.length && st.buffer[st.head]!.expires <= now) st.head++;
+    this.#compact(st);
+  }
+
+  #compact(st: ChannelState): void {
+    if (st.head > 64 && st.head * 2 > st.buffer.length) {
+      st.buffer = st.buffer.slice(st.head);
+      st.head = 0;
+    }
+  }
+
+  /**
+   * Expire old publications, and forget channels that kept nothing, have no subscriber on this
+   * node and were idle for CHANNEL_IDLE_MS. A forgotten channel starts a new epoch when used
+   * again, so a client resuming from the old one is told its position could not be recovered.
+   */
+  #sweep(now: number): void {
+    for (const [name, st] of this.#channels) {
+      if (st.head < st.buffer.length) this.#expire(st, now);
+      if (st.head === st.buffer.length && now - st.touched > CHANNEL_IDLE_MS && !this.#subscribed.has(name)) {
+        this.#channels.delete(name);
+      }
+    }
+  }
+}
