@@ -1,0 +1,192 @@
+/** Nchan CORS, authorize / callback / upstream hooks, channel events and stub status (§5.3 23–27, 31). */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+import { startTarget, type Target } from './target.js';
+import { chan, publish, raw, req, sleep, waitSubscribers } from './clients.js';
+
+describe(`nchan hooks and CORS (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})`, () => {
+  let t: Target;
+  before(async () => { t = await startTarget(); });
+  after(async () => { await t.stop(); });
+
+  test('OPTIONS on a subscriber: Allow GET, the subscriber Allow-Headers, Origin echoed, credentials true', async () => {
+    const r = await req(t.base, `/sub/${chan()}`, { method: 'OPTIONS', headers: { Origin: 'http://any.example' } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('allow'), 'GET');
+    assert.equal(r.headers.get('access-control-allow-methods'), 'GET');
+    assert.equal(r.headers.get('access-control-allow-headers'), 'If-None-Match, If-Modified-Since, Content-Type, Cache-Control, X-EventSource-Event');
+    assert.equal(r.headers.get('access-control-allow-origin'), 'http://any.example');
+    assert.equal(r.headers.get('access-control-allow-credentials'), 'true');
+  });
+
+  test('with credentials off there is no Access-Control-Allow-Credentials', async () => {
+    const r = await req(t.base, `/nocred/${chan()}`, { method: 'OPTIONS', headers: { Origin: 'http://any.example' } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('access-control-allow-origin'), 'http://any.example');
+    assert.equal(r.headers.get('access-control-allow-credentials'), null);
+  });
+
+  test('message responses to a request with Origin expose Last-Modified, Etag, Content-Type', async () => {
+    const ch = chan();
+    await publish(t.base, `/pub/${ch}`, 'x');
+    const r = await req(t.base, `/sub/${ch}`, { headers: { Origin: 'http://any.example' } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('access-control-expose-headers'), 'Last-Modified, Etag, Content-Type');
+    assert.equal(r.headers.get('access-control-allow-origin'), 'http://any.example');
+  });
+
+  test('an Origin outside allow_origin → 403 for subscribe and publish; a listed one is allowed', async () => {
+    const ch = chan();
+    assert.equal((await req(t.base, `/cors/${ch}`, { headers: { Origin: 'http://evil.example' } })).status, 403);
+    assert.equal((await publish(t.base, `/pub_cors/${ch}`, 'x', { Origin: 'http://evil.example' })).status, 403);
+    const p = await publish(t.base, `/pub_cors/${ch}`, 'x', { Origin: 'http://good.example' });
+    assert.equal(p.status, 202);
+    assert.equal(p.headers.get('access-control-allow-origin'), 'http://good.example');
+    const s = await req(t.base, `/cors/${ch}`, { headers: { Origin: 'http://good.example' } });
+    assert.equal(s.status, 200);
+    assert.equal(s.headers.get('access-control-allow-origin'), 'http://good.example');
+  });
+
+  describe('authorize hook', () => {
+    const types: [string, Record<string, string>][] = [
+      ['longpoll', {}],
+      ['eventsource', { Accept: 'text/event-stream' }],
+      ['chunked', { TE: 'chunked' }],
+      ['multipart', { Accept: 'multipart/mixed' }],
+      ['websocket', { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' }],
+    ];
+    for (const [type, headers] of types) {
+      test(`${type}: upstream 2xx allows, 403 forbids, 406 with headers and body is passed through`, async () => {
+        const okCh = chan('ok');
+        await publish(t.base, `/pub/${okCh}`, 'secret');
+        const ok = raw(t.base, `/auth/${okCh}`, headers);
+        assert.equal((await ok.head).status, type === 'websocket' ? 101 : 200);
+        ok.close();
+        const call = t.hooks.calls.find((c) => c.path === '/auth' && c.channel === okCh);
+        assert.ok(call, 'the hook saw the channel id');
+        const deny = raw(t.base, `/auth/${chan('deny')}`, headers);
+        assert.equal((await deny.head).status, 403);
+        deny.close();
+        const weird = raw(t.base, `/auth/${chan('weird')}`, headers);
+        const h = await weird.head;
+        assert.equal(h.status, 406);
+        assert.equal(h.headers['x-banana'], 'yes');
+        assert.equal(h.headers['content-type'], 'text/x-beef');
+        assert.equal(await weird.waitBody((b) => b.length >= 7), 'no beef');
+        weird.close();
+      });
+    }
+    test('hook server down → 502', async () => {
+      const r = await req(t.base, `/auth_down/${chan()}`);
+      assert.equal(r.status, 502);
+    });
+    test('hook timeout → 504', async () => {
+      const r = await req(t.base, `/auth/${chan('slow')}`);
+      assert.equal(r.status, 504);
+    });
+  });
+
+  describe('subscribe / unsubscribe callbacks', () => {
+    const streaming: [string, Record<string, string>][] = [
+      ['eventsource', { Accept: 'text/event-stream' }],
+      ['chunked', { TE: 'chunked' }],
+      ['multipart', { Accept: 'multipart/mixed' }],
+    ];
+    for (const [type, headers] of streaming) {
+      test(`${type}: sub on connect, unsub on client abort`, async () => {
+        const ch = chan();
+        const s = raw(t.base, `/cb/${ch}`, headers);
+        await s.head;
+        await t.hooks.waitFor((c) => c.some((x) => x.path === '/sub' && x.channel === ch));
+        s.close();
+        await t.hooks.waitFor((c) => c.some((x) => x.path === '/unsub' && x.channel === ch));
+      });
+    }
+    test('websocket: sub on connect, unsub on delete', async () => {
+      const ch = chan();
+      const ws = new WebSocket(`${t.base.replace('http:', 'ws:')}/cb/${ch}`);
+      const closed = new Promise((r) => ws.on('close', r));
+      await new Promise((r) => ws.once('open', r));
+      await t.hooks.waitFor((c) => c.some((x) => x.path === '/sub' && x.channel === ch));
+      assert.equal(t.hooks.calls.find((x) => x.path === '/sub' && x.channel === ch)!.subscriberType, 'websocket');
+      await req(t.base, `/pub/${ch}`, { method: 'DELETE' });
+      await closed;
+      await t.hooks.waitFor((c) => c.some((x) => x.path === '/unsub' && x.channel === ch));
+    });
+    test('long-poll does not fire the callbacks', async () => {
+      const ch = chan();
+      await publish(t.base, `/pub/${ch}`, 'x');
+      assert.equal((await req(t.base, `/cb/${ch}`)).body, 'x');
+      await sleep(200);
+      assert.equal(t.hooks.calls.filter((x) => x.channel === ch).length, 0);
+    });
+  });
+
+  describe('publisher upstream hook', () => {
+    const cases: [string, number, string | null][] = [
+      ['transform me', 202, 'transformed transform me'],
+      ['keep me', 202, 'keep me'],
+      ['drop me', 204, null],
+    ];
+    for (const [body, status, stored] of cases) {
+      test(`upstream for "${body}" → ${status}${stored ? `, stores "${stored}"` : ', nothing stored'}`, async () => {
+        const ch = chan();
+        const r = await publish(t.base, `/pub_up/${ch}`, body);
+        assert.equal(r.status, status);
+        const i = await req(t.base, `/pub/${ch}`);
+        if (stored === null) assert.equal(i.status, 404);
+        else assert.equal((await req(t.base, `/sub/${ch}`)).body, stored);
+      });
+    }
+    test('upstream 500 → the publish fails with 403 and nothing is stored', async () => {
+      const ch = chan();
+      const r = await publish(t.base, `/pub_up/${ch}`, 'fail please');
+      assert.equal(r.status, 403);
+      assert.equal((await req(t.base, `/pub/${ch}`)).status, 404);
+    });
+    test('a WebSocket publisher on a pubsub route goes through the upstream hook too', async () => {
+      const ch = chan();
+      const ws = new WebSocket(`${t.base.replace('http:', 'ws:')}/pubsub_up/${ch}`);
+      const got: string[] = [];
+      ws.on('message', (d: Buffer) => got.push(d.toString()));
+      await new Promise((r) => ws.once('open', r));
+      ws.send('transform ws');
+      const end = Date.now() + 5000;
+      while (got.length < 1 && Date.now() < end) await sleep(10);
+      assert.deepEqual(got, ['transformed transform ws']);
+      ws.close();
+    });
+  });
+
+  test('channel events: a meta subscriber sees enqueue, publish×N, dequeue in order', async () => {
+    const ch = chan();
+    const meta = raw(t.base, `/meta/${ch}`, { Accept: 'text/event-stream' });
+    await meta.waitBody((b) => b.startsWith(': hi'));
+    await sleep(100);
+    const sub = raw(t.base, `/sub_ev/${ch}`, { Accept: 'text/event-stream' });
+    await sub.waitBody((b) => b.startsWith(': hi'));
+    await waitSubscribers(t.base, ch, 1);
+    await publish(t.base, `/pub_ev/${ch}`, 'e1');
+    await publish(t.base, `/pub_ev/${ch}`, 'e2');
+    await sub.waitBody((b) => b.includes('data: e2'));
+    sub.close();
+    const text = await meta.waitBody((b) => b.includes('subscriber_dequeue'));
+    const data = [...text.matchAll(/^data: (.*)$/gm)].map((m) => m[1]);
+    assert.deepEqual(data, [`subscriber_enqueue ${ch}`, `channel_publish ${ch}`, `channel_publish ${ch}`, `subscriber_dequeue ${ch}`]);
+    meta.close();
+  });
+
+  test('stub status: text/plain with Nchan\'s fields', async () => {
+    await publish(t.base, `/pub/${chan()}`, 'count me');
+    const r = await req(t.base, '/nchan_stub_status');
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('content-type'), 'text/plain');
+    const keys = r.body.trim().split('\n').map((l) => l.split(':')[0]);
+    for (const k of ['total published messages', 'stored messages', 'shared memory used', 'channels', 'subscribers', 'redis pending commands', 'redis connected servers', 'total interprocess alerts received', 'interprocess alerts in transit', 'interprocess queued alerts', 'total interprocess send delay', 'total interprocess receive delay', 'nchan version']) {
+      assert.ok(keys.includes(k), `field ${k}`);
+    }
+    const published = Number(/^total published messages: (\d+)$/m.exec(r.body)?.[1]);
+    assert.ok(published >= 1);
+  });
+});
