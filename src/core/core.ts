@@ -116,7 +116,7 @@ export class HeraldCore {
     const policy = this.policy(channel);
     const pub = await this.broker.publish(channel, input, policy);
     this.#published++;
-    if (publishEvents.hasSubscribers) publishEvents.publish({ channel, bytes: input.payload.length, source });
+    if (publishEvents.hasSubscribers) publishEvents.publish({ node: this.nodeId, channel, bytes: input.payload.length, source });
     return pub;
   }
 
@@ -221,6 +221,6 @@ export class HeraldCore {
   #fanout(pub: Publication): void {
     const delivered = this.hub.broadcast(new Outgoing(pub));
     this.#delivered += delivered;
-    if (fanoutEvents.hasSubscribers) fanoutEvents.publish({ channel: pub.channel, delivered, latencyMs: Date.now() - pub.time });
+    if (fanoutEvents.hasSubscribers) fanoutEvents.publish({ node: this.nodeId, channel: pub.channel, delivered, latencyMs: Date.now() - pub.time });
   }
 }

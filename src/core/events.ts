@@ -1,5 +1,6 @@
 /**
- * Diagnostics events. Core publishes on `node:diagnostics_channel` channels; the api layer
+ * Diagnostics events. Core publishes on `node:diagnostics_channel` channels (process-wide, so every
+ * payload names the emitting node); the api layer
  * subscribes and turns them into metrics. Publishing is free when nobody subscribes.
  */
 import diagnostics from 'node:diagnostics_channel';
@@ -17,6 +18,8 @@ export const slowConsumerEvents = diagnostics.channel('herald:slow-consumer');
 
 /** Payload of `herald:publish`. */
 export interface PublishEvent {
+  /** Id of the node (core) that emitted the event. */
+  readonly node: string;
   readonly channel: string;
   readonly bytes: number;
   /** Who published: `api`, `client`, `nchan`, … */
@@ -25,6 +28,7 @@ export interface PublishEvent {
 
 /** Payload of `herald:fanout`. */
 export interface FanoutEvent {
+  readonly node: string;
   readonly channel: string;
   readonly delivered: number;
   /** Time from publication to local fan-out, ms. */
@@ -33,6 +37,7 @@ export interface FanoutEvent {
 
 /** Payload of `herald:connect` / `herald:disconnect` / `herald:slow-consumer`. */
 export interface ConnectionEvent {
+  readonly node: string;
   readonly transport: string;
   readonly code?: number;
 }

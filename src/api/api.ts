@@ -1,0 +1,144 @@
+/**
+ * The server API for backends (`/api/*`), documented in docs/api.md: publish, channel info,
+ * channel list, channel delete, stats. Protected by the API key (`Authorization: apikey <key>`
+ * or `X-API-Key`); without a configured key only loopback clients are served.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import type { HeraldCore } from '../core/core.js';
+import { HeraldError } from '../core/errors.js';
+import { JSON_CONTENT_TYPE, type PublicationInput } from '../core/publication.js';
+import { formatPosition } from '../protocol/position.js';
+import { isLoopbackRequest, parseJson, readBody, sendJson } from '../transports/http.js';
+
+/** URL prefix of the server API. */
+export const API_PREFIX = '/api/';
+
+const publishBody = z
+  .object({
+    channel: z.string().optional(),
+    channels: z.array(z.string()).min(1).max(1000).optional(),
+    data: z.unknown(),
+    event: z.string().max(256).optional(),
+  })
+  .strict()
+  .refine((b) => (b.channel === undefined) !== (b.channels === undefined), { message: 'give exactly one of `channel` or `channels`' })
+  .refine((b) => b.data !== undefined, { message: '`data` is required' });
+
+/** A route handler; returns the JSON body (status 200) or throws a HeraldError. */
+type Handler = (req: IncomingMessage, url: URL, params: string[]) => Promise<unknown>;
+
+/** The server API. */
+export class ServerApi {
+  readonly #core: HeraldCore;
+  readonly #key: Buffer | undefined;
+  readonly #routes: Array<{ method: string; re: RegExp; handler: Handler }> = [];
+
+  constructor(core: HeraldCore) {
+    this.#core = core;
+    this.#key = core.config.apiKey ? Buffer.from(core.config.apiKey) : undefined;
+    this.route('POST', /^publish$/, (req, url) => this.#publish(req, url));
+    this.route('GET', /^channels$/, (_req, url) => this.#list(url));
+    this.route('GET', /^channels\/(.+)$/, (_req, _url, [ch]) => this.#info(ch!));
+    this.route('DELETE', /^channels\/(.+)$/, (_req, _url, [ch]) => this.#delete(ch!));
+    this.route('GET', /^stats$/, async () => this.#stats());
+  }
+
+  /** Add a route under `/api/` (used by other services, e.g. the IM). */
+  route(method: string, re: RegExp, handler: Handler): void {
+    this.#routes.push({ method, re, handler });
+  }
+
+  /** Whether the request carries the API key, or comes from loopback when no key is configured. */
+  authorized(req: IncomingMessage): boolean {
+    if (!this.#key) return isLoopbackRequest(req);
+    const auth = req.headers.authorization;
+    const given = auth?.startsWith('apikey ') ? auth.slice(7) : (req.headers['x-api-key'] as string | undefined);
+    if (!given) return false;
+    const g = Buffer.from(given);
+    return g.length === this.#key.length && timingSafeEqual(g, this.#key);
+  }
+
+  /** Handle `/api/*`; returns false for other paths. Errors are thrown to the caller's handler. */
+  async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+    if (!url.pathname.startsWith(API_PREFIX)) return false;
+    if (!this.authorized(req)) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'API key required (Authorization: apikey <key>)');
+    const path = url.pathname.slice(API_PREFIX.length);
+    let pathMatched = false;
+    for (const r of this.#routes) {
+      const m = r.re.exec(path);
+      if (!m) continue;
+      pathMatched = true;
+      if (r.method !== req.method) continue;
+      const params = m.slice(1).map((p) => decodeURIComponent(p));
+      sendJson(res, 200, await r.handler(req, url, params));
+      return true;
+    }
+    throw new HeraldError(pathMatched ? 'HERALD_ERR_METHOD_NOT_ALLOWED' : 'HERALD_ERR_NOT_FOUND', pathMatched ? `${req.method} not allowed here` : 'No such API endpoint');
+  }
+
+  async #publish(req: IncomingMessage, url: URL): Promise<unknown> {
+    const body = await readBody(req, this.#core.config.limits.maxMessageBytes + 4096);
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    let channels: string[];
+    let input: PublicationInput;
+    if (type === 'application/json' && !url.searchParams.has('channel')) {
+      const parsed = publishBody.safeParse(parseJson(body));
+      if (!parsed.success) throw new HeraldError('HERALD_ERR_BAD_REQUEST', parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+      const b = parsed.data;
+      channels = b.channels ?? [b.channel!];
+      input = { payload: Buffer.from(JSON.stringify(b.data)), contentType: JSON_CONTENT_TYPE, event: b.event };
+    } else {
+      // Raw body: channels from ?channel= (repeatable), content type passed through.
+      channels = url.searchParams.getAll('channel');
+      if (channels.length === 0) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'A raw publish names its channels with ?channel=');
+      input = { payload: body, contentType: type || undefined, event: url.searchParams.get('event') ?? undefined };
+    }
+    for (const c of channels) this.#core.validateChannel(c);
+    const results = [];
+    for (const channel of channels) {
+      const pub = await this.#core.publish(channel, input, 'api');
+      results.push({ channel, epoch: pub.epoch, offset: pub.offset, position: formatPosition(pub) });
+    }
+    return { results };
+  }
+
+  async #info(channel: string): Promise<unknown> {
+    const info = await this.#core.channelInfo(channel);
+    return { ...info, position: formatPosition(info.position), epoch: info.position.epoch, offset: info.position.offset };
+  }
+
+  async #list(url: URL): Promise<unknown> {
+    const prefix = url.searchParams.get('prefix') ?? '';
+    const limitText = url.searchParams.get('limit') ?? '100';
+    const limit = Number(limitText);
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'limit must be 1-10000');
+    const list = await this.#core.channels(prefix, limit);
+    return {
+      channels: list.map((c) => ({
+        channel: c.channel,
+        position: formatPosition(c.position),
+        buffered: c.buffered,
+        subscribers: this.#core.hub.subscriberCount(c.channel),
+      })),
+    };
+  }
+
+  async #delete(channel: string): Promise<unknown> {
+    const subscribers = this.#core.hub.subscriberCount(channel);
+    const existed = await this.#core.deleteChannel(channel);
+    if (!existed && subscribers === 0) throw new HeraldError('HERALD_ERR_CHANNEL_NOT_FOUND');
+    return { channel, deleted: true, subscribers };
+  }
+
+  #stats(): unknown {
+    const mem = process.memoryUsage();
+    return {
+      node: this.#core.nodeId,
+      ...this.#core.stats(),
+      connectionsByTransport: this.#core.hub.connectionsByTransport(),
+      memory: { rss: mem.rss, heapUsed: mem.heapUsed },
+    };
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * The `herald` command: a thin user of src/index.ts. Reads the config sources, reports every
+ * problem at once (exit 2), starts the server, and shuts down gracefully on SIGTERM/SIGINT.
+ */
+import { createRequire } from 'node:module';
+import { pino } from 'pino';
+import { ConfigError, createServer, resolveConfig } from '../index.js';
+import { argsLayer, envLayer, fileLayer, helpText } from './config-sources.js';
+
+const require = createRequire(import.meta.url);
+
+/** Run the CLI; resolves with the process exit code (or never, while serving). */
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const problems: string[] = [];
+  const args = argsLayer(argv, problems);
+  if (args.help) {
+    process.stdout.write(helpText() + '\n');
+    return 0;
+  }
+  if (args.version) {
+    process.stdout.write(`${(require('../../package.json') as { version: string }).version}\n`);
+    return 0;
+  }
+  const command = args.positional[0] ?? 'serve';
+  if (command !== 'serve') problems.push(`unknown command "${command}" (see herald --help)`);
+  const file = args.configFile ? fileLayer(args.configFile, problems) : {};
+  const fromEnv = envLayer(env, problems);
+  let config;
+  try {
+    config = resolveConfig(file, fromEnv, args.layer);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  if (problems.length || !config) {
+    process.stderr.write(`herald: invalid configuration:\n  - ${problems.join('\n  - ')}\n`);
+    return 2;
+  }
+  const logger = pino({ level: config.logLevel, base: { pid: process.pid } });
+  if (config.dev) logger.warn('DEVELOPMENT MODE: bare user names are accepted as identities. Never use this in production.');
+  const server = createServer({ config, logger });
+  const addr = await server.listen();
+  logger.info({ host: addr.address, port: addr.port, node: server.core.nodeId }, `herald listening on ${server.url()}`);
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err: String(err) }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  return new Promise<number>(() => undefined);
+}

@@ -1,0 +1,96 @@
+/**
+ * The command registry of the native protocol and the built-in stateless commands (publish,
+ * history, ping). Commands are shared by every transport: WebSocket frames and HTTP POST.
+ * Other services (the IM) register their commands here.
+ */
+import type { z } from 'zod';
+import type { Identity } from '../../core/auth.js';
+import { tokenAllowsChannel } from '../../core/auth.js';
+import type { HeraldCore } from '../../core/core.js';
+import { HeraldError } from '../../core/errors.js';
+import { jsonInput } from '../../core/publication.js';
+import { COMMAND_SCHEMAS } from '../../protocol/frames.js';
+import { parsePosition, type StreamPosition } from '../../protocol/position.js';
+import { pubFrame } from './encode.js';
+
+/** What a command handler knows about its caller. */
+export interface CommandContext {
+  readonly core: HeraldCore;
+  /** Client (session) id. */
+  readonly client: string;
+  /** Authenticated identity, if the client connected with one. */
+  readonly identity: Identity | undefined;
+  /** Transport label. */
+  readonly transport: string;
+  /** Push a frame to this client, when the transport can (WebSocket); undefined over HTTP POST. */
+  readonly push?: (frame: string) => void;
+}
+
+/**
+ * A registered command. `result` is either a JSON-serialisable value or a `RawJson` (a
+ * pre-encoded JSON string, for results that embed publication frames).
+ */
+export interface CommandSpec<P = unknown> {
+  readonly schema: z.ZodType<P>;
+  readonly handler: (ctx: CommandContext, params: P) => Promise<unknown>;
+}
+
+/** A result that is already JSON text. */
+export class RawJson {
+  constructor(readonly json: string) {}
+}
+
+/** Serialise a command result (RawJson passes through). */
+export function resultJson(id: number | undefined, result: unknown): string {
+  const body = result instanceof RawJson ? result.json : JSON.stringify(result ?? {});
+  return id === undefined ? `{"result":${body}}` : `{"id":${id},"result":${body}}`;
+}
+
+/** Parse an optional position parameter; 400 HERALD_ERR_INVALID_POSITION when malformed. */
+export function positionParam(text: string | undefined): StreamPosition | undefined {
+  if (text === undefined || text === '') return undefined;
+  const p = parsePosition(text);
+  if (!p) throw new HeraldError('HERALD_ERR_INVALID_POSITION', 'Invalid position: expected "<epoch>:<offset>"');
+  return p;
+}
+
+/** Check that the caller may read (subscribe to / read history of) a channel. */
+export function assertCanRead(ctx: CommandContext, channel: string): void {
+  ctx.core.validateChannel(channel);
+  const policy = ctx.core.policy(channel);
+  if (policy.requireToken && !ctx.identity) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'This channel needs an authenticated connection');
+  if (!tokenAllowsChannel(ctx.identity, channel)) throw new HeraldError('HERALD_ERR_FORBIDDEN', 'The token does not grant this channel');
+}
+
+/** Built-in commands that need no per-connection state. */
+export function builtinCommands(): Map<string, CommandSpec<never>> {
+  const m = new Map<string, CommandSpec<never>>();
+  const add = <P>(name: string, spec: CommandSpec<P>): void => void m.set(name, spec as unknown as CommandSpec<never>);
+
+  add('publish', {
+    schema: COMMAND_SCHEMAS.publish,
+    handler: async (ctx, p) => {
+      assertCanRead(ctx, p.channel);
+      if (!ctx.core.policy(p.channel).allowPublish) throw new HeraldError('HERALD_ERR_FORBIDDEN', 'Clients may not publish to this channel');
+      if (p.data === undefined) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'publish needs `data`');
+      const pub = await ctx.core.publish(p.channel, jsonInput(p.data, { info: { user: ctx.identity?.user, client: ctx.client } }), 'client');
+      return { channel: pub.channel, epoch: pub.epoch, offset: pub.offset };
+    },
+  });
+
+  add('history', {
+    schema: COMMAND_SCHEMAS.history,
+    handler: async (ctx, p) => {
+      assertCanRead(ctx, p.channel);
+      const since = positionParam(p.since);
+      const res = await ctx.core.history(p.channel, { since, limit: p.limit, reverse: p.reverse });
+      const pubs = res.publications.map(pubFrame).join(',');
+      return new RawJson(
+        `{"channel":${JSON.stringify(p.channel)},"epoch":"${res.position.epoch}","offset":${res.position.offset},"publications":[${pubs}]}`,
+      );
+    },
+  });
+
+  add('ping', { schema: COMMAND_SCHEMAS.ping, handler: async () => ({}) });
+  return m;
+}

@@ -1,0 +1,39 @@
+/**
+ * Encoders for publications in the native protocol. Each encoder is a pure function of the
+ * publication so `Outgoing.encoded()` runs it once per node for all subscribers.
+ */
+import { JSON_CONTENT_TYPE, type Publication } from '../../core/publication.js';
+import { formatPosition, type StreamPosition } from '../../protocol/position.js';
+
+/** Content type whose payloads are sent base64-encoded. */
+const BINARY_CONTENT_TYPE = 'application/octet-stream';
+
+/** The JSON text of the `data` field (and `encoding`/`contentType` fields when not JSON). */
+function dataFields(pub: Publication): string {
+  if (pub.contentType === JSON_CONTENT_TYPE) return `"data":${pub.payload.toString('utf8')}`;
+  const ct = pub.contentType === undefined ? '' : `,"contentType":${JSON.stringify(pub.contentType)}`;
+  if (pub.contentType === BINARY_CONTENT_TYPE) return `"data":"${pub.payload.toString('base64')}","encoding":"base64"${ct}`;
+  return `"data":${JSON.stringify(pub.payload.toString('utf8'))}${ct}`;
+}
+
+/** The `pub` push frame: `{"type":"pub","channel","epoch","offset","time","data",…}`. */
+export function pubFrame(pub: Publication): string {
+  const event = pub.event === undefined ? '' : `,"event":${JSON.stringify(pub.event)}`;
+  const info = pub.info === undefined ? '' : `,"info":${JSON.stringify(pub.info)}`;
+  return `{"type":"pub","channel":${JSON.stringify(pub.channel)},"epoch":"${pub.epoch}","offset":${pub.offset},"time":${pub.time},${dataFields(pub)}${event}${info}}`;
+}
+
+/** The pub frame as UTF-8 bytes (shared by HTTP transports). */
+export function pubFrameBytes(pub: Publication): Buffer {
+  return Buffer.from(pubFrame(pub));
+}
+
+/** A publication as a JSON-ready object (used inside replies such as history). */
+export function pubObject(pub: Publication): unknown {
+  return JSON.parse(pubFrame(pub));
+}
+
+/** The `subscribed` push for HTTP transports: where a channel's stream starts. */
+export function subscribedFrame(channel: string, position: StreamPosition, recovered: boolean): string {
+  return JSON.stringify({ type: 'subscribed', channel, position: formatPosition(position), epoch: position.epoch, offset: position.offset, recovered });
+}

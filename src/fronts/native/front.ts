@@ -1,0 +1,169 @@
+/**
+ * The native protocol front: `/connection/websocket` (WebSocket), `/connection/sse`
+ * (EventSource), `/connection/poll` (long-poll), `/connection/stream` (chunked NDJSON) and
+ * `/connection/command` (HTTP POST of one command, for clients without WebSocket).
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Identity } from '../../core/auth.js';
+import type { HeraldCore } from '../../core/core.js';
+import { HeraldError, toHeraldError } from '../../core/errors.js';
+import { TimerWheel } from '../../core/timer-wheel.js';
+import { DisconnectCode } from '../../protocol/codes.js';
+import { decodeCommand, validateParams } from '../../protocol/frames.js';
+import { parseJson, readBody, sendError, sendJson } from '../../transports/http.js';
+import { WebSocketTransport } from '../../transports/websocket.js';
+import { builtinCommands, type CommandContext, type CommandSpec, resultJson } from './commands.js';
+import { HttpSubscriber, type HttpMode, parseSubscribeRequest } from './http-subscriber.js';
+import { WsSession } from './ws-session.js';
+
+/** URL prefix of the native endpoints. */
+export const NATIVE_PREFIX = '/connection/';
+
+const HTTP_MODES: Record<string, HttpMode> = { sse: 'sse', poll: 'long-poll', stream: 'http-stream' };
+
+/** The native protocol on every transport. */
+export class NativeFront {
+  readonly core: HeraldCore;
+  readonly commands: Map<string, CommandSpec<never>>;
+  readonly #ws: WebSocketTransport;
+  readonly #keepAlive: TimerWheel<HttpSubscriber>;
+  readonly #awaitingConnect = new Set<WsSession>();
+  readonly #sessions = new Set<WsSession>();
+  readonly #connectSweeper: NodeJS.Timeout;
+
+  constructor(core: HeraldCore) {
+    this.core = core;
+    this.commands = builtinCommands();
+    const { limits, timing } = core.config;
+    this.#ws = new WebSocketTransport({ maxPayload: limits.maxMessageBytes, pingIntervalMs: timing.pingIntervalMs });
+    this.#keepAlive = new TimerWheel<HttpSubscriber>(timing.streamKeepAliveMs, (s) => s.keepAlive());
+    this.#connectSweeper = setInterval(() => this.#sweepConnect(), Math.min(1000, timing.connectTimeoutMs));
+    this.#connectSweeper.unref();
+  }
+
+  /** Register a command (e.g. by the IM service). Throws if the name is taken. */
+  registerCommand<P>(name: string, spec: CommandSpec<P>): void {
+    if (this.commands.has(name) || ['connect', 'subscribe', 'unsubscribe'].includes(name)) throw new Error(`command ${name} already registered`);
+    this.commands.set(name, spec as unknown as CommandSpec<never>);
+  }
+
+  /** Live WebSocket sessions. */
+  sessions(): IterableIterator<WsSession> {
+    return this.#sessions.values();
+  }
+
+  /** Handle `/connection/websocket` upgrades; returns false for other paths. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): boolean {
+    if (url.pathname !== `${NATIVE_PREFIX}websocket`) return false;
+    this.#ws.upgrade(req, socket, head, (ws) => {
+      if (this.core.hub.connectionCount >= this.core.config.limits.maxConnections) {
+        ws.close(DisconnectCode.TOO_MANY_CONNECTIONS, 'too many connections');
+        return;
+      }
+      const session = new WsSession(randomUUID(), ws, {
+        core: this.core,
+        commands: this.commands,
+        onConnect: (s) => this.#awaitingConnect.delete(s),
+        onClose: (s) => {
+          this.#awaitingConnect.delete(s);
+          this.#sessions.delete(s);
+        },
+      });
+      this.#sessions.add(session);
+      this.#awaitingConnect.add(session);
+    });
+    return true;
+  }
+
+  /** Handle native HTTP requests; returns false for other paths. */
+  handleHttp(req: IncomingMessage, res: ServerResponse, url: URL): boolean {
+    if (!url.pathname.startsWith(NATIVE_PREFIX)) return false;
+    const name = url.pathname.slice(NATIVE_PREFIX.length);
+    const mode = HTTP_MODES[name];
+    if (mode) {
+      if (req.method !== 'GET') sendError(res, new HeraldError('HERALD_ERR_METHOD_NOT_ALLOWED', 'Use GET'));
+      else this.#subscribeHttp(req, res, url, mode).catch((err) => sendError(res, err, this.core.logger));
+      return true;
+    }
+    if (name === 'command') {
+      if (req.method !== 'POST') sendError(res, new HeraldError('HERALD_ERR_METHOD_NOT_ALLOWED', 'Use POST'));
+      else this.#command(req, res, url).catch((err) => sendError(res, err, this.core.logger));
+      return true;
+    }
+    if (name === 'websocket') {
+      sendError(res, new HeraldError('HERALD_ERR_BAD_REQUEST', 'WebSocket upgrade expected'));
+      return true;
+    }
+    return false;
+  }
+
+  /** Tell every native client to reconnect and stop timers. */
+  close(code: number = DisconnectCode.SHUTDOWN, reason = 'server shutting down'): void {
+    clearInterval(this.#connectSweeper);
+    this.#ws.stop();
+    this.#keepAlive.stop();
+    for (const s of [...this.#sessions]) s.disconnect(code, reason);
+  }
+
+  /** Identity from `?token=` or `Authorization: Bearer`, or `?user=` in development mode. */
+  async #identify(req: IncomingMessage, url: URL): Promise<Identity | undefined> {
+    const auth = req.headers.authorization;
+    const token = url.searchParams.get('token') ?? (auth?.startsWith('Bearer ') ? auth.slice(7) : undefined);
+    if (token) return this.core.auth.verify(token);
+    const user = url.searchParams.get('user');
+    if (user) return this.core.auth.devIdentity(user);
+    return undefined;
+  }
+
+  async #subscribeHttp(req: IncomingMessage, res: ServerResponse, url: URL, mode: HttpMode): Promise<void> {
+    if (this.core.hub.connectionCount >= this.core.config.limits.maxConnections) {
+      throw new HeraldError('HERALD_ERR_UNAVAILABLE', 'Too many connections');
+    }
+    const request = parseSubscribeRequest(req, url, this.core.config.limits.maxChannelsPerConnection);
+    const identity = await this.#identify(req, url);
+    const id = randomUUID();
+    const ctx: CommandContext = { core: this.core, client: id, identity, transport: mode };
+    const sub = new HttpSubscriber(id, mode, this.core, res, identity, (s) => this.#keepAlive.remove(s));
+    if (mode !== 'long-poll') this.#keepAlive.add(sub);
+    try {
+      await sub.start(request, ctx);
+    } catch (err) {
+      sub.disconnect(DisconnectCode.BAD_REQUEST, 'subscribe failed');
+      throw err;
+    }
+  }
+
+  async #command(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const body = await readBody(req, this.core.config.limits.maxMessageBytes);
+    parseJson(body);
+    const decoded = decodeCommand(body.toString('utf8'));
+    if ('kind' in decoded) throw new HeraldError('HERALD_ERR_BAD_REQUEST', decoded.message);
+    const identity = await this.#identify(req, url);
+    const spec = this.commands.get(decoded.cmd);
+    if (!spec) throw new HeraldError('HERALD_ERR_UNKNOWN_COMMAND', `Unknown command over HTTP: ${decoded.cmd.slice(0, 64)}`);
+    const params = validateParams(spec.schema, decoded.params);
+    if (!params.ok) throw new HeraldError('HERALD_ERR_BAD_REQUEST', params.message);
+    const ctx: CommandContext = { core: this.core, client: `http-${randomUUID()}`, identity, transport: 'http' };
+    try {
+      const result = await spec.handler(ctx, params.value as never);
+      const text = resultJson(decoded.id, result);
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    } catch (err) {
+      const e = toHeraldError(err);
+      sendJson(res, e.status, { id: decoded.id, code: e.code, message: e.message, error: { code: e.wire, name: e.code, message: e.message, temporary: e.temporary } });
+    }
+  }
+
+  #sweepConnect(): void {
+    const deadline = Date.now() - this.core.config.timing.connectTimeoutMs;
+    for (const s of this.#awaitingConnect) {
+      if (s.openedAt < deadline) {
+        this.#awaitingConnect.delete(s);
+        s.disconnect(DisconnectCode.CONNECT_TIMEOUT, 'connect timeout');
+      }
+    }
+  }
+}

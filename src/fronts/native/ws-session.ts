@@ -1,0 +1,240 @@
+/**
+ * One native-protocol WebSocket connection: connect handshake, subscriptions with recovery,
+ * command dispatch, delivery of shared pre-framed publications, and the disconnect codes.
+ */
+import type { WebSocket } from 'ws';
+import type { Identity } from '../../core/auth.js';
+import type { ChannelEvent } from '../../core/broker.js';
+import type { HeraldCore } from '../../core/core.js';
+import { HeraldError, toHeraldError } from '../../core/errors.js';
+import { connectEvents, disconnectEvents, slowConsumerEvents } from '../../core/events.js';
+import type { Connection, Subscriber } from '../../core/hub.js';
+import type { Outgoing, Publication } from '../../core/publication.js';
+import { SubscriptionState } from '../../core/subscription.js';
+import { DisconnectCode, PROTOCOL_VERSION } from '../../protocol/codes.js';
+import { COMMAND_SCHEMAS, decodeCommand, encodeError, encodePush, validateParams } from '../../protocol/frames.js';
+import { textFrame, writeFrame } from '../../transports/websocket.js';
+import { assertCanRead, type CommandContext, type CommandSpec, positionParam, resultJson } from './commands.js';
+import { pubFrame } from './encode.js';
+
+/** The pre-built WebSocket frame of a publication, shared by every native WS subscriber. */
+export const wsPubFrame = (pub: Publication): Buffer => textFrame(pubFrame(pub));
+
+/** Shared per-front state a session needs. */
+export interface SessionEnv {
+  readonly core: HeraldCore;
+  readonly commands: ReadonlyMap<string, CommandSpec<never>>;
+  /** Called once when the session has closed. */
+  readonly onClose: (session: WsSession) => void;
+  /** Called when the session authenticated (connect succeeded). */
+  readonly onConnect: (session: WsSession) => void;
+}
+
+/** A native WebSocket session. */
+export class WsSession implements Connection, Subscriber, CommandContext {
+  readonly id: string;
+  readonly transport = 'websocket';
+  readonly core: HeraldCore;
+  identity: Identity | undefined;
+  /** Time the socket opened, ms (for the connect timeout). */
+  readonly openedAt = Date.now();
+  connected = false;
+  readonly #ws: WebSocket;
+  readonly #env: SessionEnv;
+  readonly #subs = new Map<string, SubscriptionState>();
+  #closed = false;
+  #windowStart = 0;
+  #windowCount = 0;
+
+  constructor(id: string, ws: WebSocket, env: SessionEnv) {
+    this.id = id;
+    this.#ws = ws;
+    this.#env = env;
+    this.core = env.core;
+    ws.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
+    ws.once('close', (code) => this.#onClose(code));
+    ws.on('error', () => undefined);
+    this.core.hub.addConnection(this);
+    if (connectEvents.hasSubscribers) connectEvents.publish({ node: this.core.nodeId, transport: this.transport });
+  }
+
+  get user(): string | undefined {
+    return this.identity?.user;
+  }
+
+  get client(): string {
+    return this.id;
+  }
+
+  /** Channels this session is subscribed to. */
+  get channels(): string[] {
+    return [...this.#subs.keys()];
+  }
+
+  readonly push = (frame: string): void => {
+    if (!this.#closed) this.#write(textFrame(frame));
+  };
+
+  deliver(out: Outgoing): void {
+    const st = this.#subs.get(out.pub.channel);
+    if (!st || this.#closed || !st.accept(out)) return;
+    this.#write(out.encoded(wsPubFrame));
+  }
+
+  channelDeleted(channel: string): void {
+    if (this.#subs.delete(channel)) this.push(encodePush('unsubscribed', { channel, reason: 'deleted' }));
+  }
+
+  event(event: ChannelEvent): void {
+    if (this.#subs.has(event.channel)) this.push(encodePush(event.type, { channel: event.channel, user: event.user, client: event.client }));
+  }
+
+  disconnect(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ws.close(code, reason);
+  }
+
+  #write(frame: Buffer): void {
+    const pending = writeFrame(this.#ws, frame);
+    if (pending > this.core.config.limits.maxOutboundBytes) {
+      if (slowConsumerEvents.hasSubscribers) slowConsumerEvents.publish({ node: this.core.nodeId, transport: this.transport });
+      this.#closed = true;
+      // The close frame would wait behind the backlog; cut the connection now.
+      this.#ws.terminate();
+    }
+  }
+
+  #onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.#closed) return;
+    if (!this.#allowCommand()) {
+      this.disconnect(DisconnectCode.TOO_MANY_REQUESTS, 'too many commands');
+      return;
+    }
+    const decoded = decodeCommand(isBinary ? data.toString('utf8') : data.toString());
+    if ('kind' in decoded) {
+      this.disconnect(DisconnectCode.BAD_REQUEST, decoded.message.slice(0, 100));
+      return;
+    }
+    this.#run(decoded.id, decoded.cmd, decoded.params).catch((err) => this.#replyError(decoded.id, err));
+  }
+
+  /** Fixed one-second window rate limit; cheap and per connection. */
+  #allowCommand(): boolean {
+    const now = Date.now();
+    if (now - this.#windowStart >= 1000) {
+      this.#windowStart = now;
+      this.#windowCount = 0;
+    }
+    return ++this.#windowCount <= this.core.config.limits.commandsPerSecond;
+  }
+
+  async #run(id: number | undefined, cmd: string, params: Record<string, unknown>): Promise<void> {
+    if (cmd === 'connect') return this.#connect(id, params);
+    if (!this.connected) throw new HeraldError('HERALD_ERR_NOT_CONNECTED', 'Send connect first');
+    if (cmd === 'subscribe') return this.#subscribe(id, params);
+    if (cmd === 'unsubscribe') {
+      const p = this.#params(COMMAND_SCHEMAS.unsubscribe, params);
+      if (!this.#subs.delete(p.channel)) throw new HeraldError('HERALD_ERR_NOT_SUBSCRIBED');
+      this.core.unsubscribe(this, p.channel);
+      this.#leave(p.channel);
+      return this.#reply(id, {});
+    }
+    const spec = this.#env.commands.get(cmd);
+    if (!spec) throw new HeraldError('HERALD_ERR_UNKNOWN_COMMAND', `Unknown command: ${cmd.slice(0, 64)}`);
+    const result = await spec.handler(this, this.#params(spec.schema, params) as never);
+    this.#reply(id, result);
+  }
+
+  #params<T>(schema: import('zod').ZodType<T>, params: unknown): T {
+    const r = validateParams(schema, params);
+    if (!r.ok) throw new HeraldError('HERALD_ERR_BAD_REQUEST', r.message);
+    return r.value;
+  }
+
+  async #connect(id: number | undefined, params: Record<string, unknown>): Promise<void> {
+    if (this.connected) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'Already connected');
+    const p = this.#params(COMMAND_SCHEMAS.connect, params);
+    if (p.version !== undefined && p.version !== PROTOCOL_VERSION) {
+      this.disconnect(DisconnectCode.UNSUPPORTED_PROTOCOL, `protocol version ${PROTOCOL_VERSION} only`);
+      return;
+    }
+    try {
+      if (p.token !== undefined) this.identity = await this.core.auth.verify(p.token);
+      else if (p.user !== undefined) this.identity = this.core.auth.devIdentity(p.user);
+    } catch (err) {
+      const e = toHeraldError(err);
+      this.#replyError(id, e);
+      this.disconnect(DisconnectCode.INVALID_TOKEN, e.message.slice(0, 100));
+      return;
+    }
+    this.connected = true;
+    this.#env.onConnect(this);
+    this.#reply(id, {
+      client: this.id,
+      version: PROTOCOL_VERSION,
+      user: this.identity?.user,
+      ping: this.core.config.timing.pingIntervalMs,
+    });
+  }
+
+  async #subscribe(id: number | undefined, params: Record<string, unknown>): Promise<void> {
+    const p = this.#params(COMMAND_SCHEMAS.subscribe, params);
+    assertCanRead(this, p.channel);
+    if (this.#subs.has(p.channel)) throw new HeraldError('HERALD_ERR_ALREADY_SUBSCRIBED');
+    if (this.#subs.size >= this.core.config.limits.maxChannelsPerConnection) {
+      throw new HeraldError('HERALD_ERR_LIMIT_EXCEEDED', `At most ${this.core.config.limits.maxChannelsPerConnection} subscriptions per connection`);
+    }
+    const since = positionParam(p.since);
+    const st = new SubscriptionState(p.channel);
+    this.#subs.set(p.channel, st);
+    let res;
+    try {
+      res = await this.core.subscribe(this, p.channel, { since, last: p.last });
+    } catch (err) {
+      this.#subs.delete(p.channel);
+      throw err;
+    }
+    if (this.#closed || this.#subs.get(p.channel) !== st) {
+      this.core.unsubscribe(this, p.channel);
+      return;
+    }
+    const pubs = res.publications.map(pubFrame).join(',');
+    const result =
+      `{"channel":${JSON.stringify(p.channel)},"epoch":"${res.position.epoch}","offset":${res.position.offset},` +
+      `"recovered":${res.recovered},"publications":[${pubs}]}`;
+    this.#write(textFrame(`{"id":${id ?? 'null'},"result":${result}}`));
+    for (const out of st.settle(res.position)) this.#write(out.encoded(wsPubFrame));
+    if (this.core.policy(p.channel).joinLeave) {
+      this.core.channelEvent({ type: 'join', channel: p.channel, user: this.user, client: this.id }).catch(() => undefined);
+    }
+  }
+
+  #leave(channel: string): void {
+    if (this.core.policy(channel).joinLeave) {
+      this.core.channelEvent({ type: 'leave', channel, user: this.user, client: this.id }).catch(() => undefined);
+    }
+  }
+
+  #reply(id: number | undefined, result: unknown): void {
+    if (!this.#closed) this.#write(textFrame(resultJson(id, result)));
+  }
+
+  #replyError(id: number | undefined, err: unknown): void {
+    const e = toHeraldError(err);
+    if (e.code === 'HERALD_ERR_INTERNAL') this.core.logger.error({ err: String((e.cause as Error)?.stack ?? e.cause) }, 'command failed');
+    if (!this.#closed) this.#write(textFrame(encodeError(id, { code: e.wire, name: e.code, message: e.message, temporary: e.temporary })));
+  }
+
+  #onClose(code: number): void {
+    this.#closed = true;
+    for (const channel of this.#subs.keys()) {
+      this.core.unsubscribe(this, channel);
+      this.#leave(channel);
+    }
+    this.#subs.clear();
+    this.core.hub.removeConnection(this);
+    if (disconnectEvents.hasSubscribers) disconnectEvents.publish({ node: this.core.nodeId, transport: this.transport, code });
+    this.#env.onClose(this);
+  }
+}

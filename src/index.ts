@@ -1,0 +1,30 @@
+/**
+ * Herald's public surface and composition root: `createServer(config)` builds a node with the
+ * embedded engines (or the ones passed in). The CLI and the tests use only this module.
+ */
+import { type ConfigInput, type HeraldConfig, resolveConfig } from './core/config.js';
+import { HeraldServer, type ServerOptions } from './server.js';
+
+export { HeraldServer, type HttpHandler, type ServerOptions, type UpgradeHandler } from './server.js';
+export { ConfigError, envName, flagName, type HeraldConfig, OPTIONS, resolveConfig } from './core/config.js';
+export { HeraldError, ERRORS, type HeraldErrorCode } from './core/errors.js';
+export { DisconnectCode, ErrorCode, PROTOCOL_VERSION, shouldReconnect } from './protocol/codes.js';
+export { MemoryBroker } from './engines/broker-memory.js';
+export type { Broker } from './core/broker.js';
+export type { Logger } from './core/logger.js';
+
+/** Options of `createServer`: a resolved config, or raw config input validated here. */
+export type CreateServerOptions = Omit<ServerOptions, 'config'> & { readonly config?: HeraldConfig | ConfigInput };
+
+/**
+ * Create (not yet listening) a Herald server. `config` may be a raw object; it is validated
+ * with the defaults filled in (throws ConfigError listing every problem).
+ */
+export function createServer(options: CreateServerOptions = {}): HeraldServer {
+  const config = isResolved(options.config) ? options.config : resolveConfig(options.config ?? {});
+  return new HeraldServer({ ...options, config });
+}
+
+function isResolved(c: unknown): c is HeraldConfig {
+  return typeof c === 'object' && c !== null && Object.isFrozen(c) && 'limits' in c && 'timing' in c;
+}

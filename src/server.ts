@@ -1,0 +1,172 @@
+/**
+ * The HTTP server that carries everything on one port: the native front (WebSocket, SSE,
+ * long-poll, streaming), the server API, `/health` and `/metrics`. Other fronts and services
+ * plug in through `addHttpHandler` / `addUpgradeHandler`.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { ServerApi } from './api/api.js';
+import { Metrics } from './api/metrics.js';
+import type { Broker } from './core/broker.js';
+import type { HeraldConfig } from './core/config.js';
+import { HeraldCore } from './core/core.js';
+import { HeraldError } from './core/errors.js';
+import type { Logger } from './core/logger.js';
+import { MemoryBroker } from './engines/broker-memory.js';
+import { NativeFront } from './fronts/native/front.js';
+import { DisconnectCode } from './protocol/codes.js';
+import { sendError } from './transports/http.js';
+
+/** Handles an HTTP request; resolves true when it answered. */
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
+/** Handles an upgrade; returns true when it took the socket. */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => boolean;
+
+/** Options of `createServer`. */
+export interface ServerOptions {
+  readonly config: HeraldConfig;
+  /** Broker engine (default: in-process memory). */
+  readonly broker?: Broker;
+  readonly logger?: Logger;
+  /** Collect Node process metrics in /metrics (default true). */
+  readonly processMetrics?: boolean;
+}
+
+/** A Herald node: core, fronts and API on one HTTP server. */
+export class HeraldServer {
+  readonly config: HeraldConfig;
+  readonly core: HeraldCore;
+  readonly native: NativeFront;
+  readonly api: ServerApi;
+  readonly metrics: Metrics;
+  readonly http: Server;
+  readonly #httpHandlers: HttpHandler[] = [];
+  readonly #upgradeHandlers: UpgradeHandler[] = [];
+  readonly #closeHooks: Array<() => void | Promise<void>> = [];
+  #closing: Promise<void> | undefined;
+
+  constructor(options: ServerOptions) {
+    this.config = options.config;
+    this.core = new HeraldCore({ config: options.config, broker: options.broker ?? new MemoryBroker(), logger: options.logger });
+    this.native = new NativeFront(this.core);
+    this.api = new ServerApi(this.core);
+    this.metrics = new Metrics(this.core, { defaultMetrics: options.processMetrics ?? true });
+    this.http = createHttpServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => this.#onRequest(req, res));
+    this.http.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
+    this.http.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+    this.#httpHandlers.push((req, res, url) => this.native.handleHttp(req, res, url));
+    this.#httpHandlers.push((req, res, url) => this.api.handle(req, res, url));
+    this.#upgradeHandlers.push((req, socket, head, url) => this.native.handleUpgrade(req, socket, head, url));
+  }
+
+  /** Add an HTTP handler, tried after the built-in ones. */
+  addHttpHandler(handler: HttpHandler): void {
+    this.#httpHandlers.push(handler);
+  }
+
+  /** Add an upgrade handler, tried after the built-in ones. */
+  addUpgradeHandler(handler: UpgradeHandler): void {
+    this.#upgradeHandlers.push(handler);
+  }
+
+  /** Run `hook` during close, before the core closes (fronts and services tell their clients). */
+  onClose(hook: () => void | Promise<void>): void {
+    this.#closeHooks.push(hook);
+  }
+
+  /** Start the core and listen on the configured host and port. */
+  async listen(): Promise<AddressInfo> {
+    await this.core.start();
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(this.config.port, this.config.host, () => {
+        this.http.off('error', reject);
+        resolve();
+      });
+    });
+    return this.address();
+  }
+
+  /** The bound address. */
+  address(): AddressInfo {
+    return this.http.address() as AddressInfo;
+  }
+
+  /** Base URL, e.g. `http://127.0.0.1:8080`. */
+  url(): string {
+    const a = this.address();
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return `http://${host}:${a.port}`;
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, tell every client to reconnect (3001), let buffered
+   * bytes flush for up to `timing.shutdownTimeoutMs`, then cut what remains and close engines.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    for (const hook of this.#closeHooks) await hook();
+    this.native.close(DisconnectCode.SHUTDOWN, 'server shutting down');
+    this.core.disconnectAll(DisconnectCode.SHUTDOWN, 'server shutting down');
+    this.http.closeIdleConnections();
+    const deadline = Date.now() + this.config.timing.shutdownTimeoutMs;
+    while (this.core.hub.connectionCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    this.http.closeAllConnections();
+    await stopped;
+    this.metrics.close();
+    await this.core.close();
+  }
+
+  async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      sendError(res, new HeraldError('HERALD_ERR_BAD_REQUEST', 'Malformed URL'));
+      return;
+    }
+    try {
+      if (url.pathname === '/health') {
+        const body = JSON.stringify({ status: this.#closing ? 'shutting-down' : 'ok', node: this.core.nodeId, connections: this.core.hub.connectionCount });
+        res.writeHead(this.#closing ? 503 : 200, { 'content-type': 'application/json' }).end(body);
+        return;
+      }
+      if (url.pathname === '/metrics') {
+        if (!this.api.authorized(req)) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'API key required');
+        const text = await this.metrics.text();
+        res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text);
+        return;
+      }
+      for (const handler of this.#httpHandlers) if (await handler(req, res, url)) return;
+      throw new HeraldError('HERALD_ERR_NOT_FOUND', 'No such endpoint');
+    } catch (err) {
+      sendError(res, err, this.core.logger);
+    }
+  }
+
+  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    if (this.#closing) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    for (const handler of this.#upgradeHandlers) if (handler(req, socket, head, url)) return;
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  }
+}

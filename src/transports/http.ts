@@ -1,0 +1,72 @@
+/**
+ * HTTP helpers shared by the API and the HTTP transports: bounded body reading, JSON replies and
+ * the one error handler that answers `{code, message}` (unknown errors become a bare 500).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HeraldError, toHeraldError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+
+/** Read the whole request body, failing with 413 past `limit` bytes. */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      req.resume();
+      reject(new HeraldError('HERALD_ERR_PAYLOAD_TOO_LARGE', `Body larger than ${limit} bytes`));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new HeraldError('HERALD_ERR_PAYLOAD_TOO_LARGE', `Body larger than ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks, size)));
+    req.on('error', reject);
+  });
+}
+
+/** Parse a JSON body; 400 HERALD_ERR_MALFORMED_JSON when it is not JSON. */
+export function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new HeraldError('HERALD_ERR_MALFORMED_JSON', 'Request body is not valid JSON');
+  }
+}
+
+/** Send a JSON response. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
+  res.end(text);
+}
+
+/** Send an error as `{code, message}` with its HTTP status. Internal errors are logged, never leaked. */
+export function sendError(res: ServerResponse, err: unknown, logger?: Logger): void {
+  const e = toHeraldError(err);
+  if (e.code === 'HERALD_ERR_INTERNAL') logger?.error({ err: (e.cause as Error | undefined)?.stack ?? String(e.cause) }, 'internal error');
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(res, e.status, { code: e.code, message: e.message });
+}
+
+/** The client address of a request, without the IPv4-mapped prefix. */
+export function remoteAddress(req: IncomingMessage): string {
+  const a = req.socket.remoteAddress ?? '';
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
+}
+
+/** Whether a request comes from the loopback interface. */
+export function isLoopbackRequest(req: IncomingMessage): boolean {
+  const a = remoteAddress(req);
+  return a === '::1' || a.startsWith('127.');
+}
