@@ -1,0 +1,577 @@
+#!/usr/bin/env node
+// Macro benchmark: Herald beside real Nchan and Socket.IO 4.8, same C load client, same run.
+//
+//   npm run bench -- [--servers herald,nchan,socketio] [--conns 10000,19000] [--fanout-conns 10000]
+//                    [--burst 200] [--rate 2] [--duration 10] [--payload 64] [--concurrency 256] [--subs 2]
+//
+// For each server and each connection count the server is started fresh (pinned to core 0),
+// warmed up with a few hundred connections, and then N WebSocket connections are opened by
+// loadgen processes (pinned to core 1), each connection making 2 subscriptions: "bench" and
+// its own "u<i>". Measured: accept rate, server RSS per idle connection (VmRSS after − before,
+// over connections), and, at --fanout-conns, broadcast fan-out deliveries/s for a burst of
+// publications (clock stopped when the last delivery arrived) and publish→deliver latency at
+// a paced publication rate. Results: JSON in bench/results/, a markdown table on stdout.
+// Never part of `npm test`. Linux only (epoll, /proc, taskset).
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, statSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BUILD_DIR = path.join(ROOT, 'bench', '.tmp');
+const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
+const LOADGEN_SRC = path.join(ROOT, 'bench', 'loadgen', 'loadgen.c');
+const LOADGEN_BIN = path.join(BUILD_DIR, 'loadgen');
+const SERVER_CPU = '0';
+const CLIENT_CPU = '1';
+/** Connections per loadgen process; each process must stay under the 20,000 open-file limit. */
+const MAX_CONNS_PER_LOADGEN = 15_000;
+/** Connections per loopback source address (the ephemeral range here is 28k ports). */
+const CONNS_PER_SOURCE_ADDR = 15_000;
+const WARMUP_CONNS = 500;
+const READY_TIMEOUT_MS = 180_000;
+const DRAIN_IDLE_MS = 5_000;
+const DRAIN_TIMEOUT_MS = 120_000;
+const SETTLE_MS = 3_000;
+const LOADGEN_MAX_SECS = 900;
+
+// ---------------------------------------------------------------- options
+
+function parseArgs(argv) {
+  const opts = {
+    servers: ['herald', 'nchan', 'socketio'],
+    conns: [10_000, 19_000],
+    fanoutConns: 10_000,
+    burst: 200,
+    rate: 2,
+    duration: 10,
+    payload: 64,
+    concurrency: 256,
+    portBase: 18_100 + Math.floor(Math.random() * 500) * 4,
+    publishConcurrency: 8,
+    subs: 2,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = argv[i + 1];
+    const num = () => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n <= 0) throw new Error(`${a} needs a positive number`);
+      i++;
+      return n;
+    };
+    switch (a) {
+      case '--servers': opts.servers = v.split(',').filter(Boolean); i++; break;
+      case '--conns': opts.conns = v.split(',').map(Number); i++; break;
+      case '--fanout-conns': opts.fanoutConns = num(); break;
+      case '--burst': opts.burst = num(); break;
+      case '--rate': opts.rate = num(); break;
+      case '--duration': opts.duration = num(); break;
+      case '--payload': opts.payload = num(); break;
+      case '--concurrency': opts.concurrency = num(); break;
+      case '--port-base': opts.portBase = num(); break;
+      case '--subs': opts.subs = num(); if (opts.subs !== 1 && opts.subs !== 2) throw new Error('--subs is 1 or 2'); break;
+      case '--help': case '-h':
+        console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 14).join('\n'));
+        process.exit(0);
+        break;
+      default: throw new Error(`unknown option ${a}`);
+    }
+  }
+  for (const s of opts.servers) if (!SERVERS[s]) throw new Error(`unknown server ${s}`);
+  for (const c of opts.conns) if (!Number.isInteger(c) || c <= 0) throw new Error('--conns takes positive integers');
+  return opts;
+}
+
+// ---------------------------------------------------------------- helpers
+
+/** Wall-clock microseconds since the epoch, sub-millisecond resolution (same clock as loadgen). */
+const nowUs = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
+
+function rssKb(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function childPids(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** CPU seconds (user + system) used so far by a process. */
+function cpuSecs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return 0;
+  }
+}
+
+function waitPort(port, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => { s.destroy(); resolve(); });
+      s.once('error', () => {
+        s.destroy();
+        if (Date.now() > deadline) reject(new Error(`port ${port} did not open`));
+        else setTimeout(attempt, 100);
+      });
+    };
+    attempt();
+  });
+}
+
+function waitExit(child, timeoutMs) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), timeoutMs);
+    child.once('exit', () => { clearTimeout(t); resolve(true); });
+  });
+}
+
+async function stopChild(child, signal = 'SIGTERM') {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill(signal);
+  if (!(await waitExit(child, 10_000))) {
+    child.kill('SIGKILL');
+    await waitExit(child, 5_000);
+  }
+}
+
+function sh(cmd, args) {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch (e) {
+    return `${e.stdout ?? ''}${e.stderr ?? ''}`.trim() || 'unknown';
+  }
+}
+
+function buildLoadgen() {
+  mkdirSync(BUILD_DIR, { recursive: true });
+  const fresh = existsSync(LOADGEN_BIN) && statSync(LOADGEN_BIN).mtimeMs > statSync(LOADGEN_SRC).mtimeMs;
+  if (!fresh) execFileSync('cc', ['-O2', '-Wall', '-o', LOADGEN_BIN, LOADGEN_SRC], { stdio: 'inherit' });
+}
+
+function machineInfo() {
+  const cpuModel = os.cpus()[0]?.model ?? 'unknown';
+  return {
+    cpus: os.cpus().length,
+    cpuModel,
+    memTotalGb: +(os.totalmem() / 2 ** 30).toFixed(1),
+    kernel: os.release(),
+    node: process.version,
+    nginx: sh('nginx', ['-v']).replace('nginx version: ', ''),
+    nchan: sh('dpkg-query', ['-W', '-f=${Version}', 'libnginx-mod-nchan']),
+    socketio: JSON.parse(readFileSync(path.join(ROOT, 'node_modules/socket.io/package.json'), 'utf8')).version,
+    ws: JSON.parse(readFileSync(path.join(ROOT, 'node_modules/ws/package.json'), 'utf8')).version,
+    openFilesLimit: Number(sh('sh', ['-c', 'ulimit -n'])),
+  };
+}
+
+// ---------------------------------------------------------------- servers
+
+/**
+ * Each server: how to start it (pinned to the server core), which pids make up its RSS,
+ * how a loadgen connection subscribes, and how the publisher publishes to "bench".
+ */
+const SERVERS = {
+  herald: {
+    label: 'Herald',
+    start(port) {
+      const child = spawn('taskset', ['-c', SERVER_CPU, process.execPath, path.join(ROOT, 'bin/herald.js'), 'serve',
+        '--port', String(port), '--host', '127.0.0.1'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HERALD_LOG_LEVEL: 'warn' } });
+      return { child, pids: () => [child.pid] };
+    },
+    loadgen: (subs) => ({
+      path: '/connection/websocket',
+      pre: 0,
+      send: ['{"id":1,"cmd":"connect"}', '{"id":2,"cmd":"subscribe","channel":"bench"}', '{"id":3,"cmd":"subscribe","channel":"u%d"}'].slice(0, 1 + subs),
+    }),
+    publish: { path: '/api/publish', body: (data) => JSON.stringify({ channel: 'bench', data }) },
+  },
+  nchan: {
+    label: 'Nchan',
+    start(port, scratch) {
+      const prefix = path.join(scratch, `nchan-${port}`);
+      rmSync(prefix, { recursive: true, force: true });
+      mkdirSync(path.join(prefix, 'logs'), { recursive: true });
+      mkdirSync(path.join(prefix, 'tmp'), { recursive: true });
+      const conf = readFileSync(path.join(ROOT, 'bench/peers/nchan.conf'), 'utf8')
+        .replaceAll('PREFIX', prefix).replaceAll('PORT', String(port));
+      writeFileSync(path.join(prefix, 'nginx.conf'), conf);
+      const child = spawn('taskset', ['-c', SERVER_CPU, 'nginx', '-c', path.join(prefix, 'nginx.conf'), '-p', prefix],
+        { stdio: ['ignore', 'pipe', 'pipe'] });
+      return { child, pids: () => [child.pid, ...childPids(child.pid)], cleanup: () => rmSync(prefix, { recursive: true, force: true }) };
+    },
+    loadgen: (subs) => ({ path: subs === 2 ? '/sub/bench,u%d' : '/sub/bench', pre: 0, send: [] }),
+    publish: { path: '/pub/bench', body: (data) => JSON.stringify(data) },
+  },
+  socketio: {
+    label: 'Socket.IO',
+    start(port) {
+      const child = spawn('taskset', ['-c', SERVER_CPU, process.execPath, path.join(ROOT, 'bench/peers/socketio-server.js'), String(port)],
+        { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      return { child, pids: () => [child.pid] };
+    },
+    loadgen: (subs) => ({
+      path: '/socket.io/?EIO=4&transport=websocket',
+      pre: 1, // the Engine.IO open packet 0{...}
+      send: ['40', '421["subscribe","bench"]', '422["subscribe","u%d"]'].slice(0, 1 + subs),
+      ping: '2',
+      pong: '3',
+    }),
+    publish: { path: '/publish/bench', body: (data) => JSON.stringify(data) },
+  },
+};
+
+// ---------------------------------------------------------------- load client
+
+let nextSourceAddr = 2; // 127.0.0.2, 127.0.0.3, … fresh ones for every batch (no TIME_WAIT clashes)
+
+class Loadgen {
+  constructor({ port, spec, conns, idBase, label, concurrency }) {
+    this.label = label;
+    const srcBase = nextSourceAddr;
+    nextSourceAddr += Math.ceil(conns / CONNS_PER_SOURCE_ADDR);
+    const args = ['-c', CLIENT_CPU, LOADGEN_BIN, '--port', String(port), '--path', spec.path, '--conns', String(conns),
+      '--id-base', String(idBase), '--src-base', String(srcBase), '--per-src', String(CONNS_PER_SOURCE_ADDR),
+      '--concurrency', String(concurrency), '--pre', String(spec.pre), '--max-secs', String(LOADGEN_MAX_SECS), '--label', label];
+    for (const f of spec.send) args.push('--send', f);
+    if (spec.ping) args.push('--ping', spec.ping, '--pong', spec.pong);
+    this.child = spawn('taskset', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.stderr = '';
+    this.child.stderr.on('data', (d) => { this.stderr += d; });
+    this.waiters = [];
+    this.readyEvent = null;
+    this.readyWaiters = [];
+    readline.createInterface({ input: this.child.stdout }).on('line', (line) => {
+      let msg;
+      try { msg = JSON.parse(line); } catch { return; }
+      if (msg.event === 'ready') {
+        this.readyEvent = msg;
+        for (const w of this.readyWaiters.splice(0)) w(msg);
+      } else {
+        const w = this.waiters.shift();
+        if (w) w(msg);
+      }
+    });
+    this.child.on('exit', () => {
+      for (const w of this.waiters.splice(0)) w(null);
+      for (const w of this.readyWaiters.splice(0)) w(null);
+    });
+  }
+
+  ready(timeoutMs) {
+    if (this.readyEvent) return Promise.resolve(this.readyEvent);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(null), timeoutMs);
+      this.readyWaiters.push((m) => { clearTimeout(t); resolve(m); });
+    });
+  }
+
+  command(cmd) {
+    if (this.child.exitCode !== null) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      this.child.stdin.write(`${cmd}\n`);
+    });
+  }
+
+  async quit() {
+    if (this.child.exitCode === null) this.child.stdin.end('quit\n');
+    if (!(await waitExit(this.child, 10_000))) await stopChild(this.child, 'SIGKILL');
+  }
+}
+
+async function openConnections(port, spec, conns, concurrency, tag) {
+  const procs = Math.ceil(conns / MAX_CONNS_PER_LOADGEN);
+  const gens = [];
+  for (let p = 0, base = 0; p < procs; p++) {
+    const n = Math.floor(conns / procs) + (p < conns % procs ? 1 : 0);
+    gens.push(new Loadgen({ port, spec, conns: n, idBase: base, label: `${tag}-${p}`, concurrency: Math.ceil(concurrency / procs) }));
+    base += n;
+  }
+  const readies = await Promise.all(gens.map((g) => g.ready(READY_TIMEOUT_MS)));
+  return { gens, readies };
+}
+
+function summarizeReady(readies, conns) {
+  const ok = readies.filter(Boolean);
+  const ready = ok.reduce((s, r) => s + r.ready, 0);
+  const failed = conns - ready;
+  const t0 = Math.min(...ok.map((r) => r.t_start_us));
+  const t1 = Math.max(...ok.map((r) => r.t_ready_us));
+  const errors = [...new Set(ok.map((r) => r.error).filter(Boolean))];
+  return { ready, failed, secs: (t1 - t0) / 1e6, acceptPerSec: ok.length ? Math.round(ready / ((t1 - t0) / 1e6)) : 0, errors };
+}
+
+async function statsAll(gens, cmd = 'stats') {
+  return (await Promise.all(gens.map((g) => g.command(cmd)))).filter(Boolean);
+}
+
+function mergeLatency(stats) {
+  const hist = new Map();
+  let count = 0;
+  let max = 0;
+  let res = 10;
+  for (const s of stats) {
+    res = s.hist_res_us ?? res;
+    max = Math.max(max, s.lat_max_us);
+    for (const [b, c] of s.hist ?? []) { hist.set(b, (hist.get(b) ?? 0) + c); count += c; }
+  }
+  const keys = [...hist.keys()].sort((a, b) => a - b);
+  const pct = (p) => {
+    let acc = 0;
+    for (const k of keys) { acc += hist.get(k); if (acc >= count * p) return (k * res) / 1000; }
+    return 0;
+  };
+  return { samples: count, p50Ms: pct(0.5), p99Ms: pct(0.99), p999Ms: pct(0.999), maxMs: max / 1000 };
+}
+
+// ---------------------------------------------------------------- publisher
+
+function makePublisher(port, pub, payloadBytes, concurrency) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const pad = 'x'.repeat(payloadBytes);
+  let seq = 0;
+  let errors = 0;
+  const one = () => new Promise((resolve) => {
+    const body = pub.body({ bt: nowUs(), seq: seq++, pad });
+    const req = http.request({ host: '127.0.0.1', port, path: pub.path, method: 'POST', agent,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      if (res.statusCode >= 300) errors++;
+      res.resume();
+      res.on('end', resolve);
+    });
+    req.on('error', () => { errors++; resolve(); });
+    req.end(body);
+  });
+  return {
+    one,
+    async burst(n) {
+      let sent = 0;
+      const worker = async () => { while (sent < n) { sent++; await one(); } };
+      await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+    },
+    async paced(ratePerSec, secs) {
+      const n = Math.round(ratePerSec * secs);
+      const t0 = performance.now();
+      const inflight = [];
+      for (let i = 0; i < n; i++) {
+        const due = t0 + (i * 1000) / ratePerSec;
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
+        inflight.push(one());
+      }
+      await Promise.all(inflight);
+      return n;
+    },
+    get errors() { return errors; },
+    close() { agent.destroy(); },
+  };
+}
+
+/** Poll loadgens until `expected` deliveries arrived, or nothing moved for DRAIN_IDLE_MS. */
+async function drain(gens, expected) {
+  const t0 = Date.now();
+  let last = -1;
+  let lastChange = Date.now();
+  for (;;) {
+    const st = await statsAll(gens);
+    const got = st.reduce((s, x) => s + x.deliveries, 0);
+    if (got >= expected) return;
+    if (got !== last) { last = got; lastChange = Date.now(); }
+    if (Date.now() - lastChange > DRAIN_IDLE_MS || Date.now() - t0 > DRAIN_TIMEOUT_MS) return;
+    await sleep(50);
+  }
+}
+
+// ---------------------------------------------------------------- one measurement
+
+async function measure(name, conns, opts, scratch, portRef) {
+  const def = SERVERS[name];
+  const port = portRef.next++;
+  const result = { server: name, conns };
+  const srv = def.start(port, scratch);
+  let srvOut = '';
+  srv.child.stdout.on('data', (d) => { srvOut = (srvOut + d).slice(-4000); });
+  srv.child.stderr.on('data', (d) => { srvOut = (srvOut + d).slice(-4000); });
+  const gens = [];
+  try {
+    await waitPort(port);
+    await sleep(500);
+    // Warm-up: load lazily required code and JIT the accept path, then measure from there.
+    const warm = await openConnections(port, def.loadgen(opts.subs), WARMUP_CONNS, opts.concurrency, `${name}-warm`);
+    await Promise.all(warm.gens.map((g) => g.quit()));
+    await sleep(2_000);
+    const rssBefore = srv.pids().reduce((s, p) => s + rssKb(p), 0);
+
+    const open = await openConnections(port, def.loadgen(opts.subs), conns, opts.concurrency, `${name}-${conns}`);
+    gens.push(...open.gens);
+    Object.assign(result, summarizeReady(open.readies, conns));
+    await sleep(SETTLE_MS);
+    const rssAfter = srv.pids().reduce((s, p) => s + rssKb(p), 0);
+    Object.assign(result, {
+      rssBeforeMb: +(rssBefore / 1024).toFixed(1),
+      rssAfterMb: +(rssAfter / 1024).toFixed(1),
+      kbPerConn: result.ready ? +((rssAfter - rssBefore) / result.ready).toFixed(2) : null,
+    });
+    console.error(`  ${def.label} ${conns}: ready ${result.ready}/${conns} in ${result.secs.toFixed(2)} s (${result.acceptPerSec}/s), ` +
+      `RSS ${result.rssBeforeMb} → ${result.rssAfterMb} MB = ${result.kbPerConn} KB/conn` + (result.errors.length ? `; errors: ${result.errors.join('; ')}` : ''));
+
+    if (conns === opts.fanoutConns && result.ready > 0) {
+      const publisher = makePublisher(port, def.publish, opts.payload, opts.publishConcurrency);
+      const subs = result.ready;
+      const srvPids = srv.pids();
+      const cpu = () => ({ srv: srvPids.reduce((s, p) => s + cpuSecs(p), 0), cli: gens.reduce((s, g) => s + cpuSecs(g.child.pid), 0) });
+
+      // Broadcast fan-out: a bounded burst, clock stopped at the last delivery.
+      await publisher.one(); // a first publication to create the channel / warm the path
+      await drain(gens, subs);
+      await statsAll(gens, 'reset');
+      const c0 = cpu();
+      const t0 = nowUs();
+      await publisher.burst(opts.burst);
+      const tPublished = nowUs();
+      await drain(gens, subs * opts.burst);
+      const st = await statsAll(gens, 'hist');
+      const c1 = cpu();
+      const delivered = st.reduce((s, x) => s + x.deliveries, 0);
+      const tLast = Math.max(...st.map((x) => x.last_delivery_us));
+      const secs = (tLast - t0) / 1e6;
+      result.fanout = {
+        publications: opts.burst,
+        subscribers: subs,
+        expected: subs * opts.burst,
+        delivered,
+        secs: +secs.toFixed(3),
+        publishSecs: +((tPublished - t0) / 1e6).toFixed(3),
+        deliveriesPerSec: Math.round(delivered / secs),
+        latency: mergeLatency(st),
+        serverCpuPct: Math.round(((c1.srv - c0.srv) / secs) * 100),
+        clientCpuPct: Math.round(((c1.cli - c0.cli) / secs) * 100),
+        publishErrors: publisher.errors,
+      };
+      console.error(`  ${def.label} fan-out: ${delivered}/${subs * opts.burst} in ${secs.toFixed(2)} s = ${result.fanout.deliveriesPerSec}/s ` +
+        `(server CPU ${result.fanout.serverCpuPct}%, client CPU ${result.fanout.clientCpuPct}%)`);
+
+      // Paced publications: publish→deliver latency below saturation.
+      await sleep(1_000);
+      await statsAll(gens, 'reset');
+      const n = await publisher.paced(opts.rate, opts.duration);
+      await drain(gens, subs * n);
+      const st2 = await statsAll(gens, 'hist');
+      const delivered2 = st2.reduce((s, x) => s + x.deliveries, 0);
+      result.paced = { ratePerSec: opts.rate, secs: opts.duration, publications: n, expected: subs * n, delivered: delivered2,
+        latency: mergeLatency(st2), publishErrors: publisher.errors };
+      console.error(`  ${def.label} paced ${opts.rate}/s: ${delivered2}/${subs * n} delivered, p50 ${result.paced.latency.p50Ms} ms, ` +
+        `p99 ${result.paced.latency.p99Ms} ms`);
+      publisher.close();
+    }
+    const dropped = (await statsAll(gens)).reduce((s, x) => s + x.dropped, 0);
+    result.droppedByServer = dropped;
+  } catch (e) {
+    result.error = String(e?.message ?? e);
+    console.error(`  ${def.label} ${conns}: ${result.error}\n${srvOut}`);
+  } finally {
+    await Promise.all(gens.map((g) => g.quit()));
+    await stopChild(srv.child);
+    srv.cleanup?.();
+    await sleep(1_000);
+  }
+  if (srv.child.exitCode && srv.child.exitCode !== 0 && !result.error) result.serverExit = srv.child.exitCode;
+  return result;
+}
+
+// ---------------------------------------------------------------- report
+
+const fmt = (v, d = 0) => (v === null || v === undefined || Number.isNaN(v) ? '—' : Number(v).toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
+
+function markdown(results, opts) {
+  const lines = [];
+  lines.push('| Server | Connections | Ready | Accept rate (conn/s) | RSS before → after (MB) | RSS per idle conn (KB) |');
+  lines.push('|---|---:|---:|---:|---:|---:|');
+  for (const r of results) {
+    lines.push(`| ${SERVERS[r.server].label} | ${fmt(r.conns)} | ${fmt(r.ready)} | ${fmt(r.acceptPerSec)} | ${fmt(r.rssBeforeMb, 1)} → ${fmt(r.rssAfterMb, 1)} | ${fmt(r.kbPerConn, 2)} |`);
+  }
+  lines.push('');
+  lines.push(`| Server | Subscribers | Fan-out deliveries/s (burst of ${opts.burst}) | Burst p50 / p99 (ms) | Server CPU | Client CPU | Paced ${opts.rate}/s × ${opts.duration} s: delivered | Paced p50 (ms) | Paced p99 (ms) |`);
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of results.filter((x) => x.fanout)) {
+    const f = r.fanout;
+    const p = r.paced;
+    lines.push(`| ${SERVERS[r.server].label} | ${fmt(f.subscribers)} | ${fmt(f.deliveriesPerSec)} | ${fmt(f.latency.p50Ms, 1)} / ${fmt(f.latency.p99Ms, 1)} | ${f.serverCpuPct}% | ${f.clientCpuPct}% | ` +
+      `${p ? `${fmt(p.delivered)} / ${fmt(p.expected)}` : '—'} | ${p ? fmt(p.latency.p50Ms, 2) : '—'} | ${p ? fmt(p.latency.p99Ms, 2) : '—'} |`);
+  }
+  const by = (s, c) => results.find((r) => r.server === s && r.conns === c);
+  const ratio = (a, b) => (a && b ? (a / b).toFixed(2) : '—');
+  const peers = ['nchan', 'socketio'].filter((p) => opts.servers.includes(p));
+  if (opts.servers.includes('herald') && peers.length) {
+    lines.push('');
+    lines.push(`| Ratio | ${peers.map((p) => `Herald / ${SERVERS[p].label}`).join(' | ')} |`);
+    lines.push(`|---|${peers.map(() => '---:').join('|')}|`);
+    for (const c of opts.conns) {
+      lines.push(`| RSS per conn @ ${fmt(c)} (lower is better) | ${peers.map((p) => ratio(by('herald', c)?.kbPerConn, by(p, c)?.kbPerConn)).join(' | ')} |`);
+      lines.push(`| Accept rate @ ${fmt(c)} (higher is better) | ${peers.map((p) => ratio(by('herald', c)?.acceptPerSec, by(p, c)?.acceptPerSec)).join(' | ')} |`);
+    }
+    const fc = opts.fanoutConns;
+    lines.push(`| Fan-out deliveries/s (higher is better) | ${peers.map((p) => ratio(by('herald', fc)?.fanout?.deliveriesPerSec, by(p, fc)?.fanout?.deliveriesPerSec)).join(' | ')} |`);
+    lines.push(`| Paced p50 (lower is better) | ${peers.map((p) => ratio(by('herald', fc)?.paced?.latency.p50Ms, by(p, fc)?.paced?.latency.p50Ms)).join(' | ')} |`);
+    lines.push(`| Paced p99 (lower is better) | ${peers.map((p) => ratio(by('herald', fc)?.paced?.latency.p99Ms, by(p, fc)?.paced?.latency.p99Ms)).join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  // The orchestrator and publisher share the client core; the server core stays for the server.
+  execFileSync('taskset', ['-a', '-p', '-c', CLIENT_CPU, String(process.pid)], { stdio: 'ignore' });
+  if (!opts.conns.includes(opts.fanoutConns)) opts.conns = [...opts.conns, opts.fanoutConns].sort((a, b) => a - b);
+  buildLoadgen();
+  if (opts.servers.includes('herald') && !existsSync(path.join(ROOT, 'dist'))) {
+    throw new Error('Herald is not built: run `npm run build` first');
+  }
+  const scratch = path.join(os.tmpdir(), `herald-bench-${process.pid}`);
+  mkdirSync(scratch, { recursive: true });
+  const machine = machineInfo();
+  console.error(`bench: ${opts.servers.join(', ')} × ${opts.conns.join(', ')} connections; machine ${machine.cpus} cores, ` +
+    `${machine.memTotalGb} GB, Linux ${machine.kernel}, Node ${machine.node}`);
+  const portRef = { next: opts.portBase };
+  const results = [];
+  const started = new Date().toISOString();
+  for (const conns of opts.conns) {
+    for (const name of opts.servers) {
+      results.push(await measure(name, conns, opts, scratch, portRef));
+    }
+  }
+  rmSync(scratch, { recursive: true, force: true });
+  const out = { started, finished: new Date().toISOString(), machine, options: opts, results };
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = path.join(RESULTS_DIR, `bench-${started.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+  console.log(markdown(results, opts));
+  console.error(`\nresults: ${path.relative(ROOT, file)}`);
+}
+
+main().catch((e) => {
+  console.error(e?.stack ?? e);
+  process.exitCode = 1;
+});
