@@ -1,0 +1,31 @@
+// Lint: typescript-eslint with type information (no-floating-promises) and the layering rule
+// of the house style: imports flow downward only (protocol ← core ← transports/fronts/engines ← api ← cli).
+import tseslint from 'typescript-eslint';
+
+const layer = (files, forbidden) => ({
+  files,
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      { patterns: forbidden.map((dir) => ({ group: [`**/${dir}/*`, `**/${dir}.js`], message: `layering: ${files[0]} must not import ${dir}` })) },
+    ],
+  },
+});
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'clients/**/dist/**', 'bench/loadgen/**', '**/*.js'] },
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  layer(['src/protocol/**'], ['core', 'transports', 'fronts', 'engines', 'api', 'cli', 'server', 'index']),
+  layer(['src/core/**'], ['transports', 'fronts', 'engines', 'api', 'cli', 'server', 'index']),
+  layer(['src/transports/**'], ['fronts', 'engines', 'api', 'cli', 'server', 'index']),
+  layer(['src/engines/**'], ['transports', 'fronts', 'api', 'cli', 'server', 'index']),
+  layer(['src/fronts/**'], ['engines', 'api', 'cli', 'server', 'index']),
+  layer(['src/api/**'], ['cli', 'server', 'index']),
+);
