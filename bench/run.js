@@ -318,7 +318,16 @@ function summarizeReady(readies, conns) {
   const t0 = Math.min(...ok.map((r) => r.t_start_us));
   const t1 = Math.max(...ok.map((r) => r.t_ready_us));
   const errors = [...new Set(ok.map((r) => r.error).filter(Boolean))];
-  return { ready, failed, secs: (t1 - t0) / 1e6, acceptPerSec: ok.length ? Math.round(ready / ((t1 - t0) / 1e6)) : 0, errors };
+  // Handshake rate: until every WebSocket upgrade completed; accept rate: until every
+  // connection also finished its setup script (connect/subscribe replies).
+  const allUpgraded = ok.length === readies.length && ok.every((r) => r.t_connected_us > 0);
+  const th = allUpgraded ? Math.max(...ok.map((r) => r.t_connected_us)) : 0;
+  return {
+    ready, failed, secs: (t1 - t0) / 1e6,
+    acceptPerSec: ok.length ? Math.round(ready / ((t1 - t0) / 1e6)) : 0,
+    upgradePerSec: th ? Math.round(conns / ((th - t0) / 1e6)) : null,
+    errors,
+  };
 }
 
 async function statsAll(gens, cmd = 'stats') {
@@ -505,10 +514,10 @@ const fmt = (v, d = 0) => (v === null || v === undefined || Number.isNaN(v) ? '�
 
 function markdown(results, opts) {
   const lines = [];
-  lines.push('| Server | Connections | Ready | Accept rate (conn/s) | RSS before → after (MB) | RSS per idle conn (KB) |');
-  lines.push('|---|---:|---:|---:|---:|---:|');
+  lines.push('| Server | Connections | Ready | Accept rate, subscribed (conn/s) | WebSocket upgrades/s | RSS before → after (MB) | RSS per idle conn (KB) |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
-    lines.push(`| ${SERVERS[r.server].label} | ${fmt(r.conns)} | ${fmt(r.ready)} | ${fmt(r.acceptPerSec)} | ${fmt(r.rssBeforeMb, 1)} → ${fmt(r.rssAfterMb, 1)} | ${fmt(r.kbPerConn, 2)} |`);
+    lines.push(`| ${SERVERS[r.server].label} | ${fmt(r.conns)} | ${fmt(r.ready)} | ${fmt(r.acceptPerSec)} | ${fmt(r.upgradePerSec)} | ${fmt(r.rssBeforeMb, 1)} → ${fmt(r.rssAfterMb, 1)} | ${fmt(r.kbPerConn, 2)} |`);
   }
   lines.push('');
   lines.push(`| Server | Subscribers | Fan-out deliveries/s (burst of ${opts.burst}) | Burst p50 / p99 (ms) | Server CPU | Client CPU | Paced ${opts.rate}/s × ${opts.duration} s: delivered | Paced p50 (ms) | Paced p99 (ms) |`);
