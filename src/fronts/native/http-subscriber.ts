@@ -37,7 +37,7 @@ const streamPubLine = (pub: Publication): Buffer => Buffer.from(`${pubFrame(pub)
 
 /**
  * Parse channels and positions from a request: `channel` (repeatable) or `channels=a,b`;
- * `since=<pos>[,<pos>…]` or the `Last-Event-ID` header; `last=N`.
+ * the `Last-Event-ID` header, else `since=<pos>[,<pos>…]`; `last=N`.
  */
 export function parseSubscribeRequest(req: IncomingMessage, url: URL, maxChannels: number): HttpSubscribeRequest {
   const channels = [...url.searchParams.getAll('channel'), ...url.searchParams.getAll('channels').flatMap((c) => c.split(','))].filter(
@@ -46,7 +46,9 @@ export function parseSubscribeRequest(req: IncomingMessage, url: URL, maxChannel
   if (channels.length === 0) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'Name at least one channel (?channel=a&channel=b or ?channels=a,b)');
   if (channels.length > maxChannels) throw new HeraldError('HERALD_ERR_LIMIT_EXCEEDED', `At most ${maxChannels} channels per connection`);
   if (new Set(channels).size !== channels.length) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'A channel is named twice');
-  const sinceText = url.searchParams.get('since') ?? (req.headers['last-event-id'] as string | undefined) ?? url.searchParams.get('lastEventId');
+  // Last-Event-ID first: an EventSource reconnects with its original URL (and so its original
+  // `since`) plus the header holding where it got to, which is the newer position.
+  const sinceText = (req.headers['last-event-id'] as string | undefined) || url.searchParams.get('since') || url.searchParams.get('lastEventId');
   let since: Array<StreamPosition | undefined> = channels.map(() => undefined);
   if (sinceText) {
     const parsed = parsePositionList(sinceText, channels.length);
@@ -153,6 +155,11 @@ export class HttpSubscriber implements Connection, Subscriber {
   keepAlive(): void {
     if (this.#closed || !this.#res.headersSent) return;
     this.#res.write(this.transport === 'sse' ? ': ping\n\n' : '\n');
+  }
+
+  /** Drop a request that failed before its response started; the caller answers with the error. */
+  abort(): void {
+    this.#end();
   }
 
   disconnect(code: number, reason: string): void {
