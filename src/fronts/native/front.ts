@@ -16,7 +16,8 @@ import { parseJson, readBody, sendError, sendJson } from '../../transports/http.
 import { WebSocketTransport } from '../../transports/websocket.js';
 import { builtinCommands, type CommandContext, type CommandSpec, resultJson } from './commands.js';
 import { HttpSubscriber, type HttpMode, parseSubscribeRequest } from './http-subscriber.js';
-import { WsSession } from './ws-session.js';
+import type { WebSocket } from 'ws';
+import { type SessionEnv, WsSession } from './ws-session.js';
 
 /** URL prefix of the native endpoints. */
 export const NATIVE_PREFIX = '/connection/';
@@ -32,6 +33,9 @@ export class NativeFront {
   readonly #awaitingConnect = new Set<WsSession>();
   readonly #sessions = new Set<WsSession>();
   readonly #connectSweeper: NodeJS.Timeout;
+  /** Shared by every session (one object, not closures per connection). */
+  readonly #sessionEnv: SessionEnv;
+  #nextId = 0;
 
   constructor(core: HeraldCore) {
     this.core = core;
@@ -41,6 +45,20 @@ export class NativeFront {
     this.#keepAlive = new TimerWheel<HttpSubscriber>(timing.streamKeepAliveMs, (s) => s.keepAlive());
     this.#connectSweeper = setInterval(() => this.#sweepConnect(), Math.min(1000, timing.connectTimeoutMs));
     this.#connectSweeper.unref();
+    this.#sessionEnv = {
+      core,
+      commands: this.commands,
+      onConnect: (s) => this.#awaitingConnect.delete(s),
+      onClose: (s) => {
+        this.#awaitingConnect.delete(s);
+        this.#sessions.delete(s);
+      },
+    };
+  }
+
+  /** A short id, unique on this node. */
+  #newId(): string {
+    return `${this.core.nodeId.slice(0, 8)}-${(++this.#nextId).toString(36)}`;
   }
 
   /** Register a command (e.g. by the IM service). Throws if the name is taken. */
@@ -57,25 +75,20 @@ export class NativeFront {
   /** Handle `/connection/websocket` upgrades; returns false for other paths. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): boolean {
     if (url.pathname !== `${NATIVE_PREFIX}websocket`) return false;
-    this.#ws.upgrade(req, socket, head, (ws) => {
-      if (this.core.hub.connectionCount >= this.core.config.limits.maxConnections) {
-        ws.close(DisconnectCode.TOO_MANY_CONNECTIONS, 'too many connections');
-        return;
-      }
-      const session = new WsSession(randomUUID(), ws, {
-        core: this.core,
-        commands: this.commands,
-        onConnect: (s) => this.#awaitingConnect.delete(s),
-        onClose: (s) => {
-          this.#awaitingConnect.delete(s);
-          this.#sessions.delete(s);
-        },
-      });
-      this.#sessions.add(session);
-      this.#awaitingConnect.add(session);
-    });
+    this.#ws.upgrade(req, socket, head, this.#open);
     return true;
   }
+
+  /** Start a session on an upgraded socket (a method, so it captures no request scope). */
+  readonly #open = (ws: WebSocket): void => {
+    if (this.core.hub.connectionCount >= this.core.config.limits.maxConnections) {
+      ws.close(DisconnectCode.TOO_MANY_CONNECTIONS, 'too many connections');
+      return;
+    }
+    const session = new WsSession(this.#newId(), ws, this.#sessionEnv);
+    this.#sessions.add(session);
+    this.#awaitingConnect.add(session);
+  };
 
   /** Handle native HTTP requests; returns false for other paths. */
   handleHttp(req: IncomingMessage, res: ServerResponse, url: URL): boolean {
@@ -123,14 +136,16 @@ export class NativeFront {
     }
     const request = parseSubscribeRequest(req, url, this.core.config.limits.maxChannelsPerConnection);
     const identity = await this.#identify(req, url);
-    const id = randomUUID();
+    const id = this.#newId();
     const ctx: CommandContext = { core: this.core, client: id, identity, transport: mode };
     const sub = new HttpSubscriber(id, mode, this.core, res, identity, (s) => this.#keepAlive.remove(s));
     if (mode !== 'long-poll') this.#keepAlive.add(sub);
     try {
       await sub.start(request, ctx);
     } catch (err) {
-      sub.disconnect(DisconnectCode.BAD_REQUEST, 'subscribe failed');
+      // Before the response started the error gets its own status; after, the stream is cut.
+      if (res.headersSent) sub.disconnect(DisconnectCode.BAD_REQUEST, 'subscribe failed');
+      else sub.abort();
       throw err;
     }
   }
