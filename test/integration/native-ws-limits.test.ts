@@ -1,0 +1,135 @@
+/**
+ * Limits and liveness of native WebSocket connections: frame size, subscriptions, command rate,
+ * connect timeout, heartbeats, slow consumers and the connection cap. Each test runs its own
+ * server with the limit shrunk.
+ */
+import assert from 'node:assert/strict';
+import type { Duplex } from 'node:stream';
+import { afterEach, describe, test } from 'node:test';
+import { ErrorCode, type HeraldServer } from '../../src/index.js';
+import { WsClient } from '../helpers/clients.js';
+import { chan, publish, sleep, startServer, waitFor, wsUrl } from '../helpers/server.js';
+
+describe('native WebSocket limits and liveness', () => {
+  let server: HeraldServer | undefined;
+  const clients: WsClient[] = [];
+  const start = async (config: Record<string, unknown>): Promise<HeraldServer> => {
+    server = await startServer(config);
+    return server;
+  };
+  const connected = async (s: HeraldServer, options = {}): Promise<WsClient> => {
+    const c = await WsClient.connected(wsUrl(s), {}, options);
+    clients.push(c);
+    return c;
+  };
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.terminate();
+    await server?.close();
+    server = undefined;
+  });
+
+  test('a frame larger than maxMessageBytes closes the connection with 1009', async () => {
+    const s = await start({ limits: { maxMessageBytes: 1024 } });
+    const c = await connected(s);
+    c.send({ id: 1, cmd: 'ping', pad: 'x'.repeat(2000) });
+    assert.equal((await c.closed).code, 1009);
+  });
+
+  test('subscriptions past maxChannelsPerConnection get error 106', async () => {
+    const s = await start({ limits: { maxChannelsPerConnection: 2 } });
+    const c = await connected(s);
+    await c.ok('subscribe', { channel: chan() });
+    await c.ok('subscribe', { channel: chan() });
+    const r = await c.command('subscribe', { channel: chan() });
+    assert.equal(r.error?.code, ErrorCode.LIMIT_EXCEEDED);
+    assert.equal(s.core.hub.subscriptionCount, 2);
+  });
+
+  test('a command flood beyond commandsPerSecond closes with 3505', async () => {
+    const s = await start({ limits: { commandsPerSecond: 5 } });
+    const c = await connected(s);
+    for (let i = 0; i < 10; i++) c.send({ id: 100 + i, cmd: 'ping' });
+    assert.equal((await c.closed).code, 3505);
+  });
+
+  test('commands within the rate are all answered', async () => {
+    const s = await start({ limits: { commandsPerSecond: 20 } });
+    const c = await connected(s);
+    const replies = await Promise.all(Array.from({ length: 10 }, () => c.command('ping')));
+    assert.equal(replies.filter((r) => r.result).length, 10);
+  });
+
+  test('a socket that never sends connect is closed with 3006 after connectTimeoutMs', async () => {
+    const s = await start({ timing: { connectTimeoutMs: 300 } });
+    const c = await WsClient.open(wsUrl(s));
+    clients.push(c);
+    const t0 = Date.now();
+    assert.equal((await c.closed).code, 3006);
+    const took = Date.now() - t0;
+    assert.ok(took >= 250 && took < 1_500, `closed after ${took} ms`);
+  });
+
+  test('a client that does not answer pings is dropped within two ping intervals', async () => {
+    const s = await start({ timing: { pingIntervalMs: 300 } });
+    const c = await connected(s, { autoPong: false });
+    const t0 = Date.now();
+    let pings = 0;
+    c.ws.on('ping', () => pings++);
+    await c.closed;
+    const took = Date.now() - t0;
+    assert.ok(pings >= 1, 'the server pinged');
+    assert.ok(took <= 2 * 300 + 150, `dropped after ${took} ms`);
+    await waitFor(() => s.core.hub.connectionCount === 0, 1_000, 'connection to be forgotten');
+  });
+
+  test('a client that answers pings stays connected across several intervals', async () => {
+    const s = await start({ timing: { pingIntervalMs: 300 } });
+    const c = await connected(s);
+    let pings = 0;
+    c.ws.on('ping', () => pings++);
+    await sleep(1_000);
+    assert.ok(pings >= 2, `got ${pings} pings`);
+    assert.equal(c.ws.readyState, c.ws.OPEN);
+    assert.deepEqual(await c.ok('ping'), {});
+  });
+
+  test('a slow consumer is disconnected once its outbound buffer passes the limit, and counted in /metrics', async () => {
+    const s = await start({ limits: { maxOutboundBytes: 256 * 1024 } });
+    const ch = chan();
+    const slow = await connected(s);
+    await slow.ok('subscribe', { channel: ch });
+    const fast = await connected(s);
+    await fast.ok('subscribe', { channel: ch });
+    let fastGot = 0;
+    fast.ws.on('message', () => fastGot++);
+    // Stop reading: the kernel buffers fill, then the server's user-space buffer grows.
+    const sock = (slow.ws as unknown as { _socket: Duplex })._socket;
+    sock.pause();
+    const big = 'x'.repeat(60_000);
+    let sent = 0;
+    while (s.core.hub.connectionCount > 1 && sent < 1_000) {
+      await Promise.all(Array.from({ length: 10 }, () => publish(s, ch, big)));
+      sent += 10;
+    }
+    assert.equal(s.core.hub.connectionCount, 1, `slow consumer still connected after ${sent} publications`);
+    sock.resume();
+    const closed = await slow.closed;
+    assert.notEqual(closed.code, 1000);
+    await waitFor(() => fastGot >= sent, 10_000, 'the fast subscriber to get everything');
+    const metrics = await (await fetch(`${s.url()}/metrics`)).text();
+    assert.match(metrics, /herald_slow_consumers_dropped_total\{transport="websocket"\} 1\b/);
+  });
+
+  test('connections past maxConnections are closed with 3007; HTTP subscribers get 503', async () => {
+    const s = await start({ limits: { maxConnections: 2 } });
+    await connected(s);
+    await connected(s);
+    const third = await WsClient.open(wsUrl(s));
+    clients.push(third);
+    assert.equal((await third.closed).code, 3007);
+    const res = await fetch(`${s.url()}/connection/sse?channel=x`);
+    assert.equal(res.status, 503);
+    assert.equal(((await res.json()) as { code: string }).code, 'HERALD_ERR_UNAVAILABLE');
+    assert.equal(s.core.hub.connectionCount, 2);
+  });
+});
