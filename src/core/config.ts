@@ -5,6 +5,7 @@
  * Durations are integer milliseconds, sizes are bytes.
  */
 import { z } from 'zod';
+import { DEFAULT_NCHAN_HOOK_TIMEOUT_MS, DEFAULT_NCHAN_ROUTES, type NchanConfig, nchanRouteSchema } from './config-nchan.js';
 
 /** Default listen port. */
 export const DEFAULT_PORT = 8080;
@@ -79,6 +80,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('timing.connectTimeoutMs', z.number().int().min(100), 10_000, 'Time a WebSocket client has to send `connect`.'),
   opt('timing.longPollTimeoutMs', z.number().int().min(100), DEFAULT_LONG_POLL_TIMEOUT_MS, 'How long a long-poll waits for a publication before answering empty.'),
   opt('timing.streamKeepAliveMs', z.number().int().min(100), DEFAULT_STREAM_KEEPALIVE_MS, 'Keep-alive interval for SSE and HTTP streaming.'),
+  opt('nchan.enabled', z.boolean(), true, 'Serve the Nchan-compatible HTTP pub/sub routes (see docs/nchan.md).'),
+  opt('nchan.routes', z.array(nchanRouteSchema), DEFAULT_NCHAN_ROUTES, 'Nchan routes, one per nginx location: [{"path":"/pub/","role":"publisher"},...].'),
+  opt('nchan.publishAccess', z.enum(['loopback-or-key', 'key', 'any']), 'loopback-or-key', 'Who may publish to and delete Nchan channels.'),
+  opt('nchan.hookTimeoutMs', z.number().int().min(1), DEFAULT_NCHAN_HOOK_TIMEOUT_MS, 'Time an Nchan hook (authorize, upstream publish) may take before 504.'),
   opt('timing.shutdownTimeoutMs', z.number().int().min(0), 5_000, 'Longest graceful shutdown before remaining connections are cut.'),
 ];
 
@@ -127,6 +132,7 @@ export interface HeraldConfig {
     readonly streamKeepAliveMs: number;
     readonly shutdownTimeoutMs: number;
   };
+  readonly nchan: NchanConfig;
 }
 
 /** Partial config as given by a file, env or flags (validated later). */

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { StreamPosition } from '../protocol/position.js';
 import { Authenticator } from './auth.js';
-import type { Broker, ChannelEvent, ChannelSummary, HistoryResult } from './broker.js';
+import type { Broker, ChannelEvent, ChannelSummary, HistoryResult, PublishOptions } from './broker.js';
 import { assertChannel, PolicyResolver } from './channels.js';
 import type { ChannelPolicy, HeraldConfig } from './config.js';
 import { HeraldError } from './errors.js';
@@ -108,13 +108,13 @@ export class HeraldCore {
    * subscriber on every node. Resolves with the publication once stored. Permission checks are
    * the caller's (fronts and API differ).
    */
-  async publish(channel: string, input: PublicationInput, source = 'api'): Promise<Publication> {
+  async publish(channel: string, input: PublicationInput, source = 'api', options?: PublishOptions): Promise<Publication> {
     this.validateChannel(channel);
     if (input.payload.length > this.config.limits.maxMessageBytes) {
       throw new HeraldError('HERALD_ERR_PAYLOAD_TOO_LARGE', `Publication larger than ${this.config.limits.maxMessageBytes} bytes`);
     }
-    const policy = this.policy(channel);
-    const pub = await this.broker.publish(channel, input, policy);
+    // `options` lets a front apply its own history limits (Nchan: per-route buffer length and timeout).
+    const pub = await this.broker.publish(channel, input, options ?? this.policy(channel));
     this.#published++;
     if (publishEvents.hasSubscribers) publishEvents.publish({ node: this.nodeId, channel, bytes: input.payload.length, source });
     return pub;

@@ -18,7 +18,7 @@ interface Answer {
 async function call(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
   const init: RequestInit = { method, headers: { ...headers } };
   if (body !== undefined) {
-    init.body = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+    init.body = typeof body === 'string' ? body : Buffer.isBuffer(body) ? new Uint8Array(body) : JSON.stringify(body);
     if (typeof body !== 'string' && !Buffer.isBuffer(body)) (init.headers as Record<string, string>)['content-type'] = 'application/json';
   }
   const res = await fetch(base + path, init);

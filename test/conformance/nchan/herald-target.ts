@@ -1,4 +1,15 @@
-/** Herald in-process on 127.0.0.1:0 with the conformance route set (filled in with Phase 2). */
-export async function startHerald(_routes: Record<string, unknown>[]): Promise<{ baseUrl: string; stop(): Promise<void> }> {
-  throw new Error('Herald Nchan front not available yet');
+/** Herald in-process on 127.0.0.1:0 with the conformance route set and the Nchan front. */
+import { createServer } from '../../../src/index.js';
+import { attachNchanFront } from '../../../src/fronts/nchan/front.js';
+
+/** Start Herald with `routes` as `nchan.routes`; hooks time out after 1 s like the nginx config. */
+export async function startHerald(routes: Record<string, unknown>[]): Promise<{ baseUrl: string; stop(): Promise<void> }> {
+  const server = createServer({
+    config: { port: 0, host: '127.0.0.1', logLevel: 'silent', nchan: { routes, hookTimeoutMs: 1000 }, timing: { shutdownTimeoutMs: 200 } },
+    processMetrics: false,
+  });
+  // Attach the front unless the server composition already did.
+  if (!(server as unknown as { nchan?: unknown }).nchan) attachNchanFront(server);
+  await server.listen();
+  return { baseUrl: server.url(), stop: () => server.close() };
 }

@@ -83,7 +83,7 @@ describe(`nchan multiplexing (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald
   test('a channel id longer than the route maximum (default 1024) → 403', async () => {
     const r = await publish(t.base, `/pub/${'x'.repeat(1025)}`, 'long');
     assert.equal(r.status, 403);
-    const ok = await publish(t.base, `/pub/${chan()}${'y'.repeat(1000)}`, 'fits');
+    const ok = await publish(t.base, `/pub/${chan()}${'y'.repeat(200)}`, 'fits');
     assert.equal(ok.status, 202);
   });
 

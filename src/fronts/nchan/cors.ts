@@ -1,0 +1,42 @@
+/** Nchan's CORS handling: origin checks, preflight answers and exposed headers. */
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { NchanRoute } from './routes.js';
+
+/** Allow-Headers Nchan sends on a subscriber preflight. */
+const SUB_ALLOW_HEADERS = 'If-None-Match, If-Modified-Since, Content-Type, Cache-Control, X-EventSource-Event';
+
+/** The request's Origin header, if any. */
+export function originOf(req: IncomingMessage): string | undefined {
+  const o = req.headers.origin;
+  return typeof o === 'string' && o !== '' ? o : undefined;
+}
+
+/** Whether the request's Origin is allowed on the route (no Origin is always allowed). */
+export function originAllowed(route: NchanRoute, req: IncomingMessage): boolean {
+  const origin = originOf(req);
+  if (!origin || !route.allowOrigin) return true;
+  return route.allowOrigin.includes(origin) || route.allowOrigin.includes('*');
+}
+
+/** CORS headers for a response to a request with an allowed Origin. */
+export function corsHeaders(route: NchanRoute, req: IncomingMessage, message = false): OutgoingHttpHeaders {
+  const origin = originOf(req);
+  if (!origin) return {};
+  const h: OutgoingHttpHeaders = {};
+  if (message) h['Access-Control-Expose-Headers'] = 'Last-Modified, Etag, Content-Type';
+  if (route.allowCredentials) h['Access-Control-Allow-Credentials'] = 'true';
+  h['Access-Control-Allow-Origin'] = origin;
+  return h;
+}
+
+/** Headers of the answer to OPTIONS. */
+export function preflightHeaders(route: NchanRoute, req: IncomingMessage, publisher: boolean): OutgoingHttpHeaders {
+  const methods = publisher ? 'GET, POST, PUT, DELETE' : 'GET';
+  return {
+    'Content-Length': '0',
+    Allow: methods,
+    'Access-Control-Allow-Headers': publisher ? 'Content-Type' : SUB_ALLOW_HEADERS,
+    'Access-Control-Allow-Methods': methods,
+    ...corsHeaders(route, req),
+  };
+}

@@ -1,0 +1,166 @@
+/**
+ * Nchan's subscriber types as sinks of a subscription, writing Nchan's exact wire formats:
+ * long-poll and interval-poll (one message per response), EventSource, HTTP chunked,
+ * multipart/mixed, raw stream and WebSocket (plain or `ws+meta.nchan`).
+ */
+import { randomBytes } from 'node:crypto';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { WebSocket } from 'ws';
+import { httpDate } from './ids.js';
+import type { EndReason, NchanMessage, Sink } from './subscription.js';
+
+/** Headers of a long-poll / interval-poll answer carrying a message. */
+export function messageHeaders(msg: NchanMessage, extra: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  const h: OutgoingHttpHeaders = {
+    'Content-Length': String(msg.pub.payload.length),
+    'Last-Modified': httpDate(msg.time),
+    Etag: msg.tags,
+    Vary: 'If-None-Match, If-Modified-Since',
+    ...extra,
+  };
+  if (msg.pub.contentType) h['Content-Type'] = msg.pub.contentType;
+  return h;
+}
+
+/** Long-poll and interval-poll: answer with the first message, or with 408 / 410. */
+export class LongPollSink implements Sink {
+  readonly #res: ServerResponse;
+  readonly #cors: OutgoingHttpHeaders;
+  constructor(res: ServerResponse, cors: OutgoingHttpHeaders) {
+    this.#res = res;
+    this.#cors = cors;
+  }
+  message(msg: NchanMessage): boolean {
+    if (!this.#res.headersSent) this.#res.writeHead(200, messageHeaders(msg, this.#cors)).end(msg.pub.payload);
+    return false;
+  }
+  end(reason: EndReason): void {
+    if (this.#res.headersSent) return;
+    const status = reason === 'deleted' ? 410 : 408;
+    this.#res.writeHead(status, { 'Content-Length': '0', Vary: 'If-None-Match, If-Modified-Since' }).end();
+  }
+}
+
+/** Start a close-delimited stream (no Content-Length, no chunked coding). */
+function startStream(res: ServerResponse, headers: OutgoingHttpHeaders): void {
+  res.useChunkedEncodingByDefault = false;
+  res.writeHead(200, headers);
+}
+
+/** EventSource: `: hi`, then `[event: X]\nid: <id>\ndata: <line>…\n\n`; `:410: 410 Gone` on delete. */
+export class EventSourceSink implements Sink {
+  readonly #res: ServerResponse;
+  constructor(res: ServerResponse, cors: OutgoingHttpHeaders) {
+    this.#res = res;
+    startStream(res, { 'Content-Type': 'text/event-stream; charset=utf-8', ...cors });
+    res.write(': hi\n\n');
+  }
+  message(msg: NchanMessage): boolean {
+    this.#res.write(formatEvent(msg));
+    return true;
+  }
+  end(reason: EndReason): void {
+    if (reason === 'deleted') this.#res.write(':410: 410 Gone\n\n');
+    this.#res.end();
+  }
+}
+
+/** One EventSource event for a message. */
+export function formatEvent(msg: NchanMessage): string {
+  let s = msg.pub.event ? `event: ${msg.pub.event}\n` : '';
+  s += `id: ${msg.time}:${msg.tags}\n`;
+  for (const line of msg.pub.payload.toString('utf8').split('\n')) s += `data: ${line}\n`;
+  return s + '\n';
+}
+
+/** HTTP chunked: one chunk per message; empty messages are skipped (an empty chunk ends the body). */
+export class ChunkedSink implements Sink {
+  readonly #res: ServerResponse;
+  constructor(res: ServerResponse, cors: OutgoingHttpHeaders) {
+    this.#res = res;
+    res.writeHead(200, { 'Transfer-Encoding': 'chunked', ...cors });
+    res.flushHeaders();
+  }
+  message(msg: NchanMessage): boolean {
+    if (msg.pub.payload.length > 0) this.#res.write(msg.pub.payload);
+    return true;
+  }
+  end(): void {
+    // Like Nchan, the connection closes after the last chunk.
+    const socket = this.#res.socket;
+    this.#res.end(() => socket?.end());
+  }
+}
+
+const BOUNDARY_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789./';
+
+/** multipart/mixed: `--B`, then per message `\r\n<headers>\r\n\r\n<body>\r\n--B`; `--\r\n` at the end. */
+export class MultipartSink implements Sink {
+  readonly #res: ServerResponse;
+  readonly #boundary: string;
+  constructor(res: ServerResponse, cors: OutgoingHttpHeaders) {
+    this.#res = res;
+    const bytes = randomBytes(32);
+    this.#boundary = Array.from(bytes, (b) => BOUNDARY_CHARS[b & 63]).join('');
+    startStream(res, { 'Content-Type': `multipart/mixed; boundary=${this.#boundary}`, ...cors });
+    res.write(`--${this.#boundary}`);
+  }
+  message(msg: NchanMessage): boolean {
+    let head = `\r\nLast-Modified: ${httpDate(msg.time)}\r\nEtag: ${msg.tags}\r\n`;
+    if (msg.pub.contentType) head += `Content-Type: ${msg.pub.contentType}\r\n`;
+    this.#res.write(head + '\r\n');
+    if (msg.pub.payload.length) this.#res.write(msg.pub.payload);
+    this.#res.write(`\r\n--${this.#boundary}`);
+    return true;
+  }
+  end(): void {
+    this.#res.end('--\r\n');
+  }
+}
+
+/** http-raw-stream: each body followed by a newline. */
+export class RawStreamSink implements Sink {
+  readonly #res: ServerResponse;
+  constructor(res: ServerResponse, cors: OutgoingHttpHeaders) {
+    this.#res = res;
+    startStream(res, { Connection: 'close', ...cors });
+    res.flushHeaders();
+  }
+  message(msg: NchanMessage): boolean {
+    this.#res.write(Buffer.concat([msg.pub.payload, NL]));
+    return true;
+  }
+  end(): void {
+    this.#res.end();
+  }
+}
+const NL = Buffer.from('\n');
+
+/** The content type that makes a WebSocket frame binary. */
+export const OCTET_STREAM = 'application/octet-stream';
+
+/** WebSocket: one frame per message (binary for octet-stream); `ws+meta.nchan` adds id and content-type. */
+export class WebSocketSink implements Sink {
+  readonly #ws: WebSocket;
+  readonly #meta: boolean;
+  constructor(ws: WebSocket, meta: boolean) {
+    this.#ws = ws;
+    this.#meta = meta;
+  }
+  message(msg: NchanMessage): boolean {
+    if (this.#ws.readyState !== 1) return true;
+    const binary = msg.pub.contentType === OCTET_STREAM;
+    if (this.#meta) {
+      let head = `id: ${msg.time}:${msg.tags}\n`;
+      if (msg.pub.contentType) head += `content-type: ${msg.pub.contentType}\n`;
+      this.#ws.send(Buffer.concat([Buffer.from(head + '\n'), msg.pub.payload]), { binary });
+    } else {
+      this.#ws.send(msg.pub.payload, { binary });
+    }
+    return true;
+  }
+  end(reason: EndReason): void {
+    if (reason === 'deleted') this.#ws.close(1001, '410 Gone');
+    else this.#ws.close(1000, 'Timeout');
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * One Nchan subscription: one or more channels (multiplexed) read from a start position and
+ * then followed live, delivered in order to a sink (a subscriber type). History comes from the
+ * core; live publications come through the hub, buffered while history is read so that there
+ * is no gap and no duplicate.
+ */
+import type { HeraldCore } from '../../core/core.js';
+import type { Subscriber } from '../../core/hub.js';
+import type { Outgoing, Publication } from '../../core/publication.js';
+import { SubscriptionState } from '../../core/subscription.js';
+import type { ChannelRegistry, PubId } from './channel-state.js';
+import { compareIds, formatTags, type NchanMsgId } from './ids.js';
+
+/** A message ready for a subscriber: the publication and its id as this subscription sees it. */
+export interface NchanMessage {
+  readonly pub: Publication;
+  /** Unix seconds of the id (Last-Modified). */
+  readonly time: number;
+  /** The tag part of the id (Etag): `5`, or `0,[5],-` when multiplexed. */
+  readonly tags: string;
+  /** Whether the message has several channels (the encoding cannot be shared). */
+  readonly multiplexed: boolean;
+}
+
+/** Why a subscription ended. */
+export type EndReason = 'deleted' | 'timeout' | 'closed';
+
+/** What a subscriber type implements. */
+export interface Sink {
+  /** Deliver one message; return false to stop the subscription (long-poll answers once). */
+  message(msg: NchanMessage): boolean;
+  /** The subscription ended (not called for `closed` caused by the sink itself). */
+  end(reason: EndReason): void;
+}
+
+/** Where a subscription starts. */
+export type StartFrom = { readonly kind: 'oldest' } | { readonly kind: 'newest' } | { readonly kind: 'after'; readonly id: NchanMsgId };
+
+/** A live subscription. */
+export class NchanSubscription implements Subscriber {
+  readonly channels: readonly string[];
+  readonly #core: HeraldCore;
+  readonly #ids: ChannelRegistry;
+  readonly #sink: Sink;
+  readonly #states: SubscriptionState[];
+  /** Last delivered (or resumed-from) id per channel; tag -1 = none. */
+  readonly #last: PubId[];
+  #open = true;
+  #started = false;
+  #timer: NodeJS.Timeout | undefined;
+  /** Called once when the subscription ends, for any reason. */
+  onEnd: ((reason: EndReason) => void) | undefined;
+
+  constructor(core: HeraldCore, ids: ChannelRegistry, channels: readonly string[], sink: Sink) {
+    this.#core = core;
+    this.#ids = ids;
+    this.channels = channels;
+    this.#sink = sink;
+    this.#states = channels.map((c) => new SubscriptionState(c));
+    this.#last = channels.map(() => ({ time: 0, tag: -1 }));
+  }
+
+  /** Whether it is still running. */
+  get open(): boolean {
+    return this.#open;
+  }
+
+  /**
+   * Subscribe to every channel, deliver what the start position selects from history, then
+   * follow live. `timeoutMs` > 0 ends it with `timeout` after that long.
+   */
+  async start(from: StartFrom, timeoutMs: number): Promise<void> {
+    const now = Date.now();
+    if (from.kind === 'after') {
+      this.channels.forEach((_, i) => {
+        this.#last[i] = { time: from.id.time, tag: from.id.tags[i] ?? -1 };
+      });
+    }
+    for (const ch of this.channels) {
+      this.#ids.get(ch).requestedAt = now;
+      await this.#core.hub.add(ch, this);
+      if (!this.#open) return;
+    }
+    const backlog: { pub: Publication; index: number }[] = [];
+    for (let i = 0; i < this.channels.length; i++) {
+      const ch = this.channels[i]!;
+      const res = await this.#core.history(ch, {});
+      if (!this.#open) return;
+      const ids = this.#ids.get(ch);
+      ids.prune(res.oldest);
+      const pending = this.#states[i]!.settle(res.position).map((o) => o.pub);
+      const all = [...res.publications, ...pending];
+      for (const pub of all) {
+        const id = ids.idFor(pub);
+        if (from.kind === 'newest' && res.publications.includes(pub)) continue;
+        const after = this.#last[i]!;
+        if (from.kind === 'after' && compareIds(id.time, id.tag, after.time, after.tag) <= 0) continue;
+        backlog.push({ pub, index: i });
+      }
+    }
+    this.#started = true;
+    // Across channels, history is merged by publication time (stable: per-channel order kept).
+    if (this.channels.length > 1) backlog.sort((a, b) => a.pub.time - b.pub.time);
+    for (const { pub, index } of backlog) {
+      if (!this.#emit(index, pub)) return;
+    }
+    if (timeoutMs > 0 && this.#open) {
+      this.#timer = setTimeout(() => this.#finish('timeout', true), timeoutMs);
+    }
+  }
+
+  /** Hub delivery of a live publication. */
+  deliver(out: Outgoing): void {
+    if (!this.#open) return;
+    const i = this.channels.indexOf(out.pub.channel);
+    if (i < 0) return;
+    if (!this.#states[i]!.accept(out)) return;
+    if (this.#started) this.#emit(i, out.pub);
+  }
+
+  /** Hub: one of the channels was deleted; the whole subscription ends (as in Nchan). */
+  channelDeleted(channel: string): void {
+    this.#ids.delete(channel);
+    this.#finish('deleted', true);
+  }
+
+  /** End the subscription from the sink's side (client went away or answered). */
+  close(): void {
+    this.#finish('closed', false);
+  }
+
+  #emit(index: number, pub: Publication): boolean {
+    const id = this.#ids.get(this.channels[index]!).idFor(pub);
+    this.#last[index] = id;
+    const multiplexed = this.channels.length > 1;
+    const tags = multiplexed ? formatTags(this.#last.map((l, j) => (j === index || l.time === id.time ? l.tag : -1)), index) : String(id.tag);
+    const more = this.#sink.message({ pub, time: id.time, tags, multiplexed });
+    if (!more) this.#finish('closed', false);
+    return more && this.#open;
+  }
+
+  #finish(reason: EndReason, tellSink: boolean): void {
+    if (!this.#open) return;
+    this.#open = false;
+    if (this.#timer) clearTimeout(this.#timer);
+    for (const ch of this.channels) this.#core.hub.remove(ch, this);
+    if (tellSink) this.#sink.end(reason);
+    this.onEnd?.(reason);
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * WebSocket for the Nchan front: handshake checks with Nchan's 400 answers, subscribers
+ * (optionally `ws+meta.nchan`), publishers on publisher routes (each frame published, channel
+ * info sent back) and pubsub routes (frames published, echoed through the subscription).
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { corsHeaders, originAllowed } from './cors.js';
+import type { NchanFront, Refusal } from './front.js';
+import { infoFormat, renderInfo } from './info.js';
+import type { RouteMatch } from './routes.js';
+import { OCTET_STREAM, WebSocketSink } from './sinks.js';
+
+/** The subprotocol that adds ids and content types to frames. */
+export const META_SUBPROTOCOL = 'ws+meta.nchan';
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 410: 'Gone', 502: 'Bad Gateway', 504: 'Gateway Timeout' };
+
+/** Answer an upgrade request with a plain HTTP response and close the socket. */
+function refuse(socket: Duplex, r: Refusal): void {
+  const body = r.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body);
+  let head = `HTTP/1.1 ${r.status} ${STATUS_TEXT[r.status] ?? 'Error'}\r\n`;
+  for (const [k, v] of Object.entries(r.headers ?? {})) head += `${k}: ${v}\r\n`;
+  head += `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+  socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
+}
+
+/** WebSocket handling of one front. */
+export class NchanWebSockets {
+  readonly #front: NchanFront;
+  readonly #wss: WebSocketServer;
+  readonly #sockets = new Set<WebSocket>();
+
+  constructor(front: NchanFront) {
+    this.#front = front;
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: front.core.config.limits.maxMessageBytes,
+      handleProtocols: (offered) => (offered.has(META_SUBPROTOCOL) ? META_SUBPROTOCOL : false),
+    });
+  }
+
+  /** Take an upgrade request for a matched route. */
+  upgrade(m: RouteMatch, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+    this.#upgrade(m, req, socket, head, url).catch(() => socket.destroy());
+  }
+
+  /** Close every socket (shutdown). */
+  close(): void {
+    for (const ws of this.#sockets) ws.close(1001, 'Server shutting down');
+  }
+
+  async #upgrade(m: RouteMatch, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
+    const { route } = m;
+    const version = req.headers['sec-websocket-version'];
+    if (!version) return refuse(socket, { status: 400, body: 'No Sec-Websocket-Version header' });
+    if (version.trim() !== '13') return refuse(socket, { status: 400, body: 'Unsupported websocket protocol version (only version 13 is supported)' });
+    if (!req.headers['sec-websocket-key']) return refuse(socket, { status: 400, body: 'No Sec-Websocket-Key header' });
+    if (!originAllowed(route, req)) return refuse(socket, { status: 403 });
+    const front = this.#front;
+    const canPublish = route.role !== 'subscriber' && front.mayPublish(req);
+    if (route.role === 'publisher') {
+      if (!canPublish) return refuse(socket, { status: 403 });
+      const ids = front.checkIds(route, m.idText);
+      if (!Array.isArray(ids)) return refuse(socket, ids);
+      return this.#accept(req, socket, head, (ws) => this.#publisher(ws, req, m, ids, true));
+    }
+    if (!route.types.has('websocket')) return refuse(socket, { status: 403 });
+    const plan = await front.planSubscribe(route, m.idText, req, url, 'websocket');
+    if (!('channels' in plan)) return refuse(socket, plan);
+    if (socket.destroyed) return;
+    this.#accept(req, socket, head, (ws) => {
+      const sink = new WebSocketSink(ws, ws.protocol === META_SUBPROTOCOL);
+      const started = front.startSubscription(plan, sink, req, 'websocket', () => ws.terminate());
+      ws.on('close', () => void started.then((sub) => sub.close()));
+      if (canPublish) this.#publisher(ws, req, m, plan.ids, false);
+      else ws.on('message', () => ws.close(1008, 'Publishing not allowed.'));
+      started.catch(() => ws.terminate());
+    });
+  }
+
+  #accept(req: IncomingMessage, socket: Duplex, head: Buffer, onOpen: (ws: WebSocket) => void): void {
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      this.#sockets.add(ws);
+      ws.on('error', () => ws.terminate());
+      ws.on('close', () => this.#sockets.delete(ws));
+      onOpen(ws);
+    });
+  }
+
+  /** Publish each frame; on a publisher route answer with channel info in the handshake's Accept format. */
+  #publisher(ws: WebSocket, req: IncomingMessage, m: RouteMatch, ids: string[], reply: boolean): void {
+    const format = infoFormat(req.headers.accept);
+    void corsHeaders;
+    let chain = Promise.resolve();
+    ws.on('message', (data: Buffer, binary: boolean) => {
+      // Frames are published one after another, in the order they arrived.
+      chain = chain.then(async () => {
+        const out = await this.#front.channels.publish(m.route, ids, { payload: data, ...(binary ? { contentType: OCTET_STREAM } : {}) }, req);
+        if (reply && out.info && ws.readyState === 1) ws.send(renderInfo(out.info, format).body);
+      }).catch(() => undefined);
+    });
+  }
+}

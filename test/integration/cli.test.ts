@@ -1,0 +1,166 @@
+/**
+ * The `herald` CLI as a child process: help, config validation, layering of file, env and
+ * flags, the loopback/API-key rule and graceful shutdown on SIGTERM.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { envName, flagName, OPTIONS } from '../../src/index.js';
+import { WsClient } from '../helpers/clients.js';
+
+const ENTRY = join(import.meta.dirname, '..', 'helpers', 'herald-cli.ts');
+
+/** The environment without any HERALD_* variable of the developer's shell. */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HERALD_')) env[k] = v;
+  return { ...env, ...extra };
+}
+
+interface Run {
+  child: ChildProcess;
+  stdout: string;
+  stderr: string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function run(args: string[], env: Record<string, string> = {}, cwd?: string): Run {
+  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], { env: cleanEnv(env), cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const r: Run = {
+    child,
+    stdout: '',
+    stderr: '',
+    exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
+  };
+  child.stdout!.on('data', (d: Buffer) => (r.stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (r.stderr += d.toString()));
+  return r;
+}
+
+/** Wait for the "listening" log line; returns the port. */
+async function listening(r: Run, timeoutMs = 15_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const m = /"port":(\d+)[^\n]*herald listening/.exec(r.stdout);
+    if (m) return Number(m[1]);
+    if (r.child.exitCode !== null) throw new Error(`herald exited ${r.child.exitCode}: ${r.stderr}${r.stdout}`);
+    if (Date.now() > deadline) throw new Error(`herald did not start: ${r.stderr}${r.stdout}`);
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
+/** A port that was free a moment ago. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+describe('herald CLI', () => {
+  let dir: string;
+  const running: Run[] = [];
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'herald-cli-'));
+  });
+  afterEach(async () => {
+    for (const r of running.splice(0)) {
+      if (r.child.exitCode === null && r.child.signalCode === null) {
+        r.child.kill('SIGKILL');
+        await r.exited;
+      }
+    }
+  });
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('--help lists every option with its flag, environment variable and default', async () => {
+    const r = run(['--help']);
+    const { code } = await r.exited;
+    assert.equal(code, 0);
+    for (const o of OPTIONS) {
+      assert.ok(r.stdout.includes(flagName(o.path)), `help lacks ${flagName(o.path)}`);
+      assert.ok(r.stdout.includes(envName(o.path)), `help lacks ${envName(o.path)}`);
+      assert.ok(r.stdout.includes(o.doc), `help lacks the doc of ${o.path}`);
+    }
+    for (const general of ['--config', '--help', '--version', 'serve']) assert.ok(r.stdout.includes(general), general);
+  });
+
+  test('an invalid configuration reports every error at once and exits non-zero', async () => {
+    const file = join(dir, 'bad.json');
+    writeFileSync(file, JSON.stringify({ limits: { maxConnections: 0 }, colour: 'blue' }));
+    const r = run(['--config', file, '--port', 'abc', '--no-such-flag', '1'], { HERALD_TIMING_PING_INTERVAL_MS: '10' });
+    const { code } = await r.exited;
+    assert.notEqual(code, 0);
+    assert.equal(code, 2);
+    for (const needle of ['--port', '--no-such-flag', 'limits.maxConnections', 'colour', 'timing.pingIntervalMs']) {
+      assert.ok(r.stderr.includes(needle), `stderr lacks ${needle}: ${r.stderr}`);
+    }
+    assert.equal(r.stdout.includes('listening'), false);
+  });
+
+  test('a config file is layered under HERALD_* variables, which are layered under flags', async () => {
+    const [filePort, envPort, flagPort] = [await freePort(), await freePort(), await freePort()];
+    const file = join(dir, 'herald.config.json');
+    writeFileSync(file, JSON.stringify({ port: filePort, dev: true, timing: { pingIntervalMs: 1_000 } }));
+
+    const envWins = run(['--config', file], { HERALD_PORT: String(envPort) });
+    running.push(envWins);
+    assert.equal(await listening(envWins), envPort, 'env beats the file');
+    const c1 = await WsClient.open(`ws://127.0.0.1:${envPort}/connection/websocket`);
+    assert.equal((await c1.ok('connect')).ping, 1_000, 'the file beats the defaults');
+    await c1.close();
+    envWins.child.kill('SIGTERM');
+    await envWins.exited;
+
+    const flagWins = run(['serve', '--config', file, '--port', String(flagPort), '--timing.ping-interval-ms', '2000'], { HERALD_PORT: String(envPort), HERALD_TIMING_PING_INTERVAL_MS: '1500' });
+    running.push(flagWins);
+    assert.equal(await listening(flagWins), flagPort, 'flags beat env');
+    const c2 = await WsClient.open(`ws://127.0.0.1:${flagPort}/connection/websocket`);
+    const r2 = await c2.ok('connect', { user: 'u' });
+    assert.equal(r2.ping, 2_000, 'flag beats env for ping interval');
+    assert.equal(r2.user, 'u', 'dev mode from the file');
+    await c2.close();
+  });
+
+  test('an environment variable overrides the file default for a nested option', async () => {
+    const file = join(dir, 'nested.json');
+    writeFileSync(file, JSON.stringify({ port: 0, timing: { pingIntervalMs: 1_000 } }));
+    const r = run(['--config', file], { HERALD_TIMING_PING_INTERVAL_MS: '1500' });
+    running.push(r);
+    const port = await listening(r);
+    const c = await WsClient.open(`ws://127.0.0.1:${port}/connection/websocket`);
+    assert.equal((await c.ok('connect')).ping, 1_500);
+    await c.close();
+  });
+
+  test('listening beyond loopback without an apiKey refuses to start', async () => {
+    const r = run(['--host', '0.0.0.0', '--port', '0']);
+    const { code } = await r.exited;
+    assert.equal(code, 2);
+    assert.match(r.stderr, /apiKey/);
+    assert.match(r.stderr, /HERALD_API_KEY/);
+  });
+
+  test('SIGTERM tells a connected WebSocket client to reconnect (3001) and exits 0', async () => {
+    const r = run(['--port', '0']);
+    running.push(r);
+    const port = await listening(r);
+    const c = await WsClient.connected(`ws://127.0.0.1:${port}/connection/websocket`);
+    await c.ok('subscribe', { channel: 'news' });
+    r.child.kill('SIGTERM');
+    const closed = await c.closed;
+    assert.equal(closed.code, 3001);
+    const { code } = await r.exited;
+    assert.equal(code, 0);
+  });
+});
