@@ -15,6 +15,7 @@ import { HeraldError } from './core/errors.js';
 import type { Logger } from './core/logger.js';
 import { MemoryBroker } from './engines/broker-memory.js';
 import { NativeFront } from './fronts/native/front.js';
+import { attachNchanFront, type NchanFront } from './fronts/nchan/front.js';
 import { DisconnectCode } from './protocol/codes.js';
 import { sendError } from './transports/http.js';
 
@@ -38,6 +39,8 @@ export class HeraldServer {
   readonly config: HeraldConfig;
   readonly core: HeraldCore;
   readonly native: NativeFront;
+  /** The Nchan-compatible front (undefined when `nchan.enabled` is false). */
+  readonly nchan: NchanFront | undefined;
   readonly api: ServerApi;
   readonly metrics: Metrics;
   readonly http: Server;
@@ -61,6 +64,7 @@ export class HeraldServer {
     this.#httpHandlers.push((req, res, url) => this.native.handleHttp(req, res, url));
     this.#httpHandlers.push((req, res, url) => this.api.handle(req, res, url));
     this.#upgradeHandlers.push((req, socket, head, url) => this.native.handleUpgrade(req, socket, head, url));
+    this.nchan = options.config.nchan.enabled ? attachNchanFront(this) : undefined;
   }
 
   /** Add an HTTP handler, tried after the built-in ones. */

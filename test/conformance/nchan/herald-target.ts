@@ -9,7 +9,7 @@ export async function startHerald(routes: Record<string, unknown>[]): Promise<{ 
     processMetrics: false,
   });
   // Attach the front unless the server composition already did.
-  if (!(server as unknown as { nchan?: unknown }).nchan) attachNchanFront(server);
+  if (!server.nchan) attachNchanFront(server);
   await server.listen();
   return { baseUrl: server.url(), stop: () => server.close() };
 }
