@@ -11,6 +11,11 @@ export { HeraldError, ERRORS, type HeraldErrorCode } from './core/errors.js';
 export { DisconnectCode, ErrorCode, PROTOCOL_VERSION, shouldReconnect } from './protocol/codes.js';
 export { MemoryBroker } from './engines/broker-memory.js';
 export type { Broker } from './core/broker.js';
+export { SqliteImStore, type SqliteStoreOptions } from './engines/store-sqlite.js';
+export { MemoryPresence } from './engines/presence-memory.js';
+export { ImService, inboxChannel, directConversationId, INBOX_NAMESPACE } from './core/im/service.js';
+export type * from './core/im/store.js';
+export type * from './core/im/presence.js';
 export type { Logger } from './core/logger.js';
 
 /** Options of `createServer`: a resolved config, or raw config input validated here. */

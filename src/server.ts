@@ -5,17 +5,25 @@
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { ServerApi } from './api/api.js';
+import { registerImApi } from './api/im-api.js';
 import { Metrics } from './api/metrics.js';
 import type { Broker } from './core/broker.js';
 import type { HeraldConfig } from './core/config.js';
 import { HeraldCore } from './core/core.js';
 import { HeraldError } from './core/errors.js';
+import type { PresenceStore } from './core/im/presence.js';
+import { ImService } from './core/im/service.js';
+import type { ImStore } from './core/im/store.js';
 import type { Logger } from './core/logger.js';
 import { MemoryBroker } from './engines/broker-memory.js';
+import { MemoryPresence } from './engines/presence-memory.js';
+import { SqliteImStore } from './engines/store-sqlite.js';
 import { NativeFront } from './fronts/native/front.js';
 import { attachNchanFront, type NchanFront } from './fronts/nchan/front.js';
+import { registerImCommands } from './fronts/native/im-commands.js';
 import { DisconnectCode } from './protocol/codes.js';
 import { sendError } from './transports/http.js';
 
@@ -29,6 +37,10 @@ export interface ServerOptions {
   readonly config: HeraldConfig;
   /** Broker engine (default: in-process memory). */
   readonly broker?: Broker;
+  /** IM store engine (default: SQLite at `im.storePath` or `<dataDir>/herald.db`, opened on first IM use). */
+  readonly imStore?: ImStore;
+  /** Presence engine (default: in-process memory). */
+  readonly presence?: PresenceStore;
   readonly logger?: Logger;
   /** Collect Node process metrics in /metrics (default true). */
   readonly processMetrics?: boolean;
@@ -43,6 +55,7 @@ export class HeraldServer {
   readonly nchan: NchanFront | undefined;
   readonly api: ServerApi;
   readonly metrics: Metrics;
+  readonly im: ImService;
   readonly http: Server;
   readonly #httpHandlers: HttpHandler[] = [];
   readonly #upgradeHandlers: UpgradeHandler[] = [];
@@ -54,6 +67,11 @@ export class HeraldServer {
     this.core = new HeraldCore({ config: options.config, broker: options.broker ?? new MemoryBroker(), logger: options.logger });
     this.native = new NativeFront(this.core);
     this.api = new ServerApi(this.core);
+    const { im } = options.config;
+    const imStore = options.imStore ?? new SqliteImStore({ path: im.storePath || join(options.config.dataDir, 'herald.db'), synchronous: im.storeSync });
+    this.im = new ImService({ core: this.core, store: imStore, presence: options.presence ?? new MemoryPresence() });
+    registerImCommands(this.native, this.im);
+    registerImApi(this.api, this.im, options.config.limits.maxMessageBytes);
     this.metrics = new Metrics(this.core, { defaultMetrics: options.processMetrics ?? true });
     this.http = createHttpServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => this.#onRequest(req, res));
     this.http.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
@@ -127,6 +145,7 @@ export class HeraldServer {
     this.http.closeAllConnections();
     await stopped;
     this.metrics.close();
+    await this.im.close();
     await this.core.close();
   }
 

@@ -85,6 +85,17 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('nchan.publishAccess', z.enum(['loopback-or-key', 'key', 'any']), 'loopback-or-key', 'Who may publish to and delete Nchan channels.'),
   opt('nchan.hookTimeoutMs', z.number().int().min(1), DEFAULT_NCHAN_HOOK_TIMEOUT_MS, 'Time an Nchan hook (authorize, upstream publish) may take before 504.'),
   opt('timing.shutdownTimeoutMs', z.number().int().min(0), 5_000, 'Longest graceful shutdown before remaining connections are cut.'),
+  opt('im.storePath', z.string(), '', 'SQLite file of the IM store ("" = <dataDir>/herald.db).'),
+  opt('im.storeSync', z.enum(['full', 'normal']), 'full', 'SQLite synchronous mode of the IM store: full = fsync every group commit, normal = survive process crash only.'),
+  opt('im.maxPayloadBytes', z.number().int().min(16).max(16 * 1024 * 1024), 16_384, 'Largest IM message payload (JSON text) in bytes.'),
+  opt('im.recallWindowMs', z.number().int().min(0), 120_000, 'How long after sending a message its author may recall it.'),
+  opt('im.maxGroupSize', z.number().int().min(2), 2_000, 'Most members of a group.'),
+  opt('im.largeGroupThreshold', z.number().int().min(2), 200, 'Groups with more members are read from the group timeline instead of copied into every inbox.'),
+  opt('im.redeliveryTimeoutMs', z.number().int().min(50), 10_000, 'Unacknowledged inbox messages are re-sent after this long (doubling per attempt, at most 60 s).'),
+  opt('im.sendsPerSecond', z.number().int().min(1), 50, 'IM sends per second per user (burst twice this) before HERALD_ERR_TOO_MANY_REQUESTS.'),
+  opt('im.typingPerSecond', z.number().int().min(1), 2, 'Typing notifications per second per user (burst twice this).'),
+  opt('im.presenceGraceMs', z.number().int().min(0), 5_000, 'A user with no live session for this long is offline (covers long-poll gaps and quick reconnects).'),
+  opt('im.syncLimit', z.number().int().min(1).max(10_000), 500, 'Most messages returned by one im.sync or im.history read.'),
 ];
 
 /** Channel policy resolved for one channel. */
@@ -131,6 +142,19 @@ export interface HeraldConfig {
     readonly longPollTimeoutMs: number;
     readonly streamKeepAliveMs: number;
     readonly shutdownTimeoutMs: number;
+  };
+  readonly im: {
+    readonly storePath: string;
+    readonly storeSync: 'full' | 'normal';
+    readonly maxPayloadBytes: number;
+    readonly recallWindowMs: number;
+    readonly maxGroupSize: number;
+    readonly largeGroupThreshold: number;
+    readonly redeliveryTimeoutMs: number;
+    readonly sendsPerSecond: number;
+    readonly typingPerSecond: number;
+    readonly presenceGraceMs: number;
+    readonly syncLimit: number;
   };
   readonly nchan: NchanConfig;
 }

@@ -5,9 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { StreamPosition } from '../protocol/position.js';
-import { Authenticator } from './auth.js';
+import { Authenticator, type Identity } from './auth.js';
 import type { Broker, ChannelEvent, ChannelSummary, HistoryResult, PublishOptions } from './broker.js';
-import { assertChannel, PolicyResolver } from './channels.js';
+import { assertChannel, namespaceOf, PolicyResolver } from './channels.js';
 import type { ChannelPolicy, HeraldConfig } from './config.js';
 import { HeraldError } from './errors.js';
 import { fanoutEvents, publishEvents } from './events.js';
@@ -68,6 +68,7 @@ export class HeraldCore {
   readonly startedAt = Date.now();
   #published = 0;
   #delivered = 0;
+  readonly #reserved = new Map<string, { policy: ChannelPolicy; guard: (identity: Identity | undefined, channel: string) => boolean }>();
 
   constructor(options: CoreOptions) {
     this.config = options.config;
@@ -95,7 +96,26 @@ export class HeraldCore {
 
   /** Policy of a channel. */
   policy(channel: string): ChannelPolicy {
+    if (this.#reserved.size) {
+      const r = this.#reserved.get(namespaceOf(channel) ?? '');
+      if (r) return r.policy;
+    }
     return this.policies.forChannel(channel);
+  }
+
+  /**
+   * Reserve a namespace for a service (e.g. the IM's `inbox`): its channels get `policy`
+   * (overriding configured namespaces) and clients may read one only when `guard` allows it.
+   */
+  reserveNamespace(namespace: string, policy: ChannelPolicy, guard: (identity: Identity | undefined, channel: string) => boolean): void {
+    this.#reserved.set(namespace, { policy: Object.freeze({ ...policy }), guard });
+  }
+
+  /** Whether a client with `identity` may read `channel` as far as reserved namespaces go. */
+  reservedAllows(identity: Identity | undefined, channel: string): boolean {
+    if (this.#reserved.size === 0) return true;
+    const r = this.#reserved.get(namespaceOf(channel) ?? '');
+    return !r || r.guard(identity, channel);
   }
 
   /** Throw HERALD_ERR_INVALID_CHANNEL unless the name is valid under the configured limits. */

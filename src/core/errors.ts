@@ -36,6 +36,13 @@ export const ERRORS = {
   HERALD_ERR_NOT_CONNECTED: { status: 400, wire: ErrorCode.UNAUTHORIZED, message: 'Connect first', temporary: false },
   HERALD_ERR_UNAVAILABLE: { status: 503, wire: ErrorCode.UNAVAILABLE, message: 'Service unavailable', temporary: true },
   HERALD_ERR_CHANNEL_NOT_FOUND: { status: 404, wire: ErrorCode.UNKNOWN_CHANNEL, message: 'Channel not found', temporary: false },
+  HERALD_ERR_IM_UNKNOWN_USER: { status: 404, wire: ErrorCode.NOT_FOUND, message: 'Unknown user', temporary: false },
+  HERALD_ERR_IM_UNKNOWN_CONVERSATION: { status: 404, wire: ErrorCode.NOT_FOUND, message: 'Unknown conversation or group', temporary: false },
+  HERALD_ERR_IM_UNKNOWN_MESSAGE: { status: 404, wire: ErrorCode.NOT_FOUND, message: 'Unknown message', temporary: false },
+  HERALD_ERR_IM_NOT_MEMBER: { status: 403, wire: ErrorCode.PERMISSION_DENIED, message: 'Not a member of this conversation', temporary: false },
+  HERALD_ERR_IM_NOT_ALLOWED: { status: 403, wire: ErrorCode.PERMISSION_DENIED, message: 'Not allowed on this message or group', temporary: false },
+  HERALD_ERR_IM_RECALL_EXPIRED: { status: 409, wire: ErrorCode.CONFLICT, message: 'Recall window has passed', temporary: false },
+  HERALD_ERR_IM_GROUP_FULL: { status: 409, wire: ErrorCode.LIMIT_EXCEEDED, message: 'Group is full', temporary: false },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** A stable error code string. */

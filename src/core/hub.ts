@@ -28,6 +28,15 @@ export interface Connection {
   disconnect(code: number, reason: string): void;
 }
 
+/**
+ * Told when a channel gains its first local subscriber (`active`) or loses its last (`idle`),
+ * e.g. by the IM to track which users have a live session on this node. Must not throw.
+ */
+export interface ChannelWatcher {
+  active(channel: string): void;
+  idle(channel: string): void;
+}
+
 /** Local connections and subscriptions. */
 export class Hub {
   readonly #broker: Broker;
@@ -37,9 +46,19 @@ export class Hub {
   readonly #connections = new Set<Connection>();
   readonly #byTransport = new Map<string, number>();
   #subscriptions = 0;
+  readonly #watchers: Array<{ prefix: string; watcher: ChannelWatcher }> = [];
 
   constructor(broker: Broker) {
     this.#broker = broker;
+  }
+
+  /** Watch channels whose names start with `prefix` for their first and last local subscriber. */
+  watch(prefix: string, watcher: ChannelWatcher): void {
+    this.#watchers.push({ prefix, watcher });
+  }
+
+  #notify(kind: 'active' | 'idle', channel: string): void {
+    for (const { prefix, watcher } of this.#watchers) if (channel.startsWith(prefix)) watcher[kind](channel);
   }
 
   /** Register a live connection. */
@@ -96,6 +115,7 @@ export class Hub {
       this.#channels.set(channel, set);
       set.add(sub);
       this.#subscriptions++;
+      if (this.#watchers.length) this.#notify('active', channel);
       const ready = this.#broker.subscribe(channel);
       this.#pending.set(channel, ready);
       try {
@@ -121,6 +141,7 @@ export class Hub {
       this.#channels.delete(channel);
       // Fire and forget: a failed unsubscribe only costs unneeded deliveries to this node.
       this.#broker.unsubscribe(channel).catch(() => undefined);
+      if (this.#watchers.length) this.#notify('idle', channel);
     }
     return true;
   }
@@ -146,6 +167,7 @@ export class Hub {
     this.#channels.delete(channel);
     this.#subscriptions -= set.size;
     this.#broker.unsubscribe(channel).catch(() => undefined);
+    if (this.#watchers.length) this.#notify('idle', channel);
     for (const sub of set) sub.channelDeleted(channel);
     return set.size;
   }

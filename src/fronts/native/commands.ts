@@ -60,6 +60,7 @@ export function assertCanRead(ctx: CommandContext, channel: string): void {
   const policy = ctx.core.policy(channel);
   if (policy.requireToken && !ctx.identity) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'This channel needs an authenticated connection');
   if (!tokenAllowsChannel(ctx.identity, channel)) throw new HeraldError('HERALD_ERR_FORBIDDEN', 'The token does not grant this channel');
+  if (!ctx.core.reservedAllows(ctx.identity, channel)) throw new HeraldError('HERALD_ERR_FORBIDDEN', 'This channel is reserved');
 }
 
 /** Built-in commands that need no per-connection state. */

@@ -1,0 +1,581 @@
+/**
+ * The IM service: durable one-to-one and group messaging over the core's channels.
+ *
+ * - Every message is committed to the IM store before the sender's ack (which carries the server
+ *   message id, the conversation seq and the time). A retried send with the same client message
+ *   id returns the original ack (`duplicate: true`).
+ * - Each user has a personal channel `inbox:<user>` (reserved namespace, no channel history) that
+ *   only that user may subscribe to. Everything for the user is pushed there, so it reaches every
+ *   session on every transport; inbox messages carry the user's inbox seq.
+ * - Missed messages come from the store: `sync(after)` returns the inbox in order. Clients ack
+ *   cumulatively; unacked inbox entries are re-sent (same ids and seqs) after a timeout that
+ *   doubles per attempt, and when the user's first session on this node appears.
+ * - Groups above `im.largeGroupThreshold` members are not copied into every inbox (write
+ *   amplification): their messages live once in the group timeline, are pushed live to members
+ *   without an inbox seq, and `sync` reports which large groups have entries past the member's
+ *   delivered cursor so the client pages them with `history` and acks with `ackGroup`.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Identity } from '../auth.js';
+import type { HeraldCore } from '../core.js';
+import { HeraldError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { JSON_CONTENT_TYPE } from '../publication.js';
+import type { StreamPosition } from '../../protocol/position.js';
+import type { ChosenState, PresenceRecord, PresenceStore } from './presence.js';
+import { RateLimiter } from './rate-limit.js';
+import type { ConversationRecord, ConversationSummary, ImStore, InboxEntry, MemberRecord, MemberRole, MessageKind, StoredMessage } from './store.js';
+import { messageEventJson } from './wire.js';
+
+/** Namespace of the personal channels. */
+export const INBOX_NAMESPACE = 'inbox';
+const INBOX_PREFIX = `${INBOX_NAMESPACE}:`;
+const USER_RE = /^[A-Za-z0-9_.@-]{1,128}$/;
+const MAX_REDELIVERY_BACKOFF_MS = 60_000;
+/** Delay before re-sending to a user whose first session just subscribed, so its subscription has settled. */
+const RECONNECT_REDELIVERY_DELAY_MS = 50;
+
+/** The personal channel of a user. */
+export function inboxChannel(user: string): string {
+  return INBOX_PREFIX + user;
+}
+
+/** The id of the direct conversation between two users (order-independent). */
+export function directConversationId(a: string, b: string): string {
+  return a < b ? `d:${a}:${b}` : `d:${b}:${a}`;
+}
+
+/** The sender's ack of a send (also of recall and edit). */
+export interface SendAck {
+  readonly id: string;
+  readonly conversation: string;
+  readonly seq: number;
+  readonly time: number;
+  /** True when this is the ack of an earlier send with the same client message id. */
+  readonly duplicate: boolean;
+}
+
+/** What `sync` returns. */
+export interface SyncResult {
+  readonly entries: InboxEntry[];
+  /** Inbox head (newest inbox seq) and the acknowledged cursor. */
+  readonly head: number;
+  readonly acked: number;
+  /** True when more entries follow the last one returned. */
+  readonly more: boolean;
+  /** Position of the inbox channel read before the store: resume a long-poll/SSE from it. */
+  readonly position: StreamPosition;
+  /** Large groups with entries past the member's delivered cursor. */
+  readonly groups: ReadonlyArray<{ readonly conversation: string; readonly seq: number; readonly deliveredSeq: number }>;
+}
+
+/** Options of `new ImService()`. */
+export interface ImServiceOptions {
+  readonly core: HeraldCore;
+  readonly store: ImStore;
+  readonly presence: PresenceStore;
+  readonly logger?: Logger;
+}
+
+interface Pending {
+  upTo: number;
+  due: number;
+  attempt: number;
+}
+
+/** The IM service of one node. */
+export class ImService {
+  readonly core: HeraldCore;
+  readonly store: ImStore;
+  readonly presence: PresenceStore;
+  readonly #cfg: HeraldCore['config']['im'];
+  readonly #logger: Logger;
+  readonly #sends: RateLimiter;
+  readonly #typing: RateLimiter;
+  /** Users known to exist (cache of the store's users table). */
+  readonly #known = new Set<string>();
+  /** Registrations in flight (a user subscribing to its inbox is registered). */
+  readonly #registering = new Map<string, Promise<void>>();
+  /** Users with a live inbox subscription on this node. */
+  readonly #online = new Set<string>();
+  readonly #offlineTimers = new Map<string, NodeJS.Timeout>();
+  /** Users with inbox entries pushed but not yet acked. */
+  readonly #pending = new Map<string, Pending>();
+  #opening: Promise<void> | undefined;
+  #sweeper: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(options: ImServiceOptions) {
+    this.core = options.core;
+    this.store = options.store;
+    this.presence = options.presence;
+    this.#cfg = options.core.config.im;
+    this.#logger = options.logger ?? options.core.logger;
+    this.#sends = new RateLimiter(this.#cfg.sendsPerSecond);
+    this.#typing = new RateLimiter(this.#cfg.typingPerSecond);
+    this.core.reserveNamespace(
+      INBOX_NAMESPACE,
+      { historySize: 0, historyTtlMs: 0, allowPublish: false, joinLeave: false, requireToken: true },
+      (identity, channel) => identity !== undefined && channel === INBOX_PREFIX + identity.user,
+    );
+    this.core.hub.watch(INBOX_PREFIX, {
+      active: (channel) => this.#sessionUp(channel.slice(INBOX_PREFIX.length)),
+      idle: (channel) => this.#sessionDown(channel.slice(INBOX_PREFIX.length)),
+    });
+    const period = Math.max(20, Math.floor(this.#cfg.redeliveryTimeoutMs / 4));
+    this.#sweeper = setInterval(() => this.#sweep(), period);
+    this.#sweeper.unref();
+  }
+
+  /** Open the store (lazily, on first use). */
+  ready(): Promise<void> {
+    if (this.#closed) return Promise.reject(new HeraldError('HERALD_ERR_UNAVAILABLE', 'IM service closed'));
+    this.#opening ??= this.store.open();
+    return this.#opening;
+  }
+
+  /** Stop timers and close the engines. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#sweeper);
+    for (const t of this.#offlineTimers.values()) clearTimeout(t);
+    this.#offlineTimers.clear();
+    await this.store.close();
+    await this.presence.close();
+  }
+
+  /**
+   * Check the caller may use the IM and register it as a known user. Throws
+   * HERALD_ERR_UNAUTHORIZED without an identity, HERALD_ERR_TOKEN_EXPIRED past the token's `exp`.
+   */
+  async authorize(identity: Identity | undefined): Promise<string> {
+    if (!identity) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'The IM needs an authenticated connection');
+    if (identity.exp !== undefined && identity.exp * 1000 <= Date.now()) throw new HeraldError('HERALD_ERR_TOKEN_EXPIRED', 'Token expired');
+    await this.ready();
+    if (!this.#known.has(identity.user)) {
+      await this.store.upsertUser(identity.user, identity.name);
+      this.#remember(identity.user);
+    }
+    return identity.user;
+  }
+
+  /** Register a user (server API), so others can message it before it first connects. */
+  async registerUser(id: string, name?: string): Promise<void> {
+    if (!USER_RE.test(id)) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'Invalid user id');
+    await this.ready();
+    await this.store.upsertUser(id, name);
+    this.#remember(id);
+  }
+
+  // ---- messages ----------------------------------------------------------------------------
+
+  /** Send to a user (`to`) or a conversation/group (`conversation`). */
+  async send(user: string, p: { to?: string; conversation?: string; clientId?: string; data: unknown }): Promise<SendAck> {
+    if (!this.#sends.take(user)) throw new HeraldError('HERALD_ERR_TOO_MANY_REQUESTS', `At most ${this.#cfg.sendsPerSecond} messages per second`);
+    const payload = this.#payload(p.data);
+    let conv: ConversationRecord;
+    let recipients: string[] | undefined;
+    if (p.to !== undefined) {
+      if (p.conversation !== undefined) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'Give `to` or `conversation`, not both');
+      await this.#assertKnown([p.to]);
+      conv = await this.store.ensureDirect(directConversationId(user, p.to), user, p.to);
+      recipients = user === p.to ? [user] : [user, p.to];
+    } else if (p.conversation !== undefined) {
+      conv = (await this.#membership(user, p.conversation)).conv;
+    } else {
+      throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'Give `to` (a user) or `conversation`');
+    }
+    return this.#append(conv, user, 'message', payload, { clientId: p.clientId, recipients });
+  }
+
+  /** Recall one's own message within the recall window. */
+  async recall(user: string, id: string, clientId?: string): Promise<SendAck> {
+    const target = await this.#ownMessage(user, id);
+    const { conv } = await this.#membership(user, target.conversation);
+    return this.#append(conv, user, 'recall', 'null', { clientId, target: id, notBefore: Date.now() - this.#cfg.recallWindowMs });
+  }
+
+  /** Replace the payload of one's own message. */
+  async edit(user: string, id: string, data: unknown, clientId?: string): Promise<SendAck> {
+    if (!this.#sends.take(user)) throw new HeraldError('HERALD_ERR_TOO_MANY_REQUESTS', `At most ${this.#cfg.sendsPerSecond} messages per second`);
+    const payload = this.#payload(data);
+    const target = await this.#ownMessage(user, id);
+    const { conv } = await this.#membership(user, target.conversation);
+    return this.#append(conv, user, 'edit', payload, { clientId, target: id });
+  }
+
+  /** The user's inbox after `after` (default: the acknowledged cursor), in order. */
+  async sync(user: string, after: number | undefined, limit: number | undefined): Promise<SyncResult> {
+    // Read the channel position before the store so nothing falls between the two.
+    const { position } = await this.core.history(inboxChannel(user), { limit: 0 });
+    const cursor = await this.store.cursor(user);
+    const from = after ?? cursor.acked;
+    const max = Math.min(limit ?? this.#cfg.syncLimit, this.#cfg.syncLimit);
+    const entries = await this.store.inbox(user, from, max + 1);
+    const more = entries.length > max;
+    if (more) entries.length = max;
+    const groups = [];
+    for (const id of await this.store.groupsOf(user)) {
+      const conv = await this.store.conversation(id);
+      if (!conv || conv.memberCount <= this.#cfg.largeGroupThreshold) continue;
+      const m = await this.store.member(id, user);
+      if (m && conv.seq > m.deliveredSeq) groups.push({ conversation: id, seq: conv.seq, deliveredSeq: m.deliveredSeq });
+    }
+    return { entries, head: Math.max(cursor.head, entries.at(-1)?.seq ?? 0), acked: cursor.acked, more, position, groups };
+  }
+
+  /** Cumulative ack of the inbox up to `seq`; sends delivery receipts. Returns the new cursor. */
+  async ack(user: string, seq: number): Promise<number> {
+    const res = await this.store.ack(user, seq);
+    const pending = this.#pending.get(user);
+    if (pending && res.acked >= pending.upTo) this.#pending.delete(user);
+    for (const d of res.delivered) void this.#receipt(user, d.conversation, 'delivered', d.seq).catch((err) => this.#warn(err, 'receipt failed'));
+    return res.acked;
+  }
+
+  /** Ack a large group's timeline up to `seq` (its inbox carries no entries for it). */
+  async ackGroup(user: string, conversation: string, seq: number): Promise<number> {
+    const { conv, member } = await this.#membership(user, conversation);
+    const next = Math.max(member.deliveredSeq, Math.min(seq, conv.seq));
+    await this.store.markDelivered(conversation, user, next);
+    return next;
+  }
+
+  /** Page a conversation the user belongs to. */
+  async history(user: string, conversation: string, q: { before?: number; after?: number; limit?: number }): Promise<StoredMessage[]> {
+    await this.#membership(user, conversation);
+    return this.store.history(conversation, { before: q.before, after: q.after, limit: Math.min(q.limit ?? 50, this.#cfg.syncLimit) });
+  }
+
+  /** The user's conversations with unread counts and last messages. */
+  conversations(user: string, limit?: number): Promise<ConversationSummary[]> {
+    return this.store.conversations(user, Math.min(limit ?? 100, this.#cfg.syncLimit));
+  }
+
+  /** Mark a conversation read up to `seq`; members get a read receipt. */
+  async read(user: string, conversation: string, seq: number): Promise<number> {
+    await this.#membership(user, conversation);
+    const next = await this.store.markRead(conversation, user, seq);
+    await this.#receipt(user, conversation, 'read', next);
+    return next;
+  }
+
+  /** Tell the other members the user is typing (never stored). */
+  async typing(user: string, conversation: string): Promise<void> {
+    if (!this.#typing.take(user)) throw new HeraldError('HERALD_ERR_TOO_MANY_REQUESTS', `At most ${this.#cfg.typingPerSecond} typing notifications per second`);
+    const { conv } = await this.#membership(user, conversation);
+    if (conv.memberCount > this.#cfg.largeGroupThreshold) return;
+    const members = await this.store.members(conversation);
+    const body = Buffer.from(JSON.stringify({ type: 'typing', conversation, user }));
+    for (const m of members) if (m.user !== user) this.#emit(m.user, body);
+  }
+
+  // ---- groups ------------------------------------------------------------------------------
+
+  /** Create a group with the caller as owner. */
+  async createGroup(user: string, p: { title?: string; members: readonly string[] }): Promise<ConversationRecord> {
+    const others = [...new Set(p.members)].filter((u) => u !== user);
+    if (others.length + 1 > this.#cfg.maxGroupSize) throw new HeraldError('HERALD_ERR_IM_GROUP_FULL', `At most ${this.#cfg.maxGroupSize} members`);
+    await this.#assertKnown(others);
+    const id = `g:${randomBytes(8).toString('hex')}`;
+    const conv = await this.store.createConversation({
+      id,
+      kind: 'group',
+      title: p.title,
+      members: [{ user, role: 'owner' }, ...others.map((u) => ({ user: u, role: 'member' as const }))],
+    });
+    await this.#memberEvent(conv, user, { action: 'created', title: p.title, members: [user, ...others] }, []);
+    return (await this.store.conversation(id)) ?? conv;
+  }
+
+  /** Add members (owner or admin). */
+  async addMembers(user: string, group: string, users: readonly string[]): Promise<string[]> {
+    const { conv, member } = await this.#membership(user, group, true);
+    if (member.role === 'member') throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'Only owners and admins add members');
+    const list = [...new Set(users)];
+    await this.#assertKnown(list);
+    if (conv.memberCount + list.length > this.#cfg.maxGroupSize) {
+      const existing = new Set((await this.store.members(group)).map((m) => m.user));
+      if (conv.memberCount + list.filter((u) => !existing.has(u)).length > this.#cfg.maxGroupSize) {
+        throw new HeraldError('HERALD_ERR_IM_GROUP_FULL', `At most ${this.#cfg.maxGroupSize} members`);
+      }
+    }
+    const added = await this.store.addMembers(group, list.map((u) => ({ user: u, role: 'member' as MemberRole })));
+    if (added.length) await this.#memberEvent(conv, user, { action: 'added', users: added }, added);
+    return added;
+  }
+
+  /** Remove a member (owner or admin; admins cannot remove the owner or other admins), or leave when `target === user`. */
+  async removeMember(user: string, group: string, target: string): Promise<void> {
+    const { conv, member } = await this.#membership(user, group, true);
+    const leaving = target === user;
+    const victim = leaving ? member : await this.store.member(group, target);
+    if (!victim) throw new HeraldError('HERALD_ERR_IM_NOT_MEMBER', `${target} is not a member`);
+    if (!leaving) {
+      if (member.role === 'member') throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'Only owners and admins remove members');
+      if (member.role === 'admin' && victim.role !== 'member') throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'Admins remove members only');
+    }
+    // The removed user gets the event in its inbox too, so it learns it left.
+    await this.#memberEvent(conv, user, { action: leaving ? 'left' : 'removed', user: target }, [target]);
+    await this.store.removeMember(group, target);
+    if (victim.role === 'owner') {
+      const rest = await this.store.members(group);
+      const heir = rest.find((m) => m.role === 'admin') ?? rest[0];
+      if (heir) {
+        await this.store.setRole(group, heir.user, 'owner');
+        await this.#memberEvent(conv, user, { action: 'role', user: heir.user, role: 'owner' }, []);
+      }
+    }
+  }
+
+  /** Set a member's role (owner only; giving `owner` transfers ownership, the caller becomes admin). */
+  async setRole(user: string, group: string, target: string, role: MemberRole): Promise<void> {
+    const { conv, member } = await this.#membership(user, group, true);
+    if (member.role !== 'owner') throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'Only the owner sets roles');
+    if (target === user) throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'Transfer ownership by giving another member the owner role');
+    if (!(await this.store.setRole(group, target, role))) throw new HeraldError('HERALD_ERR_IM_NOT_MEMBER', `${target} is not a member`);
+    if (role === 'owner') await this.store.setRole(group, user, 'admin');
+    await this.#memberEvent(conv, user, { action: 'role', user: target, role }, []);
+  }
+
+  /** Members of a conversation the user belongs to. */
+  async members(user: string, conversation: string): Promise<MemberRecord[]> {
+    await this.#membership(user, conversation);
+    return this.store.members(conversation);
+  }
+
+  // ---- presence and contacts ---------------------------------------------------------------
+
+  /** Set the user's chosen state and status text; contacts and group members are told. */
+  async setPresence(user: string, state: ChosenState, status?: string): Promise<PresenceRecord> {
+    const rec = await this.presence.setChosen(user, state, status);
+    await this.#announce(rec);
+    return rec;
+  }
+
+  /** Presence of users. */
+  getPresence(users: readonly string[]): Promise<PresenceRecord[]> {
+    return this.presence.get(users);
+  }
+
+  /** Add a contact (must be a known user). */
+  async addContact(user: string, contact: string): Promise<void> {
+    if (contact === user) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'One is not one\'s own contact');
+    await this.#assertKnown([contact]);
+    await this.store.addContact(user, contact);
+  }
+
+  /** Remove a contact. */
+  async removeContact(user: string, contact: string): Promise<boolean> {
+    return this.store.removeContact(user, contact);
+  }
+
+  /** The user's contacts with their presence. */
+  async contacts(user: string): Promise<PresenceRecord[]> {
+    return this.presence.get(await this.store.contacts(user));
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  #payload(data: unknown): string {
+    if (data === undefined) throw new HeraldError('HERALD_ERR_BAD_REQUEST', '`data` is required');
+    const text = JSON.stringify(data);
+    if (Buffer.byteLength(text) > this.#cfg.maxPayloadBytes) {
+      throw new HeraldError('HERALD_ERR_PAYLOAD_TOO_LARGE', `Message payload larger than ${this.#cfg.maxPayloadBytes} bytes`);
+    }
+    return text;
+  }
+
+  #remember(user: string): void {
+    if (this.#known.size >= 200_000) this.#known.clear();
+    this.#known.add(user);
+  }
+
+  async #assertKnown(users: readonly string[]): Promise<void> {
+    for (const u of users) await this.#registering.get(u);
+    const missing = users.filter((u) => !this.#known.has(u));
+    if (missing.length === 0) return;
+    for (const u of missing) if (!USER_RE.test(u)) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_USER', `Unknown user: ${u.slice(0, 128)}`);
+    const found = new Set((await this.store.users(missing)).map((r) => r.id));
+    for (const u of missing) {
+      if (!found.has(u)) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_USER', `Unknown user: ${u}`);
+      this.#remember(u);
+    }
+  }
+
+  async #membership(user: string, conversation: string, groupOnly = false): Promise<{ conv: ConversationRecord; member: MemberRecord }> {
+    const conv = await this.store.conversation(conversation);
+    if (!conv || (groupOnly && conv.kind !== 'group')) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION', `Unknown ${groupOnly ? 'group' : 'conversation'}`);
+    const member = await this.store.member(conversation, user);
+    if (!member) throw new HeraldError('HERALD_ERR_IM_NOT_MEMBER');
+    return { conv, member };
+  }
+
+  async #ownMessage(user: string, id: string): Promise<StoredMessage> {
+    const m = await this.store.message(id);
+    if (!m || m.kind !== 'message') throw new HeraldError('HERALD_ERR_IM_UNKNOWN_MESSAGE');
+    if (m.sender !== user) throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'Only the author may recall or edit a message');
+    return m;
+  }
+
+  /**
+   * Append to a conversation and push it. Recipients with inbox entries: `recipients` when
+   * given (direct), else every member of a small group, else (large group) only `extra`.
+   */
+  async #append(
+    conv: ConversationRecord,
+    sender: string,
+    kind: MessageKind,
+    payload: string,
+    o: { clientId?: string; recipients?: string[]; target?: string; notBefore?: number; extra?: readonly string[] },
+  ): Promise<SendAck> {
+    let inboxUsers = o.recipients;
+    let liveOnly: string[] = [];
+    if (!inboxUsers) {
+      const members = (await this.store.members(conv.id)).map((m) => m.user);
+      if (members.length > this.#cfg.largeGroupThreshold) {
+        inboxUsers = [...(o.extra ?? [])];
+        const set = new Set(inboxUsers);
+        liveOnly = members.filter((u) => !set.has(u));
+      } else {
+        inboxUsers = [...new Set([...members, ...(o.extra ?? [])])];
+      }
+    }
+    const res = await this.store.append({
+      conversation: conv.id,
+      sender,
+      clientId: o.clientId,
+      kind,
+      payload,
+      target: o.target,
+      recipients: inboxUsers,
+      notBefore: o.notBefore,
+    });
+    const m = res.message;
+    if (!res.duplicate) {
+      for (const { user, seq } of res.inbox) {
+        this.#emit(user, Buffer.from(messageEventJson(m, seq)));
+        this.#track(user, seq);
+      }
+      if (liveOnly.length) {
+        const body = Buffer.from(messageEventJson(m, undefined));
+        for (const u of liveOnly) this.#emit(u, body);
+      }
+    }
+    return { id: m.id, conversation: m.conversation, seq: m.seq, time: m.time, duplicate: res.duplicate };
+  }
+
+  async #memberEvent(conv: ConversationRecord, actor: string, event: Record<string, unknown>, extra: readonly string[]): Promise<void> {
+    await this.#append(conv, actor, 'member', JSON.stringify(event), { extra });
+  }
+
+  async #receipt(user: string, conversation: string, kind: 'read' | 'delivered', seq: number): Promise<void> {
+    const conv = await this.store.conversation(conversation);
+    if (!conv || conv.memberCount > this.#cfg.largeGroupThreshold) return;
+    const body = Buffer.from(JSON.stringify({ type: 'receipt', kind, conversation, user, seq }));
+    for (const m of await this.store.members(conversation)) if (m.user !== user || kind === 'read') this.#emit(m.user, body);
+  }
+
+  /** Publish a JSON body on a user's inbox channel (fire and forget; the store is the source of truth). */
+  #emit(user: string, body: Buffer): void {
+    if (this.#closed) return;
+    this.core.publish(inboxChannel(user), { payload: body, contentType: JSON_CONTENT_TYPE }, 'im').catch((err) => this.#warn(err, 'inbox publish failed'));
+  }
+
+  #track(user: string, seq: number): void {
+    const p = this.#pending.get(user);
+    if (p) p.upTo = Math.max(p.upTo, seq);
+    else this.#pending.set(user, { upTo: seq, due: Date.now() + this.#cfg.redeliveryTimeoutMs, attempt: 0 });
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const [user, p] of this.#pending) {
+      if (p.due > now) continue;
+      // Users without a session here are re-sent to when their first session appears (#sessionUp).
+      if (!this.#online.has(user)) {
+        this.#pending.delete(user);
+        continue;
+      }
+      p.attempt++;
+      p.due = now + Math.min(this.#cfg.redeliveryTimeoutMs * 2 ** p.attempt, MAX_REDELIVERY_BACKOFF_MS);
+      this.#redeliver(user).catch((err) => this.#warn(err, 're-delivery failed'));
+    }
+  }
+
+  /** Re-send every unacked inbox entry of a user (same ids, same inbox seqs). */
+  async #redeliver(user: string): Promise<void> {
+    if (this.#closed) return;
+    await this.ready();
+    const cursor = await this.store.cursor(user);
+    if (cursor.acked >= cursor.head) {
+      this.#pending.delete(user);
+      return;
+    }
+    const entries = await this.store.inbox(user, cursor.acked, this.#cfg.syncLimit);
+    for (const e of entries) this.#emit(user, Buffer.from(messageEventJson(e.message, e.seq, true)));
+    const last = entries.at(-1);
+    if (last) this.#track(user, last.seq);
+  }
+
+  #sessionUp(user: string): void {
+    const t = this.#offlineTimers.get(user);
+    if (t) {
+      clearTimeout(t);
+      this.#offlineTimers.delete(user);
+    }
+    if (this.#online.has(user)) return;
+    this.#online.add(user);
+    if (!this.#known.has(user) && !this.#registering.has(user)) {
+      const p = this.ready()
+        .then(() => this.store.upsertUser(user))
+        .then(() => this.#remember(user))
+        .catch((err) => this.#warn(err, 'user registration failed'))
+        .finally(() => this.#registering.delete(user));
+      this.#registering.set(user, p);
+    }
+    setTimeout(() => {
+      if (this.#online.has(user)) this.#redeliver(user).catch((err) => this.#warn(err, 're-delivery failed'));
+    }, RECONNECT_REDELIVERY_DELAY_MS).unref();
+    this.presence
+      .setConnected(user, this.core.nodeId, true)
+      .then((rec) => this.#announce(rec))
+      .catch((err) => this.#warn(err, 'presence update failed'));
+  }
+
+  #sessionDown(user: string): void {
+    if (this.#offlineTimers.has(user) || this.#closed) return;
+    const t = setTimeout(() => {
+      this.#offlineTimers.delete(user);
+      if (this.core.hub.subscriberCount(inboxChannel(user)) > 0) return;
+      this.#online.delete(user);
+      this.presence
+        .setConnected(user, this.core.nodeId, false)
+        .then((rec) => this.#announce(rec))
+        .catch((err) => this.#warn(err, 'presence update failed'));
+    }, this.#cfg.presenceGraceMs);
+    t.unref();
+    this.#offlineTimers.set(user, t);
+  }
+
+  /** Push a presence change to the user's watchers: who has it as a contact, and members of its small groups. */
+  async #announce(rec: PresenceRecord): Promise<void> {
+    if (this.#closed) return;
+    await this.ready();
+    const to = new Set(await this.store.contactOf(rec.user));
+    for (const id of await this.store.groupsOf(rec.user)) {
+      const conv = await this.store.conversation(id);
+      if (!conv || conv.memberCount > this.#cfg.largeGroupThreshold) continue;
+      for (const m of await this.store.members(id)) to.add(m.user);
+    }
+    to.delete(rec.user);
+    if (to.size === 0) return;
+    const body = Buffer.from(JSON.stringify({ type: 'presence', ...rec }));
+    for (const u of to) this.#emit(u, body);
+  }
+
+  #warn(err: unknown, msg: string): void {
+    if (!this.#closed) this.#logger.warn({ err: String((err as Error)?.message ?? err) }, msg);
+  }
+}

@@ -1,0 +1,495 @@
+/**
+ * The SQLite IM store (single-node default): one file in WAL mode, `better-sqlite3` loaded
+ * lazily on `open()`. Writes go through a group-commit queue: every write arriving in the same
+ * event-loop turn is applied in one transaction (one fsync with `synchronous=FULL`), each write
+ * inside its own savepoint so one failing write does not undo the others. Reads run directly
+ * and see every write whose promise has resolved.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { HeraldError } from '../core/errors.js';
+import type {
+  AckResult,
+  AppendInput,
+  AppendResult,
+  ConversationKind,
+  ConversationRecord,
+  ConversationSummary,
+  ImStore,
+  InboxCursor,
+  InboxEntry,
+  MemberRecord,
+  MemberRole,
+  MessageKind,
+  StoredMessage,
+  UserRecord,
+} from '../core/im/store.js';
+
+/** Options of the SQLite store. */
+export interface SqliteStoreOptions {
+  /** Database file (`:memory:` for a private in-memory database). Parent directories are created. */
+  readonly path: string;
+  /** `full` fsyncs every group commit (default); `normal` survives a process crash, not a power loss. */
+  readonly synchronous?: 'full' | 'normal';
+}
+
+/** The subset of better-sqlite3 used here (its package ships no types; @types is not a dependency). */
+interface Stmt {
+  run(...params: unknown[]): { changes: number };
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+}
+interface Db {
+  prepare(sql: string): Stmt;
+  pragma(text: string): unknown;
+  exec(sql: string): void;
+  close(): void;
+  readonly inTransaction: boolean;
+}
+type DbConstructor = new (path: string) => Db;
+
+interface MessageRow {
+  id: string;
+  conversation: string;
+  seq: number;
+  sender: string;
+  kind: string;
+  payload: string;
+  target: string | null;
+  time: number;
+  edited_at: number | null;
+  recalled: number;
+}
+
+interface ConvRow {
+  id: string;
+  kind: string;
+  title: string | null;
+  created_at: number;
+  seq: number;
+  member_count: number;
+}
+
+interface MemberRow {
+  user: string;
+  role: string;
+  joined_at: number;
+  read_seq: number;
+  delivered_seq: number;
+}
+
+interface Op {
+  readonly fn: () => unknown;
+  readonly resolve: (v: unknown) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS im_users (
+  id TEXT PRIMARY KEY, name TEXT, created_at INTEGER NOT NULL,
+  inbox_head INTEGER NOT NULL DEFAULT 0, inbox_acked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS im_conversations (
+  id TEXT PRIMARY KEY, kind TEXT NOT NULL, title TEXT, created_at INTEGER NOT NULL,
+  seq INTEGER NOT NULL DEFAULT 0, member_count INTEGER NOT NULL DEFAULT 0, last_time INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS im_members (
+  conversation TEXT NOT NULL, user TEXT NOT NULL, role TEXT NOT NULL, joined_at INTEGER NOT NULL,
+  read_seq INTEGER NOT NULL DEFAULT 0, delivered_seq INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (conversation, user)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS im_members_user ON im_members (user, conversation);
+CREATE TABLE IF NOT EXISTS im_messages (
+  id TEXT PRIMARY KEY, conversation TEXT NOT NULL, seq INTEGER NOT NULL, sender TEXT NOT NULL,
+  client_id TEXT, kind TEXT NOT NULL, payload TEXT NOT NULL, target TEXT, time INTEGER NOT NULL,
+  edited_at INTEGER, recalled INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS im_messages_seq ON im_messages (conversation, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS im_messages_client ON im_messages (sender, client_id) WHERE client_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS im_inbox (
+  user TEXT NOT NULL, seq INTEGER NOT NULL, message TEXT NOT NULL, PRIMARY KEY (user, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS im_contacts (
+  user TEXT NOT NULL, contact TEXT NOT NULL, PRIMARY KEY (user, contact)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS im_contacts_rev ON im_contacts (contact, user);
+`;
+
+/** A new message id: time-ordered prefix plus randomness. */
+export function newMessageId(now = Date.now()): string {
+  return `${now.toString(36)}${randomBytes(6).toString('hex')}`;
+}
+
+function toMessage(r: MessageRow): StoredMessage {
+  return {
+    id: r.id,
+    conversation: r.conversation,
+    seq: r.seq,
+    sender: r.sender,
+    kind: r.kind as MessageKind,
+    payload: r.payload,
+    ...(r.target !== null ? { target: r.target } : {}),
+    time: r.time,
+    ...(r.edited_at !== null ? { editedAt: r.edited_at } : {}),
+    ...(r.recalled ? { recalled: true } : {}),
+  };
+}
+
+function toConv(r: ConvRow): ConversationRecord {
+  return { id: r.id, kind: r.kind as ConversationKind, ...(r.title !== null ? { title: r.title } : {}), createdAt: r.created_at, seq: r.seq, memberCount: r.member_count };
+}
+
+function toMember(r: MemberRow): MemberRecord {
+  return { user: r.user, role: r.role as MemberRole, joinedAt: r.joined_at, readSeq: r.read_seq, deliveredSeq: r.delivered_seq };
+}
+
+/** The SQLite implementation of ImStore. */
+export class SqliteImStore implements ImStore {
+  readonly #options: SqliteStoreOptions;
+  #db: Db | undefined;
+  #opening: Promise<void> | undefined;
+  #s: Record<string, Stmt> = {};
+  #queue: Op[] = [];
+  #scheduled = false;
+  #closed = false;
+
+  constructor(options: SqliteStoreOptions) {
+    this.#options = options;
+  }
+
+  open(): Promise<void> {
+    this.#opening ??= this.#open();
+    return this.#opening;
+  }
+
+  async #open(): Promise<void> {
+    const Database = ((await import('better-sqlite3' as string)) as { default: DbConstructor }).default;
+    if (this.#options.path !== ':memory:') mkdirSync(dirname(this.#options.path), { recursive: true });
+    const db = new Database(this.#options.path);
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${this.#options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    db.pragma('busy_timeout = 5000');
+    db.exec(SCHEMA);
+    const p = (sql: string): Stmt => db.prepare(sql);
+    this.#s = {
+      upsertUser: p('INSERT INTO im_users (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = COALESCE(excluded.name, name)'),
+      user: p('SELECT id, name, created_at FROM im_users WHERE id = ?'),
+      insertConv: p('INSERT INTO im_conversations (id, kind, title, created_at, last_time) VALUES (?, ?, ?, ?, ?)'),
+      conv: p('SELECT id, kind, title, created_at, seq, member_count FROM im_conversations WHERE id = ?'),
+      insertMember: p('INSERT OR IGNORE INTO im_members (conversation, user, role, joined_at, read_seq, delivered_seq) VALUES (?, ?, ?, ?, ?, ?)'),
+      countMembers: p('UPDATE im_conversations SET member_count = (SELECT count(*) FROM im_members WHERE conversation = ?) WHERE id = ?'),
+      member: p('SELECT user, role, joined_at, read_seq, delivered_seq FROM im_members WHERE conversation = ? AND user = ?'),
+      members: p('SELECT user, role, joined_at, read_seq, delivered_seq FROM im_members WHERE conversation = ? ORDER BY joined_at, user'),
+      removeMember: p('DELETE FROM im_members WHERE conversation = ? AND user = ?'),
+      setRole: p('UPDATE im_members SET role = ? WHERE conversation = ? AND user = ?'),
+      groupsOf: p("SELECT m.conversation AS id FROM im_members m JOIN im_conversations c ON c.id = m.conversation WHERE m.user = ? AND c.kind = 'group'"),
+      byClient: p('SELECT * FROM im_messages WHERE sender = ? AND client_id = ?'),
+      bumpConv: p('UPDATE im_conversations SET seq = seq + 1, last_time = ? WHERE id = ? RETURNING seq'),
+      insertMessage: p('INSERT INTO im_messages (id, conversation, seq, sender, client_id, kind, payload, target, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      message: p('SELECT * FROM im_messages WHERE id = ?'),
+      editMessage: p('UPDATE im_messages SET payload = ?, edited_at = ? WHERE id = ?'),
+      recallMessage: p("UPDATE im_messages SET payload = 'null', recalled = 1 WHERE id = ?"),
+      bumpInbox: p('UPDATE im_users SET inbox_head = inbox_head + 1 WHERE id = ? RETURNING inbox_head'),
+      insertInbox: p('INSERT INTO im_inbox (user, seq, message) VALUES (?, ?, ?)'),
+      inbox: p('SELECT i.seq AS inbox_seq, m.* FROM im_inbox i JOIN im_messages m ON m.id = i.message WHERE i.user = ? AND i.seq > ? ORDER BY i.seq LIMIT ?'),
+      cursor: p('SELECT inbox_head, inbox_acked FROM im_users WHERE id = ?'),
+      setAcked: p('UPDATE im_users SET inbox_acked = ? WHERE id = ?'),
+      ackedConvs: p(
+        'SELECT m.conversation AS conversation, max(m.seq) AS seq FROM im_inbox i JOIN im_messages m ON m.id = i.message WHERE i.user = ? AND i.seq > ? AND i.seq <= ? GROUP BY m.conversation',
+      ),
+      setDelivered: p('UPDATE im_members SET delivered_seq = max(delivered_seq, ?) WHERE conversation = ? AND user = ?'),
+      historyAfter: p('SELECT * FROM im_messages WHERE conversation = ? AND seq > ? ORDER BY seq LIMIT ?'),
+      historyBefore: p('SELECT * FROM im_messages WHERE conversation = ? AND seq < ? ORDER BY seq DESC LIMIT ?'),
+      convsOf: p(
+        'SELECT c.id, c.kind, c.title, c.created_at, c.seq, c.member_count, m.read_seq FROM im_members m JOIN im_conversations c ON c.id = m.conversation WHERE m.user = ? ORDER BY c.last_time DESC, c.id LIMIT ?',
+      ),
+      lastMessage: p("SELECT * FROM im_messages WHERE conversation = ? AND kind = 'message' ORDER BY seq DESC LIMIT 1"),
+      unread: p("SELECT count(*) AS n FROM im_messages WHERE conversation = ? AND seq > ? AND kind = 'message' AND sender <> ? AND recalled = 0"),
+      setReadSeq: p('UPDATE im_members SET read_seq = ? WHERE conversation = ? AND user = ?'),
+      addContact: p('INSERT OR IGNORE INTO im_contacts (user, contact) VALUES (?, ?)'),
+      removeContact: p('DELETE FROM im_contacts WHERE user = ? AND contact = ?'),
+      contacts: p('SELECT contact FROM im_contacts WHERE user = ? ORDER BY contact'),
+      contactOf: p('SELECT user FROM im_contacts WHERE contact = ? ORDER BY user'),
+      savepoint: p('SAVEPOINT op'),
+      release: p('RELEASE op'),
+      rollbackTo: p('ROLLBACK TO op'),
+      begin: p('BEGIN IMMEDIATE'),
+      commit: p('COMMIT'),
+      rollback: p('ROLLBACK'),
+    };
+    this.#db = db;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#opening) await this.#opening.catch(() => undefined);
+    this.#flush();
+    this.#db?.close();
+    this.#db = undefined;
+  }
+
+  get #ready(): Db {
+    if (!this.#db) throw new HeraldError('HERALD_ERR_UNAVAILABLE', this.#closed ? 'IM store closed' : 'IM store not open');
+    return this.#db;
+  }
+
+  /** Queue a write for the next group commit. */
+  #write<T>(fn: () => T): Promise<T> {
+    this.#ready;
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const batch = this.#queue;
+    if (batch.length === 0 || !this.#db) return;
+    this.#queue = [];
+    const s = this.#s;
+    const results: Array<{ ok: boolean; v: unknown }> = [];
+    try {
+      s.begin!.run();
+      for (const op of batch) {
+        s.savepoint!.run();
+        try {
+          results.push({ ok: true, v: op.fn() });
+          s.release!.run();
+        } catch (err) {
+          s.rollbackTo!.run();
+          s.release!.run();
+          results.push({ ok: false, v: err });
+        }
+      }
+      s.commit!.run();
+    } catch (err) {
+      if (this.#db.inTransaction) s.rollback!.run();
+      for (const op of batch) op.reject(new HeraldError('HERALD_ERR_UNAVAILABLE', 'IM store write failed', { cause: err }));
+      return;
+    }
+    batch.forEach((op, i) => (results[i]!.ok ? op.resolve(results[i]!.v) : op.reject(results[i]!.v)));
+  }
+
+  async upsertUser(id: string, name?: string): Promise<void> {
+    await this.#write(() => this.#s.upsertUser!.run(id, name ?? null, Date.now()));
+  }
+
+  async users(ids: readonly string[]): Promise<UserRecord[]> {
+    this.#ready;
+    const out: UserRecord[] = [];
+    for (const id of new Set(ids)) {
+      const r = this.#s.user!.get(id) as { id: string; name: string | null; created_at: number } | undefined;
+      if (r) out.push({ id: r.id, ...(r.name !== null ? { name: r.name } : {}), createdAt: r.created_at });
+    }
+    return out;
+  }
+
+  createConversation(conv: { id: string; kind: ConversationKind; title?: string; members: ReadonlyArray<{ user: string; role: MemberRole }> }): Promise<ConversationRecord> {
+    return this.#write(() => {
+      const now = Date.now();
+      if (this.#s.conv!.get(conv.id)) throw new HeraldError('HERALD_ERR_CONFLICT', 'Conversation exists');
+      this.#s.insertConv!.run(conv.id, conv.kind, conv.title ?? null, now, now);
+      for (const m of conv.members) this.#s.insertMember!.run(conv.id, m.user, m.role, now, 0, 0);
+      this.#s.countMembers!.run(conv.id, conv.id);
+      return toConv(this.#s.conv!.get(conv.id) as ConvRow);
+    });
+  }
+
+  async ensureDirect(id: string, a: string, b: string): Promise<ConversationRecord> {
+    this.#ready;
+    const existing = this.#s.conv!.get(id) as ConvRow | undefined;
+    if (existing) return toConv(existing);
+    return this.#write(() => {
+      const again = this.#s.conv!.get(id) as ConvRow | undefined;
+      if (again) return toConv(again);
+      const now = Date.now();
+      this.#s.insertConv!.run(id, 'direct', null, now, now);
+      for (const u of new Set([a, b])) this.#s.insertMember!.run(id, u, 'member', now, 0, 0);
+      this.#s.countMembers!.run(id, id);
+      return toConv(this.#s.conv!.get(id) as ConvRow);
+    });
+  }
+
+  async conversation(id: string): Promise<ConversationRecord | undefined> {
+    this.#ready;
+    const r = this.#s.conv!.get(id) as ConvRow | undefined;
+    return r ? toConv(r) : undefined;
+  }
+
+  async member(conversation: string, user: string): Promise<MemberRecord | undefined> {
+    this.#ready;
+    const r = this.#s.member!.get(conversation, user) as MemberRow | undefined;
+    return r ? toMember(r) : undefined;
+  }
+
+  async members(conversation: string): Promise<MemberRecord[]> {
+    this.#ready;
+    return (this.#s.members!.all(conversation) as MemberRow[]).map(toMember);
+  }
+
+  addMembers(conversation: string, members: ReadonlyArray<{ user: string; role: MemberRole }>): Promise<string[]> {
+    return this.#write(() => {
+      const conv = this.#s.conv!.get(conversation) as ConvRow | undefined;
+      if (!conv) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION');
+      const now = Date.now();
+      const added: string[] = [];
+      // New members start with everything before they joined counted as read and delivered.
+      for (const m of members) if (this.#s.insertMember!.run(conversation, m.user, m.role, now, conv.seq, conv.seq).changes > 0) added.push(m.user);
+      this.#s.countMembers!.run(conversation, conversation);
+      return added;
+    });
+  }
+
+  removeMember(conversation: string, user: string): Promise<boolean> {
+    return this.#write(() => {
+      const removed = this.#s.removeMember!.run(conversation, user).changes > 0;
+      if (removed) this.#s.countMembers!.run(conversation, conversation);
+      return removed;
+    });
+  }
+
+  setRole(conversation: string, user: string, role: MemberRole): Promise<boolean> {
+    return this.#write(() => this.#s.setRole!.run(role, conversation, user).changes > 0);
+  }
+
+  async groupsOf(user: string): Promise<string[]> {
+    this.#ready;
+    return (this.#s.groupsOf!.all(user) as Array<{ id: string }>).map((r) => r.id);
+  }
+
+  append(input: AppendInput): Promise<AppendResult> {
+    return this.#write(() => {
+      const s = this.#s;
+      if (input.clientId !== undefined) {
+        const dup = s.byClient!.get(input.sender, input.clientId) as MessageRow | undefined;
+        if (dup) return { message: toMessage(dup), inbox: [], duplicate: true };
+      }
+      const now = Date.now();
+      if (input.kind === 'recall' || input.kind === 'edit') {
+        const t = input.target === undefined ? undefined : (s.message!.get(input.target) as MessageRow | undefined);
+        if (!t || t.conversation !== input.conversation || t.kind !== 'message') throw new HeraldError('HERALD_ERR_IM_UNKNOWN_MESSAGE');
+        if (t.sender !== input.sender) throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'Only the author may recall or edit a message');
+        if (t.recalled) throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'The message was recalled');
+        if (input.kind === 'recall') {
+          if (input.notBefore !== undefined && t.time < input.notBefore) throw new HeraldError('HERALD_ERR_IM_RECALL_EXPIRED');
+          s.recallMessage!.run(t.id);
+        } else {
+          s.editMessage!.run(input.payload, now, t.id);
+        }
+      }
+      const bumped = s.bumpConv!.get(now, input.conversation) as { seq: number } | undefined;
+      if (!bumped) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION');
+      const id = newMessageId(now);
+      s.insertMessage!.run(id, input.conversation, bumped.seq, input.sender, input.clientId ?? null, input.kind, input.payload, input.target ?? null, now);
+      const inbox: Array<{ user: string; seq: number }> = [];
+      for (const user of new Set(input.recipients)) {
+        const r = s.bumpInbox!.get(user) as { inbox_head: number } | undefined;
+        if (!r) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_USER', `Unknown user: ${user}`);
+        s.insertInbox!.run(user, r.inbox_head, id);
+        inbox.push({ user, seq: r.inbox_head });
+      }
+      const message: StoredMessage = {
+        id,
+        conversation: input.conversation,
+        seq: bumped.seq,
+        sender: input.sender,
+        kind: input.kind,
+        payload: input.payload,
+        ...(input.target !== undefined ? { target: input.target } : {}),
+        time: now,
+      };
+      return { message, inbox, duplicate: false };
+    });
+  }
+
+  async message(id: string): Promise<StoredMessage | undefined> {
+    this.#ready;
+    const r = this.#s.message!.get(id) as MessageRow | undefined;
+    return r ? toMessage(r) : undefined;
+  }
+
+  async inbox(user: string, after: number, limit: number): Promise<InboxEntry[]> {
+    this.#ready;
+    const rows = this.#s.inbox!.all(user, after, limit) as Array<MessageRow & { inbox_seq: number }>;
+    return rows.map((r) => ({ seq: r.inbox_seq, message: toMessage(r) }));
+  }
+
+  async cursor(user: string): Promise<InboxCursor> {
+    this.#ready;
+    const r = this.#s.cursor!.get(user) as { inbox_head: number; inbox_acked: number } | undefined;
+    return r ? { head: r.inbox_head, acked: r.inbox_acked } : { head: 0, acked: 0 };
+  }
+
+  ack(user: string, seq: number): Promise<AckResult> {
+    return this.#write(() => {
+      const s = this.#s;
+      const c = s.cursor!.get(user) as { inbox_head: number; inbox_acked: number } | undefined;
+      if (!c) return { acked: 0, delivered: [] };
+      const next = Math.max(c.inbox_acked, Math.min(seq, c.inbox_head));
+      if (next === c.inbox_acked) return { acked: next, delivered: [] };
+      const delivered = s.ackedConvs!.all(user, c.inbox_acked, next) as Array<{ conversation: string; seq: number }>;
+      for (const d of delivered) s.setDelivered!.run(d.seq, d.conversation, user);
+      s.setAcked!.run(next, user);
+      return { acked: next, delivered };
+    });
+  }
+
+  async history(conversation: string, query: { before?: number; after?: number; limit: number }): Promise<StoredMessage[]> {
+    this.#ready;
+    const rows =
+      query.after !== undefined
+        ? (this.#s.historyAfter!.all(conversation, query.after, query.limit) as MessageRow[])
+        : (this.#s.historyBefore!.all(conversation, query.before ?? Number.MAX_SAFE_INTEGER, query.limit) as MessageRow[]);
+    return rows.map(toMessage);
+  }
+
+  async conversations(user: string, limit: number): Promise<ConversationSummary[]> {
+    this.#ready;
+    const rows = this.#s.convsOf!.all(user, limit) as Array<ConvRow & { read_seq: number }>;
+    return rows.map((r) => {
+      const last = this.#s.lastMessage!.get(r.id) as MessageRow | undefined;
+      const unread = (this.#s.unread!.get(r.id, r.read_seq, user) as { n: number }).n;
+      return { ...toConv(r), readSeq: r.read_seq, unread, ...(last ? { last: toMessage(last) } : {}) };
+    });
+  }
+
+  markRead(conversation: string, user: string, seq: number): Promise<number> {
+    return this.#write(() => {
+      const conv = this.#s.conv!.get(conversation) as ConvRow | undefined;
+      if (!conv) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION');
+      const m = this.#s.member!.get(conversation, user) as MemberRow | undefined;
+      if (!m) throw new HeraldError('HERALD_ERR_IM_NOT_MEMBER');
+      const next = Math.max(m.read_seq, Math.min(seq, conv.seq));
+      if (next !== m.read_seq) this.#s.setReadSeq!.run(next, conversation, user);
+      return next;
+    });
+  }
+
+  async markDelivered(conversation: string, user: string, seq: number): Promise<void> {
+    await this.#write(() => this.#s.setDelivered!.run(seq, conversation, user));
+  }
+
+  async addContact(user: string, contact: string): Promise<void> {
+    await this.#write(() => this.#s.addContact!.run(user, contact));
+  }
+
+  removeContact(user: string, contact: string): Promise<boolean> {
+    return this.#write(() => this.#s.removeContact!.run(user, contact).changes > 0);
+  }
+
+  async contacts(user: string): Promise<string[]> {
+    this.#ready;
+    return (this.#s.contacts!.all(user) as Array<{ contact: string }>).map((r) => r.contact);
+  }
+
+  async contactOf(user: string): Promise<string[]> {
+    this.#ready;
+    return (this.#s.contactOf!.all(user) as Array<{ user: string }>).map((r) => r.user);
+  }
+}
