@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { argsLayer, envLayer, fileLayer } from '../../src/cli/config-sources.js';
+import { ConfigError, envName, flagName, isLoopbackHost, OPTIONS, resolveConfig } from '../../src/core/config.js';
+
+function problemsOf(fn: () => unknown): readonly string[] {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.problems;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('resolveConfig', () => {
+  test('fills every default and returns a deeply frozen config', () => {
+    const c = resolveConfig();
+    assert.equal(c.port, 8080);
+    assert.equal(c.host, '127.0.0.1');
+    assert.equal(c.timing.pingIntervalMs, 25_000);
+    assert.equal(c.channels.historySize, 100);
+    assert.deepEqual(c.namespaces, []);
+    assert.ok(Object.isFrozen(c));
+    assert.ok(Object.isFrozen(c.limits));
+    assert.throws(() => {
+      (c.limits as { maxConnections: number }).maxConnections = 1;
+    }, TypeError);
+  });
+
+  test('later layers override earlier ones, nested objects merge, arrays replace', () => {
+    const c = resolveConfig(
+      { port: 1, timing: { pingIntervalMs: 1_000 }, namespaces: [{ name: 'a' }, { name: 'b' }] },
+      { port: 2, timing: { connectTimeoutMs: 500 } },
+      { namespaces: [{ name: 'c', historySize: 5 }] },
+    );
+    assert.equal(c.port, 2);
+    assert.equal(c.timing.pingIntervalMs, 1_000);
+    assert.equal(c.timing.connectTimeoutMs, 500);
+    assert.deepEqual(c.namespaces, [{ name: 'c', historySize: 5 }]);
+  });
+
+  test('reports every problem at once, including unknown keys at any depth', () => {
+    const problems = problemsOf(() =>
+      resolveConfig({ port: -1, colour: 'red', limits: { maxConnections: 0, nope: 1 }, timing: { pingIntervalMs: 'fast' }, namespaces: [{ name: 'bad name' }] }),
+    );
+    const text = problems.join('\n');
+    for (const needle of ['port', 'colour', 'limits.maxConnections', 'nope', 'timing.pingIntervalMs', 'namespaces.0.name']) {
+      assert.ok(text.includes(needle), `missing ${needle} in ${text}`);
+    }
+    assert.ok(problems.length >= 6);
+  });
+
+  test('a host beyond loopback needs an apiKey; loopback hosts do not', () => {
+    const problems = problemsOf(() => resolveConfig({ host: '0.0.0.0' }));
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /apiKey.*HERALD_API_KEY/);
+    assert.equal(resolveConfig({ host: '0.0.0.0', apiKey: 'k'.repeat(16) }).host, '0.0.0.0');
+    for (const host of ['127.0.0.1', '127.1.2.3', '::1', 'localhost']) assert.equal(resolveConfig({ host }).host, host);
+  });
+
+  test('an apiKey shorter than 16 characters is rejected', () => {
+    assert.match(problemsOf(() => resolveConfig({ apiKey: 'short' }))[0]!, /apiKey/);
+  });
+
+  test('isLoopbackHost recognises loopback addresses only', () => {
+    assert.equal(isLoopbackHost('127.0.0.9'), true);
+    assert.equal(isLoopbackHost('::1'), true);
+    assert.equal(isLoopbackHost('0.0.0.0'), false);
+    assert.equal(isLoopbackHost('10.0.0.1'), false);
+    assert.equal(isLoopbackHost('::'), false);
+  });
+});
+
+describe('option names', () => {
+  test('envName and flagName derive from the option path', () => {
+    assert.equal(envName('port'), 'HERALD_PORT');
+    assert.equal(envName('limits.maxConnections'), 'HERALD_LIMITS_MAX_CONNECTIONS');
+    assert.equal(envName('auth.hmacSecret'), 'HERALD_AUTH_HMAC_SECRET');
+    assert.equal(flagName('limits.maxConnections'), '--limits.max-connections');
+    assert.equal(flagName('apiKey'), '--api-key');
+  });
+
+  test('every option has a unique env name and flag, a doc line and a valid default', () => {
+    assert.equal(new Set(OPTIONS.map((o) => envName(o.path))).size, OPTIONS.length);
+    assert.equal(new Set(OPTIONS.map((o) => flagName(o.path))).size, OPTIONS.length);
+    for (const o of OPTIONS) {
+      assert.ok(o.doc.length > 5, o.path);
+      if (o.default !== undefined) assert.equal(o.schema.safeParse(o.default).success, true, o.path);
+    }
+  });
+});
+
+describe('config sources', () => {
+  test('env variables are parsed by the type of the option default', () => {
+    const problems: string[] = [];
+    const layer = envLayer({ HERALD_PORT: '9000', HERALD_DEV: 'true', HERALD_NAMESPACES: '[{"name":"n"}]', HERALD_HOST: '::1', OTHER: 'x' }, problems);
+    assert.deepEqual(problems, []);
+    assert.deepEqual(layer, { port: 9000, dev: true, namespaces: [{ name: 'n' }], host: '::1' });
+  });
+
+  test('bad env values are reported by variable name', () => {
+    const problems: string[] = [];
+    envLayer({ HERALD_PORT: 'abc', HERALD_DEV: 'maybe', HERALD_NAMESPACES: '[' }, problems);
+    assert.equal(problems.length, 3);
+    assert.match(problems.join('\n'), /HERALD_PORT.*HERALD_DEV.*HERALD_NAMESPACES/s);
+  });
+
+  test('flags take `--flag value` and `--flag=value`; a boolean flag alone means true; unknown flags are problems', () => {
+    const problems: string[] = [];
+    const a = argsLayer(['serve', '--port', '81', '--host=::1', '--dev', '--limits.max-connections', '5', '--config', 'x.json', '--bogus'], problems);
+    assert.deepEqual(a.layer, { port: 81, host: '::1', dev: true, limits: { maxConnections: 5 } });
+    assert.equal(a.configFile, 'x.json');
+    assert.deepEqual(a.positional, ['serve']);
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /--bogus/);
+    const b = argsLayer(['--dev', 'false', '--help'], []);
+    assert.deepEqual(b.layer, { dev: false });
+    assert.equal(b.help, true);
+  });
+
+  test('a missing or non-object config file is a problem', () => {
+    const problems: string[] = [];
+    assert.deepEqual(fileLayer('/nonexistent/herald.json', problems), {});
+    assert.equal(problems.length, 1);
+  });
+});
