@@ -2,7 +2,7 @@
 // Macro benchmark: Herald beside real Nchan and Socket.IO 4.8, same C load client, same run.
 //
 //   npm run bench -- [--servers herald,nchan,socketio] [--conns 10000,19000] [--fanout-conns 10000]
-//                    [--burst 200] [--rate 2] [--duration 10] [--payload 64] [--concurrency 256] [--subs 2]
+//                    [--burst 100] [--repeat 3] [--rate 2] [--duration 10] [--payload 64] [--concurrency 256] [--subs 2]
 //
 // For each server and each connection count the server is started fresh (pinned to core 0),
 // warmed up with a few hundred connections, and then N WebSocket connections are opened by
@@ -47,7 +47,8 @@ function parseArgs(argv) {
     servers: ['herald', 'nchan', 'socketio'],
     conns: [10_000, 19_000],
     fanoutConns: 10_000,
-    burst: 200,
+    burst: 100,
+    repeat: 3,
     rate: 2,
     duration: 10,
     payload: 64,
@@ -71,6 +72,7 @@ function parseArgs(argv) {
       case '--fanout-conns': opts.fanoutConns = num(); break;
       case '--burst': opts.burst = num(); break;
       case '--rate': opts.rate = num(); break;
+      case '--repeat': opts.repeat = num(); break;
       case '--duration': opts.duration = num(); break;
       case '--payload': opts.payload = num(); break;
       case '--concurrency': opts.concurrency = num(); break;
@@ -119,6 +121,24 @@ function cpuSecs(pid) {
   } catch {
     return 0;
   }
+}
+
+/** Per-core jiffies from /proc/stat: { busy, total } for the server and the client core. */
+function coreTimes() {
+  const out = {};
+  for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+    const m = /^cpu(\d+) (.*)$/.exec(line);
+    if (!m || (m[1] !== SERVER_CPU && m[1] !== CLIENT_CPU)) continue;
+    const f = m[2].trim().split(/\s+/).map(Number);
+    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+    out[m[1]] = { busy: total - f[3] - f[4], softirq: f[6], total };
+  }
+  return out;
+}
+
+function coreBusyPct(a, b, core) {
+  const dt = b[core].total - a[core].total;
+  return dt > 0 ? { busy: Math.round(((b[core].busy - a[core].busy) / dt) * 100), softirq: Math.round(((b[core].softirq - a[core].softirq) / dt) * 100) } : null;
 }
 
 function waitPort(port, timeoutMs = 20_000) {
@@ -360,7 +380,8 @@ function makePublisher(port, pub, payloadBytes, concurrency) {
   const pad = 'x'.repeat(payloadBytes);
   let seq = 0;
   let errors = 0;
-  const one = () => new Promise((resolve) => {
+  // A keep-alive socket the server just closed fails the request: retry on a fresh one.
+  const one = (attempt = 0) => new Promise((resolve) => {
     const body = pub.body({ bt: nowUs(), seq: seq++, pad });
     const req = http.request({ host: '127.0.0.1', port, path: pub.path, method: 'POST', agent,
       headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
@@ -368,7 +389,11 @@ function makePublisher(port, pub, payloadBytes, concurrency) {
       res.resume();
       res.on('end', resolve);
     });
-    req.on('error', () => { errors++; resolve(); });
+    req.setNoDelay(true);
+    req.on('error', () => {
+      if (attempt < 2) one(attempt + 1).then(resolve);
+      else { errors++; resolve(); }
+    });
     req.end(body);
   });
   return {
@@ -411,17 +436,17 @@ async function drain(gens, expected) {
   }
 }
 
-// ---------------------------------------------------------------- one measurement
+// ---------------------------------------------------------------- measurements
 
-async function measure(name, conns, opts, scratch, portRef) {
+/** Start a fresh server, warm it up, open `conns` connections, measure accept rate and RSS. */
+async function setup(name, conns, opts, scratch, portRef) {
   const def = SERVERS[name];
   const port = portRef.next++;
   const result = { server: name, conns };
   const srv = def.start(port, scratch);
-  let srvOut = '';
-  srv.child.stdout.on('data', (d) => { srvOut = (srvOut + d).slice(-4000); });
-  srv.child.stderr.on('data', (d) => { srvOut = (srvOut + d).slice(-4000); });
-  const gens = [];
+  const h = { name, def, port, srv, gens: [], result, out: '' };
+  srv.child.stdout.on('data', (d) => { h.out = (h.out + d).slice(-4000); });
+  srv.child.stderr.on('data', (d) => { h.out = (h.out + d).slice(-4000); });
   try {
     await waitPort(port);
     await sleep(500);
@@ -430,10 +455,11 @@ async function measure(name, conns, opts, scratch, portRef) {
     await Promise.all(warm.gens.map((g) => g.quit()));
     await sleep(2_000);
     const rssBefore = srv.pids().reduce((s, p) => s + rssKb(p), 0);
-
+    const k0 = coreTimes();
     const open = await openConnections(port, def.loadgen(opts.subs), conns, opts.concurrency, `${name}-${conns}`);
-    gens.push(...open.gens);
-    Object.assign(result, summarizeReady(open.readies, conns));
+    const k1 = coreTimes();
+    h.gens.push(...open.gens);
+    Object.assign(result, summarizeReady(open.readies, conns), { acceptServerCore: coreBusyPct(k0, k1, SERVER_CPU) });
     await sleep(SETTLE_MS);
     const rssAfter = srv.pids().reduce((s, p) => s + rssKb(p), 0);
     Object.assign(result, {
@@ -441,71 +467,126 @@ async function measure(name, conns, opts, scratch, portRef) {
       rssAfterMb: +(rssAfter / 1024).toFixed(1),
       kbPerConn: result.ready ? +((rssAfter - rssBefore) / result.ready).toFixed(2) : null,
     });
-    console.error(`  ${def.label} ${conns}: ready ${result.ready}/${conns} in ${result.secs.toFixed(2)} s (${result.acceptPerSec}/s), ` +
-      `RSS ${result.rssBeforeMb} → ${result.rssAfterMb} MB = ${result.kbPerConn} KB/conn` + (result.errors.length ? `; errors: ${result.errors.join('; ')}` : ''));
-
-    if (conns === opts.fanoutConns && result.ready > 0) {
-      const publisher = makePublisher(port, def.publish, opts.payload, opts.publishConcurrency);
-      const subs = result.ready;
-      const srvPids = srv.pids();
-      const cpu = () => ({ srv: srvPids.reduce((s, p) => s + cpuSecs(p), 0), cli: gens.reduce((s, g) => s + cpuSecs(g.child.pid), 0) });
-
-      // Broadcast fan-out: a bounded burst, clock stopped at the last delivery.
-      await publisher.one(); // a first publication to create the channel / warm the path
-      await drain(gens, subs);
-      await statsAll(gens, 'reset');
-      const c0 = cpu();
-      const t0 = nowUs();
-      await publisher.burst(opts.burst);
-      const tPublished = nowUs();
-      await drain(gens, subs * opts.burst);
-      const st = await statsAll(gens, 'hist');
-      const c1 = cpu();
-      const delivered = st.reduce((s, x) => s + x.deliveries, 0);
-      const tLast = Math.max(...st.map((x) => x.last_delivery_us));
-      const secs = (tLast - t0) / 1e6;
-      result.fanout = {
-        publications: opts.burst,
-        subscribers: subs,
-        expected: subs * opts.burst,
-        delivered,
-        secs: +secs.toFixed(3),
-        publishSecs: +((tPublished - t0) / 1e6).toFixed(3),
-        deliveriesPerSec: Math.round(delivered / secs),
-        latency: mergeLatency(st),
-        serverCpuPct: Math.round(((c1.srv - c0.srv) / secs) * 100),
-        clientCpuPct: Math.round(((c1.cli - c0.cli) / secs) * 100),
-        publishErrors: publisher.errors,
-      };
-      console.error(`  ${def.label} fan-out: ${delivered}/${subs * opts.burst} in ${secs.toFixed(2)} s = ${result.fanout.deliveriesPerSec}/s ` +
-        `(server CPU ${result.fanout.serverCpuPct}%, client CPU ${result.fanout.clientCpuPct}%)`);
-
-      // Paced publications: publish→deliver latency below saturation.
-      await sleep(1_000);
-      await statsAll(gens, 'reset');
-      const n = await publisher.paced(opts.rate, opts.duration);
-      await drain(gens, subs * n);
-      const st2 = await statsAll(gens, 'hist');
-      const delivered2 = st2.reduce((s, x) => s + x.deliveries, 0);
-      result.paced = { ratePerSec: opts.rate, secs: opts.duration, publications: n, expected: subs * n, delivered: delivered2,
-        latency: mergeLatency(st2), publishErrors: publisher.errors };
-      console.error(`  ${def.label} paced ${opts.rate}/s: ${delivered2}/${subs * n} delivered, p50 ${result.paced.latency.p50Ms} ms, ` +
-        `p99 ${result.paced.latency.p99Ms} ms`);
-      publisher.close();
-    }
-    const dropped = (await statsAll(gens)).reduce((s, x) => s + x.dropped, 0);
-    result.droppedByServer = dropped;
+    console.error(`  ${def.label} ${conns}: ready ${result.ready}/${conns} in ${result.secs.toFixed(2)} s (${result.acceptPerSec}/s, ` +
+      `core ${SERVER_CPU} busy ${result.acceptServerCore?.busy}%), RSS ${result.rssBeforeMb} → ${result.rssAfterMb} MB = ${result.kbPerConn} KB/conn` +
+      (result.errors.length ? `; errors: ${result.errors.join('; ')}` : ''));
   } catch (e) {
     result.error = String(e?.message ?? e);
-    console.error(`  ${def.label} ${conns}: ${result.error}\n${srvOut}`);
-  } finally {
-    await Promise.all(gens.map((g) => g.quit()));
-    await stopChild(srv.child);
-    srv.cleanup?.();
-    await sleep(1_000);
+    console.error(`  ${def.label} ${conns}: ${result.error}\n${h.out}`);
   }
-  if (srv.child.exitCode && srv.child.exitCode !== 0 && !result.error) result.serverExit = srv.child.exitCode;
-  return result;
+  return h;
+}
+
+async function teardown(h) {
+  if (h.gens.length) h.result.droppedByServer = (await statsAll(h.gens)).reduce((s, x) => s + x.dropped, 0);
+  await Promise.all(h.gens.map((g) => g.quit()));
+  await stopChild(h.srv.child);
+  h.srv.cleanup?.();
+  if (h.srv.child.exitCode) h.result.serverExit = h.srv.child.exitCode;
+  await sleep(1_000);
+}
+
+function cpuSampler(h) {
+  const srvPids = h.srv.pids();
+  return () => ({
+    srv: srvPids.reduce((s, p) => s + cpuSecs(p), 0),
+    cli: h.gens.reduce((s, g) => s + cpuSecs(g.child.pid), 0),
+    cores: coreTimes(),
+  });
+}
+
+/** One broadcast burst; the clock runs from the first publish to the last delivery. */
+async function fanoutRound(h, opts, rep) {
+  const subs = h.result.ready;
+  const cpu = cpuSampler(h);
+  await statsAll(h.gens, 'reset');
+  const c0 = cpu();
+  const t0 = nowUs();
+  await h.publisher.burst(opts.burst);
+  const tPublished = nowUs();
+  await drain(h.gens, subs * opts.burst);
+  const st = await statsAll(h.gens, 'hist');
+  const c1 = cpu();
+  const delivered = st.reduce((s, x) => s + x.deliveries, 0);
+  const tLast = Math.max(...st.map((x) => x.last_delivery_us));
+  const secs = (tLast - t0) / 1e6;
+  const round = {
+    publications: opts.burst,
+    subscribers: subs,
+    expected: subs * opts.burst,
+    delivered,
+    secs: +secs.toFixed(3),
+    publishSecs: +((tPublished - t0) / 1e6).toFixed(3),
+    deliveriesPerSec: Math.round(delivered / secs),
+    latency: mergeLatency(st),
+    serverCpuPct: Math.round(((c1.srv - c0.srv) / secs) * 100),
+    clientCpuPct: Math.round(((c1.cli - c0.cli) / secs) * 100),
+    serverCore: coreBusyPct(c0.cores, c1.cores, SERVER_CPU),
+    clientCore: coreBusyPct(c0.cores, c1.cores, CLIENT_CPU),
+    publishErrors: h.publisher.errors,
+  };
+  console.error(`  ${h.def.label} fan-out #${rep + 1}: ${delivered}/${subs * opts.burst} in ${secs.toFixed(2)} s = ${round.deliveriesPerSec}/s ` +
+    `(server process CPU ${round.serverCpuPct}%, loadgen CPU ${round.clientCpuPct}%; ` +
+    `core ${SERVER_CPU} busy ${round.serverCore?.busy}% (softirq ${round.serverCore?.softirq}%), core ${CLIENT_CPU} busy ${round.clientCore?.busy}%)`);
+  return round;
+}
+
+/** Publications at a fixed rate, well below saturation: publish→deliver latency. */
+async function pacedRound(h, opts, rep) {
+  const subs = h.result.ready;
+  await statsAll(h.gens, 'reset');
+  const n = await h.publisher.paced(opts.rate, opts.duration);
+  await drain(h.gens, subs * n);
+  const st = await statsAll(h.gens, 'hist');
+  const delivered = st.reduce((s, x) => s + x.deliveries, 0);
+  const latency = mergeLatency(st);
+  console.error(`  ${h.def.label} paced #${rep + 1} ${opts.rate}/s × ${opts.duration} s: ${delivered}/${subs * n} delivered, ` +
+    `p50 ${latency.p50Ms} ms, p99 ${latency.p99Ms} ms`);
+  return { publications: n, expected: subs * n, delivered, st, latency };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor((s.length - 1) / 2)] : null;
+};
+
+/**
+ * Fan-out and latency, interleaved: every server holds its subscribers while the others
+ * run, and rounds go server by server (rotating the order), so slow drifts in the machine's
+ * background load spread over all servers instead of landing on one.
+ */
+async function fanoutPhase(held, opts) {
+  for (const h of held) {
+    h.publisher = makePublisher(h.port, h.def.publish, opts.payload, opts.publishConcurrency);
+    await h.publisher.one(); // creates the channel and warms the publish path
+    await drain(h.gens, h.result.ready);
+    h.rounds = [];
+    h.paced = [];
+  }
+  for (let rep = 0; rep < opts.repeat; rep++) {
+    const order = held.map((_, i) => held[(i + rep) % held.length]);
+    for (const h of order) { h.rounds.push(await fanoutRound(h, opts, rep)); await sleep(500); }
+  }
+  for (let rep = 0; rep < opts.repeat; rep++) {
+    const order = held.map((_, i) => held[(i + rep) % held.length]);
+    for (const h of order) { h.paced.push(await pacedRound(h, opts, rep)); await sleep(500); }
+  }
+  for (const h of held) {
+    const med = median(h.rounds.map((r) => r.deliveriesPerSec));
+    h.result.fanout = { ...h.rounds.find((r) => r.deliveriesPerSec === med), rounds: h.rounds.map((r) => r.deliveriesPerSec), rawRounds: h.rounds };
+    const all = h.paced.flatMap((p) => p.st);
+    h.result.paced = {
+      ratePerSec: opts.rate,
+      secs: opts.duration * opts.repeat,
+      publications: h.paced.reduce((s, p) => s + p.publications, 0),
+      expected: h.paced.reduce((s, p) => s + p.expected, 0),
+      delivered: h.paced.reduce((s, p) => s + p.delivered, 0),
+      latency: mergeLatency(all),
+      rounds: h.paced.map((p) => p.latency),
+      publishErrors: h.publisher.errors,
+    };
+    h.publisher.close();
+  }
 }
 
 // ---------------------------------------------------------------- report
@@ -520,12 +601,12 @@ function markdown(results, opts) {
     lines.push(`| ${SERVERS[r.server].label} | ${fmt(r.conns)} | ${fmt(r.ready)} | ${fmt(r.acceptPerSec)} | ${fmt(r.upgradePerSec)} | ${fmt(r.rssBeforeMb, 1)} → ${fmt(r.rssAfterMb, 1)} | ${fmt(r.kbPerConn, 2)} |`);
   }
   lines.push('');
-  lines.push(`| Server | Subscribers | Fan-out deliveries/s (burst of ${opts.burst}) | Burst p50 / p99 (ms) | Server CPU | Client CPU | Paced ${opts.rate}/s × ${opts.duration} s: delivered | Paced p50 (ms) | Paced p99 (ms) |`);
+  lines.push(`| Server | Subscribers | Fan-out deliveries/s, median (rounds) | Burst p50 / p99 (ms) | Server CPU | Client CPU | Paced ${opts.rate}/s, ${opts.repeat} × ${opts.duration} s: delivered | Paced p50 (ms) | Paced p99 (ms) |`);
   lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results.filter((x) => x.fanout)) {
     const f = r.fanout;
     const p = r.paced;
-    lines.push(`| ${SERVERS[r.server].label} | ${fmt(f.subscribers)} | ${fmt(f.deliveriesPerSec)} | ${fmt(f.latency.p50Ms, 1)} / ${fmt(f.latency.p99Ms, 1)} | ${f.serverCpuPct}% | ${f.clientCpuPct}% | ` +
+    lines.push(`| ${SERVERS[r.server].label} | ${fmt(f.subscribers)} | ${fmt(f.deliveriesPerSec)} (${f.rounds.map((x) => fmt(x)).join(', ')}) | ${fmt(f.latency.p50Ms, 1)} / ${fmt(f.latency.p99Ms, 1)} | ${f.serverCpuPct}% | ${f.clientCpuPct}% | ` +
       `${p ? `${fmt(p.delivered)} / ${fmt(p.expected)}` : '—'} | ${p ? fmt(p.latency.p50Ms, 2) : '—'} | ${p ? fmt(p.latency.p99Ms, 2) : '—'} |`);
   }
   const by = (s, c) => results.find((r) => r.server === s && r.conns === c);
@@ -566,13 +647,27 @@ async function main() {
   const portRef = { next: opts.portBase };
   const results = [];
   const started = new Date().toISOString();
+  const loadBefore = readFileSync('/proc/loadavg', 'utf8').trim();
   for (const conns of opts.conns) {
+    const held = [];
     for (const name of opts.servers) {
-      results.push(await measure(name, conns, opts, scratch, portRef));
+      const h = await setup(name, conns, opts, scratch, portRef);
+      results.push(h.result);
+      if (conns === opts.fanoutConns && h.result.ready > 0 && !h.result.error) held.push(h);
+      else await teardown(h);
+    }
+    if (held.length) {
+      try {
+        await fanoutPhase(held, opts);
+      } catch (e) {
+        console.error(`fan-out phase failed: ${e?.stack ?? e}`);
+      }
+      for (const h of held) await teardown(h);
     }
   }
   rmSync(scratch, { recursive: true, force: true });
-  const out = { started, finished: new Date().toISOString(), machine, options: opts, results };
+  const loadAfter = readFileSync('/proc/loadavg', 'utf8').trim();
+  const out = { started, finished: new Date().toISOString(), machine, loadavg: { before: loadBefore, after: loadAfter }, options: opts, results };
   mkdirSync(RESULTS_DIR, { recursive: true });
   const file = path.join(RESULTS_DIR, `bench-${started.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);

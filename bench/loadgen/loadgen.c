@@ -44,8 +44,8 @@
 
 #define MAX_SEND 16
 #define MAX_RETRIES 3
-#define HIST_RES_US 10          /* bucket width */
-#define HIST_BUCKETS 1000001    /* 10 µs buckets up to 10 s; the last one collects the rest */
+#define HIST_RES_US 50          /* bucket width */
+#define HIST_BUCKETS 1200001    /* 50 µs buckets up to 60 s; the last one collects the rest */
 #define STDIN_TAG 0xffffffffu
 #define RBUF_SIZE (256 * 1024)
 #define MAX_PENDING_IN (4 * 1024 * 1024)
