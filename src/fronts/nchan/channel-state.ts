@@ -23,10 +23,13 @@ export class ChannelIds {
   lastTag = -1;
   /** Last time a subscriber requested the channel, ms (0 = never). */
   requestedAt = 0;
+  /** Last use of this state, ms (for idle sweeping). */
+  touchedAt = Date.now();
   readonly #byOffset = new Map<number, PubId>();
 
   /** The id of `pub`, assigning the next one if it has none yet. */
   idFor(pub: Publication): PubId {
+    this.touchedAt = Date.now();
     if (pub.epoch !== this.epoch) this.reset(pub.epoch);
     const known = this.#byOffset.get(pub.offset);
     if (known) return known;

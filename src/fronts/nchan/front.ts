@@ -45,6 +45,11 @@ export interface SubscribePlan {
   readonly from: StartFrom;
 }
 
+/** How often idle channel id state is swept, ms. */
+const SWEEP_INTERVAL_MS = 60_000;
+/** Idle time after which a channel's id state is forgotten when messages never expire, ms. */
+const IDLE_FOREVER_MS = 3_600_000;
+
 /** Loopback client addresses (IPv4, IPv6, v4-mapped). */
 const LOOPBACK_RE = /^(127\.|::1$|::ffff:127\.)/;
 
@@ -57,12 +62,22 @@ export class NchanFront {
   readonly #ws: NchanWebSockets;
   readonly #live = new Set<NchanSubscription>();
   readonly #conns = new Map<NchanSubscription, Connection>();
+  readonly #sweeper: NodeJS.Timeout;
 
   constructor(core: HeraldCore) {
     this.core = core;
     this.routes = core.config.nchan.routes.map(resolveRoute);
     this.channels = new NchanChannels(core, this.ids, core.config.nchan.hookTimeoutMs);
     this.#ws = new NchanWebSockets(this);
+    const longest = Math.max(...this.routes.map((r) => r.messageTimeoutMs || IDLE_FOREVER_MS), IDLE_FOREVER_MS);
+    this.#sweeper = setInterval(() => this.#sweep(longest), SWEEP_INTERVAL_MS);
+    this.#sweeper.unref();
+  }
+
+  /** Forget the id state of channels idle longer than any message can live and without subscribers. */
+  #sweep(idleMs: number): void {
+    const cutoff = Date.now() - idleMs;
+    this.ids.sweep((ch, st) => st.touchedAt > cutoff || this.core.hub.subscriberCount(ch) > 0);
   }
 
   /** Subscriptions currently open. */
@@ -124,6 +139,7 @@ export class NchanFront {
 
   /** End every subscription (server shutdown). */
   close(): void {
+    clearInterval(this.#sweeper);
     for (const s of [...this.#live]) s.close();
     this.#ws.close();
   }
@@ -231,17 +247,21 @@ export class NchanFront {
     if (!('channels' in plan)) return void send(res, plan);
     if (res.destroyed || req.socket.destroyed) return;
     const cors: OutgoingHttpHeaders = corsHeaders(route, req, true);
+    const max = this.core.config.limits.maxOutboundBytes;
     let sink: Sink;
     switch (type) {
-      case 'eventsource': sink = new EventSourceSink(res, cors); break;
-      case 'chunked': sink = new ChunkedSink(res, cors); break;
-      case 'multipart-mixed': sink = new MultipartSink(res, cors); break;
-      case 'http-raw-stream': sink = new RawStreamSink(res, cors); break;
+      case 'eventsource': sink = new EventSourceSink(res, cors, max); break;
+      case 'chunked': sink = new ChunkedSink(res, cors, max); break;
+      case 'multipart-mixed': sink = new MultipartSink(res, cors, max); break;
+      case 'http-raw-stream': sink = new RawStreamSink(res, cors, max); break;
       default: sink = new LongPollSink(res, cors);
     }
-    const sub = await this.startSubscription(plan, sink, req, type, () => res.destroy());
+    let sub: NchanSubscription | undefined;
+    // Attached before starting: a client may go away while history is being read.
+    res.on('close', () => sub?.close());
+    sub = await this.startSubscription(plan, sink, req, type, () => res.destroy());
+    if (res.destroyed) sub.close();
     if (!sub.open) return;
-    res.on('close', () => sub.close());
     if (type === 'intervalpoll' && !res.headersSent) {
       sub.close();
       const h: OutgoingHttpHeaders = { 'Content-Length': '0', Vary: 'If-None-Match, If-Modified-Since', ...cors };

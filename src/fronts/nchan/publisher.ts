@@ -40,9 +40,12 @@ export class NchanChannels {
     return s?.channel === channel || this.core.hub.subscriberCount(channel) > 0;
   }
 
-  /** Channel info, or undefined when the channel does not exist. `subscribers` overrides the live count. */
-  async info(channel: string, subscribers?: number): Promise<NchanChannelInfo | undefined> {
-    if (!(await this.exists(channel))) return undefined;
+  /**
+   * Channel info, or undefined when the channel does not exist. `subscribers` overrides the live
+   * count; `known` skips the existence check (just published).
+   */
+  async info(channel: string, subscribers?: number, known = false): Promise<NchanChannelInfo | undefined> {
+    if (!known && !(await this.exists(channel))) return undefined;
     const res = await this.core.history(channel, {});
     const st = this.ids.get(channel);
     st.prune(res.oldest);
@@ -80,7 +83,7 @@ export class NchanChannels {
       const pub = await this.core.publish(channel, msg, 'nchan', { historySize: route.bufferLength, historyTtlMs: route.messageTimeoutMs });
       this.ids.get(channel).idFor(pub);
       if (route.channelEvents) void this.event(`channel_publish ${id}`, id);
-      info = await this.info(channel, before);
+      info = await this.info(channel, before, true);
     }
     return { status: anySubscriber ? 201 : 202, info };
   }

@@ -41,6 +41,16 @@ export class LongPollSink implements Sink {
   }
 }
 
+/**
+ * False (and the connection dropped) when a slow reader has more than `max` bytes unsent, so one
+ * stuck client cannot hold unbounded memory.
+ */
+function alive(res: ServerResponse, max: number): boolean {
+  if (res.writableLength <= max) return true;
+  res.destroy();
+  return false;
+}
+
 /** Start a close-delimited stream (no Content-Length, no chunked coding). */
 function startStream(res: ServerResponse, headers: OutgoingHttpHeaders): void {
   res.useChunkedEncodingByDefault = false;
@@ -50,14 +60,16 @@ function startStream(res: ServerResponse, headers: OutgoingHttpHeaders): void {
 /** EventSource: `: hi`, then `[event: X]\nid: <id>\ndata: <line>…\n\n`; `:410: 410 Gone` on delete. */
 export class EventSourceSink implements Sink {
   readonly #res: ServerResponse;
-  constructor(res: ServerResponse, cors: OutgoingHttpHeaders) {
+  readonly #max: number;
+  constructor(res: ServerResponse, cors: OutgoingHttpHeaders, maxBuffered: number) {
     this.#res = res;
+    this.#max = maxBuffered;
     startStream(res, { 'Content-Type': 'text/event-stream; charset=utf-8', ...cors });
     res.write(': hi\n\n');
   }
   message(msg: NchanMessage): boolean {
     this.#res.write(formatEvent(msg));
-    return true;
+    return alive(this.#res, this.#max);
   }
   end(reason: EndReason): void {
     if (reason === 'deleted') this.#res.write(':410: 410 Gone\n\n');
@@ -76,14 +88,16 @@ export function formatEvent(msg: NchanMessage): string {
 /** HTTP chunked: one chunk per message; empty messages are skipped (an empty chunk ends the body). */
 export class ChunkedSink implements Sink {
   readonly #res: ServerResponse;
-  constructor(res: ServerResponse, cors: OutgoingHttpHeaders) {
+  readonly #max: number;
+  constructor(res: ServerResponse, cors: OutgoingHttpHeaders, maxBuffered: number) {
     this.#res = res;
+    this.#max = maxBuffered;
     res.writeHead(200, { 'Transfer-Encoding': 'chunked', ...cors });
     res.flushHeaders();
   }
   message(msg: NchanMessage): boolean {
     if (msg.pub.payload.length > 0) this.#res.write(msg.pub.payload);
-    return true;
+    return alive(this.#res, this.#max);
   }
   end(): void {
     // Like Nchan, the connection closes after the last chunk.
@@ -97,9 +111,11 @@ const BOUNDARY_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 /** multipart/mixed: `--B`, then per message `\r\n<headers>\r\n\r\n<body>\r\n--B`; `--\r\n` at the end. */
 export class MultipartSink implements Sink {
   readonly #res: ServerResponse;
+  readonly #max: number;
   readonly #boundary: string;
-  constructor(res: ServerResponse, cors: OutgoingHttpHeaders) {
+  constructor(res: ServerResponse, cors: OutgoingHttpHeaders, maxBuffered: number) {
     this.#res = res;
+    this.#max = maxBuffered;
     const bytes = randomBytes(32);
     this.#boundary = Array.from(bytes, (b) => BOUNDARY_CHARS[b & 63]).join('');
     startStream(res, { 'Content-Type': `multipart/mixed; boundary=${this.#boundary}`, ...cors });
@@ -111,7 +127,7 @@ export class MultipartSink implements Sink {
     this.#res.write(head + '\r\n');
     if (msg.pub.payload.length) this.#res.write(msg.pub.payload);
     this.#res.write(`\r\n--${this.#boundary}`);
-    return true;
+    return alive(this.#res, this.#max);
   }
   end(): void {
     this.#res.end('--\r\n');
@@ -121,14 +137,16 @@ export class MultipartSink implements Sink {
 /** http-raw-stream: each body followed by a newline. */
 export class RawStreamSink implements Sink {
   readonly #res: ServerResponse;
-  constructor(res: ServerResponse, cors: OutgoingHttpHeaders) {
+  readonly #max: number;
+  constructor(res: ServerResponse, cors: OutgoingHttpHeaders, maxBuffered: number) {
     this.#res = res;
+    this.#max = maxBuffered;
     startStream(res, { Connection: 'close', ...cors });
     res.flushHeaders();
   }
   message(msg: NchanMessage): boolean {
     this.#res.write(Buffer.concat([msg.pub.payload, NL]));
-    return true;
+    return alive(this.#res, this.#max);
   }
   end(): void {
     this.#res.end();
@@ -143,9 +161,11 @@ export const OCTET_STREAM = 'application/octet-stream';
 export class WebSocketSink implements Sink {
   readonly #ws: WebSocket;
   readonly #meta: boolean;
-  constructor(ws: WebSocket, meta: boolean) {
+  readonly #max: number;
+  constructor(ws: WebSocket, meta: boolean, maxBuffered: number) {
     this.#ws = ws;
     this.#meta = meta;
+    this.#max = maxBuffered;
   }
   message(msg: NchanMessage): boolean {
     if (this.#ws.readyState !== 1) return true;
@@ -157,7 +177,9 @@ export class WebSocketSink implements Sink {
     } else {
       this.#ws.send(msg.pub.payload, { binary });
     }
-    return true;
+    if (this.#ws.bufferedAmount <= this.#max) return true;
+    this.#ws.terminate();
+    return false;
   }
   end(reason: EndReason): void {
     if (reason === 'deleted') this.#ws.close(1001, '410 Gone');

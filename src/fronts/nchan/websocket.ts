@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { corsHeaders, originAllowed } from './cors.js';
+import { originAllowed } from './cors.js';
 import type { NchanFront, Refusal } from './front.js';
 import { infoFormat, renderInfo } from './info.js';
 import type { RouteMatch } from './routes.js';
@@ -73,7 +73,7 @@ export class NchanWebSockets {
     if (!('channels' in plan)) return refuse(socket, plan);
     if (socket.destroyed) return;
     this.#accept(req, socket, head, (ws) => {
-      const sink = new WebSocketSink(ws, ws.protocol === META_SUBPROTOCOL);
+      const sink = new WebSocketSink(ws, ws.protocol === META_SUBPROTOCOL, front.core.config.limits.maxOutboundBytes);
       const started = front.startSubscription(plan, sink, req, 'websocket', () => ws.terminate());
       ws.on('close', () => void started.then((sub) => sub.close()));
       if (canPublish) this.#publisher(ws, req, m, plan.ids, false);
@@ -94,7 +94,6 @@ export class NchanWebSockets {
   /** Publish each frame; on a publisher route answer with channel info in the handshake's Accept format. */
   #publisher(ws: WebSocket, req: IncomingMessage, m: RouteMatch, ids: string[], reply: boolean): void {
     const format = infoFormat(req.headers.accept);
-    void corsHeaders;
     let chain = Promise.resolve();
     ws.on('message', (data: Buffer, binary: boolean) => {
       // Frames are published one after another, in the order they arrived.
