@@ -20,8 +20,14 @@ export interface WebSocketTransportOptions {
   readonly protocols?: readonly string[];
 }
 
-/** Per-socket liveness flag, set by any inbound traffic. */
-const alive = new WeakMap<WebSocket, boolean>();
+/** Liveness flag kept on the socket object itself: no per-socket closure or map entry. */
+const ALIVE = Symbol('herald.alive');
+type Watched = WebSocket & { [ALIVE]?: boolean };
+
+/** Shared listener: a pong proves the peer alive (every RFC 6455 client answers pings). */
+function markAlive(this: Watched): void {
+  this[ALIVE] = true;
+}
 
 /** Accepts upgrades for one endpoint and keeps its sockets alive or drops them. */
 export class WebSocketTransport {
@@ -39,21 +45,31 @@ export class WebSocketTransport {
       handleProtocols: protocols ? (offered) => protocols.find((p) => offered.has(p)) ?? false : undefined,
     });
     this.#onDead = options.onDead;
-    this.#wheel = new TimerWheel<WebSocket>(options.pingIntervalMs, (ws) => this.#heartbeat(ws));
+    const wheel = (this.#wheel = new TimerWheel<WebSocket>(options.pingIntervalMs, (ws) => this.#heartbeat(ws)));
+    this.#unwatch = function (this: WebSocket) {
+      wheel.remove(this);
+    };
   }
 
   /** Complete an upgrade; `onOpen` receives the socket (the request is not retained). */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, onOpen: (ws: WebSocket, req: IncomingMessage) => void): void {
-    this.#wss.handleUpgrade(req, socket, head, (ws) => {
-      alive.set(ws, true);
-      const markAlive = (): void => void alive.set(ws, true);
-      ws.on('pong', markAlive);
-      ws.on('message', markAlive);
-      ws.once('close', () => this.#wheel.remove(ws));
-      this.#wheel.add(ws);
-      onOpen(ws, req);
-    });
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#opened(ws, req, onOpen));
   }
+
+  /**
+   * Watch a new socket. Kept out of the upgrade callback's scope on purpose: listeners made
+   * there would keep the upgrade request alive for the socket's lifetime (~2 KB each).
+   */
+  #opened(ws: Watched, req: IncomingMessage, onOpen: (ws: WebSocket, req: IncomingMessage) => void): void {
+    ws[ALIVE] = true;
+    ws.on('pong', markAlive);
+    ws.once('close', this.#unwatch);
+    this.#wheel.add(ws);
+    onOpen(ws, req);
+  }
+
+  /** Shared close listener (`this` is the socket). */
+  readonly #unwatch: (this: WebSocket) => void;
 
   /** Sockets being watched. */
   get size(): number {
@@ -65,14 +81,14 @@ export class WebSocketTransport {
     this.#wheel.stop();
   }
 
-  #heartbeat(ws: WebSocket): void {
+  #heartbeat(ws: Watched): void {
     if (ws.readyState !== WebSocket.OPEN) return;
-    if (!alive.get(ws)) {
+    if (!ws[ALIVE]) {
       this.#onDead?.(ws);
       ws.terminate();
       return;
     }
-    alive.set(ws, false);
+    ws[ALIVE] = false;
     ws.ping();
   }
 }

@@ -20,6 +20,20 @@ import { pubFrame } from './encode.js';
 /** The pre-built WebSocket frame of a publication, shared by every native WS subscriber. */
 export const wsPubFrame = (pub: Publication): Buffer => textFrame(pubFrame(pub));
 
+/** Where a socket points back to its session, so socket listeners are shared functions. */
+const SESSION = Symbol('herald.session');
+type SessionSocket = WebSocket & { [SESSION]: WsSession };
+
+function onSocketMessage(this: SessionSocket, data: Buffer, isBinary: boolean): void {
+  this[SESSION].onMessage(data, isBinary);
+}
+function onSocketClose(this: SessionSocket, code: number): void {
+  this[SESSION].onClose(code);
+}
+function ignoreError(): void {
+  // 'error' is always followed by 'close', where the session cleans up.
+}
+
 /** Shared per-front state a session needs. */
 export interface SessionEnv {
   readonly core: HeraldCore;
@@ -51,9 +65,10 @@ export class WsSession implements Connection, Subscriber, CommandContext {
     this.#ws = ws;
     this.#env = env;
     this.core = env.core;
-    ws.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
-    ws.once('close', (code) => this.#onClose(code));
-    ws.on('error', () => undefined);
+    (ws as SessionSocket)[SESSION] = this;
+    ws.on('message', onSocketMessage as (this: WebSocket, data: unknown, isBinary: boolean) => void);
+    ws.once('close', onSocketClose as (this: WebSocket, code: number) => void);
+    ws.on('error', ignoreError);
     this.core.hub.addConnection(this);
     if (connectEvents.hasSubscribers) connectEvents.publish({ node: this.core.nodeId, transport: this.transport });
   }
@@ -71,9 +86,10 @@ export class WsSession implements Connection, Subscriber, CommandContext {
     return [...this.#subs.keys()];
   }
 
-  readonly push = (frame: string): void => {
+  /** Send one frame to this client. */
+  push(frame: string): void {
     if (!this.#closed) this.#write(textFrame(frame));
-  };
+  }
 
   deliver(out: Outgoing): void {
     const st = this.#subs.get(out.pub.channel);
@@ -105,7 +121,8 @@ export class WsSession implements Connection, Subscriber, CommandContext {
     }
   }
 
-  #onMessage(data: Buffer, isBinary: boolean): void {
+  /** @internal Inbound frame (called by the shared socket listener). */
+  onMessage(data: Buffer, isBinary: boolean): void {
     if (this.#closed) return;
     if (!this.#allowCommand()) {
       this.disconnect(DisconnectCode.TOO_MANY_REQUESTS, 'too many commands');
@@ -226,7 +243,8 @@ export class WsSession implements Connection, Subscriber, CommandContext {
     if (!this.#closed) this.#write(textFrame(encodeError(id, { code: e.wire, name: e.code, message: e.message, temporary: e.temporary })));
   }
 
-  #onClose(code: number): void {
+  /** @internal Socket closed (called by the shared socket listener). */
+  onClose(code: number): void {
     this.#closed = true;
     for (const channel of this.#subs.keys()) {
       this.core.unsubscribe(this, channel);
