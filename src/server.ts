@@ -27,6 +27,9 @@ import { registerImCommands } from './fronts/native/im-commands.js';
 import { DisconnectCode } from './protocol/codes.js';
 import { sendError } from './transports/http.js';
 
+/** Listen backlog (the kernel caps it at net.core.somaxconn). */
+const LISTEN_BACKLOG = 4096;
+
 /** Handles an HTTP request; resolves true when it answered. */
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
 /** Handles an upgrade; returns true when it took the socket. */
@@ -105,7 +108,8 @@ export class HeraldServer {
     await this.core.start();
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
-      this.http.listen(this.config.port, this.config.host, () => {
+      // A deep accept queue: reconnect storms (after a node dies) arrive all at once.
+      this.http.listen({ port: this.config.port, host: this.config.host, backlog: LISTEN_BACKLOG }, () => {
         this.http.off('error', reject);
         resolve();
       });
