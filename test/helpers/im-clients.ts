@@ -8,30 +8,42 @@ import { type Frame, WsClient } from './clients.js';
 /** An inbox event as pushed (`data` of a pub on `inbox:<user>`). */
 export type ImEvent = Record<string, any>;
 
-/** What the application sees: inbox messages by seq, each exactly once. */
+/**
+ * What the application sees: inbox messages in inbox-seq order, each exactly once. Messages
+ * arriving ahead of a gap wait until the gap is filled (by a re-delivery or a sync).
+ */
 export class AppView {
   readonly bySeq = new Map<number, ImEvent>();
   /** Seqs in the order they reached the application. */
   readonly order: number[] = [];
+  readonly #ahead = new Map<number, ImEvent>();
   duplicatesDropped = 0;
 
   /** Accept a message event; duplicates (same inbox seq) are dropped. Returns true if new. */
   accept(ev: ImEvent): boolean {
     if (ev.type !== 'message' || typeof ev.seq !== 'number') return false;
-    if (this.bySeq.has(ev.seq)) {
+    if (this.bySeq.has(ev.seq) || this.#ahead.has(ev.seq)) {
       this.duplicatesDropped++;
       return false;
     }
-    this.bySeq.set(ev.seq, ev);
-    this.order.push(ev.seq);
+    this.#ahead.set(ev.seq, ev);
+    let next = this.order.length ? this.order.at(-1)! + 1 : 1;
+    while (this.#ahead.has(next)) {
+      this.bySeq.set(next, this.#ahead.get(next)!);
+      this.#ahead.delete(next);
+      this.order.push(next++);
+    }
     return true;
   }
 
-  /** Highest seq with every seq below it present (what a client acks). */
+  /** Whether messages wait behind a gap (the client should sync). */
+  get gap(): boolean {
+    return this.#ahead.size > 0;
+  }
+
+  /** Highest seq with every seq below it delivered (what a client acks and syncs after). */
   contiguous(): number {
-    let n = 0;
-    while (this.bySeq.has(n + 1)) n++;
-    return n;
+    return this.order.at(-1) ?? 0;
   }
 }
 
@@ -155,7 +167,7 @@ export class ImPoll {
         if (body.position) this.#position = body.position;
         for (const p of body.publications ?? []) this.view.accept(p.data);
         // The inbox channel keeps no history: a gap means "read the store".
-        if (body.recovered === false) {
+        if (body.recovered === false || this.view.gap) {
           this.resyncs++;
           await this.sync().catch(() => undefined);
         }

@@ -1,0 +1,172 @@
+/**
+ * IM groups (membership, roles, events, large-group timeline reads), typing, presence and
+ * contacts with several real WebSocket clients.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import type { HeraldServer } from '../../src/index.js';
+import { ImWs } from '../helpers/im-clients.js';
+import { startServer, wsUrl } from '../helpers/server.js';
+
+describe('IM groups, presence and contacts', () => {
+  let server: HeraldServer;
+  let url: string;
+  let dir: string;
+  const clients: ImWs[] = [];
+  let n = 0;
+  const names = (...base: string[]): string[] => {
+    n++;
+    return base.map((b) => `${b}${n}`);
+  };
+  const connect = async (user: string): Promise<ImWs> => {
+    const c = await ImWs.connect(url, user);
+    clients.push(c);
+    return c;
+  };
+  const memberEvent = (action: string) => (e: any) => e.type === 'message' && e.message.kind === 'member' && e.message.data.action === action;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'herald-im-groups-'));
+    server = await startServer({
+      dev: true,
+      im: { storePath: join(dir, 'im.db'), largeGroupThreshold: 4, maxGroupSize: 10, presenceGraceMs: 100, redeliveryTimeoutMs: 5_000 },
+    });
+    url = wsUrl(server);
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) await c.close();
+  });
+  after(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a group is created with its owner; members get the created event and every message', async () => {
+    const [alice, bob, carol] = names('alice', 'bob', 'carol');
+    const [a, b, c] = [await connect(alice!), await connect(bob!), await connect(carol!)];
+    const g = await a.ok('im.group.create', { title: 'Team', members: [bob, carol] });
+    assert.match(g.group, /^g:/);
+    assert.equal(g.memberCount, 3);
+    for (const x of [a, b, c]) {
+      const ev = await x.event(memberEvent('created'));
+      assert.deepEqual(ev.message.data.members, [alice, bob, carol]);
+      assert.equal(ev.message.from, alice);
+    }
+    const ack = await b.ok('im.send', { conversation: g.group, clientId: 'g1', data: 'hi team' });
+    assert.equal(ack.seq, 2);
+    for (const x of [a, b, c]) {
+      const ev = await x.event((e) => e.type === 'message' && e.message.kind === 'message');
+      assert.equal(ev.message.id, ack.id);
+      assert.equal(ev.message.from, bob);
+    }
+    const members = await c.ok('im.group.members', { group: g.group });
+    assert.deepEqual(
+      members.members.map((m: any) => [m.user, m.role]),
+      [[alice, 'owner'], [bob, 'member'], [carol, 'member']],
+    );
+  });
+
+  test('owners and admins add and remove members; members cannot; removed members stop receiving', async () => {
+    const [alice, bob, carol, dave] = names('alice', 'bob', 'carol', 'dave');
+    const [a, b, c, d] = [await connect(alice!), await connect(bob!), await connect(carol!), await connect(dave!)];
+    const g = await a.ok('im.group.create', { members: [bob] });
+    assert.equal((await b.fails('im.group.add', { group: g.group, members: [carol] })).name, 'HERALD_ERR_IM_NOT_ALLOWED');
+    await a.ok('im.group.role', { group: g.group, user: bob, role: 'admin' });
+    assert.deepEqual((await b.ok('im.group.add', { group: g.group, members: [carol, dave] })).added, [carol, dave]);
+    const added = await d.event(memberEvent('added'));
+    assert.deepEqual(added.message.data.users, [carol, dave]);
+    assert.equal((await b.fails('im.group.remove', { group: g.group, user: alice })).name, 'HERALD_ERR_IM_NOT_ALLOWED');
+    await b.ok('im.group.remove', { group: g.group, user: carol });
+    const removed = await c.event(memberEvent('removed'));
+    assert.equal(removed.message.data.user, carol);
+    assert.equal((await c.fails('im.send', { conversation: g.group, clientId: 'c', data: 'still here?' })).name, 'HERALD_ERR_IM_NOT_MEMBER');
+    await a.ok('im.send', { conversation: g.group, clientId: 'after', data: 'without carol' });
+    await d.event((e) => e.type === 'message' && e.message.data === 'without carol');
+    assert.equal(await c.gets((e) => e.type === 'message' && e.message.data === 'without carol', 200), false);
+  });
+
+  test('leaving a group tells the members; an owner who leaves hands ownership on', async () => {
+    const [alice, bob, carol] = names('alice', 'bob', 'carol');
+    const [a, b] = [await connect(alice!), await connect(bob!), await connect(carol!)];
+    const g = await a.ok('im.group.create', { members: [bob, carol] });
+    await a.ok('im.group.role', { group: g.group, user: carol, role: 'admin' });
+    await a.ok('im.group.leave', { group: g.group });
+    const left = await b.event(memberEvent('left'));
+    assert.equal(left.message.data.user, alice);
+    const members = await b.ok('im.group.members', { group: g.group });
+    assert.deepEqual(members.members.map((m: any) => [m.user, m.role]), [[bob, 'member'], [carol, 'owner']]);
+    assert.equal((await a.fails('im.group.members', { group: g.group })).name, 'HERALD_ERR_IM_NOT_MEMBER');
+  });
+
+  test('large groups are read from the group timeline: live pushes without inbox seq, sync lists them, a group ack clears them', async () => {
+    const [alice, bob, carol, dave, erin] = names('alice', 'bob', 'carol', 'dave', 'erin');
+    const [a, b] = [await connect(alice!), await connect(bob!)];
+    for (const u of [carol, dave, erin]) await connect(u!);
+    const g = await a.ok('im.group.create', { title: 'Big', members: [bob, carol, dave, erin] });
+    const headBefore = (await server.im.store.cursor(bob!)).head;
+    const ack = await a.ok('im.send', { conversation: g.group, clientId: 'big1', data: 'to everyone' });
+    const live = await b.event((e) => e.type === 'message' && e.message.id === ack.id);
+    assert.equal(live.seq, undefined, 'no inbox seq: not copied into the inbox');
+    assert.equal((await server.im.store.cursor(bob!)).head, headBefore);
+    const sync = await b.ok('im.sync', {});
+    const entry = sync.groups.find((x: any) => x.conversation === g.group);
+    assert.equal(entry.seq, ack.seq);
+    const page = await b.ok('im.history', { conversation: g.group, after: entry.deliveredSeq });
+    assert.equal(page.messages.at(-1).id, ack.id);
+    await b.ok('im.ack', { conversation: g.group, seq: entry.seq });
+    assert.equal((await b.ok('im.sync', {})).groups.find((x: any) => x.conversation === g.group), undefined);
+  });
+
+  test('typing is pushed to the other members only', async () => {
+    const [alice, bob, carol] = names('alice', 'bob', 'carol');
+    const [a, b, c] = [await connect(alice!), await connect(bob!), await connect(carol!)];
+    const g = await a.ok('im.group.create', { members: [bob, carol] });
+    await a.ok('im.typing', { conversation: g.group });
+    for (const x of [b, c]) assert.deepEqual(await x.event((e) => e.type === 'typing'), { type: 'typing', conversation: g.group, user: alice });
+    assert.equal(await a.gets((e) => e.type === 'typing', 150), false);
+  });
+
+  test('contacts see presence: online on connect, chosen state and status, offline with last-seen after the grace period', async () => {
+    const [alice, bob] = names('alice', 'bob');
+    const a = await connect(alice!);
+    await server.im.registerUser(bob!); // known, never connected
+    await a.ok('im.contacts.add', { user: bob });
+    assert.deepEqual((await a.ok('im.contacts.list')).contacts.map((c: any) => c.user), [bob]);
+    const b = await connect(bob!);
+    let ev = await a.event((e) => e.type === 'presence' && e.user === bob && e.state === 'online', 2_000);
+    assert.equal(typeof ev.lastSeen, 'number');
+    await b.ok('im.presence.set', { state: 'busy', status: 'in a meeting' });
+    ev = await a.event((e) => e.type === 'presence' && e.state === 'busy');
+    assert.equal(ev.status, 'in a meeting');
+    const got = await a.ok('im.presence.get', { users: [bob, `ghost${n}`] });
+    assert.deepEqual(got.presence.map((p: any) => p.state), ['busy', 'offline']);
+    b.kill(); // unclean: no goodbye
+    ev = await a.event((e) => e.type === 'presence' && e.user === bob && e.state === 'offline', 3_000);
+    assert.ok(ev.lastSeen <= Date.now());
+    assert.equal((await a.ok('im.contacts.remove', { user: bob })).removed, true);
+    assert.deepEqual((await a.ok('im.contacts.list')).contacts, []);
+  });
+
+  test('members of a user\'s groups see its presence changes', async () => {
+    const [alice, bob] = names('alice', 'bob');
+    const a = await connect(alice!);
+    const b = await connect(bob!);
+    await a.ok('im.group.create', { members: [bob] });
+    await b.ok('im.presence.set', { state: 'away' });
+    const ev = await a.event((e) => e.type === 'presence' && e.user === bob);
+    assert.equal(ev.state, 'away');
+  });
+
+  test('a reconnect within the grace period does not flap presence', async () => {
+    const [alice, bob] = names('alice', 'bob');
+    const a = await connect(alice!);
+    await a.ok('im.group.create', { members: [(await connect(bob!)).user] });
+    const b = clients.at(-1)!;
+    await b.close();
+    await connect(bob!);
+    assert.equal(await a.gets((e) => e.type === 'presence' && e.user === bob && e.state === 'offline', 300), false);
+  });
+});
