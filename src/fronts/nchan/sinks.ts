@@ -68,13 +68,26 @@ export class EventSourceSink implements Sink {
     res.write(': hi\n\n');
   }
   message(msg: NchanMessage): boolean {
-    this.#res.write(formatEvent(msg));
+    this.#res.write(cached(msg, 'es', () => Buffer.from(formatEvent(msg))));
     return alive(this.#res, this.#max);
   }
   end(reason: EndReason): void {
     if (reason === 'deleted') this.#res.write(':410: 410 Gone\n\n');
     this.#res.end();
   }
+}
+
+/**
+ * Encodings of single-channel messages, shared by every subscriber of the node ("encode once,
+ * write many"): a single-channel id depends only on the publication.
+ */
+const shared = new WeakMap<object, { es?: Buffer; meta?: Buffer }>();
+
+function cached(msg: NchanMessage, kind: 'es' | 'meta', make: () => Buffer): Buffer {
+  if (msg.multiplexed) return make();
+  let entry = shared.get(msg.pub);
+  if (!entry) shared.set(msg.pub, (entry = {}));
+  return (entry[kind] ??= make());
 }
 
 /** One EventSource event for a message. */
@@ -171,9 +184,12 @@ export class WebSocketSink implements Sink {
     if (this.#ws.readyState !== 1) return true;
     const binary = msg.pub.contentType === OCTET_STREAM;
     if (this.#meta) {
-      let head = `id: ${msg.time}:${msg.tags}\n`;
-      if (msg.pub.contentType) head += `content-type: ${msg.pub.contentType}\n`;
-      this.#ws.send(Buffer.concat([Buffer.from(head + '\n'), msg.pub.payload]), { binary });
+      const frame = cached(msg, 'meta', () => {
+        let head = `id: ${msg.time}:${msg.tags}\n`;
+        if (msg.pub.contentType) head += `content-type: ${msg.pub.contentType}\n`;
+        return Buffer.concat([Buffer.from(head + '\n'), msg.pub.payload]);
+      });
+      this.#ws.send(frame, { binary });
     } else {
       this.#ws.send(msg.pub.payload, { binary });
     }

@@ -172,8 +172,8 @@ describe(`nchan long-poll (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})
     assert.equal((await waiting).body, 'new');
   });
 
-  for (const bad of ['1:[1],[2]', '1:0,13,[9]]', '1:0,1']) {
-    test(`a malformed message id (${bad}) → 400 "Message ID invalid"`, async () => {
+  for (const bad of ['1:[1],[2]', '1:0,13,[9]]', '1:0,1', `1:${Array(256).fill(0).join(',')}`]) {
+    test(`a malformed message id (${bad.length > 20 ? '256 tags' : bad}) → 400 "Message ID invalid"`, async () => {
       const ch = chan();
       await publish(t.base, `/pub/${ch}`, 'x');
       const r = await req(t.base, `/sub/${ch}`, { headers: { 'If-None-Match': bad } });

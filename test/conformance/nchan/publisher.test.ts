@@ -115,7 +115,7 @@ describe(`nchan publisher (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})
     await publish(t.base, `/pub/${ch}`, 'a');
     await req(t.base, `/sub/${ch}`);
     const i = await info(t.base, ch);
-    assert.ok(i && i.requested >= 0 && i.requested <= 1);
+    assert.ok(i && i.requested >= 0 && i.requested <= 5, 'seconds since the last request');
   });
 
   test('DELETE on an active channel answers 200 with the subscriber count; subscribers get 410', async () => {

@@ -56,6 +56,9 @@ export async function startNchan(opts: { hookPort: number }): Promise<NchanInsta
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // If the test process dies without stop(), take nginx down with it.
+  const killOnExit = (): void => { if (child.exitCode === null) child.kill('SIGKILL'); };
+  process.once('exit', killOnExit);
   const baseUrl = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -82,6 +85,7 @@ export async function startNchan(opts: { hookPort: number }): Promise<NchanInsta
         await exited;
         clearTimeout(t);
       }
+      process.off('exit', killOnExit);
       rmSync(prefix, { recursive: true, force: true });
     },
   };
@@ -91,5 +95,5 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const hookPort = Number(process.argv[2] ?? 9);
   const n = await startNchan({ hookPort });
   console.log(`nchan at ${n.baseUrl} (prefix ${n.prefix}); Ctrl-C to stop`);
-  process.on('SIGINT', () => { void n.stop().then(() => process.exit(0)); });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { void n.stop().then(() => process.exit(0)); });
 }
