@@ -213,7 +213,7 @@ function machineInfo() {
     memTotalGb: +(os.totalmem() / 2 ** 30).toFixed(1),
     kernel: os.release(),
     node: process.version,
-    nginx: sh('nginx', ['-v']).replace('nginx version: ', ''),
+    nginx: sh('sh', ['-c', 'nginx -v 2>&1']).replace('nginx version: ', ''),
     nchan: sh('dpkg-query', ['-W', '-f=${Version}', 'libnginx-mod-nchan']),
     socketio: JSON.parse(readFileSync(path.join(ROOT, 'node_modules/socket.io/package.json'), 'utf8')).version,
     ws: JSON.parse(readFileSync(path.join(ROOT, 'node_modules/ws/package.json'), 'utf8')).version,
