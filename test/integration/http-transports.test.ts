@@ -21,7 +21,7 @@ describe('native HTTP transports', () => {
   before(async () => {
     server = await startServer({
       auth: { hmacSecret: SECRET },
-      timing: { longPollTimeoutMs: 300, streamKeepAliveMs: 100 },
+      timing: { longPollTimeoutMs: 1_000, streamKeepAliveMs: 100 },
       namespaces: [{ name: 'private', requireToken: true }],
     });
   });
@@ -130,7 +130,7 @@ describe('native HTTP transports', () => {
     assert.deepEqual(r.body.publications, []);
     assert.equal(r.body.position, p!.position);
     assert.equal(r.body.recovered, true);
-    assert.ok(waited >= 250 && waited < 2_000, `waited ${waited} ms`);
+    assert.ok(waited >= 900 && waited < 5_000, `waited ${waited} ms`);
   });
 
   test('a long-poll with publications pending answers at once', async () => {
@@ -139,7 +139,7 @@ describe('native HTTP transports', () => {
     await publish(server, ch, 'b');
     const t0 = Date.now();
     const r = await poll(`${server.url()}/connection/poll?channel=${ch}&since=${p!.epoch}:0`);
-    assert.ok(Date.now() - t0 < 250);
+    assert.ok(Date.now() - t0 < 800, 'answered before the 1 s timeout');
     assert.deepEqual(
       r.body.publications.map((f: { data: unknown }) => f.data),
       ['a', 'b'],

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { afterEach, describe, test } from 'node:test';
 import { ErrorCode, type HeraldServer } from '../../src/index.js';
 import { WsClient } from '../helpers/clients.js';
-import { chan, publish, sleep, startServer, waitFor, wsUrl } from '../helpers/server.js';
+import { chan, publish, startServer, waitFor, wsUrl } from '../helpers/server.js';
 
 describe('native WebSocket limits and liveness', () => {
   let server: HeraldServer | undefined;
@@ -66,7 +66,7 @@ describe('native WebSocket limits and liveness', () => {
     const t0 = Date.now();
     assert.equal((await c.closed).code, 3006);
     const took = Date.now() - t0;
-    assert.ok(took >= 250 && took < 1_500, `closed after ${took} ms`);
+    assert.ok(took >= 250 && took < 3_000, `closed after ${took} ms`);
   });
 
   test('a client that does not answer pings is dropped within two ping intervals', async () => {
@@ -77,8 +77,10 @@ describe('native WebSocket limits and liveness', () => {
     c.ws.on('ping', () => pings++);
     await c.closed;
     const took = Date.now() - t0;
-    assert.ok(pings >= 1, 'the server pinged');
-    assert.ok(took <= 2 * 300 + 150, `dropped after ${took} ms`);
+    // Counted in heartbeats (one unanswered ping, then the drop) so a loaded machine cannot
+    // make it flaky; the wall-clock bound only catches a missing heartbeat.
+    assert.ok(pings >= 1 && pings <= 2, `dropped after ${pings} pings`);
+    assert.ok(took <= 3 * 300 + 1_000, `dropped after ${took} ms`);
     await waitFor(() => s.core.hub.connectionCount === 0, 1_000, 'connection to be forgotten');
   });
 
@@ -87,14 +89,15 @@ describe('native WebSocket limits and liveness', () => {
     const c = await connected(s);
     let pings = 0;
     c.ws.on('ping', () => pings++);
-    await sleep(1_000);
-    assert.ok(pings >= 2, `got ${pings} pings`);
+    await waitFor(() => pings >= 4 || c.ws.readyState !== c.ws.OPEN, 10_000, 'four pings');
     assert.equal(c.ws.readyState, c.ws.OPEN);
+    assert.ok(pings >= 4);
     assert.deepEqual(await c.ok('ping'), {});
   });
 
   test('a slow consumer is disconnected once its outbound buffer passes the limit, and counted in /metrics', async () => {
-    const s = await start({ limits: { maxOutboundBytes: 256 * 1024 } });
+    // Long ping interval: the paused client cannot answer pings and must not be dropped as dead.
+    const s = await start({ limits: { maxOutboundBytes: 256 * 1024 }, timing: { pingIntervalMs: 60_000 } });
     const ch = chan();
     const slow = await connected(s);
     await slow.ok('subscribe', { channel: ch });
