@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Macro benchmark: Herald beside real Nchan and Socket.IO 4.8, same C load client, same run.
 //
-//   npm run bench -- [--servers herald,nchan,socketio] [--conns 10000,19000] [--fanout-conns 10000]
+//   npm run bench -- [--servers herald,nchan,socketio] [--conns 10000,19000] [--fanout-conns 10000 (0 = none)]
 //                    [--burst 100] [--repeat 3] [--rate 2] [--duration 10] [--payload 64] [--concurrency 256] [--subs 2]
 //
 // For each server and each connection count the server is started fresh (pinned to core 0),
@@ -86,7 +86,7 @@ function parseArgs(argv) {
     switch (a) {
       case '--servers': opts.servers = v.split(',').filter(Boolean); i++; break;
       case '--conns': opts.conns = v.split(',').map(Number); i++; break;
-      case '--fanout-conns': opts.fanoutConns = num(); break;
+      case '--fanout-conns': opts.fanoutConns = v === '0' ? (i++, 0) : num(); break;
       case '--burst': opts.burst = num(); break;
       case '--rate': opts.rate = num(); break;
       case '--repeat': opts.repeat = num(); break;
@@ -668,7 +668,7 @@ async function main() {
       }, 2_000);
     });
   }
-  if (!opts.conns.includes(opts.fanoutConns)) opts.conns = [...opts.conns, opts.fanoutConns].sort((a, b) => a - b);
+  if (opts.fanoutConns && !opts.conns.includes(opts.fanoutConns)) opts.conns = [...opts.conns, opts.fanoutConns].sort((a, b) => a - b);
   buildLoadgen();
   if (opts.servers.includes('herald') && !existsSync(path.join(ROOT, 'dist'))) {
     throw new Error('Herald is not built: run `npm run build` first');
