@@ -3,6 +3,7 @@
  * (keep-alives, timeouts, Last-Event-ID on a real EventSource client, request errors).
  */
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { EventSource } from 'eventsource';
 import { SignJWT } from 'jose';
@@ -181,5 +182,51 @@ describe('native HTTP transports', () => {
     const res = await fetch(`${server.url()}/connection/sse?channel=x`, { method: 'POST' });
     assert.equal(res.status, 405);
     await res.body?.cancel();
+  });
+});
+
+describe('native HTTP transports: shutdown and slow consumers', () => {
+  test('shutdown sends SSE and stream subscribers a disconnect push with 3001 and reconnect true; a waiting long-poll answers with it', async () => {
+    const s = await startServer({ timing: { longPollTimeoutMs: 30_000 } });
+    const ch = chan();
+    const sse = await SseClient.open(`${s.url()}/connection/sse?channel=${ch}`);
+    const stream = await NdjsonClient.open(`${s.url()}/connection/stream?channel=${ch}`);
+    await sse.next('subscribed');
+    await stream.frames.take((f) => f.type === 'subscribed');
+    const waiting = poll(`${s.url()}/connection/poll?channel=${ch}`);
+    await waitFor(() => s.core.hub.subscriberCount(ch) === 3, 3_000, 'three subscribers');
+    await s.close();
+    const d1 = await sse.next('disconnect');
+    assert.deepEqual({ code: d1.json.code, reconnect: d1.json.reconnect }, { code: 3001, reconnect: true });
+    const d2 = await stream.frames.take((f) => f.type === 'disconnect');
+    assert.deepEqual({ code: d2.code, reconnect: d2.reconnect }, { code: 3001, reconnect: true });
+    const answer = await waiting;
+    assert.equal(answer.status, 200);
+    assert.deepEqual(answer.body.publications.map((f: { type: string; code: number }) => [f.type, f.code]), [['disconnect', 3001]]);
+    await sse.ended;
+    await stream.ended;
+  });
+
+  test('an SSE client that stops reading is dropped once its outbound buffer passes the limit, and counted', async () => {
+    const s = await startServer({ limits: { maxOutboundBytes: 128 * 1024 } });
+    const ch = chan();
+    const sock = connect(s.address().port, '127.0.0.1');
+    try {
+      sock.write(`GET /connection/sse?channel=${ch} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n`);
+      await waitFor(() => s.core.hub.subscriberCount(ch) === 1, 3_000, 'SSE subscription');
+      sock.pause();
+      const big = 'y'.repeat(60_000);
+      let sent = 0;
+      while (s.core.hub.connectionCount > 0 && sent < 1_000) {
+        await Promise.all(Array.from({ length: 10 }, () => publish(s, ch, big)));
+        sent += 10;
+      }
+      assert.equal(s.core.hub.connectionCount, 0, `SSE client still connected after ${sent} publications`);
+      const metrics = await (await fetch(`${s.url()}/metrics`)).text();
+      assert.match(metrics, /herald_slow_consumers_dropped_total\{transport="sse"\} 1\b/);
+    } finally {
+      sock.destroy();
+      await s.close();
+    }
   });
 });
