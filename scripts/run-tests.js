@@ -30,7 +30,7 @@ if (files.length === 0) {
 const concurrency = process.env.HERALD_TEST_CONCURRENCY ?? '2';
 const res = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=60000', ...extra, ...files],
+  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...extra, ...files],
   { stdio: 'inherit' },
 );
 process.exit(res.status ?? 1);
