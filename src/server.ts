@@ -23,6 +23,7 @@ import { MemoryPresence } from './engines/presence-memory.js';
 import { SqliteImStore } from './engines/store-sqlite.js';
 import { NativeFront } from './fronts/native/front.js';
 import { attachNchanFront, type NchanFront } from './fronts/nchan/front.js';
+import { attachStompFront, type StompFront } from './fronts/stomp/front.js';
 import { registerImCommands } from './fronts/native/im-commands.js';
 import { DisconnectCode } from './protocol/codes.js';
 import { sendError } from './transports/http.js';
@@ -56,6 +57,8 @@ export class HeraldServer {
   readonly native: NativeFront;
   /** The Nchan-compatible front (undefined when `nchan.enabled` is false). */
   readonly nchan: NchanFront | undefined;
+  /** The STOMP front (undefined when `stomp.enabled` is false). */
+  readonly stomp: StompFront | undefined;
   readonly api: ServerApi;
   readonly metrics: Metrics;
   readonly im: ImService;
@@ -86,6 +89,7 @@ export class HeraldServer {
     this.#httpHandlers.push((req, res, url) => this.api.handle(req, res, url));
     this.#upgradeHandlers.push((req, socket, head, url) => this.native.handleUpgrade(req, socket, head, url));
     this.nchan = options.config.nchan.enabled ? attachNchanFront(this) : undefined;
+    this.stomp = options.config.stomp.enabled ? attachStompFront(this, { inboxAck: (user, seq) => this.im.ready().then(() => this.im.ack(user, seq)) }) : undefined;
   }
 
   /** Add an HTTP handler, tried after the built-in ones. */

@@ -21,6 +21,10 @@ export const DEFAULT_STREAM_KEEPALIVE_MS = 15_000;
 export const DEFAULT_MAX_MESSAGE_BYTES = 65_536;
 /** Default per-connection outbound buffer before a slow consumer is dropped. */
 export const DEFAULT_MAX_OUTBOUND_BYTES = 1_048_576;
+/** Default largest STOMP frame. */
+export const DEFAULT_STOMP_MAX_FRAME_BYTES = 131_072;
+/** Default STOMP heart-beat interval. */
+export const DEFAULT_STOMP_HEARTBEAT_MS = 10_000;
 
 const channelPolicyFields = {
   historySize: z.number().int().min(0).max(1_000_000),
@@ -96,6 +100,12 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('im.typingPerSecond', z.number().int().min(1), 2, 'Typing notifications per second per user (burst twice this).'),
   opt('im.presenceGraceMs', z.number().int().min(0), 5_000, 'A user with no live session for this long is offline (covers long-poll gaps and quick reconnects).'),
   opt('im.syncLimit', z.number().int().min(1).max(10_000), 500, 'Most messages returned by one im.sync or im.history read.'),
+  opt('stomp.enabled', z.boolean(), true, 'Serve STOMP 1.2 over WebSocket (see docs/stomp.md).'),
+  opt('stomp.path', z.string().regex(/^\/[^?#]*$/, 'a URL path starting with /'), '/stomp', 'URL path of the STOMP WebSocket endpoint.'),
+  opt('stomp.maxFrameBytes', z.number().int().min(256).max(64 * 1024 * 1024), DEFAULT_STOMP_MAX_FRAME_BYTES, 'Largest STOMP frame (command, headers and body) in bytes; bodies are also capped by limits.maxMessageBytes.'),
+  opt('stomp.maxHeaders', z.number().int().min(1).max(1_000), 64, 'Most headers in one STOMP frame.'),
+  opt('stomp.heartbeatMs', z.number().int().min(0), DEFAULT_STOMP_HEARTBEAT_MS, 'STOMP heart-beat interval offered and asked for (0 = none); a client silent for twice the negotiated interval is dropped.'),
+  opt('stomp.queueMaxLength', z.number().int().min(1), 10_000, 'Most messages waiting in one /queue/<name> work queue (in-process, per node).'),
 ];
 
 /** Channel policy resolved for one channel. */
@@ -157,6 +167,14 @@ export interface HeraldConfig {
     readonly syncLimit: number;
   };
   readonly nchan: NchanConfig;
+  readonly stomp: {
+    readonly enabled: boolean;
+    readonly path: string;
+    readonly maxFrameBytes: number;
+    readonly maxHeaders: number;
+    readonly heartbeatMs: number;
+    readonly queueMaxLength: number;
+  };
 }
 
 /** Partial config as given by a file, env or flags (validated later). */
