@@ -14,7 +14,7 @@ import { SubscriptionState } from '../../core/subscription.js';
 import { DisconnectCode, PROTOCOL_VERSION } from '../../protocol/codes.js';
 import { COMMAND_SCHEMAS, decodeCommand, encodeError, encodePush, validateParams } from '../../protocol/frames.js';
 import { textFrame, writeFrame } from '../../transports/websocket.js';
-import { assertCanRead, type CommandContext, type CommandSpec, positionParam, resultJson } from './commands.js';
+import { assertCanRead, type CommandContext, type CommandSpec, positionParam, RawJson, resultJson } from './commands.js';
 import { pubFrame } from './encode.js';
 
 /** The pre-built WebSocket frame of a publication, shared by every native WS subscriber. */
@@ -220,7 +220,7 @@ export class WsSession implements Connection, Subscriber, CommandContext {
     const result =
       `{"channel":${JSON.stringify(p.channel)},"epoch":"${res.position.epoch}","offset":${res.position.offset},` +
       `"recovered":${res.recovered},"publications":[${pubs}]}`;
-    this.#write(textFrame(`{"id":${id ?? 'null'},"result":${result}}`));
+    this.#write(textFrame(resultJson(id, new RawJson(result))));
     for (const out of st.settle(res.position)) this.#write(out.encoded(wsPubFrame));
     if (this.core.policy(p.channel).joinLeave) {
       this.core.channelEvent({ type: 'join', channel: p.channel, user: this.user, client: this.id }).catch(() => undefined);
