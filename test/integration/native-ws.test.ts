@@ -194,6 +194,21 @@ describe('native WebSocket protocol', () => {
       assert.deepEqual(rev.publications.map((x: { data: number }) => x.data), [5, 4]);
     });
 
+    test('commands sent without an id get replies without an id, subscribe included', async () => {
+      const c = await connected();
+      c.send({ cmd: 'ping' });
+      const ping = await c.stray.take();
+      assert.deepEqual(ping, { result: {} });
+      c.send({ cmd: 'subscribe', channel: chan() });
+      const sub = await c.stray.take();
+      assert.equal('id' in sub, false);
+      assert.equal(sub.result.recovered, true);
+      c.send({ cmd: 'teleport' });
+      const err = await c.stray.take();
+      assert.equal('id' in err, false);
+      assert.equal(err.error?.code, ErrorCode.METHOD_NOT_FOUND);
+    });
+
     test('ping replies with an empty result', async () => {
       const c = await connected();
       assert.deepEqual(await c.ok('ping'), {});
