@@ -256,10 +256,10 @@ export class NchanFront {
       case 'http-raw-stream': sink = new RawStreamSink(res, cors, max); break;
       default: sink = new LongPollSink(res, cors);
     }
-    let sub: NchanSubscription | undefined;
+    const started: { sub?: NchanSubscription } = {};
     // Attached before starting: a client may go away while history is being read.
-    res.on('close', () => sub?.close());
-    sub = await this.startSubscription(plan, sink, req, type, () => res.destroy());
+    res.on('close', () => started.sub?.close());
+    const sub = (started.sub = await this.startSubscription(plan, sink, req, type, () => res.destroy()));
     if (res.destroyed) sub.close();
     if (!sub.open) return;
     if (type === 'intervalpoll' && !res.headersSent) {
