@@ -3,6 +3,7 @@
  * embedded engines (or the ones passed in). The CLI and the tests use only this module.
  */
 import { type ConfigInput, type HeraldConfig, resolveConfig } from './core/config.js';
+import { RedisBroker } from './engines/broker-redis.js';
 import { HeraldServer, type ServerOptions } from './server.js';
 
 export { HeraldServer, type HttpHandler, type ServerOptions, type UpgradeHandler } from './server.js';
@@ -10,6 +11,7 @@ export { ConfigError, envName, flagName, type HeraldConfig, OPTIONS, resolveConf
 export { HeraldError, ERRORS, type HeraldErrorCode } from './core/errors.js';
 export { DisconnectCode, ErrorCode, PROTOCOL_VERSION, shouldReconnect } from './protocol/codes.js';
 export { MemoryBroker } from './engines/broker-memory.js';
+export { RedisBroker, type RedisBrokerOptions } from './engines/broker-redis.js';
 export type { Broker } from './core/broker.js';
 export { SqliteImStore, type SqliteStoreOptions } from './engines/store-sqlite.js';
 export { MemoryPresence } from './engines/presence-memory.js';
@@ -22,12 +24,15 @@ export type { Logger } from './core/logger.js';
 export type CreateServerOptions = Omit<ServerOptions, 'config'> & { readonly config?: HeraldConfig | ConfigInput };
 
 /**
- * Create (not yet listening) a Herald server. `config` may be a raw object; it is validated
+ * Create (not yet listening) a Herald server. Engines come from `options`, else from config
+ * (`redis.url` selects the Redis broker), else the embedded defaults. `config` may be a raw object; it is validated
  * with the defaults filled in (throws ConfigError listing every problem).
  */
 export function createServer(options: CreateServerOptions = {}): HeraldServer {
   const config = isResolved(options.config) ? options.config : resolveConfig(options.config ?? {});
-  return new HeraldServer({ ...options, config });
+  // With redis.url, Redis carries fan-out and history (ioredis itself loads when the broker starts).
+  const broker = options.broker ?? (config.redis.url ? new RedisBroker({ url: config.redis.url, prefix: config.redis.prefix, logger: options.logger }) : undefined);
+  return new HeraldServer({ ...options, config, broker });
 }
 
 function isResolved(c: unknown): c is HeraldConfig {

@@ -41,6 +41,9 @@ export function envLayer(env: NodeJS.ProcessEnv, problems: string[]): ConfigInpu
   return out;
 }
 
+/** Short flags for common options. */
+const FLAG_ALIASES: Record<string, string> = { '--redis': '--redis.url' };
+
 /** Result of parsing command-line arguments. */
 export interface ParsedArgs {
   readonly layer: ConfigInput;
@@ -71,7 +74,7 @@ export function argsLayer(argv: readonly string[], problems: string[]): ParsedAr
     else if (flag === '--version') version = true;
     else if (flag === '--config') configFile = value ?? argv[++i];
     else {
-      const o = byFlag.get(flag);
+      const o = byFlag.get(FLAG_ALIASES[flag] ?? flag);
       if (!o) {
         problems.push(`${flag}: unknown option (see herald --help)`);
         continue;

@@ -106,6 +106,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('stomp.maxHeaders', z.number().int().min(1).max(1_000), 64, 'Most headers in one STOMP frame.'),
   opt('stomp.heartbeatMs', z.number().int().min(0), DEFAULT_STOMP_HEARTBEAT_MS, 'STOMP heart-beat interval offered and asked for (0 = none); a client silent for twice the negotiated interval is dropped.'),
   opt('stomp.queueMaxLength', z.number().int().min(1), 10_000, 'Most messages waiting in one /queue/<name> work queue (in-process, per node).'),
+  opt('redis.url', z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(), undefined, 'Redis URL (e.g. redis://127.0.0.1:6379): use Redis for channel fan-out and history, so several nodes and workers form one cluster. Flag alias: --redis.'),
+  opt('redis.prefix', z.string().min(1).max(64), 'herald:', 'Prefix of every Redis key and pub/sub channel; separates deployments sharing one Redis.'),
+  opt('workers', z.number().int().min(1).max(256), 1, 'Worker processes serving the one port (`herald serve --workers N`); more than 1 requires redis.url.'),
 ];
 
 /** Channel policy resolved for one channel. */
@@ -175,6 +178,11 @@ export interface HeraldConfig {
     readonly heartbeatMs: number;
     readonly queueMaxLength: number;
   };
+  readonly redis: {
+    readonly url?: string;
+    readonly prefix: string;
+  };
+  readonly workers: number;
 }
 
 /** Partial config as given by a file, env or flags (validated later). */
@@ -274,6 +282,9 @@ export function resolveConfig(...layers: ConfigInput[]): HeraldConfig {
   const cfg = (result.success ? result.data : merged) as HeraldConfig;
   if (result.success && !isLoopbackHost(cfg.host) && !cfg.apiKey) {
     problems.push(`apiKey: required when listening beyond loopback (host ${cfg.host}); set ${envName('apiKey')}`);
+  }
+  if (result.success && cfg.workers > 1 && !cfg.redis.url) {
+    problems.push(`workers: ${cfg.workers} workers share channels and history only through Redis; set redis.url (${envName('redis.url')}) or use 1 worker`);
   }
   if (problems.length) throw new ConfigError(problems);
   return deepFreeze(cfg);

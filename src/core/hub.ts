@@ -120,6 +120,10 @@ export class Hub {
       this.#pending.set(channel, ready);
       try {
         await ready;
+      } catch (err) {
+        // The broker refused (e.g. Redis down): leave no subscriber behind that would never be fed.
+        this.remove(channel, sub);
+        throw err;
       } finally {
         if (this.#pending.get(channel) === ready) this.#pending.delete(channel);
       }
@@ -128,7 +132,12 @@ export class Hub {
     if (set.has(sub)) return false;
     set.add(sub);
     this.#subscriptions++;
-    await this.#pending.get(channel);
+    try {
+      await this.#pending.get(channel);
+    } catch (err) {
+      this.remove(channel, sub);
+      throw err;
+    }
     return true;
   }
 
