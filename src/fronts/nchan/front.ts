@@ -144,6 +144,20 @@ export class NchanFront {
     this.#ws.close();
   }
 
+  /**
+   * Whether Nchan subscribers may read a core channel: never a reserved namespace (IM inboxes),
+   * and a channel whose policy needs a token only through a route with an authorize hook.
+   */
+  readable(route: NchanRoute, channel: string): boolean {
+    if (!this.core.reservedAllows(undefined, channel)) return false;
+    return !this.core.policy(channel).requireToken || route.authorizeUrl !== undefined;
+  }
+
+  /** Whether Nchan publishers may write a core channel: never a reserved namespace. */
+  writable(channel: string): boolean {
+    return this.core.reservedAllows(undefined, channel);
+  }
+
   /** Check ids for a route; a Refusal when unusable. */
   checkIds(route: NchanRoute, idText: string): string[] | Refusal {
     const ids = channelIds(route, idText, this.core.config.limits.maxChannelNameLength);
@@ -167,6 +181,7 @@ export class NchanFront {
       throw err;
     }
     const channels = ids.map((id) => coreChannel(route.group, id));
+    for (const ch of channels) if (!this.readable(route, ch)) return { status: 403 };
     if (route.existingChannelsOnly) {
       for (const ch of channels) if (!(await this.channels.exists(ch))) return { status: 403 };
     }
@@ -213,6 +228,7 @@ export class NchanFront {
     if (method !== 'GET' && method !== 'HEAD' && !this.mayPublish(req)) return void send(res, { status: 403 });
     const ids = this.checkIds(route, idText);
     if (!Array.isArray(ids)) return void send(res, ids);
+    if (!ids.every((id) => this.writable(coreChannel(route.group, id)))) return void send(res, { status: 403 });
     const cors = corsHeaders(route, req);
     const format = infoFormat(req.headers.accept);
     const reply = (status: number, info: NchanChannelInfo | undefined): void => {

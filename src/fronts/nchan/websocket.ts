@@ -9,7 +9,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { originAllowed } from './cors.js';
 import type { NchanFront, Refusal } from './front.js';
 import { infoFormat, renderInfo } from './info.js';
-import type { RouteMatch } from './routes.js';
+import { coreChannel, type RouteMatch } from './routes.js';
 import { OCTET_STREAM, WebSocketSink } from './sinks.js';
 
 /** The subprotocol that adds ids and content types to frames. */
@@ -66,6 +66,7 @@ export class NchanWebSockets {
       if (!canPublish) return refuse(socket, { status: 403 });
       const ids = front.checkIds(route, m.idText);
       if (!Array.isArray(ids)) return refuse(socket, ids);
+      if (!ids.every((id) => front.writable(coreChannel(route.group, id)))) return refuse(socket, { status: 403 });
       return this.#accept(req, socket, head, (ws) => this.#publisher(ws, req, m, ids, true));
     }
     if (!route.types.has('websocket')) return refuse(socket, { status: 403 });
@@ -76,7 +77,7 @@ export class NchanWebSockets {
       const sink = new WebSocketSink(ws, ws.protocol === META_SUBPROTOCOL, front.core.config.limits.maxOutboundBytes);
       const started = front.startSubscription(plan, sink, req, 'websocket', () => ws.terminate());
       ws.on('close', () => void started.then((sub) => sub.close()));
-      if (canPublish) this.#publisher(ws, req, m, plan.ids, false);
+      if (canPublish && plan.channels.every((ch) => front.writable(ch))) this.#publisher(ws, req, m, plan.ids, false);
       else ws.on('message', () => ws.close(1008, 'Publishing not allowed.'));
       started.catch(() => ws.terminate());
     });

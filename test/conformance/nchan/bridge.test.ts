@@ -49,6 +49,14 @@ describe('nchan routes share channels with the rest of Herald', { skip: !IS_HERA
     assert.equal(lp.headers.get('content-type'), 'application/json');
   });
 
+  test('reserved namespaces (IM inboxes) can be neither read nor written through Nchan routes', async () => {
+    assert.equal((await req(t.base, '/sub/inbox:alice')).status, 403);
+    assert.equal((await publish(t.base, '/pub/inbox:alice', 'forged')).status, 403);
+    const ws = raw(t.base, '/sub/inbox:alice', { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' });
+    assert.equal((await ws.head).status, 403);
+    ws.close();
+  });
+
   test('with publishAccess "key", publishing and deleting need the API key; subscribing does not', async () => {
     const key = 'k'.repeat(24);
     const server = createServer({ config: { port: 0, apiKey: key, logLevel: 'silent', nchan: { publishAccess: 'key' } }, processMetrics: false });
