@@ -218,6 +218,75 @@ void describe('STOMP over WebSocket (stompjs)', () => {
     assert.match(err.headers.message!, /authenticated/);
   });
 
+  void test('transactions: SENDs wait for COMMIT; ABORT discards them', async () => {
+    const q = `/queue/${chan('tx')}`;
+    const h = await connect('txer');
+    const { messages } = await subscribed(h, q);
+    const tx = h.client.begin();
+    h.client.publish({ destination: q, body: 'in-tx-1', headers: { transaction: tx.id } });
+    h.client.publish({ destination: q, body: 'in-tx-2', headers: { transaction: tx.id } });
+    await withReceipt(h.client, (receipt) => h.client.publish({ destination: q, body: 'outside', headers: { receipt } }));
+    assert.deepEqual((await messages.takeN(1)).map((m) => m.body), ['outside']);
+    tx.commit();
+    assert.deepEqual((await messages.takeN(2)).map((m) => m.body), ['in-tx-1', 'in-tx-2']);
+    const aborted = h.client.begin();
+    h.client.publish({ destination: q, body: 'never', headers: { transaction: aborted.id } });
+    aborted.abort();
+    await withReceipt(h.client, (receipt) => h.client.publish({ destination: q, body: 'after', headers: { receipt } }));
+    assert.equal((await messages.take()).body, 'after');
+    await sleep(30);
+    assert.equal(messages.items.length, 0);
+  });
+
+  void test('herald-last replays the last N publications of a topic before live ones', async () => {
+    const ch = chan('replay');
+    for (const n of [1, 2, 3]) await apiPublish(server, ch, { n });
+    const h = await connect('late');
+    const { messages } = await subscribed(h, `/topic/${ch}`, { 'herald-last': '2' });
+    await apiPublish(server, ch, { n: 4 });
+    const got = await messages.takeN(3);
+    assert.deepEqual(got.map((m) => JSON.parse(m.body).n), [2, 3, 4]);
+    assert.deepEqual(got.map((m) => m.headers['message-id']!.split('-').pop()), ['2', '3', '4']);
+  });
+
+  void test('a topic subscription survives the channel being deleted through the API', async () => {
+    const ch = chan('deleted');
+    const h = await connect('survivor');
+    const { messages } = await subscribed(h, `/topic/${ch}`);
+    await apiPublish(server, ch, 'before');
+    assert.equal((await messages.take()).body, '"before"');
+    const del = await fetch(`${server.url()}/api/channels/${ch}`, { method: 'DELETE' });
+    assert.ok(del.status < 300, `delete: ${del.status}`);
+    await sleep(20);
+    await apiPublish(server, ch, 'after');
+    assert.equal((await messages.take()).body, '"after"');
+  });
+
+  void test('STOMP subscribers announce join and leave on channels with joinLeave', async () => {
+    const joinServer = await startServer({ dev: true, namespaces: [{ name: 'room', joinLeave: true }] });
+    try {
+      const ch = `room:${chan('jl')}`;
+      const native = await WsClient.connected(wsUrl(joinServer), { user: 'watcher' });
+      await native.ok('subscribe', { channel: ch });
+      const h = await connectStomp(joinServer, { connectHeaders: { login: 'joiner' } });
+      await subscribed(h, `/topic/${ch}`);
+      const join = await native.pushes.take((f) => f.type === 'join' && f.user === 'joiner');
+      assert.equal(join.user, 'joiner');
+      await h.client.deactivate();
+      const leave = await native.pushes.take((f) => f.type === 'leave' && f.user === 'joiner');
+      assert.equal(leave.user, 'joiner');
+      await native.close();
+    } finally {
+      await joinServer.close();
+    }
+  });
+
+  void test('SEND to /user/inbox is refused', async () => {
+    const h = await connect('inboxwriter');
+    h.client.publish({ destination: '/user/inbox', body: '{}' });
+    assert.match((await h.errors.take()).headers.message!, /read-only/);
+  });
+
   void test('RECEIPT for SUBSCRIBE, UNSUBSCRIBE, and DISCONNECT (stompjs waits for it)', async () => {
     const ch = chan('rcpt');
     const h = await connectStomp(server, { connectHeaders: { login: 'rc' } });

@@ -382,6 +382,12 @@ export class StompSession implements Connection, SubscriptionOwner {
     }
     for (const pub of res.publications) sub.send(new Outgoing(pub));
     for (const out of sub.state.settle(res.position)) sub.send(out);
+    this.#presence('join', sub.channel);
+  }
+
+  /** Join/leave events for channels whose policy asks for them (STOMP subscribers do not receive them). */
+  #presence(type: 'join' | 'leave', channel: string): void {
+    if (this.#core.policy(channel).joinLeave) this.#core.channelEvent({ type, channel, user: this.user, client: this.id }).catch(() => undefined);
   }
 
   #unsubscribe(frame: StompFrame): void {
@@ -395,7 +401,7 @@ export class StompSession implements Connection, SubscriptionOwner {
 
   #release(sub: Subscription): void {
     if (sub instanceof QueueSubscription) sub.close();
-    else this.#core.unsubscribe(sub, sub.channel);
+    else if (this.#core.unsubscribe(sub, sub.channel)) this.#presence('leave', sub.channel);
   }
 
   resubscribe(sub: ChannelSubscription): void {
