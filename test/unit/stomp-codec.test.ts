@@ -125,6 +125,32 @@ void describe('STOMP codec: malformed input', () => {
   });
 });
 
+void describe('STOMP codec: robustness', () => {
+  void test('never throws on mutated and truncated frames (seeded fuzz)', () => {
+    let seed = 42;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const seeds = [
+      encodeFrame('SEND', [['destination', '/topic/a:b'], ['receipt', 'r\n1']], 'hello'),
+      Buffer.from('CONNECT\naccept-version:1.2\nheart-beat:10,10\n\n\0\n'),
+      Buffer.from('SEND\ncontent-length:3\n\na\0b\0SUBSCRIBE\nid:1\ndestination:/q\n\n\0'),
+    ];
+    const alphabet = [0x00, 0x0a, 0x0d, 0x3a, 0x5c, 0x63, 0x6e, 0x72, 0x41, 0xff];
+    let errors = 0;
+    for (let k = 0; k < 5_000; k++) {
+      const data = Buffer.from(seeds[rand(seeds.length)]!);
+      for (let m = rand(4) + 1; m > 0; m--) data[rand(data.length)] = alphabet[rand(alphabet.length)]!;
+      const cut = rand(3) === 0 ? data.subarray(0, rand(data.length + 1)) : data;
+      const r = parseFrames(cut, { maxFrameBytes: 64, maxHeaders: 3 });
+      if (r.error !== undefined) errors++;
+      for (const f of r.frames) assert.ok(f.command.length > 0);
+    }
+    assert.ok(errors > 1_000, 'most mutations are malformed');
+  });
+});
+
 void describe('STOMP codec: encoding', () => {
   void test('escapes headers and adds content-length; the parser reads back the same frame', () => {
     const data = encodeFrame('SEND', [['destination', '/topic/a:b'], ['x', 'line\nbreak\\']], 'body\0with nul');
