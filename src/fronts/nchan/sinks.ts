@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { WebSocket } from 'ws';
+import { binaryFrame, textFrame, writeFrame } from '../../transports/websocket.js';
 import { httpDate } from './ids.js';
 import type { EndReason, NchanMessage, Sink } from './subscription.js';
 
@@ -81,9 +82,9 @@ export class EventSourceSink implements Sink {
  * Encodings of single-channel messages, shared by every subscriber of the node ("encode once,
  * write many"): a single-channel id depends only on the publication.
  */
-const shared = new WeakMap<object, { es?: Buffer; meta?: Buffer }>();
+const shared = new WeakMap<object, { es?: Buffer; frame?: Buffer; metaFrame?: Buffer }>();
 
-function cached(msg: NchanMessage, kind: 'es' | 'meta', make: () => Buffer): Buffer {
+function cached(msg: NchanMessage, kind: 'es' | 'frame' | 'metaFrame', make: () => Buffer): Buffer {
   if (msg.multiplexed) return make();
   let entry = shared.get(msg.pub);
   if (!entry) shared.set(msg.pub, (entry = {}));
@@ -183,17 +184,16 @@ export class WebSocketSink implements Sink {
   message(msg: NchanMessage): boolean {
     if (this.#ws.readyState !== 1) return true;
     const binary = msg.pub.contentType === OCTET_STREAM;
-    if (this.#meta) {
-      const frame = cached(msg, 'meta', () => {
-        let head = `id: ${msg.time}:${msg.tags}\n`;
-        if (msg.pub.contentType) head += `content-type: ${msg.pub.contentType}\n`;
-        return Buffer.concat([Buffer.from(head + '\n'), msg.pub.payload]);
-      });
-      this.#ws.send(frame, { binary });
-    } else {
-      this.#ws.send(msg.pub.payload, { binary });
-    }
-    if (this.#ws.bufferedAmount <= this.#max) return true;
+    const body = (): Buffer => {
+      if (!this.#meta) return msg.pub.payload;
+      let head = `id: ${msg.time}:${msg.tags}\n`;
+      if (msg.pub.contentType) head += `content-type: ${msg.pub.contentType}\n`;
+      return Buffer.concat([Buffer.from(head + '\n'), msg.pub.payload]);
+    };
+    // Single-channel frames are built once per publication and written to every socket.
+    const frame = cached(msg, this.#meta ? 'metaFrame' : 'frame', () => (binary ? binaryFrame(body()) : textFrame(body())));
+    const buffered = writeFrame(this.#ws, frame);
+    if (buffered <= this.#max) return true;
     this.#ws.terminate();
     return false;
   }
