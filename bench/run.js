@@ -3,6 +3,7 @@
 //
 //   npm run bench -- [--servers herald,nchan,socketio] [--conns 10000,19000] [--fanout-conns 10000 (0 = none)]
 //                    [--burst 100] [--repeat 3] [--rate 2] [--duration 10] [--payload 64] [--concurrency 256] [--subs 2]
+//                    [--herald-bin path/to/bin/herald.js] [--herald-b path/to/another/bin/herald.js]
 //
 // For each server and each connection count the server is started fresh (pinned to core 0),
 // warmed up with a few hundred connections, and then N WebSocket connections are opened by
@@ -94,9 +95,26 @@ function parseArgs(argv) {
       case '--payload': opts.payload = num(); break;
       case '--concurrency': opts.concurrency = num(); break;
       case '--port-base': opts.portBase = num(); break;
+      case '--herald-bin': HERALD_BIN = path.resolve(v); i++; break;
+      case '--herald-b': {
+        // A/B: a second Herald build (path to its bin/herald.js) measured in the same run.
+        const bin = path.resolve(v);
+        i++;
+        SERVERS['herald-b'] = {
+          ...SERVERS.herald,
+          label: 'Herald (B)',
+          start(port) {
+            const child = spawnPinned(SERVER_CPU, process.execPath, [bin, 'serve', '--port', String(port), '--host', '127.0.0.1'],
+              { cwd: path.dirname(path.dirname(bin)), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HERALD_LOG_LEVEL: 'warn' } });
+            return { child, pids: () => [child.pid] };
+          },
+        };
+        if (!opts.servers.includes('herald-b')) opts.servers.push('herald-b');
+        break;
+      }
       case '--subs': opts.subs = num(); if (opts.subs !== 1 && opts.subs !== 2) throw new Error('--subs is 1 or 2'); break;
       case '--help': case '-h':
-        console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 14).join('\n'));
+        console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split("\n").slice(1, 16).join('\n'));
         process.exit(0);
         break;
       default: throw new Error(`unknown option ${a}`);
@@ -205,6 +223,19 @@ function buildLoadgen() {
   if (!fresh) execFileSync('cc', ['-O2', '-Wall', '-o', LOADGEN_BIN, LOADGEN_SRC], { stdio: 'inherit' });
 }
 
+/** Which Herald was measured: the build's location and age, and the repository state. */
+function heraldBuild(bin) {
+  const dir = path.dirname(path.dirname(bin));
+  const distIndex = path.join(dir, 'dist', 'index.js');
+  return {
+    bin,
+    distBuilt: existsSync(distIndex) ? statSync(distIndex).mtime.toISOString() : null,
+    // A snapshot made with `git archive` has no .git; it records its commit in COMMIT.
+    commit: existsSync(path.join(dir, 'COMMIT')) ? readFileSync(path.join(dir, 'COMMIT'), 'utf8').trim() : sh('git', ['-C', dir, 'rev-parse', '--short', 'HEAD']),
+    dirtySrcFiles: sh('git', ['-C', dir, 'status', '--porcelain', '--', 'src']).split('\n').filter(Boolean).length,
+  };
+}
+
 function machineInfo() {
   const cpuModel = os.cpus()[0]?.model ?? 'unknown';
   return {
@@ -218,6 +249,7 @@ function machineInfo() {
     socketio: JSON.parse(readFileSync(path.join(ROOT, 'node_modules/socket.io/package.json'), 'utf8')).version,
     ws: JSON.parse(readFileSync(path.join(ROOT, 'node_modules/ws/package.json'), 'utf8')).version,
     openFilesLimit: Number(sh('sh', ['-c', 'ulimit -n'])),
+    herald: heraldBuild(HERALD_BIN),
   };
 }
 
@@ -227,12 +259,15 @@ function machineInfo() {
  * Each server: how to start it (pinned to the server core), which pids make up its RSS,
  * how a loadgen connection subscribes, and how the publisher publishes to "bench".
  */
+/** The Herald under test (`--herald-bin` to measure another build, e.g. a snapshot of a commit). */
+let HERALD_BIN = path.join(ROOT, 'bin/herald.js');
+
 const SERVERS = {
   herald: {
     label: 'Herald',
     start(port) {
-      const child = spawnPinned(SERVER_CPU, process.execPath, [path.join(ROOT, 'bin/herald.js'), 'serve',
-        '--port', String(port), '--host', '127.0.0.1'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HERALD_LOG_LEVEL: 'warn' } });
+      const child = spawnPinned(SERVER_CPU, process.execPath, [HERALD_BIN, 'serve',
+        '--port', String(port), '--host', '127.0.0.1'], { cwd: path.dirname(path.dirname(HERALD_BIN)), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HERALD_LOG_LEVEL: 'warn' } });
       return { child, pids: () => [child.pid] };
     },
     loadgen: (subs) => ({
@@ -670,7 +705,7 @@ async function main() {
   }
   if (opts.fanoutConns && !opts.conns.includes(opts.fanoutConns)) opts.conns = [...opts.conns, opts.fanoutConns].sort((a, b) => a - b);
   buildLoadgen();
-  if (opts.servers.includes('herald') && !existsSync(path.join(ROOT, 'dist'))) {
+  if (opts.servers.includes('herald') && !existsSync(path.join(path.dirname(path.dirname(HERALD_BIN)), 'dist'))) {
     throw new Error('Herald is not built: run `npm run build` first');
   }
   const scratch = path.join(os.tmpdir(), `herald-bench-${process.pid}`);
