@@ -42,7 +42,7 @@ function run(args: string[], env: Record<string, string> = {}, cwd?: string): Ru
 }
 
 /** Wait for the "listening" log line; returns the port. */
-async function listening(r: Run, timeoutMs = 15_000): Promise<number> {
+async function listening(r: Run, timeoutMs = 45_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const m = /"port":(\d+)[^\n]*herald listening/.exec(r.stdout);

@@ -97,7 +97,7 @@ describe('native WebSocket limits and liveness', () => {
 
   test('a slow consumer is disconnected once its outbound buffer passes the limit, and counted in /metrics', async () => {
     // Long ping interval: the paused client cannot answer pings and must not be dropped as dead.
-    const s = await start({ limits: { maxOutboundBytes: 256 * 1024 }, timing: { pingIntervalMs: 60_000 } });
+    const s = await start({ limits: { maxOutboundBytes: 1024 * 1024 }, timing: { pingIntervalMs: 60_000 } });
     const ch = chan();
     const slow = await connected(s);
     await slow.ok('subscribe', { channel: ch });
@@ -110,11 +110,14 @@ describe('native WebSocket limits and liveness', () => {
     sock.pause();
     const big = 'x'.repeat(60_000);
     let sent = 0;
-    while (s.core.hub.connectionCount > 1 && sent < 1_000) {
-      await Promise.all(Array.from({ length: 10 }, () => publish(s, ch, big)));
-      sent += 10;
+    while (s.core.hub.connectionCount > 1 && sent < 2_000) {
+      await Promise.all(Array.from({ length: 5 }, () => publish(s, ch, big)));
+      sent += 5;
+      // The reading subscriber keeps up (never more than 5 publications behind the limit).
+      await waitFor(() => fastGot >= sent, 10_000, 'the reading subscriber to keep up');
     }
     assert.equal(s.core.hub.connectionCount, 1, `slow consumer still connected after ${sent} publications`);
+    assert.equal(fast.ws.readyState, fast.ws.OPEN, 'the reading subscriber was not dropped');
     sock.resume();
     const closed = await slow.closed;
     assert.notEqual(closed.code, 1000);
