@@ -1,0 +1,133 @@
+/**
+ * Several Herald nodes as separate processes sharing Redis: cross-node fan-out, a long-poll
+ * client hopping between nodes, history and epochs across a node restart, and a Redis restart
+ * (private redis-server) that nodes ride out by themselves.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ErrorCode } from '../../src/protocol/codes.js';
+import { poll, WsClient } from '../helpers/clients.js';
+import { apiPublish, NodeProcess } from './nodes.js';
+import { deleteKeys, PrivateRedis, SHARED_REDIS_URL, testPrefix } from './redis.js';
+
+/** Nodes start from TypeScript sources (tsx); on a loaded 2-core machine that takes a while. */
+const STARTUP_MS = 150_000;
+let seq = 0;
+const chan = (tag: string): string => `${tag}-${++seq}`;
+
+void describe('cluster: nodes sharing Redis', { timeout: 600_000 }, () => {
+  const prefix = testPrefix('nodes');
+  let a: NodeProcess;
+  let b: NodeProcess;
+  const clients: WsClient[] = [];
+
+  before(async () => {
+    [a, b] = await Promise.all([NodeProcess.start({ redis: SHARED_REDIS_URL, prefix }), NodeProcess.start({ redis: SHARED_REDIS_URL, prefix })]);
+  }, { timeout: STARTUP_MS });
+  after(async () => {
+    for (const c of clients) c.terminate();
+    await Promise.all([a?.stop(), b?.stop()]);
+    await deleteKeys(SHARED_REDIS_URL, prefix);
+  });
+
+  void test('a WebSocket subscriber on node A receives what is published through node B, in order', async () => {
+    const ch = chan('fan');
+    const onA = await WsClient.connected(a.wsUrl);
+    const onB = await WsClient.connected(b.wsUrl);
+    clients.push(onA, onB);
+    await onA.ok('subscribe', { channel: ch });
+    await onB.ok('subscribe', { channel: ch });
+    for (let i = 1; i <= 20; i++) assert.equal((await apiPublish(i % 2 ? b : a, ch, { i })).status, 200);
+    for (const c of [onA, onB]) {
+      const pubs = await c.pushes.takeN(20, (f) => f.type === 'pub' && f.channel === ch, 10_000);
+      assert.deepEqual(pubs.map((p) => p.offset), Array.from({ length: 20 }, (_, i) => i + 1));
+      assert.deepEqual(pubs.map((p) => (p.data as { i: number }).i), Array.from({ length: 20 }, (_, i) => i + 1));
+    }
+  });
+
+  void test('a long-poll client hops between nodes with its position and misses nothing', async () => {
+    const ch = chan('hop');
+    const [first] = (await apiPublish(a, ch, 'm1')).body.results;
+    let since = `${first.epoch}:0`;
+    const seen: string[] = [];
+    for (let round = 0; round < 6; round++) {
+      const node = round % 2 ? a : b;
+      // Publish through the other node while this poll waits (or before it starts).
+      const waiting = poll(`${node.url}/connection/poll?channel=${ch}&since=${since}`);
+      setTimeout(() => void apiPublish(node === a ? b : a, ch, `m${round + 2}`), 50);
+      const r = await waiting;
+      assert.equal(r.status, 200);
+      assert.equal(r.body.recovered, true);
+      seen.push(...r.body.publications.map((p: { data: string }) => p.data));
+      since = r.body.position;
+    }
+    // Every publication once, in order, whichever node answered.
+    const final = await poll(`${a.url}/connection/poll?channel=${ch}&since=${since}`);
+    seen.push(...final.body.publications.map((p: { data: string }) => p.data));
+    assert.deepEqual(seen, Array.from({ length: 7 }, (_, i) => `m${i + 1}`));
+  });
+
+  void test('history and epoch survive a node restart', { timeout: STARTUP_MS }, async () => {
+    const ch = chan('restart');
+    const [p1] = (await apiPublish(a, ch, 'before-1')).body.results;
+    await apiPublish(a, ch, 'before-2');
+    const port = a.port;
+    await a.stop('SIGKILL');
+    a = await NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, port });
+    const r = await poll(`${a.url}/connection/poll?channel=${ch}&since=${p1.epoch}:1`);
+    assert.equal(r.body.recovered, true);
+    assert.deepEqual(r.body.publications.map((p: { data: string }) => p.data), ['before-2']);
+    assert.equal(r.body.position, `${p1.epoch}:2`);
+    const [p3] = (await apiPublish(a, ch, 'after')).body.results;
+    assert.equal(p3.epoch, p1.epoch);
+    assert.equal(p3.offset, 3);
+  });
+});
+
+void describe('cluster: Redis restart', { timeout: 300_000 }, () => {
+  let redis: PrivateRedis;
+  let a: NodeProcess;
+  let b: NodeProcess;
+  const clients: WsClient[] = [];
+
+  before(async () => {
+    redis = await PrivateRedis.start();
+    [a, b] = await Promise.all([NodeProcess.start({ redis: redis.url, prefix: 'h:' }), NodeProcess.start({ redis: redis.url, prefix: 'h:' })]);
+  }, { timeout: STARTUP_MS });
+  after(async () => {
+    for (const c of clients) c.terminate();
+    await Promise.all([a?.stop(), b?.stop()]);
+    await redis?.destroy();
+  });
+
+  void test('nodes report 503 / error 117 while Redis is down, then reconnect and resubscribe by themselves', async () => {
+    const ch = chan('outage');
+    const sub = await WsClient.connected(a.wsUrl);
+    clients.push(sub);
+    await sub.ok('subscribe', { channel: ch });
+    assert.equal((await apiPublish(b, ch, 'one')).status, 200);
+    assert.equal((await sub.nextPub(ch)).data, 'one');
+
+    await redis.stop();
+    const down = await apiPublish(b, ch, 'lost');
+    assert.equal(down.status, 503);
+    assert.equal(down.body.code, 'HERALD_ERR_UNAVAILABLE');
+    const refused = await sub.command('subscribe', { channel: chan('other') });
+    assert.equal(refused.error?.code, ErrorCode.UNAVAILABLE);
+    assert.equal(refused.error?.temporary, true);
+    assert.equal(a.child.exitCode, null, 'node A is still running');
+    assert.equal(b.child.exitCode, null, 'node B is still running');
+
+    await redis.start();
+    const deadline = Date.now() + 10_000;
+    let status = 0;
+    while (Date.now() < deadline && (status = (await apiPublish(b, ch, 'two')).status) !== 200) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(status, 200, 'node B publishes again within 10 s');
+    // The subscription made before the outage delivers again without the client doing anything.
+    const two = await sub.nextPub(ch, 10_000);
+    assert.equal(two.data, 'two');
+    assert.equal(two.offset, 1, 'the private Redis kept nothing: a new epoch starts at 1');
+    assert.equal((await sub.command('subscribe', { channel: chan('other') })).error, undefined);
+    assert.ok(/redis reconnected; resubscribing/.test(a.stdout), 'node A logged its resubscription');
+  });
+});

@@ -1,0 +1,82 @@
+/**
+ * Herald nodes as separate processes for the cluster suite: the CLI run from source
+ * (test/helpers/herald-cli.ts) on 127.0.0.1, each told its port and Redis by flags.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+const ENTRY = join(import.meta.dirname, '..', 'helpers', 'herald-cli.ts');
+
+/** Test timings handed to every node (small, so tests never wait for production timeouts). */
+const TEST_FLAGS = ['--timing.long-poll-timeout-ms', '1000', '--timing.ping-interval-ms', '300', '--timing.shutdown-timeout-ms', '500', '--nchan.enabled', 'false'];
+
+/** The environment without the developer's HERALD_* variables. */
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HERALD_')) env[k] = v;
+  return { ...env, ...extra };
+}
+
+/** A running herald process. */
+export class NodeProcess {
+  readonly child: ChildProcess;
+  readonly args: readonly string[];
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  port = 0;
+
+  private constructor(args: string[], env: Record<string, string>) {
+    this.args = args;
+    this.child = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'serve', ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+    this.child.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
+    this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+  }
+
+  /**
+   * Start `herald serve` with the Redis broker at `redis` (key prefix `prefix`) and wait until it
+   * listens. `port` 0 picks a free one. Extra flags go last.
+   */
+  static async start(opts: { redis: string; prefix: string; port?: number; args?: string[]; env?: Record<string, string> }): Promise<NodeProcess> {
+    const args = ['--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--redis', opts.redis, '--redis.prefix', opts.prefix, '--data-dir', join('/tmp', `herald-cluster-${process.pid}`), ...TEST_FLAGS, ...(opts.args ?? [])];
+    const node = new NodeProcess(args, { HERALD_LOG_LEVEL: 'info', ...opts.env });
+    await node.listening();
+    return node;
+  }
+
+  /** Wait for the "herald listening" log line. */
+  async listening(timeoutMs = 120_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = /"port":(\d+)[^\n]*herald listening/.exec(this.stdout);
+      if (m) {
+        this.port = Number(m[1]);
+        return;
+      }
+      if (this.child.exitCode !== null) throw new Error(`herald exited ${this.child.exitCode}: ${this.stderr}${this.stdout}`);
+      if (Date.now() > deadline) throw new Error(`herald did not start: ${this.stderr}${this.stdout}`);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get wsUrl(): string {
+    return `ws://127.0.0.1:${this.port}/connection/websocket`;
+  }
+
+  /** Send `signal` and wait for the exit. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+/** POST /api/publish on a node; returns the status and JSON body. */
+export async function apiPublish(node: NodeProcess, channel: string, data: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${node.url}/api/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ channel, data }) });
+  return { status: res.status, body: await res.json() };
+}
