@@ -158,6 +158,17 @@ export class NchanFront {
     return this.core.reservedAllows(undefined, channel);
   }
 
+  /**
+   * Run a publisher route's authorize hook. Unlike for subscribers, Nchan answers any refusal
+   * with 403 (an unreachable or slow hook keeps its 502 / 504).
+   */
+  async authorizePublisher(route: NchanRoute, idText: string, req: IncomingMessage, type: 'http' | 'websocket'): Promise<Refusal | undefined> {
+    if (!route.authorizeUrl) return undefined;
+    const denied = await authorize(route.authorizeUrl, hookHeaders(req, idText, { 'X-Publisher-Type': type }), this.core.config.nchan.hookTimeoutMs);
+    if (!denied) return undefined;
+    return { status: denied.status === 502 || denied.status === 504 ? denied.status : 403 };
+  }
+
   /** Check ids for a route; a Refusal when unusable. */
   checkIds(route: NchanRoute, idText: string): string[] | Refusal {
     const ids = channelIds(route, idText, this.core.config.limits.maxChannelNameLength);
@@ -229,6 +240,8 @@ export class NchanFront {
     const ids = this.checkIds(route, idText);
     if (!Array.isArray(ids)) return void send(res, ids);
     if (!ids.every((id) => this.writable(coreChannel(route.group, id)))) return void send(res, { status: 403 });
+    const denied = await this.authorizePublisher(route, idText, req, 'http');
+    if (denied) return void send(res, denied);
     const cors = corsHeaders(route, req);
     const format = infoFormat(req.headers.accept);
     const reply = (status: number, info: NchanChannelInfo | undefined): void => {

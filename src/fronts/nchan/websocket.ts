@@ -67,6 +67,8 @@ export class NchanWebSockets {
       const ids = front.checkIds(route, m.idText);
       if (!Array.isArray(ids)) return refuse(socket, ids);
       if (!ids.every((id) => front.writable(coreChannel(route.group, id)))) return refuse(socket, { status: 403 });
+      const denied = await front.authorizePublisher(route, m.idText, req, 'websocket');
+      if (denied) return refuse(socket, denied);
       return this.#accept(req, socket, head, (ws) => this.#publisher(ws, req, m, ids, true));
     }
     if (!route.types.has('websocket')) return refuse(socket, { status: 403 });

@@ -77,6 +77,18 @@ describe(`nchan hooks and CORS (${process.env.HERALD_CONFORMANCE_TARGET ?? 'hera
         weird.close();
       });
     }
+    test('publishers are authorized too: 2xx publishes, anything else → 403', async () => {
+      const ok = chan('ok');
+      assert.equal((await publish(t.base, `/pub_auth/${ok}`, 'allowed')).status, 202);
+      assert.equal((await req(t.base, `/sub/${ok}`)).body, 'allowed');
+      const deny = chan('deny');
+      assert.equal((await publish(t.base, `/pub_auth/${deny}`, 'refused')).status, 403);
+      assert.equal((await req(t.base, `/pub/${deny}`)).status, 404, 'nothing was stored');
+      // Unlike for subscribers, Nchan does not pass a publisher's failed authorization through.
+      const weird = await publish(t.base, `/pub_auth/${chan('weird')}`, 'x');
+      assert.equal(weird.status, 403);
+      assert.equal(weird.headers.get('x-banana'), null);
+    });
     test('hook server down → 502', async () => {
       const r = await req(t.base, `/auth_down/${chan()}`);
       assert.equal(r.status, 502);

@@ -13,6 +13,7 @@ export function nchanTestRoutes(hookPort: number, deadPort: number): Record<stri
     { path: '/pub_nobuf/', role: 'publisher', storeMessages: false },
     { path: '/pub_cors/', role: 'publisher', allowOrigin: ['http://good.example'] },
     { path: '/pub_up/', role: 'publisher', publishUpstreamUrl: `${hook}/pub` },
+    { path: '/pub_auth/', role: 'publisher', authorizeUrl: `${hook}/auth` },
     { path: '/pub_ev/', role: 'publisher', channelEvents: true },
     { path: '/sub/', role: 'subscriber', splitDelimiter: ',', maxChannelIdLength: 4096 },
     { path: '/lp/', role: 'subscriber', types: ['longpoll'] },
