@@ -33,8 +33,10 @@ type KeyLike = Awaited<ReturnType<typeof importSPKI>>;
 export class Authenticator {
   readonly #config: HeraldConfig;
   readonly #secret: Uint8Array | undefined;
-  #keys: Array<{ key: KeyLike; alg: string }> | undefined;
+  #keys: Promise<Array<{ key: KeyLike; alg: string }>> | undefined;
   readonly #jwks: JWTVerifyGetKey | undefined;
+  /** Revocation check run on every verified token (set by the backend integration). */
+  revoked: ((identity: Identity) => boolean) | undefined;
 
   constructor(config: HeraldConfig) {
     this.#config = config;
@@ -78,7 +80,7 @@ export class Authenticator {
       throw new UnauthorizedError('HERALD_ERR_UNAUTHORIZED', 'Token has no valid sub claim');
     }
     const channels = Array.isArray(payload.channels) ? payload.channels.filter((c): c is string => typeof c === 'string') : undefined;
-    return {
+    const identity: Identity = {
       user: payload.sub,
       name: typeof payload.name === 'string' ? payload.name : undefined,
       channels,
@@ -87,6 +89,8 @@ export class Authenticator {
       iat: payload.iat,
       claims: payload,
     };
+    if (this.revoked?.(identity)) throw new UnauthorizedError('HERALD_ERR_TOKEN_REVOKED', 'Token revoked');
+    return identity;
   }
 
   /** Development-mode identity from a bare user name; throws unless dev mode is on and the name is valid. */
@@ -102,24 +106,28 @@ export class Authenticator {
       const secret = this.#secret;
       out.push((t, o) => jwtVerify(t, secret, { ...o, algorithms: ['HS256'] }));
     }
-    if (this.#config.auth.publicKeys.length && !this.#keys) {
-      this.#keys = [];
-      for (const pem of this.#config.auth.publicKeys) {
-        for (const alg of ['RS256', 'ES256']) {
-          try {
-            this.#keys.push({ key: await importSPKI(pem, alg), alg });
-          } catch {
-            // not a key of this algorithm family; try the next
-          }
-        }
-      }
-    }
-    for (const { key, alg } of this.#keys ?? []) out.push((t, o) => jwtVerify(t, key, { ...o, algorithms: [alg] }));
+    // One shared import: concurrent first verifications must all wait for the same keys.
+    if (this.#config.auth.publicKeys.length) this.#keys ??= this.#importKeys();
+    for (const { key, alg } of (await this.#keys) ?? []) out.push((t, o) => jwtVerify(t, key, { ...o, algorithms: [alg] }));
     if (this.#jwks) {
       const jwks = this.#jwks;
       out.push((t, o) => jwtVerify(t, jwks, { ...o, algorithms: ['RS256', 'ES256', 'HS256'] }));
     }
     return out;
+  }
+
+  async #importKeys(): Promise<Array<{ key: KeyLike; alg: string }>> {
+    const keys: Array<{ key: KeyLike; alg: string }> = [];
+    for (const pem of this.#config.auth.publicKeys) {
+      for (const alg of ['RS256', 'ES256']) {
+        try {
+          keys.push({ key: await importSPKI(pem, alg), alg });
+        } catch {
+          // not a key of this algorithm family; try the next
+        }
+      }
+    }
+    return keys;
   }
 }
 
