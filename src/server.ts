@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { ServerApi } from './api/api.js';
 import { registerImApi } from './api/im-api.js';
 import { Metrics } from './api/metrics.js';
+import { WebPages } from './api/web.js';
 import type { Broker } from './core/broker.js';
 import type { HeraldConfig } from './core/config.js';
 import { HeraldCore } from './core/core.js';
@@ -88,6 +89,12 @@ export class HeraldServer {
     this.#httpHandlers.push((req, res, url) => this.native.handleHttp(req, res, url));
     this.#httpHandlers.push((req, res, url) => this.api.handle(req, res, url));
     this.#upgradeHandlers.push((req, socket, head, url) => this.native.handleUpgrade(req, socket, head, url));
+    const web = options.config.web;
+    const chat = web.chat ?? options.config.dev;
+    if (chat || web.admin) {
+      const pages = new WebPages({ chat, admin: web.admin, root: web.root, apiKey: options.config.apiKey, authorized: (req) => this.api.authorized(req) });
+      this.#httpHandlers.push((req, res, url) => pages.handle(req, res, url));
+    }
     this.nchan = options.config.nchan.enabled ? attachNchanFront(this) : undefined;
     this.stomp = options.config.stomp.enabled ? attachStompFront(this, { inboxAck: (user, seq) => this.im.ready().then(() => this.im.ack(user, seq)) }) : undefined;
   }

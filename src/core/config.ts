@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_NCHAN_HOOK_TIMEOUT_MS, DEFAULT_NCHAN_ROUTES, type NchanConfig, nchanRouteSchema } from './config-nchan.js';
+import * as B from './config-backend.js';
 
 /** Default listen port. */
 export const DEFAULT_PORT = 8080;
@@ -51,6 +52,8 @@ export interface OptionSpec {
   /** One line for `--help` and the README. */
   readonly doc: string;
 }
+
+const hookPath = z.string().regex(/^(\/[^?#]*)?$/, 'a path starting with / (or "" = off)');
 
 const opt = (path: string, schema: z.ZodType, def: unknown, doc: string): OptionSpec => ({ path, schema, default: def, doc });
 
@@ -108,7 +111,32 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('stomp.queueMaxLength', z.number().int().min(1), 10_000, 'Most messages waiting in one /queue/<name> work queue (in-process, per node).'),
   opt('redis.url', z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(), undefined, 'Redis URL (e.g. redis://127.0.0.1:6379): use Redis for channel fan-out and history, so several nodes and workers form one cluster. Flag alias: --redis.'),
   opt('redis.prefix', z.string().min(1).max(64), 'herald:', 'Prefix of every Redis key and pub/sub channel; separates deployments sharing one Redis.'),
+  opt('backend.url', z.string().regex(/^https?:\/\//, 'expected an http:// or https:// URL').optional(), undefined, 'Base URL of the backend hooks (see docs/backend.md); unset = no hooks.'),
+  opt('backend.connectPath', hookPath, '', 'Connect hook path under backend.url ("" = off): allow/deny a connection, user id and claims.'),
+  opt('backend.subscribePath', hookPath, '', 'Subscribe hook path ("" = off): may this user subscribe to this channel.'),
+  opt('backend.publishPath', hookPath, '', 'Publish proxy hook path ("" = off): accept, modify or reject a client publication.'),
+  opt('backend.imSendPath', hookPath, '', 'IM send proxy hook path ("" = off): accept, modify or reject an IM message.'),
+  opt('backend.contactsPath', hookPath, '', 'Contacts hook path ("" = off): a user\'s contact list, fetched at login and cached.'),
+  opt('backend.rpcPath', hookPath, '/rpc', 'Path the `rpc` command is forwarded to ("" = off).'),
+  opt('backend.timeoutMs', z.number().int().min(1), B.DEFAULT_BACKEND_TIMEOUT_MS, 'Time a hook may take before it counts as failed.'),
+  opt('backend.rpcTimeoutMs', z.number().int().min(1), B.DEFAULT_BACKEND_RPC_TIMEOUT_MS, 'Time an RPC may take before the client gets HERALD_ERR_BACKEND_TIMEOUT.'),
+  opt('backend.cacheTtlMs', z.number().int().min(0), B.DEFAULT_BACKEND_CACHE_TTL_MS, 'How long connect/subscribe decisions and contact lists are cached (0 = no cache).'),
+  opt('backend.failOpen', z.boolean(), false, 'Allow when a hook fails or times out (default: deny, fail closed).'),
+  opt('backend.maxConnections', z.number().int().min(1).max(1024), 32, 'Kept-alive HTTP connections per backend origin.'),
+  opt('backend.webhookUrl', z.string().regex(/^https?:\/\//, 'expected an http:// or https:// URL').optional(), undefined, 'URL webhook batches are POSTed to; unset = no webhooks.'),
+  opt('backend.secret', z.string().min(16).optional(), undefined, 'HMAC-SHA256 key of X-Herald-Signature on webhooks and hook requests.'),
+  opt('backend.webhookEvents', z.array(z.enum(B.WEBHOOK_EVENTS)), [...B.WEBHOOK_EVENTS], 'Webhook event types sent.'),
+  opt('backend.webhookBatchSize', z.number().int().min(1).max(10_000), B.DEFAULT_WEBHOOK_BATCH_SIZE, 'Most events per webhook request.'),
+  opt('backend.webhookIntervalMs', z.number().int().min(0), B.DEFAULT_WEBHOOK_INTERVAL_MS, 'Longest wait before a non-full webhook batch is sent.'),
+  opt('backend.webhookQueueMax', z.number().int().min(1), B.DEFAULT_WEBHOOK_QUEUE_MAX, 'Most webhook events held; more are dropped (counted in metrics, logged).'),
+  opt('backend.webhookRetryMinMs', z.number().int().min(1), 250, 'First retry delay of a failed webhook batch (doubles per attempt, with jitter).'),
+  opt('backend.webhookRetryMaxMs', z.number().int().min(1), 30_000, 'Longest retry delay of a failed webhook batch.'),
+  opt('backend.webhookTimeoutMs', z.number().int().min(1), 5_000, 'Time a webhook request may take.'),
+  opt('backend.systemUser', z.string().regex(/^[A-Za-z0-9_.@-]{1,128}$/), 'system', 'Sender id of IM messages the server API sends as the system.'),
   opt('workers', z.number().int().min(1).max(256), 1, 'Worker processes serving the one port (`herald serve --workers N`); more than 1 requires redis.url.'),
+  opt('web.chat', z.boolean().optional(), undefined, 'Serve the demo web chat at / (default: on in development mode only).'),
+  opt('web.admin', z.boolean(), true, 'Serve the admin dashboard at /admin (protected like /api: API key, or loopback when no key is set).'),
+  opt('web.root', z.string(), '', 'Directory holding chat/ and admin/ ("" = the web/ folder of this installation).'),
 ];
 
 /** Channel policy resolved for one channel. */
@@ -183,6 +211,13 @@ export interface HeraldConfig {
     readonly prefix: string;
   };
   readonly workers: number;
+  readonly backend: B.BackendConfig;
+  readonly web: {
+    /** Undefined: follow `dev`. */
+    readonly chat?: boolean;
+    readonly admin: boolean;
+    readonly root: string;
+  };
 }
 
 /** Partial config as given by a file, env or flags (validated later). */

@@ -1,0 +1,138 @@
+/**
+ * The web pages served by Herald: the demo chat at `/` (files under `<root>/chat/`), the admin
+ * dashboard at `/admin` (`<root>/admin/`, protected like the server API), and the browser bundle
+ * of the SDK at `/sdk/herald-client.js` (built by `npm run build:client`; in a source checkout it
+ * is bundled on first request when esbuild is installed).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { extname, join, normalize, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HeraldError } from '../core/errors.js';
+
+/** Options of the web pages. */
+export interface WebOptions {
+  /** Serve the chat at `/`. */
+  readonly chat: boolean;
+  /** Serve the admin dashboard at `/admin`. */
+  readonly admin: boolean;
+  /** Directory with `chat/` and `admin/` ("" = the installation's `web/`). */
+  readonly root: string;
+  /** The API key, if configured (the admin page also accepts it as the `herald_key` cookie). */
+  readonly apiKey?: string;
+  /** Whether a request may use the API (key header, or loopback without a key). */
+  readonly authorized: (req: IncomingMessage) => boolean;
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+};
+
+/** Installation directory (two levels above this module in both src/ and dist/). */
+const INSTALL_DIR = fileURLToPath(new URL('../../', import.meta.url));
+const SDK_DIST = join(INSTALL_DIR, 'clients/js/dist/herald-client.browser.js');
+const SDK_ENTRY = join(INSTALL_DIR, 'clients/js/src/index.ts');
+
+const LOGIN_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>Herald admin — sign in</title>
+<style>body{font:15px system-ui,sans-serif;background:#0f172a;color:#e2e8f0;display:grid;place-items:center;height:100vh;margin:0}
+form{background:#1e293b;padding:24px;border-radius:10px;display:grid;gap:10px;width:320px}input,button{font:inherit;padding:8px;border-radius:6px;border:1px solid #334155}
+button{background:#6366f1;color:#fff;border:0;cursor:pointer}</style></head><body>
+<form id="f"><h2 style="margin:0">Herald admin</h2><label>API key <input id="k" type="password" autocomplete="off" required style="width:100%;box-sizing:border-box"></label><button>Sign in</button></form>
+<script>document.getElementById('f').onsubmit=function(e){e.preventDefault();document.cookie='herald_key='+encodeURIComponent(document.getElementById('k').value)+';path=/;SameSite=Strict';location.reload();};</script>
+</body></html>`;
+
+/** Serves the pages; returns a handler for the server's handler chain. */
+export class WebPages {
+  readonly #opts: WebOptions;
+  readonly #root: string;
+  #bundle: Promise<Buffer> | undefined;
+
+  constructor(options: WebOptions) {
+    this.#opts = options;
+    this.#root = resolve(options.root || join(INSTALL_DIR, 'web'));
+  }
+
+  /** Handle a request; false when the path is not a page. */
+  async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+    const p = url.pathname;
+    const { chat, admin } = this.#opts;
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    if (chat && (p === '/' || p === '/index.html')) return this.#file(res, 'chat', 'index.html');
+    if (chat && p.startsWith('/chat/')) return this.#file(res, 'chat', p.slice('/chat/'.length));
+    if (admin && (p === '/admin' || p === '/admin/' || p.startsWith('/admin/'))) {
+      if (!this.#adminAllowed(req)) {
+        res.writeHead(401, { 'content-type': TYPES['.html']!, 'cache-control': 'no-store' }).end(LOGIN_PAGE);
+        return true;
+      }
+      const rest = p === '/admin' || p === '/admin/' ? 'index.html' : p.slice('/admin/'.length);
+      return this.#file(res, 'admin', rest);
+    }
+    if ((chat || admin) && (p === '/sdk/herald-client.js' || p === '/sdk/herald-client.js.map')) return this.#sdk(res, p.endsWith('.map'));
+    return false;
+  }
+
+  #adminAllowed(req: IncomingMessage): boolean {
+    if (this.#opts.authorized(req)) return true;
+    const key = this.#opts.apiKey;
+    if (!key) return false;
+    const m = /(?:^|;\s*)herald_key=([^;]*)/.exec(req.headers.cookie ?? '');
+    if (!m) return false;
+    let given: Buffer;
+    try {
+      given = Buffer.from(decodeURIComponent(m[1]!));
+    } catch {
+      return false;
+    }
+    const want = Buffer.from(key);
+    return given.length === want.length && timingSafeEqual(given, want);
+  }
+
+  async #file(res: ServerResponse, area: 'chat' | 'admin', rel: string): Promise<boolean> {
+    const dir = join(this.#root, area);
+    const path = normalize(join(dir, rel));
+    if (!path.startsWith(dir + sep)) throw new HeraldError('HERALD_ERR_NOT_FOUND', 'No such page');
+    let body: Buffer;
+    try {
+      body = await readFile(path);
+    } catch {
+      throw new HeraldError('HERALD_ERR_NOT_FOUND', 'No such page');
+    }
+    res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+    res.end(body);
+    return true;
+  }
+
+  async #sdk(res: ServerResponse, map: boolean): Promise<boolean> {
+    if (map) {
+      if (!existsSync(`${SDK_DIST}.map`)) throw new HeraldError('HERALD_ERR_NOT_FOUND', 'No source map');
+      res.writeHead(200, { 'content-type': TYPES['.map']! }).end(await readFile(`${SDK_DIST}.map`));
+      return true;
+    }
+    this.#bundle ??= this.#loadBundle();
+    let body: Buffer;
+    try {
+      body = await this.#bundle;
+    } catch (err) {
+      this.#bundle = undefined;
+      throw new HeraldError('HERALD_ERR_UNAVAILABLE', `SDK bundle missing: run \`npm run build:client\` (${(err as Error).message})`);
+    }
+    res.writeHead(200, { 'content-type': TYPES['.js']!, 'cache-control': 'no-cache' }).end(body);
+    return true;
+  }
+
+  async #loadBundle(): Promise<Buffer> {
+    if (existsSync(SDK_DIST)) return readFile(SDK_DIST);
+    // A source checkout without a build: bundle in memory once (esbuild comes with the dev tools).
+    const esbuild = (await import('esbuild' as string)) as { build(o: object): Promise<{ outputFiles: Array<{ contents: Uint8Array }> }> };
+    const out = await esbuild.build({ entryPoints: [SDK_ENTRY], bundle: true, format: 'esm', platform: 'browser', target: 'es2020', write: false });
+    return Buffer.from(out.outputFiles[0]!.contents);
+  }
+}

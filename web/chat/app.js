@@ -1,0 +1,331 @@
+// Herald demo chat: plain JS on the SDK bundle. Sign in, contacts with presence, 1:1 and group
+// conversations, unread counts, typing, read receipts, offline messages, reconnect banner.
+import { HeraldClient, ImClient } from '/sdk/herald-client.js';
+
+const $ = (id) => document.getElementById(id);
+const state = { me: '', client: null, im: null, convs: new Map(), contacts: new Map(), open: null, wasConnected: false };
+window.herald = state; // for debugging and the browser tests
+
+const directId = (a, b) => (a < b ? `d:${a}:${b}` : `d:${b}:${a}`);
+const peerOf = (id) => {
+  if (!id.startsWith('d:')) return undefined;
+  const [, a, b] = id.split(':');
+  return a === state.me ? b : a;
+};
+const textOf = (data) => (typeof data === 'string' ? data : data && typeof data.text === 'string' ? data.text : JSON.stringify(data));
+const el = (tag, cls, text) => {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+};
+
+function conv(id, init = {}) {
+  let c = state.convs.get(id);
+  if (!c) {
+    c = { id, kind: id.startsWith('d:') ? 'direct' : 'group', title: undefined, peer: peerOf(id), unread: 0, readSeq: 0, seq: 0, last: undefined,
+      messages: new Map(), read: new Map(), delivered: new Map(), placeholder: false, loaded: false };
+    state.convs.set(id, c);
+  }
+  Object.assign(c, init);
+  return c;
+}
+const titleOf = (c) => (c.kind === 'group' ? c.title || 'group' : c.peer || c.id);
+
+// ---- sign in ------------------------------------------------------------------------------
+
+async function signIn({ user, token, transport }) {
+  $('signin-error').textContent = '';
+  const client = new HeraldClient({
+    url: location.origin,
+    user: user || undefined,
+    token: token || undefined,
+    transports: transport ? [transport] : undefined,
+    openTimeoutMs: 3000,
+  });
+  const im = new ImClient(client);
+  state.client = client;
+  state.im = im;
+  client.on('state', ({ state: s }) => {
+    $('banner').hidden = !(s === 'connecting' && state.wasConnected);
+    if (s === 'closed') {
+      $('banner').hidden = false;
+      $('banner').textContent = 'Disconnected — sign in again';
+    }
+  });
+  client.on('connected', (info) => {
+    state.wasConnected = true;
+    $('banner').hidden = true;
+    $('transport').textContent = info.transport;
+    document.body.dataset.transport = info.transport;
+  });
+  im.on('message', onMessage);
+  im.on('receipt', onReceipt);
+  im.on('typing', onTyping);
+  im.on('presence', onPresence);
+  im.on('synced', () => scheduleConversations());
+  try {
+    await im.start();
+  } catch (err) {
+    client.disconnect();
+    $('signin-error').textContent = err.message || String(err);
+    return;
+  }
+  state.me = im.user;
+  $('me-name').textContent = state.me;
+  $('signin').hidden = true;
+  $('app').hidden = false;
+  document.body.dataset.user = state.me;
+  await Promise.all([loadContacts(), loadConversations()]);
+  document.body.dataset.ready = 'true';
+}
+
+$('signin-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  void signIn({ user: $('signin-name').value.trim(), token: $('signin-token').value.trim(), transport: $('signin-transport').value });
+});
+
+// ---- data ---------------------------------------------------------------------------------
+
+async function loadContacts() {
+  const list = await state.im.contacts();
+  state.contacts = new Map(list.map((p) => [p.user, p]));
+  renderContacts();
+}
+
+async function loadConversations() {
+  const list = await state.im.conversations();
+  for (const s of list) {
+    const c = conv(s.id, { kind: s.kind, title: s.title, seq: s.seq, readSeq: s.readSeq, placeholder: false });
+    c.unread = state.open === s.id ? 0 : s.unread;
+    if (s.last) {
+      c.last = s.last;
+      if (c.loaded) c.messages.set(s.last.seq, s.last);
+    }
+  }
+  renderConversations();
+}
+
+let convTimer;
+function scheduleConversations() {
+  clearTimeout(convTimer);
+  convTimer = setTimeout(() => void loadConversations().catch(() => undefined), 100);
+}
+
+function onMessage({ message: m }) {
+  const known = state.convs.has(m.conversation);
+  const c = conv(m.conversation, { placeholder: false });
+  c.seq = Math.max(c.seq, m.seq);
+  if (m.kind === 'message') {
+    c.messages.set(m.seq, m);
+    c.last = m;
+    if (m.from !== state.me) {
+      if (state.open === c.id && !document.hidden) void markRead(c);
+      else if (m.seq > c.readSeq) c.unread++;
+    }
+  } else if (m.kind === 'recall' || m.kind === 'edit') {
+    for (const x of c.messages.values()) {
+      if (x.id !== m.target) continue;
+      c.messages.set(x.seq, m.kind === 'recall' ? { ...x, recalled: true } : { ...x, data: m.data, editedAt: m.time });
+    }
+  } else if (m.kind === 'member') {
+    c.messages.set(m.seq, m);
+  }
+  if (!known) scheduleConversations();
+  renderConversations();
+  if (state.open === c.id) renderMessages();
+}
+
+function onReceipt(r) {
+  if (r.user === state.me) return;
+  const c = state.convs.get(r.conversation);
+  if (!c) return;
+  const map = r.kind === 'read' ? c.read : c.delivered;
+  map.set(r.user, Math.max(map.get(r.user) ?? 0, r.seq));
+  if (state.open === c.id) renderMessages();
+}
+
+let typingTimer;
+function onTyping(t) {
+  if (t.conversation !== state.open || t.user === state.me) return;
+  $('typing').textContent = `${t.user} is typing…`;
+  clearTimeout(typingTimer);
+  typingTimer = setTimeout(() => ($('typing').textContent = ''), 3000);
+}
+
+function onPresence(p) {
+  state.contacts.set(p.user, { ...state.contacts.get(p.user), ...p });
+  renderContacts();
+}
+
+async function openConversation(id) {
+  const c = conv(id);
+  state.open = id;
+  c.unread = 0;
+  $('typing').textContent = '';
+  $('composer-text').disabled = false;
+  $('send').disabled = false;
+  renderConversations();
+  renderContacts();
+  renderMessages();
+  if (c.placeholder) return;
+  const [page, members] = await Promise.all([state.im.history(id, { limit: 100 }), state.im.members(id).catch(() => [])]);
+  for (const m of page) c.messages.set(m.seq, m);
+  c.loaded = true;
+  for (const mem of members) {
+    if (mem.user === state.me) continue;
+    c.read.set(mem.user, Math.max(c.read.get(mem.user) ?? 0, mem.readSeq));
+    c.delivered.set(mem.user, Math.max(c.delivered.get(mem.user) ?? 0, mem.deliveredSeq));
+  }
+  if (state.open === id) renderMessages();
+  await markRead(c);
+}
+
+async function markRead(c) {
+  const top = Math.max(0, ...c.messages.keys(), c.seq);
+  if (top <= c.readSeq || c.placeholder) return;
+  c.readSeq = top;
+  c.unread = 0;
+  await state.im.read(c.id, top).catch(() => undefined);
+  renderConversations();
+}
+
+function openDirect(peer) {
+  const id = directId(state.me, peer);
+  if (!state.convs.has(id)) conv(id, { kind: 'direct', peer, placeholder: true });
+  void openConversation(id);
+}
+
+// ---- actions ------------------------------------------------------------------------------
+
+$('composer').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const input = $('composer-text');
+  const text = input.value.trim();
+  const c = state.convs.get(state.open);
+  if (!text || !c) return;
+  input.value = '';
+  const target = c.placeholder ? { to: c.peer } : { conversation: c.id };
+  try {
+    const ack = await state.im.send(target, { text });
+    const cc = conv(ack.conversation, { placeholder: false });
+    cc.messages.set(ack.seq, { id: ack.id, conversation: ack.conversation, seq: ack.seq, from: state.me, kind: 'message', time: ack.time, data: { text } });
+    cc.seq = Math.max(cc.seq, ack.seq);
+    cc.readSeq = Math.max(cc.readSeq, ack.seq);
+    cc.last = cc.messages.get(ack.seq);
+    if (state.open === cc.id) renderMessages();
+    renderConversations();
+  } catch (err) {
+    input.value = text;
+    alert(`Not sent: ${err.message}`);
+  }
+});
+
+let lastTyping = 0;
+$('composer-text').addEventListener('input', () => {
+  const c = state.convs.get(state.open);
+  if (!c || c.placeholder || Date.now() - lastTyping < 1500) return;
+  lastTyping = Date.now();
+  state.im.typing(c.id).catch(() => undefined);
+});
+
+$('add-contact').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const name = $('add-contact-name').value.trim();
+  if (!name) return;
+  try {
+    await state.im.addContact(name);
+    $('add-contact-name').value = '';
+    await loadContacts();
+  } catch (err) {
+    alert(`Cannot add ${name}: ${err.message}`);
+  }
+});
+
+$('new-group').addEventListener('click', async () => {
+  const title = prompt('Group name');
+  if (title === null) return;
+  const members = (prompt('Members (comma-separated user names)') || '').split(',').map((s) => s.trim()).filter(Boolean);
+  try {
+    const g = await state.im.createGroup(members, title || undefined);
+    await loadConversations();
+    await openConversation(g.group);
+  } catch (err) {
+    alert(`Cannot create the group: ${err.message}`);
+  }
+});
+
+$('me-presence').addEventListener('change', (e) => void state.im.setPresence(e.target.value).catch(() => undefined));
+document.addEventListener('visibilitychange', () => {
+  const c = state.convs.get(state.open);
+  if (!document.hidden && c) void markRead(c);
+});
+
+// ---- rendering ----------------------------------------------------------------------------
+
+function renderContacts() {
+  const ul = $('contacts');
+  ul.replaceChildren();
+  for (const p of [...state.contacts.values()].sort((a, b) => a.user.localeCompare(b.user))) {
+    const li = el('li', state.open === directId(state.me, p.user) ? 'contact active' : 'contact');
+    li.dataset.user = p.user;
+    li.dataset.state = p.state;
+    li.append(el('span', `dot ${p.state}`), el('span', 'name', p.user));
+    li.title = p.status ? `${p.state}: ${p.status}` : p.state;
+    li.onclick = () => openDirect(p.user);
+    ul.append(li);
+  }
+}
+
+function renderConversations() {
+  const ul = $('conversations');
+  ul.replaceChildren();
+  const list = [...state.convs.values()].filter((c) => !c.placeholder).sort((a, b) => (b.last?.time ?? 0) - (a.last?.time ?? 0));
+  let total = 0;
+  for (const c of list) {
+    const li = el('li', state.open === c.id ? 'conv-item active' : 'conv-item');
+    li.dataset.id = c.id;
+    const name = el('span', 'name', titleOf(c));
+    if (c.last) name.append(el('span', 'preview', `${c.last.from === state.me ? 'you' : c.last.from}: ${textOf(c.last.data)}`));
+    const dot = c.kind === 'direct' ? el('span', `dot ${state.contacts.get(c.peer)?.state ?? ''}`) : el('span', 'dot group');
+    li.append(dot, name);
+    if (c.unread > 0) li.append(el('span', 'unread', String(c.unread)));
+    total += c.unread;
+    li.onclick = () => void openConversation(c.id);
+    ul.append(li);
+  }
+  document.title = total > 0 ? `(${total}) Herald chat` : 'Herald chat';
+}
+
+function renderMessages() {
+  const c = state.convs.get(state.open);
+  const ol = $('messages');
+  ol.replaceChildren();
+  if (!c) return;
+  $('conv-title').textContent = titleOf(c);
+  const others = (map) => Math.max(0, ...map.values());
+  const readUpTo = others(c.read);
+  const deliveredUpTo = Math.max(others(c.delivered), readUpTo);
+  for (const m of [...c.messages.values()].sort((a, b) => a.seq - b.seq)) {
+    if (m.kind === 'member') {
+      ol.append(el('li', 'msg system', `${m.from}: ${textOf(m.data?.action ?? m.data)}`));
+      continue;
+    }
+    const mine = m.from === state.me;
+    const li = el('li', mine ? 'msg mine' : 'msg');
+    li.dataset.seq = String(m.seq);
+    if (!mine && c.kind === 'group') li.append(el('span', 'from', m.from));
+    li.append(el('span', 'text', m.recalled ? '(recalled)' : textOf(m.data)));
+    const time = new Date(m.time).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    const status = mine ? (m.seq <= readUpTo ? ' ✓✓ read' : m.seq <= deliveredUpTo ? ' ✓✓' : ' ✓') : '';
+    const meta = el('span', 'meta', `${time}${m.editedAt ? ' (edited)' : ''}${status}`);
+    if (mine) meta.dataset.status = m.seq <= readUpTo ? 'read' : m.seq <= deliveredUpTo ? 'delivered' : 'sent';
+    li.append(meta);
+    ol.append(li);
+  }
+  ol.scrollTop = ol.scrollHeight;
+}
+
+// ---- auto sign-in from the URL: /?user=alice&transport=sse ------------------------------------
+const q = new URLSearchParams(location.search);
+if (q.get('user') || q.get('token')) void signIn({ user: q.get('user') ?? '', token: q.get('token') ?? '', transport: q.get('transport') ?? '' });
