@@ -227,11 +227,15 @@ function buildLoadgen() {
 function heraldBuild(bin) {
   const dir = path.dirname(path.dirname(bin));
   const distIndex = path.join(dir, 'dist', 'index.js');
+  const built = existsSync(distIndex) ? statSync(distIndex).mtime.toISOString() : null;
+  // A snapshot made with `git archive` has no .git; it records its commit in COMMIT.
+  if (existsSync(path.join(dir, 'COMMIT'))) {
+    return { bin, distBuilt: built, commit: readFileSync(path.join(dir, 'COMMIT'), 'utf8').trim(), dirtySrcFiles: 0 };
+  }
   return {
     bin,
-    distBuilt: existsSync(distIndex) ? statSync(distIndex).mtime.toISOString() : null,
-    // A snapshot made with `git archive` has no .git; it records its commit in COMMIT.
-    commit: existsSync(path.join(dir, 'COMMIT')) ? readFileSync(path.join(dir, 'COMMIT'), 'utf8').trim() : sh('git', ['-C', dir, 'rev-parse', '--short', 'HEAD']),
+    distBuilt: built,
+    commit: sh('git', ['-C', dir, 'rev-parse', '--short', 'HEAD']),
     dirtySrcFiles: sh('git', ['-C', dir, 'status', '--porcelain', '--', 'src']).split('\n').filter(Boolean).length,
   };
 }
