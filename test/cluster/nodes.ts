@@ -75,8 +75,15 @@ export class NodeProcess {
   }
 }
 
+/** Body of a publish answer: results, or an error. */
+export interface PublishBody {
+  results: Array<{ channel: string; epoch: string; offset: number; position: string }>;
+  code?: string;
+  message?: string;
+}
+
 /** POST /api/publish on a node; returns the status and JSON body. */
-export async function apiPublish(node: NodeProcess, channel: string, data: unknown): Promise<{ status: number; body: any }> {
+export async function apiPublish(node: NodeProcess, channel: string, data: unknown): Promise<{ status: number; body: PublishBody }> {
   const res = await fetch(`${node.url}/api/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ channel, data }) });
-  return { status: res.status, body: await res.json() };
+  return { status: res.status, body: (await res.json()) as PublishBody };
 }
