@@ -2,7 +2,7 @@
 // Macro benchmark: Herald beside real Nchan and Socket.IO 4.8, same C load client, same run.
 //
 //   npm run bench -- [--servers herald,nchan,socketio] [--conns 10000,19000] [--fanout-conns 10000 (0 = none)]
-//                    [--burst 100] [--repeat 3] [--rate 2] [--duration 10] [--payload 64] [--concurrency 256] [--subs 2]
+//                    [--burst 100] [--repeat 3] [--rate 2] [--duration 10] [--payload 64] [--concurrency 256] [--subs 2] [--second personal|shared]
 //                    [--herald-bin path/to/bin/herald.js] [--herald-b path/to/another/bin/herald.js]
 //
 // For each server and each connection count the server is started fresh (pinned to core 0),
@@ -74,6 +74,7 @@ function parseArgs(argv) {
     portBase: 18_100 + Math.floor(Math.random() * 500) * 4,
     publishConcurrency: 8,
     subs: 2,
+    second: 'personal',
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -95,6 +96,12 @@ function parseArgs(argv) {
       case '--payload': opts.payload = num(); break;
       case '--concurrency': opts.concurrency = num(); break;
       case '--port-base': opts.portBase = num(); break;
+      case '--second':
+        // The second subscription: each connection's own channel u<i> (default) or one shared "bench2".
+        if (v !== 'personal' && v !== 'shared') throw new Error('--second is personal or shared');
+        opts.second = v;
+        i++;
+        break;
       case '--herald-bin': HERALD_BIN = path.resolve(v); i++; break;
       case '--herald-b': {
         // A/B: a second Herald build (path to its bin/herald.js) measured in the same run.
@@ -494,6 +501,13 @@ async function drain(gens, expected) {
 
 // ---------------------------------------------------------------- measurements
 
+/** The connection script with the second channel made shared ("bench2") instead of personal ("u<i>"). */
+function withSecond(spec, second) {
+  if (second === 'personal') return spec;
+  const fix = (x) => x.replaceAll('u%d', 'bench2');
+  return { ...spec, path: fix(spec.path), send: spec.send.map(fix) };
+}
+
 /** Start a fresh server, warm it up, open `conns` connections, measure accept rate and RSS. */
 async function setup(name, conns, opts, scratch, portRef) {
   const def = SERVERS[name];
@@ -507,12 +521,12 @@ async function setup(name, conns, opts, scratch, portRef) {
     await waitPort(port);
     await sleep(500);
     // Warm-up: load lazily required code and JIT the accept path, then measure from there.
-    const warm = await openConnections(port, def.loadgen(opts.subs), WARMUP_CONNS, opts.concurrency, `${name}-warm`);
+    const warm = await openConnections(port, withSecond(def.loadgen(opts.subs), opts.second), WARMUP_CONNS, opts.concurrency, `${name}-warm`);
     await Promise.all(warm.gens.map((g) => g.quit()));
     await sleep(2_000);
     const rssBefore = srv.pids().reduce((s, p) => s + rssKb(p), 0);
     const k0 = coreTimes();
-    const open = await openConnections(port, def.loadgen(opts.subs), conns, opts.concurrency, `${name}-${conns}`);
+    const open = await openConnections(port, withSecond(def.loadgen(opts.subs), opts.second), conns, opts.concurrency, `${name}-${conns}`);
     const k1 = coreTimes();
     h.gens.push(...open.gens);
     Object.assign(result, summarizeReady(open.readies, conns), { acceptServerCore: coreBusyPct(k0, k1, SERVER_CPU) });
