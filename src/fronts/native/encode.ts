@@ -8,9 +8,31 @@ import { formatPosition, type StreamPosition } from '../../protocol/position.js'
 /** Content type whose payloads are sent base64-encoded. */
 const BINARY_CONTENT_TYPE = 'application/octet-stream';
 
+/** Whether a publication's JSON-labelled payload parses, memoised per publication. */
+const jsonChecked = new WeakMap<Publication, boolean>();
+
+/**
+ * Whether the payload can be embedded as JSON. Fronts that take raw bodies (Nchan) keep the
+ * publisher's content type, so `application/json` does not prove the bytes are JSON; embedding
+ * them unchecked would corrupt the frame for every subscriber. One parse per publication.
+ */
+function isJsonPayload(pub: Publication): boolean {
+  let ok = jsonChecked.get(pub);
+  if (ok === undefined) {
+    try {
+      JSON.parse(pub.payload.toString('utf8'));
+      ok = true;
+    } catch {
+      ok = false;
+    }
+    jsonChecked.set(pub, ok);
+  }
+  return ok;
+}
+
 /** The JSON text of the `data` field (and `encoding`/`contentType` fields when not JSON). */
 function dataFields(pub: Publication): string {
-  if (pub.contentType === JSON_CONTENT_TYPE) return `"data":${pub.payload.toString('utf8')}`;
+  if (pub.contentType === JSON_CONTENT_TYPE && isJsonPayload(pub)) return `"data":${pub.payload.toString('utf8')}`;
   const ct = pub.contentType === undefined ? '' : `,"contentType":${JSON.stringify(pub.contentType)}`;
   if (pub.contentType === BINARY_CONTENT_TYPE) return `"data":"${pub.payload.toString('base64')}","encoding":"base64"${ct}`;
   return `"data":${JSON.stringify(pub.payload.toString('utf8'))}${ct}`;
