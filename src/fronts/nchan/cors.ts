@@ -29,13 +29,14 @@ export function corsHeaders(route: NchanRoute, req: IncomingMessage, message = f
   return h;
 }
 
-/** Headers of the answer to OPTIONS. */
-export function preflightHeaders(route: NchanRoute, req: IncomingMessage, publisher: boolean): OutgoingHttpHeaders {
-  const methods = publisher ? 'GET, POST, PUT, DELETE' : 'GET';
+/** Headers of the answer to OPTIONS on a route. */
+export function preflightHeaders(route: NchanRoute, req: IncomingMessage): OutgoingHttpHeaders {
+  // A pubsub route allows the publisher's methods with the subscriber's headers (as Nchan).
+  const methods = route.role === 'subscriber' ? 'GET' : 'GET, POST, PUT, DELETE';
   return {
     'Content-Length': '0',
     Allow: methods,
-    'Access-Control-Allow-Headers': publisher ? 'Content-Type' : SUB_ALLOW_HEADERS,
+    'Access-Control-Allow-Headers': route.role === 'publisher' ? 'Content-Type' : SUB_ALLOW_HEADERS,
     'Access-Control-Allow-Methods': methods,
     ...corsHeaders(route, req),
   };

@@ -115,7 +115,7 @@ export class NchanFront {
     }
     const publisher = route.role === 'publisher';
     if (req.method === 'OPTIONS') {
-      res.writeHead(200, preflightHeaders(route, req, route.role !== 'subscriber')).end();
+      res.writeHead(200, preflightHeaders(route, req)).end();
       return true;
     }
     if (!originAllowed(route, req)) return send(res, { status: 403 });
@@ -275,7 +275,8 @@ export class NchanFront {
     const plan = await this.planSubscribe(route, idText, req, url, type);
     if (!('channels' in plan)) return void send(res, plan);
     if (res.destroyed || req.socket.destroyed) return;
-    const cors: OutgoingHttpHeaders = corsHeaders(route, req, true);
+    // Only one-message answers expose the id headers (as Nchan); streams carry ids in-band.
+    const cors: OutgoingHttpHeaders = corsHeaders(route, req, type === 'longpoll' || type === 'intervalpoll');
     const max = this.core.config.limits.maxOutboundBytes;
     let sink: Sink;
     switch (type) {
@@ -327,7 +328,11 @@ export function startFrom(req: IncomingMessage, url: URL, count: number, first: 
   const inm = req.headers['if-none-match'];
   if (ims) {
     const t = Math.floor(Date.parse(ims) / 1000);
-    if (t > 0) return { kind: 'after', id: { time: t, tags: inm ? parseTags(inm, count) : Array(count).fill(0) } };
+    // Nchan reads the tags from If-None-Match; a time without them is an invalid id.
+    if (t > 0) {
+      if (!inm) throw new InvalidMessageIdError();
+      return { kind: 'after', id: { time: t, tags: parseTags(inm, count) } };
+    }
   }
   if (inm) {
     const id = parseCompoundId(inm, count);

@@ -20,6 +20,25 @@ describe(`nchan hooks and CORS (${process.env.HERALD_CONFORMANCE_TARGET ?? 'hera
     assert.equal(r.headers.get('access-control-allow-credentials'), 'true');
   });
 
+  test('OPTIONS on a pubsub route: the publisher methods with the subscriber Allow-Headers', async () => {
+    const r = await req(t.base, `/pubsub/${chan()}`, { method: 'OPTIONS', headers: { Origin: 'http://any.example' } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('allow'), 'GET, POST, PUT, DELETE');
+    assert.equal(r.headers.get('access-control-allow-methods'), 'GET, POST, PUT, DELETE');
+    assert.equal(r.headers.get('access-control-allow-headers'), 'If-None-Match, If-Modified-Since, Content-Type, Cache-Control, X-EventSource-Event');
+  });
+
+  test('streaming responses to a request with Origin carry the origin but no Expose-Headers', async () => {
+    const ch = chan();
+    const s = raw(t.base, `/sub/${ch}`, { Accept: 'text/event-stream', Origin: 'http://any.example' });
+    const h = await s.head;
+    assert.equal(h.status, 200);
+    assert.equal(h.headers['access-control-allow-origin'], 'http://any.example');
+    assert.equal(h.headers['access-control-allow-credentials'], 'true');
+    assert.equal(h.headers['access-control-expose-headers'], undefined);
+    s.close();
+  });
+
   test('with credentials off there is no Access-Control-Allow-Credentials', async () => {
     const r = await req(t.base, `/nocred/${chan()}`, { method: 'OPTIONS', headers: { Origin: 'http://any.example' } });
     assert.equal(r.status, 200);

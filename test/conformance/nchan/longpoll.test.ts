@@ -183,6 +183,21 @@ describe(`nchan long-poll (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})
     });
   }
 
+  test('If-Modified-Since without If-None-Match → 400 "Message ID invalid"', async () => {
+    const ch = chan();
+    await publish(t.base, `/pub/${ch}`, 'x');
+    const r = await req(t.base, `/lp/${ch}`, { headers: { 'If-Modified-Since': new Date(Date.now() + 3_600_000).toUTCString() } });
+    assert.equal(r.status, 400);
+    assert.equal(r.body, 'Message ID invalid');
+  });
+
+  test('Last-Event-ID without a time (e.g. "null") is ignored: the oldest message is delivered', async () => {
+    const ch = chan();
+    await publish(t.base, `/pub/${ch}`, 'first');
+    await publish(t.base, `/pub/${ch}`, 'second');
+    assert.equal((await req(t.base, `/sub/${ch}`, { headers: { 'Last-Event-ID': 'null' } })).body, 'first');
+  });
+
   test('subscribe existing channels only: 403 before a publish, messages after', async () => {
     const ch = chan();
     const before = await req(t.base, `/existing/${ch}`);
