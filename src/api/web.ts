@@ -40,6 +40,7 @@ const TYPES: Record<string, string> = {
 const INSTALL_DIR = fileURLToPath(new URL('../../', import.meta.url));
 const SDK_DIST = join(INSTALL_DIR, 'clients/js/dist/herald-client.browser.js');
 const SDK_ENTRY = join(INSTALL_DIR, 'clients/js/src/index.ts');
+const FROM_SOURCE = import.meta.url.endsWith('.ts') && existsSync(SDK_ENTRY);
 
 const LOGIN_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>Herald admin — sign in</title>
 <style>body{font:15px system-ui,sans-serif;background:#0f172a;color:#e2e8f0;display:grid;place-items:center;height:100vh;margin:0}
@@ -112,6 +113,7 @@ export class WebPages {
 
   async #sdk(res: ServerResponse, map: boolean): Promise<boolean> {
     if (map) {
+      if (FROM_SOURCE) throw new HeraldError('HERALD_ERR_NOT_FOUND', 'No source map');
       if (!existsSync(`${SDK_DIST}.map`)) throw new HeraldError('HERALD_ERR_NOT_FOUND', 'No source map');
       res.writeHead(200, { 'content-type': TYPES['.map']! }).end(await readFile(`${SDK_DIST}.map`));
       return true;
@@ -129,7 +131,8 @@ export class WebPages {
   }
 
   async #loadBundle(): Promise<Buffer> {
-    if (existsSync(SDK_DIST)) return readFile(SDK_DIST);
+    // Running from the TypeScript sources (tsx): bundle the SDK sources so the page never gets a stale build.
+    if (!FROM_SOURCE && existsSync(SDK_DIST)) return readFile(SDK_DIST);
     // A source checkout without a build: bundle in memory once (esbuild comes with the dev tools).
     const esbuild = (await import('esbuild' as string)) as { build(o: object): Promise<{ outputFiles: Array<{ contents: Uint8Array }> }> };
     const out = await esbuild.build({ entryPoints: [SDK_ENTRY], bundle: true, format: 'esm', platform: 'browser', target: 'es2020', write: false });

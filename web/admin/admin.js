@@ -120,11 +120,13 @@ function draw(canvas, lines) {
   g.scale(dpr, dpr);
   g.clearRect(0, 0, w, h);
   const max = Math.max(1, ...lines.flatMap((l) => l.data));
+  // At least a minute wide, then the whole kept history.
+  const span = Math.max(60, ...lines.map((l) => l.data.length));
   g.strokeStyle = '#334155';
   g.fillStyle = '#94a3b8';
   g.font = '11px system-ui';
   for (let i = 0; i <= 4; i++) {
-    const y = 10 + ((h - 20) * i) / 4;
+    const y = 26 + ((h - 36) * i) / 4;
     g.beginPath();
     g.moveTo(40, y);
     g.lineTo(w, y);
@@ -136,14 +138,14 @@ function draw(canvas, lines) {
     g.lineWidth = 2;
     g.beginPath();
     l.data.forEach((v, j) => {
-      const x = 40 + ((w - 40) * j) / (HISTORY - 1);
-      const y = 10 + (h - 20) * (1 - v / max);
+      const x = 40 + ((w - 40) * j) / (span - 1);
+      const y = 26 + (h - 36) * (1 - v / max);
       if (j === 0) g.moveTo(x, y);
       else g.lineTo(x, y);
     });
     g.stroke();
     g.fillStyle = COLORS[i % COLORS.length];
-    g.fillText(`■ ${l.name}`, 48 + i * 90, 22);
+    g.fillText(`■ ${l.name}`, 48 + i * 90, 12);
   });
 }
 
