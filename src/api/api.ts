@@ -26,6 +26,15 @@ const publishBody = z
   .refine((b) => (b.channel === undefined) !== (b.channels === undefined), { message: 'give exactly one of `channel` or `channels`' })
   .refine((b) => b.data !== undefined, { message: '`data` is required' });
 
+/** Decode a percent-encoded path segment; 400 when the encoding is malformed. */
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'Malformed percent-encoding in the path');
+  }
+}
+
 /** A route handler; returns the JSON body (status 200) or throws a HeraldError. */
 type Handler = (req: IncomingMessage, url: URL, params: string[]) => Promise<unknown>;
 
@@ -71,7 +80,7 @@ export class ServerApi {
       if (!m) continue;
       pathMatched = true;
       if (r.method !== req.method) continue;
-      const params = m.slice(1).map((p) => decodeURIComponent(p));
+      const params = m.slice(1).map(decodePathPart);
       sendJson(res, 200, await r.handler(req, url, params));
       return true;
     }
@@ -93,6 +102,8 @@ export class ServerApi {
       // Raw body: channels from ?channel= (repeatable), content type passed through.
       channels = url.searchParams.getAll('channel');
       if (channels.length === 0) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'A raw publish names its channels with ?channel=');
+      // Subscribers embed JSON payloads as JSON, so a body declared JSON must be JSON.
+      if (type === JSON_CONTENT_TYPE) parseJson(body);
       input = { payload: body, contentType: type || undefined, event: url.searchParams.get('event') ?? undefined };
     }
     for (const c of channels) this.#core.validateChannel(c);
