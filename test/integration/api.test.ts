@@ -98,6 +98,16 @@ describe('server API', () => {
       assert.deepEqual(raw.body.results.map((r: { channel: string; offset: number }) => [r.channel, r.offset]), [[a, 2], [b, 2]]);
     });
 
+    test('a raw publish declared application/json must be JSON (400 otherwise)', async () => {
+      const ch = chan();
+      const bad = await api('POST', `/api/publish?channel=${ch}`, '{"a":1', { 'content-type': 'application/json' });
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.code, 'HERALD_ERR_MALFORMED_JSON');
+      const good = await api('POST', `/api/publish?channel=${ch}`, '{"a":1}', { 'content-type': 'application/json' });
+      assert.equal(good.status, 200);
+      assert.equal(good.body.results[0].offset, 1);
+    });
+
     test('invalid publish bodies are 400 with every problem named', async () => {
       const both = await api('POST', '/api/publish', { channel: 'a', channels: ['b'], data: 1 });
       assert.equal(both.status, 400);
@@ -197,6 +207,8 @@ describe('server API', () => {
         ['GET', '/api/publish', undefined, {}, 405, 'HERALD_ERR_METHOD_NOT_ALLOWED'],
         ['PUT', '/api/channels/x', undefined, {}, 405, 'HERALD_ERR_METHOD_NOT_ALLOWED'],
         ['GET', '/api/channels/bad%20name', undefined, {}, 400, 'HERALD_ERR_INVALID_CHANNEL'],
+        ['GET', '/api/channels/%E0%A4%A', undefined, {}, 400, 'HERALD_ERR_BAD_REQUEST'],
+        ['DELETE', '/api/channels/%ZZ', undefined, {}, 400, 'HERALD_ERR_BAD_REQUEST'],
       ];
       for (const [method, path, body, headers, status, code] of cases) {
         const r = await api(method, path, body, headers);

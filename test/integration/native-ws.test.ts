@@ -227,6 +227,17 @@ describe('native WebSocket protocol', () => {
       assert.deepEqual(Buffer.from(bin.data as string, 'base64'), Buffer.from([0, 1, 255]));
     });
 
+    test('a publication labelled application/json whose body is not JSON (e.g. from another front) arrives as a string, frames stay valid', async () => {
+      const ch = chan();
+      const c = await connected();
+      await c.ok('subscribe', { channel: ch });
+      await server.core.publish(ch, { payload: Buffer.from('not json {'), contentType: 'application/json' }, 'nchan');
+      const pub = await c.nextPub(ch);
+      assert.deepEqual({ data: pub.data, contentType: pub.contentType }, { data: 'not json {', contentType: 'application/json' });
+      const h = await c.ok('history', { channel: ch });
+      assert.equal(h.publications[0].data, 'not json {');
+    });
+
     test('malformed JSON closes the connection with 3501', async () => {
       const c = await connected();
       c.send('{"id":1,"cmd":');
