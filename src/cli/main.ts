@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { pino } from 'pino';
 import { ConfigError, createServer, resolveConfig } from '../index.js';
 import { argsLayer, envLayer, fileLayer, helpText } from './config-sources.js';
+import { isWorker, reportListening, runPrimary } from './workers.js';
 
 const require = createRequire(import.meta.url);
 
@@ -38,9 +39,20 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   }
   const logger = pino({ level: config.logLevel, base: { pid: process.pid } });
   if (config.dev) logger.warn('DEVELOPMENT MODE: bare user names are accepted as identities. Never use this in production.');
+  if (config.workers > 1 && !isWorker()) return runPrimary(config.workers, logger, config.timing.shutdownTimeoutMs);
   const server = createServer({ config, logger });
-  const addr = await server.listen();
-  logger.info({ host: addr.address, port: addr.port, node: server.core.nodeId }, `herald listening on ${server.url()}`);
+  let addr;
+  try {
+    addr = await server.listen();
+  } catch (err) {
+    // E.g. Redis unreachable or the port taken: one clear line, no stack.
+    process.stderr.write(`herald: cannot start: ${(err as Error).message}\n`);
+    await server.close().catch(() => undefined);
+    return 1;
+  }
+  const what = isWorker() ? 'worker listening' : 'herald listening';
+  logger.info({ host: addr.address, port: addr.port, node: server.core.nodeId }, `${what} on ${server.url()}`);
+  reportListening(addr.address, addr.port);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

@@ -1,0 +1,69 @@
+/**
+ * `herald serve --workers N`: workers share one port and reach each other's subscribers through
+ * Redis; SIGTERM on the primary drains every worker gracefully.
+ */
+import assert from 'node:assert/strict';
+import { get } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { ConfigError, resolveConfig } from '../../src/index.js';
+import { DisconnectCode } from '../../src/protocol/codes.js';
+import { WsClient } from '../helpers/clients.js';
+import { apiPublish, NodeProcess } from './nodes.js';
+import { deleteKeys, SHARED_REDIS_URL, testPrefix } from './redis.js';
+
+/** GET /health on a fresh connection (so the primary hands it to the next worker). */
+function health(port: number): Promise<{ node: string; connections: number }> {
+  return new Promise((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path: '/health', agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve(JSON.parse(body) as { node: string; connections: number }));
+    }).on('error', reject);
+  });
+}
+
+void test('more than one worker without Redis is a configuration error that says why', () => {
+  assert.throws(() => resolveConfig({ workers: 2 }), (err: unknown) => err instanceof ConfigError && /workers: .*redis\.url/.test(err.message));
+  assert.equal(resolveConfig({ workers: 2, redis: { url: 'redis://127.0.0.1:6379' } }).workers, 2);
+});
+
+void describe('herald serve --workers 2', { timeout: 300_000 }, () => {
+  const prefix = testPrefix('workers');
+  let node: NodeProcess;
+  const clients: WsClient[] = [];
+
+  before(async () => {
+    node = await NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: ['--workers', '2'] });
+  }, { timeout: 200_000 });
+  after(async () => {
+    for (const c of clients) c.terminate();
+    await node?.stop('SIGKILL');
+    await deleteKeys(SHARED_REDIS_URL, prefix);
+  });
+
+  void test('connections to the one port are served by both workers', async () => {
+    const nodes = new Set<string>();
+    for (let i = 0; i < 6; i++) nodes.add((await health(node.port)).node);
+    assert.equal(nodes.size, 2);
+  });
+
+  void test('a publication reaches subscribers on every worker', async () => {
+    const ch = `w-${Date.now()}`;
+    for (let i = 0; i < 6; i++) {
+      const c = await WsClient.connected(node.wsUrl);
+      clients.push(c);
+      await c.ok('subscribe', { channel: ch });
+    }
+    assert.equal((await apiPublish(node, ch, 'all')).status, 200);
+    for (const c of clients) assert.equal((await c.nextPub(ch, 10_000)).data, 'all');
+  });
+
+  void test('SIGTERM on the primary drains the workers: clients are told to reconnect, the primary exits 0', async () => {
+    const closes = clients.map((c) => c.closed);
+    const exit = await node.stop('SIGTERM');
+    assert.deepEqual(exit, { code: 0, signal: null });
+    for (const closed of closes) assert.equal((await closed).code, DisconnectCode.SHUTDOWN);
+    assert.match(node.stdout, /shutting down workers/);
+    assert.equal((node.stdout.match(/worker listening/g) ?? []).length, 2);
+  });
+});
