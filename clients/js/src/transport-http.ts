@@ -69,7 +69,8 @@ abstract class HttpTransport implements Transport {
 
   async open(): Promise<ConnectInfo> {
     await this.command('ping', {});
-    return { transport: this.name, user: this.ep.user };
+    // No connect reply over HTTP: the server accepted the token, so its subject is the user.
+    return { transport: this.name, user: this.ep.user ?? tokenSubject(this.ep.token) };
   }
 
   /** Query string carrying the identity (`user=` in development mode, `token=` for EventSource). */
@@ -250,6 +251,19 @@ abstract class HttpTransport implements Transport {
     if (this.done) return;
     this.done = true;
     this.stop();
+  }
+}
+
+/** The `sub` claim of a JWT (not verified: the server did that), or undefined. */
+function tokenSubject(token: string | undefined): string | undefined {
+  const part = token?.split('.')[1];
+  if (!part) return undefined;
+  try {
+    const json = atob(part.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(part.length / 4) * 4, '='));
+    const sub = (JSON.parse(json) as { sub?: unknown }).sub;
+    return typeof sub === 'string' ? sub : undefined;
+  } catch {
+    return undefined;
   }
 }
 
