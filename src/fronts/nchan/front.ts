@@ -114,11 +114,12 @@ export class NchanFront {
       return true;
     }
     const publisher = route.role === 'publisher';
+    // An Origin outside allowOrigin gets 403, with the CORS headers, for every method (as Nchan).
+    if (!originAllowed(route, req)) return send(res, { status: 403, headers: corsHeaders(route, req) as Record<string, string> });
     if (req.method === 'OPTIONS') {
       res.writeHead(200, preflightHeaders(route, req)).end();
       return true;
     }
-    if (!originAllowed(route, req)) return send(res, { status: 403 });
     const pubMethod = req.method === 'POST' || req.method === 'PUT' || req.method === 'DELETE';
     if (publisher || (route.role === 'pubsub' && pubMethod)) {
       await this.#publisherRequest(route, m.idText, req, res);

@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { originAllowed } from './cors.js';
+import { corsHeaders, originAllowed } from './cors.js';
 import type { NchanFront, Refusal } from './front.js';
 import { infoFormat, renderInfo } from './info.js';
 import { coreChannel, type RouteMatch } from './routes.js';
@@ -56,10 +56,11 @@ export class NchanWebSockets {
   async #upgrade(m: RouteMatch, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
     const { route } = m;
     const version = req.headers['sec-websocket-version'];
-    if (!version) return refuse(socket, { status: 400, body: 'No Sec-Websocket-Version header' });
-    if (version.trim() !== '13') return refuse(socket, { status: 400, body: 'Unsupported websocket protocol version (only version 13 is supported)' });
-    if (!req.headers['sec-websocket-key']) return refuse(socket, { status: 400, body: 'No Sec-Websocket-Key header' });
-    if (!originAllowed(route, req)) return refuse(socket, { status: 403 });
+    const text = { 'Content-Type': 'text/plain' };
+    if (!version) return refuse(socket, { status: 400, headers: text, body: 'No Sec-Websocket-Version header present' });
+    if (version.trim() !== '13') return refuse(socket, { status: 400, headers: text, body: 'Unsupported websocket protocol version (only version 13 is supported)' });
+    if (!req.headers['sec-websocket-key']) return refuse(socket, { status: 400, headers: text, body: 'No Sec-Websocket-Key header present' });
+    if (!originAllowed(route, req)) return refuse(socket, { status: 403, headers: corsHeaders(route, req) as Record<string, string> });
     const front = this.#front;
     const canPublish = route.role !== 'subscriber' && front.mayPublish(req);
     if (route.role === 'publisher') {

@@ -57,7 +57,10 @@ describe(`nchan hooks and CORS (${process.env.HERALD_CONFORMANCE_TARGET ?? 'hera
 
   test('an Origin outside allow_origin → 403 for subscribe and publish; a listed one is allowed', async () => {
     const ch = chan();
-    assert.equal((await req(t.base, `/cors/${ch}`, { headers: { Origin: 'http://evil.example' } })).status, 403);
+    const bad = await req(t.base, `/cors/${ch}`, { headers: { Origin: 'http://evil.example' } });
+    assert.equal(bad.status, 403);
+    assert.equal(bad.headers.get('access-control-allow-origin'), 'http://evil.example', 'Nchan still echoes the Origin');
+    assert.equal((await req(t.base, `/cors/${ch}`, { method: 'OPTIONS', headers: { Origin: 'http://evil.example' } })).status, 403);
     assert.equal((await publish(t.base, `/pub_cors/${ch}`, 'x', { Origin: 'http://evil.example' })).status, 403);
     const p = await publish(t.base, `/pub_cors/${ch}`, 'x', { Origin: 'http://good.example' });
     assert.equal(p.status, 202);

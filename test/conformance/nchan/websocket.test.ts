@@ -147,7 +147,10 @@ describe(`nchan websocket (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})
     const up = { Connection: 'Upgrade', Upgrade: 'websocket' };
     test('no Sec-WebSocket-Version → 400', async () => {
       const s = raw(t.base, `/ws/${chan()}`, { ...up, 'Sec-WebSocket-Key': key });
-      assert.equal((await s.head).status, 400);
+      const h = await s.head;
+      assert.equal(h.status, 400);
+      assert.equal(h.headers['content-type'], 'text/plain');
+      assert.equal(await s.waitBody((b) => b.length >= 39), 'No Sec-Websocket-Version header present');
       s.close();
     });
     for (const v of ['banana', '14', '8']) {
@@ -162,6 +165,7 @@ describe(`nchan websocket (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})
     test('no Sec-WebSocket-Key → 400', async () => {
       const s = raw(t.base, `/ws/${chan()}`, { ...up, 'Sec-WebSocket-Version': '13' });
       assert.equal((await s.head).status, 400);
+      assert.equal(await s.waitBody((b) => b.length >= 35), 'No Sec-Websocket-Key header present');
       s.close();
     });
     test('Sec-WebSocket-Accept is SHA1(key + GUID), base64', async () => {
