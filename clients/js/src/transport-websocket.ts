@@ -31,6 +31,7 @@ export class WebSocketTransport implements Transport {
   #ready = false;
   #done = false;
   #refreshQueued = false;
+  #liveness: ReturnType<typeof setInterval> | undefined;
 
   constructor(ep: Endpoint, opts: WebSocketTransportOptions, hooks: TransportHooks) {
     this.#ep = ep;
@@ -73,7 +74,8 @@ export class WebSocketTransport implements Transport {
             settled = true;
             clearTimeout(timer);
             this.#ready = true;
-            const res = r as { client?: string; user?: string };
+            const res = r as { client?: string; user?: string; ping?: number };
+            this.#startLiveness(res.ping);
             resolve({ transport: 'websocket', client: res.client, user: res.user });
           },
           (err: Error) => fail(err),
@@ -204,7 +206,33 @@ export class WebSocketTransport implements Transport {
     }
   }
 
+  /**
+   * Browsers answer the server's pings but never see them, so a silently dead link would go
+   * unnoticed: send a `ping` command every server ping interval and drop the session when a reply
+   * does not come within the command timeout.
+   */
+  #startLiveness(intervalMs: number | undefined): void {
+    if (!intervalMs || intervalMs <= 0) return;
+    this.#liveness = setInterval(() => {
+      if (this.#done) return;
+      this.command('ping', {}).catch((err: HeraldClientError) => {
+        if (this.#done || err.errorName !== 'TIMEOUT') return;
+        this.#done = true;
+        this.#failPending();
+        try {
+          this.#ws?.close();
+        } catch {
+          /* ignore */
+        }
+        this.#hooks.closed(ClientCode.TRANSPORT_CLOSED, 'no reply to ping');
+      });
+    }, Math.max(1_000, intervalMs));
+    (this.#liveness as { unref?: () => void }).unref?.();
+  }
+
   #failPending(): void {
+    if (this.#liveness) clearInterval(this.#liveness);
+    this.#liveness = undefined;
     for (const [id, p] of this.#pending) {
       clearTimeout(p.timer);
       p.reject(closedError(`command ${id}`));
