@@ -50,7 +50,7 @@ export class StompFront {
     });
     // Visits every session twice per heart-beat interval: sends are never late, silence is seen within half an interval.
     const tick = Math.max(10, Math.floor(Math.min(cfg.heartbeatMs || IDLE_TICK_MS, core.config.timing.connectTimeoutMs) / 2));
-    this.#wheel = new TimerWheel<StompSession>(tick, (s) => s.tick(Date.now(), tick));
+    this.#wheel = new TimerWheel<StompSession>(tick, (s) => s.tick(tick));
     this.#env = {
       core,
       queues: this.queues,

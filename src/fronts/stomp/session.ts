@@ -32,6 +32,13 @@ const MAX_TRANSACTION_FRAMES = 1_000;
 /** WebSocket close code after DISCONNECT. */
 const NORMAL_CLOSURE = 1000;
 
+/** Origin of the session clock. */
+const CLOCK_BASE = Date.now();
+/** Milliseconds since CLOCK_BASE. */
+function clock(): number {
+  return Date.now() - CLOCK_BASE;
+}
+
 /** A heart-beat: one EOL in a text frame, shared by every session. */
 const HEARTBEAT_FRAME = textFrame('\n');
 
@@ -69,7 +76,6 @@ type Subscription = ChannelSubscription | QueueSubscription;
 export class StompSession implements Connection, SubscriptionOwner {
   readonly id: string;
   readonly transport = 'stomp';
-  readonly openedAt = Date.now();
   identity: Identity | undefined;
   /** Negotiated STOMP version (after CONNECT). */
   version: string | undefined;
@@ -78,12 +84,20 @@ export class StompSession implements Connection, SubscriptionOwner {
   readonly #core: HeraldCore;
   readonly #subs = new Map<string, Subscription>();
   #closed = false;
-  /** Frames waiting while an async frame is handled. */
-  readonly #queue: StompFrame[] = [];
+  /** Frames waiting while an async frame is handled (allocated on first need). */
+  #queue: StompFrame[] | undefined;
   #busy = false;
   #transactions: Map<string, StompFrame[]> | undefined;
-  #lastRead = Date.now();
-  #lastWrite = Date.now();
+  /**
+   * Liveness: writes and reads only raise a flag (no clock read per write on fan-out); the
+   * heart-beat wheel turns the flags into times, in ms since CLOCK_BASE (small integers, so
+   * V8 stores them unboxed for the first 12 days of a process).
+   */
+  #read = true;
+  #wrote = true;
+  #lastIn = clock();
+  #lastOut = clock();
+  readonly #openedAt = clock();
   /** Negotiated heart-beat intervals, ms (0 = none). */
   #sendEvery = 0;
   #recvEvery = 0;
@@ -122,7 +136,7 @@ export class StompSession implements Connection, SubscriptionOwner {
 
   write(frame: Buffer): void {
     if (this.#closed) return;
-    this.#lastWrite = Date.now();
+    this.#wrote = true;
     const pending = writeFrame(this.#ws, frame);
     if (pending > this.#core.config.limits.maxOutboundBytes) {
       if (slowConsumerEvents.hasSubscribers) slowConsumerEvents.publish({ node: this.#core.nodeId, transport: this.transport });
@@ -139,42 +153,52 @@ export class StompSession implements Connection, SubscriptionOwner {
   }
 
   /**
-   * Periodic visit (heart-beat wheel): CONNECT timeout, heart-beats out, silence in.
-   * `slackMs` is the wheel's period, so a heart-beat is never later than negotiated.
+   * Periodic visit by the heart-beat wheel, every `periodMs` (at most half the heart-beat
+   * interval): CONNECT timeout, heart-beats out, silence in.
    */
-  tick(now: number, slackMs: number): void {
+  tick(periodMs: number): void {
     if (this.#closed) return;
+    const now = clock();
     if (!this.connected) {
-      if (now - this.openedAt > this.#core.config.timing.connectTimeoutMs) this.#error('CONNECT expected', undefined, DisconnectCode.CONNECT_TIMEOUT);
+      if (now - this.#openedAt > this.#core.config.timing.connectTimeoutMs) this.#error('CONNECT expected', undefined, DisconnectCode.CONNECT_TIMEOUT);
       return;
     }
-    if (this.#recvEvery > 0 && now - this.#lastRead > this.#recvEvery * 2) {
-      this.#error('Heart-beat timeout', `Nothing received for ${now - this.#lastRead} ms (heart-beat ${this.#recvEvery} ms)`, DisconnectCode.NO_PONG);
+    // A flag raised since the last visit means activity within the last period: date it now.
+    if (this.#read) this.#lastIn = now;
+    if (this.#wrote) this.#lastOut = now;
+    this.#read = this.#wrote = false;
+    if (this.#recvEvery > 0 && now - this.#lastIn > this.#recvEvery * 2) {
+      this.#error('Heart-beat timeout', `Nothing received for ${now - this.#lastIn} ms (heart-beat ${this.#recvEvery} ms)`, DisconnectCode.NO_PONG);
       return;
     }
-    if (this.#sendEvery > 0 && now - this.#lastWrite >= this.#sendEvery - slackMs) this.write(HEARTBEAT_FRAME);
+    // The next visit is one period away: send now if waiting for it could overrun the interval.
+    if (this.#sendEvery > 0 && now - this.#lastOut >= this.#sendEvery - periodMs) {
+      this.write(HEARTBEAT_FRAME);
+      this.#wrote = false;
+      this.#lastOut = now;
+    }
   }
 
   /** @internal A WebSocket message (called by the shared socket listener). */
   onMessage(data: Buffer): void {
     if (this.#closed) return;
-    this.#lastRead = Date.now();
+    this.#read = true;
     const parsed = parseFrames(data, this.#env.limits);
     for (const frame of parsed.frames) {
       if (!this.#allowFrame()) {
         this.#error('Too many frames', `More than ${this.#core.config.limits.commandsPerSecond} frames per second`, DisconnectCode.TOO_MANY_REQUESTS);
         return;
       }
-      this.#queue.push(frame);
+      (this.#queue ??= []).push(frame);
     }
-    if (this.#queue.length > MAX_QUEUED_FRAMES) {
+    if (this.#queue && this.#queue.length > MAX_QUEUED_FRAMES) {
       this.#error('Too many frames in flight', undefined, DisconnectCode.TOO_MANY_REQUESTS);
       return;
     }
     this.#drain();
     // Frames before a malformed one are handled; the error comes after them.
     if (parsed.error !== undefined) {
-      if (this.#busy) this.#queue.push({ command: '', headers: new Map([['message', parsed.error]]), body: Buffer.alloc(0) });
+      if (this.#busy) (this.#queue ??= []).push({ command: '', headers: new Map([['message', parsed.error]]), body: Buffer.alloc(0) });
       else this.#error('Malformed frame', parsed.error);
     }
   }
@@ -190,8 +214,10 @@ export class StompSession implements Connection, SubscriptionOwner {
 
   /** Handle queued frames in order; an async handler holds the rest until it settles. */
   #drain(): void {
-    while (!this.#busy && !this.#closed && this.#queue.length > 0) {
-      const frame = this.#queue.shift()!;
+    const queue = this.#queue;
+    if (!queue) return;
+    while (!this.#busy && !this.#closed && queue.length > 0) {
+      const frame = queue.shift()!;
       if (frame.command === '') {
         this.#error('Malformed frame', frame.headers.get('message'));
         return;
@@ -217,6 +243,8 @@ export class StompSession implements Connection, SubscriptionOwner {
         );
       }
     }
+    // Idle sessions keep no queue.
+    if (queue.length === 0 && this.#queue === queue) this.#queue = undefined;
   }
 
   #handle(frame: StompFrame): Promise<void> | void {
@@ -295,7 +323,7 @@ export class StompSession implements Connection, SubscriptionOwner {
     this.#recvEvery = server > 0 && cx > 0 ? Math.max(server, cx) : 0;
     this.identity = identity;
     this.version = version;
-    this.#lastRead = Date.now();
+    this.#read = this.#wrote = true;
     this.#env.onConnect(this);
     this.write(
       wsFrame(
@@ -381,7 +409,7 @@ export class StompSession implements Connection, SubscriptionOwner {
       return;
     }
     for (const pub of res.publications) sub.send(new Outgoing(pub));
-    for (const out of sub.state.settle(res.position)) sub.send(out);
+    for (const out of sub.settle(res.position)) sub.send(out);
     this.#presence('join', sub.channel);
   }
 
@@ -497,7 +525,7 @@ export class StompSession implements Connection, SubscriptionOwner {
     this.#closed = true;
     for (const sub of this.#subs.values()) this.#release(sub);
     this.#subs.clear();
-    this.#queue.length = 0;
+    this.#queue = undefined;
     this.#transactions = undefined;
     this.#core.hub.removeConnection(this);
     if (disconnectEvents.hasSubscribers) disconnectEvents.publish({ node: this.#core.nodeId, transport: this.transport, code });

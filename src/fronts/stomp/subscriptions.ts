@@ -77,31 +77,31 @@ function inboxSeq(pub: Publication): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/** A subscription to a channel or to the user's inbox. */
-export class ChannelSubscription implements Subscriber {
+/**
+ * A subscription to a channel or to the user's inbox. It is its own SubscriptionState (one
+ * object per subscription, not two: idle connections are what a node holds most of).
+ */
+export class ChannelSubscription extends SubscriptionState implements Subscriber {
   readonly id: string;
   readonly destination: string;
-  readonly channel: string;
   readonly ack: AckMode;
   /** True for `/user/inbox`: acks go to the IM. */
   readonly inbox: boolean;
-  readonly state: SubscriptionState;
   readonly #owner: SubscriptionOwner;
   /** Inbox only, client ack modes: inbox seq by message-id of messages not yet acked. */
   #pendingSeqs: Map<string, number> | undefined;
 
   constructor(owner: SubscriptionOwner, id: string, destination: string, channel: string, ack: AckMode, inbox: boolean) {
+    super(channel);
     this.#owner = owner;
     this.id = id;
     this.destination = destination;
-    this.channel = channel;
     this.ack = ack;
     this.inbox = inbox;
-    this.state = new SubscriptionState(channel);
   }
 
   deliver(out: Outgoing): void {
-    if (this.#owner.open && this.state.accept(out)) this.send(out);
+    if (this.#owner.open && this.accept(out)) this.send(out);
   }
 
   /** Write a publication the state has accepted (live, or from history / the recovery buffer). */
