@@ -160,6 +160,25 @@ for (const transport of TRANSPORTS) {
       assert.equal(frame.reason, 'deleted');
     });
 
+    test('subscribing from a position while publications are in flight delivers each once, in order', async () => {
+      const ch = chan('burst:recover');
+      const [first] = await publish(server, ch, 1);
+      const n = 120;
+      const publishing = (async () => {
+        for (let i = 2; i <= n; i += 6) await Promise.all(Array.from({ length: Math.min(6, n - i + 1) }, (_, k) => publish(server, ch, i + k)));
+      })();
+      const s = await open([ch], { since: `${first!.epoch}:0` });
+      await publishing;
+      const got = await s.pubs.takeN(n, () => true, 10_000);
+      assert.deepEqual(
+        got.map((p) => p.offset),
+        Array.from({ length: n }, (_, i) => i + 1),
+      );
+      assert.equal(s.recovered(), true);
+      await publish(server, ch, 'after');
+      assert.equal((await s.pubs.take()).offset, n + 1, 'nothing duplicated before the next live publication');
+    });
+
     test('a burst of concurrent publications arrives complete and in offset order', async () => {
       const ch = chan('burst:x');
       const s = await open([ch]);
