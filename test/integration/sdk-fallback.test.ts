@@ -94,6 +94,33 @@ void describe('SDK transport fallback and dispatcher', () => {
     assert.deepEqual(log.data, [1, 2]);
   });
 
+  void it('moves to a backup node from the dispatcher when the primary is down', async () => {
+    const dead = createNetServer();
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+    const deadUrl = `http://127.0.0.1:${(dead.address() as { port: number }).port}`;
+    await new Promise((r) => dead.close(r)); // nothing listens there any more: connection refused
+    const dispatcher: Server = createHttpServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ primary: deadUrl, backups: [server.url()] }));
+    });
+    await new Promise<void>((r) => dispatcher.listen(0, '127.0.0.1', r));
+    try {
+      const c = sdkClient(server, undefined, { url: undefined, dispatcher: `http://127.0.0.1:${(dispatcher.address() as { port: number }).port}`, user: 'alice' });
+      clients.push(c);
+      const ch = chan('backup');
+      const log = new PubLog(c.subscribe(ch));
+      await c.connect();
+      assert.equal(c.info?.node, server.url());
+      assert.equal(c.transport, 'websocket');
+      await c.getSubscription(ch)!.ready();
+      await publish(server, ch, 'via backup');
+      await log.count(1);
+      c.disconnect();
+    } finally {
+      dispatcher.closeAllConnections();
+      await new Promise((r) => dispatcher.close(r));
+    }
+  });
+
   void it('asks the dispatcher for a node, and goes back to it on reconnect', async () => {
     const asked: string[] = [];
     const dispatcher: Server = createHttpServer((req, res) => {
