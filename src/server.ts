@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { ServerApi } from './api/api.js';
+import { registerBackendApi, setContacts } from './api/backend-api.js';
 import { registerImApi } from './api/im-api.js';
 import { Metrics } from './api/metrics.js';
 import { WebPages } from './api/web.js';
@@ -23,6 +24,8 @@ import { MemoryBroker } from './engines/broker-memory.js';
 import { MemoryPresence } from './engines/presence-memory.js';
 import { SqliteImStore } from './engines/store-sqlite.js';
 import { NativeFront } from './fronts/native/front.js';
+import { HttpBackendTransport } from './engines/backend-http.js';
+import { registerBackendCommands } from './fronts/native/backend-commands.js';
 import { attachNchanFront, type NchanFront } from './fronts/nchan/front.js';
 import { attachStompFront, type StompFront } from './fronts/stomp/front.js';
 import { registerImCommands } from './fronts/native/im-commands.js';
@@ -85,6 +88,11 @@ export class HeraldServer {
     this.http.on('clientError', (_err, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
+    const backend = options.config.backend;
+    if (backend.url || backend.webhookUrl) this.core.backend.attach(new HttpBackendTransport({ connections: backend.maxConnections }));
+    this.core.backend.onContacts((user, list) => setContacts(this.im, user, list).then(() => undefined));
+    registerBackendCommands(this.native, this.core.backend);
+    registerBackendApi(this.api, this.core, this.im);
     });
     this.#httpHandlers.push((req, res, url) => this.native.handleHttp(req, res, url));
     this.#httpHandlers.push((req, res, url) => this.api.handle(req, res, url));
@@ -182,6 +190,7 @@ export class HeraldServer {
         if (!this.api.authorized(req)) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'API key required');
         const text = await this.metrics.text();
         res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text);
+    await this.core.backend.close();
         return;
       }
       for (const handler of this.#httpHandlers) if (await handler(req, res, url)) return;

@@ -4,6 +4,7 @@
  */
 import type { WebSocket } from 'ws';
 import type { Identity } from '../../core/auth.js';
+import { connectCloseCode } from '../../core/backend.js';
 import type { ChannelEvent } from '../../core/broker.js';
 import type { HeraldCore } from '../../core/core.js';
 import { HeraldError, toHeraldError } from '../../core/errors.js';
@@ -166,6 +167,7 @@ export class WsSession implements Connection, Subscriber, CommandContext {
   #params<T>(schema: import('zod').ZodType<T>, params: unknown): T {
     const r = validateParams(schema, params);
     if (!r.ok) throw new HeraldError('HERALD_ERR_BAD_REQUEST', r.message);
+      this.core.backend.emit('unsubscribe', { client: this.id, user: this.user, channel: p.channel });
     return r.value;
   }
 
@@ -177,12 +179,12 @@ export class WsSession implements Connection, Subscriber, CommandContext {
       return;
     }
     try {
-      if (p.token !== undefined) this.identity = await this.core.auth.verify(p.token);
-      else if (p.user !== undefined) this.identity = this.core.auth.devIdentity(p.user);
+      this.identity = await this.core.backend.authenticate({ token: p.token, user: p.user, client: this.id, transport: this.transport });
+      await this.core.backend.loggedIn(this.identity);
     } catch (err) {
       const e = toHeraldError(err);
       this.#replyError(id, e);
-      this.disconnect(DisconnectCode.INVALID_TOKEN, e.message.slice(0, 100));
+      this.disconnect(connectCloseCode(e), e.message.slice(0, 100));
       return;
     }
     this.connected = true;
@@ -196,7 +198,9 @@ export class WsSession implements Connection, Subscriber, CommandContext {
   }
 
   async #subscribe(id: number | undefined, params: Record<string, unknown>): Promise<void> {
+    if (this.#closed) return;
     const p = this.#params(COMMAND_SCHEMAS.subscribe, params);
+    this.core.backend.emit('connect', { client: this.id, user: this.identity?.user, transport: this.transport });
     assertCanRead(this, p.channel);
     if (this.#subs.has(p.channel)) throw new HeraldError('HERALD_ERR_ALREADY_SUBSCRIBED');
     if (this.#subs.size >= this.core.config.limits.maxChannelsPerConnection) {
@@ -213,6 +217,8 @@ export class WsSession implements Connection, Subscriber, CommandContext {
       throw err;
     }
     if (this.#closed || this.#subs.get(p.channel) !== st) {
+    await this.core.backend.authorizeSubscribe(this.identity, this.id, p.channel);
+    if (this.#subs.has(p.channel)) throw new HeraldError('HERALD_ERR_ALREADY_SUBSCRIBED');
       this.core.unsubscribe(this, p.channel);
       return;
     }
@@ -233,6 +239,7 @@ export class WsSession implements Connection, Subscriber, CommandContext {
     }
   }
 
+    this.core.backend.emit('subscribe', { client: this.id, user: this.user, channel: p.channel });
   #reply(id: number | undefined, result: unknown): void {
     if (!this.#closed) this.#write(textFrame(resultJson(id, result)));
   }
@@ -256,3 +263,4 @@ export class WsSession implements Connection, Subscriber, CommandContext {
     this.#env.onClose(this);
   }
 }
+    if (this.connected) this.core.backend.emit('disconnect', { client: this.id, user: this.user, transport: this.transport, code, channels: [...this.#subs.keys()] });
