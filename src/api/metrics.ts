@@ -6,6 +6,8 @@ import diagnostics from 'node:diagnostics_channel';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { HeraldCore } from '../core/core.js';
 import type { ConnectionEvent, FanoutEvent, PublishEvent } from '../core/events.js';
+import type { BackendHookEvent } from '../core/backend.js';
+import type { WebhookOutcomeEvent } from '../core/webhooks.js';
 
 /** The metrics of one server. */
 export class Metrics {
@@ -47,6 +49,21 @@ export class Metrics {
       if (m.delivered > 0) latency.observe(m.latencyMs / 1000);
     });
     this.#on('herald:connect', (m: ConnectionEvent) => connects.inc({ transport: m.transport }));
+    const hookTime = new Histogram({
+      name: 'herald_backend_hook_duration_seconds',
+      help: 'Backend hook latency by hook and outcome (allow, deny, error, timeout)',
+      labelNames: ['hook', 'outcome'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [r],
+    });
+    const hookFail = new Counter({ name: 'herald_backend_hook_failures_total', help: 'Backend hooks that failed or timed out', labelNames: ['hook', 'reason'], registers: [r] });
+    const webhooks = new Counter({ name: 'herald_webhook_events_total', help: 'Webhook events by outcome (delivered, failed = attempt failed and will retry, dropped = queue full)', labelNames: ['outcome'], registers: [r] });
+    new Gauge({ name: 'herald_webhook_queue_length', help: 'Webhook events waiting for delivery', registers: [r], collect() { this.set(core.backend.webhookBacklog); } });
+    this.#on('herald:backend-hook', (m: BackendHookEvent) => {
+      hookTime.observe({ hook: m.hook, outcome: m.outcome }, m.ms / 1000);
+      if (m.outcome === 'error' || m.outcome === 'timeout') hookFail.inc({ hook: m.hook, reason: m.outcome });
+    });
+    this.#on('herald:webhook', (m: WebhookOutcomeEvent) => webhooks.inc({ outcome: m.outcome }, m.events));
     this.#on('herald:slow-consumer', (m: ConnectionEvent) => slow.inc({ transport: m.transport }));
   }
 

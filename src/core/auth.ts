@@ -35,6 +35,8 @@ export class Authenticator {
   readonly #secret: Uint8Array | undefined;
   #keys: Promise<Array<{ key: KeyLike; alg: string }>> | undefined;
   readonly #jwks: JWTVerifyGetKey | undefined;
+  /** Revocation check run on every verified token (set by the backend integration). */
+  revoked: ((identity: Identity) => boolean) | undefined;
 
   constructor(config: HeraldConfig) {
     this.#config = config;
@@ -78,7 +80,7 @@ export class Authenticator {
       throw new UnauthorizedError('HERALD_ERR_UNAUTHORIZED', 'Token has no valid sub claim');
     }
     const channels = Array.isArray(payload.channels) ? payload.channels.filter((c): c is string => typeof c === 'string') : undefined;
-    return {
+    const identity: Identity = {
       user: payload.sub,
       name: typeof payload.name === 'string' ? payload.name : undefined,
       channels,
@@ -87,6 +89,8 @@ export class Authenticator {
       iat: payload.iat,
       claims: payload,
     };
+    if (this.revoked?.(identity)) throw new UnauthorizedError('HERALD_ERR_TOKEN_REVOKED', 'Token revoked');
+    return identity;
   }
 
   /** Development-mode identity from a bare user name; throws unless dev mode is on and the name is valid. */

@@ -35,7 +35,7 @@ export const nchanRouteSchema = z
     messageTimeoutMs: z.number().int().min(0).optional(),
     storeMessages: z.boolean().optional(),
     subscriberTimeoutMs: z.number().int().min(0).optional(),
-    firstMessage: z.enum(['oldest', 'newest']).optional(),
+    firstMessage: z.union([z.enum(['oldest', 'newest']), z.number().int().refine((n) => n !== 0, 'a message count is not 0')]).optional(),
     existingChannelsOnly: z.boolean().optional(),
     maxChannelIdLength: z.number().int().min(1).max(65_536).optional(),
     allowOrigin: z.array(z.string()).optional(),

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { StreamPosition } from '../protocol/position.js';
 import { Authenticator, type Identity } from './auth.js';
+import { Backend } from './backend.js';
 import type { Broker, ChannelEvent, ChannelSummary, HistoryResult, PublishOptions } from './broker.js';
 import { assertChannel, namespaceOf, PolicyResolver } from './channels.js';
 import type { ChannelPolicy, HeraldConfig } from './config.js';
@@ -62,6 +63,8 @@ export class HeraldCore {
   readonly broker: Broker;
   readonly hub: Hub;
   readonly auth: Authenticator;
+  /** Backend hooks, webhooks and token revocation (hooks stay off until the server attaches a transport). */
+  readonly backend: Backend;
   readonly policies: PolicyResolver;
   readonly logger: Logger;
   readonly nodeId: string;
@@ -77,6 +80,7 @@ export class HeraldCore {
     this.nodeId = options.nodeId ?? randomUUID();
     this.hub = new Hub(this.broker);
     this.auth = new Authenticator(this.config);
+    this.backend = new Backend({ config: this.config, nodeId: this.nodeId, logger: this.logger, auth: this.auth });
     this.policies = new PolicyResolver(this.config);
   }
 

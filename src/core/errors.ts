@@ -43,6 +43,11 @@ export const ERRORS = {
   HERALD_ERR_IM_NOT_ALLOWED: { status: 403, wire: ErrorCode.PERMISSION_DENIED, message: 'Not allowed on this message or group', temporary: false },
   HERALD_ERR_IM_RECALL_EXPIRED: { status: 409, wire: ErrorCode.CONFLICT, message: 'Recall window has passed', temporary: false },
   HERALD_ERR_IM_GROUP_FULL: { status: 409, wire: ErrorCode.LIMIT_EXCEEDED, message: 'Group is full', temporary: false },
+  HERALD_ERR_BACKEND_UNAVAILABLE: { status: 503, wire: ErrorCode.UNAVAILABLE, message: 'Backend unavailable', temporary: true },
+  HERALD_ERR_BACKEND_TIMEOUT: { status: 504, wire: ErrorCode.UNAVAILABLE, message: 'Backend timed out', temporary: true },
+  HERALD_ERR_BACKEND_DENIED: { status: 403, wire: ErrorCode.PERMISSION_DENIED, message: 'Denied by the backend', temporary: false },
+  HERALD_ERR_TOKEN_REVOKED: { status: 401, wire: ErrorCode.UNAUTHORIZED, message: 'Token revoked', temporary: false },
+  HERALD_ERR_RPC_ERROR: { status: 502, wire: ErrorCode.BAD_REQUEST, message: 'The backend answered the RPC with an error', temporary: false },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** A stable error code string. */

@@ -3,6 +3,7 @@
  * broker to deliver a channel to this node when the first local subscriber arrives and stops
  * when the last one leaves.
  */
+import type { Identity } from './auth.js';
 import type { Broker, ChannelEvent } from './broker.js';
 import type { Outgoing } from './publication.js';
 
@@ -24,6 +25,8 @@ export interface Connection {
   readonly transport: string;
   /** Authenticated user id, if any. */
   readonly user: string | undefined;
+  /** The identity, when the front keeps it (token revocation matches `jti` and `iat`). */
+  readonly identity?: Identity;
   /** Tell the client why and close. Idempotent. */
   disconnect(code: number, reason: string): void;
 }

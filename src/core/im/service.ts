@@ -170,9 +170,10 @@ export class ImService {
 
   // ---- messages ----------------------------------------------------------------------------
 
-  /** Send to a user (`to`) or a conversation/group (`conversation`). */
-  async send(user: string, p: { to?: string; conversation?: string; clientId?: string; data: unknown }): Promise<SendAck> {
-    if (!this.#sends.take(user)) throw new HeraldError('HERALD_ERR_TOO_MANY_REQUESTS', `At most ${this.#cfg.sendsPerSecond} messages per second`);
+  /** Send to a user (`to`) or a conversation/group (`conversation`); `system` skips the sender's rate limit. */
+  async send(user: string, p: { to?: string; conversation?: string; clientId?: string; data: unknown }, options?: { system?: boolean }): Promise<SendAck> {
+    // The server API's system sender is trusted and not rate-limited.
+    if (!options?.system && !this.#sends.take(user)) throw new HeraldError('HERALD_ERR_TOO_MANY_REQUESTS', `At most ${this.#cfg.sendsPerSecond} messages per second`);
     const payload = this.#payload(p.data);
     let conv: ConversationRecord;
     let recipients: string[] | undefined;
@@ -462,8 +463,27 @@ export class ImService {
         const body = Buffer.from(messageEventJson(m, undefined));
         for (const u of liveOnly) this.#emit(u, body);
       }
+      this.#webhooks(m, res.inbox.map((e) => e.user));
     }
     return { id: m.id, conversation: m.conversation, seq: m.seq, time: m.time, duplicate: res.duplicate };
+  }
+
+  /** Webhooks of a stored message: `im.message`, and `im.offline_unread` for offline recipients. */
+  #webhooks(m: StoredMessage, recipients: string[]): void {
+    const backend = this.core.backend;
+    if (backend.wants('im.message')) {
+      backend.emit('im.message', { id: m.id, conversation: m.conversation, seq: m.seq, sender: m.sender, kind: m.kind, time: m.time, data: JSON.parse(m.payload) as unknown, recipients });
+    }
+    if (!backend.wants('im.offline_unread') || m.kind !== 'message') return;
+    const others = recipients.filter((u) => u !== m.sender);
+    if (others.length === 0) return;
+    void (async () => {
+      for (const rec of await this.presence.get(others)) {
+        if (rec.state !== 'offline') continue;
+        const c = await this.store.cursor(rec.user);
+        backend.emit('im.offline_unread', { user: rec.user, unread: c.head - c.acked, conversation: m.conversation, message: m.id, sender: m.sender });
+      }
+    })().catch((err) => this.#warn(err, 'offline webhook failed'));
   }
 
   async #memberEvent(conv: ConversationRecord, actor: string, event: Record<string, unknown>, extra: readonly string[]): Promise<void> {
@@ -562,6 +582,7 @@ export class ImService {
   /** Push a presence change to the user's watchers: who has it as a contact, and members of its small groups. */
   async #announce(rec: PresenceRecord): Promise<void> {
     if (this.#closed) return;
+    this.core.backend.emit('presence', { ...rec });
     await this.ready();
     const to = new Set(await this.store.contactOf(rec.user));
     for (const id of await this.store.groupsOf(rec.user)) {

@@ -74,7 +74,8 @@ export function builtinCommands(): Map<string, CommandSpec<never>> {
       assertCanRead(ctx, p.channel);
       if (!ctx.core.policy(p.channel).allowPublish) throw new HeraldError('HERALD_ERR_FORBIDDEN', 'Clients may not publish to this channel');
       if (p.data === undefined) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'publish needs `data`');
-      const pub = await ctx.core.publish(p.channel, jsonInput(p.data, { info: { user: ctx.identity?.user, client: ctx.client } }), 'client');
+      const data = await ctx.core.backend.proxyPublish(ctx.identity, ctx.client, p.channel, p.data);
+      const pub = await ctx.core.publish(p.channel, jsonInput(data, { info: { user: ctx.identity?.user, client: ctx.client } }), 'client');
       return { channel: pub.channel, epoch: pub.epoch, offset: pub.offset };
     },
   });

@@ -124,10 +124,10 @@ export class NativeFront {
   async #identify(req: IncomingMessage, url: URL): Promise<Identity | undefined> {
     const auth = req.headers.authorization;
     const token = url.searchParams.get('token') ?? (auth?.startsWith('Bearer ') ? auth.slice(7) : undefined);
-    if (token) return this.core.auth.verify(token);
-    const user = url.searchParams.get('user');
-    if (user) return this.core.auth.devIdentity(user);
-    return undefined;
+    const user = url.searchParams.get('user') || undefined;
+    const identity = await this.core.backend.authenticate({ token: token || undefined, user, transport: 'http' });
+    await this.core.backend.loggedIn(identity);
+    return identity;
   }
 
   async #subscribeHttp(req: IncomingMessage, res: ServerResponse, url: URL, mode: HttpMode): Promise<void> {

@@ -94,9 +94,15 @@ export class HttpSubscriber implements Connection, Subscriber {
     return this.#identity?.user;
   }
 
+  /** The authenticated identity (token revocation checks it). */
+  get identity(): Identity | undefined {
+    return this.#identity;
+  }
+
   /** Check permissions, subscribe to every channel, write the start of the response. */
   async start(request: HttpSubscribeRequest, ctx: CommandContext): Promise<void> {
     for (const channel of request.channels) assertCanRead(ctx, channel);
+    for (const channel of request.channels) await this.#core.backend.authorizeSubscribe(this.#identity, this.id, channel);
     this.#res.once('close', () => this.#end());
     this.#core.hub.addConnection(this);
     if (connectEvents.hasSubscribers) connectEvents.publish({ node: this.#core.nodeId, transport: this.transport });

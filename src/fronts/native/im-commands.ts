@@ -32,7 +32,9 @@ export function registerImCommands(front: CommandRegistry, im: ImService): void 
     });
   };
 
-  add('im.send', z.object({ to: user.optional(), conversation: conversation.optional(), clientId, data: z.unknown() }).strict(), (u, p) => im.send(u, p));
+  add('im.send', z.object({ to: user.optional(), conversation: conversation.optional(), clientId, data: z.unknown() }).strict(), async (u, p, ctx) =>
+    im.send(u, { ...p, data: await ctx.core.backend.proxyImSend(u, ctx.client, p, p.data) }),
+  );
 
   add('im.sync', z.object({ after: seq.optional(), limit }).strict(), async (u, p) => {
     const r = await im.sync(u, p.after, p.limit);

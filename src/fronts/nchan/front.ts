@@ -324,7 +324,7 @@ export function detectType(route: NchanRoute, req: IncomingMessage): NchanSubscr
  * in If-None-Match; `Last-Event-ID` or `?last_event_id=`; else the route's first message.
  * Throws InvalidMessageIdError for a malformed id.
  */
-export function startFrom(req: IncomingMessage, url: URL, count: number, first: 'oldest' | 'newest'): StartFrom {
+export function startFrom(req: IncomingMessage, url: URL, count: number, first: 'oldest' | 'newest' | number): StartFrom {
   const ims = req.headers['if-modified-since'];
   const inm = req.headers['if-none-match'];
   if (ims) {
@@ -344,7 +344,7 @@ export function startFrom(req: IncomingMessage, url: URL, count: number, first: 
     const id = parseCompoundId(lei, count);
     if (id && id.time > 0) return { kind: 'after', id };
   }
-  return { kind: first };
+  return typeof first === 'number' ? { kind: 'nth', n: first } : { kind: first };
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {

@@ -25,7 +25,8 @@ export interface NchanRoute {
   readonly messageTimeoutMs: number;
   /** 0 = wait forever. */
   readonly subscriberTimeoutMs: number;
-  readonly firstMessage: 'oldest' | 'newest';
+  /** `oldest`, `newest`, N (start at the N-th oldest) or -N (the N newest). */
+  readonly firstMessage: 'oldest' | 'newest' | number;
   readonly existingChannelsOnly: boolean;
   readonly maxChannelIdLength: number;
   /** undefined = any Origin (echoed). */

@@ -34,7 +34,12 @@ export interface Sink {
 }
 
 /** Where a subscription starts. */
-export type StartFrom = { readonly kind: 'oldest' } | { readonly kind: 'newest' } | { readonly kind: 'after'; readonly id: NchanMsgId };
+export type StartFrom =
+  | { readonly kind: 'oldest' }
+  | { readonly kind: 'newest' }
+  /** N > 0: from the N-th oldest buffered message; N < 0: the |N| newest (clamped to the buffer). */
+  | { readonly kind: 'nth'; readonly n: number }
+  | { readonly kind: 'after'; readonly id: NchanMsgId };
 
 /** A live subscription. */
 export class NchanSubscription implements Subscriber {
@@ -47,6 +52,8 @@ export class NchanSubscription implements Subscriber {
   readonly #last: PubId[];
   #open = true;
   #started = false;
+  /** Live publications accepted before the backlog was delivered (multiplexed start). */
+  readonly #early: { pub: Publication; index: number }[] = [];
   #timer: NodeJS.Timeout | undefined;
   /** Called once when the subscription ends, for any reason. */
   onEnd: ((reason: EndReason) => void) | undefined;
@@ -89,15 +96,22 @@ export class NchanSubscription implements Subscriber {
       const ids = this.#ids.get(ch);
       ids.prune(res.oldest);
       const pending = this.#states[i]!.settle(res.position).map((o) => o.pub);
-      const all = [...res.publications, ...pending];
-      for (const pub of all) {
+      let hist = res.publications;
+      for (const pub of hist) ids.idFor(pub);
+      if (from.kind === 'newest') hist = [];
+      else if (from.kind === 'nth' && hist.length > 0) {
+        hist = from.n > 0 ? hist.slice(Math.min(from.n - 1, hist.length - 1)) : hist.slice(Math.max(0, hist.length + from.n));
+      }
+      for (const pub of [...hist, ...pending]) {
         const id = ids.idFor(pub);
-        if (from.kind === 'newest' && res.publications.includes(pub)) continue;
         const after = this.#last[i]!;
         if (from.kind === 'after' && compareIds(id.time, id.tag, after.time, after.tag) <= 0) continue;
         backlog.push({ pub, index: i });
       }
     }
+    // Live publications of channels settled while later channels were still being read.
+    backlog.push(...this.#early);
+    this.#early.length = 0;
     this.#started = true;
     // Across channels, history is merged by publication time (stable: per-channel order kept).
     if (this.channels.length > 1) backlog.sort((a, b) => a.pub.time - b.pub.time);
@@ -116,6 +130,7 @@ export class NchanSubscription implements Subscriber {
     if (i < 0) return;
     if (!this.#states[i]!.accept(out)) return;
     if (this.#started) this.#emit(i, out.pub);
+    else this.#early.push({ pub: out.pub, index: i });
   }
 
   /** Hub: one of the channels was deleted; the whole subscription ends (as in Nchan). */

@@ -172,6 +172,17 @@ describe(`nchan long-poll (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})
     assert.equal((await waiting).body, 'new');
   });
 
+  test('first message -2: a new subscriber starts with the 2 newest; 2: with the 2nd oldest', async () => {
+    const ch = chan();
+    for (let i = 1; i <= 5; i++) await publish(t.base, `/pub/${ch}`, `m${i}`);
+    assert.equal((await req(t.base, `/first_m2/${ch}`)).body, 'm4');
+    assert.equal((await req(t.base, `/first_p2/${ch}`)).body, 'm2');
+    const one = chan();
+    await publish(t.base, `/pub/${one}`, 'only');
+    assert.equal((await req(t.base, `/first_m2/${one}`)).body, 'only', 'clamped to the buffer');
+    assert.equal((await req(t.base, `/first_p2/${one}`)).body, 'only', 'clamped to the buffer');
+  });
+
   for (const bad of ['1:[1],[2]', '1:0,13,[9]]', '1:0,1', `1:${Array(256).fill(0).join(',')}`]) {
     test(`a malformed message id (${bad.length > 20 ? '256 tags' : bad}) → 400 "Message ID invalid"`, async () => {
       const ch = chan();

@@ -22,6 +22,8 @@ export function nchanTestRoutes(hookPort: number, deadPort: number): Record<stri
     { path: '/poll/', role: 'subscriber', types: ['intervalpoll'] },
     { path: '/raw/', role: 'subscriber', types: ['http-raw-stream'] },
     { path: '/newest/', role: 'subscriber', firstMessage: 'newest' },
+    { path: '/first_m2/', role: 'subscriber', firstMessage: -2 },
+    { path: '/first_p2/', role: 'subscriber', firstMessage: 2 },
     { path: '/lpto/', role: 'subscriber', types: ['longpoll'], subscriberTimeoutMs: 1000 },
     { path: '/existing/', role: 'subscriber', existingChannelsOnly: true },
     { path: '/cors/', role: 'subscriber', allowOrigin: ['http://good.example'] },
