@@ -199,8 +199,9 @@ export class WsSession implements Connection, Subscriber, CommandContext {
 
   async #subscribe(id: number | undefined, params: Record<string, unknown>): Promise<void> {
     if (this.#closed) return;
-    const p = this.#params(COMMAND_SCHEMAS.subscribe, params);
+    if (this.#closed) return;
     this.core.backend.emit('connect', { client: this.id, user: this.identity?.user, transport: this.transport });
+    const p = this.#params(COMMAND_SCHEMAS.subscribe, params);
     assertCanRead(this, p.channel);
     if (this.#subs.has(p.channel)) throw new HeraldError('HERALD_ERR_ALREADY_SUBSCRIBED');
     if (this.#subs.size >= this.core.config.limits.maxChannelsPerConnection) {
@@ -216,9 +217,9 @@ export class WsSession implements Connection, Subscriber, CommandContext {
       this.#subs.delete(p.channel);
       throw err;
     }
-    if (this.#closed || this.#subs.get(p.channel) !== st) {
     await this.core.backend.authorizeSubscribe(this.identity, this.id, p.channel);
     if (this.#subs.has(p.channel)) throw new HeraldError('HERALD_ERR_ALREADY_SUBSCRIBED');
+    if (this.#closed || this.#subs.get(p.channel) !== st) {
       this.core.unsubscribe(this, p.channel);
       return;
     }
@@ -238,8 +239,8 @@ export class WsSession implements Connection, Subscriber, CommandContext {
       this.core.channelEvent({ type: 'leave', channel, user: this.user, client: this.id }).catch(() => undefined);
     }
   }
-
     this.core.backend.emit('subscribe', { client: this.id, user: this.user, channel: p.channel });
+
   #reply(id: number | undefined, result: unknown): void {
     if (!this.#closed) this.#write(textFrame(resultJson(id, result)));
   }
