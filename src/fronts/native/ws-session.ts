@@ -58,6 +58,8 @@ export class WsSession implements Connection, Subscriber, CommandContext {
   readonly #env: SessionEnv;
   readonly #subs = new Map<string, SubscriptionState>();
   #closed = false;
+  /** The connect command in progress (or done); later commands wait for it. */
+  #connecting: Promise<void> | undefined;
   #windowStart = 0;
   #windowCount = 0;
 
@@ -148,7 +150,16 @@ export class WsSession implements Connection, Subscriber, CommandContext {
   }
 
   async #run(id: number | undefined, cmd: string, params: Record<string, unknown>): Promise<void> {
-    if (cmd === 'connect') return this.#connect(id, params);
+    if (cmd === 'connect') {
+      if (this.#connecting) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'Already connected');
+      const connecting = this.#connect(id, params).finally(() => {
+        if (!this.connected) this.#connecting = undefined;
+      });
+      this.#connecting = connecting;
+      return connecting;
+    }
+    // Clients may pipeline commands behind connect without waiting for its reply.
+    if (!this.connected && this.#connecting) await this.#connecting.catch(() => undefined);
     if (!this.connected) throw new HeraldError('HERALD_ERR_NOT_CONNECTED', 'Send connect first');
     if (cmd === 'subscribe') return this.#subscribe(id, params);
     if (cmd === 'unsubscribe') {
@@ -156,6 +167,7 @@ export class WsSession implements Connection, Subscriber, CommandContext {
       if (!this.#subs.delete(p.channel)) throw new HeraldError('HERALD_ERR_NOT_SUBSCRIBED');
       this.core.unsubscribe(this, p.channel);
       this.#leave(p.channel);
+      this.core.backend.emit('unsubscribe', { client: this.id, user: this.user, channel: p.channel });
       return this.#reply(id, {});
     }
     const spec = this.#env.commands.get(cmd);
@@ -167,7 +179,6 @@ export class WsSession implements Connection, Subscriber, CommandContext {
   #params<T>(schema: import('zod').ZodType<T>, params: unknown): T {
     const r = validateParams(schema, params);
     if (!r.ok) throw new HeraldError('HERALD_ERR_BAD_REQUEST', r.message);
-      this.core.backend.emit('unsubscribe', { client: this.id, user: this.user, channel: p.channel });
     return r.value;
   }
 
@@ -187,7 +198,9 @@ export class WsSession implements Connection, Subscriber, CommandContext {
       this.disconnect(connectCloseCode(e), e.message.slice(0, 100));
       return;
     }
+    if (this.#closed) return;
     this.connected = true;
+    this.core.backend.emit('connect', { client: this.id, user: this.identity?.user, transport: this.transport });
     this.#env.onConnect(this);
     this.#reply(id, {
       client: this.id,
@@ -198,15 +211,14 @@ export class WsSession implements Connection, Subscriber, CommandContext {
   }
 
   async #subscribe(id: number | undefined, params: Record<string, unknown>): Promise<void> {
-    if (this.#closed) return;
-    if (this.#closed) return;
-    this.core.backend.emit('connect', { client: this.id, user: this.identity?.user, transport: this.transport });
     const p = this.#params(COMMAND_SCHEMAS.subscribe, params);
     assertCanRead(this, p.channel);
     if (this.#subs.has(p.channel)) throw new HeraldError('HERALD_ERR_ALREADY_SUBSCRIBED');
     if (this.#subs.size >= this.core.config.limits.maxChannelsPerConnection) {
       throw new HeraldError('HERALD_ERR_LIMIT_EXCEEDED', `At most ${this.core.config.limits.maxChannelsPerConnection} subscriptions per connection`);
     }
+    await this.core.backend.authorizeSubscribe(this.identity, this.id, p.channel);
+    if (this.#subs.has(p.channel)) throw new HeraldError('HERALD_ERR_ALREADY_SUBSCRIBED');
     const since = positionParam(p.since);
     const st = new SubscriptionState(p.channel);
     this.#subs.set(p.channel, st);
@@ -217,8 +229,6 @@ export class WsSession implements Connection, Subscriber, CommandContext {
       this.#subs.delete(p.channel);
       throw err;
     }
-    await this.core.backend.authorizeSubscribe(this.identity, this.id, p.channel);
-    if (this.#subs.has(p.channel)) throw new HeraldError('HERALD_ERR_ALREADY_SUBSCRIBED');
     if (this.#closed || this.#subs.get(p.channel) !== st) {
       this.core.unsubscribe(this, p.channel);
       return;
@@ -229,6 +239,7 @@ export class WsSession implements Connection, Subscriber, CommandContext {
       `"recovered":${res.recovered},"publications":[${pubs}]}`;
     this.#write(textFrame(resultJson(id, new RawJson(result))));
     for (const out of st.settle(res.position)) this.#write(out.encoded(wsPubFrame));
+    this.core.backend.emit('subscribe', { client: this.id, user: this.user, channel: p.channel });
     if (this.core.policy(p.channel).joinLeave) {
       this.core.channelEvent({ type: 'join', channel: p.channel, user: this.user, client: this.id }).catch(() => undefined);
     }
@@ -239,7 +250,6 @@ export class WsSession implements Connection, Subscriber, CommandContext {
       this.core.channelEvent({ type: 'leave', channel, user: this.user, client: this.id }).catch(() => undefined);
     }
   }
-    this.core.backend.emit('subscribe', { client: this.id, user: this.user, channel: p.channel });
 
   #reply(id: number | undefined, result: unknown): void {
     if (!this.#closed) this.#write(textFrame(resultJson(id, result)));
@@ -254,6 +264,7 @@ export class WsSession implements Connection, Subscriber, CommandContext {
   /** @internal Socket closed (called by the shared socket listener). */
   onClose(code: number): void {
     this.#closed = true;
+    if (this.connected) this.core.backend.emit('disconnect', { client: this.id, user: this.user, transport: this.transport, code, channels: [...this.#subs.keys()] });
     for (const channel of this.#subs.keys()) {
       this.core.unsubscribe(this, channel);
       this.#leave(channel);
@@ -264,4 +275,3 @@ export class WsSession implements Connection, Subscriber, CommandContext {
     this.#env.onClose(this);
   }
 }
-    if (this.connected) this.core.backend.emit('disconnect', { client: this.id, user: this.user, transport: this.transport, code, channels: [...this.#subs.keys()] });
