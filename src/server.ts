@@ -82,17 +82,17 @@ export class HeraldServer {
     this.im = new ImService({ core: this.core, store: imStore, presence: options.presence ?? new MemoryPresence() });
     registerImCommands(this.native, this.im);
     registerImApi(this.api, this.im, options.config.limits.maxMessageBytes);
+    const backend = options.config.backend;
+    if (backend.url || backend.webhookUrl) this.core.backend.attach(new HttpBackendTransport({ connections: backend.maxConnections }));
+    this.core.backend.onContacts((user, list) => setContacts(this.im, user, list).then(() => undefined));
+    registerBackendCommands(this.native, this.core.backend);
+    registerBackendApi(this.api, this.core, this.im);
     this.metrics = new Metrics(this.core, { defaultMetrics: options.processMetrics ?? true });
     this.http = createHttpServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => this.#onRequest(req, res));
     this.http.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
     this.http.on('clientError', (_err, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
-    const backend = options.config.backend;
-    if (backend.url || backend.webhookUrl) this.core.backend.attach(new HttpBackendTransport({ connections: backend.maxConnections }));
-    this.core.backend.onContacts((user, list) => setContacts(this.im, user, list).then(() => undefined));
-    registerBackendCommands(this.native, this.core.backend);
-    registerBackendApi(this.api, this.core, this.im);
     });
     this.#httpHandlers.push((req, res, url) => this.native.handleHttp(req, res, url));
     this.#httpHandlers.push((req, res, url) => this.api.handle(req, res, url));
@@ -168,6 +168,7 @@ export class HeraldServer {
     this.http.closeAllConnections();
     await stopped;
     this.metrics.close();
+    await this.core.backend.close();
     await this.im.close();
     await this.core.close();
   }
@@ -190,7 +191,6 @@ export class HeraldServer {
         if (!this.api.authorized(req)) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'API key required');
         const text = await this.metrics.text();
         res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text);
-    await this.core.backend.close();
         return;
       }
       for (const handler of this.#httpHandlers) if (await handler(req, res, url)) return;

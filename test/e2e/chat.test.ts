@@ -141,29 +141,6 @@ void describe('web chat in Chromium', () => {
     await dave.context().close();
   });
 
-  void it('runs a group conversation: create, unread for every member, sender names', async () => {
-    const ivy = await signIn('ivy');
-    const jack = await signIn('jack');
-    const kate = await signIn('kate');
-    const answers = ['crew', 'jack, kate'];
-    ivy.on('dialog', (d) => void d.accept(answers.shift()));
-    await ivy.click('#new-group');
-    await ivy.locator('#conv-title', { hasText: 'crew' }).waitFor();
-    await ivy.locator('#messages .msg.system', { hasText: 'created' }).waitFor();
-    await send(ivy, 'hello crew');
-    for (const p of [jack, kate]) {
-      await p.locator('#conversations .conv-item .unread', { hasText: '1' }).waitFor();
-      await p.click('#conversations .conv-item');
-      await p.locator('#messages .msg .text', { hasText: 'hello crew' }).waitFor();
-    }
-    await send(kate, 'hi from kate');
-    await jack.locator('#messages .msg .text', { hasText: 'hi from kate' }).waitFor();
-    assert.deepEqual(await jack.locator('#messages .msg .from').allTextContents(), ['ivy', 'kate']);
-    assert.deepEqual(await texts(jack), ['hello crew', 'hi from kate']);
-    await jack.screenshot({ path: shot('chat-group.png') });
-    for (const p of [ivy, jack, kate]) await p.context().close();
-  });
-
   void it('chats over long-poll when forced', async () => {
     const gina = await signIn('gina', { transport: 'long-poll' });
     const hank = await signIn('hank');

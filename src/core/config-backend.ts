@@ -1,0 +1,64 @@
+/**
+ * Configuration of the backend integration (auth hooks, webhooks, client→backend RPC and
+ * messages): the option group `backend.*`. Durations are integer milliseconds.
+ */
+
+/** Default time an auth or proxy hook may take before it counts as failed. */
+export const DEFAULT_BACKEND_TIMEOUT_MS = 2_000;
+/** Default time an RPC may take before the client gets HERALD_ERR_BACKEND_TIMEOUT. */
+export const DEFAULT_BACKEND_RPC_TIMEOUT_MS = 5_000;
+/** Default lifetime of a cached connect/subscribe decision or contact list. */
+export const DEFAULT_BACKEND_CACHE_TTL_MS = 10_000;
+/** Default most events per webhook request. */
+export const DEFAULT_WEBHOOK_BATCH_SIZE = 100;
+/** Default longest wait before a non-full webhook batch is sent. */
+export const DEFAULT_WEBHOOK_INTERVAL_MS = 100;
+/** Default most webhook events held in memory; more are dropped (counted and logged). */
+export const DEFAULT_WEBHOOK_QUEUE_MAX = 10_000;
+
+/** Webhook event types. */
+export const WEBHOOK_EVENTS = [
+  'connect',
+  'disconnect',
+  'subscribe',
+  'unsubscribe',
+  'presence',
+  'im.message',
+  'im.offline_unread',
+  'client.message',
+] as const;
+/** One webhook event type. */
+export type WebhookEventType = (typeof WEBHOOK_EVENTS)[number];
+
+/** The validated `backend` option group. */
+export interface BackendConfig {
+  /** Base URL of the backend's hooks (`http://127.0.0.1:3000/herald`); undefined = no hooks. */
+  readonly url?: string;
+  /** Hook paths under `url`; "" turns the hook off. */
+  readonly connectPath: string;
+  readonly subscribePath: string;
+  readonly publishPath: string;
+  readonly imSendPath: string;
+  readonly contactsPath: string;
+  readonly rpcPath: string;
+  readonly timeoutMs: number;
+  readonly rpcTimeoutMs: number;
+  readonly cacheTtlMs: number;
+  /** Allow when the backend cannot be reached or fails (default false: deny). */
+  readonly failOpen: boolean;
+  /** Kept-alive connections per backend origin. */
+  readonly maxConnections: number;
+  /** Where webhook batches are POSTed; undefined = no webhooks. */
+  readonly webhookUrl?: string;
+  /** HMAC-SHA256 key of `X-Herald-Signature` (webhooks and hook requests). */
+  readonly secret?: string;
+  readonly webhookEvents: readonly WebhookEventType[];
+  readonly webhookBatchSize: number;
+  readonly webhookIntervalMs: number;
+  readonly webhookQueueMax: number;
+  readonly webhookRetryMinMs: number;
+  readonly webhookRetryMaxMs: number;
+  readonly webhookTimeoutMs: number;
+  /** Sender id of messages the server API sends as the system. */
+  readonly systemUser: string;
+}
