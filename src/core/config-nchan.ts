@@ -45,6 +45,8 @@ export const nchanRouteSchema = z
     unsubscribeUrl: url.optional(),
     publishUpstreamUrl: url.optional(),
     channelEvents: z.boolean().optional(),
+    eventsourcePingIntervalMs: z.number().int().min(0).optional(),
+    websocketPingIntervalMs: z.number().int().min(0).optional(),
     group: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
   })
   .strict();

@@ -116,9 +116,14 @@ CREATE TABLE IF NOT EXISTS im_contacts (
 CREATE INDEX IF NOT EXISTS im_contacts_rev ON im_contacts (contact, user);
 `;
 
-/** A new message id: time-ordered prefix plus randomness. */
+/** Random per process, so ids from different processes (or restarts) never collide. */
+const ID_PREFIX = randomBytes(4).toString('hex');
+let idCounter = 0;
+
+/** A new message id: time-ordered (ms, base 36), then the process prefix and a counter. */
 export function newMessageId(now = Date.now()): string {
-  return `${now.toString(36)}${randomBytes(6).toString('hex')}`;
+  idCounter = (idCounter + 1) % 0x100000000;
+  return `${now.toString(36)}${ID_PREFIX}${idCounter.toString(36)}`;
 }
 
 function toMessage(r: MessageRow): StoredMessage {

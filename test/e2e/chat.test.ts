@@ -34,9 +34,11 @@ void describe('web chat in Chromium', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function signIn(user: string, opts: { transport?: string; noWebSocket?: boolean } = {}): Promise<Page> {
+  async function signIn(user: string, opts: { transport?: string; noWebSocket?: boolean; swallowWebSocket?: boolean } = {}): Promise<Page> {
     const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
     if (opts.noWebSocket) await context.addInitScript(() => delete (window as { WebSocket?: unknown }).WebSocket);
+    // A middlebox that accepts the WebSocket and never passes anything on.
+    if (opts.swallowWebSocket) await context.routeWebSocket(/\/connection\/websocket/, (ws) => ws.onMessage(() => undefined));
     const page = await context.newPage();
     page.on('pageerror', (err) => console.error(`[${user}] page error:`, err));
     const q = new URLSearchParams({ user, ...(opts.transport ? { transport: opts.transport } : {}) });
@@ -139,6 +141,45 @@ void describe('web chat in Chromium', () => {
     await carol.screenshot({ path: shot('chat-sse-fallback.png') });
     await carol.context().close();
     await dave.context().close();
+  });
+
+  void it('runs a group conversation: create, unread for every member, sender names', async () => {
+    const ivy = await signIn('ivy');
+    const jack = await signIn('jack');
+    const kate = await signIn('kate');
+    const answers = ['crew', 'jack, kate'];
+    ivy.on('dialog', (d) => void d.accept(answers.shift()));
+    await ivy.click('#new-group');
+    await ivy.locator('#conv-title', { hasText: 'crew' }).waitFor();
+    await ivy.locator('#messages .msg.system', { hasText: 'created' }).waitFor();
+    await send(ivy, 'hello crew');
+    for (const p of [jack, kate]) {
+      await p.locator('#conversations .conv-item .unread', { hasText: '1' }).waitFor();
+      await p.click('#conversations .conv-item');
+      await p.locator('#messages .msg .text', { hasText: 'hello crew' }).waitFor();
+    }
+    await send(kate, 'hi from kate');
+    await jack.locator('#messages .msg .text', { hasText: 'hi from kate' }).waitFor();
+    assert.deepEqual(await jack.locator('#messages .msg .from').allTextContents(), ['ivy', 'kate']);
+    assert.deepEqual(await texts(jack), ['hello crew', 'hi from kate']);
+    await jack.screenshot({ path: shot('chat-group.png') });
+    for (const p of [ivy, jack, kate]) await p.context().close();
+  });
+
+  void it('falls back to SSE when the WebSocket opens but nothing ever answers', async () => {
+    const liz = await signIn('liz', { swallowWebSocket: true });
+    const max = await signIn('max');
+    assert.equal(await liz.getAttribute('body', 'data-transport'), 'sse');
+    await max.fill('#add-contact-name', 'liz');
+    await max.press('#add-contact-name', 'Enter');
+    await max.click('#contacts .contact[data-user="liz"]');
+    await send(max, 'can you hear me?');
+    await liz.locator('#conversations .conv-item .unread').waitFor();
+    await liz.click('#conversations .conv-item');
+    await send(liz, 'yes, over SSE');
+    await max.locator('#messages .msg .text', { hasText: 'yes, over SSE' }).waitFor();
+    await liz.context().close();
+    await max.context().close();
   });
 
   void it('chats over long-poll when forced', async () => {

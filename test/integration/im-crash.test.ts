@@ -18,7 +18,11 @@ function startChild(db: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, db], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error('child server did not start')), 15_000);
+    // Generous: tsx compiles the server at start, and the machine may be busy.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error('child server did not start'));
+    }, 60_000);
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /READY (\S+)/.exec(out);
@@ -27,7 +31,10 @@ function startChild(db: string): Promise<{ child: ChildProcess; url: string }> {
         resolve({ child, url: m[1]! });
       }
     });
-    child.once('exit', (code) => reject(new Error(`child exited early with ${code}`)));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`child exited early with ${code}`));
+    });
   });
 }
 

@@ -76,6 +76,22 @@ describe('native WebSocket protocol', () => {
       });
     }
 
+    for (const [what, params] of [
+      ['anonymous', async () => ({})],
+      ['with a token', async () => ({ token: await signToken('alice') })],
+    ] as const) {
+      test(`commands pipelined right after connect (${what}) run once the connect completes`, async () => {
+        const c = await open();
+        const ch = chan();
+        const replies = await Promise.all([c.command('connect', await params()), c.command('subscribe', { channel: ch }), c.command('ping')]);
+        assert.deepEqual(
+          replies.map((r) => r.error),
+          [undefined, undefined, undefined],
+        );
+        assert.equal(replies[1]!.result.channel, ch);
+      });
+    }
+
     test('in development mode a bare user name is accepted as identity', async () => {
       const c = await open();
       const r = await c.command('connect', { user: 'bob' });

@@ -118,6 +118,7 @@ function onMessage({ message: m }) {
   c.seq = Math.max(c.seq, m.seq);
   if (m.kind === 'message') {
     c.messages.set(m.seq, m);
+    if (state.open === c.id && $('typing').textContent.startsWith(`${m.from} `)) $('typing').textContent = '';
     c.last = m;
     if (m.from !== state.me) {
       if (state.open === c.id && !document.hidden) void markRead(c);
@@ -297,6 +298,19 @@ function renderConversations() {
   document.title = total > 0 ? `(${total}) Herald chat` : 'Herald chat';
 }
 
+/** A group membership event as a line of text. */
+function memberText(m) {
+  const d = m.data || {};
+  switch (d.action) {
+    case 'created': return `${m.from} created ${d.title ? `“${d.title}”` : 'the group'} with ${(d.members || []).join(', ')}`;
+    case 'added': return `${m.from} added ${(d.users || []).join(', ')}`;
+    case 'removed': return `${m.from} removed ${d.user}`;
+    case 'left': return `${d.user} left`;
+    case 'role': return `${d.user} is now ${d.role}`;
+    default: return `${m.from}: ${JSON.stringify(d)}`;
+  }
+}
+
 function renderMessages() {
   const c = state.convs.get(state.open);
   const ol = $('messages');
@@ -308,7 +322,7 @@ function renderMessages() {
   const deliveredUpTo = Math.max(others(c.delivered), readUpTo);
   for (const m of [...c.messages.values()].sort((a, b) => a.seq - b.seq)) {
     if (m.kind === 'member') {
-      ol.append(el('li', 'msg system', `${m.from}: ${textOf(m.data?.action ?? m.data)}`));
+      ol.append(el('li', 'msg system', memberText(m)));
       continue;
     }
     const mine = m.from === state.me;

@@ -334,8 +334,10 @@ export class LongPollTransport extends HttpTransport {
       this.#ctrl = ctrl;
       const channels = this.stream;
       let body: { position?: string; recovered?: boolean; publications?: Array<Record<string, unknown>> };
+      const q = this.streamQuery(false);
+      // Where each channel stood when the poll was sent, and whether it was announced before it.
+      const sent = new Map(channels.map((s) => [s.channel, { at: s.since, announced: s.announced }]));
       try {
-        const q = this.streamQuery(false);
         const res = await this.opts.fetch(`${this.ep.base}/connection/poll?${q}`, { headers: this.headers(), signal: ctrl.signal });
         body = (await res.json()) as typeof body;
         if (!res.ok) throw new Error(`long-poll answered ${res.status}`);
@@ -346,11 +348,21 @@ export class LongPollTransport extends HttpTransport {
       }
       if (gen !== this.#generation || this.done) return;
       this.announcePending(body.recovered !== false);
-      for (const f of body.publications ?? []) if (!this.frame(f, true, [])) return;
+      for (const f of body.publications ?? []) {
+        if (f.type === 'pub') {
+          const x = sent.get(f.channel as string);
+          if (x) x.at = { epoch: f.epoch as string, offset: f.offset as number };
+        }
+        if (!this.frame(f, true, [])) return;
+      }
       const positions = positionList(body.position, channels.length);
       for (const [i, s] of channels.entries()) {
         const p = positions[i];
         if (!p) continue;
+        const x = sent.get(s.channel);
+        // The channel moved past what this batch delivered (its history no longer covered the
+        // time between two polls): report the gap like a failed resume so the app re-syncs.
+        if (x?.announced && (p.epoch !== x.at.epoch || p.offset > x.at.offset)) this.hooks.subscribed(s.channel, p, false, []);
         s.since = p;
         this.hooks.position(s.channel, p);
       }

@@ -63,6 +63,8 @@ export class NchanFront {
   readonly #live = new Set<NchanSubscription>();
   readonly #conns = new Map<NchanSubscription, Connection>();
   readonly #sweeper: NodeJS.Timeout;
+  /** Keep-alive timers: one per route and type with a ping interval, over that route's sinks. */
+  readonly #pingers = new Map<string, { timer: NodeJS.Timeout; sinks: Set<Sink> }>();
 
   constructor(core: HeraldCore) {
     this.core = core;
@@ -141,6 +143,7 @@ export class NchanFront {
   /** End every subscription (server shutdown). */
   close(): void {
     clearInterval(this.#sweeper);
+    for (const p of this.#pingers.values()) clearInterval(p.timer);
     for (const s of [...this.#live]) s.close();
     this.#ws.close();
   }
@@ -230,8 +233,32 @@ export class NchanFront {
       if (streaming && route.unsubscribeUrl) callback(route.unsubscribeUrl, cbHeaders(), this.core.config.nchan.hookTimeoutMs);
       if (route.channelEvents) for (const id of plan.ids) void this.channels.event(`subscriber_dequeue ${id}`, id);
     };
+    const pingMs = type === 'eventsource' ? route.eventsourcePingIntervalMs : type === 'websocket' ? route.websocketPingIntervalMs : 0;
+    if (pingMs > 0 && sink.ping) {
+      const pinger = this.#pinger(`${route.path} ${type}`, pingMs);
+      pinger.add(sink);
+      const ended = sub.onEnd;
+      sub.onEnd = (reason) => {
+        pinger.delete(sink);
+        ended?.(reason);
+      };
+    }
     await sub.start(plan.from, route.subscriberTimeoutMs);
     return sub;
+  }
+
+  #pinger(key: string, ms: number): Set<Sink> {
+    let p = this.#pingers.get(key);
+    if (!p) {
+      const sinks = new Set<Sink>();
+      const timer = setInterval(() => {
+        for (const s of sinks) s.ping?.();
+      }, ms);
+      timer.unref();
+      p = { timer, sinks };
+      this.#pingers.set(key, p);
+    }
+    return p.sinks;
   }
 
   async #publisherRequest(route: NchanRoute, idText: string, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -37,6 +37,10 @@ export interface NchanRoute {
   readonly unsubscribeUrl: string | undefined;
   readonly publishUpstreamUrl: string | undefined;
   readonly channelEvents: boolean;
+  /** `event: ping` interval for EventSource subscribers, ms (0 = none). */
+  readonly eventsourcePingIntervalMs: number;
+  /** Ping frame interval for WebSocket subscribers, ms (0 = none). */
+  readonly websocketPingIntervalMs: number;
   /** Channel group; `meta` reads channel events. undefined = the default group. */
   readonly group: string | undefined;
 }
@@ -62,6 +66,8 @@ export function resolveRoute(r: NchanRouteConfig): NchanRoute {
     unsubscribeUrl: r.unsubscribeUrl,
     publishUpstreamUrl: r.publishUpstreamUrl,
     channelEvents: r.channelEvents ?? false,
+    eventsourcePingIntervalMs: r.eventsourcePingIntervalMs ?? 0,
+    websocketPingIntervalMs: r.websocketPingIntervalMs ?? 0,
     group: r.group,
   };
 }

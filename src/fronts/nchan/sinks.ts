@@ -72,6 +72,9 @@ export class EventSourceSink implements Sink {
     this.#res.write(cached(msg, 'es', () => Buffer.from(formatEvent(msg))));
     return alive(this.#res, this.#max);
   }
+  ping(): void {
+    this.#res.write(ES_PING);
+  }
   end(reason: EndReason): void {
     if (reason === 'deleted') this.#res.write(':410: 410 Gone\n\n');
     this.#res.end();
@@ -90,6 +93,9 @@ function cached(msg: NchanMessage, kind: 'es' | 'frame' | 'metaFrame', make: () 
   if (!entry) shared.set(msg.pub, (entry = {}));
   return (entry[kind] ??= make());
 }
+
+/** Nchan's default EventSource ping (event `ping`, no comment, no data). */
+const ES_PING = Buffer.from('event: ping\n\n');
 
 /** One EventSource event for a message. */
 export function formatEvent(msg: NchanMessage): string {
@@ -196,6 +202,9 @@ export class WebSocketSink implements Sink {
     if (buffered <= this.#max) return true;
     this.#ws.terminate();
     return false;
+  }
+  ping(): void {
+    if (this.#ws.readyState === 1) this.#ws.ping();
   }
   end(reason: EndReason): void {
     if (reason === 'deleted') this.#ws.close(1001, '410 Gone');

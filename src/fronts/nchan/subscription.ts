@@ -31,6 +31,8 @@ export interface Sink {
   message(msg: NchanMessage): boolean;
   /** The subscription ended (not called for `closed` caused by the sink itself). */
   end(reason: EndReason): void;
+  /** Send a keep-alive (EventSource `event: ping`, WebSocket ping frame), if the type has one. */
+  ping?(): void;
 }
 
 /** Where a subscription starts. */

@@ -24,6 +24,7 @@ export function nchanTestRoutes(hookPort: number, deadPort: number): Record<stri
     { path: '/newest/', role: 'subscriber', firstMessage: 'newest' },
     { path: '/first_m2/', role: 'subscriber', firstMessage: -2 },
     { path: '/first_p2/', role: 'subscriber', firstMessage: 2 },
+    { path: '/es_ping/', role: 'subscriber', types: ['eventsource', 'websocket'], eventsourcePingIntervalMs: 1000, websocketPingIntervalMs: 1000 },
     { path: '/lpto/', role: 'subscriber', types: ['longpoll'], subscriberTimeoutMs: 1000 },
     { path: '/existing/', role: 'subscriber', existingChannelsOnly: true },
     { path: '/cors/', role: 'subscriber', allowOrigin: ['http://good.example'] },

@@ -88,6 +88,13 @@ describe(`nchan streaming subscribers (${process.env.HERALD_CONFORMANCE_TARGET ?
     assert.equal(r.status, 403);
   });
 
+  test('EventSource ping interval: "event: ping" blocks between messages', async () => {
+    const s = raw(t.base, `/es_ping/${chan()}`, ES);
+    const text = await s.waitBody((b) => b.split('event: ping\n\n').length >= 3, 5000);
+    assert.match(text, /^: hi\n\n(event: ping\n\n)+$/);
+    s.close();
+  });
+
   test('chunked: one chunk per message, empty messages skipped, DELETE ends the stream', async () => {
     const ch = chan();
     const s = raw(t.base, `/sub/${ch}`, { TE: 'chunked' });

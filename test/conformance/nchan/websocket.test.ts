@@ -89,6 +89,14 @@ describe(`nchan websocket (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})
     assert.equal(code, 1008);
   });
 
+  test('WebSocket ping interval: the server sends empty ping frames', async () => {
+    const c = await openWs(`${wsBase}/es_ping/${chan()}`);
+    const pings: string[] = [];
+    await new Promise<void>((resolve) => c.ws.on('ping', (d: Buffer) => { pings.push(d.toString()); if (pings.length === 2) resolve(); }));
+    assert.deepEqual(pings, ['', '']);
+    c.ws.close();
+  });
+
   test('ping frames are answered with pongs carrying the same payload; a close frame closes cleanly', async () => {
     const c = await openWs(`${wsBase}/ws/${chan()}`);
     const pong = new Promise<Buffer>((resolve) => c.ws.once('pong', resolve));
