@@ -73,7 +73,7 @@ void describe('STOMP limits', () => {
         raw.send(frame('SUBSCRIBE', { id: 'old-sub', destination: q, ack: 'client-individual' }) + frame('SEND', { destination: q }, 'one') + frame('SEND', { destination: q }, 'two'));
         const [one, two] = [await raw.next(), await raw.next()];
         assert.deepEqual([one.body, two.body], ['one', 'two']);
-        const ack = version === '1.1' ? { 'message-id': one.headers['message-id']!, subscription: 'old-sub' } : { 'message-id': one.headers['message-id']! };
+        const ack: Record<string, string> = version === '1.1' ? { 'message-id': one.headers['message-id']!, subscription: 'old-sub' } : { 'message-id': one.headers['message-id']! };
         raw.send(frame('ACK', { ...ack, receipt: 'acked' }));
         assert.equal((await raw.next()).headers['receipt-id'], 'acked');
         await raw.close();

@@ -57,7 +57,6 @@ export class StompFront {
       limits: { maxFrameBytes: cfg.maxFrameBytes, maxHeaders: cfg.maxHeaders },
       heartbeatMs: cfg.heartbeatMs,
       inboxAck: options.inboxAck,
-      onConnect: () => undefined,
       onClose: (s) => {
         this.#sessions.delete(s);
         this.#wheel.remove(s);

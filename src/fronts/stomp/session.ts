@@ -51,8 +51,6 @@ export interface StompEnv {
   readonly heartbeatMs: number;
   /** Acknowledge a user's IM inbox up to a seq; absent = inbox acks are dropped. */
   readonly inboxAck?: (user: string, seq: number) => Promise<unknown>;
-  /** The session authenticated. */
-  readonly onConnect: (session: StompSession) => void;
   /** The session closed (once). */
   readonly onClose: (session: StompSession) => void;
 }
@@ -199,12 +197,12 @@ export class StompSession implements Connection, SubscriptionOwner {
     // Frames before a malformed one are handled; the error comes after them.
     if (parsed.error !== undefined) {
       if (this.#busy) (this.#queue ??= []).push({ command: '', headers: new Map([['message', parsed.error]]), body: Buffer.alloc(0) });
-      else this.#error('Malformed frame', parsed.error);
+      else this.#error(parsed.error, `Malformed frame: ${parsed.error}`);
     }
   }
 
   #allowFrame(): boolean {
-    const now = Date.now();
+    const now = clock();
     if (now - this.#windowStart >= 1000) {
       this.#windowStart = now;
       this.#windowCount = 0;
@@ -219,7 +217,8 @@ export class StompSession implements Connection, SubscriptionOwner {
     while (!this.#busy && !this.#closed && queue.length > 0) {
       const frame = queue.shift()!;
       if (frame.command === '') {
-        this.#error('Malformed frame', frame.headers.get('message'));
+        const error = frame.headers.get('message') ?? 'Malformed frame';
+        this.#error(error, `Malformed frame: ${error}`);
         return;
       }
       let pending: Promise<void> | void;
@@ -324,7 +323,6 @@ export class StompSession implements Connection, SubscriptionOwner {
     this.identity = identity;
     this.version = version;
     this.#read = this.#wrote = true;
-    this.#env.onConnect(this);
     this.write(
       wsFrame(
         encodeFrame('CONNECTED', [
