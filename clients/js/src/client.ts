@@ -18,6 +18,7 @@ import {
   parsePosition,
   type Position,
   type Publication,
+  tokenSubject,
   type TransportName,
   type WantedChannel,
   type WebSocketCtor,
@@ -279,7 +280,8 @@ export class HeraldClient extends Emitter<ClientEvents> implements SubscriptionO
   /** Nodes to try, in order: the dispatcher's answer (then `url`), or `url`. */
   async #nodes(): Promise<string[]> {
     if (!this.#opts.dispatcher) return [trimBase(this.#opts.url!)];
-    const q = this.#opts.user ? `?user=${encodeURIComponent(this.#opts.user)}` : '';
+    const user = this.#opts.user ?? tokenSubject(this.#token);
+    const q = user ? `?user=${encodeURIComponent(user)}` : '';
     try {
       const res = await this.#fetch(`${trimBase(this.#opts.dispatcher)}/dispatch${q}`, { headers: this.#token ? { authorization: `Bearer ${this.#token}` } : {} });
       if (!res.ok) throw new Error(`dispatcher answered ${res.status}`);

@@ -17,6 +17,7 @@ import {
   type Position,
   type Publication,
   type TransportName,
+  tokenSubject,
 } from './types.js';
 
 /** Options of the HTTP transports. */
@@ -251,19 +252,6 @@ abstract class HttpTransport implements Transport {
     if (this.done) return;
     this.done = true;
     this.stop();
-  }
-}
-
-/** The `sub` claim of a JWT (not verified: the server did that), or undefined. */
-function tokenSubject(token: string | undefined): string | undefined {
-  const part = token?.split('.')[1];
-  if (!part) return undefined;
-  try {
-    const json = atob(part.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(part.length / 4) * 4, '='));
-    const sub = (JSON.parse(json) as { sub?: unknown }).sub;
-    return typeof sub === 'string' ? sub : undefined;
-  } catch {
-    return undefined;
   }
 }
 

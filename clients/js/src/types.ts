@@ -82,3 +82,16 @@ export type EventSourceCtor = new (url: string) => EventSourceLike;
 
 /** The fetch function. */
 export type FetchFn = (input: string, init?: RequestInit) => Promise<Response>;
+
+/** The `sub` claim of a JWT (not verified: the server did that), or undefined. */
+export function tokenSubject(token: string | undefined): string | undefined {
+  const part = token?.split('.')[1];
+  if (!part) return undefined;
+  try {
+    const json = atob(part.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(part.length / 4) * 4, '='));
+    const sub = (JSON.parse(json) as { sub?: unknown }).sub;
+    return typeof sub === 'string' ? sub : undefined;
+  } catch {
+    return undefined;
+  }
+}
