@@ -1,0 +1,140 @@
+/**
+ * Webhooks against the real example backend: connect/subscribe/unsubscribe/disconnect, presence,
+ * IM message stored and offline-with-unread events; HMAC signature verified by the receiver;
+ * batches retried after 500 answers with no event lost and none duplicated after dedupe by id;
+ * the bounded queue drops (and counts) what does not fit.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { type ExampleBackend, type ReceivedEvent, startBackend, verifySignature } from '../../examples/backend.js';
+import type { HeraldServer } from '../../src/index.js';
+import { WsClient } from '../helpers/clients.js';
+import { startServer, waitFor, wsUrl } from '../helpers/server.js';
+
+const SECRET = 'webhook-secret-0123456789';
+
+describe('webhooks', () => {
+  let backend: ExampleBackend;
+  let server: HeraldServer;
+  let dir: string;
+  const clients: WsClient[] = [];
+  const open = async (user: string): Promise<WsClient> => {
+    const c = await WsClient.connected(wsUrl(server), { user });
+    clients.push(c);
+    return c;
+  };
+  const find = (type: string, pred: (e: ReceivedEvent) => boolean = () => true): ReceivedEvent | undefined =>
+    backend.events.find((e) => e.type === type && pred(e));
+  const waitEvent = async (type: string, pred: (e: ReceivedEvent) => boolean = () => true): Promise<ReceivedEvent> => {
+    await waitFor(() => find(type, pred) !== undefined, 5_000, `webhook ${type}`);
+    return find(type, pred)!;
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'herald-webhooks-'));
+    backend = await startBackend({ secret: SECRET });
+    server = await startServer({
+      dev: true,
+      im: { storePath: join(dir, 'im.db'), presenceGraceMs: 50 },
+      backend: { webhookUrl: `${backend.url}/webhook`, secret: SECRET, webhookIntervalMs: 20, webhookBatchSize: 50, webhookRetryMinMs: 50, webhookRetryMaxMs: 200 },
+    });
+    await server.im.ready();
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) await c.close();
+  });
+  after(async () => {
+    await server.close();
+    await backend.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('connect, subscribe, unsubscribe and disconnect arrive signed, with unique ids', async () => {
+    const c = await open('hook-ann');
+    await c.ok('subscribe', { channel: 'news' });
+    await c.ok('unsubscribe', { channel: 'news' });
+    await c.close();
+    const conn = await waitEvent('connect', (e) => e.data.user === 'hook-ann');
+    assert.equal(conn.data.transport, 'websocket');
+    await waitEvent('subscribe', (e) => e.data.user === 'hook-ann' && e.data.channel === 'news');
+    await waitEvent('unsubscribe', (e) => e.data.user === 'hook-ann' && e.data.channel === 'news');
+    const disc = await waitEvent('disconnect', (e) => e.data.user === 'hook-ann');
+    assert.equal(disc.data.client, conn.data.client);
+    assert.equal(new Set(backend.events.map((e) => e.id)).size, backend.events.length);
+    assert.equal(backend.stats.badSignatures, 0);
+  });
+
+  test('IM: message stored, presence changes, and "offline with unread" for an offline recipient', async () => {
+    await fetch(`${server.url()}/api/im/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ users: [{ id: 'hook-off' }] }) });
+    const a = await open('hook-sender');
+    await a.ok('subscribe', { channel: 'inbox:hook-sender' });
+    const ack = await a.ok('im.send', { to: 'hook-off', clientId: 'w1', data: { text: 'ping' } });
+    const stored = await waitEvent('im.message', (e) => e.data.id === ack.id);
+    assert.deepEqual(stored.data.data, { text: 'ping' });
+    assert.equal(stored.data.sender, 'hook-sender');
+    const off = await waitEvent('im.offline_unread', (e) => e.data.user === 'hook-off');
+    assert.equal(off.data.unread, 1);
+    assert.equal(off.data.message, ack.id);
+    const pres = await waitEvent('presence', (e) => e.data.user === 'hook-sender' && e.data.state === 'online');
+    assert.equal(pres.type, 'presence');
+  });
+
+  test('a backend answering 500 gets the same events again later: none lost, duplicates only by id', async () => {
+    const before = backend.events.length;
+    backend.failWebhooks(3);
+    const users = ['r1', 'r2', 'r3', 'r4', 'r5'].map((u) => `hook-retry-${u}`);
+    for (const u of users) await (await open(u)).close();
+    await waitFor(() => users.every((u) => find('disconnect', (e) => e.data.user === u)), 8_000, 'all retried events');
+    const got = backend.events.slice(before).filter((e) => users.includes(String(e.data.user)));
+    assert.equal(got.filter((e) => e.type === 'connect').length, users.length);
+    assert.equal(got.filter((e) => e.type === 'disconnect').length, users.length);
+    const metrics = await (await fetch(`${server.url()}/metrics`)).text();
+    assert.match(metrics, /herald_webhook_events_total\{outcome="failed"\} [1-9]/);
+    assert.match(metrics, /herald_webhook_events_total\{outcome="delivered"\} [1-9]/);
+  });
+
+  test('the receiver rejects a forged or stale signature', () => {
+    const body = '{"events":[]}';
+    const ts = Math.floor(Date.now() / 1000);
+    const good = { 'x-herald-timestamp': String(ts), 'x-herald-signature': 'sha256=' + 'ab'.repeat(32) };
+    assert.equal(verifySignature(SECRET, good, body), false);
+    assert.equal(verifySignature(SECRET, { 'x-herald-timestamp': String(ts - 3600), 'x-herald-signature': 'sha256=00' }, body), false);
+    assert.equal(verifySignature(SECRET, {}, body), false);
+  });
+});
+
+describe('webhooks: signature mismatch and bounded queue', () => {
+  test('a Herald with the wrong secret is refused (401) and retries; the events stay queued', async () => {
+    const backend = await startBackend({ secret: SECRET });
+    const server = await startServer({ dev: true, backend: { webhookUrl: `${backend.url}/webhook`, secret: 'not-the-right-secret-0000', webhookIntervalMs: 10, webhookRetryMinMs: 50, webhookRetryMaxMs: 100 } });
+    try {
+      const c = await WsClient.connected(wsUrl(server), { user: 'forger' });
+      await c.close();
+      await waitFor(() => backend.stats.badSignatures >= 2, 5_000, 'refused attempts');
+      assert.equal(backend.events.length, 0);
+      assert.ok(server.core.backend.webhookBacklog >= 1);
+    } finally {
+      await server.close();
+      await backend.close();
+    }
+  });
+
+  test('events beyond the queue bound are dropped, counted in metrics', async () => {
+    const down = await startBackend();
+    const url = `${down.url}/webhook`;
+    await down.close();
+    const server = await startServer({ dev: true, backend: { webhookUrl: url, webhookQueueMax: 3, webhookRetryMinMs: 5_000, webhookRetryMaxMs: 5_000 } });
+    try {
+      for (let i = 0; i < 4; i++) await (await WsClient.connected(wsUrl(server), { user: `drop${i}` })).close();
+      await waitFor(() => server.core.backend.webhookBacklog === 3, 3_000, 'full queue');
+      const metrics = await (await fetch(`${server.url()}/metrics`)).text();
+      assert.match(metrics, /herald_webhook_events_total\{outcome="dropped"\} [1-9]/);
+      assert.match(metrics, /herald_webhook_queue_length 3/);
+    } finally {
+      await server.close();
+    }
+  });
+});
