@@ -28,8 +28,12 @@ interface Run {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** Each spawned server gets its own data directory (embedded stores must not share files). */
+let dataDirs = 0;
 function run(args: string[], env: Record<string, string> = {}, cwd?: string): Run {
-  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], { env: cleanEnv(env), cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const dataDir = join(tmpdir(), `herald-cli-data-${process.pid}-${++dataDirs}`);
+  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], { env: cleanEnv({ HERALD_DATA_DIR: dataDir, ...env }), cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.once('exit', () => rmSync(dataDir, { recursive: true, force: true }));
   const r: Run = {
     child,
     stdout: '',
