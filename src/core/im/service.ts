@@ -96,6 +96,8 @@ export class ImService {
   readonly #known = new Set<string>();
   /** Registrations in flight (a user subscribing to its inbox is registered). */
   readonly #registering = new Map<string, Promise<void>>();
+  /** Direct conversations known to exist (skips a store read per 1:1 send). */
+  readonly #directs = new Set<string>();
   /** Users with a live inbox subscription on this node. */
   readonly #online = new Set<string>();
   readonly #offlineTimers = new Map<string, NodeJS.Timeout>();
@@ -180,7 +182,14 @@ export class ImService {
     if (p.to !== undefined) {
       if (p.conversation !== undefined) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'Give `to` or `conversation`, not both');
       await this.#assertKnown([p.to]);
-      conv = await this.store.ensureDirect(directConversationId(user, p.to), user, p.to);
+      const id = directConversationId(user, p.to);
+      if (this.#directs.has(id)) {
+        conv = { id, kind: 'direct', createdAt: 0, seq: 0, memberCount: user === p.to ? 1 : 2 };
+      } else {
+        conv = await this.store.ensureDirect(id, user, p.to);
+        if (this.#directs.size >= 200_000) this.#directs.clear();
+        this.#directs.add(id);
+      }
       recipients = user === p.to ? [user] : [user, p.to];
     } else if (p.conversation !== undefined) {
       conv = (await this.#membership(user, p.conversation)).conv;
