@@ -4,6 +4,7 @@
  */
 import { type ConfigInput, type HeraldConfig, resolveConfig } from './core/config.js';
 import { RedisBroker } from './engines/broker-redis.js';
+import { RedisNodeRegistry } from './engines/registry-redis.js';
 import { HeraldServer, type ServerOptions } from './server.js';
 
 export { HeraldServer, type HttpHandler, type ServerOptions, type UpgradeHandler } from './server.js';
@@ -12,6 +13,9 @@ export { HeraldError, ERRORS, type HeraldErrorCode } from './core/errors.js';
 export { DisconnectCode, ErrorCode, PROTOCOL_VERSION, shouldReconnect } from './protocol/codes.js';
 export { MemoryBroker } from './engines/broker-memory.js';
 export { RedisBroker, type RedisBrokerOptions } from './engines/broker-redis.js';
+export { RedisNodeRegistry } from './engines/registry-redis.js';
+export { createDispatchServer, Dispatcher, listenDispatch, type Assignment, type DispatchStrategy } from './api/dispatcher.js';
+export type { NodeInfo, NodeRegistry } from './core/nodes.js';
 export type { Broker } from './core/broker.js';
 export { SqliteImStore, type SqliteStoreOptions } from './engines/store-sqlite.js';
 export { MemoryPresence } from './engines/presence-memory.js';
@@ -31,8 +35,10 @@ export type CreateServerOptions = Omit<ServerOptions, 'config'> & { readonly con
 export function createServer(options: CreateServerOptions = {}): HeraldServer {
   const config = isResolved(options.config) ? options.config : resolveConfig(options.config ?? {});
   // With redis.url, Redis carries fan-out and history (ioredis itself loads when the broker starts).
-  const broker = options.broker ?? (config.redis.url ? new RedisBroker({ url: config.redis.url, prefix: config.redis.prefix, logger: options.logger }) : undefined);
-  return new HeraldServer({ ...options, config, broker });
+  const redis = config.redis.url ? { url: config.redis.url, prefix: config.redis.prefix } : undefined;
+  const broker = options.broker ?? (redis ? new RedisBroker({ ...redis, logger: options.logger }) : undefined);
+  const registry = options.registry ?? (redis ? new RedisNodeRegistry(redis) : undefined);
+  return new HeraldServer({ ...options, config, broker, registry });
 }
 
 function isResolved(c: unknown): c is HeraldConfig {

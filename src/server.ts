@@ -20,18 +20,21 @@ import type { PresenceStore } from './core/im/presence.js';
 import { ImService } from './core/im/service.js';
 import type { ImStore } from './core/im/store.js';
 import type { Logger } from './core/logger.js';
+import { NodeHeartbeat, type NodeRegistry } from './core/nodes.js';
 import { MemoryBroker } from './engines/broker-memory.js';
 import { MemoryPresence } from './engines/presence-memory.js';
 import { SqliteImStore } from './engines/store-sqlite.js';
-import { NativeFront } from './fronts/native/front.js';
 import { HttpBackendTransport } from './engines/backend-http.js';
 import { registerBackendCommands } from './fronts/native/backend-commands.js';
+import { NativeFront } from './fronts/native/front.js';
 import { attachNchanFront, type NchanFront } from './fronts/nchan/front.js';
 import { attachStompFront, type StompFront } from './fronts/stomp/front.js';
 import { registerImCommands } from './fronts/native/im-commands.js';
 import { DisconnectCode } from './protocol/codes.js';
 import { sendError } from './transports/http.js';
 
+/** Drain steps are at least this far apart, ms. */
+const DRAIN_STEP_MS = 50;
 /** Listen backlog (the kernel caps it at net.core.somaxconn). */
 const LISTEN_BACKLOG = 4096;
 
@@ -47,6 +50,8 @@ export interface ServerOptions {
   readonly broker?: Broker;
   /** IM store engine (default: SQLite at `im.storePath` or `<dataDir>/herald.db`, opened on first IM use). */
   readonly imStore?: ImStore;
+  /** Node registry for the dispatcher (default: none; the Redis one when redis.url is set). */
+  readonly registry?: NodeRegistry;
   /** Presence engine (default: in-process memory). */
   readonly presence?: PresenceStore;
   readonly logger?: Logger;
@@ -71,12 +76,20 @@ export class HeraldServer {
   readonly #upgradeHandlers: UpgradeHandler[] = [];
   readonly #closeHooks: Array<() => void | Promise<void>> = [];
   #closing: Promise<void> | undefined;
+  #heartbeat: NodeHeartbeat | undefined;
+  #draining: Promise<void> | undefined;
+  readonly #registry: NodeRegistry | undefined;
 
   constructor(options: ServerOptions) {
     this.config = options.config;
+    this.#registry = options.registry;
     this.core = new HeraldCore({ config: options.config, broker: options.broker ?? new MemoryBroker(), logger: options.logger });
     this.native = new NativeFront(this.core);
     this.api = new ServerApi(this.core);
+    this.api.route('POST', /^drain$/, async () => {
+      void this.drain();
+      return { draining: true, connections: this.core.hub.connectionCount, windowMs: this.config.cluster.drainWindowMs };
+    });
     const { im } = options.config;
     const imStore = options.imStore ?? new SqliteImStore({ path: im.storePath || join(options.config.dataDir, 'herald.db'), synchronous: im.storeSync });
     this.im = new ImService({ core: this.core, store: imStore, presence: options.presence ?? new MemoryPresence() });
@@ -133,7 +146,44 @@ export class HeraldServer {
         resolve();
       });
     });
+    await this.#announce();
     return this.address();
+  }
+
+  /** Announce this node in the registry on a heartbeat (after listen; the dispatcher reads it). */
+  async #announce(): Promise<void> {
+    if (!this.#registry) return;
+    const url = this.config.cluster.advertiseUrl ?? this.url();
+    this.#heartbeat = new NodeHeartbeat(
+      this.#registry,
+      () => ({ id: this.core.nodeId, url, connections: this.core.hub.connectionCount, draining: this.#draining !== undefined || this.#closing !== undefined }),
+      this.config.cluster.heartbeatMs,
+      this.core.logger,
+    );
+    await this.#heartbeat.start();
+  }
+
+  /**
+   * Drain: announce the node as draining (the dispatcher stops assigning it), then tell every
+   * client to reconnect through the dispatcher (3005), spread evenly over `windowMs` (default
+   * `cluster.drainWindowMs`) so they do not all arrive elsewhere at once. The node keeps
+   * serving whoever is still connected; `close()` after it stops the rest. Idempotent.
+   */
+  drain(windowMs = this.config.cluster.drainWindowMs): Promise<void> {
+    this.#draining ??= this.#drain(windowMs);
+    return this.#draining;
+  }
+
+  async #drain(windowMs: number): Promise<void> {
+    await this.#heartbeat?.beat();
+    const conns = this.core.hub.connections();
+    this.core.logger.info({ connections: conns.length, windowMs }, 'draining');
+    const steps = Math.max(1, Math.min(conns.length, Math.ceil(windowMs / DRAIN_STEP_MS)));
+    const perStep = Math.ceil(conns.length / steps);
+    for (let i = 0; i < conns.length; i += perStep) {
+      if (i > 0) await new Promise((r) => setTimeout(r, windowMs / steps));
+      for (const c of conns.slice(i, i + perStep)) c.disconnect(DisconnectCode.RECONNECT, 'node draining: reconnect through the dispatcher');
+    }
   }
 
   /** The bound address. */
@@ -159,6 +209,8 @@ export class HeraldServer {
 
   async #close(): Promise<void> {
     const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    // Leave the registry first, so the dispatcher sends no one here while clients drain away.
+    await this.#heartbeat?.stop();
     for (const hook of this.#closeHooks) await hook();
     this.native.close(DisconnectCode.SHUTDOWN, 'server shutting down');
     this.core.disconnectAll(DisconnectCode.SHUTDOWN, 'server shutting down');

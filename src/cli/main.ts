@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { pino } from 'pino';
 import { ConfigError, createServer, resolveConfig } from '../index.js';
 import { argsLayer, envLayer, fileLayer, helpText } from './config-sources.js';
+import { runDispatcher } from './dispatch.js';
 import { isWorker, reportListening, runPrimary } from './workers.js';
 
 const require = createRequire(import.meta.url);
@@ -23,7 +24,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     return 0;
   }
   const command = args.positional[0] ?? 'serve';
-  if (command !== 'serve') problems.push(`unknown command "${command}" (see herald --help)`);
+  if (command !== 'serve' && command !== 'dispatch') problems.push(`unknown command "${command}" (see herald --help)`);
   const file = args.configFile ? fileLayer(args.configFile, problems) : {};
   const fromEnv = envLayer(env, problems);
   let config;
@@ -39,7 +40,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   }
   const logger = pino({ level: config.logLevel, base: { pid: process.pid } });
   if (config.dev) logger.warn('DEVELOPMENT MODE: bare user names are accepted as identities. Never use this in production.');
-  if (config.workers > 1 && !isWorker()) return runPrimary(config.workers, logger, config.timing.shutdownTimeoutMs);
+  if (command === 'dispatch') return runDispatcher(config, logger);
+  if (config.workers > 1 && !isWorker()) return runPrimary(config.workers, logger, config.cluster.drainWindowMs + config.timing.shutdownTimeoutMs);
   const server = createServer({ config, logger });
   let addr;
   try {
@@ -58,7 +60,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    server.close().then(
+    // In a cluster, clients move to other nodes through the dispatcher, spread over the drain window.
+    const drained = config.redis.url ? server.drain() : Promise.resolve();
+    drained.then(() => server.close()).then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error({ err: String(err) }, 'shutdown failed');

@@ -38,7 +38,8 @@ export function reportListening(host: string, port: number): void {
 /**
  * Run the primary: fork `count` workers (they run the same command line), log once all listen,
  * replace crashed ones, and drain them all on SIGTERM/SIGINT. `shutdownTimeoutMs` is the
- * workers' own graceful-shutdown bound; the primary kills stragglers a little after it.
+ * workers' own graceful-shutdown bound (drain window included); the primary kills stragglers
+ * a little after it.
  * Resolves with the exit code once every worker has stopped after a signal.
  */
 export function runPrimary(count: number, logger: Logger, shutdownTimeoutMs: number): Promise<number> {

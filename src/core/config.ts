@@ -133,6 +133,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('backend.webhookRetryMaxMs', z.number().int().min(1), 30_000, 'Longest retry delay of a failed webhook batch.'),
   opt('backend.webhookTimeoutMs', z.number().int().min(1), 5_000, 'Time a webhook request may take.'),
   opt('backend.systemUser', z.string().regex(/^[A-Za-z0-9_.@-]{1,128}$/), 'system', 'Sender id of IM messages the server API sends as the system.'),
+  opt('cluster.advertiseUrl', z.string().url().optional(), undefined, 'URL clients use to reach this node, announced to the dispatcher (default: the listen address).'),
+  opt('cluster.heartbeatMs', z.number().int().min(100), 2_000, 'Node heartbeat interval in the Redis node registry; a node missing three beats is dead.'),
+  opt('cluster.drainWindowMs', z.number().int().min(0), 10_000, 'Draining (SIGTERM with Redis, or POST /api/drain) tells clients to reconnect through the dispatcher spread over this window.'),
+  opt('dispatch.strategy', z.enum(['hash', 'load']), 'hash', 'How `herald dispatch` picks a node: hash = rendezvous hash of the user (stable), load = fewest connections.'),
+  opt('dispatch.backups', z.number().int().min(0).max(16), 2, 'Backup node URLs returned after the primary.'),
   opt('workers', z.number().int().min(1).max(256), 1, 'Worker processes serving the one port (`herald serve --workers N`); more than 1 requires redis.url.'),
   opt('web.chat', z.boolean().optional(), undefined, 'Serve the demo web chat at / (default: on in development mode only).'),
   opt('web.admin', z.boolean(), true, 'Serve the admin dashboard at /admin (protected like /api: API key, or loopback when no key is set).'),
@@ -211,6 +216,15 @@ export interface HeraldConfig {
     readonly prefix: string;
   };
   readonly workers: number;
+  readonly cluster: {
+    readonly advertiseUrl?: string;
+    readonly heartbeatMs: number;
+    readonly drainWindowMs: number;
+  };
+  readonly dispatch: {
+    readonly strategy: 'hash' | 'load';
+    readonly backups: number;
+  };
   readonly backend: B.BackendConfig;
   readonly web: {
     /** Undefined: follow `dev`. */

@@ -26,30 +26,30 @@ export class NodeProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   port = 0;
 
-  private constructor(args: string[], env: Record<string, string>) {
+  private constructor(command: string, args: string[], env: Record<string, string>) {
     this.args = args;
-    this.child = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'serve', ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, ['--import', 'tsx', ENTRY, command, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
     this.child.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
   }
 
   /**
-   * Start `herald serve` with the Redis broker at `redis` (key prefix `prefix`) and wait until it
+   * Start `herald serve` (or `herald dispatch`) with the Redis broker at `redis` (key prefix `prefix`) and wait until it
    * listens. `port` 0 picks a free one. Extra flags go last.
    */
-  static async start(opts: { redis: string; prefix: string; port?: number; args?: string[]; env?: Record<string, string> }): Promise<NodeProcess> {
+  static async start(opts: { redis: string; prefix: string; port?: number; args?: string[]; env?: Record<string, string>; command?: 'serve' | 'dispatch' }): Promise<NodeProcess> {
     const args = ['--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--redis', opts.redis, '--redis.prefix', opts.prefix, '--data-dir', join('/tmp', `herald-cluster-${process.pid}`), ...TEST_FLAGS, ...(opts.args ?? [])];
-    const node = new NodeProcess(args, { HERALD_LOG_LEVEL: 'info', ...opts.env });
+    const node = new NodeProcess(opts.command ?? 'serve', args, { HERALD_LOG_LEVEL: 'info', ...opts.env });
     await node.listening();
     return node;
   }
 
   /** Wait for the "herald listening" log line. */
-  async listening(timeoutMs = 120_000): Promise<void> {
+  async listening(timeoutMs = 240_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const m = /"port":(\d+)[^\n]*herald listening/.exec(this.stdout);
+      const m = /"port":(\d+)[^\n]*herald (?:dispatcher )?listening/.exec(this.stdout);
       if (m) {
         this.port = Number(m[1]);
         return;

@@ -27,14 +27,14 @@ void test('more than one worker without Redis is a configuration error that says
   assert.equal(resolveConfig({ workers: 2, redis: { url: 'redis://127.0.0.1:6379' } }).workers, 2);
 });
 
-void describe('herald serve --workers 2', { timeout: 300_000 }, () => {
+void describe('herald serve --workers 2', { timeout: 600_000 }, () => {
   const prefix = testPrefix('workers');
   let node: NodeProcess;
   const clients: WsClient[] = [];
 
   before(async () => {
-    node = await NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: ['--workers', '2'] });
-  }, { timeout: 200_000 });
+    node = await NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: ['--workers', '2', '--cluster.drain-window-ms', '200'] });
+  }, { timeout: 300_000 });
   after(async () => {
     for (const c of clients) c.terminate();
     await node?.stop('SIGKILL');
@@ -58,11 +58,11 @@ void describe('herald serve --workers 2', { timeout: 300_000 }, () => {
     for (const c of clients) assert.equal((await c.nextPub(ch, 10_000)).data, 'all');
   });
 
-  void test('SIGTERM on the primary drains the workers: clients are told to reconnect, the primary exits 0', async () => {
+  void test('SIGTERM on the primary drains the workers: clients are told to reconnect through the dispatcher, the primary exits 0', async () => {
     const closes = clients.map((c) => c.closed);
     const exit = await node.stop('SIGTERM');
     assert.deepEqual(exit, { code: 0, signal: null });
-    for (const closed of closes) assert.equal((await closed).code, DisconnectCode.SHUTDOWN);
+    for (const closed of closes) assert.equal((await closed).code, DisconnectCode.RECONNECT);
     assert.match(node.stdout, /shutting down workers/);
     assert.equal((node.stdout.match(/worker listening/g) ?? []).length, 2);
   });

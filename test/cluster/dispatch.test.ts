@@ -1,0 +1,132 @@
+/**
+ * `herald dispatch` over live nodes: nodes heartbeat into the Redis registry, the dispatcher
+ * answers with a primary and backups among them, stops assigning a node once it drains or
+ * shuts down (SIGTERM) and within one TTL of its death (SIGKILL); a client of a killed node
+ * resumes on another with nothing lost.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { DisconnectCode } from '../../src/protocol/codes.js';
+import { WsClient } from '../helpers/clients.js';
+import { apiPublish, NodeProcess } from './nodes.js';
+import { deleteKeys, SHARED_REDIS_URL, testPrefix } from './redis.js';
+
+interface Answer {
+  status: number;
+  body: { primary?: string; backups?: string[]; nodes?: number; code?: string };
+}
+
+async function dispatch(d: NodeProcess, user: string): Promise<Answer> {
+  const res = await fetch(`${d.url}/dispatch?user=${encodeURIComponent(user)}`);
+  return { status: res.status, body: (await res.json()) as Answer['body'] };
+}
+
+async function eventually(what: string, cond: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A user whose primary is `node`. */
+async function userOn(d: NodeProcess, node: NodeProcess): Promise<string> {
+  for (let i = 0; i < 500; i++) if ((await dispatch(d, `u${i}`)).body.primary === node.url) return `u${i}`;
+  throw new Error(`no user maps to ${node.url}`);
+}
+
+void describe('herald dispatch', { timeout: 400_000 }, () => {
+  const prefix = testPrefix('dispatch');
+  const fast = ['--cluster.heartbeat-ms', '300', '--cluster.drain-window-ms', '300'];
+  let a: NodeProcess;
+  let b: NodeProcess;
+  let c: NodeProcess;
+  let d: NodeProcess;
+  const clients: WsClient[] = [];
+
+  before(async () => {
+    [a, b, c, d] = await Promise.all([
+      NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: fast }),
+      NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: fast }),
+      NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: fast }),
+      NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, command: 'dispatch' }),
+    ]);
+  }, { timeout: 240_000 });
+  after(async () => {
+    for (const cl of clients) cl.terminate();
+    await Promise.all([a?.stop('SIGKILL'), b?.stop('SIGKILL'), c?.stop('SIGKILL'), d?.stop('SIGTERM')]);
+    await deleteKeys(SHARED_REDIS_URL, prefix);
+  });
+
+  void test('answers a live primary and the other nodes as backups, stable per user, spread over users', async () => {
+    const urls = [a.url, b.url, c.url].sort();
+    const first = await dispatch(d, 'alice');
+    assert.equal(first.status, 200);
+    assert.equal(first.body.nodes, 3);
+    assert.deepEqual([first.body.primary!, ...first.body.backups!].sort(), urls);
+    assert.deepEqual(await dispatch(d, 'alice'), first);
+    const primaries = new Set<string>();
+    for (let i = 0; i < 60; i++) primaries.add((await dispatch(d, `user-${i}`)).body.primary!);
+    assert.deepEqual([...primaries].sort(), urls);
+    assert.equal((await fetch(`${d.url}/dispatch`)).status, 400);
+  });
+
+  void test('POST /api/drain: the node is no longer assigned and its clients are told to reconnect through the dispatcher', async () => {
+    const user = await userOn(d, c);
+    const client = await WsClient.connected(c.wsUrl);
+    clients.push(client);
+    const res = await fetch(`${c.url}/api/drain`, { method: 'POST' });
+    assert.equal(res.status, 200);
+    assert.equal((await client.closed).code, DisconnectCode.RECONNECT);
+    await eventually('C no longer assigned', async () => {
+      const ans = await dispatch(d, user);
+      return ans.body.primary !== c.url && !ans.body.backups!.includes(c.url);
+    }, 3_000);
+    await c.stop('SIGTERM');
+  });
+
+  void test('failover: a client of a killed node resumes on another node from its position with nothing lost, within 10 s', async () => {
+    const ch = `failover-${Date.now()}`;
+    const user = await userOn(d, a);
+    const onA = await WsClient.connected(a.wsUrl);
+    clients.push(onA);
+    await onA.ok('subscribe', { channel: ch });
+    await apiPublish(b, ch, 'one');
+    const one = await onA.nextPub(ch);
+    const killedAt = Date.now();
+    await a.stop('SIGKILL');
+    await onA.closed;
+    // Published while the client is away.
+    await apiPublish(b, ch, 'two');
+    await apiPublish(b, ch, 'three');
+    // The client goes back to the dispatcher, tries the primary, then the backups.
+    const ans = await dispatch(d, user);
+    let resumed: WsClient | undefined;
+    for (const url of [ans.body.primary!, ...ans.body.backups!]) {
+      try {
+        resumed = await WsClient.connected(`${url.replace('http', 'ws')}/connection/websocket`);
+        break;
+      } catch {
+        // dead node: next one
+      }
+    }
+    assert.ok(resumed, 'some node accepted the client');
+    clients.push(resumed);
+    const sub = await resumed.ok('subscribe', { channel: ch, since: `${one.epoch}:${one.offset}` });
+    assert.equal(sub.recovered, true);
+    assert.deepEqual(sub.publications.map((p: { data: string }) => p.data), ['two', 'three']);
+    assert.ok(Date.now() - killedAt < 10_000, `back within 10 s (took ${Date.now() - killedAt} ms)`);
+    await eventually('A expired from the registry', async () => (await dispatch(d, user)).body.primary !== a.url, 5_000);
+  });
+
+  void test('a node shutting down (SIGTERM) is withdrawn at once; then no node is live: 503', async () => {
+    const user = 'last-user';
+    await eventually('only B left', async () => (await dispatch(d, user)).body.nodes === 1, 5_000);
+    await b.stop('SIGTERM');
+    // "At once": within the dispatcher's 500 ms cache of the registry, long before the 0.9 s TTL.
+    await eventually('B withdrawn', async () => (await dispatch(d, user)).status === 503, 800);
+    const ans = await dispatch(d, user);
+    assert.equal(ans.status, 503);
+    assert.equal(ans.body.code, 'HERALD_ERR_UNAVAILABLE');
+  });
+});
