@@ -12,6 +12,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { type ExampleBackend, startBackend } from '../../examples/backend.js';
 import type { HeraldServer } from '../../src/index.js';
 import { WsClient } from '../helpers/clients.js';
+import { connectStomp } from '../helpers/stomp.js';
 import { startServer, wsUrl } from '../helpers/server.js';
 import { signToken, TEST_SECRET } from '../helpers/tokens.js';
 
@@ -212,6 +213,22 @@ describe('backend down', () => {
     } finally {
       await closed.close();
       await open.close();
+      await b.close();
+    }
+  });
+});
+
+describe('backend connect hook on STOMP', () => {
+  test('STOMP CONNECT credentials go to the backend: allowed as the user it names, denied with an ERROR frame', async () => {
+    const b = await startBackend();
+    const server = await startServer({ backend: { url: `${b.url}/herald`, connectPath: '/connect' } });
+    try {
+      const ok = await connectStomp(server, { connectHeaders: { passcode: 'user:stomper' } });
+      assert.equal(ok.connected.headers['user-name'], 'stomper');
+      await ok.client.deactivate();
+      await assert.rejects(connectStomp(server, { connectHeaders: { passcode: 'deny' } }), /denied by the backend/);
+    } finally {
+      await server.close();
       await b.close();
     }
   });

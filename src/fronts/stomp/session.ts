@@ -342,6 +342,8 @@ export class StompSession implements Connection, SubscriptionOwner {
    * all = an anonymous connection.
    */
   async #authenticate(login: string | undefined, passcode: string | undefined): Promise<Identity | undefined> {
+    // With the backend's connect hook, it judges the credentials (login = user, passcode = token).
+    if (this.#core.backend.has('connect')) return this.#core.backend.authenticate({ token: passcode || undefined, user: login || undefined, client: this.id, transport: 'stomp' });
     const auth = this.#core.auth;
     if (auth.devMode && login) return auth.devIdentity(login);
     if (passcode) return auth.verify(passcode);
