@@ -79,7 +79,7 @@ export class NchanWebSockets {
     this.#accept(req, socket, head, (ws) => {
       const sink = new WebSocketSink(ws, ws.protocol === META_SUBPROTOCOL, front.core.config.limits.maxOutboundBytes);
       const started = front.startSubscription(plan, sink, req, 'websocket', () => ws.terminate());
-      ws.on('close', () => void started.then((sub) => sub.close()));
+      ws.on('close', () => void started.then((sub) => sub.close(), () => undefined));
       if (canPublish && plan.channels.every((ch) => front.writable(ch))) this.#publisher(ws, req, m, plan.ids, false);
       else ws.on('message', () => ws.close(1008, 'Publishing not allowed.'));
       started.catch(() => ws.terminate());
