@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import type { HeraldClient } from '../../clients/js/src/index.js';
 import type { HeraldServer } from '../../src/index.js';
-import { launchBrowser, SCREENSHOTS } from '../helpers/browser.js';
+import { E2E_TEST_TIMEOUT_MS, launchBrowser, SCREENSHOTS, WAIT_MS } from '../helpers/browser.js';
 import { sdkClient } from '../helpers/sdk.js';
 import { publish, startServer, waitFor } from '../helpers/server.js';
 
@@ -27,7 +27,7 @@ void describe('admin dashboard in Chromium', () => {
     await server?.close();
   });
 
-  void it('shows live connections by transport, message rates and top channels', async () => {
+  void it('shows live connections by transport, message rates and top channels', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
     for (const [i, t] of (['websocket', 'websocket', 'sse', 'long-poll'] as const).entries()) {
       const c = sdkClient(server, t, { user: `viewer${i}` });
       clients.push(c);
@@ -40,11 +40,11 @@ void describe('admin dashboard in Chromium', () => {
     await page.goto(`${server.url()}/admin`);
     const timer = setInterval(() => void publish(server, 'news', { at: Date.now() }).catch(() => undefined), 50);
     try {
-      await page.waitForFunction(() => Number(document.body.dataset.ticks ?? 0) >= 4, undefined, { timeout: 10_000 });
+      await page.waitForFunction(() => Number(document.body.dataset.ticks ?? 0) >= 4, undefined, { timeout: WAIT_MS });
       await page.locator('#by-transport li[data-transport="websocket"]').waitFor();
       await page.locator('#by-transport li[data-transport="sse"]').waitFor();
       assert.ok(Number(await page.textContent('#connections')) >= 3);
-      await page.waitForFunction(() => Number(document.getElementById('rate-published')?.textContent) > 0, undefined, { timeout: 5_000 });
+      await page.waitForFunction(() => Number(document.getElementById('rate-published')?.textContent) > 0, undefined, { timeout: WAIT_MS });
       assert.notEqual(await page.textContent('#latency'), '–');
       const top = await page.locator('#top-channels tr td:first-child').allTextContents();
       assert.equal(top[0], 'news');
@@ -56,7 +56,7 @@ void describe('admin dashboard in Chromium', () => {
     }
   });
 
-  void it('asks for the API key when one is configured and the request is not authorized', async () => {
+  void it('asks for the API key when one is configured and the request is not authorized', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
     const key = 'e2e-admin-key-0123456789';
     const locked = await startServer({ apiKey: key });
     try {
@@ -66,7 +66,7 @@ void describe('admin dashboard in Chromium', () => {
       assert.equal(res?.status(), 401);
       await page.fill('#k', key);
       await Promise.all([page.waitForLoadState('load'), page.click('button')]);
-      await page.waitForFunction(() => Number(document.body.dataset.ticks ?? 0) >= 1, undefined, { timeout: 10_000 });
+      await page.waitForFunction(() => Number(document.body.dataset.ticks ?? 0) >= 1, undefined, { timeout: WAIT_MS });
       assert.equal(await page.textContent('#status'), 'live');
       await page.close();
     } finally {

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { HeraldServer } from '../../src/index.js';
-import { launchBrowser, SCREENSHOTS } from '../helpers/browser.js';
+import { E2E_TEST_TIMEOUT_MS, launchBrowser, SCREENSHOTS, WAIT_MS } from '../helpers/browser.js';
 import { startServer } from '../helpers/server.js';
 
 const shot = (name: string): string => fileURLToPath(new URL(name, SCREENSHOTS));
@@ -43,7 +43,7 @@ void describe('web chat in Chromium', () => {
     page.on('pageerror', (err) => console.error(`[${user}] page error:`, err));
     const q = new URLSearchParams({ user, ...(opts.transport ? { transport: opts.transport } : {}) });
     await page.goto(`${server.url()}/?${q}`);
-    await page.waitForSelector('body[data-ready="true"]', { timeout: 10_000 });
+    await page.waitForSelector('body[data-ready="true"]', { timeout: WAIT_MS });
     return page;
   }
 
@@ -55,7 +55,7 @@ void describe('web chat in Chromium', () => {
     await page.locator('#messages .msg.mine .text', { hasText: text }).waitFor();
   }
 
-  void it('two users chat; the one who was offline sees every message in order when back', async () => {
+  void it('two users chat; the one who was offline sees every message in order when back', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
     const alice = await signIn('alice');
     let bob = await signIn('bob');
     assert.equal(await alice.getAttribute('body', 'data-transport'), 'websocket');
@@ -85,7 +85,7 @@ void describe('web chat in Chromium', () => {
 
     // Bob goes offline; Alice sees it and sends three messages.
     await bob.context().close();
-    await alice.locator('#contacts .contact[data-user="bob"][data-state="offline"]').waitFor({ timeout: 5_000 });
+    await alice.locator('#contacts .contact[data-user="bob"][data-state="offline"]').waitFor({ timeout: WAIT_MS });
     for (const t of ['while you were out 1', 'while you were out 2', 'while you were out 3']) await send(alice, t);
     await alice.screenshot({ path: shot('chat-alice.png') });
 
@@ -102,7 +102,7 @@ void describe('web chat in Chromium', () => {
     await bob.context().close();
   });
 
-  void it('shows the reconnecting banner while the server restarts, then keeps chatting', async () => {
+  void it('shows the reconnecting banner while the server restarts, then keeps chatting', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
     const erin = await signIn('erin');
     const frank = await signIn('frank');
     await erin.fill('#add-contact-name', 'frank');
@@ -111,11 +111,11 @@ void describe('web chat in Chromium', () => {
     await send(erin, 'before restart');
     const port = server.address().port;
     await server.close();
-    await erin.locator('#banner', { hasText: 'Reconnecting' }).waitFor({ state: 'visible', timeout: 5_000 });
+    await erin.locator('#banner', { hasText: 'Reconnecting' }).waitFor({ state: 'visible', timeout: WAIT_MS });
     await erin.screenshot({ path: shot('chat-reconnecting.png') });
     server = await startServer({ ...config(), port });
-    await erin.locator('#banner').waitFor({ state: 'hidden', timeout: 10_000 });
-    await frank.locator('#banner').waitFor({ state: 'hidden', timeout: 10_000 });
+    await erin.locator('#banner').waitFor({ state: 'hidden', timeout: WAIT_MS });
+    await frank.locator('#banner').waitFor({ state: 'hidden', timeout: WAIT_MS });
     await send(erin, 'after restart');
     await frank.click('#conversations .conv-item');
     await frank.locator('#messages .msg .text', { hasText: 'after restart' }).waitFor();
@@ -124,7 +124,7 @@ void describe('web chat in Chromium', () => {
     await frank.context().close();
   });
 
-  void it('chats over the SSE fallback when the page has no WebSocket', async () => {
+  void it('chats over the SSE fallback when the page has no WebSocket', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
     const carol = await signIn('carol', { noWebSocket: true });
     const dave = await signIn('dave');
     assert.equal(await carol.getAttribute('body', 'data-transport'), 'sse');
@@ -143,7 +143,7 @@ void describe('web chat in Chromium', () => {
     await dave.context().close();
   });
 
-  void it('runs a group conversation: create, unread for every member, sender names', async () => {
+  void it('runs a group conversation: create, unread for every member, sender names', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
     const ivy = await signIn('ivy');
     const jack = await signIn('jack');
     const kate = await signIn('kate');
@@ -166,7 +166,7 @@ void describe('web chat in Chromium', () => {
     for (const p of [ivy, jack, kate]) await p.context().close();
   });
 
-  void it('falls back to SSE when the WebSocket opens but nothing ever answers', async () => {
+  void it('falls back to SSE when the WebSocket opens but nothing ever answers', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
     const liz = await signIn('liz', { swallowWebSocket: true });
     const max = await signIn('max');
     assert.equal(await liz.getAttribute('body', 'data-transport'), 'sse');
@@ -182,7 +182,7 @@ void describe('web chat in Chromium', () => {
     await max.context().close();
   });
 
-  void it('chats over long-poll when forced', async () => {
+  void it('chats over long-poll when forced', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
     const gina = await signIn('gina', { transport: 'long-poll' });
     const hank = await signIn('hank');
     assert.equal(await gina.getAttribute('body', 'data-transport'), 'long-poll');

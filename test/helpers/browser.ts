@@ -16,3 +16,9 @@ export function launchBrowser(): Promise<Browser> {
 
 /** Where screenshots go (committed with the docs). */
 export const SCREENSHOTS = new URL('../../docs/screenshots/', import.meta.url);
+
+/** Longest wait for something on a page, ms (generous: the machine is shared with benchmarks). */
+export const WAIT_MS = 30_000;
+
+/** Per-test timeout of the browser tests, ms. */
+export const E2E_TEST_TIMEOUT_MS = 180_000;

@@ -41,7 +41,7 @@ async function signIn({ user, token, transport }) {
     user: user || undefined,
     token: token || undefined,
     transports: transport ? [transport] : undefined,
-    openTimeoutMs: 3000,
+    openTimeoutMs: 5000,
   });
   const im = new ImClient(client);
   state.client = client;
