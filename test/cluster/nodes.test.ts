@@ -39,7 +39,7 @@ void describe('cluster: nodes sharing Redis', { timeout: 600_000 }, () => {
     await onB.ok('subscribe', { channel: ch });
     for (let i = 1; i <= 20; i++) assert.equal((await apiPublish(i % 2 ? b : a, ch, { i })).status, 200);
     for (const c of [onA, onB]) {
-      const pubs = await c.pushes.takeN(20, (f) => f.type === 'pub' && f.channel === ch, 10_000);
+      const pubs = await c.pushes.takeN(20, (f) => f.type === 'pub' && f.channel === ch, 30_000);
       assert.deepEqual(pubs.map((p) => p.offset), Array.from({ length: 20 }, (_, i) => i + 1));
       assert.deepEqual(pubs.map((p) => (p.data as { i: number }).i), Array.from({ length: 20 }, (_, i) => i + 1));
     }
@@ -54,8 +54,9 @@ void describe('cluster: nodes sharing Redis', { timeout: 600_000 }, () => {
       const node = round % 2 ? a : b;
       // Publish through the other node while this poll waits (or before it starts).
       const waiting = poll(`${node.url}/connection/poll?channel=${ch}&since=${since}`);
-      setTimeout(() => void apiPublish(node === a ? b : a, ch, `m${round + 2}`), 50);
+      const published = new Promise((resolve) => setTimeout(resolve, 50)).then(() => apiPublish(node === a ? b : a, ch, `m${round + 2}`));
       const r = await waiting;
+      await published; // publications in order: the next round's comes after this one
       assert.equal(r.status, 200);
       assert.equal(r.body.recovered, true);
       seen.push(...r.body.publications.map((p: { data: string }) => p.data));
