@@ -50,7 +50,9 @@ export class StompFront {
     });
     // Visits every session twice per heart-beat interval: sends are never late, silence is seen within half an interval.
     const tick = Math.max(10, Math.floor(Math.min(cfg.heartbeatMs || IDLE_TICK_MS, core.config.timing.connectTimeoutMs) / 2));
-    this.#wheel = new TimerWheel<StompSession>(tick, (s) => s.tick(tick));
+    // Buckets of at least ~20 ms: a wheel of tiny intervals falls behind on a busy event loop.
+    const slots = Math.max(1, Math.min(16, Math.floor(tick / 20)));
+    this.#wheel = new TimerWheel<StompSession>(tick, (s) => s.tick(tick), slots);
     this.#env = {
       core,
       queues: this.queues,

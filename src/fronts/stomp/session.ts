@@ -8,11 +8,12 @@
  */
 import type { WebSocket } from 'ws';
 import { type Identity, tokenAllowsChannel } from '../../core/auth.js';
+import { connectCloseCode } from '../../core/backend.js';
 import type { HeraldCore } from '../../core/core.js';
 import { HeraldError, toHeraldError } from '../../core/errors.js';
 import { connectEvents, disconnectEvents, slowConsumerEvents } from '../../core/events.js';
 import type { Connection } from '../../core/hub.js';
-import { Outgoing } from '../../core/publication.js';
+import { jsonInput, Outgoing } from '../../core/publication.js';
 import { DisconnectCode } from '../../protocol/codes.js';
 import { textFrame, writeFrame } from '../../transports/websocket.js';
 import { encodeFrame, parseFrames, type ParseLimits, type StompFrame } from './codec.js';
@@ -144,7 +145,17 @@ export class StompSession implements Connection, SubscriptionOwner {
     }
   }
 
+  /**
+   * Close from the server side (shutdown, kick, revoked token): a connected client first gets an
+   * ERROR frame with the reason, so STOMP libraries report why.
+   */
   disconnect(code: number, reason: string): void {
+    if (this.#closed) return;
+    if (this.connected && code !== NORMAL_CLOSURE) this.write(wsFrame(encodeFrame('ERROR', [['message', reason.slice(0, 200)], ['herald-close-code', String(code)]])));
+    this.#close(code, reason);
+  }
+
+  #close(code: number, reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#ws.close(code, reason);
@@ -280,7 +291,7 @@ export class StompSession implements Connection, SubscriptionOwner {
         return this.#receipt(frame);
       case 'DISCONNECT':
         this.#receipt(frame);
-        this.disconnect(NORMAL_CLOSURE, 'disconnect');
+        this.#close(NORMAL_CLOSURE, 'disconnect');
         return;
       default:
         throw new HeraldError('HERALD_ERR_UNKNOWN_COMMAND', `Unexpected command: ${command}`);
@@ -323,6 +334,7 @@ export class StompSession implements Connection, SubscriptionOwner {
     this.identity = identity;
     this.version = version;
     this.#read = this.#wrote = true;
+    this.#core.backend.emit('connect', { client: this.id, user: identity?.user, transport: this.transport });
     this.write(
       wsFrame(
         encodeFrame('CONNECTED', [
@@ -337,18 +349,18 @@ export class StompSession implements Connection, SubscriptionOwner {
   }
 
   /**
-   * Credentials, checked like native clients: in development mode `login` is the user name and
-   * `passcode` is ignored; otherwise `passcode` is a connection token (JWT). No credentials at
+   * Credentials, checked like native clients (core.backend.authenticate: local JWT verification,
+   * development names, then the backend's connect hook when configured): `passcode` is the
+   * token, `login` the user name. In development mode without a connect hook `login` is the
+   * user name and `passcode` is ignored (stomp.js clients often send `guest`). No credentials at
    * all = an anonymous connection.
    */
   async #authenticate(login: string | undefined, passcode: string | undefined): Promise<Identity | undefined> {
-    // With the backend's connect hook, it judges the credentials (login = user, passcode = token).
-    if (this.#core.backend.has('connect')) return this.#core.backend.authenticate({ token: passcode || undefined, user: login || undefined, client: this.id, transport: 'stomp' });
-    const auth = this.#core.auth;
-    if (auth.devMode && login) return auth.devIdentity(login);
-    if (passcode) return auth.verify(passcode);
-    if (login) return auth.devIdentity(login);
-    return undefined;
+    const backend = this.#core.backend;
+    const devLogin = this.#core.auth.devMode && !!login && !backend.has('connect');
+    const identity = await backend.authenticate({ token: devLogin ? undefined : passcode || undefined, user: login || undefined, client: this.id, transport: this.transport });
+    await backend.loggedIn(identity);
+    return identity;
   }
 
   // ---- SEND ----------------------------------------------------------------------------------
@@ -366,8 +378,32 @@ export class StompSession implements Connection, SubscriptionOwner {
     if (dest.kind === 'inbox') throw new HeraldError('HERALD_ERR_FORBIDDEN', 'The inbox is read-only over STOMP');
     this.#assertCanRead(dest.channel);
     if (!this.#core.policy(dest.channel).allowPublish) throw new HeraldError('HERALD_ERR_FORBIDDEN', 'Clients may not publish to this channel');
-    const input = { payload: frame.body, contentType, info: { user: this.user, client: this.id } };
-    return this.#core.publish(dest.channel, input, 'stomp').then(() => undefined);
+    const info = { user: this.user, client: this.id };
+    if (this.#core.backend.has('publish')) return this.#proxiedSend(dest.channel, frame.body, contentType, info);
+    return this.#core.publish(dest.channel, { payload: frame.body, contentType, info }, 'stomp').then(() => undefined);
+  }
+
+  /**
+   * SEND through the backend's publish proxy, which judges JSON values: a JSON body goes as its
+   * value, any other body as its text; the answer's data is published as JSON, or as text with the
+   * SEND's content type when the body was text and the answer a string.
+   */
+  async #proxiedSend(channel: string, body: Buffer, contentType: string | undefined, info: { user?: string; client: string }): Promise<void> {
+    const json = contentType !== undefined && /^application\/json\b/.test(contentType);
+    let data: unknown;
+    if (json) {
+      try {
+        data = JSON.parse(body.toString('utf8'));
+      } catch {
+        throw new HeraldError('HERALD_ERR_MALFORMED_JSON', 'SEND body is not valid JSON');
+      }
+    } else {
+      data = body.toString('utf8');
+    }
+    const out = await this.#core.backend.proxyPublish(this.identity, this.id, channel, data);
+    const input =
+      !json && typeof out === 'string' ? { payload: Buffer.from(out), contentType, info } : { ...jsonInput(out === undefined ? null : out), info };
+    await this.#core.publish(channel, input, 'stomp');
   }
 
   // ---- SUBSCRIBE / UNSUBSCRIBE ---------------------------------------------------------------
@@ -395,6 +431,9 @@ export class StompSession implements Connection, SubscriptionOwner {
   }
 
   async #subscribeChannel(sub: ChannelSubscription, last: number): Promise<void> {
+    await this.#core.backend.authorizeSubscribe(this.identity, this.id, sub.channel);
+    if (this.#closed) return;
+    if (this.#subs.has(sub.id)) throw new HeraldError('HERALD_ERR_ALREADY_SUBSCRIBED', `Subscription id already in use: ${sub.id.slice(0, 64)}`);
     // Registered first: live publications are buffered by the state while history is read.
     this.#subs.set(sub.id, sub);
     let res;
@@ -410,6 +449,7 @@ export class StompSession implements Connection, SubscriptionOwner {
     }
     for (const pub of res.publications) sub.send(new Outgoing(pub));
     for (const out of sub.settle(res.position)) sub.send(out);
+    this.#core.backend.emit('subscribe', { client: this.id, user: this.user, channel: sub.channel });
     this.#presence('join', sub.channel);
   }
 
@@ -425,6 +465,7 @@ export class StompSession implements Connection, SubscriptionOwner {
     if (!sub) return;
     this.#subs.delete(id);
     this.#release(sub);
+    if (sub instanceof ChannelSubscription) this.#core.backend.emit('unsubscribe', { client: this.id, user: this.user, channel: sub.channel });
   }
 
   #release(sub: Subscription): void {
@@ -506,7 +547,14 @@ export class StompSession implements Connection, SubscriptionOwner {
     const e = toHeraldError(err);
     if (e.code === 'HERALD_ERR_INTERNAL') this.#core.logger.error({ err: String((e.cause as Error)?.stack ?? e.cause) }, 'stomp frame failed');
     const auth = e.code === 'HERALD_ERR_UNAUTHORIZED' || e.code === 'HERALD_ERR_TOKEN_EXPIRED';
-    const code = auth ? DisconnectCode.INVALID_TOKEN : e.code === 'HERALD_ERR_INTERNAL' ? DisconnectCode.SERVER_ERROR : DisconnectCode.BAD_REQUEST;
+    const connect = frame.command === 'CONNECT' || frame.command === 'STOMP';
+    const code = connect
+      ? connectCloseCode(e)
+      : auth
+        ? DisconnectCode.INVALID_TOKEN
+        : e.temporary
+          ? DisconnectCode.SERVER_ERROR
+          : DisconnectCode.BAD_REQUEST;
     const receipt = frame.headers.get('receipt');
     this.#error(e.message, `${frame.command} failed: ${e.code}: ${e.message}`, code, receipt === undefined ? [] : [['receipt-id', receipt]]);
   }
@@ -514,15 +562,20 @@ export class StompSession implements Connection, SubscriptionOwner {
   /** Send ERROR (`message` header, text body) and close the connection. */
   #error(message: string, detail: string | undefined, code: number = DisconnectCode.BAD_REQUEST, extra: ReadonlyArray<readonly [string, string]> = []): void {
     if (this.#closed) return;
-    const headers: Array<readonly [string, string]> = [['message', message.slice(0, 200)], ...extra];
+    const headers: Array<readonly [string, string]> = [['message', message.slice(0, 200)], ['herald-close-code', String(code)], ...extra];
     if (detail !== undefined) headers.push(['content-type', 'text/plain']);
     this.write(wsFrame(encodeFrame('ERROR', headers, detail)));
-    this.disconnect(code, message.slice(0, 100));
+    this.#close(code, message.slice(0, 100));
   }
 
   /** @internal Socket closed (called by the shared socket listener). */
   onClose(code: number): void {
     this.#closed = true;
+    if (this.connected) {
+      const channels: string[] = [];
+      for (const sub of this.#subs.values()) if (sub instanceof ChannelSubscription) channels.push(sub.channel);
+      this.#core.backend.emit('disconnect', { client: this.id, user: this.user, transport: this.transport, code, channels });
+    }
     for (const sub of this.#subs.values()) this.#release(sub);
     this.#subs.clear();
     this.#queue = undefined;
