@@ -40,7 +40,7 @@ export class PubLog {
     return this.pubs.map((p) => p.data);
   }
   /** Wait until at least `n` publications arrived. */
-  async count(n: number, timeoutMs = 4_000): Promise<void> {
+  async count(n: number, timeoutMs = 10_000): Promise<void> {
     await waitFor(() => this.pubs.length >= n, timeoutMs, `${n} publications (have ${this.pubs.length})`);
   }
 }

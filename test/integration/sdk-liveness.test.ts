@@ -60,9 +60,9 @@ void describe('SDK liveness over WebSocket', () => {
       await log.count(1);
       for (const p of pairs) p.frozen = true; // the link goes silent; nothing is closed
       await publish(server, ch, 2);
-      await waitFor(() => reasons.length > 0, 5_000, 'liveness disconnect');
+      await waitFor(() => reasons.length > 0, 10_000, 'liveness disconnect');
       assert.equal(reasons[0], 'no reply to ping');
-      await waitFor(() => c.state === 'connected', 5_000, 'reconnected');
+      await waitFor(() => c.state === 'connected', 10_000, 'reconnected');
       await publish(server, ch, 3);
       await log.count(3);
       assert.deepEqual(log.data, [1, 2, 3]);
