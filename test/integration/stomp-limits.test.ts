@@ -91,6 +91,20 @@ void describe('STOMP limits', () => {
     }
   });
 
+  void test('a kick through the server API reaches STOMP sessions: ERROR with the reason, then close 3503', async () => {
+    const server = await startServer({ dev: true });
+    try {
+      const { raw } = await RawStomp.connected(server, { login: 'kicked' });
+      const res = await fetch(`${server.url()}/api/disconnect`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'kicked', reason: 'bye' }) });
+      assert.deepEqual(await res.json(), { disconnected: 1 });
+      const err = await raw.next();
+      assert.deepEqual([err.command, err.headers.message, err.headers['herald-close-code']], ['ERROR', 'bye', '3503']);
+      assert.equal((await raw.closed).code, 3503);
+    } finally {
+      await server.close();
+    }
+  });
+
   void test('shutdown closes STOMP connections with 3001 and does not wait for them', async () => {
     const server = await startServer({ dev: true });
     const { raw } = await RawStomp.connected(server, { login: 'leaving' });
