@@ -5,6 +5,7 @@
 import { type ConfigInput, type HeraldConfig, resolveConfig } from './core/config.js';
 import { RedisBroker } from './engines/broker-redis.js';
 import { RedisNodeRegistry } from './engines/registry-redis.js';
+import { RedisPresence } from './engines/presence-redis.js';
 import { HeraldServer, type ServerOptions } from './server.js';
 
 export { HeraldServer, type HttpHandler, type ServerOptions, type UpgradeHandler } from './server.js';
@@ -14,6 +15,7 @@ export { DisconnectCode, ErrorCode, PROTOCOL_VERSION, shouldReconnect } from './
 export { MemoryBroker } from './engines/broker-memory.js';
 export { RedisBroker, type RedisBrokerOptions } from './engines/broker-redis.js';
 export { RedisNodeRegistry } from './engines/registry-redis.js';
+export { RedisPresence, type RedisPresenceOptions } from './engines/presence-redis.js';
 export { createDispatchServer, Dispatcher, listenDispatch, type Assignment, type DispatchStrategy } from './api/dispatcher.js';
 export type { NodeInfo, NodeRegistry } from './core/nodes.js';
 export type { Broker } from './core/broker.js';
@@ -38,7 +40,8 @@ export function createServer(options: CreateServerOptions = {}): HeraldServer {
   const redis = config.redis.url ? { url: config.redis.url, prefix: config.redis.prefix } : undefined;
   const broker = options.broker ?? (redis ? new RedisBroker({ ...redis, logger: options.logger }) : undefined);
   const registry = options.registry ?? (redis ? new RedisNodeRegistry(redis) : undefined);
-  return new HeraldServer({ ...options, config, broker, registry });
+  const presence = options.presence ?? (redis ? new RedisPresence(redis) : undefined);
+  return new HeraldServer({ ...options, config, broker, registry, presence });
 }
 
 function isResolved(c: unknown): c is HeraldConfig {

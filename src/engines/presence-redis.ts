@@ -1,0 +1,216 @@
+/**
+ * Redis presence engine (see core/im/presence.ts): one hash per user, `<prefix>presence:{<user>}`,
+ * with a field `n:<node>` per node holding a session (value: expiry, ms on the Redis clock), plus
+ * `chosen`, `status` and `lastSeen`. Each node refreshes the sessions it reported every third of
+ * the TTL; a crashed node stops refreshing, so its users go offline within one TTL without a
+ * clean shutdown. Scripts use the Redis clock, so nodes' clocks need not agree.
+ */
+import type { Redis } from 'ioredis';
+import { HeraldError } from '../core/errors.js';
+import type { ChosenState, PresenceRecord, PresenceState, PresenceStore } from '../core/im/presence.js';
+import { DEFAULT_REDIS_PREFIX } from './broker-redis.js';
+
+/** Default lifetime of a node's session entry without a refresh, ms. */
+export const DEFAULT_PRESENCE_TTL_MS = 30_000;
+/** A user's hash (state, status, lastSeen) lives this long after its last change, ms. */
+const USER_KEY_TTL_MS = 30 * 24 * 3_600_000;
+/** Sessions refreshed per script call. */
+const REFRESH_BATCH = 500;
+
+/** Shared Lua: now, and the aggregated record {live, chosen, status, lastSeen} of a user hash after pruning. */
+const COMMON = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function record(key)
+  local all = redis.call('HGETALL', key)
+  local live, chosen, status, seen = 0, false, false, false
+  for i = 1, #all, 2 do
+    local f, v = all[i], all[i + 1]
+    if string.sub(f, 1, 2) == 'n:' then
+      if tonumber(v) > now then live = live + 1 else redis.call('HDEL', key, f) end
+    elseif f == 'chosen' then chosen = v
+    elseif f == 'status' then status = v
+    elseif f == 'lastSeen' then seen = v end
+  end
+  return {live, chosen, status, seen}
+end
+`;
+
+/** KEYS[1] user hash. ARGV: node, connected ('1'/'0'), ttl ms, key ttl ms. */
+const SET_CONNECTED = `${COMMON}
+local key = KEYS[1]
+local field = 'n:' .. ARGV[1]
+if ARGV[2] == '1' then
+  redis.call('HSET', key, field, now + tonumber(ARGV[3]), 'lastSeen', now)
+else
+  local had = redis.call('HDEL', key, field)
+  local r = record(key)
+  if had == 1 and r[1] == 0 then redis.call('HSET', key, 'lastSeen', now) end
+end
+redis.call('PEXPIRE', key, ARGV[4])
+return record(key)
+`;
+
+/** KEYS[1] user hash. ARGV: chosen, status ('' with ARGV[3]='0' clears), has status, key ttl ms. */
+const SET_CHOSEN = `${COMMON}
+local key = KEYS[1]
+redis.call('HSET', key, 'chosen', ARGV[1])
+if ARGV[3] == '1' then redis.call('HSET', key, 'status', ARGV[2]) else redis.call('HDEL', key, 'status') end
+redis.call('PEXPIRE', key, ARGV[4])
+return record(key)
+`;
+
+/** KEYS: user hashes. */
+const GET = `${COMMON}
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = record(key) end
+return out
+`;
+
+/**
+ * KEYS: user hashes. ARGV: node, ttl ms, key ttl ms. Writes the node's sessions again (so they
+ * come back after Redis lost them, e.g. a restart without persistence).
+ */
+const REFRESH = `${COMMON}
+local field = 'n:' .. ARGV[1]
+for _, key in ipairs(KEYS) do
+  redis.call('HSET', key, field, now + tonumber(ARGV[2]))
+  redis.call('PEXPIRE', key, ARGV[3])
+end
+return #KEYS
+`;
+
+/** Options of `new RedisPresence()`. */
+export interface RedisPresenceOptions {
+  readonly url: string;
+  readonly prefix?: string;
+  /** Lifetime of a session entry without a refresh, ms (default 30 s; refreshed every third). */
+  readonly ttlMs?: number;
+}
+
+type Raw = [number, string | false | null, string | false | null, string | false | null];
+
+/** The Redis presence engine. Connects on first use. */
+export class RedisPresence implements PresenceStore {
+  readonly #url: string;
+  readonly #prefix: string;
+  readonly #ttlMs: number;
+  #redis: Promise<Redis> | undefined;
+  /** Sessions this process reported: user → nodes. */
+  readonly #mine = new Map<string, Set<string>>();
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(options: RedisPresenceOptions) {
+    this.#url = options.url;
+    this.#prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
+    this.#ttlMs = options.ttlMs ?? DEFAULT_PRESENCE_TTL_MS;
+  }
+
+  async setConnected(user: string, node: string, connected: boolean): Promise<PresenceRecord> {
+    if (connected) {
+      let nodes = this.#mine.get(user);
+      if (!nodes) this.#mine.set(user, (nodes = new Set()));
+      nodes.add(node);
+    } else {
+      const nodes = this.#mine.get(user);
+      nodes?.delete(node);
+      if (nodes?.size === 0) this.#mine.delete(user);
+    }
+    const raw = (await this.#run((r) => r.eval(SET_CONNECTED, 1, this.#key(user), node, connected ? '1' : '0', this.#ttlMs, USER_KEY_TTL_MS))) as Raw;
+    return toRecord(user, raw);
+  }
+
+  async setChosen(user: string, state: ChosenState, status?: string): Promise<PresenceRecord> {
+    const raw = (await this.#run((r) => r.eval(SET_CHOSEN, 1, this.#key(user), state, status ?? '', status === undefined ? '0' : '1', USER_KEY_TTL_MS))) as Raw;
+    return toRecord(user, raw);
+  }
+
+  async get(users: readonly string[]): Promise<PresenceRecord[]> {
+    if (users.length === 0) return [];
+    const raws = (await this.#run((r) => r.eval(GET, users.length, ...users.map((u) => this.#key(u))))) as Raw[];
+    return users.map((u, i) => toRecord(u, raws[i]!));
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#mine.clear();
+    const pending = this.#redis;
+    this.#redis = undefined;
+    const r = await pending?.catch(() => undefined);
+    if (r?.status === 'ready') await r.quit().catch(() => r.disconnect());
+    else r?.disconnect();
+  }
+
+  #key(user: string): string {
+    return `${this.#prefix}presence:{${user}}`;
+  }
+
+  #connect(): Promise<Redis> {
+    this.#redis ??= (async () => {
+      const { Redis } = await import('ioredis');
+      const r = new Redis(this.#url, {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        retryStrategy: (times) => Math.min(50 * times, 1_000),
+        connectionName: 'herald-presence',
+      });
+      r.on('error', () => undefined); // reported through rejected calls
+      await r.connect();
+      this.#timer = setInterval(() => void this.#refresh(), Math.max(50, Math.floor(this.#ttlMs / 3)));
+      this.#timer.unref();
+      return r;
+    })();
+    const p = this.#redis;
+    p.catch(() => {
+      if (this.#redis === p) this.#redis = undefined; // retry the connection on the next call
+    });
+    return p;
+  }
+
+  async #run<T>(fn: (r: Redis) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new HeraldError('HERALD_ERR_UNAVAILABLE', 'Presence engine closed');
+    try {
+      const r = await this.#connect();
+      if (r.status !== 'ready') throw new Error('not connected');
+      return await fn(r);
+    } catch (err) {
+      throw new HeraldError('HERALD_ERR_UNAVAILABLE', 'Redis is unavailable', { cause: err });
+    }
+  }
+
+  /** Refresh every session this process reported (batched). Failures wait for the next round. */
+  async #refresh(): Promise<void> {
+    const byNode = new Map<string, string[]>();
+    for (const [user, nodes] of this.#mine) {
+      for (const node of nodes) {
+        let list = byNode.get(node);
+        if (!list) byNode.set(node, (list = []));
+        list.push(this.#key(user));
+      }
+    }
+    try {
+      for (const [node, keys] of byNode) {
+        for (let i = 0; i < keys.length; i += REFRESH_BATCH) {
+          const batch = keys.slice(i, i + REFRESH_BATCH);
+          await this.#run((r) => r.eval(REFRESH, batch.length, ...batch, node, this.#ttlMs, USER_KEY_TTL_MS));
+        }
+      }
+    } catch {
+      // Redis down: entries may expire meanwhile; the first refresh after reconnecting restores them.
+    }
+  }
+}
+
+function toRecord(user: string, raw: Raw): PresenceRecord {
+  const [live, chosen, status, seen] = raw;
+  const state: PresenceState = Number(live) > 0 ? ((chosen || 'online') as ChosenState) : 'offline';
+  return {
+    user,
+    state,
+    ...(status ? { status } : {}),
+    ...(seen ? { lastSeen: Number(seen) } : {}),
+  };
+}
