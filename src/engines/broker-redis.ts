@@ -168,7 +168,7 @@ export class RedisBroker implements Broker {
     } catch (err) {
       this.#cmd.disconnect();
       this.#sub.disconnect();
-      throw new HeraldError('HERALD_ERR_UNAVAILABLE', `Cannot connect to Redis at ${redactUrl(this.#url)}: ${(err as Error).message}`, { cause: err });
+      throw new HeraldError('HERALD_ERR_UNAVAILABLE', `Cannot connect to Redis at ${redactUrl(this.#url)}: ${lastError || (err as Error).message}`, { cause: err });
     }
     this.#connectedOnce = true;
   }
