@@ -67,6 +67,19 @@ describe('webhooks', () => {
     assert.equal(backend.stats.badSignatures, 0);
   });
 
+  test('an SSE session reports connect and disconnect with its channels', async () => {
+    const ac = new AbortController();
+    const res = await fetch(`${server.url()}/connection/sse?user=hook-sse&channel=news`, { signal: ac.signal });
+    assert.equal(res.status, 200);
+    const conn = await waitEvent('connect', (e) => e.data.user === 'hook-sse');
+    assert.equal(conn.data.transport, 'sse');
+    assert.deepEqual(conn.data.channels, ['news']);
+    ac.abort();
+    await res.body?.cancel().catch(() => undefined);
+    const disc = await waitEvent('disconnect', (e) => e.data.user === 'hook-sse');
+    assert.equal(disc.data.client, conn.data.client);
+  });
+
   test('IM: message stored, presence changes, and "offline with unread" for an offline recipient', async () => {
     await fetch(`${server.url()}/api/im/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ users: [{ id: 'hook-off' }] }) });
     const a = await open('hook-sender');

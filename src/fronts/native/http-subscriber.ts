@@ -71,6 +71,8 @@ export class HttpSubscriber implements Connection, Subscriber {
   readonly #core: HeraldCore;
   readonly #res: ServerResponse;
   readonly #identity: Identity | undefined;
+  /** A connect webhook was queued, so the disconnect is reported too. */
+  #reported = false;
   readonly #states: SubscriptionState[] = [];
   readonly #index = new Map<string, number>();
   readonly #onEnd: (sub: HttpSubscriber) => void;
@@ -105,6 +107,8 @@ export class HttpSubscriber implements Connection, Subscriber {
     for (const channel of request.channels) await this.#core.backend.authorizeSubscribe(this.#identity, this.id, channel);
     this.#res.once('close', () => this.#end());
     this.#core.hub.addConnection(this);
+    // Streams are sessions worth reporting; a long-poll is one request of many.
+    this.#reported = this.transport !== 'long-poll' && this.#core.backend.emit('connect', { client: this.id, user: this.user, transport: this.transport, channels: request.channels });
     if (connectEvents.hasSubscribers) connectEvents.publish({ node: this.#core.nodeId, transport: this.transport });
     const results = [];
     for (const [i, channel] of request.channels.entries()) {
@@ -255,6 +259,7 @@ export class HttpSubscriber implements Connection, Subscriber {
     if (this.#timer) clearTimeout(this.#timer);
     for (const st of this.#states) this.#core.unsubscribe(this, st.channel);
     this.#core.hub.removeConnection(this);
+    if (this.#reported) this.#core.backend.emit('disconnect', { client: this.id, user: this.user, transport: this.transport, channels: this.#states.map((st) => st.channel) });
     if (disconnectEvents.hasSubscribers) disconnectEvents.publish({ node: this.#core.nodeId, transport: this.transport });
     this.#onEnd(this);
   }
