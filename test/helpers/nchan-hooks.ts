@@ -4,7 +4,7 @@
  * subrequests) and Herald's Nchan front send. Behaviour is chosen by the channel id or body:
  *
  * - `GET /auth`: channel `deny*` → 403, `weird*` → 406 with `X-Banana: yes`, `Content-Type:
- *   text/x-beef` and body `no beef`, `slow*` → 200 after 3 s (longer than the hook timeout),
+ *   text/x-beef` and body `no beef`, `slow*` → 200 after 5 s (longer than the 2 s hook timeout),
  *   anything else → 200.
  * - `GET /sub`, `GET /unsub`: recorded, answered 200.
  * - `POST /pub`: body `transform*` → 200 with body `transformed <body>`, `keep*` → 304,
@@ -56,7 +56,7 @@ export async function startHookServer(): Promise<HookServer> {
         return void res.end('no beef');
       }
       if (channel.startsWith('slow')) {
-        const t = setTimeout(() => { timers.delete(t); res.writeHead(200).end(); }, 3000);
+        const t = setTimeout(() => { timers.delete(t); res.writeHead(200).end(); }, 5000);
         timers.add(t);
         return;
       }
