@@ -58,6 +58,8 @@ export class WsSession implements Connection, Subscriber, CommandContext {
   readonly #env: SessionEnv;
   readonly #subs = new Map<string, SubscriptionState>();
   #closed = false;
+  /** The connect command in progress (or done); later commands wait for it. */
+  #connecting: Promise<void> | undefined;
   #windowStart = 0;
   #windowCount = 0;
 
@@ -148,7 +150,16 @@ export class WsSession implements Connection, Subscriber, CommandContext {
   }
 
   async #run(id: number | undefined, cmd: string, params: Record<string, unknown>): Promise<void> {
-    if (cmd === 'connect') return this.#connect(id, params);
+    if (cmd === 'connect') {
+      if (this.#connecting) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'Already connected');
+      const connecting = this.#connect(id, params).finally(() => {
+        if (!this.connected) this.#connecting = undefined;
+      });
+      this.#connecting = connecting;
+      return connecting;
+    }
+    // Clients may pipeline commands behind connect without waiting for its reply.
+    if (!this.connected && this.#connecting) await this.#connecting.catch(() => undefined);
     if (!this.connected) throw new HeraldError('HERALD_ERR_NOT_CONNECTED', 'Send connect first');
     if (cmd === 'subscribe') return this.#subscribe(id, params);
     if (cmd === 'unsubscribe') {
