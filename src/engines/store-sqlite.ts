@@ -235,14 +235,15 @@ export class SqliteImStore implements ImStore {
     this.#db = undefined;
   }
 
-  get #ready(): Db {
+  /** The open database; throws HERALD_ERR_UNAVAILABLE when the store is not open (or closed). */
+  #requireOpen(): Db {
     if (!this.#db) throw new HeraldError('HERALD_ERR_UNAVAILABLE', this.#closed ? 'IM store closed' : 'IM store not open');
     return this.#db;
   }
 
   /** Queue a write for the next group commit. */
   #write<T>(fn: () => T): Promise<T> {
-    this.#ready;
+    this.#requireOpen();
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
       if (!this.#scheduled) {
@@ -286,7 +287,7 @@ export class SqliteImStore implements ImStore {
   }
 
   async users(ids: readonly string[]): Promise<UserRecord[]> {
-    this.#ready;
+    this.#requireOpen();
     const out: UserRecord[] = [];
     for (const id of new Set(ids)) {
       const r = this.#s.user!.get(id) as { id: string; name: string | null; created_at: number } | undefined;
@@ -307,7 +308,7 @@ export class SqliteImStore implements ImStore {
   }
 
   async ensureDirect(id: string, a: string, b: string): Promise<ConversationRecord> {
-    this.#ready;
+    this.#requireOpen();
     const existing = this.#s.conv!.get(id) as ConvRow | undefined;
     if (existing) return toConv(existing);
     return this.#write(() => {
@@ -322,19 +323,19 @@ export class SqliteImStore implements ImStore {
   }
 
   async conversation(id: string): Promise<ConversationRecord | undefined> {
-    this.#ready;
+    this.#requireOpen();
     const r = this.#s.conv!.get(id) as ConvRow | undefined;
     return r ? toConv(r) : undefined;
   }
 
   async member(conversation: string, user: string): Promise<MemberRecord | undefined> {
-    this.#ready;
+    this.#requireOpen();
     const r = this.#s.member!.get(conversation, user) as MemberRow | undefined;
     return r ? toMember(r) : undefined;
   }
 
   async members(conversation: string): Promise<MemberRecord[]> {
-    this.#ready;
+    this.#requireOpen();
     return (this.#s.members!.all(conversation) as MemberRow[]).map(toMember);
   }
 
@@ -364,7 +365,7 @@ export class SqliteImStore implements ImStore {
   }
 
   async groupsOf(user: string): Promise<string[]> {
-    this.#ready;
+    this.#requireOpen();
     return (this.#s.groupsOf!.all(user) as Array<{ id: string }>).map((r) => r.id);
   }
 
@@ -414,19 +415,19 @@ export class SqliteImStore implements ImStore {
   }
 
   async message(id: string): Promise<StoredMessage | undefined> {
-    this.#ready;
+    this.#requireOpen();
     const r = this.#s.message!.get(id) as MessageRow | undefined;
     return r ? toMessage(r) : undefined;
   }
 
   async inbox(user: string, after: number, limit: number): Promise<InboxEntry[]> {
-    this.#ready;
+    this.#requireOpen();
     const rows = this.#s.inbox!.all(user, after, limit) as Array<MessageRow & { inbox_seq: number }>;
     return rows.map((r) => ({ seq: r.inbox_seq, message: toMessage(r) }));
   }
 
   async cursor(user: string): Promise<InboxCursor> {
-    this.#ready;
+    this.#requireOpen();
     const r = this.#s.cursor!.get(user) as { inbox_head: number; inbox_acked: number } | undefined;
     return r ? { head: r.inbox_head, acked: r.inbox_acked } : { head: 0, acked: 0 };
   }
@@ -446,7 +447,7 @@ export class SqliteImStore implements ImStore {
   }
 
   async history(conversation: string, query: { before?: number; after?: number; limit: number }): Promise<StoredMessage[]> {
-    this.#ready;
+    this.#requireOpen();
     const rows =
       query.after !== undefined
         ? (this.#s.historyAfter!.all(conversation, query.after, query.limit) as MessageRow[])
@@ -455,7 +456,7 @@ export class SqliteImStore implements ImStore {
   }
 
   async conversations(user: string, limit: number): Promise<ConversationSummary[]> {
-    this.#ready;
+    this.#requireOpen();
     const rows = this.#s.convsOf!.all(user, limit) as Array<ConvRow & { read_seq: number }>;
     return rows.map((r) => {
       const last = this.#s.lastMessage!.get(r.id) as MessageRow | undefined;
@@ -489,12 +490,12 @@ export class SqliteImStore implements ImStore {
   }
 
   async contacts(user: string): Promise<string[]> {
-    this.#ready;
+    this.#requireOpen();
     return (this.#s.contacts!.all(user) as Array<{ contact: string }>).map((r) => r.contact);
   }
 
   async contactOf(user: string): Promise<string[]> {
-    this.#ready;
+    this.#requireOpen();
     return (this.#s.contactOf!.all(user) as Array<{ user: string }>).map((r) => r.user);
   }
 }
