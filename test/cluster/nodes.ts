@@ -17,6 +17,12 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
+/** Every process started here: stopped when the test process exits, whatever happened to the test. */
+const LIVE = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of LIVE) child.kill('SIGTERM');
+});
+
 /** A running herald process. */
 export class NodeProcess {
   readonly child: ChildProcess;
@@ -29,7 +35,13 @@ export class NodeProcess {
   private constructor(command: string, args: string[], env: Record<string, string>) {
     this.args = args;
     this.child = spawn(process.execPath, ['--import', 'tsx', ENTRY, command, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+    LIVE.add(this.child);
+    this.exited = new Promise((resolve) =>
+      this.child.once('exit', (code, signal) => {
+        LIVE.delete(this.child);
+        resolve({ code, signal });
+      }),
+    );
     this.child.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
   }
@@ -41,7 +53,13 @@ export class NodeProcess {
   static async start(opts: { redis: string; prefix: string; port?: number; args?: string[]; env?: Record<string, string>; command?: 'serve' | 'dispatch' }): Promise<NodeProcess> {
     const args = ['--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--redis', opts.redis, '--redis.prefix', opts.prefix, '--data-dir', join('/tmp', `herald-cluster-${process.pid}`), ...TEST_FLAGS, ...(opts.args ?? [])];
     const node = new NodeProcess(opts.command ?? 'serve', args, { HERALD_LOG_LEVEL: 'info', ...opts.env });
-    await node.listening();
+    try {
+      await node.listening();
+    } catch (err) {
+      // Never leave a half-started node behind (its workers would keep heartbeating).
+      await node.stop('SIGTERM');
+      throw err;
+    }
     return node;
   }
 
