@@ -4,6 +4,7 @@
 //   npm run bench -- [--servers herald,nchan,socketio] [--conns 10000,19000] [--fanout-conns 10000 (0 = none)]
 //                    [--burst 100] [--repeat 3] [--rate 2] [--duration 10] [--payload 64] [--concurrency 256] [--subs 2] [--second personal|shared]
 //                    [--herald-bin path/to/bin/herald.js] [--herald-b path/to/another/bin/herald.js]
+//                    [--sub-type websocket|longpoll]  (subscribers on the Nchan routes: nchan, herald-nchan)
 //
 // For each server and each connection count the server is started fresh (pinned to core 0),
 // warmed up with a few hundred connections, and then N WebSocket connections are opened by
@@ -75,6 +76,7 @@ function parseArgs(argv) {
     publishConcurrency: 8,
     subs: 2,
     second: 'personal',
+    subType: 'websocket',
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -119,6 +121,12 @@ function parseArgs(argv) {
         if (!opts.servers.includes('herald-b')) opts.servers.push('herald-b');
         break;
       }
+      case '--sub-type':
+        // Subscriber transport on the Nchan routes (nchan, herald-nchan): websocket (default) or longpoll.
+        if (v !== 'websocket' && v !== 'longpoll') throw new Error('--sub-type is websocket or longpoll');
+        opts.subType = v;
+        i++;
+        break;
       case '--subs': opts.subs = num(); if (opts.subs !== 1 && opts.subs !== 2) throw new Error('--subs is 1 or 2'); break;
       case '--help': case '-h':
         console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split("\n").slice(1, 16).join('\n'));
@@ -296,13 +304,25 @@ const SERVERS = {
       mkdirSync(path.join(prefix, 'logs'), { recursive: true });
       mkdirSync(path.join(prefix, 'tmp'), { recursive: true });
       const conf = readFileSync(path.join(ROOT, 'bench/peers/nchan.conf'), 'utf8')
-        .replaceAll('PREFIX', prefix).replaceAll('PORT', String(port));
+        .replaceAll('PREFIX', prefix).replaceAll('PORT', String(port))
+        .replace('nchan_subscriber websocket;', 'nchan_subscriber websocket longpoll;');
       writeFileSync(path.join(prefix, 'nginx.conf'), conf);
       const child = spawnPinned(SERVER_CPU, 'nginx', ['-c', path.join(prefix, 'nginx.conf'), '-p', prefix],
         { stdio: ['ignore', 'pipe', 'pipe'] });
       return { child, pids: () => [child.pid, ...childPids(child.pid)], cleanup: () => rmSync(prefix, { recursive: true, force: true }) };
     },
-    loadgen: (subs) => ({ path: subs === 2 ? '/sub/bench,u%d' : '/sub/bench', pre: 0, send: [] }),
+    loadgen: (subs) => ({ path: subs === 2 ? '/sub/bench,u%d' : '/sub/bench', pre: 0, send: [], nchanRoute: true }),
+    publish: { path: '/pub/bench', body: (data) => JSON.stringify(data) },
+  },
+  // Herald's Nchan front (src/fronts/nchan, default routes): the same client script and publisher as Nchan.
+  'herald-nchan': {
+    label: 'Herald (Nchan routes)',
+    start(port) {
+      const child = spawnPinned(SERVER_CPU, process.execPath, [HERALD_BIN, 'serve',
+        '--port', String(port), '--host', '127.0.0.1'], { cwd: path.dirname(path.dirname(HERALD_BIN)), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HERALD_LOG_LEVEL: 'warn' } });
+      return { child, pids: () => [child.pid] };
+    },
+    loadgen: (subs) => ({ path: subs === 2 ? '/sub/bench,u%d' : '/sub/bench', pre: 0, send: [], nchanRoute: true }),
     publish: { path: '/pub/bench', body: (data) => JSON.stringify(data) },
   },
   socketio: {
@@ -337,6 +357,7 @@ class Loadgen {
       '--concurrency', String(concurrency), '--pre', String(spec.pre), '--max-secs', String(LOADGEN_MAX_SECS), '--label', label];
     for (const f of spec.send) args.push('--send', f);
     if (spec.ping) args.push('--ping', spec.ping, '--pong', spec.pong);
+    if (spec.mode) args.push('--mode', spec.mode);
     this.child = spawnPinned(CLIENT_CPU, LOADGEN_BIN, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.stderr = '';
     this.child.stderr.on('data', (d) => { this.stderr += d; });
@@ -502,7 +523,8 @@ async function drain(gens, expected) {
 // ---------------------------------------------------------------- measurements
 
 /** The connection script with the second channel made shared ("bench2") instead of personal ("u<i>"). */
-function withSecond(spec, second) {
+function withSecond(spec, second, subType = 'websocket') {
+  if (spec.nchanRoute && subType === 'longpoll') spec = { ...spec, mode: 'longpoll' };
   if (second === 'personal') return spec;
   const fix = (x) => x.replaceAll('u%d', 'bench2');
   return { ...spec, path: fix(spec.path), send: spec.send.map(fix) };
@@ -521,12 +543,12 @@ async function setup(name, conns, opts, scratch, portRef) {
     await waitPort(port);
     await sleep(500);
     // Warm-up: load lazily required code and JIT the accept path, then measure from there.
-    const warm = await openConnections(port, withSecond(def.loadgen(opts.subs), opts.second), WARMUP_CONNS, opts.concurrency, `${name}-warm`);
+    const warm = await openConnections(port, withSecond(def.loadgen(opts.subs), opts.second, opts.subType), WARMUP_CONNS, opts.concurrency, `${name}-warm`);
     await Promise.all(warm.gens.map((g) => g.quit()));
     await sleep(2_000);
     const rssBefore = srv.pids().reduce((s, p) => s + rssKb(p), 0);
     const k0 = coreTimes();
-    const open = await openConnections(port, withSecond(def.loadgen(opts.subs), opts.second), conns, opts.concurrency, `${name}-${conns}`);
+    const open = await openConnections(port, withSecond(def.loadgen(opts.subs), opts.second, opts.subType), conns, opts.concurrency, `${name}-${conns}`);
     const k1 = coreTimes();
     h.gens.push(...open.gens);
     Object.assign(result, summarizeReady(open.readies, conns), { acceptServerCore: coreBusyPct(k0, k1, SERVER_CPU) });
@@ -682,18 +704,19 @@ function markdown(results, opts) {
   const by = (s, c) => results.find((r) => r.server === s && r.conns === c);
   const ratio = (a, b) => (a && b ? (a / b).toFixed(2) : '—');
   const peers = ['nchan', 'socketio'].filter((p) => opts.servers.includes(p));
-  if (opts.servers.includes('herald') && peers.length) {
+  const base = ['herald', 'herald-nchan'].find((x) => opts.servers.includes(x));
+  if (base && peers.length) {
     lines.push('');
-    lines.push(`| Ratio | ${peers.map((p) => `Herald / ${SERVERS[p].label}`).join(' | ')} |`);
+    lines.push(`| Ratio | ${peers.map((p) => `${SERVERS[base].label} / ${SERVERS[p].label}`).join(' | ')} |`);
     lines.push(`|---|${peers.map(() => '---:').join('|')}|`);
     for (const c of opts.conns) {
-      lines.push(`| RSS per conn @ ${fmt(c)} (lower is better) | ${peers.map((p) => ratio(by('herald', c)?.kbPerConn, by(p, c)?.kbPerConn)).join(' | ')} |`);
-      lines.push(`| Accept rate @ ${fmt(c)} (higher is better) | ${peers.map((p) => ratio(by('herald', c)?.acceptPerSec, by(p, c)?.acceptPerSec)).join(' | ')} |`);
+      lines.push(`| RSS per conn @ ${fmt(c)} (lower is better) | ${peers.map((p) => ratio(by(base, c)?.kbPerConn, by(p, c)?.kbPerConn)).join(' | ')} |`);
+      lines.push(`| Accept rate @ ${fmt(c)} (higher is better) | ${peers.map((p) => ratio(by(base, c)?.acceptPerSec, by(p, c)?.acceptPerSec)).join(' | ')} |`);
     }
     const fc = opts.fanoutConns;
-    lines.push(`| Fan-out deliveries/s (higher is better) | ${peers.map((p) => ratio(by('herald', fc)?.fanout?.deliveriesPerSec, by(p, fc)?.fanout?.deliveriesPerSec)).join(' | ')} |`);
-    lines.push(`| Paced p50 (lower is better) | ${peers.map((p) => ratio(by('herald', fc)?.paced?.latency.p50Ms, by(p, fc)?.paced?.latency.p50Ms)).join(' | ')} |`);
-    lines.push(`| Paced p99 (lower is better) | ${peers.map((p) => ratio(by('herald', fc)?.paced?.latency.p99Ms, by(p, fc)?.paced?.latency.p99Ms)).join(' | ')} |`);
+    lines.push(`| Fan-out deliveries/s (higher is better) | ${peers.map((p) => ratio(by(base, fc)?.fanout?.deliveriesPerSec, by(p, fc)?.fanout?.deliveriesPerSec)).join(' | ')} |`);
+    lines.push(`| Paced p50 (lower is better) | ${peers.map((p) => ratio(by(base, fc)?.paced?.latency.p50Ms, by(p, fc)?.paced?.latency.p50Ms)).join(' | ')} |`);
+    lines.push(`| Paced p99 (lower is better) | ${peers.map((p) => ratio(by(base, fc)?.paced?.latency.p99Ms, by(p, fc)?.paced?.latency.p99Ms)).join(' | ')} |`);
   }
   return lines.join('\n');
 }
@@ -723,7 +746,7 @@ async function main() {
   }
   if (opts.fanoutConns && !opts.conns.includes(opts.fanoutConns)) opts.conns = [...opts.conns, opts.fanoutConns].sort((a, b) => a - b);
   buildLoadgen();
-  if (opts.servers.includes('herald') && !existsSync(path.join(path.dirname(path.dirname(HERALD_BIN)), 'dist'))) {
+  if (opts.servers.some((s) => s.startsWith('herald')) && !existsSync(path.join(path.dirname(path.dirname(HERALD_BIN)), 'dist'))) {
     throw new Error('Herald is not built: run `npm run build` first');
   }
   const scratch = path.join(os.tmpdir(), `herald-bench-${process.pid}`);

@@ -19,6 +19,13 @@
  * {"event":"ready",...} line by itself. It exits on its own after --max-secs, on
  * stdin EOF, and on quit. Every loop is bounded.
  *
+ * --mode longpoll: HTTP long-poll subscribers instead of WebSocket (Nchan's long-poll
+ * protocol). Each connection sends a keep-alive `GET <path>`; after every response it
+ * re-issues the request with `If-Modified-Since: <Last-Modified>` and `If-None-Match: <Etag>`
+ * of the last 200. Each 200 body is one delivery (latency from the marker as above); 304 and
+ * 408 (subscriber timeout) are re-issued unchanged; any other status, chunked bodies and
+ * closed connections are errors. A connection is ready once its first request was written.
+ *
  * Build: cc -O2 -o loadgen loadgen.c
  */
 #define _GNU_SOURCE
@@ -63,6 +70,8 @@ typedef struct {
   uint32_t out_len, out_off;
   uint8_t *in;        /* partial input kept between reads (NULL most of the time) */
   uint8_t *out;       /* pending output when the socket was full (NULL most of the time) */
+  char lp_lm[40];     /* long-poll: Last-Modified of the last 200 ("" before the first) */
+  char lp_etag[40];   /* long-poll: Etag of the last 200 */
 } conn_t;
 
 /* options */
@@ -82,6 +91,7 @@ static const char *o_marker = "\"bt\":";
 static double o_max_secs = 600;
 static uint32_t o_sample = 1;
 static const char *o_label = "loadgen";
+static int o_longpoll = 0;
 
 /* state */
 static conn_t *conns;
@@ -313,6 +323,84 @@ static int consume(uint32_t i, const uint8_t *data, size_t n) {
   return 0;
 }
 
+/* Long-poll: (re-)issue the GET with the last message id. */
+static int lp_request(uint32_t i) {
+  conn_t *c = &conns[i];
+  char path[1024], req[1600];
+  subst(path, sizeof path, o_path, o_id_base + i);
+  int n;
+  if (c->lp_lm[0])
+    n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: */*\r\nIf-Modified-Since: %s\r\nIf-None-Match: %s\r\n\r\n",
+                 path, o_host, o_port, c->lp_lm, c->lp_etag);
+  else
+    n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: */*\r\n\r\n", path, o_host, o_port);
+  return send_bytes(i, (const uint8_t *)req, (size_t)n);
+}
+
+/* Copy a header value (trimmed) into dst. */
+static void hdr_value(char *dst, size_t cap, const uint8_t *v, const uint8_t *e) {
+  while (v < e && (*v == ' ' || *v == '\t')) v++;
+  while (e > v && (e[-1] == ' ' || e[-1] == '\t')) e--;
+  size_t n = (size_t)(e - v); if (n >= cap) n = cap - 1;
+  memcpy(dst, v, n); dst[n] = 0;
+}
+
+/* Long-poll responses: parse every complete one, count 200s, re-issue. */
+static int consume_lp(uint32_t i, const uint8_t *data, size_t n) {
+  conn_t *c = &conns[i];
+  const uint8_t *buf = data; size_t len = n;
+  if (c->in_len) { if (keep_input(c, data, n) < 0) return -1; buf = c->in; len = c->in_len; }
+  size_t off = 0;
+  for (int guard = 0; guard < 100000; guard++) {
+    const uint8_t *b = buf + off; size_t rem = len - off;
+    const uint8_t *e = memmem(b, rem, "\r\n\r\n", 4);
+    if (!e) break;
+    size_t hlen = (size_t)(e + 4 - b);
+    if (rem < 12 || memcmp(b, "HTTP/1.", 7) != 0) { errno = EPROTO; snprintf(errbuf, sizeof errbuf, "long-poll: not an HTTP response"); return -1; }
+    int status = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
+    size_t clen = 0; char lm[40] = "", etag[40] = "";
+    const uint8_t *l = memmem(b, hlen, "\r\n", 2) + 2;
+    for (int g2 = 0; g2 < 200 && l < e; g2++) {
+      const uint8_t *le = memmem(l, (size_t)(e + 2 - l), "\r\n", 2);
+      if (!le) break;
+      const uint8_t *colon = memchr(l, ':', (size_t)(le - l));
+      if (colon) {
+        size_t kl = (size_t)(colon - l);
+        if (kl == 14 && !strncasecmp((const char *)l, "content-length", 14)) clen = strtoul((const char *)colon + 1, NULL, 10);
+        else if (kl == 13 && !strncasecmp((const char *)l, "last-modified", 13)) hdr_value(lm, sizeof lm, colon + 1, le);
+        else if (kl == 4 && !strncasecmp((const char *)l, "etag", 4)) hdr_value(etag, sizeof etag, colon + 1, le);
+        else if (kl == 17 && !strncasecmp((const char *)l, "transfer-encoding", 17)) {
+          errno = EPROTO; snprintf(errbuf, sizeof errbuf, "long-poll: chunked response not supported"); return -1;
+        }
+      }
+      l = le + 2;
+    }
+    if (clen > MAX_PENDING_IN) { errno = EMSGSIZE; return -1; }
+    if (rem < hlen + clen) break;
+    if (status == 200) {
+      if (lm[0]) { memcpy(c->lp_lm, lm, sizeof lm); memcpy(c->lp_etag, etag, sizeof etag); }
+      record_delivery(i, b + hlen, clen);
+    } else if (status == 304 || status == 408) {
+      other_frames++;
+    } else {
+      errno = EPROTO;
+      if (!errbuf[0]) snprintf(errbuf, sizeof errbuf, "long-poll: status %d", status);
+      return -1;
+    }
+    off += hlen + clen;
+    if (lp_request(i) < 0) return -1;
+  }
+  size_t rest = len - off;
+  if (buf == c->in) {
+    if (rest) memmove(c->in, c->in + off, rest);
+    c->in_len = (uint32_t)rest;
+    if (!rest) { free(c->in); c->in = NULL; c->in_cap = 0; }
+  } else if (rest) {
+    return keep_input(c, buf + off, rest);
+  }
+  return 0;
+}
+
 static void start_conn(uint32_t i) {
   conn_t *c = &conns[i];
   uint32_t g = o_id_base + i;
@@ -340,6 +428,16 @@ static void on_writable(uint32_t i) {
     int err = 0; socklen_t el = sizeof err;
     getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
     if (err) { errno = err; fail(i, "connect"); return; }
+    if (o_longpoll) {
+      c->lp_lm[0] = c->lp_etag[0] = 0;
+      struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
+      epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+      if (lp_request(i) < 0) { fail(i, "write request"); return; }
+      c->state = ST_READY; inflight--; n_connected++; n_ready++;
+      if (n_connected == o_conns) t_connected = now_us();
+      check_ready_all();
+      return;
+    }
     char path[1024], req[1400];
     subst(path, sizeof path, o_path, o_id_base + i);
     int n = snprintf(req, sizeof req,
@@ -369,7 +467,7 @@ static void on_readable(uint32_t i) {
   if (r == 0) { errno = ECONNRESET; fail(i, "server closed"); return; }
   if (r < 0) { if (errno != EAGAIN && errno != EINTR) fail(i, "read"); return; }
   bytes_in += (uint64_t)r;
-  if (consume(i, rbuf, (size_t)r) < 0 && c->fd >= 0) fail(i, "protocol");
+  if ((o_longpoll ? consume_lp(i, rbuf, (size_t)r) : consume(i, rbuf, (size_t)r)) < 0 && c->fd >= 0) fail(i, "protocol");
 }
 
 static void print_stats(int with_hist) {
@@ -428,6 +526,7 @@ static void usage(void) {
     "usage: loadgen --port P [--host 127.0.0.1] [--path /ws/%%d] [--conns N] [--id-base B]\n"
     "  [--src-base K] [--per-src 15000] [--concurrency 256] [--pre N] [--send FRAME]... \n"
     "  [--ping TEXT --pong TEXT] [--marker '\"bt\":'] [--sample K] [--max-secs S] [--label L]\n"
+    "  [--mode websocket|longpoll]\n"
     "  %%d in --path and --send is replaced by the connection's global index (id-base + i).\n");
   exit(2);
 }
@@ -453,6 +552,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--sample")) o_sample = (uint32_t)strtoul(v, 0, 10);
     else if (!strcmp(k, "--max-secs")) o_max_secs = atof(v);
     else if (!strcmp(k, "--label")) o_label = v;
+    else if (!strcmp(k, "--mode")) { if (!strcmp(v, "longpoll")) o_longpoll = 1; else if (strcmp(v, "websocket")) usage(); }
     else usage();
   }
   if (!o_port || !o_conns || !o_per_src || !o_concurrency || !o_sample) usage();
