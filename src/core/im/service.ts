@@ -30,6 +30,13 @@ import { messageEventJson } from './wire.js';
 /** Namespace of the personal channels. */
 export const INBOX_NAMESPACE = 'inbox';
 const INBOX_PREFIX = `${INBOX_NAMESPACE}:`;
+/**
+ * Inbox channels keep a short live history so a client that reconnects (SSE) or polls again
+ * (long-poll) resumes from its position without losing what is never stored: typing, receipts,
+ * presence. Messages themselves are durable in the store and synced by inbox seq regardless.
+ */
+const INBOX_HISTORY_SIZE = 100;
+const INBOX_HISTORY_TTL_MS = 30_000;
 const USER_RE = /^[A-Za-z0-9_.@-]{1,128}$/;
 const MAX_REDELIVERY_BACKOFF_MS = 60_000;
 /** Delay before re-sending to a user whose first session just subscribed, so its subscription has settled. */
@@ -117,7 +124,7 @@ export class ImService {
     this.#typing = new RateLimiter(this.#cfg.typingPerSecond);
     this.core.reserveNamespace(
       INBOX_NAMESPACE,
-      { historySize: 0, historyTtlMs: 0, allowPublish: false, joinLeave: false, requireToken: true },
+      { historySize: INBOX_HISTORY_SIZE, historyTtlMs: INBOX_HISTORY_TTL_MS, allowPublish: false, joinLeave: false, requireToken: true },
       (identity, channel) => identity !== undefined && channel === INBOX_PREFIX + identity.user,
     );
     this.core.hub.watch(INBOX_PREFIX, {
