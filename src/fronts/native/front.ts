@@ -12,7 +12,7 @@ import { HeraldError, toHeraldError } from '../../core/errors.js';
 import { TimerWheel } from '../../core/timer-wheel.js';
 import { DisconnectCode } from '../../protocol/codes.js';
 import { decodeCommand, validateParams } from '../../protocol/frames.js';
-import { parseJson, readBody, sendError, sendJson } from '../../transports/http.js';
+import { readBody, sendError, sendJson } from '../../transports/http.js';
 import { WebSocketTransport } from '../../transports/websocket.js';
 import { builtinCommands, type CommandContext, type CommandSpec, resultJson } from './commands.js';
 import { HttpSubscriber, type HttpMode, parseSubscribeRequest } from './http-subscriber.js';
@@ -152,9 +152,11 @@ export class NativeFront {
 
   async #command(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const body = await readBody(req, this.core.config.limits.maxMessageBytes);
-    parseJson(body);
     const decoded = decodeCommand(body.toString('utf8'));
-    if ('kind' in decoded) throw new HeraldError('HERALD_ERR_BAD_REQUEST', decoded.message);
+    if ('kind' in decoded) {
+      if (decoded.kind === 'json') throw new HeraldError('HERALD_ERR_MALFORMED_JSON', 'Request body is not valid JSON');
+      throw new HeraldError('HERALD_ERR_BAD_REQUEST', decoded.message);
+    }
     const identity = await this.#identify(req, url);
     const spec = this.commands.get(decoded.cmd);
     if (!spec) throw new HeraldError('HERALD_ERR_UNKNOWN_COMMAND', `Unknown command over HTTP: ${decoded.cmd.slice(0, 64)}`);

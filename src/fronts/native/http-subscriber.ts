@@ -215,9 +215,11 @@ export class HttpSubscriber implements Connection, Subscriber {
     }
     if (this.transport === 'sse') {
       this.#res.write(`id: ${this.positions()}\n`);
-      this.#check(this.#res.write(out ? out.encoded(ssePubData) : ssePubData(pub)));
+      this.#res.write(out ? out.encoded(ssePubData) : ssePubData(pub));
+      this.#check();
     } else {
-      this.#check(this.#res.write(out ? out.encoded(streamPubLine) : streamPubLine(pub)));
+      this.#res.write(out ? out.encoded(streamPubLine) : streamPubLine(pub));
+      this.#check();
     }
   }
 
@@ -228,7 +230,7 @@ export class HttpSubscriber implements Connection, Subscriber {
   }
 
   /** Drop a consumer whose unsent bytes exceed the limit. */
-  #check(_flushed: boolean): void {
+  #check(): void {
     if (this.#res.writableLength > this.#core.config.limits.maxOutboundBytes) {
       if (slowConsumerEvents.hasSubscribers) slowConsumerEvents.publish({ node: this.#core.nodeId, transport: this.transport });
       this.#res.destroy();
