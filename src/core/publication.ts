@@ -6,6 +6,8 @@
 
 /** Content type of JSON payloads. */
 export const JSON_CONTENT_TYPE = 'application/json';
+/** Content type of binary payloads: sent base64 in JSON frames, as binary WebSocket frames by Nchan. */
+export const BINARY_CONTENT_TYPE = 'application/octet-stream';
 
 /** Who published, as seen by subscribers (client publications only). */
 export interface ClientInfo {

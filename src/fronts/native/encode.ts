@@ -2,11 +2,9 @@
  * Encoders for publications in the native protocol. Each encoder is a pure function of the
  * publication so `Outgoing.encoded()` runs it once per node for all subscribers.
  */
-import { JSON_CONTENT_TYPE, type Publication } from '../../core/publication.js';
+import { BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE, type Publication } from '../../core/publication.js';
 import { formatPosition, type StreamPosition } from '../../protocol/position.js';
 
-/** Content type whose payloads are sent base64-encoded. */
-const BINARY_CONTENT_TYPE = 'application/octet-stream';
 
 /** Whether a publication's JSON-labelled payload parses, memoised per publication. */
 const jsonChecked = new WeakMap<Publication, boolean>();

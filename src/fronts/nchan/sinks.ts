@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { WebSocket } from 'ws';
+import { BINARY_CONTENT_TYPE } from '../../core/publication.js';
 import { binaryFrame, textFrame, writeFrame } from '../../transports/websocket.js';
 import { httpDate } from './ids.js';
 import type { EndReason, NchanMessage, Sink } from './subscription.js';
@@ -174,8 +175,6 @@ export class RawStreamSink implements Sink {
 }
 const NL = Buffer.from('\n');
 
-/** The content type that makes a WebSocket frame binary. */
-export const OCTET_STREAM = 'application/octet-stream';
 
 /** WebSocket: one frame per message (binary for octet-stream); `ws+meta.nchan` adds id and content-type. */
 export class WebSocketSink implements Sink {
@@ -189,7 +188,7 @@ export class WebSocketSink implements Sink {
   }
   message(msg: NchanMessage): boolean {
     if (this.#ws.readyState !== 1) return true;
-    const binary = msg.pub.contentType === OCTET_STREAM;
+    const binary = msg.pub.contentType === BINARY_CONTENT_TYPE;
     const body = (): Buffer => {
       if (!this.#meta) return msg.pub.payload;
       let head = `id: ${msg.time}:${msg.tags}\n`;

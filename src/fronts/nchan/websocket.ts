@@ -6,11 +6,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { BINARY_CONTENT_TYPE } from '../../core/publication.js';
 import { corsHeaders, originAllowed } from './cors.js';
 import type { NchanFront, Refusal } from './front.js';
 import { infoFormat, renderInfo } from './info.js';
 import { coreChannel, type RouteMatch } from './routes.js';
-import { OCTET_STREAM, WebSocketSink } from './sinks.js';
+import { WebSocketSink } from './sinks.js';
 
 /** The subprotocol that adds ids and content types to frames. */
 export const META_SUBPROTOCOL = 'ws+meta.nchan';
@@ -102,7 +103,7 @@ export class NchanWebSockets {
     ws.on('message', (data: Buffer, binary: boolean) => {
       // Frames are published one after another, in the order they arrived.
       chain = chain.then(async () => {
-        const out = await this.#front.channels.publish(m.route, ids, { payload: data, ...(binary ? { contentType: OCTET_STREAM } : {}) }, req);
+        const out = await this.#front.channels.publish(m.route, ids, { payload: data, ...(binary ? { contentType: BINARY_CONTENT_TYPE } : {}) }, req);
         if (reply && out.info && ws.readyState === 1) ws.send(renderInfo(out.info, format).body);
       }).catch(() => undefined);
     });
