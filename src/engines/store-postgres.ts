@@ -1,0 +1,679 @@
+/**
+ * The PostgreSQL IM store (cluster): every node opens the same database and schema, `pg` loaded
+ * lazily on `open()`. Transactions run at READ COMMITTED and serialise what must be serialised
+ * with row locks: an append locks its conversation row, then its recipients' user rows (each set
+ * in id order, conversations before users, so two nodes never wait on each other in a cycle);
+ * a deadlock or serialization failure retries the whole transaction. Appends go through a
+ * group-commit queue: appends queued while the previous batch commits go in one transaction,
+ * each inside its own savepoint so one failing append does not undo the others. Other writes
+ * run in their own transaction. Reads run directly on the pool and see every write whose
+ * promise has resolved, on this node or any other.
+ *
+ * The schema is created and upgraded by numbered migrations recorded in `herald_migrations`
+ * (version, applied_at), applied at `open()` in one transaction under a transaction-scoped
+ * advisory lock, so nodes opening at once apply each migration exactly once.
+ */
+import type { Pool, PoolClient, PoolConfig } from 'pg';
+import { HeraldError, InvalidArgumentError } from '../core/errors.js';
+import type {
+  AckResult,
+  AppendInput,
+  AppendResult,
+  ConversationKind,
+  ConversationRecord,
+  ConversationSummary,
+  ImStore,
+  InboxCursor,
+  InboxEntry,
+  MemberRecord,
+  MemberRole,
+  MessageKind,
+  StoredMessage,
+  UserRecord,
+} from '../core/im/store.js';
+import { newMessageId } from './store-sqlite.js';
+
+/** Default PostgreSQL schema of the IM tables. */
+export const DEFAULT_PG_SCHEMA = 'herald';
+/** Default connections in the pool of one store. */
+export const DEFAULT_PG_POOL_SIZE = 10;
+/** Attempts of a transaction that keeps failing with a deadlock or serialization failure. */
+const MAX_ATTEMPTS = 8;
+/** Upper bound of the random wait before a retry, ms (doubles per attempt from 5). */
+const MAX_RETRY_WAIT_MS = 200;
+/** SQLSTATEs worth retrying the whole transaction for: serialization_failure, deadlock_detected. */
+const RETRYABLE = new Set(['40001', '40P01']);
+/** SQLSTATE unique_violation. */
+const UNIQUE_VIOLATION = '23505';
+/** OID of int8: parsed to a JS number (seqs and ms times stay far below 2^53). */
+const INT8_OID = 20;
+
+/** Options of the PostgreSQL store. */
+export interface PostgresStoreOptions {
+  /** Connection URL, e.g. `postgres://user@127.0.0.1:5432/herald`. */
+  readonly url: string;
+  /** Schema holding the tables (created when missing). Default `herald`. */
+  readonly schema?: string;
+  /** Most connections this store holds open. Default 10. */
+  readonly poolSize?: number;
+}
+
+/** One migration: applied once, in order, in the schema's migration transaction. */
+interface Migration {
+  readonly version: number;
+  /** SQL with `$S` standing for the quoted schema name. */
+  readonly sql: string;
+}
+
+/** The migrations, in order. A published migration is never edited; add a new one instead. */
+const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    sql: `
+CREATE TABLE $S.im_users (
+  id TEXT PRIMARY KEY, name TEXT, created_at BIGINT NOT NULL,
+  inbox_head BIGINT NOT NULL DEFAULT 0, inbox_acked BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE $S.im_conversations (
+  id TEXT PRIMARY KEY, kind TEXT NOT NULL, title TEXT, created_at BIGINT NOT NULL,
+  seq BIGINT NOT NULL DEFAULT 0, member_count INTEGER NOT NULL DEFAULT 0, last_time BIGINT NOT NULL
+);
+CREATE TABLE $S.im_members (
+  conversation TEXT NOT NULL, user_id TEXT NOT NULL, role TEXT NOT NULL, joined_at BIGINT NOT NULL,
+  read_seq BIGINT NOT NULL DEFAULT 0, delivered_seq BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (conversation, user_id)
+);
+CREATE INDEX im_members_user ON $S.im_members (user_id, conversation);
+CREATE TABLE $S.im_messages (
+  id TEXT PRIMARY KEY, conversation TEXT NOT NULL, seq BIGINT NOT NULL, sender TEXT NOT NULL,
+  client_id TEXT, kind TEXT NOT NULL, payload TEXT NOT NULL, target TEXT, time BIGINT NOT NULL,
+  edited_at BIGINT, recalled BOOLEAN NOT NULL DEFAULT false,
+  UNIQUE (conversation, seq)
+);
+CREATE UNIQUE INDEX im_messages_client ON $S.im_messages (sender, client_id) WHERE client_id IS NOT NULL;
+CREATE TABLE $S.im_inbox (
+  user_id TEXT NOT NULL, seq BIGINT NOT NULL, message TEXT NOT NULL, PRIMARY KEY (user_id, seq)
+);
+CREATE TABLE $S.im_contacts (
+  user_id TEXT NOT NULL, contact TEXT NOT NULL, PRIMARY KEY (user_id, contact)
+);
+CREATE INDEX im_contacts_rev ON $S.im_contacts (contact, user_id);
+`,
+  },
+];
+
+/** The newest migration version: what `open()` brings a schema to. */
+export const PG_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+interface MessageRow {
+  id: string;
+  conversation: string;
+  seq: number;
+  sender: string;
+  kind: string;
+  payload: string;
+  target: string | null;
+  time: number;
+  edited_at: number | null;
+  recalled: boolean;
+}
+
+interface ConvRow {
+  id: string;
+  kind: string;
+  title: string | null;
+  created_at: number;
+  seq: number;
+  member_count: number;
+}
+
+interface MemberRow {
+  user_id: string;
+  role: string;
+  joined_at: number;
+  read_seq: number;
+  delivered_seq: number;
+}
+
+/** A queued append: its input and the promise to settle after the batch commits. */
+interface QueuedAppend {
+  readonly input: AppendInput;
+  readonly resolve: (r: AppendResult) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+/** How one append of a batch ends, settled once the batch commits. */
+type Settled = { readonly ok: true; readonly value: AppendResult } | { readonly ok: false; readonly error: unknown };
+
+const MESSAGE_COLS = 'id, conversation, seq, sender, kind, payload, target, time, edited_at, recalled';
+const CONV_COLS = 'id, kind, title, created_at, seq, member_count';
+const MEMBER_COLS = 'user_id, role, joined_at, read_seq, delivered_seq';
+
+function toMessage(r: MessageRow): StoredMessage {
+  return {
+    id: r.id,
+    conversation: r.conversation,
+    seq: r.seq,
+    sender: r.sender,
+    kind: r.kind as MessageKind,
+    payload: r.payload,
+    ...(r.target !== null ? { target: r.target } : {}),
+    time: r.time,
+    ...(r.edited_at !== null ? { editedAt: r.edited_at } : {}),
+    ...(r.recalled ? { recalled: true } : {}),
+  };
+}
+
+function toConv(r: ConvRow): ConversationRecord {
+  return { id: r.id, kind: r.kind as ConversationKind, ...(r.title !== null ? { title: r.title } : {}), createdAt: r.created_at, seq: r.seq, memberCount: r.member_count };
+}
+
+function toMember(r: MemberRow): MemberRecord {
+  return { user: r.user_id, role: r.role as MemberRole, joinedAt: r.joined_at, readSeq: r.read_seq, deliveredSeq: r.delivered_seq };
+}
+
+/** The SQLSTATE of a pg error, if any. */
+function sqlState(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && !code.startsWith('HERALD_') ? code : undefined;
+}
+
+/** Whether the error is worth retrying the whole transaction for. */
+function retryable(err: unknown): boolean {
+  return RETRYABLE.has(sqlState(err) ?? '');
+}
+
+/** A store error as callers see it: HeraldErrors as they are, anything else as HERALD_ERR_UNAVAILABLE. */
+function storeError(err: unknown): unknown {
+  return err instanceof HeraldError ? err : new HeraldError('HERALD_ERR_UNAVAILABLE', 'IM store write failed', { cause: err });
+}
+
+/** A quoted SQL identifier. */
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** The PostgreSQL implementation of ImStore. */
+export class PostgresImStore implements ImStore {
+  readonly #url: string;
+  readonly #schema: string;
+  readonly #poolSize: number;
+  /** `$S.` prefix of every table name. */
+  readonly #t: string;
+  #pool: Pool | undefined;
+  #opening: Promise<void> | undefined;
+  #closed = false;
+  #queue: QueuedAppend[] = [];
+  /** The append batch being committed, if any (the next one starts when it settles). */
+  #flushing: Promise<void> | undefined;
+
+  /** Throws InvalidArgumentError (HERALD_ERR_BAD_REQUEST) on an empty URL or schema, or a pool size below 1. */
+  constructor(options: PostgresStoreOptions) {
+    this.#url = options.url;
+    this.#schema = options.schema ?? DEFAULT_PG_SCHEMA;
+    this.#poolSize = options.poolSize ?? DEFAULT_PG_POOL_SIZE;
+    if (!this.#url || !this.#schema || !Number.isInteger(this.#poolSize) || this.#poolSize < 1) {
+      throw new InvalidArgumentError('HERALD_ERR_BAD_REQUEST', 'PostgresImStore needs a url, a schema and a poolSize >= 1');
+    }
+    this.#t = `${quoteIdent(this.#schema)}.`;
+  }
+
+  /** The schema this store uses. */
+  get schema(): string {
+    return this.#schema;
+  }
+
+  /** Connect and bring the schema to the newest migration (see the module comment). Idempotent. */
+  open(): Promise<void> {
+    this.#opening ??= this.#open();
+    return this.#opening;
+  }
+
+  async #open(): Promise<void> {
+    const pg = ((await import('pg')) as unknown as { default: typeof import('pg') }).default;
+    const config: PoolConfig = {
+      connectionString: this.#url,
+      max: this.#poolSize,
+      types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser },
+    };
+    const pool = new pg.Pool(config);
+    // An idle client losing its connection must not crash the process; the pool replaces it.
+    pool.on('error', () => undefined);
+    try {
+      await this.#migrate(pool);
+    } catch (err) {
+      await pool.end();
+      throw storeError(err);
+    }
+    this.#pool = pool;
+  }
+
+  async #migrate(pool: Pool): Promise<void> {
+    const s = quoteIdent(this.#schema);
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      // One lock per schema: a second node opening now waits here, then finds the work done.
+      await client.query("SELECT pg_advisory_xact_lock(hashtext('herald_migrations'), hashtext($1))", [this.#schema]);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+      await client.query(`CREATE TABLE IF NOT EXISTS ${s}.herald_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
+      const { rows } = await client.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${s}.herald_migrations`);
+      const current = rows[0]?.v ?? 0;
+      for (const m of MIGRATIONS) {
+        if (m.version <= current) continue;
+        await client.query(m.sql.replaceAll('$S', s));
+        await client.query(`INSERT INTO ${s}.herald_migrations (version) VALUES ($1)`, [m.version]);
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Wait for queued appends to commit, then end the pool. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#opening) await this.#opening.catch(() => undefined);
+    while (this.#flushing) await this.#flushing;
+    await this.#pool?.end();
+    this.#pool = undefined;
+  }
+
+  /** The open pool; throws HERALD_ERR_UNAVAILABLE when the store is not open (or closed). */
+  #requireOpen(): Pool {
+    if (!this.#pool || this.#closed) throw new HeraldError('HERALD_ERR_UNAVAILABLE', this.#closed ? 'IM store closed' : 'IM store not open');
+    return this.#pool;
+  }
+
+  /** Run a read on the pool. */
+  async #rows<R>(sql: string, params: unknown[]): Promise<R[]> {
+    try {
+      return (await this.#requireOpen().query(sql, params)).rows as R[];
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+
+  /**
+   * Run `fn` in a transaction on one client and commit; on a deadlock or serialization failure
+   * roll back and run it again (after a short random wait), up to MAX_ATTEMPTS times.
+   */
+  async #tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    const pool = this.#requireOpen();
+    for (let attempt = 1; ; attempt++) {
+      let client: PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        throw storeError(err);
+      }
+      try {
+        await client.query('BEGIN');
+        const v = await fn(client);
+        await client.query('COMMIT');
+        return v;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        if (!retryable(err) || attempt >= MAX_ATTEMPTS) throw storeError(err);
+      } finally {
+        client.release();
+      }
+      await new Promise((r) => setTimeout(r, Math.random() * Math.min(MAX_RETRY_WAIT_MS, 5 * 2 ** attempt)));
+    }
+  }
+
+  async upsertUser(id: string, name?: string): Promise<void> {
+    await this.#tx((c) =>
+      c.query(`INSERT INTO ${this.#t}im_users (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET name = COALESCE(EXCLUDED.name, im_users.name)`, [id, name ?? null, Date.now()]),
+    );
+  }
+
+  async users(ids: readonly string[]): Promise<UserRecord[]> {
+    const rows = await this.#rows<{ id: string; name: string | null; created_at: number }>(`SELECT id, name, created_at FROM ${this.#t}im_users WHERE id = ANY($1) ORDER BY id`, [[...new Set(ids)]]);
+    return rows.map((r) => ({ id: r.id, ...(r.name !== null ? { name: r.name } : {}), createdAt: r.created_at }));
+  }
+
+  /** Insert members (existing ones untouched) and refresh the conversation's member count; returns the users added. */
+  async #insertMembers(c: PoolClient, conversation: string, members: ReadonlyArray<{ user: string; role: MemberRole }>, now: number, seq: number): Promise<string[]> {
+    const added: string[] = [];
+    for (const m of members) {
+      const r = await c.query(
+        `INSERT INTO ${this.#t}im_members (conversation, user_id, role, joined_at, read_seq, delivered_seq) VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING`,
+        [conversation, m.user, m.role, now, seq],
+      );
+      if (r.rowCount) added.push(m.user);
+    }
+    await this.#countMembers(c, conversation);
+    return added;
+  }
+
+  async #countMembers(c: PoolClient, conversation: string): Promise<void> {
+    await c.query(`UPDATE ${this.#t}im_conversations SET member_count = (SELECT count(*) FROM ${this.#t}im_members WHERE conversation = $1) WHERE id = $1`, [conversation]);
+  }
+
+  async #conv(c: PoolClient, id: string): Promise<ConversationRecord> {
+    const { rows } = await c.query<ConvRow>(`SELECT ${CONV_COLS} FROM ${this.#t}im_conversations WHERE id = $1`, [id]);
+    return toConv(rows[0]!);
+  }
+
+  createConversation(conv: { id: string; kind: ConversationKind; title?: string; members: ReadonlyArray<{ user: string; role: MemberRole }> }): Promise<ConversationRecord> {
+    return this.#tx(async (c) => {
+      const now = Date.now();
+      const r = await c.query(`INSERT INTO ${this.#t}im_conversations (id, kind, title, created_at, last_time) VALUES ($1, $2, $3, $4, $4) ON CONFLICT DO NOTHING`, [
+        conv.id,
+        conv.kind,
+        conv.title ?? null,
+        now,
+      ]);
+      if (!r.rowCount) throw new HeraldError('HERALD_ERR_CONFLICT', 'Conversation exists');
+      await this.#insertMembers(c, conv.id, conv.members, now, 0);
+      return this.#conv(c, conv.id);
+    });
+  }
+
+  async ensureDirect(id: string, a: string, b: string): Promise<ConversationRecord> {
+    const existing = await this.conversation(id);
+    if (existing) return existing;
+    return this.#tx(async (c) => {
+      const now = Date.now();
+      // A concurrent creator (any node) makes this insert wait for its commit, then do nothing.
+      const r = await c.query(`INSERT INTO ${this.#t}im_conversations (id, kind, created_at, last_time) VALUES ($1, 'direct', $2, $2) ON CONFLICT DO NOTHING`, [id, now]);
+      if (r.rowCount) await this.#insertMembers(c, id, [...new Set([a, b])].map((user) => ({ user, role: 'member' as MemberRole })), now, 0);
+      return this.#conv(c, id);
+    });
+  }
+
+  async conversation(id: string): Promise<ConversationRecord | undefined> {
+    const [r] = await this.#rows<ConvRow>(`SELECT ${CONV_COLS} FROM ${this.#t}im_conversations WHERE id = $1`, [id]);
+    return r ? toConv(r) : undefined;
+  }
+
+  async member(conversation: string, user: string): Promise<MemberRecord | undefined> {
+    const [r] = await this.#rows<MemberRow>(`SELECT ${MEMBER_COLS} FROM ${this.#t}im_members WHERE conversation = $1 AND user_id = $2`, [conversation, user]);
+    return r ? toMember(r) : undefined;
+  }
+
+  async members(conversation: string): Promise<MemberRecord[]> {
+    const rows = await this.#rows<MemberRow>(`SELECT ${MEMBER_COLS} FROM ${this.#t}im_members WHERE conversation = $1 ORDER BY joined_at, user_id`, [conversation]);
+    return rows.map(toMember);
+  }
+
+  addMembers(conversation: string, members: ReadonlyArray<{ user: string; role: MemberRole }>): Promise<string[]> {
+    return this.#tx(async (c) => {
+      // The row lock orders this against appends: the seq read here is the one new members start after.
+      const { rows } = await c.query<{ seq: number }>(`SELECT seq FROM ${this.#t}im_conversations WHERE id = $1 FOR UPDATE`, [conversation]);
+      if (!rows[0]) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION');
+      // New members start with everything before they joined counted as read and delivered.
+      return this.#insertMembers(c, conversation, members, Date.now(), rows[0].seq);
+    });
+  }
+
+  removeMember(conversation: string, user: string): Promise<boolean> {
+    return this.#tx(async (c) => {
+      await c.query(`SELECT 1 FROM ${this.#t}im_conversations WHERE id = $1 FOR UPDATE`, [conversation]);
+      const r = await c.query(`DELETE FROM ${this.#t}im_members WHERE conversation = $1 AND user_id = $2`, [conversation, user]);
+      if (!r.rowCount) return false;
+      await this.#countMembers(c, conversation);
+      return true;
+    });
+  }
+
+  async setRole(conversation: string, user: string, role: MemberRole): Promise<boolean> {
+    const r = await this.#tx((c) => c.query(`UPDATE ${this.#t}im_members SET role = $1 WHERE conversation = $2 AND user_id = $3`, [role, conversation, user]));
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async groupsOf(user: string): Promise<string[]> {
+    const rows = await this.#rows<{ id: string }>(
+      `SELECT m.conversation AS id FROM ${this.#t}im_members m JOIN ${this.#t}im_conversations c ON c.id = m.conversation WHERE m.user_id = $1 AND c.kind = 'group' ORDER BY m.conversation`,
+      [user],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  append(input: AppendInput): Promise<AppendResult> {
+    try {
+      this.#requireOpen();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.#queue.push({ input, resolve, reject });
+      if (!this.#flushing) this.#flushing = this.#flushLoop();
+    });
+  }
+
+  /** Commit queued appends batch by batch until the queue is empty. */
+  async #flushLoop(): Promise<void> {
+    // Let the appends of this event-loop turn join the first batch.
+    await new Promise((r) => setImmediate(r));
+    while (this.#queue.length > 0) {
+      const batch = this.#queue;
+      this.#queue = [];
+      await this.#commitBatch(batch);
+    }
+    this.#flushing = undefined;
+  }
+
+  /**
+   * One transaction for the batch: lock every conversation row, then every recipient row (each
+   * in id order), then run each append inside a savepoint. Results are settled after COMMIT.
+   */
+  async #commitBatch(batch: QueuedAppend[]): Promise<void> {
+    let results: Settled[] = [];
+    try {
+      await this.#tx(async (c) => {
+        results = [];
+        const convs = [...new Set(batch.map((q) => q.input.conversation))].sort();
+        const users = [...new Set(batch.flatMap((q) => q.input.recipients))].sort();
+        await c.query(`SELECT id FROM ${this.#t}im_conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE`, [convs]);
+        if (users.length) await c.query(`SELECT id FROM ${this.#t}im_users WHERE id = ANY($1) ORDER BY id FOR UPDATE`, [users]);
+        for (const q of batch) {
+          await c.query('SAVEPOINT op');
+          try {
+            results.push({ ok: true, value: await this.#appendOne(c, q.input) });
+            await c.query('RELEASE SAVEPOINT op');
+          } catch (err) {
+            // A deadlock aborts the whole transaction's locks: retry all of it, not this append.
+            if (retryable(err)) throw err;
+            await c.query('ROLLBACK TO SAVEPOINT op');
+            await c.query('RELEASE SAVEPOINT op');
+            results.push(await this.#afterFailedAppend(c, q.input, err));
+          }
+        }
+      });
+    } catch (err) {
+      for (const q of batch) q.reject(storeError(err));
+      return;
+    }
+    batch.forEach((q, i) => {
+      const r = results[i]!;
+      if (r.ok) q.resolve(r.value);
+      else q.reject(r.error);
+    });
+  }
+
+  /**
+   * What a failed append settles with: a duplicate result when it lost a race on its idempotency
+   * key against another node's commit, else the error (HeraldErrors as they are).
+   */
+  async #afterFailedAppend(c: PoolClient, input: AppendInput, err: unknown): Promise<Settled> {
+    if (sqlState(err) === UNIQUE_VIOLATION && input.clientId !== undefined) {
+      const dup = await this.#byClient(c, input.sender, input.clientId);
+      if (dup) return { ok: true, value: { message: dup, inbox: [], duplicate: true } };
+    }
+    return { ok: false, error: storeError(err) };
+  }
+
+  async #byClient(c: PoolClient, sender: string, clientId: string): Promise<StoredMessage | undefined> {
+    const { rows } = await c.query<MessageRow>(`SELECT ${MESSAGE_COLS} FROM ${this.#t}im_messages WHERE sender = $1 AND client_id = $2`, [sender, clientId]);
+    return rows[0] ? toMessage(rows[0]) : undefined;
+  }
+
+  async #appendOne(c: PoolClient, input: AppendInput): Promise<AppendResult> {
+    const t = this.#t;
+    if (input.clientId !== undefined) {
+      // Read after the conversation lock: a retry on another node committed before it is seen here.
+      const dup = await this.#byClient(c, input.sender, input.clientId);
+      if (dup) return { message: dup, inbox: [], duplicate: true };
+    }
+    const now = Date.now();
+    if (input.kind === 'recall' || input.kind === 'edit') {
+      const { rows } =
+        input.target === undefined ? { rows: [] as MessageRow[] } : await c.query<MessageRow>(`SELECT ${MESSAGE_COLS} FROM ${t}im_messages WHERE id = $1`, [input.target]);
+      const target = rows[0];
+      if (!target || target.conversation !== input.conversation || target.kind !== 'message') throw new HeraldError('HERALD_ERR_IM_UNKNOWN_MESSAGE');
+      if (target.sender !== input.sender) throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'Only the author may recall or edit a message');
+      if (target.recalled) throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'The message was recalled');
+      if (input.kind === 'recall') {
+        if (input.notBefore !== undefined && target.time < input.notBefore) throw new HeraldError('HERALD_ERR_IM_RECALL_EXPIRED');
+        await c.query(`UPDATE ${t}im_messages SET payload = 'null', recalled = true WHERE id = $1`, [target.id]);
+      } else {
+        await c.query(`UPDATE ${t}im_messages SET payload = $1, edited_at = $2 WHERE id = $3`, [input.payload, now, target.id]);
+      }
+    }
+    const bumped = await c.query<{ seq: number }>(`UPDATE ${t}im_conversations SET seq = seq + 1, last_time = $1 WHERE id = $2 RETURNING seq`, [now, input.conversation]);
+    const seq = bumped.rows[0]?.seq;
+    if (seq === undefined) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION');
+    const id = newMessageId(now);
+    await c.query(`INSERT INTO ${t}im_messages (id, conversation, seq, sender, client_id, kind, payload, target, time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
+      id,
+      input.conversation,
+      seq,
+      input.sender,
+      input.clientId ?? null,
+      input.kind,
+      input.payload,
+      input.target ?? null,
+      now,
+    ]);
+    const inbox: Array<{ user: string; seq: number }> = [];
+    for (const user of new Set(input.recipients)) {
+      const r = await c.query<{ inbox_head: number }>(`UPDATE ${t}im_users SET inbox_head = inbox_head + 1 WHERE id = $1 RETURNING inbox_head`, [user]);
+      const head = r.rows[0]?.inbox_head;
+      if (head === undefined) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_USER', `Unknown user: ${user}`);
+      await c.query(`INSERT INTO ${t}im_inbox (user_id, seq, message) VALUES ($1, $2, $3)`, [user, head, id]);
+      inbox.push({ user, seq: head });
+    }
+    const message: StoredMessage = {
+      id,
+      conversation: input.conversation,
+      seq,
+      sender: input.sender,
+      kind: input.kind,
+      payload: input.payload,
+      ...(input.target !== undefined ? { target: input.target } : {}),
+      time: now,
+    };
+    return { message, inbox, duplicate: false };
+  }
+
+  async message(id: string): Promise<StoredMessage | undefined> {
+    const [r] = await this.#rows<MessageRow>(`SELECT ${MESSAGE_COLS} FROM ${this.#t}im_messages WHERE id = $1`, [id]);
+    return r ? toMessage(r) : undefined;
+  }
+
+  async inbox(user: string, after: number, limit: number): Promise<InboxEntry[]> {
+    const cols = MESSAGE_COLS.split(', ').map((c) => `m.${c}`).join(', ');
+    const rows = await this.#rows<MessageRow & { inbox_seq: number }>(
+      `SELECT i.seq AS inbox_seq, ${cols} FROM ${this.#t}im_inbox i JOIN ${this.#t}im_messages m ON m.id = i.message WHERE i.user_id = $1 AND i.seq > $2 ORDER BY i.seq LIMIT $3`,
+      [user, after, limit],
+    );
+    return rows.map((r) => ({ seq: r.inbox_seq, message: toMessage(r) }));
+  }
+
+  async cursor(user: string): Promise<InboxCursor> {
+    const [r] = await this.#rows<{ inbox_head: number; inbox_acked: number }>(`SELECT inbox_head, inbox_acked FROM ${this.#t}im_users WHERE id = $1`, [user]);
+    return r ? { head: r.inbox_head, acked: r.inbox_acked } : { head: 0, acked: 0 };
+  }
+
+  ack(user: string, seq: number): Promise<AckResult> {
+    return this.#tx(async (c) => {
+      const t = this.#t;
+      const { rows } = await c.query<{ inbox_head: number; inbox_acked: number }>(`SELECT inbox_head, inbox_acked FROM ${t}im_users WHERE id = $1 FOR UPDATE`, [user]);
+      const cur = rows[0];
+      if (!cur) return { acked: 0, delivered: [] };
+      const next = Math.max(cur.inbox_acked, Math.min(seq, cur.inbox_head));
+      if (next === cur.inbox_acked) return { acked: next, delivered: [] };
+      const delivered = (
+        await c.query<{ conversation: string; seq: number }>(
+          `SELECT m.conversation, max(m.seq) AS seq FROM ${t}im_inbox i JOIN ${t}im_messages m ON m.id = i.message WHERE i.user_id = $1 AND i.seq > $2 AND i.seq <= $3 GROUP BY m.conversation ORDER BY m.conversation`,
+          [user, cur.inbox_acked, next],
+        )
+      ).rows;
+      for (const d of delivered) await this.#raiseDelivered(c, d.conversation, user, d.seq);
+      await c.query(`UPDATE ${t}im_users SET inbox_acked = $1 WHERE id = $2`, [next, user]);
+      return { acked: next, delivered };
+    });
+  }
+
+  async #raiseDelivered(c: PoolClient, conversation: string, user: string, seq: number): Promise<void> {
+    await c.query(`UPDATE ${this.#t}im_members SET delivered_seq = GREATEST(delivered_seq, $1) WHERE conversation = $2 AND user_id = $3`, [seq, conversation, user]);
+  }
+
+  async history(conversation: string, query: { before?: number; after?: number; limit: number }): Promise<StoredMessage[]> {
+    const t = this.#t;
+    const rows =
+      query.after !== undefined
+        ? await this.#rows<MessageRow>(`SELECT ${MESSAGE_COLS} FROM ${t}im_messages WHERE conversation = $1 AND seq > $2 ORDER BY seq LIMIT $3`, [conversation, query.after, query.limit])
+        : await this.#rows<MessageRow>(`SELECT ${MESSAGE_COLS} FROM ${t}im_messages WHERE conversation = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, [
+            conversation,
+            query.before ?? Number.MAX_SAFE_INTEGER,
+            query.limit,
+          ]);
+    return rows.map(toMessage);
+  }
+
+  async conversations(user: string, limit: number): Promise<ConversationSummary[]> {
+    const t = this.#t;
+    const rows = await this.#rows<ConvRow & { read_seq: number; unread: number; last: MessageRow | null }>(
+      `SELECT c.id, c.kind, c.title, c.created_at, c.seq, c.member_count, m.read_seq,
+         (SELECT count(*) FROM ${t}im_messages x WHERE x.conversation = c.id AND x.seq > m.read_seq AND x.kind = 'message' AND x.sender <> $1 AND NOT x.recalled) AS unread,
+         (SELECT row_to_json(l) FROM (SELECT ${MESSAGE_COLS} FROM ${t}im_messages y WHERE y.conversation = c.id AND y.kind = 'message' ORDER BY y.seq DESC LIMIT 1) l) AS last
+       FROM ${t}im_members m JOIN ${t}im_conversations c ON c.id = m.conversation
+       WHERE m.user_id = $1 ORDER BY c.last_time DESC, c.id LIMIT $2`,
+      [user, limit],
+    );
+    return rows.map((r) => ({ ...toConv(r), readSeq: r.read_seq, unread: r.unread, ...(r.last ? { last: toMessage(r.last) } : {}) }));
+  }
+
+  async markDelivered(conversation: string, user: string, seq: number): Promise<void> {
+    await this.#tx((c) => this.#raiseDelivered(c, conversation, user, seq));
+  }
+
+  markRead(conversation: string, user: string, seq: number): Promise<number> {
+    return this.#tx(async (c) => {
+      const t = this.#t;
+      const conv = (await c.query<{ seq: number }>(`SELECT seq FROM ${t}im_conversations WHERE id = $1`, [conversation])).rows[0];
+      if (!conv) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION');
+      const r = await c.query<{ read_seq: number }>(
+        `UPDATE ${t}im_members SET read_seq = GREATEST(read_seq, LEAST($1::bigint, $2::bigint)) WHERE conversation = $3 AND user_id = $4 RETURNING read_seq`,
+        [seq, conv.seq, conversation, user],
+      );
+      const next = r.rows[0]?.read_seq;
+      if (next === undefined) throw new HeraldError('HERALD_ERR_IM_NOT_MEMBER');
+      return next;
+    });
+  }
+
+  async addContact(user: string, contact: string): Promise<void> {
+    await this.#tx((c) => c.query(`INSERT INTO ${this.#t}im_contacts (user_id, contact) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [user, contact]));
+  }
+
+  async removeContact(user: string, contact: string): Promise<boolean> {
+    const r = await this.#tx((c) => c.query(`DELETE FROM ${this.#t}im_contacts WHERE user_id = $1 AND contact = $2`, [user, contact]));
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async contacts(user: string): Promise<string[]> {
+    return (await this.#rows<{ contact: string }>(`SELECT contact FROM ${this.#t}im_contacts WHERE user_id = $1 ORDER BY contact`, [user])).map((r) => r.contact);
+  }
+
+  async contactOf(user: string): Promise<string[]> {
+    return (await this.#rows<{ user_id: string }>(`SELECT user_id FROM ${this.#t}im_contacts WHERE contact = $1 ORDER BY user_id`, [user])).map((r) => r.user_id);
+  }
+}
