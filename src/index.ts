@@ -20,6 +20,7 @@ export { createDispatchServer, Dispatcher, listenDispatch, type Assignment, type
 export type { NodeInfo, NodeRegistry } from './core/nodes.js';
 export type { Broker } from './core/broker.js';
 export { SqliteImStore, type SqliteStoreOptions } from './engines/store-sqlite.js';
+export { PostgresImStore, type PostgresStoreOptions } from './engines/store-postgres.js';
 export { MemoryPresence } from './engines/presence-memory.js';
 export { ImService, inboxChannel, directConversationId, INBOX_NAMESPACE } from './core/im/service.js';
 export type * from './core/im/store.js';
@@ -31,7 +32,7 @@ export type CreateServerOptions = Omit<ServerOptions, 'config'> & { readonly con
 
 /**
  * Create (not yet listening) a Herald server. Engines come from `options`, else from config
- * (`redis.url` selects the Redis broker), else the embedded defaults. `config` may be a raw object; it is validated
+ * (`redis.url` selects the Redis broker, `database.url` the PostgreSQL IM store), else the embedded defaults. `config` may be a raw object; it is validated
  * with the defaults filled in (throws ConfigError listing every problem).
  */
 export function createServer(options: CreateServerOptions = {}): HeraldServer {

@@ -23,6 +23,7 @@ import type { Logger } from './core/logger.js';
 import { NodeHeartbeat, type NodeRegistry } from './core/nodes.js';
 import { MemoryBroker } from './engines/broker-memory.js';
 import { MemoryPresence } from './engines/presence-memory.js';
+import { PostgresImStore } from './engines/store-postgres.js';
 import { SqliteImStore } from './engines/store-sqlite.js';
 import { HttpBackendTransport } from './engines/backend-http.js';
 import { registerBackendCommands } from './fronts/native/backend-commands.js';
@@ -48,7 +49,10 @@ export interface ServerOptions {
   readonly config: HeraldConfig;
   /** Broker engine (default: in-process memory). */
   readonly broker?: Broker;
-  /** IM store engine (default: SQLite at `im.storePath` or `<dataDir>/herald.db`, opened on first IM use). */
+  /**
+   * IM store engine, opened on first IM use (default: PostgreSQL when `database.url` is set, else
+   * SQLite at `im.storePath` or `<dataDir>/herald.db`).
+   */
   readonly imStore?: ImStore;
   /** Node registry for the dispatcher (default: none; the Redis one when redis.url is set). */
   readonly registry?: NodeRegistry;
@@ -90,8 +94,12 @@ export class HeraldServer {
       void this.drain();
       return { draining: true, connections: this.core.hub.connectionCount, windowMs: this.config.cluster.drainWindowMs };
     });
-    const { im } = options.config;
-    const imStore = options.imStore ?? new SqliteImStore({ path: im.storePath || join(options.config.dataDir, 'herald.db'), synchronous: im.storeSync });
+    const { im, database } = options.config;
+    const imStore =
+      options.imStore ??
+      (database.url
+        ? new PostgresImStore({ url: database.url, schema: database.schema, poolSize: database.poolSize })
+        : new SqliteImStore({ path: im.storePath || join(options.config.dataDir, 'herald.db'), synchronous: im.storeSync }));
     this.im = new ImService({ core: this.core, store: imStore, presence: options.presence ?? new MemoryPresence() });
     registerImCommands(this.native, this.im);
     registerImApi(this.api, this.im, options.config.limits.maxMessageBytes);

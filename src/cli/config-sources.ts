@@ -42,7 +42,7 @@ export function envLayer(env: NodeJS.ProcessEnv, problems: string[]): ConfigInpu
 }
 
 /** Short flags for common options. */
-const FLAG_ALIASES: Record<string, string> = { '--redis': '--redis.url' };
+const FLAG_ALIASES: Record<string, string> = { '--redis': '--redis.url', '--database': '--database.url' };
 
 /** Result of parsing command-line arguments. */
 export interface ParsedArgs {

@@ -24,6 +24,10 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 65_536;
 export const DEFAULT_MAX_OUTBOUND_BYTES = 1_048_576;
 /** Default largest STOMP frame. */
 export const DEFAULT_STOMP_MAX_FRAME_BYTES = 131_072;
+/** Default PostgreSQL schema of the IM store. */
+export const DEFAULT_DATABASE_SCHEMA = 'herald';
+/** Default connections per node in the PostgreSQL pool. */
+export const DEFAULT_DATABASE_POOL_SIZE = 10;
 /** Default STOMP heart-beat interval. */
 export const DEFAULT_STOMP_HEARTBEAT_MS = 10_000;
 
@@ -92,7 +96,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('nchan.publishAccess', z.enum(['loopback-or-key', 'key', 'any']), 'loopback-or-key', 'Who may publish to and delete Nchan channels.'),
   opt('nchan.hookTimeoutMs', z.number().int().min(1), DEFAULT_NCHAN_HOOK_TIMEOUT_MS, 'Time an Nchan hook (authorize, upstream publish) may take before 504.'),
   opt('timing.shutdownTimeoutMs', z.number().int().min(0), 5_000, 'Longest graceful shutdown before remaining connections are cut.'),
-  opt('im.storePath', z.string(), '', 'SQLite file of the IM store ("" = <dataDir>/herald.db).'),
+  opt('im.storePath', z.string(), '', 'SQLite file of the IM store ("" = <dataDir>/herald.db); unused when database.url is set.'),
   opt('im.storeSync', z.enum(['full', 'normal']), 'full', 'SQLite synchronous mode of the IM store: full = fsync every group commit, normal = survive process crash only.'),
   opt('im.maxPayloadBytes', z.number().int().min(16).max(16 * 1024 * 1024), 16_384, 'Largest IM message payload (JSON text) in bytes.'),
   opt('im.recallWindowMs', z.number().int().min(0), 120_000, 'How long after sending a message its author may recall it.'),
@@ -111,6 +115,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('stomp.queueMaxLength', z.number().int().min(1), 10_000, 'Most messages waiting in one /queue/<name> work queue (in-process, per node).'),
   opt('redis.url', z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(), undefined, 'Redis URL (e.g. redis://127.0.0.1:6379): use Redis for channel fan-out and history, so several nodes and workers form one cluster. Flag alias: --redis.'),
   opt('redis.prefix', z.string().min(1).max(64), 'herald:', 'Prefix of every Redis key and pub/sub channel; separates deployments sharing one Redis.'),
+  opt('database.url', z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// or postgresql:// URL').optional(), undefined, 'PostgreSQL URL (e.g. postgres://127.0.0.1:5432/herald): keep the IM store there instead of SQLite, so several nodes share it. Flag alias: --database.'),
+  opt('database.schema', z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'a schema name: letters, digits and _ (1-63 chars, not starting with a digit)'), DEFAULT_DATABASE_SCHEMA, 'PostgreSQL schema of the IM tables; created and migrated when the IM store opens (first IM use).'),
+  opt('database.poolSize', z.number().int().min(1).max(1_000), DEFAULT_DATABASE_POOL_SIZE, 'Most PostgreSQL connections one node (worker) holds.'),
   opt('backend.url', z.string().regex(/^https?:\/\//, 'expected an http:// or https:// URL').optional(), undefined, 'Base URL of the backend hooks (see docs/backend.md); unset = no hooks.'),
   opt('backend.connectPath', hookPath, '', 'Connect hook path under backend.url ("" = off): allow/deny a connection, user id and claims.'),
   opt('backend.subscribePath', hookPath, '', 'Subscribe hook path ("" = off): may this user subscribe to this channel.'),
@@ -214,6 +221,11 @@ export interface HeraldConfig {
   readonly redis: {
     readonly url?: string;
     readonly prefix: string;
+  };
+  readonly database: {
+    readonly url?: string;
+    readonly schema: string;
+    readonly poolSize: number;
   };
   readonly workers: number;
   readonly cluster: {

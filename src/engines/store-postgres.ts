@@ -14,6 +14,7 @@
  * advisory lock, so nodes opening at once apply each migration exactly once.
  */
 import type { Pool, PoolClient, PoolConfig } from 'pg';
+import { DEFAULT_DATABASE_POOL_SIZE, DEFAULT_DATABASE_SCHEMA } from '../core/config.js';
 import { HeraldError, InvalidArgumentError } from '../core/errors.js';
 import type {
   AckResult,
@@ -33,10 +34,6 @@ import type {
 } from '../core/im/store.js';
 import { newMessageId } from './store-sqlite.js';
 
-/** Default PostgreSQL schema of the IM tables. */
-export const DEFAULT_PG_SCHEMA = 'herald';
-/** Default connections in the pool of one store. */
-export const DEFAULT_PG_POOL_SIZE = 10;
 /** Attempts of a transaction that keeps failing with a deadlock or serialization failure. */
 const MAX_ATTEMPTS = 8;
 /** Upper bound of the random wait before a retry, ms (doubles per attempt from 5). */
@@ -210,8 +207,8 @@ export class PostgresImStore implements ImStore {
   /** Throws InvalidArgumentError (HERALD_ERR_BAD_REQUEST) on an empty URL or schema, or a pool size below 1. */
   constructor(options: PostgresStoreOptions) {
     this.#url = options.url;
-    this.#schema = options.schema ?? DEFAULT_PG_SCHEMA;
-    this.#poolSize = options.poolSize ?? DEFAULT_PG_POOL_SIZE;
+    this.#schema = options.schema ?? DEFAULT_DATABASE_SCHEMA;
+    this.#poolSize = options.poolSize ?? DEFAULT_DATABASE_POOL_SIZE;
     if (!this.#url || !this.#schema || !Number.isInteger(this.#poolSize) || this.#poolSize < 1) {
       throw new InvalidArgumentError('HERALD_ERR_BAD_REQUEST', 'PostgresImStore needs a url, a schema and a poolSize >= 1');
     }

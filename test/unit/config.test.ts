@@ -119,6 +119,20 @@ describe('config sources', () => {
     assert.equal(b.help, true);
   });
 
+  test('the PostgreSQL IM store is chosen by database.url, from HERALD_DATABASE_URL or the --database alias', () => {
+    const problems: string[] = [];
+    const env = envLayer({ HERALD_DATABASE_URL: 'postgres://127.0.0.1:5432/test', HERALD_DATABASE_POOL_SIZE: '4' }, problems);
+    const args = argsLayer(['--database', 'postgresql://db/herald', '--database.schema', 'chat_1'], problems);
+    assert.deepEqual(problems, []);
+    assert.deepEqual(resolveConfig(env).database, { url: 'postgres://127.0.0.1:5432/test', schema: 'herald', poolSize: 4 });
+    assert.deepEqual(resolveConfig(env, args.layer).database, { url: 'postgresql://db/herald', schema: 'chat_1', poolSize: 4 });
+    assert.equal(resolveConfig({}).database.url, undefined);
+    assert.throws(() => resolveConfig({ database: { url: 'mysql://x', schema: 'a;drop', poolSize: 0 } }), (err: ConfigError) => {
+      assert.deepEqual(err.problems.map((p) => p.split(':')[0]).sort(), ['database.poolSize', 'database.schema', 'database.url']);
+      return true;
+    });
+  });
+
   test('a missing or non-object config file is a problem', () => {
     const problems: string[] = [];
     assert.deepEqual(fileLayer('/nonexistent/herald.json', problems), {});
