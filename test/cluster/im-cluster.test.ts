@@ -1,0 +1,120 @@
+/**
+ * The IM across two Herald nodes (separate processes) sharing Redis and the PostgreSQL IM store:
+ * 1:1 and group messages between users on different nodes with acks and delivery receipts,
+ * offline sync on the other node, and an idempotent retry through the other node.
+ */
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { ImWs } from '../helpers/im-clients.js';
+import { NodeProcess } from './nodes.js';
+import { dropSchema, SHARED_PG_URL, testSchema } from './postgres.js';
+import { deleteKeys, SHARED_REDIS_URL, testPrefix } from './redis.js';
+
+/** Nodes start from TypeScript sources (tsx); on a loaded 2-core machine that takes a while. */
+const STARTUP_MS = 150_000;
+/** Cross-node pushes go through Redis; allow for a loaded machine. */
+const PUSH_MS = 10_000;
+
+void describe('cluster: IM over two nodes sharing Redis and PostgreSQL', { timeout: 600_000 }, () => {
+  const prefix = testPrefix('im');
+  const schema = testSchema('im');
+  let a: NodeProcess;
+  let b: NodeProcess;
+  const clients: ImWs[] = [];
+  let n = 0;
+  /** Unique user names per test. */
+  const names = (...base: string[]): string[] => {
+    n++;
+    return base.map((x) => `${x}${n}`);
+  };
+  const connect = async (node: NodeProcess, user: string): Promise<ImWs> => {
+    const c = await ImWs.connect(node.wsUrl, user);
+    clients.push(c);
+    return c;
+  };
+  /** A first delivery of a user message (a session coming up also re-sends what it has not acked, flagged `redelivered`). */
+  const message = (e: any): boolean => e.type === 'message' && e.message.kind === 'message' && !e.redelivered;
+
+  before(async () => {
+    const args = ['--dev', '--database', SHARED_PG_URL, '--database.schema', schema, '--database.pool-size', '4', '--im.presence-grace-ms', '100'];
+    [a, b] = await Promise.all([NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args }), NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args })]);
+  }, { timeout: STARTUP_MS });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) await c.close();
+  });
+  after(async () => {
+    for (const c of clients) c.kill();
+    await Promise.all([a?.stop(), b?.stop()]);
+    await deleteKeys(SHARED_REDIS_URL, prefix);
+    await dropSchema(schema);
+  });
+
+  test('a 1:1 message from node A reaches node B; the recipient acks and the sender gets the delivery receipt', async () => {
+    const [alice, bob] = names('alice', 'bob');
+    const bo = await connect(b, bob!);
+    const al = await connect(a, alice!);
+    const ack = await al.ok('im.send', { to: bob, clientId: 'x1', data: { text: 'across' } });
+    assert.equal(ack.seq, 1);
+    assert.equal(ack.conversation, `d:${alice}:${bob}`);
+    assert.equal(ack.duplicate, false);
+    const got = await bo.message(1, PUSH_MS);
+    assert.equal(got.message.id, ack.id);
+    assert.equal(got.message.from, alice);
+    assert.deepEqual(got.message.data, { text: 'across' });
+    assert.equal((await bo.ok('im.ack', { seq: 1 })).acked, 1);
+    const receipt = await al.event((e) => e.type === 'receipt' && e.kind === 'delivered', PUSH_MS);
+    assert.deepEqual(receipt, { type: 'receipt', kind: 'delivered', conversation: ack.conversation, user: bob, seq: 1 });
+    // Replies flow back the other way through the same store.
+    const reply = await bo.ok('im.send', { to: alice, clientId: 'y1', data: 'back' });
+    assert.equal(reply.seq, 2);
+    const back = await al.event((e) => message(e) && e.message.from === bob, PUSH_MS);
+    assert.equal(back.message.id, reply.id);
+  });
+
+  test('a group message reaches members on both nodes with one conversation seq', async () => {
+    const [alice, bob, carol, dave] = names('alice', 'bob', 'carol', 'dave');
+    const members = [await connect(a, alice!), await connect(b, bob!), await connect(a, carol!), await connect(b, dave!)];
+    const g = await members[0]!.ok('im.group.create', { title: 'Spread', members: [bob, carol, dave] });
+    assert.equal(g.memberCount, 4);
+    const sent = [];
+    for (const [i, sender] of [members[1]!, members[2]!, members[3]!].entries()) sent.push(await sender.ok('im.send', { conversation: g.group, clientId: `g${i}`, data: i }));
+    assert.deepEqual(sent.map((s) => s.seq), [2, 3, 4], 'seq 1 is the created event');
+    for (const m of members) {
+      const got = [];
+      for (let i = 0; i < 3; i++) got.push(await m.event(message, PUSH_MS));
+      assert.deepEqual(got.map((e) => e.message.id), sent.map((s) => s.id), m.user);
+    }
+  });
+
+  test('a message sent through node A while the recipient is offline is synced when it connects to node B', async () => {
+    const [alice, bob] = names('alice', 'bob');
+    await (await connect(b, bob!)).close();
+    const al = await connect(a, alice!);
+    const acks = [];
+    for (let i = 1; i <= 3; i++) acks.push(await al.ok('im.send', { to: bob, clientId: `o${i}`, data: `offline ${i}` }));
+    const bo = await connect(b, bob!);
+    const sync = await bo.ok('im.sync', {});
+    assert.deepEqual(sync.messages.map((m: any) => m.seq), [1, 2, 3]);
+    assert.deepEqual(sync.messages.map((m: any) => m.message.id), acks.map((x) => x.id));
+    assert.equal(sync.head, 3);
+    assert.equal((await bo.ok('im.ack', { seq: 3 })).acked, 3);
+    const receipt = await al.event((e) => e.type === 'receipt' && e.kind === 'delivered', PUSH_MS);
+    assert.equal(receipt.seq, 3);
+  });
+
+  test('a send retried through the other node returns the original ack and delivers once', async () => {
+    const [alice, bob] = names('alice', 'bob');
+    const bo = await connect(b, bob!);
+    const onA = await connect(a, alice!);
+    const onB = await connect(b, alice!);
+    const first = await onA.ok('im.send', { to: bob, clientId: 'retry', data: 'once' });
+    const retry = await onB.ok('im.send', { to: bob, clientId: 'retry', data: 'once' });
+    assert.deepEqual({ ...retry, duplicate: false }, first);
+    assert.equal(retry.duplicate, true);
+    await bo.message(1, PUSH_MS);
+    assert.equal(await bo.gets(message, 500), false, 'no second delivery');
+    const next = await onB.ok('im.send', { to: bob, clientId: 'next', data: 'twice' });
+    assert.equal(next.seq, 2);
+    assert.equal((await bo.message(2, PUSH_MS)).message.id, next.id);
+  });
+});
