@@ -299,8 +299,16 @@ export class PostgresImStore implements ImStore {
    * Run `fn` in a transaction on one client and commit; on a deadlock or serialization failure
    * roll back and run it again (after a short random wait), up to MAX_ATTEMPTS times.
    */
-  async #tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const pool = this.#requireOpen();
+  #tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    try {
+      return this.#txOn(this.#requireOpen(), fn);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** `#tx` on a given pool (the append queue still commits on the pool while `close()` waits for it). */
+  async #txOn<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       let client: PoolClient;
       try {
@@ -463,7 +471,8 @@ export class PostgresImStore implements ImStore {
   async #commitBatch(batch: QueuedAppend[]): Promise<void> {
     let results: Settled[] = [];
     try {
-      await this.#tx(async (c) => {
+      // close() ends the pool only after the queue is empty, so it is still there.
+      await this.#txOn(this.#pool!, async (c) => {
         results = [];
         const convs = [...new Set(batch.map((q) => q.input.conversation))].sort();
         const users = [...new Set(batch.flatMap((q) => q.input.recipients))].sort();

@@ -89,13 +89,17 @@ describe('IM store: postgres across nodes', () => {
     const sent = await first.append({ conversation: 'd:alice:bob', sender: 'alice', clientId: 'k', kind: 'message', payload: '"kept"', recipients: ['alice', 'bob'] });
     await first.ack('bob', 1);
     await first.addContact('alice', 'bob');
+    // Appends still queued when close() is called are committed before the pool ends.
+    const queued = first.append({ conversation: 'd:alice:bob', sender: 'bob', kind: 'message', payload: '"last"', recipients: ['alice', 'bob'] });
     await first.close();
+    assert.equal((await queued).message.seq, 2);
     await assert.rejects(first.message(sent.message.id), { code: 'HERALD_ERR_UNAVAILABLE' });
 
     const second = new PostgresImStore({ url: SHARED_PG_URL, schema });
     await second.open();
     assert.deepEqual(await second.message(sent.message.id), sent.message);
-    assert.deepEqual(await second.cursor('bob'), { head: 1, acked: 1 });
+    assert.deepEqual(await second.cursor('bob'), { head: 2, acked: 1 });
+    assert.deepEqual((await second.history('d:alice:bob', { limit: 10 })).map((m) => m.payload), ['"last"', '"kept"']);
     assert.equal((await second.member('d:alice:bob', 'bob'))?.deliveredSeq, 1);
     assert.deepEqual(await second.contacts('alice'), ['bob']);
     const retry = await second.append({ conversation: 'd:alice:bob', sender: 'alice', clientId: 'k', kind: 'message', payload: '"kept"', recipients: ['alice', 'bob'] });
