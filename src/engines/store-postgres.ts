@@ -220,9 +220,15 @@ export class PostgresImStore implements ImStore {
     return this.#schema;
   }
 
-  /** Connect and bring the schema to the newest migration (see the module comment). Idempotent. */
+  /**
+   * Connect and bring the schema to the newest migration (see the module comment). Idempotent;
+   * after a failure (HERALD_ERR_UNAVAILABLE: database unreachable) the next call tries again.
+   */
   open(): Promise<void> {
-    this.#opening ??= this.#open();
+    this.#opening ??= this.#open().catch((err: unknown) => {
+      this.#opening = undefined;
+      throw err;
+    });
     return this.#opening;
   }
 
@@ -252,7 +258,10 @@ export class PostgresImStore implements ImStore {
       await client.query('BEGIN');
       // One lock per schema: a second node opening now waits here, then finds the work done.
       await client.query("SELECT pg_advisory_xact_lock(hashtext('herald_migrations'), hashtext($1))", [this.#schema]);
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+      // Only when missing: CREATE SCHEMA needs CREATE on the database even with IF NOT EXISTS,
+      // and a deployment may instead give Herald an existing schema it owns.
+      const found = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [this.#schema]);
+      if (!found.rowCount) await client.query(`CREATE SCHEMA ${s}`);
       await client.query(`CREATE TABLE IF NOT EXISTS ${s}.herald_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
       const { rows } = await client.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${s}.herald_migrations`);
       const current = rows[0]?.v ?? 0;

@@ -4,10 +4,12 @@
  * pool each) stay gap-free, and data survives closing and reopening. One schema per store.
  */
 import assert from 'node:assert/strict';
+import { connect, createServer } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { PG_SCHEMA_VERSION, PostgresImStore } from '../../src/engines/store-postgres.js';
 import { imStoreSuite } from '../helpers/im-store-suite.js';
 import { dropSchema, pgQuery, SHARED_PG_URL, testSchema } from './postgres.js';
+import { freePort } from './redis.js';
 
 const schemas: string[] = [];
 const newSchema = (): string => {
@@ -107,10 +109,30 @@ describe('IM store: postgres across nodes', () => {
     await second.close();
   });
 
-  test('rejects invalid options at construction and reports an unreachable database as unavailable', async () => {
+  test('rejects invalid options at construction', () => {
     assert.throws(() => new PostgresImStore({ url: SHARED_PG_URL, poolSize: 0 }), { code: 'HERALD_ERR_BAD_REQUEST' });
-    const down = new PostgresImStore({ url: 'postgres://postgres@127.0.0.1:1/test', schema: newSchema() });
-    await assert.rejects(down.open(), { code: 'HERALD_ERR_UNAVAILABLE' });
-    await down.close();
+  });
+
+  test('an open that failed while the database was unreachable succeeds once it is back', async () => {
+    // The "database" is a TCP relay to the shared server: closed first, then listening.
+    const target = new URL(SHARED_PG_URL);
+    const port = await freePort();
+    const relay = createServer((socket) => {
+      const upstream = connect(Number(target.port || 5432), target.hostname);
+      socket.pipe(upstream).pipe(socket);
+      socket.on('error', () => upstream.destroy());
+      upstream.on('error', () => socket.destroy());
+    });
+    const url = new URL(SHARED_PG_URL);
+    url.port = String(port);
+    const store = new PostgresImStore({ url: url.href, schema: newSchema(), poolSize: 1 });
+    await assert.rejects(store.open(), { code: 'HERALD_ERR_UNAVAILABLE' });
+    await assert.rejects(store.cursor('alice'), { code: 'HERALD_ERR_UNAVAILABLE' });
+    await new Promise<void>((resolve) => relay.listen(port, '127.0.0.1', resolve));
+    await store.open();
+    await store.upsertUser('alice');
+    assert.deepEqual(await store.cursor('alice'), { head: 0, acked: 0 });
+    await store.close();
+    await new Promise((resolve) => relay.close(resolve));
   });
 });

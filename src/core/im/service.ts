@@ -136,10 +136,13 @@ export class ImService {
     this.#sweeper.unref();
   }
 
-  /** Open the store (lazily, on first use). */
+  /** Open the store (lazily, on first use). A failed open (database unreachable) is tried again by the next call. */
   ready(): Promise<void> {
     if (this.#closed) return Promise.reject(new HeraldError('HERALD_ERR_UNAVAILABLE', 'IM service closed'));
-    this.#opening ??= this.store.open();
+    this.#opening ??= this.store.open().catch((err: unknown) => {
+      this.#opening = undefined;
+      throw err;
+    });
     return this.#opening;
   }
 
