@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { ImWs } from '../helpers/im-clients.js';
 import { NodeProcess } from './nodes.js';
-import { dropSchema, SHARED_PG_URL, testSchema } from './postgres.js';
+import { dropSchema, pgQuery, SHARED_PG_URL, testSchema } from './postgres.js';
 import { deleteKeys, SHARED_REDIS_URL, testPrefix } from './redis.js';
 
 /** Nodes start from TypeScript sources (tsx); on a loaded 2-core machine that takes a while. */
@@ -61,6 +61,8 @@ void describe('cluster: IM over two nodes sharing Redis and PostgreSQL', { timeo
     assert.equal(got.message.id, ack.id);
     assert.equal(got.message.from, alice);
     assert.deepEqual(got.message.data, { text: 'across' });
+    const [row] = await pgQuery<{ seq: string; sender: string }>(`SELECT seq, sender FROM "${schema}".im_messages WHERE id = $1`, [ack.id]);
+    assert.deepEqual({ ...row }, { seq: '1', sender: alice }, 'committed to the shared PostgreSQL store');
     assert.equal((await bo.ok('im.ack', { seq: 1 })).acked, 1);
     const receipt = await al.event((e) => e.type === 'receipt' && e.kind === 'delivered', PUSH_MS);
     assert.deepEqual(receipt, { type: 'receipt', kind: 'delivered', conversation: ack.conversation, user: bob, seq: 1 });
