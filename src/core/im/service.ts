@@ -103,8 +103,8 @@ export class ImService {
   readonly #known = new Set<string>();
   /** Registrations in flight (a user subscribing to its inbox is registered). */
   readonly #registering = new Map<string, Promise<void>>();
-  /** Direct conversations known to exist (skips a store read per 1:1 send). */
-  readonly #directs = new Set<string>();
+  /** Direct conversations known to exist, with their members (skips store reads per 1:1 send and receipt). */
+  readonly #directs = new Map<string, readonly string[]>();
   /** Users with a live inbox subscription on this node. */
   readonly #online = new Set<string>();
   readonly #offlineTimers = new Map<string, NodeJS.Timeout>();
@@ -195,7 +195,7 @@ export class ImService {
       } else {
         conv = await this.store.ensureDirect(id, user, p.to);
         if (this.#directs.size >= 200_000) this.#directs.clear();
-        this.#directs.add(id);
+        this.#directs.set(id, user === p.to ? [user] : [user, p.to]);
       }
       recipients = user === p.to ? [user] : [user, p.to];
     } else if (p.conversation !== undefined) {
@@ -507,10 +507,14 @@ export class ImService {
   }
 
   async #receipt(user: string, conversation: string, kind: 'read' | 'delivered', seq: number): Promise<void> {
-    const conv = await this.store.conversation(conversation);
-    if (!conv || conv.memberCount > this.#cfg.largeGroupThreshold) return;
+    let members = this.#directs.get(conversation);
+    if (!members) {
+      const conv = await this.store.conversation(conversation);
+      if (!conv || conv.memberCount > this.#cfg.largeGroupThreshold) return;
+      members = (await this.store.members(conversation)).map((m) => m.user);
+    }
     const body = Buffer.from(JSON.stringify({ type: 'receipt', kind, conversation, user, seq }));
-    for (const m of await this.store.members(conversation)) if (m.user !== user || kind === 'read') this.#emit(m.user, body);
+    for (const m of members) if (m !== user || kind === 'read') this.#emit(m, body);
   }
 
   /** Publish a JSON body on a user's inbox channel (fire and forget; the store is the source of truth). */
