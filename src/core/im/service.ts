@@ -544,8 +544,12 @@ export class ImService {
     }
   }
 
-  /** Re-send every unacked inbox entry of a user (same ids, same inbox seqs). */
-  async #redeliver(user: string): Promise<void> {
+  /**
+   * Re-send every unacked inbox entry of a user (same ids, same inbox seqs); with
+   * `committedBy`, only entries committed by then (a session that subscribed at that time gets
+   * later ones live, so re-sending them would only make duplicates).
+   */
+  async #redeliver(user: string, committedBy = Infinity): Promise<void> {
     if (this.#closed) return;
     await this.ready();
     const cursor = await this.store.cursor(user);
@@ -553,7 +557,7 @@ export class ImService {
       this.#pending.delete(user);
       return;
     }
-    const entries = await this.store.inbox(user, cursor.acked, this.#cfg.syncLimit);
+    const entries = (await this.store.inbox(user, cursor.acked, this.#cfg.syncLimit)).filter((e) => e.message.time <= committedBy);
     for (const e of entries) this.#emit(user, Buffer.from(messageEventJson(e.message, e.seq, true)));
     const last = entries.at(-1);
     if (last) this.#track(user, last.seq);
@@ -575,8 +579,9 @@ export class ImService {
         .finally(() => this.#registering.delete(user));
       this.#registering.set(user, p);
     }
+    const upAt = Date.now();
     setTimeout(() => {
-      if (this.#online.has(user)) this.#redeliver(user).catch((err) => this.#warn(err, 're-delivery failed'));
+      if (this.#online.has(user)) this.#redeliver(user, upAt).catch((err) => this.#warn(err, 're-delivery failed'));
     }, RECONNECT_REDELIVERY_DELAY_MS).unref();
     this.presence
       .setConnected(user, this.core.nodeId, true)
