@@ -187,10 +187,11 @@ export class SqliteImStore implements ImStore {
     const Database = ((await import('better-sqlite3' as string)) as { default: DbConstructor }).default;
     if (this.#options.path !== ':memory:') mkdirSync(dirname(this.#options.path), { recursive: true });
     const db = new Database(this.#options.path);
+    // First: processes sharing the file (workers of one host) may open it at the same moment.
+    db.pragma('busy_timeout = 5000');
     db.pragma('journal_mode = WAL');
     // FULL would fsync inside COMMIT, on the event loop; the WAL is fsynced off-thread instead (#sync).
     db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 5000');
     db.exec(SCHEMA);
     const p = (sql: string): Stmt => db.prepare(sql);
     this.#s = {

@@ -52,6 +52,16 @@ export function directConversationId(a: string, b: string): string {
   return a < b ? `d:${a}:${b}` : `d:${b}:${a}`;
 }
 
+const SEQ_PREFIX = '{"type":"message","seq":';
+
+/** The inbox seq of a message event (see messageEventJson: it comes first), read without parsing the payload. */
+function inboxSeqOf(payload: Buffer): number | undefined {
+  const head = payload.toString('latin1', 0, SEQ_PREFIX.length + 16);
+  if (!head.startsWith(SEQ_PREFIX)) return undefined;
+  const seq = Number.parseInt(head.slice(SEQ_PREFIX.length), 10);
+  return Number.isSafeInteger(seq) && seq > 0 ? seq : undefined;
+}
+
 /** The sender's ack of a send (also of recall and edit). */
 export interface SendAck {
   readonly id: string;
@@ -130,6 +140,11 @@ export class ImService {
     this.core.hub.watch(INBOX_PREFIX, {
       active: (channel) => this.#sessionUp(channel.slice(INBOX_PREFIX.length)),
       idle: (channel) => this.#sessionDown(channel.slice(INBOX_PREFIX.length)),
+      // The node that delivers an entry to a live session (whichever node appended it) awaits its ack.
+      delivered: (pub) => {
+        const seq = inboxSeqOf(pub.payload);
+        if (seq !== undefined) this.#track(pub.channel.slice(INBOX_PREFIX.length), seq);
+      },
     });
     const period = Math.max(20, Math.floor(this.#cfg.redeliveryTimeoutMs / 4));
     this.#sweeper = setInterval(() => this.#sweep(), period);
@@ -471,10 +486,7 @@ export class ImService {
     });
     const m = res.message;
     if (!res.duplicate) {
-      for (const { user, seq } of res.inbox) {
-        this.#emit(user, Buffer.from(messageEventJson(m, seq)));
-        this.#track(user, seq);
-      }
+      for (const { user, seq } of res.inbox) this.#emit(user, Buffer.from(messageEventJson(m, seq)));
       if (liveOnly.length) {
         const body = Buffer.from(messageEventJson(m, undefined));
         for (const u of liveOnly) this.#emit(u, body);
@@ -559,8 +571,6 @@ export class ImService {
     }
     const entries = (await this.store.inbox(user, cursor.acked, this.#cfg.syncLimit)).filter((e) => e.message.time <= committedBy);
     for (const e of entries) this.#emit(user, Buffer.from(messageEventJson(e.message, e.seq, true)));
-    const last = entries.at(-1);
-    if (last) this.#track(user, last.seq);
   }
 
   #sessionUp(user: string): void {
