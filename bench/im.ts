@@ -4,11 +4,13 @@
  * ack answered), and server memory per connected IM user.
  *
  *   node --import tsx bench/im.ts [--pairs 200] [--window 4] [--duration 10] [--payload 64]
- *                                 [--idle 5000] [--sync full|normal] [--prof <dir>]
+ *                                 [--idle 5000] [--sync full|normal] [--rate <msgs/s>] [--prof <dir>]
  *
  * The server runs in its own process pinned to core 0; this process (all clients) to core 1.
  * `pairs` senders each keep `window` sends in flight to their own recipient; recipients ack
- * cumulatively once per event-loop turn, as an SDK would. The clock stops when every message
+ * cumulatively once per event-loop turn, as an SDK would (senders ack the echo of their own
+ * sends the same way). With `--rate`, the senders instead send that many messages per second
+ * in total (open loop, 10 ms ticks), for latency at a given load. The clock stops when every message
  * sent in the window is acked by its recipient. On a shared machine the wall-clock rate depends
  * on the load, so the server's CPU time over the window is reported too (messages per
  * server CPU-second = what one dedicated core sustains). Memory: RSS of the server before and after
@@ -30,6 +32,8 @@ const DURATION_S = Number(args.get('duration') ?? 10);
 const PAYLOAD = Number(args.get('payload') ?? 64);
 const IDLE = Number(args.get('idle') ?? 5000);
 const SYNC = args.get('sync') ?? 'full';
+/** Open loop: send this many messages per second in total (spread over the pairs) instead of keeping `window` in flight. */
+const RATE = Number(args.get('rate') ?? 0);
 /** Write a CPU profile of the server into this directory. */
 const PROF = args.get('prof');
 const WARMUP_MS = 2_000;
@@ -155,6 +159,7 @@ async function loadPhase(dir: string) {
   const e2eLat: number[] = [];
   let outstanding = 0;
   let clientIds = 0;
+  const pacers: Array<() => void> = [];
 
   for (let i = 0; i < PAIRS; i++) {
     const s = senders[i]!;
@@ -162,6 +167,19 @@ async function loadPhase(dir: string) {
     const waiting = new Map<number, { t0: number; counted: boolean }>();
     let ackScheduled = false;
     let maxSeq = 0;
+    // The sender acks its own inbox (the echo of its sends) once per turn, as the SDK does.
+    let senderAckScheduled = false;
+    let senderMax = 0;
+    s.onPush = (ev) => {
+      if (ev.type !== 'message' || typeof ev.seq !== 'number') return;
+      senderMax = Math.max(senderMax, ev.seq);
+      if (senderAckScheduled) return;
+      senderAckScheduled = true;
+      setImmediate(() => {
+        senderAckScheduled = false;
+        s.call('im.ack', { seq: senderMax }, () => undefined);
+      });
+    };
     r.onPush = (ev) => {
       if (ev.type !== 'message' || typeof ev.seq !== 'number') return;
       if (!waiting.has(ev.seq)) waiting.set(ev.seq, { t0: ev.message.data.t, counted: ev.message.data.m });
@@ -185,7 +203,7 @@ async function loadPhase(dir: string) {
         });
       });
     };
-    const sendOne = (): void => {
+    const sendOne = (closedLoop: boolean): void => {
       if (!sending) return;
       const t0 = performance.now();
       const counted = measuring;
@@ -197,10 +215,21 @@ async function loadPhase(dir: string) {
           return;
         }
         if (counted && measuring) storeLat.push(performance.now() - t0);
-        sendOne();
+        if (closedLoop) sendOne(true);
       });
     };
-    for (let w = 0; w < WINDOW; w++) sendOne();
+    if (RATE > 0) pacers.push(() => sendOne(false));
+    else for (let w = 0; w < WINDOW; w++) sendOne(true);
+  }
+  // Open loop: every 10 ms, RATE / 100 sends, round-robin over the pairs.
+  let pacer: NodeJS.Timeout | undefined;
+  if (RATE > 0) {
+    let next = 0;
+    let due = 0;
+    pacer = setInterval(() => {
+      due += RATE / 100;
+      for (; due >= 1; due--) pacers[next++ % pacers.length]!();
+    }, 10);
   }
   await new Promise((r) => setTimeout(r, WARMUP_MS));
   measuring = true;
@@ -208,6 +237,7 @@ async function loadPhase(dir: string) {
   const cpuStart = cpuSeconds(child.pid);
   await new Promise((r) => setTimeout(r, DURATION_S * 1000));
   sending = false;
+  if (pacer) clearInterval(pacer);
   const drainDeadline = Date.now() + 20_000;
   while (ackedInWindow < sentInWindow && Date.now() < drainDeadline) await new Promise((r) => setTimeout(r, 5));
   const elapsed = (performance.now() - start) / 1000;
@@ -236,7 +266,7 @@ async function loadPhase(dir: string) {
 pin(process.pid, '1');
 const dir = mkdtempSync(join(tmpdir(), 'herald-bench-im-'));
 try {
-  const config = { pairs: PAIRS, window: WINDOW, durationS: DURATION_S, payloadBytes: PAYLOAD, storeSync: SYNC, node: process.version };
+  const config = { pairs: PAIRS, ...(RATE > 0 ? { rate: RATE } : { window: WINDOW }), durationS: DURATION_S, payloadBytes: PAYLOAD, storeSync: SYNC, node: process.version };
   const load = await loadPhase(dir);
   const memory = IDLE > 0 ? await memoryPhase(dir) : undefined;
   console.log(JSON.stringify({ config, load, memory }, null, 2));

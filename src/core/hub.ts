@@ -5,7 +5,7 @@
  */
 import type { Identity } from './auth.js';
 import type { Broker, ChannelEvent } from './broker.js';
-import type { Outgoing } from './publication.js';
+import type { Outgoing, Publication } from './publication.js';
 
 /** Something that receives a channel's publications on this node (a client session). */
 export interface Subscriber {
@@ -32,12 +32,15 @@ export interface Connection {
 }
 
 /**
- * Told when a channel gains its first local subscriber (`active`) or loses its last (`idle`),
+ * Told when a channel gains its first local subscriber (`active`) or loses its last (`idle`), and
+ * (optionally) of each publication delivered to local subscribers (`delivered`),
  * e.g. by the IM to track which users have a live session on this node. Must not throw.
  */
 export interface ChannelWatcher {
   active(channel: string): void;
   idle(channel: string): void;
+  /** A publication of a watched channel was handed to its local subscribers (at least one). */
+  delivered?(pub: Publication): void;
 }
 
 /** Local connections and subscriptions. */
@@ -163,6 +166,7 @@ export class Hub {
     const set = this.#channels.get(out.pub.channel);
     if (!set) return 0;
     for (const sub of set) sub.deliver(out);
+    if (this.#watchers.length) for (const { prefix, watcher } of this.#watchers) if (watcher.delivered && out.pub.channel.startsWith(prefix)) watcher.delivered(out.pub);
     return set.size;
   }
 

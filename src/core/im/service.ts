@@ -52,6 +52,16 @@ export function directConversationId(a: string, b: string): string {
   return a < b ? `d:${a}:${b}` : `d:${b}:${a}`;
 }
 
+const SEQ_PREFIX = '{"type":"message","seq":';
+
+/** The inbox seq of a message event (see messageEventJson: it comes first), read without parsing the payload. */
+function inboxSeqOf(payload: Buffer): number | undefined {
+  const head = payload.toString('latin1', 0, SEQ_PREFIX.length + 16);
+  if (!head.startsWith(SEQ_PREFIX)) return undefined;
+  const seq = Number.parseInt(head.slice(SEQ_PREFIX.length), 10);
+  return Number.isSafeInteger(seq) && seq > 0 ? seq : undefined;
+}
+
 /** The sender's ack of a send (also of recall and edit). */
 export interface SendAck {
   readonly id: string;
@@ -103,8 +113,8 @@ export class ImService {
   readonly #known = new Set<string>();
   /** Registrations in flight (a user subscribing to its inbox is registered). */
   readonly #registering = new Map<string, Promise<void>>();
-  /** Direct conversations known to exist (skips a store read per 1:1 send). */
-  readonly #directs = new Set<string>();
+  /** Direct conversations known to exist, with their members (skips store reads per 1:1 send and receipt). */
+  readonly #directs = new Map<string, readonly string[]>();
   /** Users with a live inbox subscription on this node. */
   readonly #online = new Set<string>();
   readonly #offlineTimers = new Map<string, NodeJS.Timeout>();
@@ -130,6 +140,11 @@ export class ImService {
     this.core.hub.watch(INBOX_PREFIX, {
       active: (channel) => this.#sessionUp(channel.slice(INBOX_PREFIX.length)),
       idle: (channel) => this.#sessionDown(channel.slice(INBOX_PREFIX.length)),
+      // The node that delivers an entry to a live session (whichever node appended it) awaits its ack.
+      delivered: (pub) => {
+        const seq = inboxSeqOf(pub.payload);
+        if (seq !== undefined) this.#track(pub.channel.slice(INBOX_PREFIX.length), seq);
+      },
     });
     const period = Math.max(20, Math.floor(this.#cfg.redeliveryTimeoutMs / 4));
     this.#sweeper = setInterval(() => this.#sweep(), period);
@@ -198,7 +213,7 @@ export class ImService {
       } else {
         conv = await this.store.ensureDirect(id, user, p.to);
         if (this.#directs.size >= 200_000) this.#directs.clear();
-        this.#directs.add(id);
+        this.#directs.set(id, user === p.to ? [user] : [user, p.to]);
       }
       recipients = user === p.to ? [user] : [user, p.to];
     } else if (p.conversation !== undefined) {
@@ -474,10 +489,7 @@ export class ImService {
     });
     const m = res.message;
     if (!res.duplicate) {
-      for (const { user, seq } of res.inbox) {
-        this.#emit(user, Buffer.from(messageEventJson(m, seq)));
-        this.#track(user, seq);
-      }
+      for (const { user, seq } of res.inbox) this.#emit(user, Buffer.from(messageEventJson(m, seq)));
       if (liveOnly.length) {
         const body = Buffer.from(messageEventJson(m, undefined));
         for (const u of liveOnly) this.#emit(u, body);
@@ -510,10 +522,14 @@ export class ImService {
   }
 
   async #receipt(user: string, conversation: string, kind: 'read' | 'delivered', seq: number): Promise<void> {
-    const conv = await this.store.conversation(conversation);
-    if (!conv || conv.memberCount > this.#cfg.largeGroupThreshold) return;
+    let members = this.#directs.get(conversation);
+    if (!members) {
+      const conv = await this.store.conversation(conversation);
+      if (!conv || conv.memberCount > this.#cfg.largeGroupThreshold) return;
+      members = (await this.store.members(conversation)).map((m) => m.user);
+    }
     const body = Buffer.from(JSON.stringify({ type: 'receipt', kind, conversation, user, seq }));
-    for (const m of await this.store.members(conversation)) if (m.user !== user || kind === 'read') this.#emit(m.user, body);
+    for (const m of members) if (m !== user || kind === 'read') this.#emit(m, body);
   }
 
   /** Publish a JSON body on a user's inbox channel (fire and forget; the store is the source of truth). */
@@ -543,8 +559,12 @@ export class ImService {
     }
   }
 
-  /** Re-send every unacked inbox entry of a user (same ids, same inbox seqs). */
-  async #redeliver(user: string): Promise<void> {
+  /**
+   * Re-send every unacked inbox entry of a user (same ids, same inbox seqs); with
+   * `committedBy`, only entries committed by then (a session that subscribed at that time gets
+   * later ones live, so re-sending them would only make duplicates).
+   */
+  async #redeliver(user: string, committedBy = Infinity): Promise<void> {
     if (this.#closed) return;
     await this.ready();
     const cursor = await this.store.cursor(user);
@@ -552,10 +572,8 @@ export class ImService {
       this.#pending.delete(user);
       return;
     }
-    const entries = await this.store.inbox(user, cursor.acked, this.#cfg.syncLimit);
+    const entries = (await this.store.inbox(user, cursor.acked, this.#cfg.syncLimit)).filter((e) => e.message.time <= committedBy);
     for (const e of entries) this.#emit(user, Buffer.from(messageEventJson(e.message, e.seq, true)));
-    const last = entries.at(-1);
-    if (last) this.#track(user, last.seq);
   }
 
   #sessionUp(user: string): void {
@@ -574,8 +592,9 @@ export class ImService {
         .finally(() => this.#registering.delete(user));
       this.#registering.set(user, p);
     }
+    const upAt = Date.now();
     setTimeout(() => {
-      if (this.#online.has(user)) this.#redeliver(user).catch((err) => this.#warn(err, 're-delivery failed'));
+      if (this.#online.has(user)) this.#redeliver(user, upAt).catch((err) => this.#warn(err, 're-delivery failed'));
     }, RECONNECT_REDELIVERY_DELAY_MS).unref();
     this.presence
       .setConnected(user, this.core.nodeId, true)
