@@ -9,9 +9,7 @@
  * run in their own transaction. Reads run directly on the pool and see every write whose
  * promise has resolved, on this node or any other.
  *
- * The schema is created and upgraded by numbered migrations recorded in `herald_migrations`
- * (version, applied_at), applied at `open()` in one transaction under a transaction-scoped
- * advisory lock, so nodes opening at once apply each migration exactly once.
+ * `open()` creates and upgrades the schema first (store-postgres-migrations.ts).
  */
 import type { Pool, PoolClient, PoolConfig } from 'pg';
 import { DEFAULT_DATABASE_POOL_SIZE, DEFAULT_DATABASE_SCHEMA } from '../core/config.js';
@@ -32,6 +30,7 @@ import type {
   StoredMessage,
   UserRecord,
 } from '../core/im/store.js';
+import { migrate, quoteIdent } from './store-postgres-migrations.js';
 import { newMessageId } from './store-sqlite.js';
 
 /** Attempts of a transaction that keeps failing with a deadlock or serialization failure. */
@@ -55,52 +54,6 @@ export interface PostgresStoreOptions {
   readonly poolSize?: number;
 }
 
-/** One migration: applied once, in order, in the schema's migration transaction. */
-interface Migration {
-  readonly version: number;
-  /** SQL with `$S` standing for the quoted schema name. */
-  readonly sql: string;
-}
-
-/** The migrations, in order. A published migration is never edited; add a new one instead. */
-const MIGRATIONS: readonly Migration[] = [
-  {
-    version: 1,
-    sql: `
-CREATE TABLE $S.im_users (
-  id TEXT PRIMARY KEY, name TEXT, created_at BIGINT NOT NULL,
-  inbox_head BIGINT NOT NULL DEFAULT 0, inbox_acked BIGINT NOT NULL DEFAULT 0
-);
-CREATE TABLE $S.im_conversations (
-  id TEXT PRIMARY KEY, kind TEXT NOT NULL, title TEXT, created_at BIGINT NOT NULL,
-  seq BIGINT NOT NULL DEFAULT 0, member_count INTEGER NOT NULL DEFAULT 0, last_time BIGINT NOT NULL
-);
-CREATE TABLE $S.im_members (
-  conversation TEXT NOT NULL, user_id TEXT NOT NULL, role TEXT NOT NULL, joined_at BIGINT NOT NULL,
-  read_seq BIGINT NOT NULL DEFAULT 0, delivered_seq BIGINT NOT NULL DEFAULT 0,
-  PRIMARY KEY (conversation, user_id)
-);
-CREATE INDEX im_members_user ON $S.im_members (user_id, conversation);
-CREATE TABLE $S.im_messages (
-  id TEXT PRIMARY KEY, conversation TEXT NOT NULL, seq BIGINT NOT NULL, sender TEXT NOT NULL,
-  client_id TEXT, kind TEXT NOT NULL, payload TEXT NOT NULL, target TEXT, time BIGINT NOT NULL,
-  edited_at BIGINT, recalled BOOLEAN NOT NULL DEFAULT false,
-  UNIQUE (conversation, seq)
-);
-CREATE UNIQUE INDEX im_messages_client ON $S.im_messages (sender, client_id) WHERE client_id IS NOT NULL;
-CREATE TABLE $S.im_inbox (
-  user_id TEXT NOT NULL, seq BIGINT NOT NULL, message TEXT NOT NULL, PRIMARY KEY (user_id, seq)
-);
-CREATE TABLE $S.im_contacts (
-  user_id TEXT NOT NULL, contact TEXT NOT NULL, PRIMARY KEY (user_id, contact)
-);
-CREATE INDEX im_contacts_rev ON $S.im_contacts (contact, user_id);
-`,
-  },
-];
-
-/** The newest migration version: what `open()` brings a schema to. */
-export const PG_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
 interface MessageRow {
   id: string;
@@ -185,10 +138,6 @@ function storeError(err: unknown): unknown {
   return err instanceof HeraldError ? err : new HeraldError('HERALD_ERR_UNAVAILABLE', 'IM store write failed', { cause: err });
 }
 
-/** A quoted SQL identifier. */
-function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
 
 /** The PostgreSQL implementation of ImStore. */
 export class PostgresImStore implements ImStore {
@@ -243,40 +192,12 @@ export class PostgresImStore implements ImStore {
     // An idle client losing its connection must not crash the process; the pool replaces it.
     pool.on('error', () => undefined);
     try {
-      await this.#migrate(pool);
+      await migrate(pool, this.#schema);
     } catch (err) {
       await pool.end();
       throw storeError(err);
     }
     this.#pool = pool;
-  }
-
-  async #migrate(pool: Pool): Promise<void> {
-    const s = quoteIdent(this.#schema);
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      // One lock per schema: a second node opening now waits here, then finds the work done.
-      await client.query("SELECT pg_advisory_xact_lock(hashtext('herald_migrations'), hashtext($1))", [this.#schema]);
-      // Only when missing: CREATE SCHEMA needs CREATE on the database even with IF NOT EXISTS,
-      // and a deployment may instead give Herald an existing schema it owns.
-      const found = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [this.#schema]);
-      if (!found.rowCount) await client.query(`CREATE SCHEMA ${s}`);
-      await client.query(`CREATE TABLE IF NOT EXISTS ${s}.herald_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
-      const { rows } = await client.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${s}.herald_migrations`);
-      const current = rows[0]?.v ?? 0;
-      for (const m of MIGRATIONS) {
-        if (m.version <= current) continue;
-        await client.query(m.sql.replaceAll('$S', s));
-        await client.query(`INSERT INTO ${s}.herald_migrations (version) VALUES ($1)`, [m.version]);
-      }
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
   }
 
   /** Wait for queued appends to commit, then end the pool. */

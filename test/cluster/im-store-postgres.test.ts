@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { connect, createServer } from 'node:net';
 import { after, describe, test } from 'node:test';
-import { PG_SCHEMA_VERSION, PostgresImStore } from '../../src/engines/store-postgres.js';
+import { PG_SCHEMA_VERSION } from '../../src/engines/store-postgres-migrations.js';
+import { PostgresImStore } from '../../src/engines/store-postgres.js';
 import { imStoreSuite } from '../helpers/im-store-suite.js';
 import { dropSchema, pgQuery, SHARED_PG_URL, testSchema } from './postgres.js';
 import { freePort } from './redis.js';
