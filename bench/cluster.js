@@ -373,7 +373,15 @@ async function main() {
     await phases(held, opts);
   } finally {
     for (const h of held) await stopCluster(h);
-    for (const h of held) if (h.name === 'nchan') h.result.nchanErrors = sh('sh', ['-c', `grep -c error ${h.nodes[0].srv.log} || true`]);
+    for (const h of held) {
+      if (h.name !== 'nchan') continue;
+      // What nginx logged (per node): the count of [error]/[warn] lines and the distinct messages.
+      h.result.nchanLog = h.nodes.map((n) => ({
+        errors: Number(sh('sh', ['-c', `grep -c '\\[error\\]' ${n.srv.log} || true`])),
+        warns: Number(sh('sh', ['-c', `grep -c '\\[warn\\]' ${n.srv.log} || true`])),
+        distinct: sh('sh', ['-c', `sed -E 's/^[0-9\\/: ]+//; s/[0-9]+#[0-9]+: \\*?[0-9]* ?//; s/client: .*//' ${n.srv.log} | sort | uniq -c | sort -rn | head -8`]),
+      }));
+    }
     rmSync(scratch, { recursive: true, force: true });
     console.error(`redis keys removed: ${redisCleanup(prefix)}`);
   }

@@ -3,7 +3,7 @@
 // thousands of idle WebSocket connections by several loadgen processes.
 //
 //   node bench/scale.js [--workers 20] [--steps 50000,100000,200000,300000] [--subs 2]
-//                       [--concurrency 1024] [--min-free-gb 3] [--ramp-timeout 600]
+//                       [--concurrency 1024] [--min-free-gb 3] [--ramp-timeout 600] [--peers 15000]
 //
 // Every connection does what the goal's setting says: connect, then subscribe to the shared
 // channel "bench" and to its own "u<i>" (--subs 1: "bench" only). A process may hold at most
@@ -19,6 +19,10 @@
 // the held connections got it and when the last one did. The ramp stops by itself when a step
 // does not complete (connections refused or dropped, or the broadcast not delivered to all),
 // when MemAvailable falls under --min-free-gb, or when a step takes longer than --ramp-timeout.
+// --peers N (0 = skip): after the ramp, in the same run, memory per idle connection of one
+// process each of Herald (1 process, Redis broker), Nchan (1 worker) and Socket.IO at N
+// connections with the same connection script, measured as in bench/run.js (warm-up of 500,
+// RSS after − before), plus the kernel's share (Slab) per connection.
 // Results: JSON in bench/results/, markdown on stdout. Never part of `npm test`.
 import { mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import os from 'node:os';
@@ -41,6 +45,7 @@ function parseArgs(argv) {
     minFreeGb: 3,
     rampTimeout: 600,
     port: 19_000 + Math.floor(Math.random() * 900),
+    peers: 15_000,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -54,6 +59,7 @@ function parseArgs(argv) {
       case '--min-free-gb': opts.minFreeGb = Number(v); break;
       case '--ramp-timeout': opts.rampTimeout = Number(v); break;
       case '--port': opts.port = Number(v); break;
+      case '--peers': opts.peers = Number(v); break;
       default: throw new Error(`unknown option ${a}`);
     }
   }
@@ -84,6 +90,70 @@ function serverRss(primaryPid) {
   const workers = childPids(primaryPid);
   const per = workers.map((p) => rssKb(p));
   return { primaryKb: rssKb(primaryPid), workersKb: per.reduce((s, x) => s + x, 0), perWorkerMb: per.map((x) => +(x / 1024).toFixed(1)), workers: workers.length };
+}
+
+/** One-process servers for the per-connection memory comparison (--peers). */
+function peerServers(prefix, scratch) {
+  return {
+    herald: {
+      label: 'Herald, 1 process (Redis broker)',
+      start: (port) => spawnAt(null, process.execPath, [HERALD_BIN, 'serve', '--port', String(port), '--host', '127.0.0.1', '--redis', REDIS_URL,
+        '--redis.prefix', prefix, '--data-dir', scratch], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HERALD_LOG_LEVEL: 'warn' } }),
+      spec: (subs) => ({ path: '/connection/websocket', send: ['{"id":1,"cmd":"connect"}', '{"id":2,"cmd":"subscribe","channel":"bench"}', '{"id":3,"cmd":"subscribe","channel":"u%d"}'].slice(0, 1 + subs) }),
+    },
+    nchan: {
+      label: 'Nchan, 1 worker',
+      start: (port) => {
+        const dir = path.join(scratch, `nchan-${port}`);
+        mkdirSync(path.join(dir, 'logs'), { recursive: true });
+        mkdirSync(path.join(dir, 'tmp'), { recursive: true });
+        writeFileSync(path.join(dir, 'nginx.conf'), readFileSync(path.join(ROOT, 'bench/peers/nchan.conf'), 'utf8').replaceAll('PREFIX', dir).replaceAll('PORT', String(port)));
+        return spawnAt(null, 'nginx', ['-c', path.join(dir, 'nginx.conf'), '-p', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+      },
+      spec: (subs) => ({ path: subs === 2 ? '/sub/bench,u%d' : '/sub/bench' }),
+    },
+    socketio: {
+      label: 'Socket.IO 4.8, 1 process',
+      start: (port) => spawnAt(null, process.execPath, [path.join(ROOT, 'bench/peers/socketio-server.js'), String(port)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }),
+      spec: (subs) => ({ path: '/socket.io/?EIO=4&transport=websocket', pre: 1, send: ['40', '421["subscribe","bench"]', '422["subscribe","u%d"]'].slice(0, 1 + subs), ping: '2', pong: '3' }),
+    },
+  };
+}
+
+async function peerMemory(opts, prefix, scratch) {
+  const out = [];
+  let port = opts.port + 1;
+  for (const [name, def] of Object.entries(peerServers(prefix, scratch))) {
+    const child = def.start(++port);
+    const pids = () => [child.pid, ...childPids(child.pid)];
+    const r = { server: name, label: def.label, conns: opts.peers };
+    let gens = [];
+    try {
+      await waitPort(port);
+      await sleep(500);
+      const warm = await openConnections({ port, spec: def.spec(opts.subs), conns: 500, idBase: 0, concurrency: 256, tag: `${name}-warm` });
+      await Promise.all(warm.gens.map((g) => g.quit()));
+      await sleep(2_000);
+      const rss0 = pids().reduce((s, p) => s + rssKb(p), 0);
+      const m0 = meminfo();
+      const o = await openConnections({ port, spec: def.spec(opts.subs), conns: opts.peers, idBase: 0, concurrency: 256, tag: `${name}-mem` });
+      gens = o.gens;
+      await sleep(3_000);
+      const rss1 = pids().reduce((s, p) => s + rssKb(p), 0);
+      const m1 = meminfo();
+      Object.assign(r, { ready: o.ready, acceptPerSec: o.acceptPerSec, rssBeforeMb: +(rss0 / 1024).toFixed(1), rssAfterMb: +(rss1 / 1024).toFixed(1),
+        kbPerConn: +((rss1 - rss0) / o.ready).toFixed(2), slabKbPerConn: +(((m1.slabMb - m0.slabMb) * 1024) / o.ready).toFixed(2), load: loadavg() });
+      console.error(`  peer ${def.label}: ${o.ready}/${opts.peers} ready (${o.acceptPerSec}/s), RSS ${r.rssBeforeMb} → ${r.rssAfterMb} MB = ${r.kbPerConn} KB/conn; slab ${r.slabKbPerConn} KB/conn; load ${r.load}`);
+    } catch (e) {
+      r.error = String(e?.message ?? e);
+      console.error(`  peer ${def.label}: ${r.error}`);
+    }
+    await Promise.all(gens.map((g) => g.quit()));
+    await stopChild(child);
+    await sleep(1_000);
+    out.push(r);
+  }
+  return out;
 }
 
 const fmt = (v, d = 0) => (v === null || v === undefined || Number.isNaN(v) ? '—' : Number(v).toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
@@ -176,8 +246,11 @@ async function main() {
       if (mem.memAvailableMb < opts.minFreeGb * 1024) { stopReason = `MemAvailable ${mem.memAvailableMb} MB < ${opts.minFreeGb} GB`; break; }
     }
     publisher.close();
-    steps.baseline = base;
-    const result = { started, finished: new Date().toISOString(), machine, options: opts, baseline: base, steps, stopReason,
+    // Stop the cluster before the one-process comparison so that it has the machine to itself.
+    await Promise.all(gens.splice(0).map((g) => g.quit()));
+    await stopChild(server, 'SIGTERM', 60_000);
+    const peers = opts.peers ? await peerMemory(opts, prefix, scratch) : [];
+    const result = { started, finished: new Date().toISOString(), machine, options: opts, baseline: base, steps, stopReason, peers,
       loadgenProcesses: gens.length, maxConnsPerLoadgen: MAX_CONNS_PER_LOADGEN, serverLogTail: out.slice(-3000) };
     mkdirSync(RESULTS_DIR, { recursive: true });
     const file = path.join(RESULTS_DIR, `scale-${started.replace(/[:.]/g, '-')}.json`);
@@ -191,6 +264,11 @@ async function main() {
     }
     console.log(L.join('\n'));
     console.log(`\nbaseline: ${fmt((base.rss.primaryKb + base.rss.workersKb) / 1024, 1)} MB (${opts.workers} workers + primary); stop: ${stopReason ?? 'all steps completed'}`);
+    if (peers.length) {
+      console.log('\n| Server (same run) | Connections | Ready | Accept rate (conn/s) | RSS before → after (MB) | RSS per idle conn (KB) | Kernel slab per conn (KB) |');
+      console.log('|---|---:|---:|---:|---:|---:|---:|');
+      for (const r of peers) console.log(`| ${r.label} | ${fmt(r.conns)} | ${fmt(r.ready)} | ${fmt(r.acceptPerSec)} | ${r.rssBeforeMb} → ${r.rssAfterMb} | ${fmt(r.kbPerConn, 2)} | ${fmt(r.slabKbPerConn, 2)} |`);
+    }
     console.error(`results: ${path.relative(ROOT, file)}`);
   } finally {
     await Promise.all(gens.map((g) => g.quit()));
