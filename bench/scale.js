@@ -204,11 +204,13 @@ async function main() {
       const add = target - held;
       if (add <= 0) continue;
       const cpu0 = [server.pid, ...childPids(server.pid)].reduce((s, p) => s + cpuSecs(p), 0);
+      const prim0 = cpuSecs(server.pid);
       const t0 = Date.now();
       const o = await openConnections({ port: opts.port, spec, conns: add, idBase: held, concurrency: opts.concurrency, tag: `s${target}`,
         timeoutMs: opts.rampTimeout * 1000, maxSecs: 3_600 });
       const rampSecs = (Date.now() - t0) / 1000;
       const cpu1 = [server.pid, ...childPids(server.pid)].reduce((s, p) => s + cpuSecs(p), 0);
+      const prim1 = cpuSecs(server.pid);
       gens.push(...o.gens);
       await sleep(5_000);
       const st0 = await statsAll(gens);
@@ -219,7 +221,7 @@ async function main() {
       const mem = meminfo();
       const step = {
         target, added: add, ready: o.ready, failed: o.failed, errors: o.errors, holding, dropped,
-        openSecs: o.secs, openPerSec: o.acceptPerSec, rampWallSecs: +rampSecs.toFixed(1), serverCpuSecsDuringOpen: +(cpu1 - cpu0).toFixed(1),
+        openSecs: o.secs, openPerSec: o.acceptPerSec, rampWallSecs: +rampSecs.toFixed(1), serverCpuSecsDuringOpen: +(cpu1 - cpu0).toFixed(1), primaryCpuSecsDuringOpen: +(prim1 - prim0).toFixed(1),
         rss, rssTotalMb: +((rss.primaryKb + rss.workersKb) / 1024).toFixed(1),
         kbPerConn: holding ? +((rss.primaryKb + rss.workersKb - base.rss.primaryKb - base.rss.workersKb) / holding).toFixed(2) : null,
         sock, mem, conntrack: conntrack(), load: loadavg(),
