@@ -16,8 +16,9 @@
 // (primary + workers) total and per connection above the idle baseline (taken after a warm-up
 // that opens and closes 100 connections per worker), kernel socket memory (/proc/net/sockstat,
 // Slab from /proc/meminfo), and one broadcast to "bench" through the HTTP API: how many of
-// the held connections got it and when the last one did. The ramp stops by itself when a step
-// does not complete (connections refused or dropped, or the broadcast not delivered to all),
+// the held connections got it and when the last one did. Before the broadcast, the server's
+// CPU over 10 s of only holding the connections (WebSocket pings every 25 s) is read too.
+// The ramp stops by itself when a step does not complete (connections refused or dropped, or the broadcast not delivered to all),
 // when MemAvailable falls under --min-free-gb, or when a step takes longer than --ramp-timeout.
 // --peers N (0 = skip): after the ramp, in the same run, memory per idle connection of one
 // process each of Herald (1 process, Redis broker), Nchan (1 worker) and Socket.IO at N
@@ -228,6 +229,10 @@ async function main() {
         kernelTcpKbPerConn: holding ? +(((sock.tcpMemPages - base.sock.tcpMemPages) * 4) / holding).toFixed(3) : null,
         slabKbPerConn: holding ? +(((mem.slabMb - base.mem.slabMb) * 1024) / holding).toFixed(2) : null,
       };
+      // CPU of the server while it only holds the connections (heartbeats): 10 s of nothing.
+      const idle0 = [server.pid, ...childPids(server.pid)].reduce((s, p) => s + cpuSecs(p), 0);
+      await sleep(10_000);
+      step.idleServerCpuPct = Math.round((([server.pid, ...childPids(server.pid)].reduce((s, p) => s + cpuSecs(p), 0) - idle0) / 10) * 100);
       // One broadcast to every held connection, published through the HTTP API (one worker
       // takes it; Redis carries it to all the others).
       await statsAll(gens, 'reset');
@@ -240,7 +245,7 @@ async function main() {
       steps.push(step);
       console.error(`  step ${fmt(target)}: ${fmt(o.ready)}/${fmt(add)} new ready in ${o.secs} s (${fmt(o.acceptPerSec)}/s), holding ${fmt(holding)} (dropped ${dropped}); ` +
         `RSS ${fmt(step.rssTotalMb, 0)} MB = ${step.kbPerConn} KB/conn; TCP mem ${sock.tcpMemMb} MB, slab ${mem.slabMb} MB, available ${mem.memAvailableMb} MB; ` +
-        `broadcast ${fmt(got)}/${fmt(holding)} in ${step.broadcast.secsToLast} s (p50 ${step.broadcast.latency.p50Ms} ms); load ${step.load}` +
+        `idle server CPU ${step.idleServerCpuPct}%; broadcast ${fmt(got)}/${fmt(holding)} in ${step.broadcast.secsToLast} s (p50 ${step.broadcast.latency.p50Ms} ms); load ${step.load}` +
         (o.errors.length ? `; errors: ${o.errors.join('; ')}` : ''));
       held += o.ready;
       if (o.ready < add || dropped > 0) { stopReason = `step ${target}: ${add - o.ready} connections not ready, ${dropped} dropped (${o.errors.join('; ') || 'no client error'})`; break; }
