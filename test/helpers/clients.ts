@@ -63,7 +63,7 @@ export class Inbox<T> {
 }
 
 /** A JSON frame as received. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- received JSON, checked by the tests' assertions
+ 
 export type Frame = Record<string, any>;
 
 /** A native-protocol publication push. */
@@ -83,7 +83,7 @@ export interface Pub {
 /** A reply frame: `{id, result}` or `{id, error}`. */
 export interface Reply {
   id?: number;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- received JSON, checked by the tests' assertions
+   
   result?: any;
   error?: { code: number; name: string; message: string; temporary: boolean };
 }
@@ -159,7 +159,7 @@ export class WsClient {
   }
 
   /** Send a command and return its result; throws on an error reply. */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- received JSON, checked by the tests' assertions
+   
   async ok(cmd: string, params: Record<string, unknown> = {}): Promise<any> {
     const r = await this.command(cmd, params);
     if (r.error) throw new Error(`${cmd} failed: ${JSON.stringify(r.error)}`);
@@ -318,7 +318,7 @@ export interface PollAnswer {
 }
 
 /** One long-poll request; returns status and parsed JSON body. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- received JSON, checked by the tests' assertions
+ 
 export async function poll(url: string, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<{ status: number; body: any }> {
   const res = await fetch(url, { headers, signal });
   const text = await res.text();

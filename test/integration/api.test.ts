@@ -12,7 +12,7 @@ import { signToken, TEST_SECRET } from '../helpers/tokens.js';
 interface Answer {
   status: number;
   headers: Headers;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- received JSON, checked by the tests' assertions
+   
   body: any;
 }
 
