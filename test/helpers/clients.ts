@@ -63,7 +63,6 @@ export class Inbox<T> {
 }
 
 /** A JSON frame as received. */
- 
 export type Frame = Record<string, any>;
 
 /** A native-protocol publication push. */
@@ -83,7 +82,6 @@ export interface Pub {
 /** A reply frame: `{id, result}` or `{id, error}`. */
 export interface Reply {
   id?: number;
-   
   result?: any;
   error?: { code: number; name: string; message: string; temporary: boolean };
 }
@@ -159,7 +157,6 @@ export class WsClient {
   }
 
   /** Send a command and return its result; throws on an error reply. */
-   
   async ok(cmd: string, params: Record<string, unknown> = {}): Promise<any> {
     const r = await this.command(cmd, params);
     if (r.error) throw new Error(`${cmd} failed: ${JSON.stringify(r.error)}`);
@@ -318,7 +315,6 @@ export interface PollAnswer {
 }
 
 /** One long-poll request; returns status and parsed JSON body. */
- 
 export async function poll(url: string, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<{ status: number; body: any }> {
   const res = await fetch(url, { headers, signal });
   const text = await res.text();

@@ -12,7 +12,6 @@ import { signToken, TEST_SECRET } from '../helpers/tokens.js';
 interface Answer {
   status: number;
   headers: Headers;
-   
   body: any;
 }
 
