@@ -9,6 +9,7 @@ import { Authenticator, type Identity } from './auth.js';
 import { Backend } from './backend.js';
 import type { Broker, ChannelEvent, ChannelSummary, HistoryResult, PublishOptions } from './broker.js';
 import { assertChannel, namespaceOf, PolicyResolver } from './channels.js';
+import { applyControl, type ControlAction, retainUntil } from './control.js';
 import type { ChannelPolicy, HeraldConfig } from './config.js';
 import { HeraldError } from './errors.js';
 import { fanoutEvents, publishEvents } from './events.js';
@@ -90,7 +91,24 @@ export class HeraldCore {
       onPublication: (pub) => this.#fanout(pub),
       onChannelDeleted: (channel) => this.hub.channelDeleted(channel),
       onEvent: (event) => this.hub.broadcastEvent(event),
+      // This node applied its own actions when it sent them (see control()).
+      onControl: (msg) => {
+        if (msg.from !== this.nodeId) applyControl(this.hub, this.backend, msg);
+      },
     });
+  }
+
+  /**
+   * Apply an admin action on every node: here at once, then through the broker everywhere else
+   * (revocations are retained for nodes that start later, see control.ts). Resolves with the
+   * connections closed on this node and the number of nodes the broker reached (this one
+   * included). Rejects HERALD_ERR_UNAVAILABLE when the broker could not send it: the action then
+   * took effect on this node only.
+   */
+  async control(action: ControlAction): Promise<{ disconnected: number; nodes: number }> {
+    const disconnected = applyControl(this.hub, this.backend, action);
+    const nodes = await this.broker.control({ ...action, from: this.nodeId }, retainUntil(action));
+    return { disconnected, nodes };
   }
 
   /** Close the broker. Connections must have been closed by their transports first. */
