@@ -154,6 +154,11 @@ export function registerBackendApi(api: ServerApi, core: HeraldCore, im: ImServi
     return { presence: await im.getPresence(parse(presenceBody, { users: list }).users) };
   });
 
+  api.route('GET', /^users\/([^/]+)\/sessions$/, async (_req, _url, [user]) => {
+    parse(userId, user);
+    return { user, sessions: await core.sessions.list(user!) };
+  });
+
   api.route('POST', /^disconnect$/, async (req) => {
     const b = await body(req, disconnectBody);
     return core.control({ type: 'disconnect', user: b.user, client: b.client, code: b.code ?? DisconnectCode.FORBIDDEN, reason: b.reason ?? 'disconnected by the server' });

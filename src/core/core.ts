@@ -15,6 +15,7 @@ import { HeraldError } from './errors.js';
 import { fanoutEvents, publishEvents } from './events.js';
 import { Hub, type Subscriber } from './hub.js';
 import { type Logger, SILENT_LOGGER } from './logger.js';
+import type { SessionRegistry } from './sessions.js';
 import { Outgoing, type Publication, type PublicationInput } from './publication.js';
 
 /** Where a new subscription starts. */
@@ -53,6 +54,8 @@ export interface ChannelInfo {
 export interface CoreOptions {
   readonly config: HeraldConfig;
   readonly broker: Broker;
+  /** Where this node records its users' sessions (memory in one process, Redis in a cluster). */
+  readonly sessions: SessionRegistry;
   readonly logger?: Logger;
   /** Node id (random by default). */
   readonly nodeId?: string;
@@ -62,6 +65,7 @@ export interface CoreOptions {
 export class HeraldCore {
   readonly config: HeraldConfig;
   readonly broker: Broker;
+  readonly sessions: SessionRegistry;
   readonly hub: Hub;
   readonly auth: Authenticator;
   /** Backend hooks, webhooks and token revocation (hooks stay off until the server attaches a transport). */
@@ -79,7 +83,17 @@ export class HeraldCore {
     this.broker = options.broker;
     this.logger = options.logger ?? SILENT_LOGGER;
     this.nodeId = options.nodeId ?? randomUUID();
+    this.sessions = options.sessions;
     this.hub = new Hub(this.broker);
+    // A long-poll request is one of many of a client, each with its own id: not a session.
+    this.hub.watchSessions({
+      opened: (conn) => {
+        if (conn.transport !== 'long-poll') this.sessions.add(conn.user!, this.nodeId, conn.id);
+      },
+      closed: (conn) => {
+        if (conn.transport !== 'long-poll') this.sessions.remove(conn.user!, this.nodeId, conn.id);
+      },
+    });
     this.auth = new Authenticator(this.config);
     this.backend = new Backend({ config: this.config, nodeId: this.nodeId, logger: this.logger, auth: this.auth });
     this.policies = new PolicyResolver(this.config);
@@ -111,8 +125,9 @@ export class HeraldCore {
     return { disconnected, nodes };
   }
 
-  /** Close the broker. Connections must have been closed by their transports first. */
+  /** Close the session registry and the broker. Connections must have been closed by their transports first. */
   async close(): Promise<void> {
+    await this.sessions.close();
     await this.broker.close();
   }
 

@@ -40,6 +40,15 @@ export interface ChannelWatcher {
   idle(channel: string): void;
 }
 
+/**
+ * Told when a user's session opens on this node (a connection added with its user known, or
+ * identified later by `Hub.identified`) and when it closes. Must not throw.
+ */
+export interface SessionWatcher {
+  opened(conn: Connection): void;
+  closed(conn: Connection): void;
+}
+
 /** Local connections and subscriptions. */
 export class Hub {
   readonly #broker: Broker;
@@ -50,6 +59,9 @@ export class Hub {
   readonly #byTransport = new Map<string, number>();
   #subscriptions = 0;
   readonly #watchers: Array<{ prefix: string; watcher: ChannelWatcher }> = [];
+  /** Connections reported to the session watchers as opened (they are told when these close). */
+  readonly #sessions = new Set<Connection>();
+  readonly #sessionWatchers: SessionWatcher[] = [];
 
   constructor(broker: Broker) {
     this.#broker = broker;
@@ -64,10 +76,23 @@ export class Hub {
     for (const { prefix, watcher } of this.#watchers) if (channel.startsWith(prefix)) watcher[kind](channel);
   }
 
-  /** Register a live connection. */
+  /** Watch user sessions opening and closing on this node. */
+  watchSessions(watcher: SessionWatcher): void {
+    this.#sessionWatchers.push(watcher);
+  }
+
+  /** Register a live connection (a session of its user when the user is already known). */
   addConnection(conn: Connection): void {
     this.#connections.add(conn);
     this.#byTransport.set(conn.transport, (this.#byTransport.get(conn.transport) ?? 0) + 1);
+    this.identified(conn);
+  }
+
+  /** A live connection learned its user (after `connect`): its session opens. Idempotent. */
+  identified(conn: Connection): void {
+    if (conn.user === undefined || !this.#connections.has(conn) || this.#sessions.has(conn)) return;
+    this.#sessions.add(conn);
+    for (const w of this.#sessionWatchers) w.opened(conn);
   }
 
   /** Forget a connection (after it closed). Idempotent. */
@@ -75,6 +100,7 @@ export class Hub {
     if (this.#connections.delete(conn)) {
       this.#byTransport.set(conn.transport, (this.#byTransport.get(conn.transport) ?? 1) - 1);
     }
+    if (this.#sessions.delete(conn)) for (const w of this.#sessionWatchers) w.closed(conn);
   }
 
   /** Live connections. */
