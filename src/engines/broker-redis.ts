@@ -27,7 +27,7 @@ import { type Logger, SILENT_LOGGER } from '../core/logger.js';
 import type { ClientInfo, Publication, PublicationInput } from '../core/publication.js';
 import type { StreamPosition } from '../protocol/position.js';
 import { newEpoch } from './broker-memory.js';
-import { HISTORY_SCRIPT, PUBLISH_SCRIPT } from './broker-redis-scripts.js';
+import { HISTORY_SCRIPT, PUBLISH_SCRIPT, RETAIN_SCRIPT } from './broker-redis-scripts.js';
 
 /** Default key prefix: every key and pub/sub channel of Herald starts with it. */
 export const DEFAULT_REDIS_PREFIX = 'herald:';
@@ -75,6 +75,7 @@ interface Script {
 const script = (source: string): Script => ({ source, sha: createHash('sha1').update(source).digest('hex') });
 const PUBLISH = script(PUBLISH_SCRIPT);
 const HISTORY = script(HISTORY_SCRIPT);
+const RETAIN = script(RETAIN_SCRIPT);
 
 /** Escape glob characters for SCAN MATCH. */
 function globEscape(s: string): string {
@@ -255,22 +256,14 @@ export class RedisBroker implements Broker {
   }
 
   async control(msg: ControlMessage, retainUntil?: number): Promise<number> {
-    const cmd = this.#ready();
     const wire = JSON.stringify({ type: 'control', msg } satisfies ControlWire);
+    const now = Date.now();
+    if (retainUntil !== undefined && retainUntil > now) {
+      return Number(await this.#eval(RETAIN, [this.#retainedKey()], [retainUntil, wire, now, this.#controlChannel()]));
+    }
+    const cmd = this.#ready();
     try {
-      const now = Date.now();
-      if (retainUntil === undefined || retainUntil <= now) return await cmd.publish(this.#controlChannel(), wire);
-      const key = this.#retainedKey();
-      // Trim, keep, publish in one transaction; the key lives as long as its last member (NX for a new key, GT to extend).
-      const replies = (await cmd
-        .multi()
-        .zremrangebyscore(key, '-inf', now)
-        .zadd(key, retainUntil, wire)
-        .pexpireat(key, retainUntil, 'NX')
-        .pexpireat(key, retainUntil, 'GT')
-        .publish(this.#controlChannel(), wire)
-        .exec()) as Array<[unknown, number]>;
-      return replies[4]![1];
+      return await cmd.publish(this.#controlChannel(), wire);
     } catch (err) {
       throw this.#wrap(err);
     }
