@@ -42,7 +42,9 @@ export interface ChannelWatcher {
 
 /**
  * Told when a user's session opens on this node (a connection added with its user known, or
- * identified later by `Hub.identified`) and when it closes. Must not throw.
+ * identified later by `Hub.identified`) and when a connection with a user closes — also one
+ * whose opening was never told (it closed while connecting): treat that as a no-op. Must not
+ * throw.
  */
 export interface SessionWatcher {
   opened(conn: Connection): void;
@@ -59,8 +61,6 @@ export class Hub {
   readonly #byTransport = new Map<string, number>();
   #subscriptions = 0;
   readonly #watchers: Array<{ prefix: string; watcher: ChannelWatcher }> = [];
-  /** Connections reported to the session watchers as opened (they are told when these close). */
-  readonly #sessions = new Set<Connection>();
   readonly #sessionWatchers: SessionWatcher[] = [];
 
   constructor(broker: Broker) {
@@ -88,19 +88,17 @@ export class Hub {
     this.identified(conn);
   }
 
-  /** A live connection learned its user (after `connect`): its session opens. Idempotent. */
+  /** A live connection learned its user (after `connect`): its session opens. Call once per connection. */
   identified(conn: Connection): void {
-    if (conn.user === undefined || !this.#connections.has(conn) || this.#sessions.has(conn)) return;
-    this.#sessions.add(conn);
+    if (conn.user === undefined || !this.#connections.has(conn)) return;
     for (const w of this.#sessionWatchers) w.opened(conn);
   }
 
   /** Forget a connection (after it closed). Idempotent. */
   removeConnection(conn: Connection): void {
-    if (this.#connections.delete(conn)) {
-      this.#byTransport.set(conn.transport, (this.#byTransport.get(conn.transport) ?? 1) - 1);
-    }
-    if (this.#sessions.delete(conn)) for (const w of this.#sessionWatchers) w.closed(conn);
+    if (!this.#connections.delete(conn)) return;
+    this.#byTransport.set(conn.transport, (this.#byTransport.get(conn.transport) ?? 1) - 1);
+    if (conn.user !== undefined) for (const w of this.#sessionWatchers) w.closed(conn);
   }
 
   /** Live connections. */

@@ -16,12 +16,16 @@ export interface SessionEntry {
 /** The session registry engine (memory for one process, Redis for a cluster). */
 export interface SessionRegistry {
   /**
-   * Record a session of `user` on `node`. Writes are batched: a listing may miss the session for
-   * a moment (one tick). The engine refreshes the entry until `remove`; it never throws here
-   * (an engine outage delays the entry until the next refresh after it ends).
+   * Record a session of `user` on `node` (adding it again changes nothing). Writes are batched:
+   * a listing may miss the session for a moment (one tick). The engine refreshes the entry until
+   * `remove`; it never throws here (an engine outage delays the entry until the next refresh
+   * after it ends).
    */
   add(user: string, node: string, session: string): void;
-  /** Forget a session (batched like `add`; when the write is lost the entry expires by TTL). */
+  /**
+   * Forget a session; a session never added is ignored. Batched like `add`; when the write is
+   * lost the entry expires by TTL.
+   */
   remove(user: string, node: string, session: string): void;
   /** Live sessions of `user` on every node, sorted by node then session. Rejects HERALD_ERR_UNAVAILABLE when the engine is down. */
   list(user: string): Promise<SessionEntry[]>;

@@ -1,34 +1,29 @@
 /**
  * In-process session registry: one process is the whole cluster, so entries live exactly as long
- * as their sessions and need no TTL.
+ * as their sessions and need no TTL. A user costs one map entry and a small array.
  */
 import type { SessionEntry, SessionRegistry } from '../core/sessions.js';
 
 /** The in-memory session registry. */
 export class MemorySessions implements SessionRegistry {
-  /** user → node → sessions. */
-  readonly #users = new Map<string, Map<string, Set<string>>>();
+  readonly #users = new Map<string, SessionEntry[]>();
 
   add(user: string, node: string, session: string): void {
-    let nodes = this.#users.get(user);
-    if (!nodes) this.#users.set(user, (nodes = new Map()));
-    let sessions = nodes.get(node);
-    if (!sessions) nodes.set(node, (sessions = new Set()));
-    sessions.add(session);
+    const list = this.#users.get(user);
+    if (!list) this.#users.set(user, [{ node, session }]);
+    else if (!list.some((e) => e.node === node && e.session === session)) list.push({ node, session });
   }
 
   remove(user: string, node: string, session: string): void {
-    const nodes = this.#users.get(user);
-    const sessions = nodes?.get(node);
-    if (!nodes || !sessions?.delete(session)) return;
-    if (sessions.size === 0) nodes.delete(node);
-    if (nodes.size === 0) this.#users.delete(user);
+    const list = this.#users.get(user);
+    const i = list?.findIndex((e) => e.node === node && e.session === session) ?? -1;
+    if (i < 0) return;
+    list!.splice(i, 1);
+    if (list!.length === 0) this.#users.delete(user);
   }
 
   async list(user: string): Promise<SessionEntry[]> {
-    const out: SessionEntry[] = [];
-    for (const [node, sessions] of this.#users.get(user) ?? []) for (const session of sessions) out.push({ node, session });
-    return sortEntries(out);
+    return sortEntries([...(this.#users.get(user) ?? [])]);
   }
 
   async close(): Promise<void> {

@@ -61,8 +61,8 @@ export class RedisSessions implements SessionRegistry {
   readonly #ttlMs: number;
   readonly #logger: Logger;
   #redis: Promise<Redis> | undefined;
-  /** Sessions this process added and still refreshes: user → fields. */
-  readonly #mine = new Map<string, Set<string>>();
+  /** Sessions this process added and still refreshes: user → fields (an array: users have few). */
+  readonly #mine = new Map<string, string[]>();
   /** Writes of this tick: user → fields to add / to delete. */
   readonly #adds = new Map<string, Set<string>>();
   readonly #dels = new Map<string, Set<string>>();
@@ -81,7 +81,9 @@ export class RedisSessions implements SessionRegistry {
   add(user: string, node: string, session: string): void {
     if (this.#closed) return;
     const field = JSON.stringify([node, session]);
-    setOf(this.#mine, user).add(field);
+    const mine = this.#mine.get(user);
+    if (!mine) this.#mine.set(user, [field]);
+    else if (!mine.includes(field)) mine.push(field);
     if (!this.#timer) {
       this.#timer = setInterval(() => void this.#refresh(), Math.max(50, Math.floor(this.#ttlMs / 3)));
       this.#timer.unref();
@@ -94,8 +96,10 @@ export class RedisSessions implements SessionRegistry {
   remove(user: string, node: string, session: string): void {
     const field = JSON.stringify([node, session]);
     const mine = this.#mine.get(user);
-    if (!mine?.delete(field)) return;
-    if (mine.size === 0) this.#mine.delete(user);
+    const i = mine?.indexOf(field) ?? -1;
+    if (i < 0) return;
+    mine!.splice(i, 1);
+    if (mine!.length === 0) this.#mine.delete(user);
     this.#adds.get(user)?.delete(field);
     setOf(this.#dels, user).add(field);
     this.#schedule();
@@ -145,7 +149,7 @@ export class RedisSessions implements SessionRegistry {
 
   /** Write pending adds (script) and deletes (HDEL), pipelined. Failures are logged once per outage. */
   async #flush(): Promise<void> {
-    const adds = [...this.#adds];
+    const adds = [...this.#adds].map(([user, fields]): [string, string[]] => [user, [...fields]]);
     const dels = [...this.#dels];
     this.#adds.clear();
     this.#dels.clear();
@@ -170,13 +174,13 @@ export class RedisSessions implements SessionRegistry {
   }
 
   /** WRITE script calls for `entries`, WRITE_BATCH users each. */
-  #writes(r: Redis, entries: Array<[string, Set<string>]>): Array<Promise<unknown>> {
+  #writes(r: Redis, entries: Array<[string, readonly string[]]>): Array<Promise<unknown>> {
     const calls: Array<Promise<unknown>> = [];
     for (let i = 0; i < entries.length; i += WRITE_BATCH) {
-      const batch = entries.slice(i, i + WRITE_BATCH).filter(([, fields]) => fields.size > 0);
+      const batch = entries.slice(i, i + WRITE_BATCH).filter(([, fields]) => fields.length > 0);
       if (batch.length === 0) continue;
       const args: Array<string | number> = [this.#ttlMs];
-      for (const [, fields] of batch) args.push(fields.size, ...fields);
+      for (const [, fields] of batch) args.push(fields.length, ...fields);
       calls.push(r.eval(WRITE, batch.length, ...batch.map(([user]) => this.#key(user)), ...args));
     }
     return calls;
