@@ -6,6 +6,7 @@ import { type ConfigInput, type HeraldConfig, resolveConfig } from './core/confi
 import { RedisBroker } from './engines/broker-redis.js';
 import { RedisNodeRegistry } from './engines/registry-redis.js';
 import { RedisPresence } from './engines/presence-redis.js';
+import { RedisSessions } from './engines/sessions-redis.js';
 import { HeraldServer, type ServerOptions } from './server.js';
 
 export { HeraldServer, type HttpHandler, type ServerOptions, type UpgradeHandler } from './server.js';
@@ -16,9 +17,13 @@ export { MemoryBroker } from './engines/broker-memory.js';
 export { RedisBroker, type RedisBrokerOptions } from './engines/broker-redis.js';
 export { RedisNodeRegistry } from './engines/registry-redis.js';
 export { RedisPresence, type RedisPresenceOptions } from './engines/presence-redis.js';
+export { MemorySessions } from './engines/sessions-memory.js';
+export { RedisSessions, type RedisSessionsOptions } from './engines/sessions-redis.js';
+export type { SessionEntry, SessionRegistry } from './core/sessions.js';
 export { createDispatchServer, Dispatcher, listenDispatch, type Assignment, type DispatchStrategy } from './api/dispatcher.js';
 export type { NodeInfo, NodeRegistry } from './core/nodes.js';
 export type { Broker } from './core/broker.js';
+export type { ControlAction, ControlMessage } from './core/control.js';
 export { SqliteImStore, type SqliteStoreOptions } from './engines/store-sqlite.js';
 export { PostgresImStore, type PostgresStoreOptions } from './engines/store-postgres.js';
 export { MemoryPresence } from './engines/presence-memory.js';
@@ -42,7 +47,8 @@ export function createServer(options: CreateServerOptions = {}): HeraldServer {
   const broker = options.broker ?? (redis ? new RedisBroker({ ...redis, logger: options.logger }) : undefined);
   const registry = options.registry ?? (redis ? new RedisNodeRegistry(redis) : undefined);
   const presence = options.presence ?? (redis ? new RedisPresence(redis) : undefined);
-  return new HeraldServer({ ...options, config, broker, registry, presence });
+  const sessions = options.sessions ?? (redis ? new RedisSessions({ ...redis, ttlMs: config.cluster.sessionTtlMs, logger: options.logger }) : undefined);
+  return new HeraldServer({ ...options, config, broker, registry, presence, sessions });
 }
 
 function isResolved(c: unknown): c is HeraldConfig {

@@ -21,8 +21,10 @@ import { ImService } from './core/im/service.js';
 import type { ImStore } from './core/im/store.js';
 import type { Logger } from './core/logger.js';
 import { NodeHeartbeat, type NodeRegistry } from './core/nodes.js';
+import type { SessionRegistry } from './core/sessions.js';
 import { MemoryBroker } from './engines/broker-memory.js';
 import { MemoryPresence } from './engines/presence-memory.js';
+import { MemorySessions } from './engines/sessions-memory.js';
 import { PostgresImStore } from './engines/store-postgres.js';
 import { SqliteImStore } from './engines/store-sqlite.js';
 import { HttpBackendTransport } from './engines/backend-http.js';
@@ -56,6 +58,8 @@ export interface ServerOptions {
   readonly imStore?: ImStore;
   /** Node registry for the dispatcher (default: none; the Redis one when redis.url is set). */
   readonly registry?: NodeRegistry;
+  /** Session registry engine (default: in-process memory). */
+  readonly sessions?: SessionRegistry;
   /** Presence engine (default: in-process memory). */
   readonly presence?: PresenceStore;
   readonly logger?: Logger;
@@ -87,7 +91,7 @@ export class HeraldServer {
   constructor(options: ServerOptions) {
     this.config = options.config;
     this.#registry = options.registry;
-    this.core = new HeraldCore({ config: options.config, broker: options.broker ?? new MemoryBroker(), logger: options.logger });
+    this.core = new HeraldCore({ config: options.config, broker: options.broker ?? new MemoryBroker(), sessions: options.sessions ?? new MemorySessions(), logger: options.logger });
     this.native = new NativeFront(this.core);
     this.api = new ServerApi(this.core);
     this.api.route('POST', /^drain$/, async () => {

@@ -2,11 +2,13 @@
  * Server API additions for backends (docs/api.md, "Backend integration"): IM send as the system,
  * groups and memberships, contact lists, presence queries, disconnecting a user or one session,
  * and token revocation (by `jti`, or every token of a user issued before a time). Kicks and
- * revocations act on this node's live connections at once.
+ * revocations act on every node of the cluster (HeraldCore.control); the answer counts the
+ * sessions closed on the node that took the request and the nodes reached.
  */
 import { z } from 'zod';
 import type { HeraldCore } from '../core/core.js';
 import { HeraldError } from '../core/errors.js';
+import { DEFAULT_REVOCATION_TTL_MS } from '../core/revocation.js';
 import type { ImService } from '../core/im/service.js';
 import { DisconnectCode } from '../protocol/codes.js';
 import { parseJson, readBody } from '../transports/http.js';
@@ -152,33 +154,21 @@ export function registerBackendApi(api: ServerApi, core: HeraldCore, im: ImServi
     return { presence: await im.getPresence(parse(presenceBody, { users: list }).users) };
   });
 
+  api.route('GET', /^users\/([^/]+)\/sessions$/, async (_req, _url, [user]) => {
+    parse(userId, user);
+    return { user, sessions: await core.sessions.list(user!) };
+  });
+
   api.route('POST', /^disconnect$/, async (req) => {
     const b = await body(req, disconnectBody);
-    const code = b.code ?? DisconnectCode.FORBIDDEN;
-    let disconnected = 0;
-    for (const conn of core.hub.connections()) {
-      if ((b.user !== undefined && conn.user === b.user) || (b.client !== undefined && conn.id === b.client)) {
-        conn.disconnect(code, b.reason ?? 'disconnected by the server');
-        disconnected++;
-      }
-    }
-    if (b.user !== undefined) core.backend.invalidate(b.user);
-    return { disconnected };
+    return core.control({ type: 'disconnect', user: b.user, client: b.client, code: b.code ?? DisconnectCode.FORBIDDEN, reason: b.reason ?? 'disconnected by the server' });
   });
 
   api.route('POST', /^revoke$/, async (req) => {
     const b = await body(req, revokeBody);
-    const rev = core.backend.revocations;
-    if (b.jti !== undefined) rev.revokeJti(b.jti, b.expiresAt);
-    else rev.revokeBefore(b.user!, b.issuedBefore ?? Date.now());
-    let disconnected = 0;
-    for (const conn of core.hub.connections()) {
-      const identity = conn.identity ?? (conn.user !== undefined ? { user: conn.user, claims: {} } : undefined);
-      if (identity && rev.isRevoked(identity)) {
-        conn.disconnect(DisconnectCode.INVALID_TOKEN, 'token revoked');
-        disconnected++;
-      }
-    }
-    return { disconnected };
+    const now = Date.now();
+    return core.control(
+      b.jti !== undefined ? { type: 'revoke-jti', jti: b.jti, expiresAt: b.expiresAt ?? now + DEFAULT_REVOCATION_TTL_MS } : { type: 'revoke-user', user: b.user!, issuedBefore: b.issuedBefore ?? now },
+    );
   });
 }

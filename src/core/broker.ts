@@ -4,6 +4,7 @@
  * be writable from these comments alone.
  */
 import type { StreamPosition } from '../protocol/position.js';
+import type { ControlMessage } from './control.js';
 import type { Publication, PublicationInput } from './publication.js';
 
 /** History limits applied when publishing. */
@@ -61,6 +62,12 @@ export interface BrokerHandler {
   onChannelDeleted(channel: string): void;
   /** An ephemeral event for a channel this node subscribed to (at most once, unordered with publications). */
   onEvent(event: ChannelEvent): void;
+  /**
+   * A cluster control message (core/control.ts), from any node including this one: the handler
+   * skips its own by `from`. Also called during `start` (and after a reconnect) with the
+   * messages still retained, so it must be idempotent. Must not throw.
+   */
+  onControl(msg: ControlMessage): void;
 }
 
 /** Channel fan-out plus history. */
@@ -87,6 +94,17 @@ export interface Broker {
   history(channel: string, query: HistoryQuery): Promise<HistoryResult>;
   /** Deliver an ephemeral event to every node subscribed to its channel; nothing is stored. */
   broadcastEvent(event: ChannelEvent): Promise<void>;
+  /**
+   * Fan a control message out to every node of the cluster, this one included (`onControl`);
+   * delivery is at most once, in send order per sender, unordered with publications. Resolves
+   * with the number of nodes the engine handed it to (this one included), which is how many
+   * were reachable at that moment; rejects (HERALD_ERR_UNAVAILABLE) when it could not be sent.
+   * With `retainUntil` (ms since the epoch) the engine also keeps the message until then and
+   * replays it to every node that starts, or reconnects to the engine, before that time — so a
+   * revocation reaches nodes that were down or not yet started. Kept messages are replayed in
+   * no particular order.
+   */
+  control(msg: ControlMessage, retainUntil?: number): Promise<number>;
   /** Drop the channel's history and tell every node (onChannelDeleted). Resolves true if it existed. */
   deleteChannel(channel: string): Promise<boolean>;
   /** Channels with a position, whose names start with `prefix`, at most `limit`, sorted by name. */

@@ -142,6 +142,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('backend.systemUser', z.string().regex(/^[A-Za-z0-9_.@-]{1,128}$/), 'system', 'Sender id of IM messages the server API sends as the system.'),
   opt('cluster.advertiseUrl', z.string().url().optional(), undefined, 'URL clients use to reach this node, announced to the dispatcher (default: the listen address).'),
   opt('cluster.heartbeatMs', z.number().int().min(100), 2_000, 'Node heartbeat interval in the Redis node registry; a node missing three beats is dead.'),
+  opt('cluster.sessionTtlMs', z.number().int().min(300), 30_000, 'Lifetime of a session entry in the Redis session registry without a refresh (refreshed every third); sessions of a crashed node drop out within it.'),
   opt('cluster.drainWindowMs', z.number().int().min(0), 10_000, 'Draining (SIGTERM with Redis, or POST /api/drain) tells clients to reconnect through the dispatcher spread over this window.'),
   opt('dispatch.strategy', z.enum(['hash', 'load']), 'hash', 'How `herald dispatch` picks a node: hash = rendezvous hash of the user (stable), load = fewest connections.'),
   opt('dispatch.backups', z.number().int().min(0).max(16), 2, 'Backup node URLs returned after the primary.'),
@@ -231,6 +232,8 @@ export interface HeraldConfig {
   readonly cluster: {
     readonly advertiseUrl?: string;
     readonly heartbeatMs: number;
+    /** Session registry entry lifetime without a refresh, ms. */
+    readonly sessionTtlMs: number;
     readonly drainWindowMs: number;
   };
   readonly dispatch: {

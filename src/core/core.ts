@@ -9,11 +9,13 @@ import { Authenticator, type Identity } from './auth.js';
 import { Backend } from './backend.js';
 import type { Broker, ChannelEvent, ChannelSummary, HistoryResult, PublishOptions } from './broker.js';
 import { assertChannel, namespaceOf, PolicyResolver } from './channels.js';
+import { applyControl, type ControlAction, retainUntil } from './control.js';
 import type { ChannelPolicy, HeraldConfig } from './config.js';
 import { HeraldError } from './errors.js';
 import { fanoutEvents, publishEvents } from './events.js';
 import { Hub, type Subscriber } from './hub.js';
 import { type Logger, SILENT_LOGGER } from './logger.js';
+import type { SessionRegistry } from './sessions.js';
 import { Outgoing, type Publication, type PublicationInput } from './publication.js';
 
 /** Where a new subscription starts. */
@@ -52,6 +54,8 @@ export interface ChannelInfo {
 export interface CoreOptions {
   readonly config: HeraldConfig;
   readonly broker: Broker;
+  /** Where this node records its users' sessions (memory in one process, Redis in a cluster). */
+  readonly sessions: SessionRegistry;
   readonly logger?: Logger;
   /** Node id (random by default). */
   readonly nodeId?: string;
@@ -61,6 +65,7 @@ export interface CoreOptions {
 export class HeraldCore {
   readonly config: HeraldConfig;
   readonly broker: Broker;
+  readonly sessions: SessionRegistry;
   readonly hub: Hub;
   readonly auth: Authenticator;
   /** Backend hooks, webhooks and token revocation (hooks stay off until the server attaches a transport). */
@@ -78,7 +83,17 @@ export class HeraldCore {
     this.broker = options.broker;
     this.logger = options.logger ?? SILENT_LOGGER;
     this.nodeId = options.nodeId ?? randomUUID();
+    this.sessions = options.sessions;
     this.hub = new Hub(this.broker);
+    // A long-poll request is one of many of a client, each with its own id: not a session.
+    this.hub.watchSessions({
+      opened: (conn) => {
+        if (conn.transport !== 'long-poll') this.sessions.add(conn.user!, this.nodeId, conn.id);
+      },
+      closed: (conn) => {
+        if (conn.transport !== 'long-poll') this.sessions.remove(conn.user!, this.nodeId, conn.id);
+      },
+    });
     this.auth = new Authenticator(this.config);
     this.backend = new Backend({ config: this.config, nodeId: this.nodeId, logger: this.logger, auth: this.auth });
     this.policies = new PolicyResolver(this.config);
@@ -90,11 +105,29 @@ export class HeraldCore {
       onPublication: (pub) => this.#fanout(pub),
       onChannelDeleted: (channel) => this.hub.channelDeleted(channel),
       onEvent: (event) => this.hub.broadcastEvent(event),
+      // This node applied its own actions when it sent them (see control()).
+      onControl: (msg) => {
+        if (msg.from !== this.nodeId) applyControl(this.hub, this.backend, msg);
+      },
     });
   }
 
-  /** Close the broker. Connections must have been closed by their transports first. */
+  /**
+   * Apply an admin action on every node: here at once, then through the broker everywhere else
+   * (revocations are retained for nodes that start later, see control.ts). Resolves with the
+   * connections closed on this node and the number of nodes the broker reached (this one
+   * included). Rejects HERALD_ERR_UNAVAILABLE when the broker could not send it: the action then
+   * took effect on this node only.
+   */
+  async control(action: ControlAction): Promise<{ disconnected: number; nodes: number }> {
+    const disconnected = applyControl(this.hub, this.backend, action);
+    const nodes = await this.broker.control({ ...action, from: this.nodeId }, retainUntil(action));
+    return { disconnected, nodes };
+  }
+
+  /** Close the session registry and the broker. Connections must have been closed by their transports first. */
   async close(): Promise<void> {
+    await this.sessions.close();
     await this.broker.close();
   }
 

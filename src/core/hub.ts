@@ -43,6 +43,17 @@ export interface ChannelWatcher {
   delivered?(pub: Publication): void;
 }
 
+/**
+ * Told when a user's session opens on this node (a connection added with its user known, or
+ * identified later by `Hub.identified`) and when a connection with a user closes — also one
+ * whose opening was never told (it closed while connecting): treat that as a no-op. Must not
+ * throw.
+ */
+export interface SessionWatcher {
+  opened(conn: Connection): void;
+  closed(conn: Connection): void;
+}
+
 /** Local connections and subscriptions. */
 export class Hub {
   readonly #broker: Broker;
@@ -53,6 +64,7 @@ export class Hub {
   readonly #byTransport = new Map<string, number>();
   #subscriptions = 0;
   readonly #watchers: Array<{ prefix: string; watcher: ChannelWatcher }> = [];
+  readonly #sessionWatchers: SessionWatcher[] = [];
 
   constructor(broker: Broker) {
     this.#broker = broker;
@@ -67,17 +79,29 @@ export class Hub {
     for (const { prefix, watcher } of this.#watchers) if (channel.startsWith(prefix)) watcher[kind](channel);
   }
 
-  /** Register a live connection. */
+  /** Watch user sessions opening and closing on this node. */
+  watchSessions(watcher: SessionWatcher): void {
+    this.#sessionWatchers.push(watcher);
+  }
+
+  /** Register a live connection (a session of its user when the user is already known). */
   addConnection(conn: Connection): void {
     this.#connections.add(conn);
     this.#byTransport.set(conn.transport, (this.#byTransport.get(conn.transport) ?? 0) + 1);
+    this.identified(conn);
+  }
+
+  /** A live connection learned its user (after `connect`): its session opens. Call once per connection. */
+  identified(conn: Connection): void {
+    if (conn.user === undefined || !this.#connections.has(conn)) return;
+    for (const w of this.#sessionWatchers) w.opened(conn);
   }
 
   /** Forget a connection (after it closed). Idempotent. */
   removeConnection(conn: Connection): void {
-    if (this.#connections.delete(conn)) {
-      this.#byTransport.set(conn.transport, (this.#byTransport.get(conn.transport) ?? 1) - 1);
-    }
+    if (!this.#connections.delete(conn)) return;
+    this.#byTransport.set(conn.transport, (this.#byTransport.get(conn.transport) ?? 1) - 1);
+    if (conn.user !== undefined) for (const w of this.#sessionWatchers) w.closed(conn);
   }
 
   /** Live connections. */

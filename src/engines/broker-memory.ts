@@ -1,9 +1,11 @@
 /**
  * In-process broker: history in memory, fan-out by direct call. One process only; history and
  * epochs are lost on restart (each channel gets a new epoch, so clients learn of the gap).
+ * Control messages go straight back to this node; there is no other node to retain them for.
  */
 import { randomBytes } from 'node:crypto';
 import type { Broker, BrokerHandler, ChannelEvent, ChannelSummary, HistoryQuery, HistoryResult, PublishOptions } from '../core/broker.js';
+import type { ControlMessage } from '../core/control.js';
 import type { Publication, PublicationInput } from '../core/publication.js';
 
 interface Entry {
@@ -92,6 +94,12 @@ export class MemoryBroker implements Broker {
 
   async broadcastEvent(event: ChannelEvent): Promise<void> {
     if (this.#subscribed.has(event.channel)) this.#handler?.onEvent(event);
+  }
+
+  /** Delivers to this node only (the whole cluster); `retainUntil` has no one to serve. */
+  async control(msg: ControlMessage): Promise<number> {
+    this.#handler?.onControl(msg);
+    return 1;
   }
 
   async deleteChannel(channel: string): Promise<boolean> {

@@ -118,3 +118,17 @@ for _, e in ipairs(entries) do
 end
 return out
 `;
+
+/**
+ * Keep and send a control message. KEYS[1] retained sorted set. ARGV: expiry (ms), message,
+ * now (ms), control pub/sub channel. Trims expired members, adds this one, lets the key live as
+ * long as its last member, publishes; returns the number of subscribers reached.
+ */
+export const RETAIN_SCRIPT = `
+local key = KEYS[1]
+redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[3])
+redis.call('ZADD', key, ARGV[1], ARGV[2])
+local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', key, last[2])
+return redis.call('PUBLISH', ARGV[4], ARGV[2])
+`;

@@ -10,16 +10,24 @@
  * HERALD_ERR_UNAVAILABLE; both connections reconnect by themselves, the subscriber then
  * subscribes again to every channel this node still needs and catches up from history on what
  * was published meanwhile, so local subscribers see no gap.
+ *
+ * Cluster control goes over one pub/sub channel, `<prefix>control`, that every node subscribes
+ * to (channel deletions and `control` messages). PUBLISH answers how many subscribers got it:
+ * that is the node count `control` reports. Retained control messages also go into a sorted
+ * set `<prefix>control:retained` scored by their expiry (ms, this node's clock); a node reads
+ * the unexpired ones after subscribing at start and after every reconnect, and writers trim the
+ * expired ones. The set is as durable as the Redis it lives in.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Broker, BrokerHandler, ChannelEvent, ChannelSummary, HistoryQuery, HistoryResult, PublishOptions } from '../core/broker.js';
+import { type ControlMessage, parseControlMessage } from '../core/control.js';
 import { HeraldError } from '../core/errors.js';
 import { type Logger, SILENT_LOGGER } from '../core/logger.js';
 import type { ClientInfo, Publication, PublicationInput } from '../core/publication.js';
 import type { StreamPosition } from '../protocol/position.js';
 import { newEpoch } from './broker-memory.js';
-import { HISTORY_SCRIPT, PUBLISH_SCRIPT } from './broker-redis-scripts.js';
+import { HISTORY_SCRIPT, PUBLISH_SCRIPT, RETAIN_SCRIPT } from './broker-redis-scripts.js';
 
 /** Default key prefix: every key and pub/sub channel of Herald starts with it. */
 export const DEFAULT_REDIS_PREFIX = 'herald:';
@@ -43,8 +51,8 @@ export interface RedisBrokerOptions {
   readonly logger?: Logger;
 }
 
-/** A cluster control message, published to every node; carries the sender's broker id. */
-type ControlMessage = { readonly type: 'deleted'; readonly channel: string; readonly from: string };
+/** What travels on the control channel: a channel deletion (with the sender's broker id) or a node's control message. */
+type ControlWire = { readonly type: 'deleted'; readonly channel: string; readonly from: string } | { readonly type: 'control'; readonly msg: ControlMessage };
 
 /** Optional publication fields as stored and published (short keys). */
 interface WireFields {
@@ -67,6 +75,7 @@ interface Script {
 const script = (source: string): Script => ({ source, sha: createHash('sha1').update(source).digest('hex') });
 const PUBLISH = script(PUBLISH_SCRIPT);
 const HISTORY = script(HISTORY_SCRIPT);
+const RETAIN = script(RETAIN_SCRIPT);
 
 /** Escape glob characters for SCAN MATCH. */
 function globEscape(s: string): string {
@@ -165,6 +174,7 @@ export class RedisBroker implements Broker {
     try {
       await Promise.all([this.#cmd.connect(), this.#sub.connect()]);
       await this.#sub.subscribe(this.#controlChannel());
+      await this.#replayRetained();
     } catch (err) {
       this.#cmd.disconnect();
       this.#sub.disconnect();
@@ -236,10 +246,24 @@ export class RedisBroker implements Broker {
 
   async deleteChannel(channel: string): Promise<boolean> {
     const cmd = this.#ready();
-    const msg: ControlMessage = { type: 'deleted', channel, from: this.#id };
+    const msg: ControlWire = { type: 'deleted', channel, from: this.#id };
     try {
       const [[, deleted]] = (await cmd.multi().del(this.#metaKey(channel), this.#streamKey(channel)).publish(this.#controlChannel(), JSON.stringify(msg)).exec()) as [[unknown, number]];
       return deleted > 0;
+    } catch (err) {
+      throw this.#wrap(err);
+    }
+  }
+
+  async control(msg: ControlMessage, retainUntil?: number): Promise<number> {
+    const wire = JSON.stringify({ type: 'control', msg } satisfies ControlWire);
+    const now = Date.now();
+    if (retainUntil !== undefined && retainUntil > now) {
+      return Number(await this.#eval(RETAIN, [this.#retainedKey()], [retainUntil, wire, now, this.#controlChannel()]));
+    }
+    const cmd = this.#ready();
+    try {
+      return await cmd.publish(this.#controlChannel(), wire);
     } catch (err) {
       throw this.#wrap(err);
     }
@@ -301,6 +325,30 @@ export class RedisBroker implements Broker {
 
   #controlChannel(): string {
     return `${this.#prefix}control`;
+  }
+
+  #retainedKey(): string {
+    return `${this.#prefix}control:retained`;
+  }
+
+  /**
+   * Hand every unexpired retained control message to the node (called after subscribing to the
+   * control channel, so none falls in between). The command connection may come back after the
+   * subscriber: then this waits for it. A failed read is logged; the next reconnect reads again.
+   */
+  async #replayRetained(): Promise<void> {
+    const cmd = this.#cmd!;
+    if (this.#closed) return;
+    if (cmd.status !== 'ready') {
+      cmd.once('ready', () => void this.#replayRetained());
+      return;
+    }
+    try {
+      const kept = await cmd.zrangebyscore(this.#retainedKey(), Date.now(), '+inf');
+      for (const text of kept) this.#onControl(text);
+    } catch (err) {
+      this.#logger.warn({ err: (err as Error).message }, 'redis retained control read failed');
+    }
   }
 
   #unavailable(cause?: unknown): HeraldError {
@@ -399,6 +447,8 @@ export class RedisBroker implements Broker {
       this.#logger.warn({ err: (err as Error).message }, 'redis resubscribe failed');
       return;
     }
+    // Control messages sent while this node was cut off are lost, except the retained ones.
+    await this.#replayRetained();
     for (let i = 0; i < channels.length; i += CATCH_UP_PARALLEL) {
       await Promise.all(channels.slice(i, i + CATCH_UP_PARALLEL).map((c) => this.#catchUp(c)));
     }
@@ -453,19 +503,28 @@ export class RedisBroker implements Broker {
     this.#handler?.onPublication(pub);
   }
 
+  /** A control-channel text (live or retained): a channel deletion, or a node control message. */
   #onControl(text: string): void {
-    let msg: ControlMessage;
+    let wire: unknown;
     try {
-      msg = JSON.parse(text) as ControlMessage;
+      wire = JSON.parse(text);
     } catch {
+      wire = undefined;
+    }
+    if (isObject(wire) && wire.type === 'deleted' && typeof wire.channel === 'string') {
+      this.#last.delete(wire.channel);
+      this.#mark.delete(wire.channel);
+      this.#handler?.onChannelDeleted(wire.channel);
       return;
     }
-    if (msg.type === 'deleted' && typeof msg.channel === 'string') {
-      this.#last.delete(msg.channel);
-      this.#mark.delete(msg.channel);
-      this.#handler?.onChannelDeleted(msg.channel);
-    }
+    const msg = isObject(wire) && wire.type === 'control' ? parseControlMessage(wire.msg) : undefined;
+    if (msg) this.#handler?.onControl(msg);
+    else this.#logger.warn('malformed control message dropped');
   }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null;
 }
 
 function chunks<T>(list: T[]): T[][] {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
 import { RedisBroker } from '../../src/engines/broker-redis.js';
 import { HeraldError } from '../../src/core/errors.js';
 import { brokerSuite, Received, until } from '../unit/broker.suite.js';
@@ -20,6 +21,27 @@ brokerSuite('redis', {
 
 const KEEP = { historySize: 100, historyTtlMs: 0 };
 const input = (n: number) => ({ payload: Buffer.from(String(n)) });
+
+void test('redis broker: malformed messages on the control channel are dropped; the channel keeps working', async () => {
+  const prefix = `${runPrefix}malformed:`;
+  const got = new Received();
+  const b = new RedisBroker({ url: SHARED_REDIS_URL, prefix });
+  const raw = new Redis(SHARED_REDIS_URL);
+  try {
+    await b.start(got);
+    for (const junk of ['{', '"x"', '{"type":"control"}', '{"type":"control","msg":{"type":"reboot","from":"n"}}', '{"type":"deleted","channel":5}']) {
+      assert.equal(await raw.publish(`${prefix}control`, junk), 1);
+    }
+    const msg = { type: 'disconnect' as const, user: 'u', code: 3503, reason: 'r', from: 'n' };
+    assert.equal(await b.control(msg), 1);
+    await until(() => got.control.length === 1, 'the well-formed control message');
+    assert.deepEqual(got.control, [msg]);
+    assert.deepEqual(got.deleted, []);
+  } finally {
+    raw.disconnect();
+    await b.close();
+  }
+});
 
 void describe('redis broker: outages (private redis-server)', () => {
   void test('refuses to start when Redis is unreachable, with a clear error', async () => {

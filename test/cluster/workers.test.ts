@@ -1,6 +1,7 @@
 /**
  * `herald serve --workers N`: workers share one port and reach each other's subscribers through
- * Redis; SIGTERM on the primary drains every worker gracefully.
+ * Redis; a disconnect through the API reaches sessions on every worker; SIGTERM on the primary
+ * drains every worker gracefully.
  */
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
@@ -8,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { ConfigError, resolveConfig } from '../../src/index.js';
 import { DisconnectCode } from '../../src/protocol/codes.js';
 import { WsClient } from '../helpers/clients.js';
+import { signToken, TEST_SECRET } from '../helpers/tokens.js';
 import { apiPublish, NodeProcess } from './nodes.js';
 import { deleteKeys, SHARED_REDIS_URL, testPrefix } from './redis.js';
 
@@ -33,7 +35,7 @@ void describe('herald serve --workers 2', { timeout: 600_000 }, () => {
   const clients: WsClient[] = [];
 
   before(async () => {
-    node = await NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: ['--workers', '2', '--cluster.drain-window-ms', '200'] });
+    node = await NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: ['--workers', '2', '--cluster.drain-window-ms', '200', '--auth.hmac-secret', TEST_SECRET] });
   }, { timeout: 300_000 });
   after(async () => {
     for (const c of clients) c.terminate();
@@ -56,6 +58,32 @@ void describe('herald serve --workers 2', { timeout: 600_000 }, () => {
     }
     assert.equal((await apiPublish(node, ch, 'all')).status, 200);
     for (const c of clients) assert.equal((await c.nextPub(ch, 10_000)).data, 'all');
+  });
+
+  void test('a user\'s sessions on both workers are listed by either and closed by one disconnect', async () => {
+    const token = await signToken('wk-ann');
+    const mine: WsClient[] = [];
+    const sessions = new Set<string>();
+    // The primary hands connections to the workers in turn: four land on both.
+    for (let i = 0; i < 4; i++) {
+      const c = await WsClient.open(node.wsUrl);
+      mine.push(c);
+      sessions.add((await c.ok('connect', { token })).client as string);
+    }
+    let listed: Array<{ node: string; session: string }> = [];
+    for (let i = 0; listed.length !== 4; i++) {
+      assert.ok(i < 200, `sessions listed: ${JSON.stringify(listed)}`);
+      await new Promise((r) => setTimeout(r, 25));
+      listed = ((await (await fetch(`${node.url}/api/users/wk-ann/sessions`)).json()) as { sessions: typeof listed }).sessions;
+    }
+    assert.deepEqual(new Set(listed.map((s) => s.session)), sessions);
+    assert.equal(new Set(listed.map((s) => s.node)).size, 2);
+    const res = await fetch(`${node.url}/api/disconnect`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'wk-ann' }) });
+    const body = (await res.json()) as { disconnected: number; nodes: number };
+    assert.equal(body.nodes, 2);
+    // Both workers hold some of the four: the one that answered closed its own, the other the rest.
+    assert.ok(body.disconnected >= 1 && body.disconnected <= 3, `disconnected ${body.disconnected} here`);
+    for (const c of mine) assert.equal((await c.closed).code, DisconnectCode.FORBIDDEN);
   });
 
   void test('SIGTERM on the primary drains the workers: clients are told to reconnect through the dispatcher, the primary exits 0', async () => {

@@ -166,12 +166,49 @@ describe('client → backend and the server API additions', () => {
     assert.equal(hello.error, undefined);
     const clientId = (await (await WsClient.open(wsUrl(server))).command('connect', { user: 'kick-one' })).result.client as string;
     const one = await api('POST', 'disconnect', { client: clientId });
-    assert.equal(one.body.disconnected, 1);
+    assert.deepEqual(one.body, { disconnected: 1, nodes: 1 });
     const all = await api('POST', 'disconnect', { user: 'kick-me', reason: 'bye' });
-    assert.equal(all.body.disconnected, 2);
+    assert.deepEqual(all.body, { disconnected: 2, nodes: 1 });
     assert.deepEqual(await a1.closed, { code: 3503, reason: 'bye' });
     assert.equal((await a2.closed).code, 3503);
     assert.deepEqual(await other.ok('ping'), {});
+  });
+
+  test('sessions: a user\'s live sessions with this node\'s id, gone once closed; long-polls are not sessions', async () => {
+    const node = (await api('GET', 'stats')).body.node as string;
+    await open({ user: 'sess-ann' });
+    await open({ user: 'sess-ann' });
+    await open({ user: 'sess-bob' });
+    // A long-poll of the same user waits meanwhile.
+    const ac = new AbortController();
+    const polling = fetch(`${server.url()}/connection/poll?channel=sess-news&user=sess-ann`, { signal: ac.signal }).then((r) => r.body?.cancel(), () => undefined);
+    await waitFor(() => server.core.hub.connectionsByTransport()['long-poll'] === 1, 3_000, 'the long-poll');
+    const listed = await api('GET', 'users/sess-ann/sessions');
+    assert.equal(listed.status, 200);
+    assert.equal(listed.body.user, 'sess-ann');
+    assert.equal(listed.body.sessions.length, 2);
+    for (const s of listed.body.sessions) assert.equal(s.node, node);
+    const kicked = await api('POST', 'disconnect', { client: listed.body.sessions[0].session });
+    assert.deepEqual(kicked.body, { disconnected: 1, nodes: 1 });
+    ac.abort();
+    await polling;
+    for (let i = 0; (await api('GET', 'users/sess-ann/sessions')).body.sessions.length !== 1; i++) {
+      assert.ok(i < 100, 'the closed session is still listed');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual((await api('GET', 'users/nobody-here/sessions')).body, { user: 'nobody-here', sessions: [] });
+  });
+
+  test('sessions: refuses a missing API key, malformed and oversized user ids', async () => {
+    assert.equal((await api('GET', 'users/x/sessions', undefined, null)).status, 401);
+    assert.equal((await api('GET', 'users/x/sessions', undefined, 'wrong-key-0123456789abc')).status, 401);
+    for (const path of ['users/bad%20user/sessions', 'users/%E0%A4%A/sessions', `users/${'u'.repeat(129)}/sessions`]) {
+      const r = await api('GET', path);
+      assert.equal(r.status, 400, path);
+      assert.equal(r.body.code, 'HERALD_ERR_BAD_REQUEST');
+      assert.equal(typeof r.body.message, 'string');
+    }
+    assert.equal((await api('POST', 'users/x/sessions', {})).status, 405);
   });
 
   test('revocation by jti and by issued-before closes live connections (3500) and refuses the token after', async () => {
@@ -180,7 +217,7 @@ describe('client → backend and the server API additions', () => {
     const c1 = await open({ token: t1 });
     const c2 = await open({ token: t2 });
     const r = await api('POST', 'revoke', { jti: 'tok-1' });
-    assert.equal(r.body.disconnected, 1);
+    assert.deepEqual(r.body, { disconnected: 1, nodes: 1 });
     assert.equal((await c1.closed).code, 3500);
     assert.deepEqual(await c2.ok('ping'), {});
     const again = await WsClient.open(wsUrl(server));

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { Broker, BrokerHandler, ChannelEvent } from '../../src/core/broker.js';
+import type { ControlMessage } from '../../src/core/control.js';
 import type { Publication } from '../../src/core/publication.js';
 
 /** Creates brokers for the suite. */
@@ -26,6 +27,7 @@ export class Received implements BrokerHandler {
   pubs: Publication[] = [];
   deleted: string[] = [];
   events: ChannelEvent[] = [];
+  control: ControlMessage[] = [];
   onPublication(p: Publication): void {
     this.pubs.push(p);
   }
@@ -34,6 +36,9 @@ export class Received implements BrokerHandler {
   }
   onEvent(e: ChannelEvent): void {
     this.events.push(e);
+  }
+  onControl(m: ControlMessage): void {
+    this.control.push(m);
   }
   offsets(channel: string): number[] {
     return this.pubs.filter((p) => p.channel === channel).map((p) => p.offset);
@@ -243,7 +248,34 @@ export function brokerSuite(name: string, factory: BrokerFactory): void {
       assert.deepEqual((await broker.channels('n*', 10)).map((c) => c.channel), ['n*x']);
     });
 
+    void test('control messages come back to the sending node, in send order, and count it as reached', async () => {
+      const first: ControlMessage = { type: 'disconnect', user: 'u1', code: 3503, reason: 'r', from: 'n1' };
+      const second: ControlMessage = { type: 'revoke-jti', jti: 'j1', expiresAt: Date.now() + 60_000, from: 'n1' };
+      assert.equal(await broker.control(first), 1);
+      assert.equal(await broker.control(second, second.expiresAt), 1);
+      await until(() => got.control.length === 2, 'both control messages');
+      assert.deepEqual(got.control, [first, second]);
+    });
+
     if (!factory.distributed) return;
+
+    void test('cross-node: control messages reach every node, and retained ones reach nodes that start later', async () => {
+      const gotB = new Received();
+      await node(gotB);
+      const kick: ControlMessage = { type: 'disconnect', client: 'c1', code: 3503, reason: 'r', from: 'n1' };
+      const revoke: ControlMessage = { type: 'revoke-user', user: 'u1', issuedBefore: Date.now(), from: 'n1' };
+      const expired: ControlMessage = { type: 'revoke-jti', jti: 'old', expiresAt: Date.now() - 1, from: 'n1' };
+      assert.equal(await broker.control(kick), 2);
+      assert.equal(await broker.control(revoke, Date.now() + 60_000), 2);
+      assert.equal(await broker.control(expired, expired.expiresAt), 2);
+      await until(() => gotB.control.length === 3 && got.control.length === 3, 'the control messages on both nodes');
+      assert.deepEqual(gotB.control, [kick, revoke, expired]);
+      // A node that starts now gets only the unexpired retained message.
+      const gotC = new Received();
+      await node(gotC);
+      assert.deepEqual(gotC.control, [revoke]);
+    });
+
 
     void test('cross-node: a publication reaches exactly the nodes subscribed to its channel', async () => {
       const gotB = new Received();

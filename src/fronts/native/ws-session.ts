@@ -200,6 +200,7 @@ export class WsSession implements Connection, Subscriber, CommandContext {
     }
     if (this.#closed) return;
     this.connected = true;
+    this.core.hub.identified(this);
     this.core.backend.emit('connect', { client: this.id, user: this.identity?.user, transport: this.transport });
     this.#env.onConnect(this);
     this.#reply(id, {

@@ -334,6 +334,7 @@ export class StompSession implements Connection, SubscriptionOwner {
     this.identity = identity;
     this.version = version;
     this.#read = this.#wrote = true;
+    this.#core.hub.identified(this);
     this.#core.backend.emit('connect', { client: this.id, user: identity?.user, transport: this.transport });
     this.write(
       wsFrame(

@@ -1,0 +1,34 @@
+/**
+ * The session registry interface: which nodes hold which sessions of a user, cluster-wide. Nodes
+ * record their users' sessions as they open and close; entries expire by TTL unless the node
+ * that added them keeps refreshing them, so a node that dies without a clean shutdown drops out
+ * within one TTL. Long-poll requests are not sessions here (each request is a new client id).
+ */
+
+/** One live session of a user. */
+export interface SessionEntry {
+  /** The node holding it (HeraldCore.nodeId). */
+  readonly node: string;
+  /** The session's client id on that node (what `connect` returned; `POST /api/disconnect {client}` takes it). */
+  readonly session: string;
+}
+
+/** The session registry engine (memory for one process, Redis for a cluster). */
+export interface SessionRegistry {
+  /**
+   * Record a session of `user` on `node` (adding it again changes nothing). Writes are batched:
+   * a listing may miss the session for a moment (one tick). The engine refreshes the entry until
+   * `remove`; it never throws here (an engine outage delays the entry until the next refresh
+   * after it ends).
+   */
+  add(user: string, node: string, session: string): void;
+  /**
+   * Forget a session; a session never added is ignored. Batched like `add`; when the write is
+   * lost the entry expires by TTL.
+   */
+  remove(user: string, node: string, session: string): void;
+  /** Live sessions of `user` on every node, sorted by node then session. Rejects HERALD_ERR_UNAVAILABLE when the engine is down. */
+  list(user: string): Promise<SessionEntry[]>;
+  /** Write what is pending, stop refreshing and release connections. */
+  close(): Promise<void>;
+}
