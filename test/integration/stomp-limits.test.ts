@@ -96,7 +96,7 @@ void describe('STOMP limits', () => {
     try {
       const { raw } = await RawStomp.connected(server, { login: 'kicked' });
       const res = await fetch(`${server.url()}/api/disconnect`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'kicked', reason: 'bye' }) });
-      assert.deepEqual(await res.json(), { disconnected: 1 });
+      assert.deepEqual(await res.json(), { disconnected: 1, nodes: 1 });
       const err = await raw.next();
       assert.deepEqual([err.command, err.headers.message, err.headers['herald-close-code']], ['ERROR', 'bye', '3503']);
       assert.equal((await raw.closed).code, 3503);
