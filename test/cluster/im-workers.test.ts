@@ -1,7 +1,8 @@
 /**
  * The IM across two node processes that share Redis and one SQLite file, as the workers of one
  * host do: a message appended by one process reaches a session on the other, and the process
- * holding that session re-sends it after the timeout until it is acked.
+ * holding that session re-sends it after the timeout until it is acked; a message acked while
+ * Redis is down reaches its recipient once Redis is back.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ImWs } from '../helpers/im-clients.js';
 import { NodeProcess } from './nodes.js';
-import { deleteKeys, SHARED_REDIS_URL, testPrefix } from './redis.js';
+import { deleteKeys, PrivateRedis, SHARED_REDIS_URL, testPrefix } from './redis.js';
 
 /** Nodes start from TypeScript sources (tsx); on a loaded 2-core machine that takes a while. */
 const STARTUP_MS = 150_000;
@@ -70,5 +71,45 @@ void describe('cluster: IM on processes sharing Redis and one SQLite file', { ti
     const bobOnA = await connect(a, bob);
     const sync = await bobOnA.ok('im.sync', { after: 0 });
     assert.deepEqual(sync.messages.map((m: { seq: number }) => m.seq), Array.from({ length: 30 }, (_, i) => i + 1));
+  });
+});
+
+void describe('cluster: IM while Redis is down', { timeout: 300_000 }, () => {
+  let redis: PrivateRedis;
+  const dir = mkdtempSync(join(tmpdir(), 'herald-imr-'));
+  const args = ['--dev', '--im.store-path', join(dir, 'im.db'), '--im.redelivery-timeout-ms', '400'];
+  let a: NodeProcess;
+  let b: NodeProcess;
+  const clients: ImWs[] = [];
+
+  before(async () => {
+    redis = await PrivateRedis.start();
+    [a, b] = await Promise.all([NodeProcess.start({ redis: redis.url, prefix: 'imr:', args }), NodeProcess.start({ redis: redis.url, prefix: 'imr:', args })]);
+  }, { timeout: STARTUP_MS });
+  after(async () => {
+    for (const c of clients) c.kill();
+    await Promise.all([a?.stop(), b?.stop()]);
+    await redis?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  void test('a message stored and acked while Redis is down reaches the recipient on the other process once Redis is back', async () => {
+    const bob = await ImWs.connect(b.wsUrl, 'bob');
+    const alice = await ImWs.connect(a.wsUrl, 'alice');
+    clients.push(bob, alice);
+    await alice.ok('im.send', { to: 'bob', clientId: 'before', data: 'before' });
+    await bob.message(1, 10_000);
+    await bob.ok('im.ack', { seq: 1 });
+    await redis.stop();
+    // The store does not need Redis: the send is committed and acked; only its push waits.
+    const ack = await alice.ok('im.send', { to: 'bob', clientId: 'during', data: 'during the outage' });
+    assert.equal(ack.seq, 2);
+    assert.equal(await bob.gets((e) => e.type === 'message', 500), false, 'nothing can be pushed while Redis is down');
+    await redis.start();
+    const got = await bob.message(2, 30_000);
+    assert.equal(got.message.id, ack.id);
+    assert.equal(got.message.data, 'during the outage');
+    assert.equal(a.child.exitCode, null);
+    assert.equal(b.child.exitCode, null);
   });
 });

@@ -120,6 +120,8 @@ export class ImService {
   readonly #offlineTimers = new Map<string, NodeJS.Timeout>();
   /** Users with inbox entries pushed but not yet acked. */
   readonly #pending = new Map<string, Pending>();
+  /** Users an inbox publication failed for (broker down): their unacked entries are re-sent by the sweep until it works. */
+  readonly #unpublished = new Set<string>();
   #opening: Promise<void> | undefined;
   #sweeper: NodeJS.Timeout | undefined;
   #closed = false;
@@ -535,7 +537,10 @@ export class ImService {
   /** Publish a JSON body on a user's inbox channel (fire and forget; the store is the source of truth). */
   #emit(user: string, body: Buffer): void {
     if (this.#closed) return;
-    this.core.publish(inboxChannel(user), { payload: body, contentType: JSON_CONTENT_TYPE }, 'im').catch((err) => this.#warn(err, 'inbox publish failed'));
+    this.core.publish(inboxChannel(user), { payload: body, contentType: JSON_CONTENT_TYPE }, 'im').catch((err) => {
+      if (!this.#unpublished.has(user)) this.#warn(err, 'inbox publish failed; re-sending from the store once the broker is back');
+      this.#unpublished.add(user);
+    });
   }
 
   #track(user: string, seq: number): void {
@@ -546,6 +551,10 @@ export class ImService {
 
   #sweep(): void {
     const now = Date.now();
+    for (const user of this.#unpublished) {
+      this.#unpublished.delete(user);
+      this.#redeliver(user).catch((err) => this.#warn(err, 're-delivery failed'));
+    }
     for (const [user, p] of this.#pending) {
       if (p.due > now) continue;
       // Users without a session here are re-sent to when their first session appears (#sessionUp).
