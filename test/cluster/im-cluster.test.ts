@@ -27,9 +27,11 @@ void describe('cluster: IM over two nodes sharing Redis and PostgreSQL', { timeo
     n++;
     return base.map((x) => `${x}${n}`);
   };
+  /** Connect and sync, as the SDK does: the sync registers the user, so other nodes know it at once. */
   const connect = async (node: NodeProcess, user: string): Promise<ImWs> => {
     const c = await ImWs.connect(node.wsUrl, user);
     clients.push(c);
+    await c.ok('im.sync', {});
     return c;
   };
   /** A first delivery of a user message (a session coming up also re-sends what it has not acked, flagged `redelivered`). */

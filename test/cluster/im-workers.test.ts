@@ -36,9 +36,11 @@ void describe('cluster: IM on processes sharing Redis and one SQLite file', { ti
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** Connect and sync, as the SDK does: the sync registers the user, so other nodes know it at once. */
   const connect = async (node: NodeProcess, user: string): Promise<ImWs> => {
     const c = await ImWs.connect(node.wsUrl, user);
     clients.push(c);
+    await c.ok('im.sync', {});
     return c;
   };
 
@@ -97,6 +99,7 @@ void describe('cluster: IM while Redis is down', { timeout: 300_000 }, () => {
     const bob = await ImWs.connect(b.wsUrl, 'bob');
     const alice = await ImWs.connect(a.wsUrl, 'alice');
     clients.push(bob, alice);
+    await bob.ok('im.sync', {}); // registers bob before alice (on the other process) writes to him
     await alice.ok('im.send', { to: 'bob', clientId: 'before', data: 'before' });
     await bob.message(1, 10_000);
     await bob.ok('im.ack', { seq: 1 });
