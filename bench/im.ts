@@ -5,8 +5,15 @@
  *
  *   node --import tsx bench/im.ts [--pairs 200] [--window 4] [--duration 10] [--payload 64]
  *                                 [--idle 5000] [--sync full|normal] [--rate <msgs/s>] [--prof <dir>]
+ *                                 [--nodes 1|2] [--redis <url>] [--database <postgres url>]
  *
  * The server runs in its own process pinned to core 0; this process (all clients) to core 1.
+ * With `--database` the IM store is PostgreSQL in a fresh schema `herald_bench_<random>`, dropped
+ * at the end. With `--nodes 2` (needs `--redis`) two nodes share Redis under a fresh key prefix
+ * (its keys deleted at the end) and the IM store (PostgreSQL, or one SQLite file): node A pinned
+ * to core 0, node B to core 1, this process unpinned; senders connect to node A, recipients to
+ * node B, so every message is stored and delivered across nodes. The memory phase always runs
+ * on one node.
  * `pairs` senders each keep `window` sends in flight to their own recipient; recipients ack
  * cumulatively once per event-loop turn, as an SDK would (senders ack the echo of their own
  * sends the same way). With `--rate`, the senders instead send that many messages per second
@@ -17,6 +24,7 @@
  * `idle` users connect, subscribe to their inbox and sync.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +44,17 @@ const SYNC = args.get('sync') ?? 'full';
 const RATE = Number(args.get('rate') ?? 0);
 /** Write a CPU profile of the server into this directory. */
 const PROF = args.get('prof');
+/** Herald nodes: 1, or 2 (senders on the first, recipients on the second). */
+const NODES = Number(args.get('nodes') ?? 1);
+const REDIS = args.get('redis');
+const DATABASE = args.get('database');
+if (NODES !== 1 && NODES !== 2) throw new Error('--nodes must be 1 or 2');
+if (NODES > 1 && !REDIS) throw new Error('--nodes 2 needs --redis <url>');
+const RUN_ID = randomBytes(4).toString('hex');
+const REDIS_PREFIX = `herald-bench-im-${RUN_ID}:`;
+const SCHEMA = `herald_bench_${RUN_ID}`;
+/** The nodes' PostgreSQL URL, tagged so their backends can be found in pg_stat_activity. */
+const DATABASE_URL = DATABASE ? `${DATABASE}${DATABASE.includes('?') ? '&' : '?'}application_name=${SCHEMA}` : undefined;
 const WARMUP_MS = 2_000;
 const SERVER = fileURLToPath(new URL('./im-server.ts', import.meta.url));
 
@@ -47,8 +66,15 @@ function pin(pid: number, cpu: string): void {
   }
 }
 
-async function startServer(db: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn('taskset', ['-c', '0', process.execPath, ...(PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`] : []), '--import', 'tsx', SERVER, db, SYNC], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Every server started, so none outlives a failed run. */
+const children: ChildProcess[] = [];
+
+async function startServer(db: string, cpu = '0'): Promise<{ child: ChildProcess; url: string }> {
+  const engines = [...(REDIS ? ['--redis', REDIS, '--redis.prefix', REDIS_PREFIX] : []), ...(DATABASE_URL ? ['--database', DATABASE_URL, '--database.schema', SCHEMA] : [])];
+  const child = spawn('taskset', ['-c', cpu, process.execPath, ...(PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`] : []), '--import', 'tsx', SERVER, db, SYNC, ...engines], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -115,6 +141,81 @@ function cpuSeconds(pid: number | undefined): number {
   }
 }
 
+/** Pid of the machine's Redis server (for its CPU time), or undefined. */
+function redisPid(): number | undefined {
+  try {
+    return Number(execFileSync('pidof', ['redis-server']).toString().trim().split(' ')[0]) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A client of the bench's own PostgreSQL connection (schema drop, statistics), loaded only with --database. */
+async function pgClient(): Promise<import('pg').Client> {
+  const pg = ((await import('pg')) as unknown as { default: typeof import('pg') }).default;
+  const c = new pg.Client({ connectionString: DATABASE });
+  await c.connect();
+  return c;
+}
+
+/** Backend pids of the nodes' PostgreSQL pools (by application_name). */
+async function pgBackends(): Promise<number[]> {
+  const c = await pgClient();
+  try {
+    const r = await c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [SCHEMA]);
+    return r.rows.map((x) => x.pid);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Rows inserted and updated per table of the run's schema so far. */
+async function pgTableStats(): Promise<Record<string, { ins: number; upd: number }>> {
+  const c = await pgClient();
+  try {
+    const r = await c.query<{ relname: string; ins: string; upd: string }>(
+      'SELECT relname, n_tup_ins AS ins, n_tup_upd AS upd FROM pg_stat_user_tables WHERE schemaname = $1 ORDER BY relname',
+      [SCHEMA],
+    );
+    return Object.fromEntries(r.rows.map((x) => [x.relname, { ins: Number(x.ins), upd: Number(x.upd) }]));
+  } finally {
+    await c.end();
+  }
+}
+
+async function cleanup(): Promise<{ schemaDropped?: string; redisKeysDeleted?: number }> {
+  const done: { schemaDropped?: string; redisKeysDeleted?: number } = {};
+  if (DATABASE) {
+    const c = await pgClient();
+    try {
+      // Only the schema this run created (its name is generated above, never user input).
+      await c.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
+      done.schemaDropped = SCHEMA;
+    } finally {
+      await c.end();
+    }
+  }
+  if (REDIS) {
+    const { Redis } = await import('ioredis');
+    const r = new Redis(REDIS, { lazyConnect: true });
+    await r.connect();
+    let n = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${REDIS_PREFIX}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) n += await r.unlink(...keys);
+    } while (cursor !== '0');
+    r.disconnect();
+    done.redisKeysDeleted = n;
+  }
+  return done;
+}
+
+function loadavg(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
+
 function pct(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -143,12 +244,16 @@ async function memoryPhase(dir: string): Promise<{ users: number; bytesPerUser: 
 }
 
 async function loadPhase(dir: string) {
-  const { child, url } = await startServer(join(dir, 'load.db'));
+  // Two nodes share one SQLite file when there is no --database (as workers of one host do).
+  const nodes: Array<{ child: ChildProcess; url: string }> = [];
+  for (let n = 0; n < NODES; n++) nodes.push(await startServer(join(dir, 'load.db'), String(n)));
+  const senderNode = nodes[0]!;
+  const receiverNode = nodes[NODES - 1]!;
   const senders: Client[] = [];
   const receivers: Client[] = [];
   for (let i = 0; i < PAIRS; i++) {
-    receivers.push(await Client.connect(url, `r${i}`));
-    senders.push(await Client.connect(url, `s${i}`));
+    receivers.push(await Client.connect(receiverNode.url, `r${i}`));
+    senders.push(await Client.connect(senderNode.url, `s${i}`));
   }
   const payload = 'x'.repeat(PAYLOAD);
   let measuring = false;
@@ -158,6 +263,7 @@ async function loadPhase(dir: string) {
   const storeLat: number[] = [];
   const e2eLat: number[] = [];
   let outstanding = 0;
+  let sentTotal = 0;
   let clientIds = 0;
   const pacers: Array<() => void> = [];
 
@@ -208,6 +314,7 @@ async function loadPhase(dir: string) {
       const t0 = performance.now();
       const counted = measuring;
       if (counted) sentInWindow++;
+      sentTotal++;
       outstanding++;
       s.call('im.send', { to: `r${i}`, clientId: `k${clientIds++}`, data: { t: t0, m: counted, p: payload } }, (res) => {
         if (res.error) {
@@ -232,20 +339,32 @@ async function loadPhase(dir: string) {
     }, 10);
   }
   await new Promise((r) => setTimeout(r, WARMUP_MS));
+  const pgPids = DATABASE ? await pgBackends() : [];
+  const redis = REDIS ? redisPid() : undefined;
+  const sumCpu = (pids: Array<number | undefined>) => pids.reduce((s: number, p) => s + cpuSeconds(p), 0);
+  const loadStart = loadavg();
   measuring = true;
   const start = performance.now();
-  const cpuStart = cpuSeconds(child.pid);
+  const cpuStart = nodes.map((n) => cpuSeconds(n.child.pid));
+  const pgCpuStart = sumCpu(pgPids);
+  const redisCpuStart = cpuSeconds(redis);
   await new Promise((r) => setTimeout(r, DURATION_S * 1000));
   sending = false;
   if (pacer) clearInterval(pacer);
   const drainDeadline = Date.now() + 20_000;
   while (ackedInWindow < sentInWindow && Date.now() < drainDeadline) await new Promise((r) => setTimeout(r, 5));
   const elapsed = (performance.now() - start) / 1000;
-  const serverCpu = cpuSeconds(child.pid) - cpuStart;
+  const nodeCpu = nodes.map((n, k) => cpuSeconds(n.child.pid) - cpuStart[k]!);
+  const serverCpu = nodeCpu.reduce((a, b) => a + b, 0);
+  const pgCpu = sumCpu(pgPids) - pgCpuStart;
+  const redisCpu = cpuSeconds(redis) - redisCpuStart;
+  const loadEnd = loadavg();
   measuring = false;
-  const serverRss = await rss(url);
+  const serverRss = await Promise.all(nodes.map((n) => rss(n.url)));
   for (const c of [...senders, ...receivers]) c.ws.terminate();
-  await stop(child);
+  await Promise.all(nodes.map((n) => stop(n.child)));
+  // PostgreSQL publishes table statistics up to a second after the transaction.
+  const tables = DATABASE ? (await new Promise((r) => setTimeout(r, 1_500)), await pgTableStats()) : undefined;
   storeLat.sort((a, b) => a - b);
   e2eLat.sort((a, b) => a - b);
   return {
@@ -253,23 +372,50 @@ async function loadPhase(dir: string) {
     acked: ackedInWindow,
     seconds: Number(elapsed.toFixed(2)),
     msgsPerSec: Math.round(ackedInWindow / elapsed),
-    // Load-independent capacity: messages (send + delivery + ack + receipts) per CPU-second of the server.
+    // Load-independent capacity: messages (send + delivery + ack + receipts) per CPU-second of the server (all nodes).
     serverCpuSeconds: Number(serverCpu.toFixed(2)),
+    ...(NODES > 1 ? { nodeCpuSeconds: nodeCpu.map((c) => Number(c.toFixed(2))) } : {}),
     msgsPerServerCpuSecond: Math.round(ackedInWindow / serverCpu),
+    ...(DATABASE ? { postgresBackends: pgPids.length, postgresCpuSeconds: Number(pgCpu.toFixed(2)) } : {}),
+    ...(REDIS ? { redisCpuSeconds: Number(redisCpu.toFixed(2)) } : {}),
     sendAckMs: { p50: +pct(storeLat, 50).toFixed(2), p99: +pct(storeLat, 99).toFixed(2) },
     e2eAckedMs: { p50: +pct(e2eLat, 50).toFixed(2), p99: +pct(e2eLat, 99).toFixed(2), max: +(e2eLat.at(-1) ?? NaN).toFixed(2) },
-    serverRssMB: Math.round(serverRss / 1e6),
+    serverRssMB: NODES > 1 ? serverRss.map((b) => Math.round(b / 1e6)) : Math.round(serverRss[0]! / 1e6),
     lost: outstanding > 0 ? outstanding : 0,
+    loadavg: { start: loadStart, end: loadEnd },
+    // Rows written per message over the whole run (warm-up included), from pg_stat_user_tables.
+    ...(tables
+      ? {
+          sentTotal,
+          postgresRowsPerMessage: Object.fromEntries(
+            Object.entries(tables).map(([t, v]) => [t, { ins: +(v.ins / sentTotal).toFixed(2), upd: +(v.upd / sentTotal).toFixed(2) }]),
+          ),
+        }
+      : {}),
   };
 }
 
-pin(process.pid, '1');
+// With two nodes on two cores the clients cannot have a core of their own.
+if (NODES === 1) pin(process.pid, '1');
 const dir = mkdtempSync(join(tmpdir(), 'herald-bench-im-'));
 try {
-  const config = { pairs: PAIRS, ...(RATE > 0 ? { rate: RATE } : { window: WINDOW }), durationS: DURATION_S, payloadBytes: PAYLOAD, storeSync: SYNC, node: process.version };
+  const config = {
+    pairs: PAIRS,
+    ...(RATE > 0 ? { rate: RATE } : { window: WINDOW }),
+    durationS: DURATION_S,
+    payloadBytes: PAYLOAD,
+    storeSync: SYNC,
+    nodes: NODES,
+    store: DATABASE ? `postgres (schema ${SCHEMA})` : 'sqlite',
+    ...(REDIS ? { redisPrefix: REDIS_PREFIX } : {}),
+    node: process.version,
+    started: new Date().toISOString(),
+  };
   const load = await loadPhase(dir);
   const memory = IDLE > 0 ? await memoryPhase(dir) : undefined;
   console.log(JSON.stringify({ config, load, memory }, null, 2));
 } finally {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
+  console.error(JSON.stringify(await cleanup()));
 }
