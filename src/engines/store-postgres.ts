@@ -86,14 +86,12 @@ interface MemberRow {
 }
 
 /** A queued append: its input and the promise to settle after the batch commits. */
-interface QueuedAppend {
-  readonly input: AppendInput;
-  readonly resolve: (r: AppendResult) => void;
-  readonly reject: (e: unknown) => void;
-}
+type QueuedAppend =
+  | { readonly input: AppendInput; readonly ack?: undefined; readonly resolve: (r: AppendResult) => void; readonly reject: (e: unknown) => void }
+  | { readonly input?: undefined; readonly ack: { readonly user: string; readonly seq: number }; readonly resolve: (r: AckResult) => void; readonly reject: (e: unknown) => void };
 
-/** How one append of a batch ends, settled once the batch commits. */
-type Settled = { readonly ok: true; readonly value: AppendResult } | { readonly ok: false; readonly error: unknown };
+/** How one write of a batch ends, settled once the batch commits. */
+type Settled = { readonly ok: true; readonly value: AppendResult | AckResult } | { readonly ok: false; readonly error: unknown };
 
 const MESSAGE_COLS = 'id, conversation, seq, sender, kind, payload, target, time, edited_at, recalled';
 const CONV_COLS = 'id, kind, title, created_at, seq, member_count';
@@ -395,42 +393,119 @@ export class PostgresImStore implements ImStore {
   }
 
   /**
-   * One transaction for the batch: lock every conversation row, then every recipient row (each
-   * in id order), then run each append inside a savepoint. Results are settled after COMMIT.
+   * Commit a batch. Fast path: one transaction running each append as two statements (no
+   * idempotency read, no savepoints, which cost PostgreSQL a subtransaction each). When any
+   * append fails there (a duplicate client id hits the unique index, an unknown user or
+   * conversation, a recall or edit), the transaction is rolled back and the batch re-run on
+   * the careful path, where each append reads its idempotency key and runs in a savepoint so it
+   * fails alone.
    */
   async #commitBatch(batch: QueuedAppend[]): Promise<void> {
-    let results: Settled[] = [];
+    let results: Settled[] | undefined;
     try {
-      // close() ends the pool only after the queue is empty, so it is still there.
-      await this.#txOn(this.#pool!, async (c) => {
-        results = [];
-        const convs = [...new Set(batch.map((q) => q.input.conversation))].sort();
-        const users = [...new Set(batch.flatMap((q) => q.input.recipients))].sort();
-        await c.query(`SELECT id FROM ${this.#t}im_conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE`, [convs]);
-        if (users.length) await c.query(`SELECT id FROM ${this.#t}im_users WHERE id = ANY($1) ORDER BY id FOR UPDATE`, [users]);
-        for (const q of batch) {
-          await c.query('SAVEPOINT op');
-          try {
-            results.push({ ok: true, value: await this.#appendOne(c, q.input) });
-            await c.query('RELEASE SAVEPOINT op');
-          } catch (err) {
-            // A deadlock aborts the whole transaction's locks: retry all of it, not this append.
-            if (retryable(err)) throw err;
-            await c.query('ROLLBACK TO SAVEPOINT op');
-            await c.query('RELEASE SAVEPOINT op');
-            results.push(await this.#afterFailedAppend(c, q.input, err));
-          }
-        }
-      });
+      if (batch.every((q) => q.input?.kind !== 'recall' && q.input?.kind !== 'edit')) results = await this.#commitFast(batch);
+      results ??= await this.#commitCareful(batch);
     } catch (err) {
       for (const q of batch) q.reject(storeError(err));
       return;
     }
     batch.forEach((q, i) => {
-      const r = results[i]!;
-      if (r.ok) q.resolve(r.value);
-      else q.reject(r.error);
+      const r = results![i]!;
+      if (!r.ok) q.reject(r.error);
+      else if (q.input) q.resolve(r.value as AppendResult);
+      else q.resolve(r.value as AckResult);
     });
+  }
+
+  /** Lock the batch's conversation rows, then its recipients' user rows, each in id order (no deadlocks between nodes). */
+  async #lockRows(c: PoolClient, batch: QueuedAppend[]): Promise<void> {
+    const convs = [...new Set(batch.flatMap((q) => (q.input ? [q.input.conversation] : [])))].sort();
+    const users = [...new Set(batch.flatMap((q) => (q.input ? q.input.recipients : [q.ack.user])))].sort();
+    await c.query(`SELECT id FROM ${this.#t}im_conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE`, [convs]);
+    if (users.length) await c.query(`SELECT id FROM ${this.#t}im_users WHERE id = ANY($1) ORDER BY id FOR UPDATE`, [users]);
+  }
+
+  /** The fast path; undefined (rolled back) when an append failed. */
+  async #commitFast(batch: QueuedAppend[]): Promise<Settled[] | undefined> {
+    // close() ends the pool only after the queue is empty, so it is still there.
+    return this.#txOn(this.#pool!, async (c) => {
+      await this.#lockRows(c, batch);
+      const results: Settled[] = [];
+      for (const q of batch) {
+        try {
+          results.push({ ok: true, value: q.input ? await this.#appendFast(c, q.input) : await this.#ackOn(c, q.ack.user, q.ack.seq) });
+        } catch (err) {
+          if (retryable(err)) throw err;
+          await c.query('ROLLBACK');
+          await c.query('BEGIN'); // #txOn commits this empty transaction
+          return undefined;
+        }
+      }
+      return results;
+    });
+  }
+
+  /** The careful path: one transaction, each append in its own savepoint. */
+  async #commitCareful(batch: QueuedAppend[]): Promise<Settled[]> {
+    return this.#txOn(this.#pool!, async (c) => {
+      const results: Settled[] = [];
+      await this.#lockRows(c, batch);
+      for (const q of batch) {
+        await c.query('SAVEPOINT op');
+        try {
+          results.push({ ok: true, value: q.input ? await this.#appendOne(c, q.input) : await this.#ackOn(c, q.ack.user, q.ack.seq) });
+          await c.query('RELEASE SAVEPOINT op');
+        } catch (err) {
+          // A deadlock aborts the whole transaction's locks: retry all of it, not this append.
+          if (retryable(err)) throw err;
+          await c.query('ROLLBACK TO SAVEPOINT op');
+          await c.query('RELEASE SAVEPOINT op');
+          results.push(q.input ? await this.#afterFailedAppend(c, q.input, err) : { ok: false, error: storeError(err) });
+        }
+      }
+      return results;
+    });
+  }
+
+  /**
+   * A `message` or `member` append in two statements: bump the conversation seq and insert the
+   * message; bump every recipient's inbox head and insert the inbox rows. Throws on a duplicate
+   * client id (unique index) or an unknown conversation or user; the careful path sorts them out.
+   */
+  async #appendFast(c: PoolClient, input: AppendInput): Promise<AppendResult> {
+    const t = this.#t;
+    const now = Date.now();
+    const id = newMessageId(now);
+    const m = await c.query<{ seq: number }>(
+      `WITH c AS (UPDATE ${t}im_conversations SET seq = seq + 1, last_time = $1 WHERE id = $2 RETURNING seq) ` +
+        `INSERT INTO ${t}im_messages (id, conversation, seq, sender, client_id, kind, payload, target, time) SELECT $3, $2, c.seq, $4, $5, $6, $7, $8, $1 FROM c RETURNING seq`,
+      [now, input.conversation, id, input.sender, input.clientId ?? null, input.kind, input.payload, input.target ?? null],
+    );
+    const seq = m.rows[0]?.seq;
+    if (seq === undefined) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION');
+    const users = [...new Set(input.recipients)];
+    const inbox: Array<{ user: string; seq: number }> = [];
+    if (users.length) {
+      const h = await c.query<{ user_id: string; seq: number }>(
+        `WITH h AS (UPDATE ${t}im_users SET inbox_head = inbox_head + 1 WHERE id = ANY($1) RETURNING id, inbox_head) ` +
+          `INSERT INTO ${t}im_inbox (user_id, seq, message) SELECT id, inbox_head, $2 FROM h RETURNING user_id, seq`,
+        [users, id],
+      );
+      if (h.rows.length !== users.length) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_USER');
+      const heads = new Map(h.rows.map((r) => [r.user_id, r.seq]));
+      for (const user of users) inbox.push({ user, seq: heads.get(user)! });
+    }
+    const message: StoredMessage = {
+      id,
+      conversation: input.conversation,
+      seq,
+      sender: input.sender,
+      kind: input.kind,
+      payload: input.payload,
+      ...(input.target !== undefined ? { target: input.target } : {}),
+      time: now,
+    };
+    return { message, inbox, duplicate: false };
   }
 
   /**
@@ -527,24 +602,35 @@ export class PostgresImStore implements ImStore {
     return r ? { head: r.inbox_head, acked: r.inbox_acked } : { head: 0, acked: 0 };
   }
 
+  /** Acks join the append batches: one transaction (one WAL flush) for both, user rows locked once. */
   ack(user: string, seq: number): Promise<AckResult> {
-    return this.#tx(async (c) => {
-      const t = this.#t;
-      const { rows } = await c.query<{ inbox_head: number; inbox_acked: number }>(`SELECT inbox_head, inbox_acked FROM ${t}im_users WHERE id = $1 FOR UPDATE`, [user]);
-      const cur = rows[0];
-      if (!cur) return { acked: 0, delivered: [] };
-      const next = Math.max(cur.inbox_acked, Math.min(seq, cur.inbox_head));
-      if (next === cur.inbox_acked) return { acked: next, delivered: [] };
-      const delivered = (
-        await c.query<{ conversation: string; seq: number }>(
-          `SELECT m.conversation, max(m.seq) AS seq FROM ${t}im_inbox i JOIN ${t}im_messages m ON m.id = i.message WHERE i.user_id = $1 AND i.seq > $2 AND i.seq <= $3 GROUP BY m.conversation ORDER BY m.conversation`,
-          [user, cur.inbox_acked, next],
-        )
-      ).rows;
-      for (const d of delivered) await this.#raiseDelivered(c, d.conversation, user, d.seq);
-      await c.query(`UPDATE ${t}im_users SET inbox_acked = $1 WHERE id = $2`, [next, user]);
-      return { acked: next, delivered };
+    try {
+      this.#requireOpen();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<AckResult>((resolve, reject) => {
+      this.#queue.push({ ack: { user, seq }, resolve, reject });
+      if (!this.#flushing) this.#flushing = this.#flushLoop();
     });
+  }
+
+  async #ackOn(c: PoolClient, user: string, seq: number): Promise<AckResult> {
+    const t = this.#t;
+    const { rows } = await c.query<{ inbox_head: number; inbox_acked: number }>(`SELECT inbox_head, inbox_acked FROM ${t}im_users WHERE id = $1 FOR UPDATE`, [user]);
+    const cur = rows[0];
+    if (!cur) return { acked: 0, delivered: [] };
+    const next = Math.max(cur.inbox_acked, Math.min(seq, cur.inbox_head));
+    if (next === cur.inbox_acked) return { acked: next, delivered: [] };
+    const delivered = (
+      await c.query<{ conversation: string; seq: number }>(
+        `SELECT m.conversation, max(m.seq) AS seq FROM ${t}im_inbox i JOIN ${t}im_messages m ON m.id = i.message WHERE i.user_id = $1 AND i.seq > $2 AND i.seq <= $3 GROUP BY m.conversation ORDER BY m.conversation`,
+        [user, cur.inbox_acked, next],
+      )
+    ).rows;
+    for (const d of delivered) await this.#raiseDelivered(c, d.conversation, user, d.seq);
+    await c.query(`UPDATE ${t}im_users SET inbox_acked = $1 WHERE id = $2`, [next, user]);
+    return { acked: next, delivered };
   }
 
   async #raiseDelivered(c: PoolClient, conversation: string, user: string, seq: number): Promise<void> {
