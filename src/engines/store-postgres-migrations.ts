@@ -47,6 +47,64 @@ CREATE TABLE $S.im_contacts (
 CREATE INDEX im_contacts_rev ON $S.im_contacts (contact, user_id);
 `,
   },
+  {
+    // One round trip per group commit: the batch's appends and acks run server-side, in order,
+    // after locking its conversation rows and then its user rows (each in id order). Raises (and
+    // so applies nothing) when one write cannot apply: the store then re-runs the batch on its
+    // careful path, where each write fails alone.
+    version: 2,
+    sql: `
+CREATE FUNCTION $S.herald_batch(p_convs TEXT[], p_users TEXT[], p_ops JSONB, p_now BIGINT) RETURNS JSONB LANGUAGE plpgsql AS $fn$
+DECLARE
+  op JSONB;
+  res JSONB := '[]'::jsonb;
+  v_seq BIGINT;
+  v_list JSONB;
+  v_head BIGINT;
+  v_acked BIGINT;
+  v_next BIGINT;
+  r RECORD;
+BEGIN
+  PERFORM 1 FROM $S.im_conversations WHERE id = ANY(p_convs) ORDER BY id FOR UPDATE;
+  PERFORM 1 FROM $S.im_users WHERE id = ANY(p_users) ORDER BY id FOR UPDATE;
+  FOR op IN SELECT value FROM jsonb_array_elements(p_ops) LOOP
+    IF op ? 'conv' THEN
+      v_seq := NULL;
+      UPDATE $S.im_conversations SET seq = seq + 1, last_time = p_now WHERE id = op->>'conv' RETURNING seq INTO v_seq;
+      IF v_seq IS NULL THEN RAISE EXCEPTION 'unknown conversation' USING ERRCODE = 'HR001'; END IF;
+      INSERT INTO $S.im_messages (id, conversation, seq, sender, client_id, kind, payload, target, time)
+        VALUES (op->>'id', op->>'conv', v_seq, op->>'sender', op->>'cid', op->>'kind', op->>'payload', op->>'target', p_now);
+      v_list := '[]'::jsonb;
+      FOR r IN UPDATE $S.im_users SET inbox_head = inbox_head + 1 WHERE id IN (SELECT jsonb_array_elements_text(op->'rcpt')) RETURNING id, inbox_head LOOP
+        INSERT INTO $S.im_inbox (user_id, seq, message) VALUES (r.id, r.inbox_head, op->>'id');
+        v_list := v_list || jsonb_build_array(jsonb_build_array(r.id, r.inbox_head));
+      END LOOP;
+      IF jsonb_array_length(v_list) <> jsonb_array_length(op->'rcpt') THEN RAISE EXCEPTION 'unknown user' USING ERRCODE = 'HR002'; END IF;
+      res := res || jsonb_build_array(jsonb_build_object('seq', v_seq, 'inbox', v_list));
+    ELSE
+      SELECT inbox_head, inbox_acked INTO v_head, v_acked FROM $S.im_users WHERE id = op->>'user';
+      IF NOT FOUND THEN
+        res := res || jsonb_build_array(jsonb_build_object('acked', 0, 'delivered', '[]'::jsonb));
+        CONTINUE;
+      END IF;
+      v_next := GREATEST(v_acked, LEAST((op->>'seq')::BIGINT, v_head));
+      v_list := '[]'::jsonb;
+      IF v_next <> v_acked THEN
+        FOR r IN SELECT m.conversation AS conv, max(m.seq) AS seq FROM $S.im_inbox i JOIN $S.im_messages m ON m.id = i.message
+                 WHERE i.user_id = op->>'user' AND i.seq > v_acked AND i.seq <= v_next GROUP BY m.conversation ORDER BY m.conversation LOOP
+          UPDATE $S.im_members SET delivered_seq = GREATEST(delivered_seq, r.seq) WHERE conversation = r.conv AND user_id = op->>'user';
+          v_list := v_list || jsonb_build_array(jsonb_build_array(r.conv, r.seq));
+        END LOOP;
+        UPDATE $S.im_users SET inbox_acked = v_next WHERE id = op->>'user';
+      END IF;
+      res := res || jsonb_build_array(jsonb_build_object('acked', v_next, 'delivered', v_list));
+    END IF;
+  END LOOP;
+  RETURN res;
+END
+$fn$;
+`,
+  },
 ];
 
 /** The newest migration version: what `open()` brings a schema to. */

@@ -131,11 +131,20 @@ function retryable(err: unknown): boolean {
   return RETRYABLE.has(sqlState(err) ?? '');
 }
 
+/**
+ * Whether a failed fast-path batch should be re-run on the careful path: one of its writes could
+ * not apply (data or integrity error, or herald_batch's own HR001/HR002), as opposed to the
+ * database being unavailable.
+ */
+function writeRejected(err: unknown): boolean {
+  const state = sqlState(err instanceof HeraldError ? err.cause : err);
+  return state !== undefined && /^(22|23|HR)[0-9A-Z]{3}$/.test(state);
+}
+
 /** A store error as callers see it: HeraldErrors as they are, anything else as HERALD_ERR_UNAVAILABLE. */
 function storeError(err: unknown): unknown {
   return err instanceof HeraldError ? err : new HeraldError('HERALD_ERR_UNAVAILABLE', 'IM store write failed', { cause: err });
 }
-
 
 /** The PostgreSQL implementation of ImStore. */
 export class PostgresImStore implements ImStore {
@@ -393,12 +402,10 @@ export class PostgresImStore implements ImStore {
   }
 
   /**
-   * Commit a batch. Fast path: one transaction running each append as two statements (no
-   * idempotency read, no savepoints, which cost PostgreSQL a subtransaction each). When any
-   * append fails there (a duplicate client id hits the unique index, an unknown user or
-   * conversation, a recall or edit), the transaction is rolled back and the batch re-run on
-   * the careful path, where each append reads its idempotency key and runs in a savepoint so it
-   * fails alone.
+   * Commit a batch of appends and acks. Fast path: one round trip (see #commitFast). When a
+   * write cannot apply there (a duplicate client id hits the unique index, an unknown user or
+   * conversation) or the batch holds a recall or edit, the batch runs on the careful path, where
+   * each append reads its idempotency key and runs in a savepoint so it fails alone.
    */
   async #commitBatch(batch: QueuedAppend[]): Promise<void> {
     let results: Settled[] | undefined;
@@ -425,23 +432,42 @@ export class PostgresImStore implements ImStore {
     if (users.length) await c.query(`SELECT id FROM ${this.#t}im_users WHERE id = ANY($1) ORDER BY id FOR UPDATE`, [users]);
   }
 
-  /** The fast path; undefined (rolled back) when an append failed. */
+  /**
+   * The fast path: the whole batch in one call of the schema's `herald_batch` function (one
+   * round trip, no idempotency read, no savepoints); undefined when a write could not apply
+   * there (the function raised, so nothing was applied).
+   */
   async #commitFast(batch: QueuedAppend[]): Promise<Settled[] | undefined> {
-    // close() ends the pool only after the queue is empty, so it is still there.
-    return this.#txOn(this.#pool!, async (c) => {
-      await this.#lockRows(c, batch);
-      const results: Settled[] = [];
-      for (const q of batch) {
-        try {
-          results.push({ ok: true, value: q.input ? await this.#appendFast(c, q.input) : await this.#ackOn(c, q.ack.user, q.ack.seq) });
-        } catch (err) {
-          if (retryable(err)) throw err;
-          await c.query('ROLLBACK');
-          await c.query('BEGIN'); // #txOn commits this empty transaction
-          return undefined;
-        }
-      }
-      return results;
+    const now = Date.now();
+    const convs = [...new Set(batch.flatMap((q) => (q.input ? [q.input.conversation] : [])))].sort();
+    const users = [...new Set(batch.flatMap((q) => (q.input ? q.input.recipients : [q.ack.user])))].sort();
+    const messages: StoredMessage[] = [];
+    const ops = batch.map((q, i) => {
+      if (!q.input) return { user: q.ack.user, seq: q.ack.seq };
+      const m = q.input;
+      const id = newMessageId(now);
+      messages[i] = { id, conversation: m.conversation, seq: 0, sender: m.sender, kind: m.kind, payload: m.payload, ...(m.target !== undefined ? { target: m.target } : {}), time: now };
+      return { id, conv: m.conversation, sender: m.sender, cid: m.clientId ?? null, kind: m.kind, payload: m.payload, target: m.target ?? null, rcpt: [...new Set(m.recipients)] };
+    });
+    let out: Array<{ seq: number; inbox: Array<[string, number]> } | { acked: number; delivered: Array<[string, number]> }>;
+    try {
+      // close() ends the pool only after the queue is empty, so it is still there.
+      out = await this.#txOn(this.#pool!, async (c) => {
+        const { rows } = await c.query<{ r: typeof out }>(`SELECT ${this.#t}herald_batch($1, $2, $3, $4) AS r`, [convs, users, JSON.stringify(ops), now]);
+        return rows[0]!.r;
+      });
+    } catch (err) {
+      if (writeRejected(err)) return undefined;
+      throw err;
+    }
+    return out.map((r, i): Settled => {
+      if ('acked' in r) return { ok: true, value: { acked: Number(r.acked), delivered: r.delivered.map(([conversation, seq]) => ({ conversation, seq: Number(seq) })) } };
+      const inbox = new Map(r.inbox.map(([user, seq]) => [user, Number(seq)]));
+      const q = batch[i]!;
+      return {
+        ok: true,
+        value: { message: { ...messages[i]!, seq: Number(r.seq) }, inbox: [...new Set(q.input!.recipients)].map((user) => ({ user, seq: inbox.get(user)! })), duplicate: false },
+      };
     });
   }
 
@@ -465,47 +491,6 @@ export class PostgresImStore implements ImStore {
       }
       return results;
     });
-  }
-
-  /**
-   * A `message` or `member` append in two statements: bump the conversation seq and insert the
-   * message; bump every recipient's inbox head and insert the inbox rows. Throws on a duplicate
-   * client id (unique index) or an unknown conversation or user; the careful path sorts them out.
-   */
-  async #appendFast(c: PoolClient, input: AppendInput): Promise<AppendResult> {
-    const t = this.#t;
-    const now = Date.now();
-    const id = newMessageId(now);
-    const m = await c.query<{ seq: number }>(
-      `WITH c AS (UPDATE ${t}im_conversations SET seq = seq + 1, last_time = $1 WHERE id = $2 RETURNING seq) ` +
-        `INSERT INTO ${t}im_messages (id, conversation, seq, sender, client_id, kind, payload, target, time) SELECT $3, $2, c.seq, $4, $5, $6, $7, $8, $1 FROM c RETURNING seq`,
-      [now, input.conversation, id, input.sender, input.clientId ?? null, input.kind, input.payload, input.target ?? null],
-    );
-    const seq = m.rows[0]?.seq;
-    if (seq === undefined) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION');
-    const users = [...new Set(input.recipients)];
-    const inbox: Array<{ user: string; seq: number }> = [];
-    if (users.length) {
-      const h = await c.query<{ user_id: string; seq: number }>(
-        `WITH h AS (UPDATE ${t}im_users SET inbox_head = inbox_head + 1 WHERE id = ANY($1) RETURNING id, inbox_head) ` +
-          `INSERT INTO ${t}im_inbox (user_id, seq, message) SELECT id, inbox_head, $2 FROM h RETURNING user_id, seq`,
-        [users, id],
-      );
-      if (h.rows.length !== users.length) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_USER');
-      const heads = new Map(h.rows.map((r) => [r.user_id, r.seq]));
-      for (const user of users) inbox.push({ user, seq: heads.get(user)! });
-    }
-    const message: StoredMessage = {
-      id,
-      conversation: input.conversation,
-      seq,
-      sender: input.sender,
-      kind: input.kind,
-      payload: input.payload,
-      ...(input.target !== undefined ? { target: input.target } : {}),
-      time: now,
-    };
-    return { message, inbox, duplicate: false };
   }
 
   /**
