@@ -93,6 +93,9 @@ type QueuedAppend =
 /** How one write of a batch ends, settled once the batch commits. */
 type Settled = { readonly ok: true; readonly value: AppendResult | AckResult } | { readonly ok: false; readonly error: unknown };
 
+/** Most group commits in flight per store (each on its own pooled connection). */
+const MAX_LANES = 4;
+
 const MESSAGE_COLS = 'id, conversation, seq, sender, kind, payload, target, time, edited_at, recalled';
 const CONV_COLS = 'id, kind, title, created_at, seq, member_count';
 const MEMBER_COLS = 'user_id, role, joined_at, read_seq, delivered_seq';
@@ -158,7 +161,10 @@ export class PostgresImStore implements ImStore {
   #closed = false;
   #queue: QueuedAppend[] = [];
   /** The append batch being committed, if any (the next one starts when it settles). */
-  #flushing: Promise<void> | undefined;
+  /** Group-commit lanes running (each commits one batch at a time). */
+  readonly #lanes = new Set<Promise<void>>();
+  /** A lane is waiting for the end of the event-loop turn to take the queue. */
+  #gathering = false;
 
   /** Throws InvalidArgumentError (HERALD_ERR_BAD_REQUEST) on an empty URL or schema, or a pool size below 1. */
   constructor(options: PostgresStoreOptions) {
@@ -212,7 +218,7 @@ export class PostgresImStore implements ImStore {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#opening) await this.#opening.catch(() => undefined);
-    while (this.#flushing) await this.#flushing;
+    while (this.#lanes.size > 0) await Promise.all(this.#lanes);
     await this.#pool?.end();
     this.#pool = undefined;
   }
@@ -385,20 +391,37 @@ export class PostgresImStore implements ImStore {
     }
     return new Promise<AppendResult>((resolve, reject) => {
       this.#queue.push({ input, resolve, reject });
-      if (!this.#flushing) this.#flushing = this.#flushLoop();
+      this.#kick();
     });
   }
 
-  /** Commit queued appends batch by batch until the queue is empty. */
-  async #flushLoop(): Promise<void> {
-    // Let the appends of this event-loop turn join the first batch.
-    await new Promise((r) => setImmediate(r));
-    while (this.#queue.length > 0) {
+  /**
+   * Make sure a lane will take the queue: unless one is already gathering, start one (up to
+   * `poolSize - 1` lanes, at most MAX_LANES, so several batches commit at once; their row locks,
+   * taken in id order, keep seqs gap-free and rule out deadlocks between them).
+   */
+  #kick(): void {
+    if (this.#gathering || this.#lanes.size >= Math.min(MAX_LANES, Math.max(1, this.#poolSize - 1))) return;
+    const lane: Promise<void> = this.#lane().finally(() => {
+      this.#lanes.delete(lane);
+      if (this.#queue.length > 0) this.#kick();
+    });
+    this.#lanes.add(lane);
+  }
+
+  /** Take what the event-loop turn queued and commit it; go on while no other lane gathers. */
+  async #lane(): Promise<void> {
+    for (;;) {
+      this.#gathering = true;
+      await new Promise((r) => setImmediate(r));
+      this.#gathering = false;
+      if (this.#queue.length === 0) return;
       const batch = this.#queue;
       this.#queue = [];
+      this.#kick(); // the next batch gathers (in another lane) while this one commits
       await this.#commitBatch(batch);
+      if (this.#gathering) return;
     }
-    this.#flushing = undefined;
   }
 
   /**
@@ -596,7 +619,7 @@ export class PostgresImStore implements ImStore {
     }
     return new Promise<AckResult>((resolve, reject) => {
       this.#queue.push({ ack: { user, seq }, resolve, reject });
-      if (!this.#flushing) this.#flushing = this.#flushLoop();
+      this.#kick();
     });
   }
 
