@@ -8,6 +8,7 @@
 //   npm run build --prefix clients/js
 //   node bench/failover.js [--clients 1000] [--group 50] [--rate 100] [--heartbeat-ms 500]
 //                          [--warm 5] [--after 20] [--client-procs 2] [--concurrency 100]
+//                          [--min-reconnect-delay-ms 200] [--ws-sync-events 1]
 //
 // Measured per client of the killed node: time from the kill until the SDK reports the channel
 // subscribed again on another node (p50/p99/max, how many within 10 s); for every client,
@@ -33,12 +34,16 @@ const TEN_S = 10_000;
 /** Child process: run `users` SDK clients, report their state on request. */
 async function clientWorker() {
   const { HeraldClient } = await import('../clients/js/dist/index.js');
-  const WebSocket = (await import('ws')).default;
+  const WS = (await import('ws')).default;
   const clients = [];
+  // ws ≥ 8.17 emits every message of one TCP read synchronously (no microtask in between), a
+  // browser one message per task; --ws-sync-events 0 asks ws for the browser's behaviour.
+  let WebSocket = WS;
   let killAt = 0;
   process.on('message', async (msg) => {
     if (msg.cmd === 'start') {
-      const { dispatcher, users, group, concurrency, minReconnectDelayMs } = msg;
+      const { dispatcher, users, group, concurrency, minReconnectDelayMs, wsSyncEvents } = msg;
+      if (!wsSyncEvents) WebSocket = class extends WS { constructor(url, protocols, o) { super(url, protocols, { ...o, allowSynchronousEvents: false }); } };
       let next = 0;
       let failed = 0;
       const t0 = Date.now();
@@ -48,7 +53,7 @@ async function clientWorker() {
         const client = new HeraldClient({ dispatcher, user, WebSocket, transports: ['websocket'],
           ...(minReconnectDelayMs ? { minReconnectDelayMs } : {}) });
         const c = { user, channel, client, node: '', expect: 1, got: 0, gaps: 0, gapMsgs: 0, dups: 0, lastN: 0,
-          disconnects: 0, disconnectedAt: 0, resubAt: 0, resubNode: '', recoveredFalse: 0, reconnectAttempts: 0, connectedNodes: [] };
+          disconnects: 0, gapLog: [], disconnectedAt: 0, resubAt: 0, resubNode: '', recoveredFalse: 0, reconnectAttempts: 0, connectedNodes: [] };
         clients.push(c);
         client.on('connected', (info) => { c.node = info.node; c.connectedNodes.push(info.node); });
         client.on('disconnected', () => { c.disconnects++; if (!c.disconnectedAt) c.disconnectedAt = Date.now(); });
@@ -62,7 +67,7 @@ async function clientWorker() {
           const n = p.data.n;
           c.got++;
           if (n === c.expect) c.expect++;
-          else if (n > c.expect) { c.gaps++; c.gapMsgs += n - c.expect; c.expect = n + 1; }
+          else if (n > c.expect) { if (c.gapLog.length < 3) c.gapLog.push({ expect: c.expect, n, offset: p.offset, at: Date.now() - killAt, afterResub: !!c.resubAt, disconnected: c.disconnects }); c.gaps++; c.gapMsgs += n - c.expect; c.expect = n + 1; }
           else c.dups++;
           c.lastN = Math.max(c.lastN, n);
         });
@@ -93,10 +98,10 @@ async function clientWorker() {
 
 function parseArgs(argv) {
   const opts = { clients: 1_000, group: 50, rate: 100, heartbeatMs: 500, warm: 5, after: 20, clientProcs: 2, concurrency: 100,
-    minReconnectDelayMs: 0, portBase: 21_000 + Math.floor(Math.random() * 500) * 8 };
+    minReconnectDelayMs: 0, wsSyncEvents: 1, portBase: 21_000 + Math.floor(Math.random() * 500) * 8 };
   const keys = { '--clients': 'clients', '--group': 'group', '--rate': 'rate', '--heartbeat-ms': 'heartbeatMs', '--warm': 'warm',
     '--after': 'after', '--client-procs': 'clientProcs', '--concurrency': 'concurrency', '--port-base': 'portBase',
-    '--min-reconnect-delay-ms': 'minReconnectDelayMs' };
+    '--min-reconnect-delay-ms': 'minReconnectDelayMs', '--ws-sync-events': 'wsSyncEvents' };
   for (let i = 0; i < argv.length; i += 2) {
     const k = keys[argv[i]];
     const v = Number(argv[i + 1]);
@@ -240,7 +245,7 @@ async function main() {
       await w.waitFor('up', 20_000);
       const ready = w.waitFor('ready', 300_000);
       w.send({ cmd: 'start', dispatcher: dispatchUrl, users: users.slice(p * per, (p + 1) * per), group: opts.group,
-        concurrency: Math.ceil(opts.concurrency / opts.clientProcs), minReconnectDelayMs: opts.minReconnectDelayMs });
+        concurrency: Math.ceil(opts.concurrency / opts.clientProcs), minReconnectDelayMs: opts.minReconnectDelayMs, wsSyncEvents: opts.wsSyncEvents });
       readies.push(ready);
     }
     const t0 = Date.now();
@@ -313,6 +318,7 @@ async function main() {
         resubNodes,
       },
       integrity: { affected: integrity(affected), others: integrity(others) },
+      gapSamples: all.filter((c) => c.gaps).slice(0, 20).map((c) => ({ user: c.user, channel: c.channel, resubMs: c.resubAt ? c.resubAt - killAt : null, gapLog: c.gapLog })),
       load,
     });
     const r = result.recovery;
