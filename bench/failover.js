@@ -53,11 +53,11 @@ async function clientWorker() {
         const client = new HeraldClient({ dispatcher, user, WebSocket, transports: ['websocket'],
           ...(minReconnectDelayMs ? { minReconnectDelayMs } : {}) });
         const c = { user, channel, client, node: '', expect: 1, got: 0, gaps: 0, gapMsgs: 0, dups: 0, lastN: 0,
-          disconnects: 0, gapLog: [], disconnectedAt: 0, resubAt: 0, resubNode: '', recoveredFalse: 0, reconnectAttempts: 0, connectedNodes: [] };
+          disconnects: 0, gapLog: [], disconnectedAt: 0, reconnectingAt: 0, connectedAt: 0, resubAt: 0, resubNode: '', recoveredFalse: 0, reconnectAttempts: 0, connectedNodes: [] };
         clients.push(c);
-        client.on('connected', (info) => { c.node = info.node; c.connectedNodes.push(info.node); });
+        client.on('connected', (info) => { if (c.disconnectedAt && !c.connectedAt) c.connectedAt = Date.now(); c.node = info.node; c.connectedNodes.push(info.node); });
         client.on('disconnected', () => { c.disconnects++; if (!c.disconnectedAt) c.disconnectedAt = Date.now(); });
-        client.on('reconnecting', () => { c.reconnectAttempts++; });
+        client.on('reconnecting', () => { if (!c.reconnectingAt) c.reconnectingAt = Date.now(); c.reconnectAttempts++; });
         const sub = client.subscribe(channel);
         sub.on('subscribed', (e) => {
           if (e.resumed && c.disconnectedAt && !c.resubAt) { c.resubAt = Date.now(); c.resubNode = c.node; }
@@ -314,6 +314,10 @@ async function main() {
         affected: affected.length, back: back.length, within10s: back.filter((x) => x <= TEN_S).length,
         p50Ms: pct(back, 0.5), p90Ms: pct(back, 0.9), p99Ms: pct(back, 0.99), maxMs: pct(back, 1), minMs: pct(back, 0),
         detectP50Ms: pct(detect, 0.5), detectMaxMs: pct(detect, 1),
+        // Reconnect scheduled (disconnect + backoff) → connected on a node → channel resumed.
+        connectedP50Ms: pct(affected.filter((c) => c.connectedAt).map((c) => c.connectedAt - killAt), 0.5),
+        connectedMaxMs: pct(affected.filter((c) => c.connectedAt).map((c) => c.connectedAt - killAt), 1),
+        backoffP50Ms: pct(affected.filter((c) => c.reconnectingAt).map((c) => c.reconnectingAt - killAt), 0.5),
         attemptsP50: pct(affected.map((c) => c.reconnectAttempts), 0.5), attemptsMax: pct(affected.map((c) => c.reconnectAttempts), 1),
         resubNodes,
       },
