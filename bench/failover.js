@@ -50,10 +50,15 @@ async function clientWorker() {
       const one = async (i) => {
         const user = users[i];
         const channel = `g${Math.floor(Number(user.slice(1)) / group)}`;
-        const client = new HeraldClient({ dispatcher, user, WebSocket, transports: ['websocket'],
+        // The SDK's own fetch, timed: when the dispatcher answered the first time after the kill.
+        const fetch = (url, init) => globalThis.fetch(url, init).then((res) => {
+          if (c.disconnectedAt && !c.dispatchedAt) c.dispatchedAt = Date.now();
+          return res;
+        });
+        const client = new HeraldClient({ dispatcher, user, WebSocket, fetch, transports: ['websocket'],
           ...(minReconnectDelayMs ? { minReconnectDelayMs } : {}) });
         const c = { user, channel, client, node: '', expect: 1, got: 0, gaps: 0, gapMsgs: 0, dups: 0, lastN: 0,
-          disconnects: 0, gapLog: [], disconnectedAt: 0, reconnectingAt: 0, connectedAt: 0, resubAt: 0, resubNode: '', recoveredFalse: 0, reconnectAttempts: 0, connectedNodes: [] };
+          disconnects: 0, gapLog: [], disconnectedAt: 0, reconnectingAt: 0, dispatchedAt: 0, connectedAt: 0, resubAt: 0, resubNode: '', recoveredFalse: 0, reconnectAttempts: 0, connectedNodes: [] };
         clients.push(c);
         client.on('connected', (info) => { if (c.disconnectedAt && !c.connectedAt) c.connectedAt = Date.now(); c.node = info.node; c.connectedNodes.push(info.node); });
         client.on('disconnected', () => { c.disconnects++; if (!c.disconnectedAt) c.disconnectedAt = Date.now(); });
@@ -114,7 +119,7 @@ function parseArgs(argv) {
 const pct = (xs, p) => {
   if (!xs.length) return null;
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)];
+  return s[Math.max(0, Math.min(s.length - 1, Math.ceil(p * s.length) - 1))];
 };
 
 function getJson(url) {
@@ -314,6 +319,8 @@ async function main() {
         affected: affected.length, back: back.length, within10s: back.filter((x) => x <= TEN_S).length,
         p50Ms: pct(back, 0.5), p90Ms: pct(back, 0.9), p99Ms: pct(back, 0.99), maxMs: pct(back, 1), minMs: pct(back, 0),
         detectP50Ms: pct(detect, 0.5), detectMaxMs: pct(detect, 1),
+        dispatchedP50Ms: pct(affected.filter((c) => c.dispatchedAt).map((c) => c.dispatchedAt - killAt), 0.5),
+        dispatchedMaxMs: pct(affected.filter((c) => c.dispatchedAt).map((c) => c.dispatchedAt - killAt), 1),
         // Reconnect scheduled (disconnect + backoff) → connected on a node → channel resumed.
         connectedP50Ms: pct(affected.filter((c) => c.connectedAt).map((c) => c.connectedAt - killAt), 0.5),
         connectedMaxMs: pct(affected.filter((c) => c.connectedAt).map((c) => c.connectedAt - killAt), 1),
