@@ -33,7 +33,7 @@ const TEN_S = 10_000;
 
 /** Child process: run `users` SDK clients, report their state on request. */
 async function clientWorker() {
-  const { HeraldClient } = await import('../clients/js/dist/index.js');
+  const { HeraldClient, ImClient } = await import('../clients/js/dist/index.js');
   const WS = (await import('ws')).default;
   const clients = [];
   // ws ≥ 8.17 emits every message of one TCP read synchronously (no microtask in between), a
@@ -42,7 +42,7 @@ async function clientWorker() {
   let killAt = 0;
   process.on('message', async (msg) => {
     if (msg.cmd === 'start') {
-      const { dispatcher, users, group, concurrency, minReconnectDelayMs, wsSyncEvents } = msg;
+      const { dispatcher, users, group, concurrency, minReconnectDelayMs, wsSyncEvents, imUsers } = msg;
       if (!wsSyncEvents) WebSocket = class extends WS { constructor(url, protocols, o) { super(url, protocols, { ...o, allowSynchronousEvents: false }); } };
       let next = 0;
       let failed = 0;
@@ -62,6 +62,8 @@ async function clientWorker() {
         clients.push(c);
         client.on('connected', (info) => { if (c.disconnectedAt && !c.connectedAt) c.connectedAt = Date.now(); c.node = info.node; c.connectedNodes.push(info.node); });
         client.on('disconnected', () => { c.disconnects++; if (!c.disconnectedAt) c.disconnectedAt = Date.now(); });
+        // IM inbox (the first `imUsers` users): system messages numbered per user, checked like the channel.
+        c.im = Number(user.slice(1)) < imUsers ? { expect: 1, got: 0, gaps: 0, gapMsgs: 0, dups: 0, lastN: 0 } : null;
         client.on('reconnecting', () => { if (!c.reconnectingAt) c.reconnectingAt = Date.now(); c.reconnectAttempts++; });
         const sub = client.subscribe(channel);
         sub.on('subscribed', (e) => {
@@ -78,6 +80,20 @@ async function clientWorker() {
         });
         try {
           await client.connect();
+          if (c.im) {
+            const im = new ImClient(client);
+            im.on('message', ({ message }) => {
+              const n = message.data?.n;
+              if (typeof n !== 'number') return;
+              const s = c.im;
+              s.got++;
+              if (n === s.expect) s.expect++;
+              else if (n > s.expect) { s.gaps++; s.gapMsgs += n - s.expect; s.expect = n + 1; }
+              else s.dups++;
+              s.lastN = Math.max(s.lastN, n);
+            });
+            await im.start();
+          }
           await Promise.race([sub.ready(), sleep(30_000).then(() => { throw new Error('subscribe timeout'); })]);
         } catch {
           failed++;
@@ -103,10 +119,10 @@ async function clientWorker() {
 
 function parseArgs(argv) {
   const opts = { clients: 1_000, group: 50, rate: 100, heartbeatMs: 500, warm: 5, after: 20, clientProcs: 2, concurrency: 100,
-    minReconnectDelayMs: 0, wsSyncEvents: 1, portBase: 21_000 + Math.floor(Math.random() * 500) * 8 };
+    minReconnectDelayMs: 0, wsSyncEvents: 1, imUsers: 0, imRate: 20, portBase: 21_000 + Math.floor(Math.random() * 500) * 8 };
   const keys = { '--clients': 'clients', '--group': 'group', '--rate': 'rate', '--heartbeat-ms': 'heartbeatMs', '--warm': 'warm',
     '--after': 'after', '--client-procs': 'clientProcs', '--concurrency': 'concurrency', '--port-base': 'portBase',
-    '--min-reconnect-delay-ms': 'minReconnectDelayMs', '--ws-sync-events': 'wsSyncEvents' };
+    '--min-reconnect-delay-ms': 'minReconnectDelayMs', '--ws-sync-events': 'wsSyncEvents', '--im-users': 'imUsers', '--im-rate': 'imRate' };
   for (let i = 0; i < argv.length; i += 2) {
     const k = keys[argv[i]];
     const v = Number(argv[i + 1]);
@@ -139,21 +155,27 @@ function getJson(url) {
  * so that the numbers of a channel are published in order; a failed publish is retried with the
  * same number. `last[ch]` is the highest number acknowledged.
  */
-function startPublisher(port, channels, rate) {
+function startPublisher(port, channels, rate, request = (ch, n) => ({ path: '/api/publish', body: { channel: ch, data: { n, t: Date.now() } } })) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
   const last = Object.fromEntries(channels.map((c) => [c, 0]));
   const busy = new Set();
   let sent = 0;
   let errors = 0;
   let skipped = 0;
+  let lastError = '';
   let stopped = false;
   let k = 0;
   const post = (ch, n) => new Promise((resolve) => {
-    const body = JSON.stringify({ channel: ch, data: { n, t: Date.now() } });
-    const req = http.request({ host: '127.0.0.1', port, path: '/api/publish', method: 'POST', agent,
+    const r = request(ch, n);
+    const body = JSON.stringify(r.body);
+    const req = http.request({ host: '127.0.0.1', port, path: r.path, method: 'POST', agent,
       headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode < 300));
+      let text = '';
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => {
+        if (res.statusCode >= 300) lastError = `${res.statusCode} ${text.slice(0, 200)}`;
+        resolve(res.statusCode < 300);
+      });
     });
     req.on('error', () => resolve(false));
     req.end(body);
@@ -183,18 +205,22 @@ function startPublisher(port, channels, rate) {
     while (busy.size) await sleep(10);
   })();
   return {
-    last, get sent() { return sent; }, get errors() { return errors; }, get skipped() { return skipped; },
+    last, get sent() { return sent; }, get errors() { return errors; }, get lastError() { return lastError; }, get skipped() { return skipped; },
     async stop() { stopped = true; await done; agent.destroy(); },
   };
 }
 
 async function main() {
-  const { ROOT, RESULTS_DIR, benchProcessSetup, loadavg, machineInfo, redisCleanup, spawnAt, stopChild, waitPort, childPids } = await import('./common.js');
+  const { ROOT, RESULTS_DIR, benchProcessSetup, loadavg, machineInfo, redisCleanup, sh, spawnAt, stopChild, waitPort, childPids } = await import('./common.js');
   const opts = parseArgs(process.argv.slice(2));
   benchProcessSetup();
   const HERALD_BIN = path.join(ROOT, 'bin/herald.js');
   const REDIS_URL = 'redis://127.0.0.1:6379';
   const prefix = `herald-failover-${process.pid}-${Math.random().toString(36).slice(2, 8)}:`;
+  // IM needs the shared store: PostgreSQL, a schema of this run's own (dropped at the end).
+  // node-postgres needs the user in the URL when PGUSER is not set (psql defaults to the OS user).
+  const PG_URL = process.env.HERALD_FO_DATABASE_URL ?? `postgres://${os.userInfo().username}@127.0.0.1:5432/test`;
+  const schema = `herald_fo_${Math.random().toString(36).slice(2, 10)}`;
   const scratch = path.join(os.tmpdir(), `herald-failover-bench-${process.pid}`);
   mkdirSync(scratch, { recursive: true });
   const started = new Date().toISOString();
@@ -215,7 +241,8 @@ async function main() {
     const dataDir = path.join(scratch, `node-${i}`);
     mkdirSync(dataDir, { recursive: true });
     const child = spawnAt(null, process.execPath, [HERALD_BIN, 'serve', '--dev', '--host', '127.0.0.1', '--port', String(port),
-      '--redis', REDIS_URL, '--redis.prefix', prefix, '--data-dir', dataDir, '--cluster.heartbeat-ms', String(opts.heartbeatMs)],
+      '--redis', REDIS_URL, '--redis.prefix', prefix, '--data-dir', dataDir, '--cluster.heartbeat-ms', String(opts.heartbeatMs),
+      ...(opts.imUsers ? ['--database', PG_URL, '--database.schema', schema, '--database.pool-size', '4'] : [])],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
     return { i, port, url: `http://127.0.0.1:${port}`, child, log: tail(child) };
   });
@@ -226,6 +253,7 @@ async function main() {
   const dispatchUrl = `http://127.0.0.1:${dport}`;
   const workers = [];
   let publisher;
+  let imPublisher;
   const result = { started, machine, options: opts, prefix };
   try {
     await Promise.all([...nodes.map((n) => waitPort(n.port)), waitPort(dport)]);
@@ -250,7 +278,7 @@ async function main() {
       await w.waitFor('up', 20_000);
       const ready = w.waitFor('ready', 300_000);
       w.send({ cmd: 'start', dispatcher: dispatchUrl, users: users.slice(p * per, (p + 1) * per), group: opts.group,
-        concurrency: Math.ceil(opts.concurrency / opts.clientProcs), minReconnectDelayMs: opts.minReconnectDelayMs, wsSyncEvents: opts.wsSyncEvents });
+        concurrency: Math.ceil(opts.concurrency / opts.clientProcs), minReconnectDelayMs: opts.minReconnectDelayMs, wsSyncEvents: opts.wsSyncEvents, imUsers: opts.imUsers });
       readies.push(ready);
     }
     const t0 = Date.now();
@@ -267,6 +295,10 @@ async function main() {
     const pubNode = nodes.find((n) => n !== victim);
     const channels = Array.from({ length: Math.ceil(opts.clients / opts.group) }, (_, g) => `g${g}`);
     publisher = startPublisher(pubNode.port, channels, opts.rate);
+    if (opts.imUsers) {
+      imPublisher = startPublisher(pubNode.port, users.slice(0, opts.imUsers), opts.imRate,
+        (u, n) => ({ path: '/api/im/system', body: { to: u, clientId: `fo-${u}-${n}`, data: { n } } }));
+    }
     await sleep(opts.warm * 1000);
 
     // A user the dispatcher sends to the victim: probed every 20 ms from the kill.
@@ -293,6 +325,7 @@ async function main() {
     const rest = opts.after * 1000 - (Date.now() - killAt);
     if (rest > 0) await sleep(rest);
     await publisher.stop();
+    if (imPublisher) await imPublisher.stop();
     load.end = loadavg();
     // Let the last publications drain to the clients.
     await sleep(3_000);
@@ -329,20 +362,30 @@ async function main() {
         resubNodes,
       },
       integrity: { affected: integrity(affected), others: integrity(others) },
+      im: opts.imUsers ? Object.fromEntries([['affected', affected], ['others', others]].map(([k, xs]) => {
+        const ys = xs.filter((c) => c.im);
+        const miss = (c) => Math.max(0, imPublisher.last[c.user] - c.im.lastN);
+        return [k, { users: ys.length, received: sum(ys, (c) => c.im.got), expected: sum(ys, (c) => imPublisher.last[c.user]),
+          gaps: sum(ys, (c) => c.im.gaps), dups: sum(ys, (c) => c.im.dups), missingAtEnd: sum(ys, miss) }];
+      })) : undefined,
+      imPublisher: imPublisher ? { sent: imPublisher.sent, errors: imPublisher.errors, skippedTicks: imPublisher.skipped, lastError: imPublisher.lastError } : undefined,
       gapSamples: all.filter((c) => c.gaps).slice(0, 20).map((c) => ({ user: c.user, channel: c.channel, resubMs: c.resubAt ? c.resubAt - killAt : null, gapLog: c.gapLog })),
       load,
     });
     const r = result.recovery;
     console.error(`  back: ${r.back}/${r.affected}, within 10 s ${r.within10s}; p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, max ${r.maxMs} ms; ` +
-      `integrity affected ${JSON.stringify(result.integrity.affected)}, others ${JSON.stringify(result.integrity.others)}; load ${load.end}`);
+      `integrity affected ${JSON.stringify(result.integrity.affected)}, others ${JSON.stringify(result.integrity.others)}; ` +
+      `${result.im ? `IM ${JSON.stringify(result.im)} ${JSON.stringify(result.imPublisher)}; ` : ''}load ${load.end}`);
   } finally {
     if (publisher) await publisher.stop().catch(() => {});
+    if (imPublisher) await imPublisher.stop().catch(() => {});
     for (const w of workers) w.send?.({ cmd: 'quit' });
     await sleep(500);
     for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
     await Promise.all([...nodes.map((n) => stopChild(n.child, 'SIGTERM', 5_000)), stopChild(dispatcher, 'SIGTERM', 5_000)]);
     result.nodeLogs = Object.fromEntries([...nodes.map((n) => [n.i, n.log.out.slice(-800)]), ['dispatcher', dlog.out.slice(-800)]]);
     result.redisKeysRemoved = redisCleanup(prefix);
+    if (opts.imUsers) result.schemaDropped = sh('psql', [PG_URL, '-tAc', `DROP SCHEMA IF EXISTS ${schema} CASCADE`]);
     rmSync(scratch, { recursive: true, force: true });
     console.error(`  redis keys removed: ${result.redisKeysRemoved}`);
   }
