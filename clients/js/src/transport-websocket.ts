@@ -26,6 +26,12 @@ export class WebSocketTransport implements Transport {
   readonly #pending = new Map<number, Pending>();
   /** Channels subscribed or being subscribed on the server. */
   readonly #active = new Set<string>();
+  /**
+   * Live publications of channels whose subscribe reply is not handled yet. The server writes the
+   * reply before them, but the reply settles a promise: its handler runs as a microtask, after
+   * every frame that `ws` (Node, ≥ 8.17) emits synchronously from the same read.
+   */
+  readonly #early = new Map<string, Publication[]>();
   #ws: WebSocketLike | undefined;
   #nextId = 0;
   #ready = false;
@@ -144,12 +150,15 @@ export class WebSocketTransport implements Transport {
     for (const w of wanted) {
       if (this.#active.has(w.channel)) continue;
       this.#active.add(w.channel);
+      this.#early.set(w.channel, []);
       const params: Record<string, unknown> = { channel: w.channel };
       if (w.since) params.since = formatPosition(w.since);
       else if (w.last) params.last = w.last;
       this.command('subscribe', params).then(
         (r) => {
           const res = r as { epoch: string; offset: number; recovered: boolean; publications: Publication[] };
+          const early = this.#early.get(w.channel) ?? [];
+          this.#early.delete(w.channel);
           if (!this.#hooks.wanted().some((x) => x.channel === w.channel)) {
             this.#active.delete(w.channel);
             this.command('unsubscribe', { channel: w.channel }).catch(() => undefined);
@@ -158,9 +167,12 @@ export class WebSocketTransport implements Transport {
           const first = res.publications[0];
           const base = first ? { epoch: first.epoch, offset: first.offset - 1 } : { epoch: res.epoch, offset: res.offset };
           this.#hooks.subscribed(w.channel, base, res.recovered, res.publications);
+          // The client drops what the reply already delivered (same epoch, offset not past it).
+          for (const pub of early) this.#hooks.publication(pub);
         },
         (err: Error) => {
           this.#active.delete(w.channel);
+          this.#early.delete(w.channel);
           if (this.#done) return;
           if (err instanceof HeraldClientError && err.errorName !== 'CLOSED') this.#hooks.subscribeFailed(w.channel, err);
         },
@@ -169,6 +181,7 @@ export class WebSocketTransport implements Transport {
     for (const ch of [...this.#active]) {
       if (names.has(ch)) continue;
       this.#active.delete(ch);
+      this.#early.delete(ch);
       this.command('unsubscribe', { channel: ch }).catch(() => undefined);
     }
   }
@@ -190,15 +203,19 @@ export class WebSocketTransport implements Transport {
       return;
     }
     switch (f.type) {
-      case 'pub':
-        this.#hooks.publication(f as unknown as Publication);
+      case 'pub': {
+        const early = this.#early.get(f.channel as string);
+        if (early) early.push(f as unknown as Publication);
+        else this.#hooks.publication(f as unknown as Publication);
         break;
+      }
       case 'join':
       case 'leave':
         this.#hooks.channelEvent(f.type, f.channel as string, f.user as string | undefined, f.client as string | undefined);
         break;
       case 'unsubscribed':
         this.#active.delete(f.channel as string);
+        this.#early.delete(f.channel as string);
         this.#hooks.unsubscribed(f.channel as string, (f.reason as string) ?? 'unsubscribed');
         break;
       default:
