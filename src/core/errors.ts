@@ -4,6 +4,7 @@
  * never reused for another meaning.
  */
 import { ErrorCode } from '../protocol/codes.js';
+import type { Logger } from './logger.js';
 
 interface ErrorSpec {
   readonly status: number;
@@ -99,4 +100,22 @@ export class TimeoutError extends HeraldError {
 export function toHeraldError(err: unknown): HeraldError {
   if (err instanceof HeraldError) return err;
   return new HeraldError('HERALD_ERR_INTERNAL', undefined, { cause: err });
+}
+
+/** Last time an engine outage was logged, ms (see logFailure). */
+let lastUnavailableLog = 0;
+
+/**
+ * Log what a client is not told: the cause of an internal error (always, at error level), and
+ * the cause of an engine being unavailable (a database or Redis error behind a 503 / wire 117;
+ * at warn level, at most once per second so an outage does not flood the log).
+ */
+export function logFailure(logger: Logger | undefined, e: HeraldError): void {
+  if (!logger) return;
+  if (e.code === 'HERALD_ERR_INTERNAL') {
+    logger.error({ err: String((e.cause as Error | undefined)?.stack ?? e.cause) }, 'internal error');
+  } else if (e.code === 'HERALD_ERR_UNAVAILABLE' && e.cause !== undefined && Date.now() - lastUnavailableLog >= 1_000) {
+    lastUnavailableLog = Date.now();
+    logger.warn({ err: String((e.cause as Error | undefined)?.message ?? e.cause), reason: e.message }, 'engine unavailable');
+  }
 }

@@ -3,7 +3,7 @@
  * the one error handler that answers `{code, message}` (unknown errors become a bare 500).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HeraldError, toHeraldError } from '../core/errors.js';
+import { HeraldError, logFailure, toHeraldError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 
 /** Read the whole request body, failing with 413 past `limit` bytes. */
@@ -51,7 +51,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 /** Send an error as `{code, message}` with its HTTP status. Internal errors are logged, never leaked. */
 export function sendError(res: ServerResponse, err: unknown, logger?: Logger): void {
   const e = toHeraldError(err);
-  if (e.code === 'HERALD_ERR_INTERNAL') logger?.error({ err: (e.cause as Error | undefined)?.stack ?? String(e.cause) }, 'internal error');
+  logFailure(logger, e);
   if (res.headersSent) {
     res.destroy();
     return;

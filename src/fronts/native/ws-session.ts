@@ -7,7 +7,7 @@ import type { Identity } from '../../core/auth.js';
 import { connectCloseCode } from '../../core/backend.js';
 import type { ChannelEvent } from '../../core/broker.js';
 import type { HeraldCore } from '../../core/core.js';
-import { HeraldError, toHeraldError } from '../../core/errors.js';
+import { HeraldError, logFailure, toHeraldError } from '../../core/errors.js';
 import { connectEvents, disconnectEvents, slowConsumerEvents } from '../../core/events.js';
 import type { Connection, Subscriber } from '../../core/hub.js';
 import type { Outgoing, Publication } from '../../core/publication.js';
@@ -258,7 +258,7 @@ export class WsSession implements Connection, Subscriber, CommandContext {
 
   #replyError(id: number | undefined, err: unknown): void {
     const e = toHeraldError(err);
-    if (e.code === 'HERALD_ERR_INTERNAL') this.core.logger.error({ err: String((e.cause as Error)?.stack ?? e.cause) }, 'command failed');
+    logFailure(this.core.logger, e);
     if (!this.#closed) this.#write(textFrame(encodeError(id, { code: e.wire, name: e.code, message: e.message, temporary: e.temporary })));
   }
 
