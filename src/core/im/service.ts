@@ -214,8 +214,7 @@ export class ImService {
         conv = { id, kind: 'direct', createdAt: 0, seq: 0, memberCount: user === p.to ? 1 : 2 };
       } else {
         conv = await this.store.ensureDirect(id, user, p.to);
-        if (this.#directs.size >= 200_000) this.#directs.clear();
-        this.#directs.set(id, user === p.to ? [user] : [user, p.to]);
+        this.#rememberDirect(id, user === p.to ? [user] : [user, p.to]);
       }
       recipients = user === p.to ? [user] : [user, p.to];
     } else if (p.conversation !== undefined) {
@@ -529,9 +528,17 @@ export class ImService {
       const conv = await this.store.conversation(conversation);
       if (!conv || conv.memberCount > this.#cfg.largeGroupThreshold) return;
       members = (await this.store.members(conversation)).map((m) => m.user);
+      // A direct conversation's members never change: remember them (the receiving node of a cluster sends its receipts).
+      if (conv.kind === 'direct') this.#rememberDirect(conversation, members);
     }
     const body = Buffer.from(JSON.stringify({ type: 'receipt', kind, conversation, user, seq }));
     for (const m of members) if (m !== user || kind === 'read') this.#emit(m, body);
+  }
+
+  /** Cache a direct conversation's members (bounded: cleared when it reaches 200,000). */
+  #rememberDirect(id: string, members: readonly string[]): void {
+    if (this.#directs.size >= 200_000) this.#directs.clear();
+    this.#directs.set(id, members);
   }
 
   /** Publish a JSON body on a user's inbox channel (fire and forget; the store is the source of truth). */
