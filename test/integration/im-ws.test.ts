@@ -208,3 +208,30 @@ describe('IM over WebSocket: durable 1:1 messaging', () => {
     assert.equal((await a.fails('im.edit', { message: m.id, data: 'again' })).name, 'HERALD_ERR_IM_NOT_ALLOWED');
   });
 });
+
+describe('IM re-delivery timer with a client acking as messages stream in', () => {
+  test('counts the timeout from the latest ack progress, then re-sends what is still unacked', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-im-rt-'));
+    const server = await startServer({ dev: true, im: { storePath: join(dir, 'im.db'), redeliveryTimeoutMs: 1_000, presenceGraceMs: 50 } });
+    const url = wsUrl(server);
+    const b = await ImWs.connect(url, 'bob');
+    const a = await ImWs.connect(url, 'alice');
+    try {
+      await b.ok('im.sync', {});
+      await a.ok('im.send', { to: 'bob', clientId: '1', data: 1 });
+      await b.message(1);
+      await sleep(600);
+      await a.ok('im.send', { to: 'bob', clientId: '2', data: 2 });
+      await b.message(2);
+      await b.ok('im.ack', { seq: 1 });
+      // Counted from the first delivery, the timer would fire ~400 ms from here.
+      assert.equal(await b.gets((e) => e.type === 'message' && e.redelivered === true, 700), false);
+      const re = await b.event((e) => e.type === 'message' && e.redelivered === true, 3_000);
+      assert.equal(re.seq, 2);
+    } finally {
+      for (const c of [a, b]) await c.close();
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

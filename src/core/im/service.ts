@@ -95,7 +95,10 @@ export interface ImServiceOptions {
 }
 
 interface Pending {
+  /** Highest inbox seq delivered and awaiting its ack. */
   upTo: number;
+  /** Highest ack seen while waiting. */
+  acked: number;
   due: number;
   attempt: number;
 }
@@ -266,6 +269,12 @@ export class ImService {
     const res = await this.store.ack(user, seq);
     const pending = this.#pending.get(user);
     if (pending && res.acked >= pending.upTo) this.#pending.delete(user);
+    else if (pending && res.acked > pending.acked) {
+      // The client is acking as messages stream in: count the timeout from its latest progress.
+      pending.acked = res.acked;
+      pending.due = Date.now() + this.#cfg.redeliveryTimeoutMs;
+      pending.attempt = 0;
+    }
     for (const d of res.delivered) void this.#receipt(user, d.conversation, 'delivered', d.seq).catch((err) => this.#warn(err, 'receipt failed'));
     return res.acked;
   }
@@ -553,7 +562,7 @@ export class ImService {
   #track(user: string, seq: number): void {
     const p = this.#pending.get(user);
     if (p) p.upTo = Math.max(p.upTo, seq);
-    else this.#pending.set(user, { upTo: seq, due: Date.now() + this.#cfg.redeliveryTimeoutMs, attempt: 0 });
+    else this.#pending.set(user, { upTo: seq, acked: 0, due: Date.now() + this.#cfg.redeliveryTimeoutMs, attempt: 0 });
   }
 
   #sweep(): void {
