@@ -26,12 +26,11 @@ import type {
   InboxEntry,
   MemberRecord,
   MemberRole,
-  MessageKind,
   StoredMessage,
   UserRecord,
 } from '../core/im/store.js';
 import { migrate, quoteIdent } from './store-postgres-migrations.js';
-import { newMessageId } from './store-sqlite.js';
+import { type ConvRow, type MessageRow, newMessageId, toConv, toMessage } from './im-rows.js';
 
 /** Attempts of a transaction that keeps failing with a deadlock or serialization failure. */
 const MAX_ATTEMPTS = 8;
@@ -55,28 +54,6 @@ export interface PostgresStoreOptions {
 }
 
 
-interface MessageRow {
-  id: string;
-  conversation: string;
-  seq: number;
-  sender: string;
-  kind: string;
-  payload: string;
-  target: string | null;
-  time: number;
-  edited_at: number | null;
-  recalled: boolean;
-}
-
-interface ConvRow {
-  id: string;
-  kind: string;
-  title: string | null;
-  created_at: number;
-  seq: number;
-  member_count: number;
-}
-
 interface MemberRow {
   user_id: string;
   role: string;
@@ -99,25 +76,6 @@ const MAX_LANES = 4;
 const MESSAGE_COLS = 'id, conversation, seq, sender, kind, payload, target, time, edited_at, recalled';
 const CONV_COLS = 'id, kind, title, created_at, seq, member_count';
 const MEMBER_COLS = 'user_id, role, joined_at, read_seq, delivered_seq';
-
-function toMessage(r: MessageRow): StoredMessage {
-  return {
-    id: r.id,
-    conversation: r.conversation,
-    seq: r.seq,
-    sender: r.sender,
-    kind: r.kind as MessageKind,
-    payload: r.payload,
-    ...(r.target !== null ? { target: r.target } : {}),
-    time: r.time,
-    ...(r.edited_at !== null ? { editedAt: r.edited_at } : {}),
-    ...(r.recalled ? { recalled: true } : {}),
-  };
-}
-
-function toConv(r: ConvRow): ConversationRecord {
-  return { id: r.id, kind: r.kind as ConversationKind, ...(r.title !== null ? { title: r.title } : {}), createdAt: r.created_at, seq: r.seq, memberCount: r.member_count };
-}
 
 function toMember(r: MemberRow): MemberRecord {
   return { user: r.user_id, role: r.role as MemberRole, joinedAt: r.joined_at, readSeq: r.read_seq, deliveredSeq: r.delivered_seq };

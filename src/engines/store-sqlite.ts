@@ -14,7 +14,6 @@
  * yet). With `synchronous: 'normal'` writes resolve at commit: they survive a process crash,
  * not a power loss.
  */
-import { randomBytes } from 'node:crypto';
 import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { HeraldError } from '../core/errors.js';
@@ -30,10 +29,10 @@ import type {
   InboxEntry,
   MemberRecord,
   MemberRole,
-  MessageKind,
   StoredMessage,
   UserRecord,
 } from '../core/im/store.js';
+import { type ConvRow, type MessageRow, newMessageId, toConv, toMessage } from './im-rows.js';
 
 /** Options of the SQLite store. */
 export interface SqliteStoreOptions {
@@ -57,28 +56,6 @@ interface Db {
   readonly inTransaction: boolean;
 }
 type DbConstructor = new (path: string) => Db;
-
-interface MessageRow {
-  id: string;
-  conversation: string;
-  seq: number;
-  sender: string;
-  kind: string;
-  payload: string;
-  target: string | null;
-  time: number;
-  edited_at: number | null;
-  recalled: number;
-}
-
-interface ConvRow {
-  id: string;
-  kind: string;
-  title: string | null;
-  created_at: number;
-  seq: number;
-  member_count: number;
-}
 
 interface MemberRow {
   user: string;
@@ -124,35 +101,6 @@ CREATE TABLE IF NOT EXISTS im_contacts (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS im_contacts_rev ON im_contacts (contact, user);
 `;
-
-/** Random per process, so ids from different processes (or restarts) never collide. */
-const ID_PREFIX = randomBytes(4).toString('hex');
-let idCounter = 0;
-
-/** A new message id: time-ordered (ms, base 36), then the process prefix and a counter. */
-export function newMessageId(now = Date.now()): string {
-  idCounter = (idCounter + 1) % 0x100000000;
-  return `${now.toString(36)}${ID_PREFIX}${idCounter.toString(36)}`;
-}
-
-function toMessage(r: MessageRow): StoredMessage {
-  return {
-    id: r.id,
-    conversation: r.conversation,
-    seq: r.seq,
-    sender: r.sender,
-    kind: r.kind as MessageKind,
-    payload: r.payload,
-    ...(r.target !== null ? { target: r.target } : {}),
-    time: r.time,
-    ...(r.edited_at !== null ? { editedAt: r.edited_at } : {}),
-    ...(r.recalled ? { recalled: true } : {}),
-  };
-}
-
-function toConv(r: ConvRow): ConversationRecord {
-  return { id: r.id, kind: r.kind as ConversationKind, ...(r.title !== null ? { title: r.title } : {}), createdAt: r.created_at, seq: r.seq, memberCount: r.member_count };
-}
 
 function toMember(r: MemberRow): MemberRecord {
   return { user: r.user, role: r.role as MemberRole, joinedAt: r.joined_at, readSeq: r.read_seq, deliveredSeq: r.delivered_seq };
