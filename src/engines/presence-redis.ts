@@ -5,10 +5,9 @@
  * the TTL; a crashed node stops refreshing, so its users go offline within one TTL without a
  * clean shutdown. Scripts use the Redis clock, so nodes' clocks need not agree.
  */
-import type { Redis } from 'ioredis';
-import { HeraldError } from '../core/errors.js';
 import type { ChosenState, PresenceRecord, PresenceState, PresenceStore } from '../core/im/presence.js';
 import { DEFAULT_REDIS_PREFIX } from './broker-redis.js';
+import { LazyRedis } from './redis-lazy.js';
 
 /** Default lifetime of a node's session entry without a refresh, ms. */
 export const DEFAULT_PRESENCE_TTL_MS = 30_000;
@@ -92,19 +91,24 @@ type Raw = [number, string | false | null, string | false | null, string | false
 
 /** The Redis presence engine. Connects on first use. */
 export class RedisPresence implements PresenceStore {
-  readonly #url: string;
   readonly #prefix: string;
   readonly #ttlMs: number;
-  #redis: Promise<Redis> | undefined;
+  readonly #redis: LazyRedis;
   /** Sessions this process reported: user → nodes. */
   readonly #mine = new Map<string, Set<string>>();
   #timer: NodeJS.Timeout | undefined;
-  #closed = false;
 
   constructor(options: RedisPresenceOptions) {
-    this.#url = options.url;
     this.#prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
     this.#ttlMs = options.ttlMs ?? DEFAULT_PRESENCE_TTL_MS;
+    this.#redis = new LazyRedis(options.url, {
+      connectionName: 'herald-presence',
+      label: 'Presence engine',
+      onConnect: () => {
+        this.#timer = setInterval(() => void this.#refresh(), Math.max(50, Math.floor(this.#ttlMs / 3)));
+        this.#timer.unref();
+      },
+    });
   }
 
   async setConnected(user: string, node: string, connected: boolean): Promise<PresenceRecord> {
@@ -117,68 +121,29 @@ export class RedisPresence implements PresenceStore {
       nodes?.delete(node);
       if (nodes?.size === 0) this.#mine.delete(user);
     }
-    const raw = (await this.#run((r) => r.eval(SET_CONNECTED, 1, this.#key(user), node, connected ? '1' : '0', this.#ttlMs, USER_KEY_TTL_MS))) as Raw;
+    const raw = (await this.#redis.run((r) => r.eval(SET_CONNECTED, 1, this.#key(user), node, connected ? '1' : '0', this.#ttlMs, USER_KEY_TTL_MS))) as Raw;
     return toRecord(user, raw);
   }
 
   async setChosen(user: string, state: ChosenState, status?: string): Promise<PresenceRecord> {
-    const raw = (await this.#run((r) => r.eval(SET_CHOSEN, 1, this.#key(user), state, status ?? '', status === undefined ? '0' : '1', USER_KEY_TTL_MS))) as Raw;
+    const raw = (await this.#redis.run((r) => r.eval(SET_CHOSEN, 1, this.#key(user), state, status ?? '', status === undefined ? '0' : '1', USER_KEY_TTL_MS))) as Raw;
     return toRecord(user, raw);
   }
 
   async get(users: readonly string[]): Promise<PresenceRecord[]> {
     if (users.length === 0) return [];
-    const raws = (await this.#run((r) => r.eval(GET, users.length, ...users.map((u) => this.#key(u))))) as Raw[];
+    const raws = (await this.#redis.run((r) => r.eval(GET, users.length, ...users.map((u) => this.#key(u))))) as Raw[];
     return users.map((u, i) => toRecord(u, raws[i]!));
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#mine.clear();
-    const pending = this.#redis;
-    this.#redis = undefined;
-    const r = await pending?.catch(() => undefined);
-    if (r?.status === 'ready') await r.quit().catch(() => r.disconnect());
-    else r?.disconnect();
+    await this.#redis.close();
   }
 
   #key(user: string): string {
     return `${this.#prefix}presence:{${user}}`;
-  }
-
-  #connect(): Promise<Redis> {
-    this.#redis ??= (async () => {
-      const { Redis } = await import('ioredis');
-      const r = new Redis(this.#url, {
-        lazyConnect: true,
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 0,
-        retryStrategy: (times) => Math.min(50 * times, 1_000),
-        connectionName: 'herald-presence',
-      });
-      r.on('error', () => undefined); // reported through rejected calls
-      await r.connect();
-      this.#timer = setInterval(() => void this.#refresh(), Math.max(50, Math.floor(this.#ttlMs / 3)));
-      this.#timer.unref();
-      return r;
-    })();
-    const p = this.#redis;
-    p.catch(() => {
-      if (this.#redis === p) this.#redis = undefined; // retry the connection on the next call
-    });
-    return p;
-  }
-
-  async #run<T>(fn: (r: Redis) => Promise<T>): Promise<T> {
-    if (this.#closed) throw new HeraldError('HERALD_ERR_UNAVAILABLE', 'Presence engine closed');
-    try {
-      const r = await this.#connect();
-      if (r.status !== 'ready') throw new Error('not connected');
-      return await fn(r);
-    } catch (err) {
-      throw new HeraldError('HERALD_ERR_UNAVAILABLE', 'Redis is unavailable', { cause: err });
-    }
   }
 
   /** Refresh every session this process reported (batched). Failures wait for the next round. */
@@ -195,7 +160,7 @@ export class RedisPresence implements PresenceStore {
       for (const [node, keys] of byNode) {
         for (let i = 0; i < keys.length; i += REFRESH_BATCH) {
           const batch = keys.slice(i, i + REFRESH_BATCH);
-          await this.#run((r) => r.eval(REFRESH, batch.length, ...batch, node, this.#ttlMs, USER_KEY_TTL_MS));
+          await this.#redis.run((r) => r.eval(REFRESH, batch.length, ...batch, node, this.#ttlMs, USER_KEY_TTL_MS));
         }
       }
     } catch {

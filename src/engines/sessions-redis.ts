@@ -8,10 +8,10 @@
  * nodes' clocks need not agree.
  */
 import type { Redis } from 'ioredis';
-import { HeraldError } from '../core/errors.js';
 import { type Logger, SILENT_LOGGER } from '../core/logger.js';
 import type { SessionEntry, SessionRegistry } from '../core/sessions.js';
 import { DEFAULT_REDIS_PREFIX } from './broker-redis.js';
+import { LazyRedis } from './redis-lazy.js';
 import { sortEntries } from './sessions-memory.js';
 
 /** Default lifetime of a session entry without a refresh, ms. */
@@ -56,11 +56,10 @@ export interface RedisSessionsOptions {
 
 /** The Redis session registry. Connects on first use. */
 export class RedisSessions implements SessionRegistry {
-  readonly #url: string;
   readonly #prefix: string;
   readonly #ttlMs: number;
   readonly #logger: Logger;
-  #redis: Promise<Redis> | undefined;
+  readonly #redis: LazyRedis;
   /** Sessions this process added and still refreshes: user → fields (an array: users have few). */
   readonly #mine = new Map<string, string[]>();
   /** Writes of this tick: user → fields to add / to delete. */
@@ -72,7 +71,7 @@ export class RedisSessions implements SessionRegistry {
   #closed = false;
 
   constructor(options: RedisSessionsOptions) {
-    this.#url = options.url;
+    this.#redis = new LazyRedis(options.url, { connectionName: 'herald-sessions', label: 'Session registry', autoPipelining: true });
     this.#prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
     this.#ttlMs = options.ttlMs ?? DEFAULT_SESSION_TTL_MS;
     this.#logger = options.logger ?? SILENT_LOGGER;
@@ -106,7 +105,7 @@ export class RedisSessions implements SessionRegistry {
   }
 
   async list(user: string): Promise<SessionEntry[]> {
-    const fields = (await this.#run((r) => r.eval(LIST, 1, this.#key(user)))) as string[];
+    const fields = (await this.#redis.run((r) => r.eval(LIST, 1, this.#key(user)))) as string[];
     const out: SessionEntry[] = [];
     for (const f of fields) {
       try {
@@ -127,11 +126,7 @@ export class RedisSessions implements SessionRegistry {
     if (this.#adds.size + this.#dels.size > 0) await this.#flush();
     this.#closed = true;
     this.#mine.clear();
-    const pending = this.#redis;
-    this.#redis = undefined;
-    const r = await pending?.catch(() => undefined);
-    if (r?.status === 'ready') await r.quit().catch(() => r.disconnect());
-    else r?.disconnect();
+    await this.#redis.close();
   }
 
   #key(user: string): string {
@@ -154,7 +149,7 @@ export class RedisSessions implements SessionRegistry {
     this.#adds.clear();
     this.#dels.clear();
     try {
-      await this.#run((r) => Promise.all([...this.#writes(r, adds), ...dels.map(([user, fields]) => r.hdel(this.#key(user), ...fields))]));
+      await this.#redis.run((r) => Promise.all([...this.#writes(r, adds), ...dels.map(([user, fields]) => r.hdel(this.#key(user), ...fields))]));
       this.#ok();
     } catch (err) {
       // Lost adds come back with the next refresh; lost deletes expire by TTL.
@@ -166,7 +161,7 @@ export class RedisSessions implements SessionRegistry {
   async #refresh(): Promise<void> {
     if (this.#mine.size === 0) return;
     try {
-      await this.#run((r) => Promise.all(this.#writes(r, [...this.#mine])));
+      await this.#redis.run((r) => Promise.all(this.#writes(r, [...this.#mine])));
       this.#ok();
     } catch (err) {
       this.#fail(err);
@@ -194,39 +189,6 @@ export class RedisSessions implements SessionRegistry {
   #fail(err: unknown): void {
     if (!this.#failing) this.#logger.warn({ err: (err as Error).message }, 'session registry write failed');
     this.#failing = true;
-  }
-
-  #connect(): Promise<Redis> {
-    this.#redis ??= (async () => {
-      const { Redis } = await import('ioredis');
-      const r = new Redis(this.#url, {
-        lazyConnect: true,
-        enableOfflineQueue: false,
-        enableAutoPipelining: true,
-        maxRetriesPerRequest: 0,
-        retryStrategy: (times) => Math.min(50 * times, 1_000),
-        connectionName: 'herald-sessions',
-      });
-      r.on('error', () => undefined); // reported through rejected calls
-      await r.connect();
-      return r;
-    })();
-    const p = this.#redis;
-    p.catch(() => {
-      if (this.#redis === p) this.#redis = undefined; // retry the connection on the next call
-    });
-    return p;
-  }
-
-  async #run<T>(fn: (r: Redis) => Promise<T>): Promise<T> {
-    if (this.#closed) throw new HeraldError('HERALD_ERR_UNAVAILABLE', 'Session registry closed');
-    try {
-      const r = await this.#connect();
-      if (r.status !== 'ready') throw new Error('not connected');
-      return await fn(r);
-    } catch (err) {
-      throw new HeraldError('HERALD_ERR_UNAVAILABLE', 'Redis is unavailable', { cause: err });
-    }
   }
 }
 
