@@ -23,18 +23,13 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  BUILD_DIR, CONNS_PER_SOURCE_ADDR, LOADGEN_BIN, MAX_CONNS_PER_LOADGEN, RESULTS_DIR, ROOT,
+  buildLoadgen, childPids, cpuSecs, mergeLatency, rssKb, sh, statsAll, waitExit,
+} from './common.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BUILD_DIR = path.join(ROOT, 'bench', '.tmp');
-const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
-const LOADGEN_SRC = path.join(ROOT, 'bench', 'loadgen', 'loadgen.c');
-const LOADGEN_BIN = path.join(BUILD_DIR, 'loadgen');
 const SERVER_CPU = '0';
 const CLIENT_CPU = '1';
-/** Connections per loadgen process; each process must stay under the 20,000 open-file limit. */
-const MAX_CONNS_PER_LOADGEN = 15_000;
-/** Connections per loopback source address (the ephemeral range here is 28k ports). */
-const CONNS_PER_SOURCE_ADDR = 15_000;
 const WARMUP_CONNS = 500;
 const READY_TIMEOUT_MS = 180_000;
 const DRAIN_IDLE_MS = 5_000;
@@ -145,34 +140,6 @@ function parseArgs(argv) {
 /** Wall-clock microseconds since the epoch, sub-millisecond resolution (same clock as loadgen). */
 const nowUs = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
 
-function rssKb(pid) {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
-
-function childPids(pid) {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-/** CPU seconds (user + system) used so far by a process. */
-function cpuSecs(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
-  } catch {
-    return 0;
-  }
-}
-
 /** Per-core jiffies from /proc/stat: { busy, total } for the server and the client core. */
 function coreTimes() {
   const out = {};
@@ -207,14 +174,6 @@ function waitPort(port, timeoutMs = 20_000) {
   });
 }
 
-function waitExit(child, timeoutMs) {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(false), timeoutMs);
-    child.once('exit', () => { clearTimeout(t); resolve(true); });
-  });
-}
-
 async function stopChild(child, signal = 'SIGTERM') {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill(signal);
@@ -222,20 +181,6 @@ async function stopChild(child, signal = 'SIGTERM') {
     child.kill('SIGKILL');
     await waitExit(child, 5_000);
   }
-}
-
-function sh(cmd, args) {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-  } catch (e) {
-    return `${e.stdout ?? ''}${e.stderr ?? ''}`.trim() || 'unknown';
-  }
-}
-
-function buildLoadgen() {
-  mkdirSync(BUILD_DIR, { recursive: true });
-  const fresh = existsSync(LOADGEN_BIN) && statSync(LOADGEN_BIN).mtimeMs > statSync(LOADGEN_SRC).mtimeMs;
-  if (!fresh) execFileSync('cc', ['-O2', '-Wall', '-o', LOADGEN_BIN, LOADGEN_SRC], { stdio: 'inherit' });
 }
 
 /** Which Herald was measured: the build's location and age, and the repository state. */
@@ -432,29 +377,6 @@ function summarizeReady(readies, conns) {
     upgradePerSec: th ? Math.round(conns / ((th - t0) / 1e6)) : null,
     errors,
   };
-}
-
-async function statsAll(gens, cmd = 'stats') {
-  return (await Promise.all(gens.map((g) => g.command(cmd)))).filter(Boolean);
-}
-
-function mergeLatency(stats) {
-  const hist = new Map();
-  let count = 0;
-  let max = 0;
-  let res = 10;
-  for (const s of stats) {
-    res = s.hist_res_us ?? res;
-    max = Math.max(max, s.lat_max_us);
-    for (const [b, c] of s.hist ?? []) { hist.set(b, (hist.get(b) ?? 0) + c); count += c; }
-  }
-  const keys = [...hist.keys()].sort((a, b) => a - b);
-  const pct = (p) => {
-    let acc = 0;
-    for (const k of keys) { acc += hist.get(k); if (acc >= count * p) return (k * res) / 1000; }
-    return 0;
-  };
-  return { samples: count, p50Ms: pct(0.5), p99Ms: pct(0.99), p999Ms: pct(0.999), maxMs: max / 1000 };
 }
 
 // ---------------------------------------------------------------- publisher
