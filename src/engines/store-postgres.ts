@@ -107,6 +107,14 @@ function storeError(err: unknown): unknown {
   return err instanceof HeraldError ? err : new HeraldError('HERALD_ERR_UNAVAILABLE', 'IM store write failed', { cause: err });
 }
 
+/** The rows a batch writes, sorted (the lock order): its conversations, and the users of its inboxes and acks. */
+function lockSets(batch: readonly QueuedAppend[]): { convs: string[]; users: string[] } {
+  return {
+    convs: [...new Set(batch.flatMap((q) => (q.input ? [q.input.conversation] : [])))].sort(),
+    users: [...new Set(batch.flatMap((q) => (q.input ? q.input.recipients : [q.ack.user])))].sort(),
+  };
+}
+
 /** The PostgreSQL implementation of ImStore. */
 export class PostgresImStore implements ImStore {
   readonly #url: string;
@@ -405,10 +413,9 @@ export class PostgresImStore implements ImStore {
     });
   }
 
-  /** Lock the batch's conversation rows, then its recipients' user rows, each in id order (no deadlocks between nodes). */
+  /** Lock the batch's conversation rows, then its users' rows, each in id order (no deadlocks between nodes). */
   async #lockRows(c: PoolClient, batch: QueuedAppend[]): Promise<void> {
-    const convs = [...new Set(batch.flatMap((q) => (q.input ? [q.input.conversation] : [])))].sort();
-    const users = [...new Set(batch.flatMap((q) => (q.input ? q.input.recipients : [q.ack.user])))].sort();
+    const { convs, users } = lockSets(batch);
     await c.query(`SELECT id FROM ${this.#t}im_conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE`, [convs]);
     if (users.length) await c.query(`SELECT id FROM ${this.#t}im_users WHERE id = ANY($1) ORDER BY id FOR UPDATE`, [users]);
   }
@@ -420,15 +427,16 @@ export class PostgresImStore implements ImStore {
    */
   async #commitFast(batch: QueuedAppend[]): Promise<Settled[] | undefined> {
     const now = Date.now();
-    const convs = [...new Set(batch.flatMap((q) => (q.input ? [q.input.conversation] : [])))].sort();
-    const users = [...new Set(batch.flatMap((q) => (q.input ? q.input.recipients : [q.ack.user])))].sort();
-    const messages: StoredMessage[] = [];
+    const { convs, users } = lockSets(batch);
+    /** Per append: its message as stored (seq filled in from the answer) and its distinct recipients. */
+    const appends: Array<{ message: StoredMessage; rcpt: string[] }> = [];
     const ops = batch.map((q, i) => {
       if (!q.input) return { user: q.ack.user, seq: q.ack.seq };
       const m = q.input;
       const id = newMessageId(now);
-      messages[i] = { id, conversation: m.conversation, seq: 0, sender: m.sender, kind: m.kind, payload: m.payload, ...(m.target !== undefined ? { target: m.target } : {}), time: now };
-      return { id, conv: m.conversation, sender: m.sender, cid: m.clientId ?? null, kind: m.kind, payload: m.payload, target: m.target ?? null, rcpt: [...new Set(m.recipients)] };
+      const rcpt = [...new Set(m.recipients)];
+      appends[i] = { message: { id, conversation: m.conversation, seq: 0, sender: m.sender, kind: m.kind, payload: m.payload, ...(m.target !== undefined ? { target: m.target } : {}), time: now }, rcpt };
+      return { id, conv: m.conversation, sender: m.sender, cid: m.clientId ?? null, kind: m.kind, payload: m.payload, target: m.target ?? null, rcpt };
     });
     let out: Array<{ seq: number; inbox: Array<[string, number]> } | { acked: number; delivered: Array<[string, number]> }>;
     try {
@@ -444,11 +452,8 @@ export class PostgresImStore implements ImStore {
     return out.map((r, i): Settled => {
       if ('acked' in r) return { ok: true, value: { acked: Number(r.acked), delivered: r.delivered.map(([conversation, seq]) => ({ conversation, seq: Number(seq) })) } };
       const inbox = new Map(r.inbox.map(([user, seq]) => [user, Number(seq)]));
-      const q = batch[i]!;
-      return {
-        ok: true,
-        value: { message: { ...messages[i]!, seq: Number(r.seq) }, inbox: [...new Set(q.input!.recipients)].map((user) => ({ user, seq: inbox.get(user)! })), duplicate: false },
-      };
+      const { message, rcpt } = appends[i]!;
+      return { ok: true, value: { message: { ...message, seq: Number(r.seq) }, inbox: rcpt.map((user) => ({ user, seq: inbox.get(user)! })), duplicate: false } };
     });
   }
 
