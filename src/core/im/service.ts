@@ -25,7 +25,7 @@ import type { StreamPosition } from '../../protocol/position.js';
 import type { ChosenState, PresenceRecord, PresenceStore } from './presence.js';
 import { RateLimiter } from './rate-limit.js';
 import type { ConversationRecord, ConversationSummary, ImStore, InboxEntry, MemberRecord, MemberRole, MessageKind, StoredMessage } from './store.js';
-import { messageEventJson } from './wire.js';
+import { inboxSeqOf, messageEventJson } from './wire.js';
 
 /** Namespace of the personal channels. */
 export const INBOX_NAMESPACE = 'inbox';
@@ -50,16 +50,6 @@ export function inboxChannel(user: string): string {
 /** The id of the direct conversation between two users (order-independent). */
 export function directConversationId(a: string, b: string): string {
   return a < b ? `d:${a}:${b}` : `d:${b}:${a}`;
-}
-
-const SEQ_PREFIX = '{"type":"message","seq":';
-
-/** The inbox seq of a message event (see messageEventJson: it comes first), read without parsing the payload. */
-function inboxSeqOf(payload: Buffer): number | undefined {
-  const head = payload.toString('latin1', 0, SEQ_PREFIX.length + 16);
-  if (!head.startsWith(SEQ_PREFIX)) return undefined;
-  const seq = Number.parseInt(head.slice(SEQ_PREFIX.length), 10);
-  return Number.isSafeInteger(seq) && seq > 0 ? seq : undefined;
 }
 
 /** The sender's ack of a send (also of recall and edit). */

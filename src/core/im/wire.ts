@@ -23,3 +23,13 @@ export function messageEventJson(m: StoredMessage, inboxSeq: number | undefined,
   const seq = inboxSeq === undefined ? '' : `"seq":${inboxSeq},`;
   return `{"type":"message",${seq}${redelivered ? '"redelivered":true,' : ''}"message":${messageJson(m)}}`;
 }
+
+const SEQ_PREFIX = '{"type":"message","seq":';
+
+/** The inbox seq of a message event (messageEventJson writes it first), read without parsing the payload. */
+export function inboxSeqOf(payload: Buffer): number | undefined {
+  const head = payload.toString('latin1', 0, SEQ_PREFIX.length + 16);
+  if (!head.startsWith(SEQ_PREFIX)) return undefined;
+  const seq = Number.parseInt(head.slice(SEQ_PREFIX.length), 10);
+  return Number.isSafeInteger(seq) && seq > 0 ? seq : undefined;
+}
