@@ -1,4 +1,4 @@
-/** herald-client: the Herald SDK for browsers and Node. */
+/** herald-push-client: the Herald SDK for browsers and Node. */
 export { HeraldClient, type ClientOptions, type ClientState, type ClientEvents, type DisconnectedEvent, type HistoryOptions, type HistoryResult } from './client.js';
 export { Subscription, type SubscribeOptions, type SubscribedEvent, type SubscriptionEvents, type SubscriptionState } from './subscription.js';
 export { ClientCode, DisconnectCode, ErrorCode, PROTOCOL_VERSION, shouldReconnect } from './codes.js';
