@@ -1,33 +1,74 @@
 /**
  * The `herald` command: a thin user of src/index.ts. Reads the config sources, reports every
  * problem at once (exit 2), starts the server, and shuts down gracefully on SIGTERM/SIGINT.
+ *
+ * Exit codes: 0 after a clean shutdown (or help, version, token); 2 for what will not fix
+ * itself by restarting: an invalid configuration, a port in use or not allowed, an IM store that
+ * cannot open (unreachable PostgreSQL, unusable data directory); 1 for other start failures
+ * (e.g. Redis unreachable) and crashes.
  */
 import { createRequire } from 'node:module';
 import { pino } from 'pino';
-import { ConfigError, createServer, resolveConfig } from '../index.js';
-import { argsLayer, envLayer, fileLayer, helpText } from './config-sources.js';
+import { ConfigError, createServer, type HeraldConfig, resolveConfig } from '../index.js';
+import { argsLayer, envLayer, fileLayer } from './config-sources.js';
 import { runDispatcher } from './dispatch.js';
+import { COMMANDS, type Command, helpText, TOKEN_FLAGS } from './help.js';
+import { prettyDestination } from './log-pretty.js';
+import { startupSummary, summaryLines } from './summary.js';
+import { didYouMean } from './suggest.js';
+import { runToken } from './token.js';
 import { isWorker, reportListening, runPrimary } from './workers.js';
 
 const require = createRequire(import.meta.url);
+/** The installed package's version. */
+const VERSION = (require('../../package.json') as { version: string }).version;
+/** Longest wait for the IM store to open at start, ms (an unreachable host never refuses). */
+const STORE_OPEN_TIMEOUT_MS = 15_000;
+/** Listen errors no restart can fix. */
+const FATAL_LISTEN_CODES: Record<string, string> = {
+  EADDRINUSE: 'is already in use (another Herald or another program listens there)',
+  EACCES: 'is not allowed for this user (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'is not an address of this host',
+};
+
+/** Whether logs are for people: pretty format asked, or auto in development on a terminal. */
+function prettyLogs(config: HeraldConfig): boolean {
+  return config.logFormat === 'pretty' || (config.logFormat === 'auto' && config.dev && process.stdout.isTTY === true);
+}
+
+/** Reject after `ms` with `message` unless `p` settles first. */
+function within<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
 
 /** Run the CLI; resolves with the process exit code (or never, while serving). */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   const problems: string[] = [];
-  const args = argsLayer(argv, problems);
+  const first = argv[0];
+  const named = first !== undefined && !first.startsWith('-');
+  const command = (named ? first : 'serve') as Command;
+  if (named && !COMMANDS.includes(command)) {
+    process.stderr.write(`herald: unknown command "${first}"${didYouMean(first, COMMANDS)}; commands: ${COMMANDS.join(', ')} (see herald --help)\n`);
+    return 2;
+  }
+  const args = argsLayer(named ? argv.slice(1) : argv, problems, command === 'token' ? TOKEN_FLAGS : []);
   if (args.help) {
-    process.stdout.write(helpText() + '\n');
+    process.stdout.write(helpText(named ? command : undefined) + '\n');
     return 0;
   }
   if (args.version) {
-    process.stdout.write(`${(require('../../package.json') as { version: string }).version}\n`);
+    process.stdout.write(`${VERSION}\n`);
     return 0;
   }
-  const command = args.positional[0] ?? 'serve';
-  if (command !== 'serve' && command !== 'dispatch') problems.push(`unknown command "${command}" (see herald --help)`);
   const file = args.configFile ? fileLayer(args.configFile, problems) : {};
-  const fromEnv = envLayer(env, problems);
-  let config;
+  const warnings: string[] = [];
+  const fromEnv = envLayer(env, problems, warnings);
+  for (const w of warnings) process.stderr.write(`herald: warning: ${w}\n`);
+  let config: HeraldConfig | undefined;
   try {
     config = resolveConfig(file, fromEnv, args.layer);
   } catch (err) {
@@ -38,22 +79,42 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     process.stderr.write(`herald: invalid configuration:\n  - ${problems.join('\n  - ')}\n`);
     return 2;
   }
-  const logger = pino({ level: config.logLevel, base: { pid: process.pid } });
+  if (command === 'token') return runToken(config, args.flags);
+  const pretty = prettyLogs(config);
+  const logger = pretty ? pino({ level: config.logLevel }, prettyDestination()) : pino({ level: config.logLevel, base: { pid: process.pid } });
   if (config.dev) logger.warn('DEVELOPMENT MODE: bare user names are accepted as identities. Never use this in production.');
   if (command === 'dispatch') return runDispatcher(config, logger);
-  if (config.workers > 1 && !isWorker()) return runPrimary(config.workers, logger, config.cluster.drainWindowMs + config.timing.shutdownTimeoutMs);
+  const cfg = config;
+  const announce = (url: string, what: string, where: { host: string; port: number; node?: string }): void => {
+    const summary = startupSummary(cfg, url, VERSION);
+    logger.info({ ...where, ...summary }, `${what} on ${url}`);
+    if (pretty) process.stdout.write(summaryLines(summary));
+  };
+  if (config.workers > 1 && !isWorker()) {
+    return runPrimary(config.workers, logger, config.cluster.drainWindowMs + config.timing.shutdownTimeoutMs, (url, host, port) => announce(url, `herald listening with ${cfg.workers} workers`, { host, port }));
+  }
   const server = createServer({ config, logger });
+  try {
+    await within(server.im.ready(), STORE_OPEN_TIMEOUT_MS, `no answer within ${STORE_OPEN_TIMEOUT_MS / 1000} s`);
+  } catch (err) {
+    const where = config.database.url ? `PostgreSQL (database.url, schema ${config.database.schema})` : `SQLite under ${config.im.storePath || config.dataDir} (dataDir / im.storePath)`;
+    process.stderr.write(`herald: cannot open the IM store in ${where}: ${(err as Error).message}\n`);
+    await server.close().catch(() => undefined);
+    return 2;
+  }
   let addr;
   try {
     addr = await server.listen();
   } catch (err) {
     // E.g. Redis unreachable or the port taken: one clear line, no stack.
-    process.stderr.write(`herald: cannot start: ${(err as Error).message}\n`);
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const fatal = FATAL_LISTEN_CODES[code];
+    process.stderr.write(fatal ? `herald: cannot listen: ${config.host}:${config.port} ${fatal}\n` : `herald: cannot start: ${(err as Error).message}\n`);
     await server.close().catch(() => undefined);
-    return 1;
+    return fatal ? 2 : 1;
   }
-  const what = isWorker() ? 'worker listening' : 'herald listening';
-  logger.info({ host: addr.address, port: addr.port, node: server.core.nodeId }, `${what} on ${server.url()}`);
+  if (isWorker()) logger.info({ host: addr.address, port: addr.port, node: server.core.nodeId }, `worker listening on ${server.url()}`);
+  else announce(server.url(), 'herald listening', { host: addr.address, port: addr.port, node: server.core.nodeId });
   reportListening(addr.address, addr.port);
   let stopping = false;
   const stop = (signal: string): void => {

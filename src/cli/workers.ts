@@ -5,7 +5,9 @@
  * configuration requires for N > 1. One process may hold at most 20,000 open files on this class
  * of host, so workers are how one host holds hundreds of thousands of connections.
  *
- * The primary restarts a worker that dies (with a short backoff) and, on SIGTERM or SIGINT,
+ * The primary restarts a worker that dies (with a short backoff), except one that exits with
+ * code 2 before listening (a configuration the next worker would fail on too: the primary then
+ * stops the others and exits 2). On SIGTERM or SIGINT it
  * forwards SIGTERM to every worker (each drains gracefully: clients are told to reconnect) and
  * exits once they all have.
  */
@@ -36,17 +38,19 @@ export function reportListening(host: string, port: number): void {
 }
 
 /**
- * Run the primary: fork `count` workers (they run the same command line), log once all listen,
+ * Run the primary: fork `count` workers (they run the same command line), call `onListening`
+ * with the URL once all listen,
  * replace crashed ones, and drain them all on SIGTERM/SIGINT. `shutdownTimeoutMs` is the
  * workers' own graceful-shutdown bound (drain window included); the primary kills stragglers
  * a little after it.
  * Resolves with the exit code once every worker has stopped after a signal.
  */
-export function runPrimary(count: number, logger: Logger, shutdownTimeoutMs: number): Promise<number> {
+export function runPrimary(count: number, logger: Logger, shutdownTimeoutMs: number, onListening: (url: string, host: string, port: number) => void): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
     let announced = false;
     let backoff = RESPAWN_DELAY_MS;
+    let exitCode = 0;
     const listening = new Set<number>();
     const started = new Map<number, number>();
 
@@ -59,7 +63,7 @@ export function runPrimary(count: number, logger: Logger, shutdownTimeoutMs: num
         if (!announced && listening.size >= count) {
           announced = true;
           const host = msg.host.includes(':') ? `[${msg.host}]` : msg.host;
-          logger.info({ host: msg.host, port: msg.port, workers: count }, `herald listening on http://${host}:${msg.port} with ${count} workers`);
+          onListening(`http://${host}:${msg.port}`, msg.host, msg.port);
         }
       });
     };
@@ -69,7 +73,13 @@ export function runPrimary(count: number, logger: Logger, shutdownTimeoutMs: num
       const lived = Date.now() - (started.get(w.id) ?? 0);
       started.delete(w.id);
       if (stopping) {
-        if (Object.keys(cluster.workers ?? {}).length === 0) resolve(0);
+        if (Object.keys(cluster.workers ?? {}).length === 0) resolve(exitCode);
+        return;
+      }
+      if (code === 2 && !announced) {
+        logger.error({ worker: w.process.pid }, 'a worker could not start (see its message above); stopping');
+        exitCode = 2;
+        stop('worker-failed');
         return;
       }
       logger.error({ worker: w.process.pid, code, signal }, 'worker died; starting another');
@@ -85,7 +95,7 @@ export function runPrimary(count: number, logger: Logger, shutdownTimeoutMs: num
       const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
       logger.info({ signal, workers: workers.length }, 'shutting down workers');
       if (workers.length === 0) {
-        resolve(0);
+        resolve(exitCode);
         return;
       }
       for (const w of workers) w.process.kill('SIGTERM');

@@ -69,6 +69,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('apiKey', z.string().min(16).optional(), undefined, 'Key for the server API (`Authorization: apikey <key>`); required when host is not loopback.'),
   opt('dev', z.boolean(), false, 'Development mode: accepts a bare user name as identity. Never in production.'),
   opt('logLevel', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info', 'Log level.'),
+  opt('logFormat', z.enum(['auto', 'json', 'pretty']), 'auto', 'Log format: json = one JSON object per line; pretty = coloured lines and a startup summary for people; auto = pretty in development mode on a terminal, else json.'),
   opt('auth.hmacSecret', z.string().min(16).optional(), undefined, 'HS256 secret for connection tokens (JWT).'),
   opt('auth.publicKeys', z.array(z.string()).default([]), [], 'PEM public keys (RS256/ES256) for connection tokens.'),
   opt('auth.jwksFile', z.string().optional(), undefined, 'Path to a JWKS file with token verification keys.'),
@@ -172,6 +173,7 @@ export interface HeraldConfig {
   readonly apiKey?: string;
   readonly dev: boolean;
   readonly logLevel: string;
+  readonly logFormat: 'auto' | 'json' | 'pretty';
   readonly auth: {
     readonly hmacSecret?: string;
     readonly publicKeys: readonly string[];

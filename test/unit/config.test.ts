@@ -108,15 +108,52 @@ describe('config sources', () => {
 
   test('flags take `--flag value` and `--flag=value`; a boolean flag alone means true; unknown flags are problems', () => {
     const problems: string[] = [];
-    const a = argsLayer(['serve', '--port', '81', '--host=::1', '--dev', '--limits.max-connections', '5', '--config', 'x.json', '--bogus'], problems);
+    const a = argsLayer(['--port', '81', '--host=::1', '--dev', '--limits.max-connections', '5', '--config', 'x.json', '--bogus'], problems);
     assert.deepEqual(a.layer, { port: 81, host: '::1', dev: true, limits: { maxConnections: 5 } });
     assert.equal(a.configFile, 'x.json');
-    assert.deepEqual(a.positional, ['serve']);
     assert.equal(problems.length, 1);
     assert.match(problems[0]!, /--bogus/);
     const b = argsLayer(['--dev', 'false', '--help'], []);
     assert.deepEqual(b.layer, { dev: false });
     assert.equal(b.help, true);
+  });
+
+  test('--no-<flag> sets a boolean false; -h and -c are short for --help and --config', () => {
+    const problems: string[] = [];
+    const a = argsLayer(['--no-nchan.enabled', '--web.chat', '--no-web.admin', '-h', '-c', 'f.json', '--stomp.enabled=off'], problems);
+    assert.deepEqual(problems, []);
+    assert.deepEqual(a.layer, { nchan: { enabled: false }, web: { chat: true, admin: false }, stomp: { enabled: false } });
+    assert.equal(a.help, true);
+    assert.equal(a.configFile, 'f.json');
+    argsLayer(['--no-port'], problems);
+    assert.match(problems.join('\n'), /--no-port: unknown option/);
+  });
+
+  test('a bad flag value is reported once and left out of the layer, so the schema does not report it again', () => {
+    const problems: string[] = [];
+    const a = argsLayer(['--port', 'abc', '--dev', 'maybe'], problems);
+    assert.equal(problems.length, 2, problems.join('\n'));
+    assert.deepEqual(a.layer, { dev: true });
+    assert.deepEqual(problems.filter((p) => p.startsWith('--port')).length, 1);
+  });
+
+  test('unknown flags, config keys and HERALD_* variables get the closest known name', () => {
+    const problems: string[] = [];
+    argsLayer(['--prot', '80', '--limits.max-conections', '3'], problems);
+    assert.match(problems[0]!, /--prot: unknown option \(did you mean --port\?\)/);
+    assert.match(problems[1]!, /did you mean --limits\.max-connections\?/);
+    assert.equal(problems.length, 2, 'the value after an unknown flag is not a stray argument');
+    const warnings: string[] = [];
+    envLayer({ HERALD_PROT: '80' }, problems, warnings);
+    assert.match(warnings.join(''), /HERALD_PROT .*did you mean HERALD_PORT\?/);
+  });
+
+  test('booleans without a default (web.chat) parse from env and flags', () => {
+    const problems: string[] = [];
+    assert.deepEqual(envLayer({ HERALD_WEB_CHAT: 'false' }, problems), { web: { chat: false } });
+    assert.deepEqual(argsLayer(['--web.chat', 'true'], problems).layer, { web: { chat: true } });
+    assert.deepEqual(problems, []);
+    assert.equal(resolveConfig(envLayer({ HERALD_WEB_CHAT: 'true' }, problems)).web.chat, true);
   });
 
   test('the PostgreSQL IM store is chosen by database.url, from HERALD_DATABASE_URL or the --database alias', () => {
