@@ -11,6 +11,7 @@ import { ServerApi } from './api/api.js';
 import { registerBackendApi, setContacts } from './api/backend-api.js';
 import { registerImApi } from './api/im-api.js';
 import { Metrics } from './api/metrics.js';
+import { Readiness } from './api/readiness.js';
 import { WebPages } from './api/web.js';
 import type { Broker } from './core/broker.js';
 import type { HeraldConfig } from './core/config.js';
@@ -78,6 +79,8 @@ export class HeraldServer {
   readonly stomp: StompFront | undefined;
   readonly api: ServerApi;
   readonly metrics: Metrics;
+  /** `GET /ready`: the IM store, broker and Redis checked. */
+  readonly readiness: Readiness;
   readonly im: ImService;
   readonly http: Server;
   readonly #httpHandlers: HttpHandler[] = [];
@@ -121,6 +124,8 @@ export class HeraldServer {
     });
     this.#httpHandlers.push((req, res, url) => this.native.handleHttp(req, res, url));
     this.#httpHandlers.push((req, res, url) => this.api.handle(req, res, url));
+    this.readiness = new Readiness({ core: this.core, im: this.im, authorized: (req) => this.api.authorized(req), closing: () => this.#closing !== undefined });
+    this.#httpHandlers.push((req, res, url) => this.readiness.handle(req, res, url));
     this.#upgradeHandlers.push((req, socket, head, url) => this.native.handleUpgrade(req, socket, head, url));
     const web = options.config.web;
     const chat = web.chat ?? options.config.dev;
@@ -232,6 +237,7 @@ export class HeraldServer {
     this.http.closeAllConnections();
     await stopped;
     this.metrics.close();
+    await this.readiness.close();
     await this.core.backend.close();
     await this.im.close();
     await this.core.close();

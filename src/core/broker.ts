@@ -118,6 +118,11 @@ export interface Broker {
   deleteChannel(channel: string): Promise<boolean>;
   /** Channels with a position, whose names start with `prefix`, at most `limit`, sorted by name. */
   channels(prefix: string, limit: number): Promise<ChannelSummary[]>;
+  /**
+   * Resolve when the engine can fan out and answer now (a round trip to a remote engine);
+   * reject with HERALD_ERR_UNAVAILABLE otherwise. Optional: an in-process engine is always able.
+   */
+  ping?(): Promise<void>;
   /** Release connections and timers. */
   close(): Promise<void>;
 }

@@ -15,6 +15,8 @@ export const connectEvents = diagnostics.channel('herald:connect');
 export const disconnectEvents = diagnostics.channel('herald:disconnect');
 /** A slow consumer was dropped: `{ transport }`. */
 export const slowConsumerEvents = diagnostics.channel('herald:slow-consumer');
+/** A client command was answered with an error: `{ command, code, transport }`. */
+export const commandErrorEvents = diagnostics.channel('herald:command-error');
 
 /** Payload of `herald:publish`. */
 export interface PublishEvent {
@@ -40,4 +42,14 @@ export interface ConnectionEvent {
   readonly node: string;
   readonly transport: string;
   readonly code?: number;
+}
+
+/** Payload of `herald:command-error`. */
+export interface CommandErrorEvent {
+  readonly node: string;
+  /** The command name, or `other` for one the front does not know (labels stay bounded). */
+  readonly command: string;
+  /** The error's stable code, e.g. `HERALD_ERR_FORBIDDEN`. */
+  readonly code: string;
+  readonly transport: string;
 }

@@ -349,6 +349,16 @@ export class RedisBroker implements Broker {
     }
   }
 
+  /** Both connections up (commands and fan-out) and Redis answering a PING. */
+  async ping(): Promise<void> {
+    if (this.#sub?.status !== 'ready') throw this.#unavailable(new Error('subscriber connection down'));
+    try {
+      await this.#ready().ping();
+    } catch (err) {
+      throw this.#wrap(err);
+    }
+  }
+
   #unavailable(cause?: unknown): HeraldError {
     return new HeraldError('HERALD_ERR_UNAVAILABLE', 'Redis is unavailable', { cause });
   }

@@ -8,7 +8,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Identity } from '../../core/auth.js';
 import type { HeraldCore } from '../../core/core.js';
-import { HeraldError, toHeraldError } from '../../core/errors.js';
+import { HeraldError, logFailure, toHeraldError } from '../../core/errors.js';
+import { type CommandErrorEvent, commandErrorEvents } from '../../core/events.js';
 import { TimerWheel } from '../../core/timer-wheel.js';
 import { DisconnectCode } from '../../protocol/codes.js';
 import { decodeCommand, validateParams } from '../../protocol/frames.js';
@@ -157,19 +158,22 @@ export class NativeFront {
       if (decoded.kind === 'json') throw new HeraldError('HERALD_ERR_MALFORMED_JSON', 'Request body is not valid JSON');
       throw new HeraldError('HERALD_ERR_BAD_REQUEST', decoded.message);
     }
-    const identity = await this.#identify(req, url);
     const spec = this.commands.get(decoded.cmd);
-    if (!spec) throw new HeraldError('HERALD_ERR_UNKNOWN_COMMAND', `Unknown command over HTTP: ${decoded.cmd.slice(0, 64)}`);
-    const params = validateParams(spec.schema, decoded.params);
-    if (!params.ok) throw new HeraldError('HERALD_ERR_BAD_REQUEST', params.message);
-    const ctx: CommandContext = { core: this.core, client: `http-${randomUUID()}`, identity, transport: 'http' };
     try {
+      const identity = await this.#identify(req, url);
+      if (!spec) throw new HeraldError('HERALD_ERR_UNKNOWN_COMMAND', `Unknown command over HTTP: ${decoded.cmd.slice(0, 64)}`);
+      const params = validateParams(spec.schema, decoded.params);
+      if (!params.ok) throw new HeraldError('HERALD_ERR_BAD_REQUEST', params.message);
+      const ctx: CommandContext = { core: this.core, client: `http-${randomUUID()}`, identity, transport: 'http' };
       const result = await spec.handler(ctx, params.value as never);
       const text = resultJson(decoded.id, result);
       res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
       res.end(text);
     } catch (err) {
+      // Logged and counted as on the WebSocket path.
       const e = toHeraldError(err);
+      logFailure(this.core.logger, e);
+      if (commandErrorEvents.hasSubscribers) commandErrorEvents.publish({ node: this.core.nodeId, command: spec ? decoded.cmd : 'other', code: e.code, transport: 'http' } satisfies CommandErrorEvent);
       sendJson(res, e.status, { id: decoded.id, code: e.code, message: e.message, error: { code: e.wire, name: e.code, message: e.message, temporary: e.temporary } });
     }
   }

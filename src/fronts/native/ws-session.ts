@@ -8,7 +8,7 @@ import { connectCloseCode } from '../../core/backend.js';
 import type { ChannelEvent } from '../../core/broker.js';
 import type { HeraldCore } from '../../core/core.js';
 import { HeraldError, logFailure, toHeraldError } from '../../core/errors.js';
-import { connectEvents, disconnectEvents, slowConsumerEvents } from '../../core/events.js';
+import { type CommandErrorEvent, commandErrorEvents, connectEvents, disconnectEvents, slowConsumerEvents } from '../../core/events.js';
 import type { Connection, Subscriber } from '../../core/hub.js';
 import type { Outgoing, Publication } from '../../core/publication.js';
 import { SubscriptionState } from '../../core/subscription.js';
@@ -136,7 +136,7 @@ export class WsSession implements Connection, Subscriber, CommandContext {
       this.disconnect(DisconnectCode.BAD_REQUEST, decoded.message.slice(0, 100));
       return;
     }
-    this.#run(decoded.id, decoded.cmd, decoded.params).catch((err) => this.#replyError(decoded.id, err));
+    this.#run(decoded.id, decoded.cmd, decoded.params).catch((err) => this.#replyError(decoded.id, err, decoded.cmd));
   }
 
   /** Fixed one-second window rate limit; cheap and per connection. */
@@ -194,7 +194,7 @@ export class WsSession implements Connection, Subscriber, CommandContext {
       await this.core.backend.loggedIn(this.identity);
     } catch (err) {
       const e = toHeraldError(err);
-      this.#replyError(id, e);
+      this.#replyError(id, e, 'connect');
       this.disconnect(connectCloseCode(e), e.message.slice(0, 100));
       return;
     }
@@ -256,9 +256,13 @@ export class WsSession implements Connection, Subscriber, CommandContext {
     if (!this.#closed) this.#write(textFrame(resultJson(id, result)));
   }
 
-  #replyError(id: number | undefined, err: unknown): void {
+  #replyError(id: number | undefined, err: unknown, cmd: string): void {
     const e = toHeraldError(err);
     logFailure(this.core.logger, e);
+    if (commandErrorEvents.hasSubscribers) {
+      const known = cmd === 'connect' || cmd === 'subscribe' || cmd === 'unsubscribe' || this.#env.commands.has(cmd);
+      commandErrorEvents.publish({ node: this.core.nodeId, command: known ? cmd : 'other', code: e.code, transport: this.transport } satisfies CommandErrorEvent);
+    }
     if (!this.#closed) this.#write(textFrame(encodeError(id, { code: e.wire, name: e.code, message: e.message, temporary: e.temporary })));
   }
 
