@@ -3,6 +3,7 @@
  * publication so `Outgoing.encoded()` runs it once per node for all subscribers.
  */
 import { BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE, type Publication } from '../../core/publication.js';
+import { parsePeerJson } from '../../protocol/json.js';
 import { formatPosition, type StreamPosition } from '../../protocol/position.js';
 
 
@@ -17,12 +18,9 @@ const jsonChecked = new WeakMap<Publication, boolean>();
 function isJsonPayload(pub: Publication): boolean {
   let ok = jsonChecked.get(pub);
   if (ok === undefined) {
-    try {
-      JSON.parse(pub.payload.toString('utf8'));
-      ok = true;
-    } catch {
-      ok = false;
-    }
+    // Too deep counts as not JSON: it is embedded as a string, so replies that re-serialize it
+    // (history) cannot overflow the stack.
+    ok = parsePeerJson(pub.payload.toString('utf8')).ok;
     jsonChecked.set(pub, ok);
   }
   return ok;
