@@ -82,6 +82,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   if (command === 'token') return runToken(config, args.flags);
   const pretty = prettyLogs(config);
   const logger = pretty ? pino({ level: config.logLevel }, prettyDestination()) : pino({ level: config.logLevel, base: { pid: process.pid } });
+  // A promise nobody awaited must not take every connection of the node down with it: log it.
+  process.on('unhandledRejection', (reason) => logger.error({ err: String((reason as Error)?.stack ?? reason) }, 'unhandled promise rejection'));
   if (config.dev) logger.warn('DEVELOPMENT MODE: bare user names are accepted as identities. Never use this in production.');
   if (command === 'dispatch') return runDispatcher(config, logger);
   const cfg = config;
