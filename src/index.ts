@@ -21,6 +21,7 @@ export { MemorySessions } from './engines/sessions-memory.js';
 export { RedisSessions, type RedisSessionsOptions } from './engines/sessions-redis.js';
 export type { SessionEntry, SessionRegistry } from './core/sessions.js';
 export { createDispatchServer, Dispatcher, listenDispatch, type Assignment, type DispatchStrategy } from './api/dispatcher.js';
+export { serveClusterMetrics } from './api/metrics.js';
 export type { NodeInfo, NodeRegistry } from './core/nodes.js';
 export type { Broker } from './core/broker.js';
 export type { ControlAction, ControlMessage } from './core/control-message.js';

@@ -12,6 +12,7 @@ import { registerBackendApi, setContacts } from './api/backend-api.js';
 import { registerImApi } from './api/im-api.js';
 import { Metrics } from './api/metrics.js';
 import { Readiness } from './api/readiness.js';
+import { instrumentStore } from './api/store-metrics.js';
 import { WebPages } from './api/web.js';
 import type { Broker } from './core/broker.js';
 import type { HeraldConfig } from './core/config.js';
@@ -107,7 +108,7 @@ export class HeraldServer {
       (database.url
         ? new PostgresImStore({ url: database.url, schema: database.schema, poolSize: database.poolSize })
         : new SqliteImStore({ path: im.storePath || join(options.config.dataDir, 'herald.db'), synchronous: im.storeSync }));
-    this.im = new ImService({ core: this.core, store: imStore, presence: options.presence ?? new MemoryPresence() });
+    this.im = new ImService({ core: this.core, store: instrumentStore(imStore, this.core.nodeId), presence: options.presence ?? new MemoryPresence() });
     registerImCommands(this.native, this.im);
     registerImApi(this.api, this.im, options.config.limits.maxMessageBytes);
     const backend = options.config.backend;
@@ -115,7 +116,8 @@ export class HeraldServer {
     this.core.backend.onContacts((user, list) => setContacts(this.im, user, list).then(() => undefined));
     registerBackendCommands(this.native, this.core.backend);
     registerBackendApi(this.api, this.core, this.im);
-    this.metrics = new Metrics(this.core, { defaultMetrics: options.processMetrics ?? true });
+    this.readiness = new Readiness({ core: this.core, im: this.im, authorized: (req) => this.api.authorized(req), closing: () => this.#closing !== undefined });
+    this.metrics = new Metrics(this.core, { defaultMetrics: options.processMetrics ?? true, readiness: () => this.readiness.report() });
     this.http = createHttpServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => this.#onRequest(req, res));
     this.http.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
     this.http.on('clientError', (_err, socket) => {
@@ -124,7 +126,6 @@ export class HeraldServer {
     });
     this.#httpHandlers.push((req, res, url) => this.native.handleHttp(req, res, url));
     this.#httpHandlers.push((req, res, url) => this.api.handle(req, res, url));
-    this.readiness = new Readiness({ core: this.core, im: this.im, authorized: (req) => this.api.authorized(req), closing: () => this.#closing !== undefined });
     this.#httpHandlers.push((req, res, url) => this.readiness.handle(req, res, url));
     this.#upgradeHandlers.push((req, socket, head, url) => this.native.handleUpgrade(req, socket, head, url));
     const web = options.config.web;

@@ -11,9 +11,10 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { HeraldError } from '../core/errors.js';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { HeraldError, toHeraldError } from '../core/errors.js';
 import type { NodeInfo, NodeRegistry } from '../core/nodes.js';
-import { sendError } from '../transports/http.js';
+import { isLoopbackRequest, requestApiKey, secretEquals, sendError } from '../transports/http.js';
 
 /** How nodes are ordered for a user. */
 export type DispatchStrategy = 'hash' | 'load';
@@ -81,6 +82,11 @@ export class Dispatcher {
     return true;
   }
 
+  /** How many node URLs can be assigned now (from the cached registry read). */
+  async liveTargets(): Promise<number> {
+    return (await this.#targets()).length;
+  }
+
   async #targets(): Promise<Target[]> {
     const now = Date.now();
     if (!this.#cache || now - this.#cache.at > (this.#options.cacheMs ?? 500)) {
@@ -105,8 +111,34 @@ function groupByUrl(nodes: NodeInfo[]): Target[] {
   return [...byUrl.values()];
 }
 
-/** A standalone dispatcher HTTP server (`herald dispatch`): `/dispatch` and `/health`. */
-export function createDispatchServer(dispatcher: Dispatcher): Server {
+/** Options of `createDispatchServer`. */
+export interface DispatchServerOptions {
+  /** Key `/metrics` asks for (`Authorization: apikey <key>` or `X-API-Key`); without one, loopback only. */
+  readonly apiKey?: string;
+  /** Collect Node process metrics (default true). */
+  readonly processMetrics?: boolean;
+}
+
+/** Prometheus metrics of a dispatcher. */
+function dispatchMetrics(dispatcher: Dispatcher, processMetrics: boolean): { registry: Registry; answered: Counter } {
+  const registry = new Registry();
+  if (processMetrics) collectDefaultMetrics({ register: registry });
+  const answered = new Counter({ name: 'herald_dispatch_requests_total', help: 'GET /dispatch answers by outcome (ok, or the error code)', labelNames: ['outcome'], registers: [registry] });
+  new Gauge({
+    name: 'herald_dispatch_live_targets',
+    help: 'Node URLs the dispatcher can assign (not draining, workers of one host counted once)',
+    registers: [registry],
+    async collect() {
+      this.set(await dispatcher.liveTargets().catch(() => 0));
+    },
+  });
+  return { registry, answered };
+}
+
+/** A standalone dispatcher HTTP server (`herald dispatch`): `/dispatch`, `/health` and `/metrics`. */
+export function createDispatchServer(dispatcher: Dispatcher, options: DispatchServerOptions = {}): Server {
+  const { registry, answered } = dispatchMetrics(dispatcher, options.processMetrics ?? true);
+  const key = options.apiKey;
   return createServer((req, res) => {
     void (async () => {
       try {
@@ -115,7 +147,19 @@ export function createDispatchServer(dispatcher: Dispatcher): Server {
           res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok","role":"dispatcher"}');
           return;
         }
-        if (!(await dispatcher.handle(req, res, url))) throw new HeraldError('HERALD_ERR_NOT_FOUND', 'No such endpoint');
+        if (url.pathname === '/metrics') {
+          if (!(key ? secretEquals(requestApiKey(req), key) : isLoopbackRequest(req))) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'API key required');
+          const text = await registry.metrics();
+          res.writeHead(200, { 'content-type': registry.contentType }).end(text);
+          return;
+        }
+        try {
+          if (!(await dispatcher.handle(req, res, url))) throw new HeraldError('HERALD_ERR_NOT_FOUND', 'No such endpoint');
+          if (url.pathname === '/dispatch') answered.inc({ outcome: 'ok' });
+        } catch (err) {
+          if (url.pathname === '/dispatch') answered.inc({ outcome: toHeraldError(err).code });
+          throw err;
+        }
       } catch (err) {
         sendError(res, err);
       }

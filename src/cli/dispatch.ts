@@ -20,7 +20,7 @@ export async function runDispatcher(config: HeraldConfig, logger: Logger): Promi
     return 1;
   }
   const dispatcher = new Dispatcher({ registry, strategy: config.dispatch.strategy, backups: config.dispatch.backups });
-  const server = createDispatchServer(dispatcher);
+  const server = createDispatchServer(dispatcher, { apiKey: config.apiKey });
   const addr = await listenDispatch(server, config.port, config.host);
   logger.info({ host: addr.address, port: addr.port, strategy: config.dispatch.strategy }, `herald dispatcher listening on http://${addr.address}:${addr.port}`);
   return new Promise<number>((resolve) => {

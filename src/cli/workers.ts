@@ -13,6 +13,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '../core/logger.js';
+import { serveClusterMetrics } from '../index.js';
 
 /** Message a worker sends the primary once it listens. */
 export interface WorkerListening {
@@ -107,6 +108,7 @@ export function runPrimary(count: number, logger: Logger, shutdownTimeoutMs: num
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
 
+    serveClusterMetrics();
     for (let i = 0; i < count; i++) fork();
   });
 }

@@ -71,6 +71,14 @@ void describe('herald dispatch', { timeout: 400_000 }, () => {
     assert.equal((await fetch(`${d.url}/dispatch`)).status, 400);
   });
 
+  void test('the dispatcher serves /metrics: answers by outcome, live targets, process metrics', async () => {
+    const text = await (await fetch(`${d.url}/metrics`)).text();
+    assert.match(text, /^herald_dispatch_requests_total\{outcome="ok"\} [1-9]/m);
+    assert.match(text, /^herald_dispatch_requests_total\{outcome="HERALD_ERR_BAD_REQUEST"\} [1-9]/m);
+    assert.match(text, /^herald_dispatch_live_targets 3$/m);
+    assert.match(text, /^process_cpu_user_seconds_total /m);
+  });
+
   void test('POST /api/drain: the node is no longer assigned and its clients are told to reconnect through the dispatcher', async () => {
     const user = await userOn(d, c);
     const client = await WsClient.connected(c.wsUrl);

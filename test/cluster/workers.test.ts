@@ -49,6 +49,22 @@ void describe('herald serve --workers 2', { timeout: 600_000 }, () => {
     assert.equal(nodes.size, 2);
   });
 
+  void test('/metrics answers for the whole host whichever worker takes the scrape, each series labelled by node', async () => {
+    const workers = new Set<string>();
+    for (let i = 0; i < 6; i++) workers.add((await health(node.port)).node);
+    for (let i = 0; i < 3; i++) {
+      const text = await new Promise<string>((resolve, reject) => {
+        get({ host: '127.0.0.1', port: node.port, path: '/metrics', agent: false }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`${res.statusCode}: ${body}`))));
+        }).on('error', reject);
+      });
+      for (const id of workers) assert.match(text, new RegExp(`^herald_subscriptions\\{node="${id}"\\} \\d+`, 'm'), `scrape ${i} lacks worker ${id}`);
+      assert.match(text, /^process_cpu_user_seconds_total\{node="[^"]+"\} /m);
+    }
+  });
+
   void test('a publication reaches subscribers on every worker', async () => {
     const ch = `w-${Date.now()}`;
     for (let i = 0; i < 6; i++) {
