@@ -50,6 +50,16 @@ const SWEEP_INTERVAL_MS = 60_000;
 /** Idle time after which a channel's id state is forgotten when messages never expire, ms. */
 const IDLE_FOREVER_MS = 3_600_000;
 
+/**
+ * Nchan's answer to a publish refused by the authorize or upstream hook: nginx's 403 error page
+ * (without nginx's signature line).
+ */
+const FORBIDDEN_PAGE: Refusal = {
+  status: 403,
+  headers: { 'Content-Type': 'text/html' },
+  body: '<html>\r\n<head><title>403 Forbidden</title></head>\r\n<body>\r\n<center><h1>403 Forbidden</h1></center>\r\n</body>\r\n</html>\r\n',
+};
+
 /** Loopback client addresses (IPv4, IPv6, v4-mapped). */
 const LOOPBACK_RE = /^(127\.|::1$|::ffff:127\.)/;
 
@@ -110,6 +120,9 @@ export class NchanFront {
     const m = this.match(url);
     if (!m) return false;
     const { route } = m;
+    // Nchan (nginx) says `Connection: keep-alive` on every answer to a keep-alive request, close-
+    // delimited streams included; naming it also keeps Node from adding its `Keep-Alive` header.
+    if (res.shouldKeepAlive) res.setHeader('Connection', 'keep-alive');
     if (route.role === 'status') {
       const body = await stubStatus(this);
       res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': String(Buffer.byteLength(body)) }).end(body);
@@ -170,7 +183,7 @@ export class NchanFront {
     if (!route.authorizeUrl) return undefined;
     const denied = await authorize(route.authorizeUrl, hookHeaders(req, idText, { 'X-Publisher-Type': type }), this.core.config.nchan.hookTimeoutMs);
     if (!denied) return undefined;
-    return { status: denied.status === 502 || denied.status === 504 ? denied.status : 403 };
+    return denied.status === 502 || denied.status === 504 ? { status: denied.status } : FORBIDDEN_PAGE;
   }
 
   /** Check ids for a route; a Refusal when unusable. */
@@ -186,19 +199,24 @@ export class NchanFront {
    * the plan or a refusal to send as is.
    */
   async planSubscribe(route: NchanRoute, idText: string, req: IncomingMessage, url: URL, type: NchanSubscriberType): Promise<SubscribePlan | Refusal> {
+    // Like Nchan: refusals carry the CORS headers; once the channels are looked up, a poll
+    // type's refusal also carries Vary and the exposed headers of a message answer.
+    const cors = corsHeaders(route, req) as Record<string, string>;
+    const poll = type === 'longpoll' || type === 'intervalpoll';
+    const late = poll ? { Vary: 'If-None-Match, If-Modified-Since', ...(corsHeaders(route, req, true) as Record<string, string>) } : cors;
     const ids = this.checkIds(route, idText);
-    if (!Array.isArray(ids)) return ids;
+    if (!Array.isArray(ids)) return { ...ids, headers: { ...ids.headers, ...cors } };
     let from: StartFrom;
     try {
       from = startFrom(req, url, ids.length, route.firstMessage);
     } catch (err) {
-      if (err instanceof InvalidMessageIdError) return { status: 400, headers: { 'Content-Type': 'text/plain' }, body: 'Message ID invalid' };
+      if (err instanceof InvalidMessageIdError) return { status: 400, headers: { 'Content-Type': 'text/plain', ...cors }, body: 'Message ID invalid' };
       throw err;
     }
     const channels = ids.map((id) => coreChannel(route.group, id));
-    for (const ch of channels) if (!this.readable(route, ch)) return { status: 403 };
+    for (const ch of channels) if (!this.readable(route, ch)) return { status: 403, headers: cors };
     if (route.existingChannelsOnly) {
-      for (const ch of channels) if (!(await this.channels.exists(ch))) return { status: 403 };
+      for (const ch of channels) if (!(await this.channels.exists(ch))) return { status: 403, headers: late };
     }
     if (route.authorizeUrl) {
       const denied: HookReply | undefined = await authorize(
@@ -206,7 +224,7 @@ export class NchanFront {
         hookHeaders(req, idText, { 'X-Subscriber-Type': type }),
         this.core.config.nchan.hookTimeoutMs,
       );
-      if (denied) return { status: denied.status, headers: denied.headers, body: denied.body };
+      if (denied) return { status: denied.status, headers: { ...denied.headers, ...late }, body: denied.body };
     }
     return { route, ids, channels, from };
   }
@@ -273,7 +291,9 @@ export class NchanFront {
     const cors = corsHeaders(route, req);
     const format = infoFormat(req.headers.accept);
     const reply = (status: number, info: NchanChannelInfo | undefined): void => {
-      if (!info) return void res.writeHead(status, { 'Content-Length': '0', ...cors }).end();
+      // A publish refused by the upstream hook gets nginx's error page type; a dropped one (204) no body at all.
+      if (!info && status === 403) return void send(res, { ...FORBIDDEN_PAGE, headers: { ...FORBIDDEN_PAGE.headers, ...(cors as Record<string, string>) } });
+      if (!info) return void res.writeHead(status, status === 204 ? cors : { 'Content-Length': '0', ...cors }).end();
       const { contentType, body } = renderInfo(info, format);
       res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': String(Buffer.byteLength(body)), ...cors }).end(method === 'HEAD' ? undefined : body);
     };
@@ -312,7 +332,7 @@ export class NchanFront {
       case 'chunked': sink = new ChunkedSink(res, cors, max); break;
       case 'multipart-mixed': sink = new MultipartSink(res, cors, max); break;
       case 'http-raw-stream': sink = new RawStreamSink(res, cors, max); break;
-      default: sink = new LongPollSink(res, cors);
+      default: sink = new LongPollSink(res, cors, plan.from.kind === 'after' ? resumeTags(req, url) : undefined);
     }
     const started: { sub?: NchanSubscription } = {};
     // Attached before starting: a client may go away while history is being read.
@@ -372,6 +392,18 @@ export function startFrom(req: IncomingMessage, url: URL, count: number, first: 
     if (id && id.time > 0) return { kind: 'after', id };
   }
   return typeof first === 'number' ? { kind: 'nth', n: first } : { kind: first };
+}
+
+/**
+ * The tag part of the resume position exactly as the request gave it (brackets kept), in
+ * startFrom's order; Nchan sends it back as the Etag of a 410.
+ */
+export function resumeTags(req: IncomingMessage, url: URL): string | undefined {
+  const inm = headerValue(req.headers['if-none-match']);
+  if (req.headers['if-modified-since'] && inm) return inm;
+  const id = inm ?? headerValue(req.headers['last-event-id']) ?? url.searchParams.get('last_event_id') ?? undefined;
+  const i = id?.indexOf(':') ?? -1;
+  return i < 0 ? undefined : id!.slice(i + 1);
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {
