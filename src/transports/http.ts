@@ -2,9 +2,11 @@
  * HTTP helpers shared by the API and the HTTP transports: bounded body reading, JSON replies and
  * the one error handler that answers `{code, message}` (unknown errors become a bare 500).
  */
+import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeraldError, logFailure, toHeraldError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { MAX_JSON_DEPTH, parsePeerJson } from '../protocol/json.js';
 
 /** Read the whole request body, failing with 413 past `limit` bytes. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -32,13 +34,15 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-/** Parse a JSON body; 400 HERALD_ERR_MALFORMED_JSON when it is not JSON. */
+/**
+ * Parse a JSON body; 400 HERALD_ERR_MALFORMED_JSON when it is not JSON, 400
+ * HERALD_ERR_JSON_TOO_DEEP when it nests deeper than `MAX_JSON_DEPTH`.
+ */
 export function parseJson(body: Buffer): unknown {
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new HeraldError('HERALD_ERR_MALFORMED_JSON', 'Request body is not valid JSON');
-  }
+  const r = parsePeerJson(body.toString('utf8'));
+  if (r.ok) return r.value;
+  if (r.reason === 'depth') throw new HeraldError('HERALD_ERR_JSON_TOO_DEEP', `Request body nests deeper than ${MAX_JSON_DEPTH} levels`);
+  throw new HeraldError('HERALD_ERR_MALFORMED_JSON', 'Request body is not valid JSON');
 }
 
 /** Send a JSON response. */
@@ -69,4 +73,20 @@ export function remoteAddress(req: IncomingMessage): string {
 export function isLoopbackRequest(req: IncomingMessage): boolean {
   const a = remoteAddress(req);
   return a === '::1' || a.startsWith('127.');
+}
+
+/** The API key a request carries (`Authorization: apikey <key>`, else `X-Api-Key`), if any. */
+export function requestApiKey(req: IncomingMessage): string | undefined {
+  const auth = req.headers.authorization;
+  if (auth?.startsWith('apikey ')) return auth.slice(7);
+  const header = req.headers['x-api-key'];
+  return typeof header === 'string' ? header : undefined;
+}
+
+/** Whether a given secret (API key) equals the expected one, compared in constant time. */
+export function secretEquals(given: string | undefined, expected: string): boolean {
+  if (given === undefined) return false;
+  const g = Buffer.from(given);
+  const e = Buffer.from(expected);
+  return g.length === e.length && timingSafeEqual(g, e);
 }
