@@ -1,11 +1,13 @@
 /**
  * Connection authentication: JWT verification (HS256 from a secret; RS256/ES256 from PEM public
- * keys or a JWKS file) and the development-mode bare-name identity. `sub` is the user id.
+ * keys, a JWKS file or a JWKS URL) and the development-mode bare-name identity. `sub` is the
+ * user id. A JWKS URL that cannot be fetched makes verification fail with HERALD_ERR_UNAVAILABLE
+ * (temporary: the client retries), never with "invalid token".
  */
 import { readFileSync } from 'node:fs';
-import { createLocalJWKSet, errors as joseErrors, importSPKI, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, importSPKI, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { HeraldConfig } from './config.js';
-import { UnauthorizedError } from './errors.js';
+import { HeraldError, UnauthorizedError } from './errors.js';
 
 /** Who a connection is. */
 export interface Identity {
@@ -26,6 +28,12 @@ export interface Identity {
 }
 
 const USER_RE = /^[A-Za-z0-9_.@-]{1,128}$/;
+/** Longest wait for the JWKS URL, ms. */
+const JWKS_TIMEOUT_MS = 5_000;
+/** Shortest time between two JWKS fetches (an unknown key id fetches again), ms. */
+const JWKS_COOLDOWN_MS = 30_000;
+/** How long fetched keys are used before the next fetch, ms. */
+const JWKS_CACHE_MS = 600_000;
 
 type KeyLike = Awaited<ReturnType<typeof importSPKI>>;
 
@@ -35,6 +43,7 @@ export class Authenticator {
   readonly #secret: Uint8Array | undefined;
   #keys: Promise<Array<{ key: KeyLike; alg: string }>> | undefined;
   readonly #jwks: JWTVerifyGetKey | undefined;
+  readonly #remoteJwks: JWTVerifyGetKey | undefined;
   /** Revocation check run on every verified token (set by the backend integration). */
   revoked: ((identity: Identity) => boolean) | undefined;
 
@@ -42,11 +51,14 @@ export class Authenticator {
     this.#config = config;
     this.#secret = config.auth.hmacSecret ? new TextEncoder().encode(config.auth.hmacSecret) : undefined;
     this.#jwks = config.auth.jwksFile ? createLocalJWKSet(JSON.parse(readFileSync(config.auth.jwksFile, 'utf8'))) : undefined;
+    this.#remoteJwks = config.auth.jwksUrl
+      ? createRemoteJWKSet(new URL(config.auth.jwksUrl), { timeoutDuration: JWKS_TIMEOUT_MS, cooldownDuration: JWKS_COOLDOWN_MS, cacheMaxAge: JWKS_CACHE_MS })
+      : undefined;
   }
 
   /** Whether any token verification is configured. */
   get enabled(): boolean {
-    return this.#secret !== undefined || this.#config.auth.publicKeys.length > 0 || this.#jwks !== undefined;
+    return this.#secret !== undefined || this.#config.auth.publicKeys.length > 0 || this.#jwks !== undefined || this.#remoteJwks !== undefined;
   }
 
   /** Whether bare user names are accepted (development mode). */
@@ -73,6 +85,9 @@ export class Authenticator {
       }
     }
     if (!payload) {
+      if (lastErr instanceof joseErrors.JWKSTimeout || lastErr instanceof TypeError || (lastErr instanceof joseErrors.JOSEError && lastErr.code === 'ERR_JOSE_GENERIC')) {
+        throw new HeraldError('HERALD_ERR_UNAVAILABLE', 'Token keys unavailable (JWKS URL)', { cause: lastErr });
+      }
       if (lastErr instanceof joseErrors.JWTExpired) throw new UnauthorizedError('HERALD_ERR_TOKEN_EXPIRED', 'Token expired', { cause: lastErr });
       throw new UnauthorizedError('HERALD_ERR_UNAUTHORIZED', 'Invalid token', { cause: lastErr });
     }
@@ -109,9 +124,8 @@ export class Authenticator {
     // One shared import: concurrent first verifications must all wait for the same keys.
     if (this.#config.auth.publicKeys.length) this.#keys ??= this.#importKeys();
     for (const { key, alg } of (await this.#keys) ?? []) out.push((t, o) => jwtVerify(t, key, { ...o, algorithms: [alg] }));
-    if (this.#jwks) {
-      const jwks = this.#jwks;
-      out.push((t, o) => jwtVerify(t, jwks, { ...o, algorithms: ['RS256', 'ES256', 'HS256'] }));
+    for (const jwks of [this.#jwks, this.#remoteJwks]) {
+      if (jwks) out.push((t, o) => jwtVerify(t, jwks, { ...o, algorithms: ['RS256', 'ES256', 'HS256'] }));
     }
     return out;
   }

@@ -75,6 +75,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('auth.hmacSecret', z.string().min(16).optional(), undefined, 'HS256 secret for connection tokens (JWT).'),
   opt('auth.publicKeys', z.array(z.string()).default([]), [], 'PEM public keys (RS256/ES256) for connection tokens.'),
   opt('auth.jwksFile', z.string().optional(), undefined, 'Path to a JWKS file with token verification keys.'),
+  opt('auth.jwksUrl', z.string().regex(/^https?:\/\//, 'expected an http:// or https:// URL').optional(), undefined, 'URL of a JWKS (e.g. https://issuer/.well-known/jwks.json): keys fetched on first use, cached 10 min, fetched again for an unknown key id (at most every 30 s).'),
   opt('auth.audience', z.string().optional(), undefined, 'Required `aud` claim of tokens, if set.'),
   opt('auth.issuer', z.string().optional(), undefined, 'Required `iss` claim of tokens, if set.'),
   opt('channels.historySize', channelPolicyFields.historySize, 100, 'Default: publications kept per channel (0 = no history).'),
@@ -180,6 +181,7 @@ export interface HeraldConfig {
     readonly hmacSecret?: string;
     readonly publicKeys: readonly string[];
     readonly jwksFile?: string;
+    readonly jwksUrl?: string;
     readonly audience?: string;
     readonly issuer?: string;
   };

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from 'jose';
@@ -50,6 +52,31 @@ describe('Authenticator', () => {
     writeFileSync(file, JSON.stringify({ keys: [jwk] }));
     const auth = new Authenticator(resolveConfig({ auth: { jwksFile: file } }));
     assert.equal((await auth.verify(await sign(ec.privateKey, 'ES256', {}, 'carol', 'k1'))).user, 'carol');
+  });
+
+  test('verifies tokens against a JWKS served over HTTP, fetching it once; an unreachable URL is HERALD_ERR_UNAVAILABLE, not an invalid token', async () => {
+    const jwk = { ...(await exportJWK(rsa.publicKey)), kid: 'remote-1', alg: 'RS256' };
+    let fetches = 0;
+    const http = createServer((req, res) => {
+      fetches++;
+      if (req.url !== '/.well-known/jwks.json') return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/.well-known/jwks.json`;
+    try {
+      const auth = new Authenticator(resolveConfig({ auth: { jwksUrl: url } }));
+      assert.equal(auth.enabled, true);
+      assert.equal((await auth.verify(await sign(rsa.privateKey, 'RS256', {}, 'dora', 'remote-1'))).user, 'dora');
+      assert.equal((await auth.verify(await sign(rsa.privateKey, 'RS256', {}, 'erin', 'remote-1'))).user, 'erin');
+      assert.equal(fetches, 1, 'keys are cached');
+      const other = await generateKeyPair('RS256');
+      await rejects(auth.verify(await sign(other.privateKey, 'RS256', {}, 'mallory', 'remote-1')), 'HERALD_ERR_UNAUTHORIZED');
+    } finally {
+      await new Promise((resolve) => http.close(resolve));
+    }
+    const down = new Authenticator(resolveConfig({ auth: { jwksUrl: url } }));
+    await rejects(down.verify(await sign(rsa.privateKey, 'RS256', {}, 'dora', 'remote-1')), 'HERALD_ERR_UNAVAILABLE');
   });
 
   test('checks audience and issuer when configured', async () => {

@@ -223,6 +223,28 @@ export class HeraldClient extends Emitter<ClientEvents> implements SubscriptionO
     return (await this.command('history', params)) as HistoryResult;
   }
 
+  /**
+   * Call the application backend: the server forwards `method` and `data` to its RPC hook
+   * (`backend.rpcPath`) with this connection's user, and this resolves with the backend's
+   * answer. Rejects with a HeraldClientError: the backend's own error code when it refused,
+   * HERALD_ERR_BACKEND_TIMEOUT (temporary) when it did not answer in time,
+   * HERALD_ERR_UNKNOWN_COMMAND when the server has no RPC hook configured.
+   */
+  async rpc<T = unknown>(method: string, data?: unknown): Promise<T> {
+    const reply = (await this.command('rpc', data === undefined ? { method } : { method, data })) as { data: T };
+    return reply.data;
+  }
+
+  /**
+   * Send a fire-and-forget message to the application backend (it arrives as a
+   * `client.message` webhook with this connection's user). Resolves once the server queued it;
+   * rejects with HERALD_ERR_TOO_MANY_REQUESTS (retry later) when its webhook queue is full, or
+   * HERALD_ERR_UNKNOWN_COMMAND when the server sends no `client.message` webhooks.
+   */
+  async send(data: unknown): Promise<void> {
+    await this.command('send', { data });
+  }
+
   /** Run any command of the native protocol (waits for the connection). */
   async command(cmd: string, params: Record<string, unknown> = {}): Promise<unknown> {
     const t = await this.#whenConnected(this.#opts.commandTimeoutMs);
