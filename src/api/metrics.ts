@@ -17,9 +17,9 @@ import diagnostics from 'node:diagnostics_channel';
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type RegistryContentType } from 'prom-client';
 import type { HeraldCore } from '../core/core.js';
 import type { CommandErrorEvent, ConnectionEvent, FanoutEvent, PublishEvent } from '../core/events.js';
+import type { BackendHookEvent } from '../core/backend-hooks.js';
 import type { ReadyReport } from './readiness.js';
 import type { StoreEvent } from './store-metrics.js';
-import type { BackendHookEvent } from '../core/backend.js';
 import type { WebhookOutcomeEvent } from '../core/webhooks.js';
 
 /** In a worker: the registry whose construction made prom-client answer the primary. */
