@@ -46,7 +46,7 @@ const running = () => Date.now() < deadline;
 const stats = {
   churnSessions: 0, published: 0, stableDelivered: 0, stableGaps: 0, stableDuplicates: 0,
   imSent: 0, imAcked: 0, imReceived: 0, imSendErrors: 0, imLost: 0,
-  slowCuts: 0, slowSessions: 0, abusive: 0, abusiveAnswers: {}, errors: 0,
+  stableClosed: 0, slowCuts: 0, slowSessions: 0, abusive: 0, abusiveAnswers: {}, errors: 0,
 };
 const count = (what) => (stats.abusiveAnswers[what] = (stats.abusiveAnswers[what] ?? 0) + 1);
 
@@ -110,6 +110,13 @@ async function startServer(port, dir, webhookUrl) {
   }
   child.kill('SIGKILL');
   throw new Error(`server did not start: ${stderr}`);
+}
+
+/** V8 heap in use, MB, from the node's /metrics (the process metrics' nodejs_heap_size_used_bytes). */
+async function heapUsedMB(base) {
+  const res = await fetch(`${base}/metrics`, { headers: { authorization: `apikey ${API_KEY}` } });
+  const m = /nodejs_heap_size_used_bytes(?:\{[^}]*\})? ([0-9.e+]+)/.exec(await res.text());
+  return m ? Math.round(Number(m[1]) / 1024 / 102.4) / 10 : NaN;
 }
 
 function rssKb(pid) {
@@ -183,6 +190,7 @@ function stableSubscriber(base, i) {
       else if (last >= 0 && f.offset !== last + 1) stats.stableGaps++;
       last = f.offset;
     },
+    onClose: () => stats.stableClosed++,
   });
   return c.opened.then(() => c.call('subscribe', { channel: 'soak:stable' })).then(() => c);
 }
@@ -338,11 +346,11 @@ async function main() {
   const pid = server.child.pid;
   const samples = [{ t: 0, rssKb: rssKb(pid) }];
   const t0 = Date.now();
-  const sampler = setInterval(() => {
+  const sampler = setInterval(async () => {
     try {
-      samples.push({ t: Math.round((Date.now() - t0) / 1000), rssKb: rssKb(pid) });
+      samples.push({ t: Math.round((Date.now() - t0) / 1000), rssKb: rssKb(pid), heapMB: await heapUsedMB(base).catch(() => NaN) });
       const s = samples.at(-1);
-      process.stdout.write(`t=${s.t}s rss=${(s.rssKb / 1024).toFixed(1)} MB im=${stats.imAcked} pub=${stats.published} churn=${stats.churnSessions} slow=${stats.slowCuts}\n`);
+      process.stdout.write(`t=${s.t}s rss=${(s.rssKb / 1024).toFixed(1)} MB heap=${s.heapMB} MB im=${stats.imAcked} pub=${stats.published} churn=${stats.churnSessions} slow=${stats.slowCuts}\n`);
     } catch {
       stats.errors++;
     }
@@ -391,6 +399,7 @@ async function main() {
     cpus: os.cpus().length,
     loadavg: os.loadavg(),
     serverDied: diedDuringRun,
+    heapUsedMB: { afterWarmupMin: Math.min(...warm.map((s) => s.heapMB)), afterWarmupMax: Math.max(...warm.map((s) => s.heapMB)) },
     rssMB: { start: samples[0].rssKb / 1024, afterWarmupMin: Math.min(...rss), afterWarmupMax: Math.max(...rss), end: samples.at(-1).rssKb / 1024 },
     webhookEvents: sink.events(),
     ...stats,
