@@ -265,7 +265,7 @@ async function slowLoop(base, i) {
         await c.call('subscribe', { channel: 'soak:flood' });
         c.ws._socket?.pause(); // stop reading: the node must cut us, not buffer for us
       });
-      setTimeout(() => c.ws.terminate(), 60_000).unref();
+      setTimeout(() => c.ws.terminate(), Math.max(1_000, Math.min(60_000, deadline - Date.now()))).unref();
     });
     count(`slow-close:${await closed}`);
     stats.slowCuts++;
