@@ -393,13 +393,14 @@ async function main() {
 
   const warm = samples.filter((s) => s.t >= 120);
   const rss = (warm.length ? warm : samples).map((s) => s.rssKb / 1024);
+  const heap = (warm.length ? warm : samples).map((s) => s.heapMB).filter(Number.isFinite);
   const summary = {
     minutes: MINUTES,
     node: process.version,
     cpus: os.cpus().length,
     loadavg: os.loadavg(),
     serverDied: diedDuringRun,
-    heapUsedMB: { afterWarmupMin: Math.min(...warm.map((s) => s.heapMB)), afterWarmupMax: Math.max(...warm.map((s) => s.heapMB)) },
+    heapUsedMB: { afterWarmupMin: Math.min(...heap), afterWarmupMax: Math.max(...heap) },
     rssMB: { start: samples[0].rssKb / 1024, afterWarmupMin: Math.min(...rss), afterWarmupMax: Math.max(...rss), end: samples.at(-1).rssKb / 1024 },
     webhookEvents: sink.events(),
     ...stats,
