@@ -7,14 +7,14 @@
  */
 import { z } from 'zod';
 import type { HeraldCore } from '../core/core.js';
-import { HeraldError } from '../core/errors.js';
 import { DEFAULT_REVOCATION_TTL_MS } from '../core/revocation.js';
 import type { ImService } from '../core/im/service.js';
+import { userIdSchema } from '../core/user-id.js';
 import { DisconnectCode } from '../protocol/codes.js';
-import { parseJson, readBody } from '../transports/http.js';
+import { parseBody, parseJson, readBody } from '../transports/http.js';
 import type { ServerApi } from './api.js';
 
-const userId = z.string().regex(/^[A-Za-z0-9_.@-]{1,128}$/, 'user ids use A-Z a-z 0-9 _ . @ - (1-128 chars)');
+const userId = userIdSchema;
 const users = z.array(userId).min(1).max(10_000);
 const groupId = z.string().min(1).max(160);
 
@@ -46,16 +46,10 @@ const revokeBody = z
   .refine((b) => b.jti !== undefined || b.expiresAt === undefined, { message: '`expiresAt` goes with `jti`' })
   .refine((b) => b.user !== undefined || b.issuedBefore === undefined, { message: '`issuedBefore` goes with `user`' });
 
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const r = schema.safeParse(value);
-  if (!r.success) throw new HeraldError('HERALD_ERR_BAD_REQUEST', r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
-  return r.data;
-}
-
 /** Add the backend-integration routes to the server API. */
 export function registerBackendApi(api: ServerApi, core: HeraldCore, im: ImService): void {
   const maxBody = core.config.limits.maxMessageBytes + 4096;
-  const body = async <T>(req: import('node:http').IncomingMessage, schema: z.ZodType<T>): Promise<T> => parse(schema, parseJson(await readBody(req, maxBody)));
+  const body = async <T>(req: import('node:http').IncomingMessage, schema: z.ZodType<T>): Promise<T> => parseBody(schema, parseJson(await readBody(req, maxBody)));
   const admin = im.admin;
 
   api.route('POST', /^im\/system$/, async (req) => admin.sendAsSystem(await body(req, systemBody)));
@@ -75,12 +69,12 @@ export function registerBackendApi(api: ServerApi, core: HeraldCore, im: ImServi
   });
 
   api.route('PUT', /^im\/contacts\/([^/]+)$/, async (req, _url, [user]) => {
-    parse(userId, user);
+    parseBody(userId, user);
     const b = await body(req, contactsBody);
     return admin.setContacts(user!, b.contacts);
   });
   api.route('GET', /^im\/contacts\/([^/]+)$/, async (_req, _url, [user]) => {
-    parse(userId, user);
+    parseBody(userId, user);
     await im.ready();
     return { contacts: await im.contacts(user!) };
   });
@@ -88,11 +82,11 @@ export function registerBackendApi(api: ServerApi, core: HeraldCore, im: ImServi
   api.route('POST', /^presence$/, async (req) => ({ presence: await im.getPresence((await body(req, presenceBody)).users) }));
   api.route('GET', /^presence$/, async (_req, url) => {
     const list = (url.searchParams.get('users') ?? '').split(',').filter(Boolean);
-    return { presence: await im.getPresence(parse(presenceBody, { users: list }).users) };
+    return { presence: await im.getPresence(parseBody(presenceBody, { users: list }).users) };
   });
 
   api.route('GET', /^users\/([^/]+)\/sessions$/, async (_req, _url, [user]) => {
-    parse(userId, user);
+    parseBody(userId, user);
     return { user, sessions: await core.sessions.list(user!) };
   });
 

@@ -27,6 +27,7 @@ import { RateLimiter } from './rate-limit.js';
 import { ImAdmin } from './admin.js';
 import type { ConversationRecord, ConversationSummary, ImStore, InboxEntry, MemberRecord, MemberRole, MessageKind, StoredMessage } from './store.js';
 import { inboxSeqOf, messageEventJson } from './wire.js';
+import { USER_ID_RE } from '../user-id.js';
 
 /** Namespace of the personal channels. */
 export const INBOX_NAMESPACE = 'inbox';
@@ -38,7 +39,6 @@ const INBOX_PREFIX = `${INBOX_NAMESPACE}:`;
  */
 const INBOX_HISTORY_SIZE = 100;
 const INBOX_HISTORY_TTL_MS = 30_000;
-const USER_RE = /^[A-Za-z0-9_.@-]{1,128}$/;
 const MAX_REDELIVERY_BACKOFF_MS = 60_000;
 /** Delay before re-sending to a user whose first session just subscribed, so its subscription has settled. */
 const RECONNECT_REDELIVERY_DELAY_MS = 50;
@@ -189,7 +189,7 @@ export class ImService {
 
   /** Register a user (server API), so others can message it before it first connects. */
   async registerUser(id: string, name?: string): Promise<void> {
-    if (!USER_RE.test(id)) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'Invalid user id');
+    if (!USER_ID_RE.test(id)) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'Invalid user id');
     await this.ready();
     await this.#store.upsertUser(id, name);
     this.#remember(id);
@@ -436,7 +436,7 @@ export class ImService {
     for (const u of users) await this.#registering.get(u);
     const missing = users.filter((u) => !this.#known.has(u));
     if (missing.length === 0) return;
-    for (const u of missing) if (!USER_RE.test(u)) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_USER', `Unknown user: ${u.slice(0, 128)}`);
+    for (const u of missing) if (!USER_ID_RE.test(u)) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_USER', `Unknown user: ${u.slice(0, 128)}`);
     const found = new Set((await this.#store.users(missing)).map((r) => r.id));
     for (const u of missing) {
       if (!found.has(u)) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_USER', `Unknown user: ${u}`);
