@@ -13,6 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HeraldCore } from '../core/core.js';
 import type { ImService } from '../core/im/service.js';
+import type { ImStore } from '../core/im/store.js';
 import { LazyRedis } from '../engines/redis-lazy.js';
 import { sendJson } from '../transports/http.js';
 
@@ -42,6 +43,8 @@ export interface ReadyReport {
 export interface ReadinessOptions {
   readonly core: HeraldCore;
   readonly im: ImService;
+  /** The IM store the service uses (read by the check once the service opened it). */
+  readonly store: ImStore;
   /** Whether the request may see error details (the server API's rule). */
   readonly authorized: (req: IncomingMessage) => boolean;
   /** Whether the node is shutting down. */
@@ -72,11 +75,11 @@ export class Readiness {
 
   constructor(options: ReadinessOptions) {
     this.#opts = options;
-    const { core, im } = options;
+    const { core, im, store } = options;
     const { database, redis } = core.config;
     this.#redis = redis.url ? new LazyRedis(redis.url, { connectionName: `herald-ready-${core.nodeId}`, label: 'Readiness check' }) : undefined;
     this.#checks = [
-      { name: 'imStore', engine: database.url ? 'postgres' : 'sqlite', run: () => im.ready().then(() => im.store.users([PROBE_USER])) },
+      { name: 'imStore', engine: database.url ? 'postgres' : 'sqlite', run: () => im.ready().then(() => store.users([PROBE_USER])) },
       { name: 'broker', engine: redis.url ? 'redis' : 'memory', run: async () => core.broker.ping?.() },
     ];
     const r = this.#redis;
