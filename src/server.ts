@@ -3,7 +3,7 @@
  * long-poll, streaming), the server API, `/health` and `/metrics`. Other fronts and services
  * plug in through `addHttpHandler` / `addUpgradeHandler`.
  */
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -35,6 +35,7 @@ import { attachStompFront, type StompFront } from './fronts/stomp/front.js';
 import { registerImCommands } from './fronts/native/im-commands.js';
 import { DisconnectCode } from './protocol/codes.js';
 import { sendError } from './transports/http.js';
+import { createListener, type Listener } from './transports/listener.js';
 
 /** Drain steps are at least this far apart, ms. */
 const DRAIN_STEP_MS = 50;
@@ -80,6 +81,7 @@ export class HeraldServer {
   readonly metrics: Metrics;
   readonly im: ImService;
   readonly http: Server;
+  readonly #listener: Listener;
   readonly #httpHandlers: HttpHandler[] = [];
   readonly #upgradeHandlers: UpgradeHandler[] = [];
   readonly #closeHooks: Array<() => void | Promise<void>> = [];
@@ -113,7 +115,8 @@ export class HeraldServer {
     registerBackendCommands(this.native, this.core.backend);
     registerBackendApi(this.api, this.core, this.im);
     this.metrics = new Metrics(this.core, { defaultMetrics: options.processMetrics ?? true });
-    this.http = createHttpServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => this.#onRequest(req, res));
+    this.#listener = createListener({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 30_000 }, options.config.tls, this.core.logger, (req, res) => void this.#onRequest(req, res));
+    this.http = this.#listener.server;
     this.http.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
     this.http.on('clientError', (_err, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
@@ -125,7 +128,7 @@ export class HeraldServer {
     const web = options.config.web;
     const chat = web.chat ?? options.config.dev;
     if (chat || web.admin) {
-      const pages = new WebPages({ chat, admin: web.admin, root: web.root, apiKey: options.config.apiKey, authorized: (req) => this.api.authorized(req) });
+      const pages = new WebPages({ chat, admin: web.admin, root: web.root, apiKey: options.config.apiKey, net: this.core.net, authorized: (req) => this.api.authorized(req) });
       this.#httpHandlers.push((req, res, url) => pages.handle(req, res, url));
     }
     this.nchan = options.config.nchan.enabled ? attachNchanFront(this) : undefined;
@@ -203,11 +206,16 @@ export class HeraldServer {
     return this.http.address() as AddressInfo;
   }
 
-  /** Base URL, e.g. `http://127.0.0.1:8080`. */
+  /** Base URL, e.g. `http://127.0.0.1:8080` (`https://` when TLS is on). */
   url(): string {
     const a = this.address();
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    return `http://${host}:${a.port}`;
+    return `${this.#listener.scheme}://${host}:${a.port}`;
+  }
+
+  /** Re-read the TLS certificate and key now (as on SIGHUP); false when TLS is off or they did not load. */
+  reloadTls(): boolean {
+    return this.#listener.reload();
   }
 
   /**
@@ -221,6 +229,7 @@ export class HeraldServer {
 
   async #close(): Promise<void> {
     const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    this.#listener.stop();
     // Leave the registry first, so the dispatcher sends no one here while clients drain away.
     await this.#heartbeat?.stop();
     for (const hook of this.#closeHooks) await hook();
@@ -247,12 +256,12 @@ export class HeraldServer {
     }
     try {
       if (url.pathname === '/health') {
-        const body = JSON.stringify({ status: this.#closing ? 'shutting-down' : 'ok', node: this.core.nodeId, connections: this.core.hub.connectionCount });
+        const body = JSON.stringify({ status: this.#closing ? 'shutting-down' : 'ok', node: this.core.nodeId, connections: this.core.hub.connectionCount, dev: this.config.dev });
         res.writeHead(this.#closing ? 503 : 200, { 'content-type': 'application/json' }).end(body);
         return;
       }
       if (url.pathname === '/metrics') {
-        if (!this.api.authorized(req)) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'API key required');
+        this.api.admit(req);
         const text = await this.metrics.text();
         res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text);
         return;

@@ -4,13 +4,14 @@
  * of the SDK at `/sdk/herald-client.js` (built by `npm run build:client`; in a source checkout it
  * is bundled on first request when esbuild is installed).
  */
-import { timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HeraldError } from '../core/errors.js';
+import { keyEquals, type NetPolicy } from '../core/net-policy.js';
+import { requestFacts } from '../transports/http.js';
 
 /** Options of the web pages. */
 export interface WebOptions {
@@ -22,7 +23,9 @@ export interface WebOptions {
   readonly root: string;
   /** The API key, if configured (the admin page also accepts it as the `herald_key` cookie). */
   readonly apiKey?: string;
-  /** Whether a request may use the API (key header, or loopback without a key). */
+  /** The node's network policy (Host and cross-site checks of the admin pages). */
+  readonly net: NetPolicy;
+  /** Whether a request may use the API (key header, or loopback trust without a key). */
   readonly authorized: (req: IncomingMessage) => boolean;
 }
 
@@ -69,6 +72,12 @@ export class WebPages {
     if (chat && (p === '/' || p === '/index.html')) return this.#file(res, 'chat', 'index.html');
     if (chat && p.startsWith('/chat/')) return this.#file(res, 'chat', p.slice('/chat/'.length));
     if (admin && (p === '/admin' || p === '/admin/' || p.startsWith('/admin/'))) {
+      // A navigation from another site may open the page (it holds no secret); anything else
+      // cross-site, and any unknown Host (DNS rebinding), is refused.
+      const facts = requestFacts(req);
+      const navigation = req.headers['sec-fetch-mode'] === 'navigate';
+      const refused = navigation ? (this.#opts.net.hostAllowed(facts.host) ? undefined : 'Host header not allowed (see allowedHosts)') : this.#opts.net.crossSiteReason(facts);
+      if (refused) throw new HeraldError('HERALD_ERR_FORBIDDEN', refused);
       if (!this.#adminAllowed(req)) {
         res.writeHead(401, { 'content-type': TYPES['.html']!, 'cache-control': 'no-store' }).end(LOGIN_PAGE);
         return true;
@@ -86,14 +95,13 @@ export class WebPages {
     if (!key) return false;
     const m = /(?:^|;\s*)herald_key=([^;]*)/.exec(req.headers.cookie ?? '');
     if (!m) return false;
-    let given: Buffer;
+    let given: string;
     try {
-      given = Buffer.from(decodeURIComponent(m[1]!));
+      given = decodeURIComponent(m[1]!);
     } catch {
       return false;
     }
-    const want = Buffer.from(key);
-    return given.length === want.length && timingSafeEqual(given, want);
+    return keyEquals(given, key);
   }
 
   async #file(res: ServerResponse, area: 'chat' | 'admin', rel: string): Promise<boolean> {

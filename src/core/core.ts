@@ -15,6 +15,7 @@ import { HeraldError } from './errors.js';
 import { fanoutEvents, publishEvents } from './events.js';
 import { Hub, type Subscriber } from './hub.js';
 import { type Logger, SILENT_LOGGER } from './logger.js';
+import { NetPolicy } from './net-policy.js';
 import type { SessionRegistry } from './sessions.js';
 import { Outgoing, type Publication, type PublicationInput } from './publication.js';
 
@@ -72,6 +73,8 @@ export class HeraldCore {
   readonly backend: Backend;
   readonly policies: PolicyResolver;
   readonly logger: Logger;
+  /** Network trust: client addresses, loopback trust, Host and Origin checks. */
+  readonly net: NetPolicy;
   readonly nodeId: string;
   readonly startedAt = Date.now();
   #published = 0;
@@ -82,6 +85,7 @@ export class HeraldCore {
     this.config = options.config;
     this.broker = options.broker;
     this.logger = options.logger ?? SILENT_LOGGER;
+    this.net = new NetPolicy(options.config);
     this.nodeId = options.nodeId ?? randomUUID();
     this.sessions = options.sessions;
     this.hub = new Hub(this.broker);

@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeraldError, logFailure, toHeraldError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { keyEquals, type NetPolicy, plainAddress, type RequestFacts } from '../core/net-policy.js';
 
 /** Read the whole request body, failing with 413 past `limit` bytes. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -59,14 +60,54 @@ export function sendError(res: ServerResponse, err: unknown, logger?: Logger): v
   sendJson(res, e.status, { code: e.code, message: e.message });
 }
 
-/** The client address of a request, without the IPv4-mapped prefix. */
+/** The TCP peer address of a request, without the IPv4-mapped prefix. */
 export function remoteAddress(req: IncomingMessage): string {
-  const a = req.socket.remoteAddress ?? '';
-  return a.startsWith('::ffff:') ? a.slice(7) : a;
+  return plainAddress(req.socket.remoteAddress ?? '');
 }
 
-/** Whether a request comes from the loopback interface. */
-export function isLoopbackRequest(req: IncomingMessage): boolean {
-  const a = remoteAddress(req);
-  return a === '::1' || a.startsWith('127.');
+/** One header as a string (the first of repeated ones), undefined when absent. */
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** What the request says about its origin, for the core's NetPolicy. */
+export function requestFacts(req: IncomingMessage): RequestFacts {
+  const h = req.headers;
+  return {
+    peer: remoteAddress(req),
+    forwardedFor: header(req, 'x-forwarded-for'),
+    forwarded: h['x-forwarded-for'] !== undefined || h.forwarded !== undefined || h['x-real-ip'] !== undefined,
+    host: header(req, 'host'),
+    origin: header(req, 'origin'),
+    fetchSite: header(req, 'sec-fetch-site'),
+  };
+}
+
+/** The API key a request presents (`Authorization: apikey <key>` or `X-API-Key`), if any. */
+export function presentedKey(req: IncomingMessage): string | undefined {
+  const auth = req.headers.authorization;
+  return auth?.startsWith('apikey ') ? auth.slice(7) : header(req, 'x-api-key');
+}
+
+/** The media type of a request body (lower-case, without parameters); "" when absent. */
+export function mediaType(req: IncomingMessage): string {
+  return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/** Whether the request carries a body (a non-zero Content-Length or a chunked one). */
+export function hasBody(req: IncomingMessage): boolean {
+  const len = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (len !== undefined && len !== '0');
+}
+
+/**
+ * Whether a request has the server API's authority: the API key when one is configured
+ * (compared in constant time), else loopback trust (`trustLoopback`) for a request that is not
+ * cross-site and names an allowed Host (ambient authority must not be usable by other sites).
+ */
+export function apiAuthorized(req: IncomingMessage, apiKey: string | undefined, net: NetPolicy): boolean {
+  if (apiKey !== undefined) return keyEquals(presentedKey(req), apiKey);
+  const facts = requestFacts(req);
+  return net.loopbackTrusted(facts) && net.crossSiteReason(facts) === undefined;
 }

@@ -5,9 +5,14 @@
 import { createServer, type HeraldServer } from '../../src/index.js';
 import type { Broker } from '../../src/index.js';
 
-/** Test defaults layered under the given config (deep-merged one level for the option groups). */
+/**
+ * Test defaults layered under the given config (deep-merged one level for the option groups).
+ * Loopback trust is on: tests call the server API from loopback without a key (the tests of
+ * the trust rules themselves turn it off).
+ */
 const TEST_DEFAULTS = {
   host: '127.0.0.1',
+  trustLoopback: true,
   port: 0,
   logLevel: 'silent',
   timing: { pingIntervalMs: 300, connectTimeoutMs: 2_000, longPollTimeoutMs: 1_000, streamKeepAliveMs: 1_000, shutdownTimeoutMs: 500 },

@@ -10,6 +10,8 @@ import type { Duplex } from 'node:stream';
 import type { NchanSubscriberType } from '../../core/config-nchan.js';
 import type { HeraldCore } from '../../core/core.js';
 import type { Connection } from '../../core/hub.js';
+import { keyEquals } from '../../core/net-policy.js';
+import { apiAuthorized, presentedKey } from '../../transports/http.js';
 import { ChannelRegistry } from './channel-state.js';
 import { corsHeaders, originAllowed, preflightHeaders } from './cors.js';
 import { authorize, callback, hookHeaders, type HookReply } from './hooks.js';
@@ -50,9 +52,6 @@ const SWEEP_INTERVAL_MS = 60_000;
 /** Idle time after which a channel's id state is forgotten when messages never expire, ms. */
 const IDLE_FOREVER_MS = 3_600_000;
 
-/** Loopback client addresses (IPv4, IPv6, v4-mapped). */
-const LOOPBACK_RE = /^(127\.|::1$|::ffff:127\.)/;
-
 /** The Nchan front of one node. */
 export class NchanFront {
   readonly core: HeraldCore;
@@ -92,17 +91,16 @@ export class NchanFront {
     return this.routes.length ? matchRoute(this.routes, url) : undefined;
   }
 
-  /** Whether the request may publish or delete (publishAccess). */
+  /**
+   * Whether the request may publish, delete or read channel info (publishAccess): `any`;
+   * `key` = the API key only; `loopback-or-key` = the server API's rule (the key when one is
+   * configured, else loopback trust). Keys are compared in constant time.
+   */
   mayPublish(req: IncomingMessage): boolean {
     const access = this.core.config.nchan.publishAccess;
     if (access === 'any') return true;
-    const key = this.core.config.apiKey;
-    if (key) {
-      const auth = req.headers.authorization;
-      const given = auth?.startsWith('apikey ') ? auth.slice(7) : req.headers['x-api-key'];
-      if (given === key) return true;
-    }
-    return access === 'loopback-or-key' && LOOPBACK_RE.test(req.socket.remoteAddress ?? '');
+    if (access === 'key') return keyEquals(presentedKey(req), this.core.config.apiKey);
+    return apiAuthorized(req, this.core.config.apiKey, this.core.net);
   }
 
   /** Handle an HTTP request; false when no route matches. */
@@ -111,6 +109,8 @@ export class NchanFront {
     if (!m) return false;
     const { route } = m;
     if (route.role === 'status') {
+      // Node-wide counters: served with the server API's authority only.
+      if (!apiAuthorized(req, this.core.config.apiKey, this.core.net)) return send(res, { status: 403 });
       const body = await stubStatus(this);
       res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': String(Buffer.byteLength(body)) }).end(body);
       return true;
@@ -264,7 +264,7 @@ export class NchanFront {
   async #publisherRequest(route: NchanRoute, idText: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
     if (method !== 'GET' && method !== 'HEAD' && method !== 'POST' && method !== 'PUT' && method !== 'DELETE') return void send(res, { status: 403 });
-    if (method !== 'GET' && method !== 'HEAD' && !this.mayPublish(req)) return void send(res, { status: 403 });
+    if (!this.mayPublish(req)) return void send(res, { status: 403 });
     const ids = this.checkIds(route, idText);
     if (!Array.isArray(ids)) return void send(res, ids);
     if (!ids.every((id) => this.writable(coreChannel(route.group, id)))) return void send(res, { status: 403 });
