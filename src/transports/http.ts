@@ -84,12 +84,6 @@ export function requestFacts(req: IncomingMessage): RequestFacts {
   };
 }
 
-/** The API key a request presents (`Authorization: apikey <key>` or `X-API-Key`), if any. */
-export function presentedKey(req: IncomingMessage): string | undefined {
-  const auth = req.headers.authorization;
-  return auth?.startsWith('apikey ') ? auth.slice(7) : header(req, 'x-api-key');
-}
-
 /** The media type of a request body (lower-case, without parameters); "" when absent. */
 export function mediaType(req: IncomingMessage): string {
   return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
@@ -107,7 +101,15 @@ export function hasBody(req: IncomingMessage): boolean {
  * cross-site and names an allowed Host (ambient authority must not be usable by other sites).
  */
 export function apiAuthorized(req: IncomingMessage, apiKey: string | undefined, net: NetPolicy): boolean {
-  if (apiKey !== undefined) return keyEquals(presentedKey(req), apiKey);
+  if (apiKey !== undefined) return keyEquals(requestApiKey(req), apiKey);
   const facts = requestFacts(req);
   return net.loopbackTrusted(facts) && net.crossSiteReason(facts) === undefined;
+}
+
+/** The API key a request carries (`Authorization: apikey <key>`, else `X-Api-Key`), if any. */
+export function requestApiKey(req: IncomingMessage): string | undefined {
+  const auth = req.headers.authorization;
+  if (auth?.startsWith('apikey ')) return auth.slice(7);
+  const header = req.headers['x-api-key'];
+  return typeof header === 'string' ? header : undefined;
 }
