@@ -6,7 +6,6 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import type { HeraldConfig } from './config.js';
 
 /** Default interval at which the TLS certificate and key files are checked for changes, ms. */
 export const DEFAULT_TLS_WATCH_INTERVAL_MS = 5_000;
@@ -52,13 +51,24 @@ export function isLoopbackHost(host: string): boolean {
   return LOOPBACK_HOSTS.has(host) || host.startsWith('127.');
 }
 
+/** The options the exposure rules read (a structural slice of HeraldConfig). */
+export interface ExposureConfig {
+  readonly host: string;
+  readonly apiKey?: string;
+  readonly dev: boolean;
+  readonly devAllowUnsafe: boolean;
+  readonly trustLoopback?: boolean;
+  readonly tls: TlsConfig;
+  readonly auth: { readonly hmacSecret?: string; readonly publicKeys: readonly string[]; readonly jwksFile?: string };
+}
+
 /** Whether loopback clients are trusted like API-key holders (`trustLoopback`, default: `dev`). */
-export function trustsLoopback(cfg: HeraldConfig): boolean {
+export function trustsLoopback(cfg: ExposureConfig): boolean {
   return cfg.trustLoopback ?? cfg.dev;
 }
 
 /** Problems of a schema-valid config that only show in combination (reported with the rest). */
-export function securityProblems(cfg: HeraldConfig): string[] {
+export function securityProblems(cfg: ExposureConfig): string[] {
   const problems: string[] = [];
   if (!isLoopbackHost(cfg.host) && !cfg.apiKey) {
     problems.push(`apiKey: required when listening beyond loopback (host ${cfg.host}); set HERALD_API_KEY`);

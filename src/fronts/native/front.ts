@@ -12,6 +12,7 @@ import { HeraldError, toHeraldError } from '../../core/errors.js';
 import { TimerWheel } from '../../core/timer-wheel.js';
 import { DisconnectCode } from '../../protocol/codes.js';
 import { decodeCommand, validateParams } from '../../protocol/frames.js';
+import { answerPreflight, applyCors, clientCors } from '../../transports/cors.js';
 import { readBody, sendError, sendJson } from '../../transports/http.js';
 import { WebSocketTransport } from '../../transports/websocket.js';
 import { builtinCommands, type CommandContext, type CommandSpec, resultJson } from './commands.js';
@@ -95,6 +96,19 @@ export class NativeFront {
     if (!url.pathname.startsWith(NATIVE_PREFIX)) return false;
     const name = url.pathname.slice(NATIVE_PREFIX.length);
     const mode = HTTP_MODES[name];
+    if (mode || name === 'command') {
+      // CORS for pages on allowed origins; a foreign origin is refused before anything runs.
+      const cors = clientCors(req, this.core.net);
+      applyCors(res, cors);
+      if (!cors.allowed) {
+        sendError(res, new HeraldError('HERALD_ERR_FORBIDDEN', 'Origin not allowed (see allowedOrigins)'));
+        return true;
+      }
+      if (req.method === 'OPTIONS') {
+        answerPreflight(res, cors, mode ? 'GET' : 'POST');
+        return true;
+      }
+    }
     if (mode) {
       if (req.method !== 'GET') sendError(res, new HeraldError('HERALD_ERR_METHOD_NOT_ALLOWED', 'Use GET'));
       else this.#subscribeHttp(req, res, url, mode).catch((err) => sendError(res, err, this.core.logger));
