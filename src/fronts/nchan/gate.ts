@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { NchanSubscriberType } from '../../core/config-nchan.js';
 import type { HeraldCore } from '../../core/core.js';
 import { keyEquals } from '../../core/net-policy.js';
-import { apiAuthorized, requestApiKey } from '../../transports/http.js';
+import { apiAuthorized, requestApiKey, requestFacts } from '../../transports/http.js';
 import { authorize, hookHeaders } from './hooks.js';
 import { InvalidMessageIdError, parseCompoundId, parseTags } from './ids.js';
 import type { NchanChannels } from './publisher.js';
@@ -41,15 +41,20 @@ export class NchanGate {
   }
 
   /**
-   * Whether the request may publish, delete or read channel info (publishAccess): `any`;
-   * `key` = the API key only; `loopback-or-key` = the server API's rule (the key when one is
-   * configured, else loopback trust). Keys are compared in constant time.
+   * Whether the request may publish, delete or read channel info on `route` (publishAccess):
+   * `any`; `key` = the API key only; `loopback-or-key` = the server API's rule (the key when one
+   * is configured, else loopback trust, which a browser request from another site only gets
+   * when the route's `allowOrigin` lists its Origin). Keys are compared in constant time.
    */
-  mayPublish(req: IncomingMessage): boolean {
+  mayPublish(req: IncomingMessage, route: NchanRoute): boolean {
     const access = this.#core.config.nchan.publishAccess;
     if (access === 'any') return true;
-    if (access === 'key') return keyEquals(requestApiKey(req), this.#core.config.apiKey);
-    return apiAuthorized(req, this.#core.config.apiKey, this.#core.net);
+    const key = this.#core.config.apiKey;
+    if (access === 'key' || key !== undefined) return keyEquals(requestApiKey(req), key);
+    if (apiAuthorized(req, key, this.#core.net)) return true;
+    const origin = req.headers.origin;
+    const facts = requestFacts(req);
+    return origin !== undefined && route.allowOrigin?.includes(origin) === true && this.#core.net.hostAllowed(facts.host) && this.#core.net.loopbackTrusted(facts);
   }
 
   /** Whether the request may read `/nchan_stub_status` (node-wide counters): the server API's authority only. */
@@ -96,7 +101,7 @@ export class NchanGate {
    * `guarded` false), ids, writable channels, the authorize hook. Resolves the ids or a refusal.
    */
   async planPublish(route: NchanRoute, idText: string, req: IncomingMessage, type: 'http' | 'websocket', guarded: boolean): Promise<string[] | Refusal> {
-    if (guarded && !this.mayPublish(req)) return { status: 403 };
+    if (guarded && !this.mayPublish(req, route)) return { status: 403 };
     const ids = this.checkIds(route, idText);
     if (!Array.isArray(ids)) return ids;
     if (!ids.every((id) => this.writable(coreChannel(route.group, id)))) return { status: 403 };

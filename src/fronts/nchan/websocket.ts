@@ -72,7 +72,7 @@ export class NchanWebSockets {
     if (!req.headers['sec-websocket-key']) return refuse(socket, { status: 400, headers: text, body: 'No Sec-Websocket-Key header present' });
     if (!originAllowed(route, req)) return refuse(socket, { status: 403, headers: corsHeaders(route, req) as Record<string, string> });
     const gate = this.#gate;
-    const canPublish = route.role !== 'subscriber' && gate.mayPublish(req);
+    const canPublish = route.role !== 'subscriber' && gate.mayPublish(req, route);
     if (route.role === 'publisher') {
       const ids = await gate.planPublish(route, m.idText, req, 'websocket', true);
       if (!Array.isArray(ids)) return refuse(socket, ids);
