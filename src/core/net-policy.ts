@@ -183,8 +183,13 @@ export class NetPolicy {
     return from !== undefined && host !== undefined && normalAuthority(from) === normalAuthority(host) && this.hostAllowed(host);
   }
 
-  /** Whether the origin is listed explicitly (so it may get credentialed CORS answers). */
-  originListed(origin: string): boolean {
-    return this.#origins.has(origin.toLowerCase());
+  /**
+   * Whether a browser origin may get credentialed answers (cookies): listed explicitly in
+   * `allowedOrigins` (a `*` entry does not count), or the request's own origin on an allowed Host.
+   */
+  originCredentialed(origin: string, host: string | undefined): boolean {
+    if (this.#origins.has(origin.toLowerCase())) return true;
+    const from = originAuthority(origin);
+    return from !== undefined && host !== undefined && normalAuthority(from) === normalAuthority(host) && this.hostAllowed(host);
   }
 }

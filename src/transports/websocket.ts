@@ -20,6 +20,11 @@ export interface WebSocketTransportOptions {
   readonly protocols?: readonly string[];
 }
 
+/** Refuse an upgrade before the handshake: an HTTP status line, no body, and the socket closed. */
+export function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
 /** Liveness flag kept on the socket object itself: no per-socket closure or map entry. */
 const ALIVE = Symbol('herald.alive');
 type Watched = WebSocket & { [ALIVE]?: boolean };

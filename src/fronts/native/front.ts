@@ -14,7 +14,7 @@ import { DisconnectCode } from '../../protocol/codes.js';
 import { decodeCommand, validateParams } from '../../protocol/frames.js';
 import { answerPreflight, applyCors, clientCors } from '../../transports/cors.js';
 import { readBody, sendError, sendJson } from '../../transports/http.js';
-import { WebSocketTransport } from '../../transports/websocket.js';
+import { refuseUpgrade, WebSocketTransport } from '../../transports/websocket.js';
 import { builtinCommands, type CommandContext, type CommandSpec, resultJson } from './commands.js';
 import { HttpSubscriber, type HttpMode, parseSubscribeRequest } from './http-subscriber.js';
 import type { WebSocket } from 'ws';
@@ -76,6 +76,11 @@ export class NativeFront {
   /** Handle `/connection/websocket` upgrades; returns false for other paths. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): boolean {
     if (url.pathname !== `${NATIVE_PREFIX}websocket`) return false;
+    // A browser sends its cookies with every upgrade and no CORS guards the answer: only allowed origins.
+    if (!this.core.net.originAllowed(req.headers.origin, req.headers.host)) {
+      refuseUpgrade(socket, 403, 'Forbidden');
+      return true;
+    }
     this.#ws.upgrade(req, socket, head, this.#open);
     return true;
   }

@@ -86,9 +86,9 @@ export class NchanFront {
     }
     const publisher = route.role === 'publisher';
     // An Origin outside allowOrigin gets 403, with the CORS headers, for every method (as Nchan).
-    if (!originAllowed(route, req)) return send(res, { status: 403, headers: corsHeaders(route, req) as Record<string, string> });
+    if (!originAllowed(route, req)) return send(res, { status: 403, headers: corsHeaders(route, req, this.core.net) as Record<string, string> });
     if (req.method === 'OPTIONS') {
-      res.writeHead(200, preflightHeaders(route, req)).end();
+      res.writeHead(200, preflightHeaders(route, req, this.core.net)).end();
       return true;
     }
     const pubMethod = req.method === 'POST' || req.method === 'PUT' || req.method === 'DELETE';
@@ -121,7 +121,7 @@ export class NchanFront {
     if (method !== 'GET' && method !== 'HEAD' && method !== 'POST' && method !== 'PUT' && method !== 'DELETE') return void send(res, { status: 403 });
     const ids = await this.gate.planPublish(route, idText, req, 'http', true);
     if (!Array.isArray(ids)) return void send(res, ids);
-    const cors = corsHeaders(route, req);
+    const cors = corsHeaders(route, req, this.core.net);
     const format = infoFormat(req.headers.accept);
     const reply = (status: number, info: NchanChannelInfo | undefined): void => {
       if (!info) return void res.writeHead(status, { 'Content-Length': '0', ...cors }).end();
@@ -160,7 +160,7 @@ export class NchanFront {
     if (!('channels' in plan)) return void send(res, plan);
     if (res.destroyed || req.socket.destroyed) return;
     // Only one-message answers expose the id headers (as Nchan); streams carry ids in-band.
-    const cors: OutgoingHttpHeaders = corsHeaders(route, req, type === 'longpoll' || type === 'intervalpoll');
+    const cors: OutgoingHttpHeaders = corsHeaders(route, req, this.core.net, type === 'longpoll' || type === 'intervalpoll');
     const max = this.core.config.limits.maxOutboundBytes;
     let sink: Sink;
     switch (type) {

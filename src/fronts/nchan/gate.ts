@@ -9,6 +9,7 @@ import type { NchanSubscriberType } from '../../core/config-nchan.js';
 import type { HeraldCore } from '../../core/core.js';
 import { keyEquals } from '../../core/net-policy.js';
 import { apiAuthorized, requestApiKey, requestFacts } from '../../transports/http.js';
+import { credentialed } from './cors.js';
 import { authorize, hookHeaders } from './hooks.js';
 import { InvalidMessageIdError, parseCompoundId, parseTags } from './ids.js';
 import type { NchanChannels } from './publisher.js';
@@ -57,6 +58,11 @@ export class NchanGate {
     return origin !== undefined && route.allowOrigin?.includes(origin) === true && this.#core.net.hostAllowed(facts.host) && this.#core.net.loopbackTrusted(facts);
   }
 
+  /** Whether the browser's own credentials (cookies) on this request may reach the hooks: no Origin, or a credentialed one. */
+  #ambient(route: NchanRoute, req: IncomingMessage): boolean {
+    return req.headers.origin === undefined || credentialed(route, req, this.#core.net);
+  }
+
   /** Whether the request may read `/nchan_stub_status` (node-wide counters): the server API's authority only. */
   mayReadStatus(req: IncomingMessage): boolean {
     return apiAuthorized(req, this.#core.config.apiKey, this.#core.net);
@@ -82,7 +88,7 @@ export class NchanGate {
    */
   async authorizePublisher(route: NchanRoute, idText: string, req: IncomingMessage, type: 'http' | 'websocket'): Promise<Refusal | undefined> {
     if (!route.authorizeUrl) return undefined;
-    const denied = await authorize(route.authorizeUrl, hookHeaders(req, idText, { 'X-Publisher-Type': type }), this.#core.config.nchan.hookTimeoutMs);
+    const denied = await authorize(route.authorizeUrl, hookHeaders(req, idText, { 'X-Publisher-Type': type }, this.#ambient(route, req)), this.#core.config.nchan.hookTimeoutMs);
     if (!denied) return undefined;
     return { status: denied.status === 502 || denied.status === 504 ? denied.status : 403 };
   }
@@ -128,7 +134,7 @@ export class NchanGate {
       for (const ch of channels) if (!(await this.#channels.exists(ch))) return { status: 403 };
     }
     if (route.authorizeUrl) {
-      const denied = await authorize(route.authorizeUrl, hookHeaders(req, idText, { 'X-Subscriber-Type': type }), this.#core.config.nchan.hookTimeoutMs);
+      const denied = await authorize(route.authorizeUrl, hookHeaders(req, idText, { 'X-Subscriber-Type': type }, this.#ambient(route, req)), this.#core.config.nchan.hookTimeoutMs);
       if (denied) return { status: denied.status, headers: denied.headers, body: denied.body };
     }
     return { route, ids, channels, from };

@@ -9,7 +9,7 @@ import type { WebSocket } from 'ws';
 import type { HeraldCore } from '../../core/core.js';
 import { TimerWheel } from '../../core/timer-wheel.js';
 import { DisconnectCode } from '../../protocol/codes.js';
-import { WebSocketTransport } from '../../transports/websocket.js';
+import { refuseUpgrade, WebSocketTransport } from '../../transports/websocket.js';
 import { QueueRegistry } from './queue.js';
 import { type StompEnv, StompSession } from './session.js';
 
@@ -74,6 +74,11 @@ export class StompFront {
   /** Handle upgrades on `stomp.path`; returns false for other paths. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): boolean {
     if (url.pathname !== this.#path) return false;
+    // A browser sends its cookies with every upgrade and no CORS guards the answer: only allowed origins.
+    if (!this.core.net.originAllowed(req.headers.origin, req.headers.host)) {
+      refuseUpgrade(socket, 403, 'Forbidden');
+      return true;
+    }
     this.#ws.upgrade(req, socket, head, this.#open);
     return true;
   }
