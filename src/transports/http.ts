@@ -116,3 +116,14 @@ export function requestApiKey(req: IncomingMessage): string | undefined {
   const header = req.headers['x-api-key'];
   return typeof header === 'string' ? header : undefined;
 }
+
+/**
+ * Whether a streamed response is still worth writing to: false, and the connection destroyed,
+ * once a slow reader has more than `maxBuffered` bytes unsent, so one stuck client cannot hold
+ * unbounded memory.
+ */
+export function aliveOrCut(res: ServerResponse, maxBuffered: number): boolean {
+  if (res.writableLength <= maxBuffered) return true;
+  res.destroy();
+  return false;
+}

@@ -9,7 +9,6 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import WebSocket from 'ws';
-import type { HeraldServer } from '../../src/index.js';
 import { startServer, wsUrl } from '../helpers/server.js';
 
 const EVIL = 'http://evil.example';

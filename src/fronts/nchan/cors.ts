@@ -53,14 +53,14 @@ export function corsHeaders(route: NchanRoute, req: IncomingMessage, net: NetPol
   if (message) h['Access-Control-Expose-Headers'] = 'Last-Modified, Etag, Content-Type';
   if (credentialed(route, req, net)) h['Access-Control-Allow-Credentials'] = 'true';
   h['Access-Control-Allow-Origin'] = origin;
-  h['Vary'] = 'Origin';
   return h;
 }
 
-/** Headers of the answer to OPTIONS on a route. */
+/** Headers of the answer to OPTIONS on a route: without an Origin only `Allow` (as Nchan). */
 export function preflightHeaders(route: NchanRoute, req: IncomingMessage, net: NetPolicy): OutgoingHttpHeaders {
   // A pubsub route allows the publisher's methods with the subscriber's headers (as Nchan).
   const methods = route.role === 'subscriber' ? 'GET' : 'GET, POST, PUT, DELETE';
+  if (!originOf(req)) return { 'Content-Length': '0', Allow: methods };
   return {
     'Content-Length': '0',
     Allow: methods,
