@@ -55,7 +55,8 @@ export class NchanGate {
    * Whether the request may publish, delete or read channel info on `route` (publishAccess):
    * `any`; `key` = the API key only; `loopback-or-key` = the server API's rule (the key when one
    * is configured, else loopback trust, which a browser request from another site only gets
-   * when the route's `allowOrigin` lists its Origin). Keys are compared in constant time.
+   * when the route's `allowOrigin` or `allowedOrigins` lists its Origin). Keys are compared in
+   * constant time.
    */
   mayPublish(req: IncomingMessage, route: NchanRoute): boolean {
     const access = this.#core.config.nchan.publishAccess;
@@ -65,7 +66,9 @@ export class NchanGate {
     if (apiAuthorized(req, key, this.#core.net)) return true;
     const origin = req.headers.origin;
     const facts = requestFacts(req);
-    return origin !== undefined && route.allowOrigin?.includes(origin) === true && this.#core.net.hostAllowed(facts.host) && this.#core.net.loopbackTrusted(facts);
+    if (origin === undefined) return false;
+    const listed = route.allowOrigin?.includes(origin) === true || this.#core.net.originCredentialed(origin, facts.host);
+    return listed && this.#core.net.hostAllowed(facts.host) && this.#core.net.loopbackTrusted(facts);
   }
 
   /** Whether the browser's own credentials (cookies) on this request may reach the hooks: no Origin, or a credentialed one. */

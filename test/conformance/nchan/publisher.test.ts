@@ -167,8 +167,7 @@ describe(`nchan publisher (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})
     assert.equal(r.headers.get('access-control-allow-methods'), 'GET, POST, PUT, DELETE');
     assert.equal(r.headers.get('access-control-allow-headers'), 'Content-Type');
     assert.equal(r.headers.get('access-control-allow-origin'), 'http://x.example');
-    // Herald: no credentials for an origin nobody listed (docs/nchan.md, Differences).
-    assert.equal(r.headers.get('access-control-allow-credentials'), IS_HERALD ? null : 'true');
+    assert.equal(r.headers.get('access-control-allow-credentials'), 'true');
   });
 
   test('a publish body is delivered byte for byte, Content-Type included', async () => {
