@@ -10,6 +10,13 @@ import { z } from 'zod';
 /** Default interval at which the TLS certificate and key files are checked for changes, ms. */
 export const DEFAULT_TLS_WATCH_INTERVAL_MS = 5_000;
 
+/** Default open connections per client address. */
+export const DEFAULT_MAX_CONNECTIONS_PER_IP = 1_000;
+/** Default new connections per second per client address (burst twice this). */
+export const DEFAULT_CONNECTIONS_PER_IP_PER_SECOND = 50;
+/** Default open sessions per user on one node. */
+export const DEFAULT_MAX_CONNECTIONS_PER_USER = 100;
+
 /** The `tls` section: PEM files served on the listen port ("" = plain HTTP). */
 export interface TlsConfig {
   readonly certFile: string;

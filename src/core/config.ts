@@ -97,6 +97,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('limits.maxChannelNameLength', z.number().int().min(1).max(1024), 255, 'Longest channel name in bytes.'),
   opt('limits.maxOutboundBytes', z.number().int().min(1024), DEFAULT_MAX_OUTBOUND_BYTES, 'Per-connection unsent bytes before a slow consumer is disconnected (3004).'),
   opt('limits.maxHistoryRead', z.number().int().min(1).max(100_000), 1000, 'Most publications returned by one history or recovery read.'),
+  opt('limits.maxConnectionsPerIp', z.number().int().min(0), S.DEFAULT_MAX_CONNECTIONS_PER_IP, 'Open connections one client address may hold (0 = no cap); more are refused (close 3007 / HTTP 429). Behind NAT raise it.'),
+  opt('limits.connectionsPerIpPerSecond', z.number().int().min(0), S.DEFAULT_CONNECTIONS_PER_IP_PER_SECOND, 'New connections one client address may open per second, burst twice that (0 = no limit); more are refused (close 3007 / HTTP 429).'),
+  opt('limits.maxConnectionsPerUser', z.number().int().min(0), S.DEFAULT_MAX_CONNECTIONS_PER_USER, 'Open sessions one user may hold on this node (0 = no cap); more are refused at connect (close 3007 / HTTP 429).'),
+  opt('limits.perIpExempt', z.array(S.addressOrCidr), ['127.0.0.0/8', '::1'], 'Client addresses or CIDRs the per-IP cap and rate do not apply to (default loopback: local tools, benchmarks).'),
   opt('limits.commandsPerSecond', z.number().int().min(1), 1000, 'Commands per second one connection may send before 3505.'),
   opt('timing.pingIntervalMs', z.number().int().min(50), DEFAULT_PING_INTERVAL_MS, 'Heartbeat interval; a silent connection is dropped within two intervals.'),
   opt('timing.connectTimeoutMs', z.number().int().min(100), 10_000, 'Time a WebSocket client has to send `connect`.'),
@@ -207,6 +211,10 @@ export interface HeraldConfig {
     readonly maxOutboundBytes: number;
     readonly maxHistoryRead: number;
     readonly commandsPerSecond: number;
+    readonly maxConnectionsPerIp: number;
+    readonly connectionsPerIpPerSecond: number;
+    readonly maxConnectionsPerUser: number;
+    readonly perIpExempt: readonly string[];
   };
   readonly timing: {
     readonly pingIntervalMs: number;

@@ -105,7 +105,7 @@ export class HeraldCore {
     this.auth = new Authenticator(this.config);
     this.backend = new Backend({ config: this.config, nodeId: this.nodeId, logger: this.logger, auth: this.auth });
     this.policies = new PolicyResolver(this.config);
-    this.clients = new ClientSessions({ config: this.config, nodeId: this.nodeId, hub: this.hub, backend: this.backend, channels: this });
+    this.clients = new ClientSessions({ config: this.config, nodeId: this.nodeId, hub: this.hub, backend: this.backend, channels: this, net: this.net });
   }
 
   /** Connect the broker. */
@@ -136,6 +136,7 @@ export class HeraldCore {
 
   /** Close the session registry and the broker. Connections must have been closed by their transports first. */
   async close(): Promise<void> {
+    this.clients.close();
     await this.sessions.close();
     await this.broker.close();
   }

@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeraldError, logFailure, toHeraldError } from '../core/errors.js';
+import type { AdmissionRequest } from '../core/client-sessions.js';
 import type { Logger } from '../core/logger.js';
 import { keyEquals, type NetPolicy, plainAddress, type RequestFacts } from '../core/net-policy.js';
 import { MAX_JSON_DEPTH, parsePeerJson } from '../protocol/json.js';
@@ -85,6 +86,12 @@ export function requestFacts(req: IncomingMessage): RequestFacts {
     origin: header(req, 'origin'),
     fetchSite: header(req, 'sec-fetch-site'),
   };
+}
+
+/** What the client-session service admits a client on, read from its request. */
+export function admissionRequest(req: IncomingMessage, net: NetPolicy, front: string, transport: string, poll?: boolean): AdmissionRequest {
+  const facts = requestFacts(req);
+  return { ip: net.clientAddress(facts.peer, facts.forwardedFor), origin: facts.origin, host: facts.host, front, transport, ...(poll === undefined ? {} : { poll }) };
 }
 
 /** The media type of a request body (lower-case, without parameters); "" when absent. */

@@ -8,7 +8,8 @@ import * as wsModule from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import { AdmissionError, type AdmissionTicket, type ClientSessions } from '../core/client-sessions.js';
 import { TimerWheel } from '../core/timer-wheel.js';
-import { remoteAddress } from './http.js';
+import type { NetPolicy } from '../core/net-policy.js';
+import { admissionRequest } from './http.js';
 
 /** Options of the WebSocket transport. */
 export interface WebSocketTransportOptions {
@@ -174,9 +175,9 @@ export function writeOrCut(ws: WebSocket, frame: Buffer, maxBuffered: number): b
  * close code, never the HTTP answer to a refused upgrade. Returns the ticket, or undefined when
  * refused.
  */
-export function admitSocket(clients: ClientSessions, ws: WebSocket, req: IncomingMessage, front: string, transport: string): AdmissionTicket | undefined {
+export function admitSocket(clients: ClientSessions, net: NetPolicy, ws: WebSocket, req: IncomingMessage, front: string, transport: string): AdmissionTicket | undefined {
   try {
-    return clients.admit({ ip: remoteAddress(req), origin: req.headers.origin, front, transport });
+    return clients.admit(admissionRequest(req, net, front, transport));
   } catch (err) {
     if (!(err instanceof AdmissionError)) throw err;
     ws.close(err.closeCode, err.message.slice(0, 100));

@@ -13,7 +13,7 @@ import { TimerWheel } from '../../core/timer-wheel.js';
 import { DisconnectCode } from '../../protocol/codes.js';
 import { decodeCommand, validateParams } from '../../protocol/frames.js';
 import { answerPreflight, applyCors, clientCors } from '../../transports/cors.js';
-import { readBody, remoteAddress, sendError, sendJson } from '../../transports/http.js';
+import { admissionRequest, readBody, sendError, sendJson } from '../../transports/http.js';
 import { admitSocket, refuseUpgrade, WebSocketTransport } from '../../transports/websocket.js';
 import { builtinCommands, type CommandContext, type CommandSpec, resultJson } from './commands.js';
 import { HttpSubscriber, type HttpMode, parseSubscribeRequest } from './http-subscriber.js';
@@ -87,7 +87,7 @@ export class NativeFront {
 
   /** Start a session on an upgraded socket (a method, so it captures no request scope). */
   readonly #open = (ws: WebSocket, req: IncomingMessage): void => {
-    const ticket = admitSocket(this.core.clients, ws, req, 'native', 'websocket');
+    const ticket = admitSocket(this.core.clients, this.core.net, ws, req, 'native', 'websocket');
     if (!ticket) return;
     const session = new WsSession(this.#newId(), ws, this.#sessionEnv, ticket);
     this.#sessions.add(session);
@@ -147,7 +147,7 @@ export class NativeFront {
 
   async #subscribeHttp(req: IncomingMessage, res: ServerResponse, url: URL, mode: HttpMode): Promise<void> {
     const clients = this.core.clients;
-    const ticket = clients.admit({ ip: remoteAddress(req), origin: req.headers.origin, front: 'native', transport: mode, poll: mode === 'long-poll' });
+    const ticket = clients.admit(admissionRequest(req, this.core.net, 'native', mode, mode === 'long-poll'));
     let sub: HttpSubscriber | undefined;
     try {
       const request = parseSubscribeRequest(req, url, this.core.config.limits.maxChannelsPerConnection);

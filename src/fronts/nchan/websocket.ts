@@ -93,7 +93,7 @@ export class NchanWebSockets {
     if (!('channels' in plan)) return refuse(socket, plan);
     if (socket.destroyed) return;
     this.#accept(req, socket, head, (ws) => {
-      const ticket = admitSocket(this.#core.clients, ws, req, 'nchan', 'nchan-websocket');
+      const ticket = admitSocket(this.#core.clients, this.#core.net, ws, req, 'nchan', 'nchan-websocket');
       if (!ticket) return;
       const sink = new WebSocketSink(ws, ws.protocol === META_SUBPROTOCOL, this.#core.config.limits.maxOutboundBytes);
       const started = this.#subscribers.start(plan, sink, req, 'websocket', ticket, () => ws.terminate());

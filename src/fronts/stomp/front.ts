@@ -85,7 +85,7 @@ export class StompFront {
 
   /** Start a session on an upgraded socket (a field, so it captures no request scope). */
   readonly #open = (ws: WebSocket, req: IncomingMessage): void => {
-    const ticket = admitSocket(this.core.clients, ws, req, 'stomp', 'stomp');
+    const ticket = admitSocket(this.core.clients, this.core.net, ws, req, 'stomp', 'stomp');
     if (!ticket) return;
     const session = new StompSession(`${this.core.nodeId.slice(0, 8)}-s${(++this.#nextId).toString(36)}`, ws, this.#env, ticket);
     this.#sessions.add(session);
