@@ -22,6 +22,7 @@ import type { PresenceStore } from './core/im/presence.js';
 import { ImService } from './core/im/service.js';
 import type { ImStore } from './core/im/store.js';
 import type { Logger } from './core/logger.js';
+import type { RevocationStore } from './core/revocation.js';
 import { NodeHeartbeat, type NodeRegistry } from './core/nodes.js';
 import type { SessionRegistry } from './core/sessions.js';
 import { registerBackendCommands } from './fronts/native/backend-commands.js';
@@ -57,6 +58,8 @@ export interface Engines {
   readonly registry: NodeRegistry | undefined;
   /** HTTP client for backend hooks and webhooks (none when neither is configured). */
   readonly backendTransport: BackendTransport | undefined;
+  /** Where a single node keeps token revocations across restarts (none in a cluster: Redis replays them). */
+  readonly revocationStore: RevocationStore | undefined;
 }
 
 /**
@@ -112,6 +115,7 @@ export class HeraldServer {
     registerImCommands(this.native, this.im);
     registerImApi(this.api, this.im, options.config.limits.maxMessageBytes);
     if (engines.backendTransport) this.core.backend.attach(engines.backendTransport);
+    if (engines.revocationStore) this.core.backend.revocations.persistTo(engines.revocationStore);
     this.core.backend.onContacts((user, list) => setContacts(this.im, user, list).then(() => undefined));
     registerBackendCommands(this.native, this.core.backend);
     registerBackendApi(this.api, this.core, this.im);

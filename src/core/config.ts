@@ -68,7 +68,7 @@ const opt = (path: string, schema: z.ZodType, def: unknown, doc: string): Option
 export const OPTIONS: readonly OptionSpec[] = [
   opt('host', z.string().min(1), DEFAULT_HOST, 'Address to listen on. Anything but loopback requires apiKey.'),
   opt('port', z.number().int().min(0).max(65535), DEFAULT_PORT, 'TCP port for every transport, the API and the pages (0 = any free port).'),
-  opt('dataDir', z.string().min(1), './data', 'Directory for embedded data files (SQLite IM store).'),
+  opt('dataDir', z.string().min(1), './data', 'Directory for embedded data files (SQLite IM store; token revocations of a single node).'),
   opt('apiKey', z.string().min(16).optional(), undefined, 'Key for the server API (`Authorization: apikey <key>`); required when host is not loopback.'),
   opt('dev', z.boolean(), false, 'Development mode: accepts a bare user name as identity and trusts loopback clients. Refused together with token keys or a non-loopback host unless devAllowUnsafe. Never in production.'),
   opt('devAllowUnsafe', z.boolean(), false, 'Allow development mode together with token keys or on a non-loopback host (a deliberate, logged exception).'),

@@ -2,6 +2,8 @@
  * Start real Herald servers for tests: port 0 on 127.0.0.1, silent, no process metrics, with
  * small intervals so tests never wait for production timeouts. Close them in `after`/`afterEach`.
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type HeraldServer } from '../../src/index.js';
 import type { Broker } from '../../src/index.js';
 
@@ -13,6 +15,8 @@ import type { Broker } from '../../src/index.js';
 const TEST_DEFAULTS = {
   host: '127.0.0.1',
   trustLoopback: true,
+  // The data directory (IM store, revocations) of this test process, never the checkout's ./data.
+  dataDir: join(tmpdir(), `herald-test-${process.pid}`),
   port: 0,
   logLevel: 'silent',
   timing: { pingIntervalMs: 300, connectTimeoutMs: 2_000, longPollTimeoutMs: 1_000, streamKeepAliveMs: 1_000, shutdownTimeoutMs: 500 },
