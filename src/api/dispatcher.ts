@@ -13,8 +13,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { HeraldError, toHeraldError } from '../core/errors.js';
+import type { NetPolicy } from '../core/net-policy.js';
 import type { NodeInfo, NodeRegistry } from '../core/nodes.js';
-import { isLoopbackRequest, requestApiKey, secretEquals, sendError } from '../transports/http.js';
+import { answerPreflight, applyCors, clientCors } from '../transports/cors.js';
+import { apiAuthorized, sendError } from '../transports/http.js';
 
 /** How nodes are ordered for a user. */
 export type DispatchStrategy = 'hash' | 'load';
@@ -27,6 +29,8 @@ export interface DispatcherOptions {
   readonly backups?: number;
   /** How long a registry read is reused, ms (default 500). */
   readonly cacheMs?: number;
+  /** Network policy: browsers on `allowedOrigins` get CORS answers (default: no CORS, foreign origins refused). */
+  readonly net?: NetPolicy;
 }
 
 /** A dispatch answer. */
@@ -74,6 +78,14 @@ export class Dispatcher {
   /** Handle `GET /dispatch`; returns false for other paths. */
   async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
     if (url.pathname !== '/dispatch') return false;
+    const origin = req.headers.origin;
+    const cors = this.#options.net ? clientCors(req, this.#options.net) : { allowed: origin === undefined, headers: {} };
+    applyCors(res, cors);
+    if (!cors.allowed) throw new HeraldError('HERALD_ERR_FORBIDDEN', 'Origin not allowed (see allowedOrigins)');
+    if (req.method === 'OPTIONS') {
+      answerPreflight(res, cors, 'GET');
+      return true;
+    }
     if (req.method !== 'GET') throw new HeraldError('HERALD_ERR_METHOD_NOT_ALLOWED');
     const user = url.searchParams.get('user') ?? '';
     if (user === '' || user.length > 256) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'user must be 1-256 characters');
@@ -113,8 +125,10 @@ function groupByUrl(nodes: NodeInfo[]): Target[] {
 
 /** Options of `createDispatchServer`. */
 export interface DispatchServerOptions {
-  /** Key `/metrics` asks for (`Authorization: apikey <key>` or `X-API-Key`); without one, loopback only. */
+  /** Key `/metrics` asks for (`Authorization: apikey <key>` or `X-API-Key`); without one, trusted loopback only. */
   readonly apiKey?: string;
+  /** Network policy deciding loopback trust for `/metrics` when no key is set (default: none trusted). */
+  readonly net?: NetPolicy;
   /** Collect Node process metrics (default true). */
   readonly processMetrics?: boolean;
 }
@@ -148,7 +162,7 @@ export function createDispatchServer(dispatcher: Dispatcher, options: DispatchSe
           return;
         }
         if (url.pathname === '/metrics') {
-          if (!(key ? secretEquals(requestApiKey(req), key) : isLoopbackRequest(req))) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'API key required');
+          if (!(key !== undefined || options.net ? apiAuthorized(req, key, options.net!) : false)) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'API key required');
           const text = await registry.metrics();
           res.writeHead(200, { 'content-type': registry.contentType }).end(text);
           return;

@@ -84,7 +84,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   const logger = pretty ? pino({ level: config.logLevel }, prettyDestination()) : pino({ level: config.logLevel, base: { pid: process.pid } });
   // A promise nobody awaited must not take every connection of the node down with it: log it.
   process.on('unhandledRejection', (reason) => logger.error({ err: String((reason as Error)?.stack ?? reason) }, 'unhandled promise rejection'));
-  if (config.dev) logger.warn('DEVELOPMENT MODE: bare user names are accepted as identities. Never use this in production.');
+  if (config.dev) logger.warn({ devAllowUnsafe: config.devAllowUnsafe }, 'DEVELOPMENT MODE: bare user names are accepted as identities and loopback is trusted. Never use this in production.');
   if (command === 'dispatch') return runDispatcher(config, logger);
   const cfg = config;
   const announce = (url: string, what: string, where: { host: string; port: number; node?: string }): void => {
@@ -95,7 +95,14 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   if (config.workers > 1 && !isWorker()) {
     return runPrimary(config.workers, logger, config.cluster.drainWindowMs + config.timing.shutdownTimeoutMs, (url, host, port) => announce(url, `herald listening with ${cfg.workers} workers`, { host, port }));
   }
-  const server = createServer({ config, logger });
+  let server;
+  try {
+    server = createServer({ config, logger });
+  } catch (err) {
+    // E.g. the TLS certificate or key cannot be read.
+    process.stderr.write(`herald: cannot start: ${(err as Error).message}\n`);
+    return 1;
+  }
   try {
     await within(server.im.ready(), STORE_OPEN_TIMEOUT_MS, `no answer within ${STORE_OPEN_TIMEOUT_MS / 1000} s`);
   } catch (err) {

@@ -47,7 +47,7 @@ describe('herald CLI start', () => {
   test('an IM store that cannot open fails the start with exit 2: unusable data directory, unreachable PostgreSQL', async () => {
     const notADir = join(dir, 'a-file');
     writeFileSync(notADir, 'x');
-    const sqlite = run(['--port', '0'], { HERALD_DATA_DIR: join(notADir, 'data') });
+    const sqlite = run(['--port', '0'], { HERALD_IM_STORE_PATH: join(notADir, 'data', 'herald.db') });
     assert.equal((await sqlite.exited).code, 2);
     assert.match(sqlite.stderr, /cannot open the IM store in SQLite/);
     const blocker = await freePort();

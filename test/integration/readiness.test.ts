@@ -50,10 +50,10 @@ describe('readiness', () => {
     assert.equal(r.body.checks.broker.engine, 'memory');
   });
 
-  test('an unusable data directory: /ready is 503 naming the IM store, /health stays 200, details only with the API key', async () => {
+  test('an unusable IM store directory: /ready is 503 naming the IM store, /health stays 200, details only with the API key', async () => {
     const file = join(dir, 'not-a-dir');
     writeFileSync(file, 'x');
-    const s = await startServer({ dataDir: join(file, 'data'), apiKey: API_KEY });
+    const s = await startServer({ dataDir: join(dir, 'data-ok'), im: { storePath: join(file, 'data', 'herald.db') }, apiKey: API_KEY });
     servers.push(s);
     const anonymous = await ready(s);
     assert.equal(anonymous.status, 503);
