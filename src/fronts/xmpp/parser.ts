@@ -79,7 +79,7 @@ export class XmlParser {
     p.on('doctype', () => fail('restricted-xml', 'DOCTYPE is not allowed'));
     p.on('comment', () => fail('restricted-xml', 'comments are not allowed'));
     p.on('processinginstruction', () => fail('restricted-xml', 'processing instructions are not allowed'));
-    p.on('error', (err) => fail(/undefined entity|entity name/.test(err.message) ? 'restricted-xml' : 'not-well-formed', err.message));
+    p.on('error', (err) => fail(/undefined entity|entity name|doctype/i.test(err.message) ? 'restricted-xml' : 'not-well-formed', err.message));
     p.on('opentag', (tag) => this.#open(tag));
     p.on('closetag', () => this.#close());
     p.on('text', (text) => this.#text(text));

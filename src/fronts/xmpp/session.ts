@@ -1,0 +1,579 @@
+/**
+ * One XMPP client stream (RFC 6120) over a WebSocket (RFC 7395 framing, or the older
+ * `<stream:stream>` framing) or a TCP socket: stream negotiation, SASL PLAIN (and legacy
+ * `jabber:iq:auth`), resource binding, the session IQ, an answer to every IQ, stream errors,
+ * and the IM stanzas handed to `XmppIm`.
+ *
+ * Input is handled strictly in order: raw chunks wait in a bounded queue (the socket is paused
+ * past it) while an asynchronous stanza (authentication, a send) is handled, so a stream
+ * restart after SASL starts a fresh parser exactly where the new stream begins.
+ */
+import { StringDecoder } from 'node:string_decoder';
+import { randomBytes } from 'node:crypto';
+import type { Identity } from '../../core/auth.js';
+import type { HeraldCore } from '../../core/core.js';
+import { HeraldError, toHeraldError } from '../../core/errors.js';
+import { connectEvents, disconnectEvents, slowConsumerEvents } from '../../core/events.js';
+import type { Connection } from '../../core/hub.js';
+import type { ImService } from '../../core/im/service.js';
+import { DisconnectCode } from '../../protocol/codes.js';
+import { StanzaError, stanzaConditionOf, stanzaErrorXml, StreamError, type StreamCondition, streamErrorXml } from './errors.js';
+import { XmppIm } from './im.js';
+import { bareJid, fullJid, parseJid } from './jid.js';
+import { type ParseError, parseDocument, type XmlLimits, XmlParser } from './parser.js';
+import { el, esc, NS, type XmlElement } from './xml.js';
+
+/** Failed SASL attempts allowed on one stream (RFC 6120 §6.4.5: at least 2, at most 5). */
+const MAX_AUTH_FAILURES = 3;
+/** Longest resource kept as the client asked, characters. */
+const MAX_RESOURCE_LENGTH = 256;
+/** Resources with control characters or spaces at the ends are replaced by a generated one. */
+const RESOURCE_RE = /^[^\s\p{Cc}](?:[^\p{Cc}]*[^\s\p{Cc}])?$/u;
+/** The legacy WebSocket framing (tsung, pre-RFC 7395 clients) starts with a stream header. */
+const STREAM_HEADER_RE = /^\s*(?:<\?xml[^>]{0,200}\?>\s*)?<stream:stream[\s>]/;
+
+/** What a session writes to: a WebSocket or a TCP socket. */
+export interface XmppWire {
+  /** `websocket` or `tcp`. */
+  readonly kind: 'websocket' | 'tcp';
+  /** Write serialized XML (one WebSocket message). Returns the bytes waiting in the socket's buffer. */
+  write(xml: string): number;
+  /** Close after what was written. */
+  end(): void;
+  /** Cut the connection now. */
+  destroy(): void;
+  /** Stop reading (back-pressure) and start again. */
+  pause(): void;
+  resume(): void;
+}
+
+/** What every session of a front shares. */
+export interface XmppEnv {
+  readonly core: HeraldCore;
+  readonly im: ImService;
+  readonly domain: string;
+  readonly limits: XmlLimits;
+  /** The session ended (once). */
+  readonly onClose: (session: XmppSession) => void;
+}
+
+type Phase = 'auth' | 'bind' | 'ready';
+type InputEvent = { type: 'open'; element: XmlElement } | { type: 'element'; element: XmlElement } | { type: 'close' } | { type: 'error'; error: ParseError };
+
+/** An XMPP client session. */
+export class XmppSession implements Connection {
+  readonly id: string;
+  readonly transport: string;
+  identity: Identity | undefined;
+  readonly #wire: XmppWire;
+  readonly #env: XmppEnv;
+  readonly #core: HeraldCore;
+  /** `framed` = RFC 7395 (one element per message); `stream` = one XML stream; undefined until the first WebSocket message. */
+  #framing: 'framed' | 'stream' | undefined;
+  #parser: XmlParser | undefined;
+  #decoder = new StringDecoder('utf8');
+  #phase: Phase = 'auth';
+  /** A stream header was received on the current stream (reset by a restart). */
+  #opened = false;
+  /** Our stream header was sent (an error before it is sent after one). */
+  #headerSent = false;
+  /** The client's stream had no version: a pre-XMPP-1.0 client (no features, legacy auth only). */
+  #legacy = false;
+  #closed = false;
+  #cleaned = false;
+  #chunks: Array<Buffer | string> = [];
+  #queuedBytes = 0;
+  #paused = false;
+  #events: InputEvent[] = [];
+  #busy = false;
+  #authFailures = 0;
+  #resource = '';
+  #jid: string | undefined;
+  #im: XmppIm | undefined;
+  readonly #openedAt = Date.now();
+  #read = true;
+  #lastIn = Date.now();
+  #pinged = false;
+  #windowStart = 0;
+  #windowCount = 0;
+
+  constructor(id: string, wire: XmppWire, env: XmppEnv) {
+    this.id = id;
+    this.#wire = wire;
+    this.#env = env;
+    this.#core = env.core;
+    this.transport = `xmpp-${wire.kind}`;
+    if (wire.kind === 'tcp') this.#framing = 'stream';
+    this.#core.hub.addConnection(this);
+    if (connectEvents.hasSubscribers) connectEvents.publish({ node: this.#core.nodeId, transport: this.transport });
+  }
+
+  get user(): string | undefined {
+    return this.identity?.user;
+  }
+
+  /** The bound full JID. */
+  get jid(): string | undefined {
+    return this.#jid;
+  }
+
+  get open(): boolean {
+    return !this.#closed;
+  }
+
+  // ---- input ---------------------------------------------------------------------------------
+
+  /** Bytes from the socket (a TCP chunk or a whole WebSocket message). */
+  input(data: Buffer | string): void {
+    if (this.#closed) return;
+    this.#read = true;
+    this.#chunks.push(data);
+    this.#queuedBytes += data.length;
+    if (!this.#paused && this.#queuedBytes > this.#env.limits.maxStanzaSize * 2) {
+      this.#paused = true;
+      this.#wire.pause();
+    }
+    this.#pump();
+  }
+
+  #pump(): void {
+    while (!this.#busy && !this.#closed) {
+      const ev = this.#events.shift();
+      if (ev) {
+        this.#run(ev);
+        continue;
+      }
+      const chunk = this.#chunks.shift();
+      if (chunk === undefined) break;
+      this.#queuedBytes -= chunk.length;
+      this.#parse(chunk);
+    }
+    if (this.#paused && this.#queuedBytes <= this.#env.limits.maxStanzaSize) {
+      this.#paused = false;
+      this.#wire.resume();
+    }
+  }
+
+  #parse(chunk: Buffer | string): void {
+    if (this.#framing === undefined) {
+      const text = typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+      this.#framing = STREAM_HEADER_RE.test(text) ? 'stream' : 'framed';
+    }
+    if (this.#framing === 'framed') {
+      const text = typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+      // Whitespace alone is a keep-alive.
+      if (text.trim() === '') return;
+      const res = parseDocument(text, this.#env.limits);
+      if (res.error) this.#events.push({ type: 'error', error: res.error });
+      else this.#events.push({ type: 'element', element: res.element! });
+      return;
+    }
+    const parser = (this.#parser ??= new XmlParser(this.#env.limits, 'stream'));
+    const res = parser.write(typeof chunk === 'string' ? chunk : this.#decoder.write(chunk));
+    for (const ev of res.events) this.#events.push(ev);
+    if (res.error) this.#events.push({ type: 'error', error: res.error });
+  }
+
+  /** Handle one input event; an asynchronous one holds the rest until it settles. */
+  #run(ev: InputEvent): void {
+    let pending: Promise<void> | void;
+    try {
+      pending = this.#handle(ev);
+    } catch (err) {
+      this.#failed(err, ev);
+      return;
+    }
+    if (!pending) return;
+    this.#busy = true;
+    pending.then(
+      () => {
+        this.#busy = false;
+        this.#pump();
+      },
+      (err: unknown) => {
+        this.#busy = false;
+        this.#failed(err, ev);
+        this.#pump();
+      },
+    );
+  }
+
+  #handle(ev: InputEvent): Promise<void> | void {
+    switch (ev.type) {
+      case 'error':
+        throw new StreamError(ev.error.condition, ev.error.message);
+      case 'close':
+        return this.#endStream();
+      case 'open':
+        return this.#streamOpen(ev.element);
+    }
+    const e = ev.element;
+    if (this.#framing === 'framed' && e.ns === NS.FRAMING) {
+      if (e.local === 'open') return this.#streamOpen(e);
+      if (e.local === 'close') return this.#endStream();
+      throw new StreamError('unsupported-stanza-type', `Unknown framing element: ${e.local.slice(0, 32)}`);
+    }
+    if (!this.#opened) throw new StreamError('bad-format', 'Open the stream first');
+    if (!this.#allow()) throw new StreamError('policy-violation', `More than ${this.#core.config.limits.commandsPerSecond} stanzas per second`);
+    if (this.#phase === 'auth') return this.#preAuth(e);
+    const stanza = e.ns === NS.CLIENT && (e.local === 'iq' || e.local === 'message' || e.local === 'presence');
+    if (!stanza) throw new StreamError('unsupported-stanza-type', `Unsupported element: ${e.local.slice(0, 32)}`);
+    const from = e.attr('from');
+    if (from !== undefined && from !== this.#jid && from !== bareJid(this.identity!.user, this.#env.domain)) throw new StreamError('invalid-from', 'The from address is not this stream\'s');
+    if (this.#phase === 'bind') return this.#bindPhase(e);
+    if (e.local === 'iq') return this.#iq(e);
+    if (e.local === 'message') return this.#im!.message(e);
+    return this.#im!.presence(e);
+  }
+
+  #allow(): boolean {
+    const now = Date.now();
+    if (now - this.#windowStart >= 1000) {
+      this.#windowStart = now;
+      this.#windowCount = 0;
+    }
+    return ++this.#windowCount <= this.#core.config.limits.commandsPerSecond;
+  }
+
+  /** An error while handling an input event: a stanza error reply, or a stream error. */
+  #failed(err: unknown, ev: InputEvent): void {
+    if (this.#closed) return;
+    if (err instanceof StreamError) {
+      this.#streamError(err.condition, err.message);
+      return;
+    }
+    const stanza = ev.type === 'element' && this.#phase !== 'auth' && ev.element.ns === NS.CLIENT ? ev.element : undefined;
+    if (!stanza) {
+      const e = toHeraldError(err);
+      this.#logInternal(e);
+      this.#streamError('internal-server-error', e.code === 'HERALD_ERR_INTERNAL' ? undefined : e.message);
+      return;
+    }
+    // RFC 6120 §8.3.1: an error stanza is never answered with one.
+    if (stanza.attr('type') === 'error' || stanza.attr('type') === 'result') return;
+    if (err instanceof StanzaError) {
+      this.#write(stanzaErrorXml(stanza, err.condition, err.message === err.condition ? undefined : err.message, { jid: this.#jid, domain: this.#env.domain }));
+      return;
+    }
+    const e = toHeraldError(err);
+    this.#logInternal(e);
+    this.#write(stanzaErrorXml(stanza, stanzaConditionOf(e), e.code === 'HERALD_ERR_INTERNAL' ? undefined : e.message, { jid: this.#jid, domain: this.#env.domain }));
+  }
+
+  #logInternal(e: HeraldError): void {
+    if (e.code === 'HERALD_ERR_INTERNAL') this.#core.logger.error({ err: String((e.cause as Error)?.stack ?? e.cause) }, 'xmpp stanza failed');
+  }
+
+  // ---- stream --------------------------------------------------------------------------------
+
+  #streamOpen(e: XmlElement): void {
+    const framed = this.#framing === 'framed';
+    if (framed ? e.local !== 'open' || e.ns !== NS.FRAMING : e.local !== 'stream' || e.ns !== NS.STREAM) {
+      throw new StreamError('invalid-namespace', 'Expected a stream header');
+    }
+    const to = e.attr('to');
+    const version = e.attr('version');
+    this.#legacy = version === undefined && !framed;
+    this.#sendHeader();
+    if (to !== undefined && to.toLowerCase() !== this.#env.domain) throw new StreamError('host-unknown', `This server is ${this.#env.domain}`);
+    if (version !== undefined && !/^1\.\d{1,3}$/.test(version)) throw new StreamError('unsupported-version', 'XMPP 1.0 is supported');
+    this.#opened = true;
+    if (this.#legacy) return;
+    const features =
+      this.#phase === 'auth'
+        ? [el('mechanisms', { xmlns: NS.SASL }, [el('mechanism', {}, ['PLAIN'])]), el('auth', { xmlns: NS.IQ_AUTH_FEATURE })]
+        : [el('bind', { xmlns: NS.BIND }), el('session', { xmlns: NS.SESSION }, [el('optional')])];
+    this.#write(el('stream:features', framed ? { 'xmlns:stream': NS.STREAM } : {}, features));
+  }
+
+  /** Our stream header for the current stream (a new id for each). */
+  #sendHeader(): void {
+    const id = randomBytes(8).toString('hex');
+    const common = { from: this.#env.domain, id, version: this.#legacy ? undefined : '1.0', 'xml:lang': 'en' };
+    this.#headerSent = true;
+    if (this.#framing === 'framed') this.#write(el('open', { xmlns: NS.FRAMING, ...common }));
+    else this.#write(`<?xml version='1.0'?>${el('stream:stream', { xmlns: NS.CLIENT, 'xmlns:stream': NS.STREAM, ...common }).replace('/>', '>')}`);
+  }
+
+  /** Answer the client's stream close with ours and close the connection. */
+  #endStream(): void {
+    if (this.#closed) return;
+    this.#write(this.#framing === 'framed' ? el('close', { xmlns: NS.FRAMING }) : '</stream:stream>');
+    this.#closed = true;
+    this.#wire.end();
+  }
+
+  /** Send a stream error (after a header, if none was sent yet) and close. */
+  #streamError(condition: StreamCondition, text?: string): void {
+    if (this.#closed) return;
+    if (!this.#headerSent) this.#sendHeader();
+    this.#write(streamErrorXml(condition, text, this.#framing === 'framed'));
+    this.#endStream();
+  }
+
+  /** Restart after SASL success (RFC 6120 §6.4.6): a new stream on the same connection. */
+  #restart(): void {
+    this.#opened = false;
+    this.#parser = undefined;
+    this.#decoder = new StringDecoder('utf8');
+  }
+
+  // ---- authentication ------------------------------------------------------------------------
+
+  #preAuth(e: XmlElement): Promise<void> | void {
+    if (e.ns === NS.SASL && e.local === 'auth') return this.#sasl(e);
+    if (e.ns === NS.SASL && e.local === 'abort') {
+      this.#write(el('failure', { xmlns: NS.SASL }, [el('aborted')]));
+      return;
+    }
+    if (e.ns === NS.CLIENT && e.local === 'iq' && e.child('query', NS.IQ_AUTH)) return this.#legacyAuth(e);
+    throw new StreamError('not-authorized', 'Authenticate first');
+  }
+
+  async #sasl(e: XmlElement): Promise<void> {
+    if (this.#legacy) throw new StreamError('unsupported-stanza-type', 'SASL needs an XMPP 1.0 stream');
+    if (e.attr('mechanism') !== 'PLAIN') return this.#saslFailure('invalid-mechanism', 'PLAIN is offered');
+    const text = e.text().trim();
+    if (text === '' || text === '=') return this.#saslFailure('malformed-request', 'PLAIN needs an initial response');
+    if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(text)) return this.#saslFailure('incorrect-encoding');
+    const parts = Buffer.from(text, 'base64').toString('utf8').split('\0');
+    if (parts.length !== 3) return this.#saslFailure('malformed-request', 'Expected authzid NUL authcid NUL password');
+    const [authzid, user, password] = parts as [string, string, string];
+    if (authzid !== '' && authzid !== bareJid(user, this.#env.domain) && authzid !== user) return this.#saslFailure('invalid-authzid');
+    let identity: Identity;
+    try {
+      identity = await this.#authenticate(user, password);
+    } catch (err) {
+      const h = toHeraldError(err);
+      this.#logInternal(h);
+      return this.#saslFailure(h.temporary ? 'temporary-auth-failure' : 'not-authorized', h.code === 'HERALD_ERR_INTERNAL' ? undefined : h.message);
+    }
+    if (this.#closed) return;
+    this.#identify(identity);
+    this.#write(el('success', { xmlns: NS.SASL }));
+    this.#phase = 'bind';
+    this.#restart();
+  }
+
+  #saslFailure(condition: string, text?: string): void {
+    this.#write(el('failure', { xmlns: NS.SASL }, [el(condition), text === undefined ? undefined : el('text', { 'xml:lang': 'en' }, [esc(text.slice(0, 200))])]));
+    if (++this.#authFailures >= MAX_AUTH_FAILURES) this.#streamError('policy-violation', 'Too many failed authentication attempts');
+  }
+
+  /**
+   * Check credentials like the other fronts (core.backend.authenticate: JWT, development names,
+   * the backend's connect hook): the password is the connection token. In development mode
+   * without a connect hook any password is accepted for the user name. The token's user must be
+   * the user name the client logs in as.
+   */
+  async #authenticate(user: string, password: string): Promise<Identity> {
+    const backend = this.#core.backend;
+    const dev = this.#core.auth.devMode && !backend.has('connect');
+    const identity = await backend.authenticate({ token: dev ? undefined : password || undefined, user, client: this.id, transport: this.transport });
+    if (!identity || identity.user !== user) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'The credentials are not those of this user');
+    await backend.loggedIn(identity);
+    await this.#env.im.authorize(identity);
+    return identity;
+  }
+
+  #identify(identity: Identity): void {
+    this.identity = identity;
+    this.#core.hub.identified(this);
+    this.#core.backend.emit('connect', { client: this.id, user: identity.user, transport: this.transport });
+  }
+
+  /** XEP-0078 (legacy, pre-SASL): username, password (the token) and resource in one IQ; no stream restart. */
+  async #legacyAuth(iq: XmlElement): Promise<void> {
+    const id = iq.attr('id');
+    const query = iq.child('query', NS.IQ_AUTH)!;
+    if (iq.attr('type') === 'get') {
+      this.#write(el('iq', { xmlns: NS.CLIENT, type: 'result', id }, [el('query', { xmlns: NS.IQ_AUTH }, [el('username'), el('password'), el('resource')])]));
+      return;
+    }
+    if (iq.attr('type') !== 'set') throw new StreamError('not-authorized', 'Authenticate first');
+    const user = query.childText('username', NS.IQ_AUTH);
+    const password = query.childText('password', NS.IQ_AUTH);
+    const resource = query.childText('resource', NS.IQ_AUTH);
+    const reply = (condition: 'not-acceptable' | 'not-authorized' | 'internal-server-error', text: string): void =>
+      this.#write(stanzaErrorXml(iq, condition, text, { jid: undefined, domain: this.#env.domain }));
+    if (!user || password === undefined || !resource) return reply('not-acceptable', 'username, password and resource are required');
+    let identity: Identity;
+    try {
+      identity = await this.#authenticate(user, password);
+    } catch (err) {
+      const h = toHeraldError(err);
+      this.#logInternal(h);
+      if (++this.#authFailures >= MAX_AUTH_FAILURES) throw new StreamError('policy-violation', 'Too many failed authentication attempts');
+      return reply(h.temporary ? 'internal-server-error' : 'not-authorized', h.code === 'HERALD_ERR_INTERNAL' ? 'Internal error' : h.message);
+    }
+    if (this.#closed) return;
+    this.#identify(identity);
+    this.#bind(resource);
+    this.#write(el('iq', { xmlns: NS.CLIENT, type: 'result', id }));
+  }
+
+  // ---- binding and IQs -----------------------------------------------------------------------
+
+  /** Authenticated, not bound: only the bind and session IQs. */
+  #bindPhase(e: XmlElement): void {
+    const id = e.attr('id');
+    if (e.local === 'iq' && e.attr('type') === 'set' && e.child('bind', NS.BIND)) {
+      const jid = this.#bind(e.child('bind', NS.BIND)!.childText('resource', NS.BIND));
+      this.#write(el('iq', { xmlns: NS.CLIENT, type: 'result', id }, [el('bind', { xmlns: NS.BIND }, [el('jid', {}, [esc(jid)])])]));
+      return;
+    }
+    if (e.local === 'iq' && e.attr('type') === 'set' && e.child('session', NS.SESSION)) {
+      this.#write(el('iq', { xmlns: NS.CLIENT, type: 'result', id }));
+      return;
+    }
+    throw new StreamError('not-authorized', 'Bind a resource first');
+  }
+
+  /** Bind the session to a resource (the client's, or a generated one) and start its IM side. */
+  #bind(asked: string | undefined): string {
+    const resource = asked && asked.length <= MAX_RESOURCE_LENGTH && RESOURCE_RE.test(asked) ? asked : `herald-${randomBytes(6).toString('hex')}`;
+    const user = this.identity!.user;
+    this.#resource = resource;
+    const jid = (this.#jid = fullJid(user, this.#env.domain, resource));
+    this.#phase = 'ready';
+    const isOpen = (): boolean => !this.#closed;
+    this.#im = new XmppIm({
+      core: this.#core,
+      im: this.#env.im,
+      domain: this.#env.domain,
+      user,
+      jid,
+      get open() {
+        return isOpen();
+      },
+      write: (xml) => this.#write(xml),
+      fail: (err) => this.#failed(err, { type: 'close' }),
+    });
+    return jid;
+  }
+
+  async #iq(iq: XmlElement): Promise<void> {
+    const type = iq.attr('type');
+    // Answers to our pings (and stray ones) need no answer.
+    if (type === 'result' || type === 'error') return;
+    if (type !== 'get' && type !== 'set') throw new StanzaError('bad-request', 'An IQ type is get, set, result or error');
+    if (iq.attr('id') === undefined) throw new StanzaError('bad-request', 'An IQ needs an id');
+    const payloads = iq.elements();
+    if (payloads.length !== 1) throw new StanzaError('bad-request', 'An IQ get or set carries exactly one element');
+    const q = payloads[0]!;
+    const target = this.#addressee(iq.attr('to'));
+    if (target === 'user') {
+      if (q.ns === NS.ROSTER) throw new StanzaError('forbidden', 'A roster is only its owner\'s');
+      throw new StanzaError('service-unavailable');
+    }
+    let result: string | undefined;
+    switch (q.ns) {
+      case NS.ROSTER:
+        if (target !== 'self') throw new StanzaError('service-unavailable');
+        result = await this.#im!.roster(type, q);
+        break;
+      case NS.PING:
+      case NS.SESSION:
+        break;
+      case NS.BIND:
+        throw new StanzaError('not-allowed', 'A resource is already bound');
+      case NS.DISCO_INFO:
+        if (type !== 'get') throw new StanzaError('bad-request');
+        if (q.attr('node') !== undefined) throw new StanzaError('item-not-found');
+        result = discoInfo(target === 'server');
+        break;
+      case NS.DISCO_ITEMS:
+        if (type !== 'get') throw new StanzaError('bad-request');
+        result = el('query', { xmlns: NS.DISCO_ITEMS });
+        break;
+      default:
+        throw new StanzaError('service-unavailable');
+    }
+    this.#write(el('iq', { xmlns: NS.CLIENT, type: 'result', id: iq.attr('id'), from: iq.attr('to'), to: this.#jid }, [result]));
+  }
+
+  /** Who an IQ is for: the server, the user's own account, or another user (not routed). */
+  #addressee(to: string | undefined): 'server' | 'self' | 'user' {
+    if (to === undefined) return 'self';
+    const jid = parseJid(to);
+    if (!jid) throw new StanzaError('jid-malformed');
+    if (jid.domain !== this.#env.domain) throw new StanzaError('remote-server-not-found');
+    if (jid.user === '') {
+      if (jid.resource !== '') throw new StanzaError('service-unavailable');
+      return 'server';
+    }
+    if (jid.user === this.identity!.user && (jid.resource === '' || jid.resource === this.#resource)) return 'self';
+    return 'user';
+  }
+
+  // ---- output and lifecycle ------------------------------------------------------------------
+
+  #write(xml: string): void {
+    if (this.#closed) return;
+    const pending = this.#wire.write(xml);
+    if (pending > this.#core.config.limits.maxOutboundBytes) {
+      if (slowConsumerEvents.hasSubscribers) slowConsumerEvents.publish({ node: this.#core.nodeId, transport: this.transport });
+      this.#closed = true;
+      this.#wire.destroy();
+    }
+  }
+
+  /**
+   * Periodic visit (the front's timer wheel): the stream must be bound within
+   * `timing.connectTimeoutMs`; on TCP (no WebSocket pings) a silent client is pinged (XEP-0199)
+   * after `timing.pingIntervalMs` and dropped after twice that.
+   */
+  tick(now: number): void {
+    if (this.#closed) return;
+    if (this.#phase !== 'ready') {
+      if (now - this.#openedAt > this.#core.config.timing.connectTimeoutMs) this.#streamError('connection-timeout', 'Not authenticated in time');
+      return;
+    }
+    if (this.#wire.kind !== 'tcp') return;
+    if (this.#read) {
+      this.#read = false;
+      this.#pinged = false;
+      this.#lastIn = now;
+      return;
+    }
+    const interval = this.#core.config.timing.pingIntervalMs;
+    if (now - this.#lastIn > 2 * interval) this.#streamError('connection-timeout', 'No answer to ping');
+    else if (now - this.#lastIn > interval && !this.#pinged) {
+      this.#pinged = true;
+      this.#write(el('iq', { xmlns: NS.CLIENT, type: 'get', id: `ping-${now.toString(36)}`, from: this.#env.domain, to: this.#jid }, [el('ping', { xmlns: NS.PING })]));
+    }
+  }
+
+  /** Close from the server side (shutdown, kick, revoked token) with a stream error saying why. */
+  disconnect(code: number, reason: string): void {
+    let condition: StreamCondition = 'policy-violation';
+    if (code === DisconnectCode.TOO_MANY_CONNECTIONS) condition = 'resource-constraint';
+    else if (code < 3500) condition = 'system-shutdown';
+    else if (code === DisconnectCode.INVALID_TOKEN) condition = 'not-authorized';
+    this.#streamError(condition, reason);
+  }
+
+  /** @internal The socket closed (called by the wire). */
+  closed(code: number): void {
+    if (this.#cleaned) return;
+    this.#cleaned = true;
+    this.#closed = true;
+    this.#im?.close();
+    this.#chunks = [];
+    this.#events = [];
+    if (this.identity) this.#core.backend.emit('disconnect', { client: this.id, user: this.user, transport: this.transport, code, channels: [] });
+    this.#core.hub.removeConnection(this);
+    if (disconnectEvents.hasSubscribers) disconnectEvents.publish({ node: this.#core.nodeId, transport: this.transport, code });
+    this.#env.onClose(this);
+  }
+}
+
+/** XEP-0030 info of the server (`server`) or of a user's account. */
+function discoInfo(server: boolean): string {
+  const features = [NS.DISCO_INFO, NS.DISCO_ITEMS, NS.PING, NS.SID];
+  return el('query', { xmlns: NS.DISCO_INFO }, [
+    server ? el('identity', { category: 'server', type: 'im', name: 'Herald' }) : el('identity', { category: 'account', type: 'registered' }),
+    ...features.map((f) => el('feature', { var: f })),
+  ]);
+}
+
