@@ -23,7 +23,7 @@ export type { SessionEntry, SessionRegistry } from './core/sessions.js';
 export { createDispatchServer, Dispatcher, listenDispatch, type Assignment, type DispatchStrategy } from './api/dispatcher.js';
 export type { NodeInfo, NodeRegistry } from './core/nodes.js';
 export type { Broker } from './core/broker.js';
-export type { ControlAction, ControlMessage } from './core/control.js';
+export type { ControlAction, ControlMessage } from './core/control-message.js';
 export { SqliteImStore, type SqliteStoreOptions } from './engines/store-sqlite.js';
 export { PostgresImStore, type PostgresStoreOptions } from './engines/store-postgres.js';
 export { MemoryPresence } from './engines/presence-memory.js';

@@ -3,14 +3,13 @@
  * channel list, channel delete, stats. Protected by the API key (`Authorization: apikey <key>`
  * or `X-API-Key`); without a configured key only loopback clients are served.
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { HeraldCore } from '../core/core.js';
 import { HeraldError } from '../core/errors.js';
 import { JSON_CONTENT_TYPE, type PublicationInput } from '../core/publication.js';
 import { formatPosition } from '../protocol/position.js';
-import { isLoopbackRequest, parseJson, readBody, sendJson } from '../transports/http.js';
+import { isLoopbackRequest, parseJson, readBody, requestApiKey, secretEquals, sendJson } from '../transports/http.js';
 
 /** URL prefix of the server API. */
 export const API_PREFIX = '/api/';
@@ -41,12 +40,12 @@ type Handler = (req: IncomingMessage, url: URL, params: string[]) => Promise<unk
 /** The server API. */
 export class ServerApi {
   readonly #core: HeraldCore;
-  readonly #key: Buffer | undefined;
+  readonly #key: string | undefined;
   readonly #routes: Array<{ method: string; re: RegExp; handler: Handler }> = [];
 
   constructor(core: HeraldCore) {
     this.#core = core;
-    this.#key = core.config.apiKey ? Buffer.from(core.config.apiKey) : undefined;
+    this.#key = core.config.apiKey;
     this.route('POST', /^publish$/, (req, url) => this.#publish(req, url));
     this.route('GET', /^channels$/, (_req, url) => this.#list(url));
     this.route('GET', /^channels\/(.+)$/, (_req, _url, [ch]) => this.#info(ch!));
@@ -62,11 +61,7 @@ export class ServerApi {
   /** Whether the request carries the API key, or comes from loopback when no key is configured. */
   authorized(req: IncomingMessage): boolean {
     if (!this.#key) return isLoopbackRequest(req);
-    const auth = req.headers.authorization;
-    const given = auth?.startsWith('apikey ') ? auth.slice(7) : (req.headers['x-api-key'] as string | undefined);
-    if (!given) return false;
-    const g = Buffer.from(given);
-    return g.length === this.#key.length && timingSafeEqual(g, this.#key);
+    return secretEquals(requestApiKey(req), this.#key);
   }
 
   /** Handle `/api/*`; returns false for other paths. Errors are thrown to the caller's handler. */

@@ -4,13 +4,13 @@
  * of the SDK at `/sdk/herald-client.js` (built by `npm run build:client`; in a source checkout it
  * is bundled on first request when esbuild is installed).
  */
-import { timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HeraldError } from '../core/errors.js';
+import { secretEquals } from '../transports/http.js';
 
 /** Options of the web pages. */
 export interface WebOptions {
@@ -86,14 +86,13 @@ export class WebPages {
     if (!key) return false;
     const m = /(?:^|;\s*)herald_key=([^;]*)/.exec(req.headers.cookie ?? '');
     if (!m) return false;
-    let given: Buffer;
+    let given: string;
     try {
-      given = Buffer.from(decodeURIComponent(m[1]!));
+      given = decodeURIComponent(m[1]!);
     } catch {
       return false;
     }
-    const want = Buffer.from(key);
-    return given.length === want.length && timingSafeEqual(given, want);
+    return secretEquals(given, key);
   }
 
   async #file(res: ServerResponse, area: 'chat' | 'admin', rel: string): Promise<boolean> {

@@ -3,9 +3,18 @@
  * The memory engine serves one process; the Redis engine serves a cluster. A new engine should
  * be writable from these comments alone.
  */
+import { randomBytes } from 'node:crypto';
 import type { StreamPosition } from '../protocol/position.js';
-import type { ControlMessage } from './control.js';
+import type { ControlMessage } from './control-message.js';
 import type { Publication, PublicationInput } from './publication.js';
+
+/**
+ * A new epoch for a channel whose history starts over (engines call it): a short random string
+ * that fits the epoch of a stream position (protocol/position.ts).
+ */
+export function newEpoch(): string {
+  return randomBytes(6).toString('base64url');
+}
 
 /** History limits applied when publishing. */
 export interface PublishOptions {

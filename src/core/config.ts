@@ -30,6 +30,8 @@ export const DEFAULT_DATABASE_SCHEMA = 'herald';
 export const DEFAULT_DATABASE_POOL_SIZE = 10;
 /** Default largest XMPP stanza, characters. */
 export const DEFAULT_XMPP_MAX_STANZA_SIZE = 65_536;
+/** Default prefix of every Redis key and pub/sub channel of Herald. */
+export const DEFAULT_REDIS_PREFIX = 'herald:';
 /** Default STOMP heart-beat interval. */
 export const DEFAULT_STOMP_HEARTBEAT_MS = 10_000;
 
@@ -123,7 +125,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('xmpp.maxDepth', z.number().int().min(2).max(256), 32, 'Deepest element nesting inside an XMPP stanza.'),
   opt('xmpp.maxAttributes', z.number().int().min(4).max(1_000), 64, 'Most attributes on one XMPP element.'),
   opt('redis.url', z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(), undefined, 'Redis URL (e.g. redis://127.0.0.1:6379): use Redis for channel fan-out and history, so several nodes and workers form one cluster. Flag alias: --redis.'),
-  opt('redis.prefix', z.string().min(1).max(64), 'herald:', 'Prefix of every Redis key and pub/sub channel; separates deployments sharing one Redis.'),
+  opt('redis.prefix', z.string().min(1).max(64), DEFAULT_REDIS_PREFIX, 'Prefix of every Redis key and pub/sub channel; separates deployments sharing one Redis.'),
   opt('database.url', z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// or postgresql:// URL').optional(), undefined, 'PostgreSQL URL with its user (e.g. postgres://herald@127.0.0.1:5432/herald): keep the IM store there instead of SQLite, so several nodes share it. Flag alias: --database.'),
   opt('database.schema', z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'a schema name: letters, digits and _ (1-63 chars, not starting with a digit)'), DEFAULT_DATABASE_SCHEMA, 'PostgreSQL schema of the IM tables; created and migrated when the IM store opens (first IM use).'),
   opt('database.poolSize', z.number().int().min(1).max(1_000), DEFAULT_DATABASE_POOL_SIZE, 'Most PostgreSQL connections one node (worker) holds.'),

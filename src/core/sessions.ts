@@ -32,3 +32,12 @@ export interface SessionRegistry {
   /** Write what is pending, stop refreshing and release connections. */
   close(): Promise<void>;
 }
+
+/** Sort entries by node, then session (the order `SessionRegistry.list` promises); engines call it. */
+export function sortEntries(list: SessionEntry[]): SessionEntry[] {
+  return list.sort((a, b) => (a.node === b.node ? cmp(a.session, b.session) : cmp(a.node, b.node)));
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

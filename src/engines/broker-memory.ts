@@ -3,9 +3,8 @@
  * epochs are lost on restart (each channel gets a new epoch, so clients learn of the gap).
  * Control messages go straight back to this node; there is no other node to retain them for.
  */
-import { randomBytes } from 'node:crypto';
-import type { Broker, BrokerHandler, ChannelEvent, ChannelSummary, HistoryQuery, HistoryResult, PublishOptions } from '../core/broker.js';
-import type { ControlMessage } from '../core/control.js';
+import { type Broker, type BrokerHandler, type ChannelEvent, type ChannelSummary, type HistoryQuery, type HistoryResult, newEpoch, type PublishOptions } from '../core/broker.js';
+import type { ControlMessage } from '../core/control-message.js';
 import type { Publication, PublicationInput } from '../core/publication.js';
 
 interface Entry {
@@ -23,11 +22,6 @@ interface ChannelState {
   head: number;
   /** Last publish or read, ms since the Unix epoch. */
   touched: number;
-}
-
-/** Create a short random epoch string. */
-export function newEpoch(): string {
-  return randomBytes(6).toString('base64url');
 }
 
 /** How often expired history is swept, ms. */

@@ -20,17 +20,15 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis, RedisOptions } from 'ioredis';
-import type { Broker, BrokerHandler, ChannelEvent, ChannelSummary, HistoryQuery, HistoryResult, PublishOptions } from '../core/broker.js';
-import { type ControlMessage, parseControlMessage } from '../core/control.js';
+import { type Broker, type BrokerHandler, type ChannelEvent, type ChannelSummary, type HistoryQuery, type HistoryResult, newEpoch, type PublishOptions } from '../core/broker.js';
+import { type ControlMessage, parseControlMessage } from '../core/control-message.js';
+import { DEFAULT_REDIS_PREFIX } from '../core/config.js';
 import { HeraldError } from '../core/errors.js';
 import { type Logger, SILENT_LOGGER } from '../core/logger.js';
 import type { ClientInfo, Publication, PublicationInput } from '../core/publication.js';
 import type { StreamPosition } from '../protocol/position.js';
-import { newEpoch } from './broker-memory.js';
 import { HISTORY_SCRIPT, PUBLISH_SCRIPT, RETAIN_SCRIPT } from './broker-redis-scripts.js';
 
-/** Default key prefix: every key and pub/sub channel of Herald starts with it. */
-export const DEFAULT_REDIS_PREFIX = 'herald:';
 /** A channel's meta hash (epoch, offset) outlives its last publication by this long, ms. */
 export const DEFAULT_META_TTL_MS = 7 * 24 * 3_600_000;
 /** How long `start` waits for the first connection, ms. */

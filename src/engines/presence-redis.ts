@@ -5,8 +5,8 @@
  * the TTL; a crashed node stops refreshing, so its users go offline within one TTL without a
  * clean shutdown. Scripts use the Redis clock, so nodes' clocks need not agree.
  */
+import { DEFAULT_REDIS_PREFIX } from '../core/config.js';
 import type { ChosenState, PresenceRecord, PresenceState, PresenceStore } from '../core/im/presence.js';
-import { DEFAULT_REDIS_PREFIX } from './broker-redis.js';
 import { LazyRedis } from './redis-lazy.js';
 
 /** Default lifetime of a node's session entry without a refresh, ms. */

@@ -5,9 +5,9 @@
  * Expiry uses the Redis server's clock, so nodes' clocks need not agree.
  */
 import type { Redis } from 'ioredis';
+import { DEFAULT_REDIS_PREFIX } from '../core/config.js';
 import { HeraldError } from '../core/errors.js';
 import type { NodeInfo, NodeRegistry } from '../core/nodes.js';
-import { DEFAULT_REDIS_PREFIX } from './broker-redis.js';
 
 const ANNOUNCE = `
 local t = redis.call('TIME')

@@ -2,7 +2,7 @@
  * In-process session registry: one process is the whole cluster, so entries live exactly as long
  * as their sessions and need no TTL. A user costs one map entry and a small array.
  */
-import type { SessionEntry, SessionRegistry } from '../core/sessions.js';
+import { type SessionEntry, type SessionRegistry, sortEntries } from '../core/sessions.js';
 
 /** The in-memory session registry. */
 export class MemorySessions implements SessionRegistry {
@@ -29,13 +29,4 @@ export class MemorySessions implements SessionRegistry {
   async close(): Promise<void> {
     this.#users.clear();
   }
-}
-
-/** Sort entries by node, then session (the order `SessionRegistry.list` promises). */
-export function sortEntries(list: SessionEntry[]): SessionEntry[] {
-  return list.sort((a, b) => (a.node === b.node ? cmp(a.session, b.session) : cmp(a.node, b.node)));
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -9,10 +9,9 @@
  */
 import type { Redis } from 'ioredis';
 import { type Logger, SILENT_LOGGER } from '../core/logger.js';
-import type { SessionEntry, SessionRegistry } from '../core/sessions.js';
-import { DEFAULT_REDIS_PREFIX } from './broker-redis.js';
+import { DEFAULT_REDIS_PREFIX } from '../core/config.js';
+import { type SessionEntry, type SessionRegistry, sortEntries } from '../core/sessions.js';
 import { LazyRedis } from './redis-lazy.js';
-import { sortEntries } from './sessions-memory.js';
 
 /** Default lifetime of a session entry without a refresh, ms. */
 export const DEFAULT_SESSION_TTL_MS = 30_000;

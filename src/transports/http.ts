@@ -2,6 +2,7 @@
  * HTTP helpers shared by the API and the HTTP transports: bounded body reading, JSON replies and
  * the one error handler that answers `{code, message}` (unknown errors become a bare 500).
  */
+import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeraldError, logFailure, toHeraldError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -69,4 +70,20 @@ export function remoteAddress(req: IncomingMessage): string {
 export function isLoopbackRequest(req: IncomingMessage): boolean {
   const a = remoteAddress(req);
   return a === '::1' || a.startsWith('127.');
+}
+
+/** The API key a request carries (`Authorization: apikey <key>`, else `X-Api-Key`), if any. */
+export function requestApiKey(req: IncomingMessage): string | undefined {
+  const auth = req.headers.authorization;
+  if (auth?.startsWith('apikey ')) return auth.slice(7);
+  const header = req.headers['x-api-key'];
+  return typeof header === 'string' ? header : undefined;
+}
+
+/** Whether a given secret (API key) equals the expected one, compared in constant time. */
+export function secretEquals(given: string | undefined, expected: string): boolean {
+  if (given === undefined) return false;
+  const g = Buffer.from(given);
+  const e = Buffer.from(expected);
+  return g.length === e.length && timingSafeEqual(g, e);
 }

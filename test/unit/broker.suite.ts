@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { Broker, BrokerHandler, ChannelEvent } from '../../src/core/broker.js';
-import type { ControlMessage } from '../../src/core/control.js';
+import type { ControlMessage } from '../../src/core/control-message.js';
 import type { Publication } from '../../src/core/publication.js';
 
 /** Creates brokers for the suite. */

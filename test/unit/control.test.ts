@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseControlMessage, retainUntil } from '../../src/core/control.js';
+import { retainUntil } from '../../src/core/control.js';
+import { parseControlMessage } from '../../src/core/control-message.js';
 import { DEFAULT_REVOCATION_TTL_MS } from '../../src/core/revocation.js';
 
 void test('control messages from the wire: well-formed ones pass, malformed and unknown ones are refused', () => {

@@ -6,31 +6,41 @@ import { BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE, type Publication } from '../../
 import { formatPosition, type StreamPosition } from '../../protocol/position.js';
 
 
-/** Whether a publication's JSON-labelled payload parses, memoised per publication. */
-const jsonChecked = new WeakMap<Publication, boolean>();
+/**
+ * The JSON text of a JSON-labelled payload as it may be embedded in a frame, memoised per
+ * publication; null when the bytes are not JSON.
+ */
+const jsonText = new WeakMap<Publication, string | null>();
+
+/** Raw CR and LF bytes; in valid JSON they can only be whitespace between tokens. */
+const RAW_LINE_BREAKS = /[\r\n]/g;
 
 /**
- * Whether the payload can be embedded as JSON. Fronts that take raw bodies (Nchan) keep the
- * publisher's content type, so `application/json` does not prove the bytes are JSON; embedding
- * them unchecked would corrupt the frame for every subscriber. One parse per publication.
+ * The payload's JSON text, or null when it is not JSON. Fronts that take raw bodies (Nchan) keep
+ * the publisher's content type, so `application/json` does not prove the bytes are JSON;
+ * embedding them unchecked would corrupt the frame for every subscriber. Line breaks (whitespace
+ * in valid JSON) become spaces: the SSE and NDJSON transports frame by lines, so a raw CR or LF
+ * would let a publisher cut the stream of every subscriber. One parse per publication.
  */
-function isJsonPayload(pub: Publication): boolean {
-  let ok = jsonChecked.get(pub);
-  if (ok === undefined) {
+function embeddableJson(pub: Publication): string | null {
+  let text = jsonText.get(pub);
+  if (text === undefined) {
+    text = pub.payload.toString('utf8');
     try {
-      JSON.parse(pub.payload.toString('utf8'));
-      ok = true;
+      JSON.parse(text);
+      text = text.replace(RAW_LINE_BREAKS, ' ');
     } catch {
-      ok = false;
+      text = null;
     }
-    jsonChecked.set(pub, ok);
+    jsonText.set(pub, text);
   }
-  return ok;
+  return text;
 }
 
 /** The JSON text of the `data` field (and `encoding`/`contentType` fields when not JSON). */
 function dataFields(pub: Publication): string {
-  if (pub.contentType === JSON_CONTENT_TYPE && isJsonPayload(pub)) return `"data":${pub.payload.toString('utf8')}`;
+  const json = pub.contentType === JSON_CONTENT_TYPE ? embeddableJson(pub) : null;
+  if (json !== null) return `"data":${json}`;
   const ct = pub.contentType === undefined ? '' : `,"contentType":${JSON.stringify(pub.contentType)}`;
   if (pub.contentType === BINARY_CONTENT_TYPE) return `"data":"${pub.payload.toString('base64')}","encoding":"base64"${ct}`;
   return `"data":${JSON.stringify(pub.payload.toString('utf8'))}${ct}`;

@@ -4,22 +4,22 @@
  * channel ids onto core channels, so Nchan publishers reach native subscribers and the server
  * API reaches Nchan subscribers. See docs/nchan.md for the route options and the differences.
  */
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { NchanSubscriberType } from '../../core/config-nchan.js';
 import type { HeraldCore } from '../../core/core.js';
-import type { Connection } from '../../core/hub.js';
+import { HeraldError } from '../../core/errors.js';
+import { readBody } from '../../transports/http.js';
 import { ChannelRegistry } from './channel-state.js';
 import { corsHeaders, originAllowed, preflightHeaders } from './cors.js';
-import { authorize, callback, hookHeaders, type HookReply } from './hooks.js';
-import { InvalidMessageIdError, parseCompoundId, parseTags } from './ids.js';
+import { NchanGate, type Refusal } from './gate.js';
 import { infoFormat, renderInfo, type NchanChannelInfo } from './info.js';
 import { NchanChannels } from './publisher.js';
-import { channelIds, coreChannel, matchRoute, resolveRoute, type NchanRoute, type RouteMatch } from './routes.js';
+import { matchRoute, resolveRoute, coreChannel, type NchanRoute, type RouteMatch } from './routes.js';
 import { ChunkedSink, EventSourceSink, LongPollSink, MultipartSink, RawStreamSink } from './sinks.js';
 import { stubStatus } from './status.js';
-import { NchanSubscription, type Sink, type StartFrom } from './subscription.js';
+import { NchanSubscribers } from './subscribers.js';
+import type { NchanSubscription, Sink } from './subscription.js';
 import { NchanWebSockets } from './websocket.js';
 
 /** What the front needs from the server that hosts it. */
@@ -30,47 +30,33 @@ export interface NchanHost {
   onClose(hook: () => void | Promise<void>): void;
 }
 
-/** A request refused before any subscription: status, headers, body. */
-export interface Refusal {
-  readonly status: number;
-  readonly headers?: Record<string, string>;
-  readonly body?: string | Buffer;
-}
-
-/** A subscriber request checked and ready to start. */
-export interface SubscribePlan {
-  readonly route: NchanRoute;
-  readonly ids: string[];
-  readonly channels: string[];
-  readonly from: StartFrom;
-}
-
 /** How often idle channel id state is swept, ms. */
 const SWEEP_INTERVAL_MS = 60_000;
 /** Idle time after which a channel's id state is forgotten when messages never expire, ms. */
 const IDLE_FOREVER_MS = 3_600_000;
 
-/** Loopback client addresses (IPv4, IPv6, v4-mapped). */
-const LOOPBACK_RE = /^(127\.|::1$|::ffff:127\.)/;
-
-/** The Nchan front of one node. */
+/**
+ * The Nchan front of one node: the router. It matches routes and hands requests to the access
+ * gate (gate.ts), the publisher services (publisher.ts), the subscriber registry
+ * (subscribers.ts) and the WebSocket handling (websocket.ts).
+ */
 export class NchanFront {
   readonly core: HeraldCore;
   readonly routes: readonly NchanRoute[];
   readonly ids = new ChannelRegistry();
   readonly channels: NchanChannels;
+  readonly gate: NchanGate;
+  readonly subscribers: NchanSubscribers;
   readonly #ws: NchanWebSockets;
-  readonly #live = new Set<NchanSubscription>();
-  readonly #conns = new Map<NchanSubscription, Connection>();
   readonly #sweeper: NodeJS.Timeout;
-  /** Keep-alive timers: one per route and type with a ping interval, over that route's sinks. */
-  readonly #pingers = new Map<string, { timer: NodeJS.Timeout; sinks: Set<Sink> }>();
 
   constructor(core: HeraldCore) {
     this.core = core;
     this.routes = core.config.nchan.routes.map(resolveRoute);
     this.channels = new NchanChannels(core, this.ids, core.config.nchan.hookTimeoutMs);
-    this.#ws = new NchanWebSockets(this);
+    this.gate = new NchanGate(core, this.channels);
+    this.subscribers = new NchanSubscribers(core, this.ids, this.channels);
+    this.#ws = new NchanWebSockets(core, this.gate, this.subscribers, this.channels);
     const longest = Math.max(...this.routes.map((r) => r.messageTimeoutMs || IDLE_FOREVER_MS), IDLE_FOREVER_MS);
     this.#sweeper = setInterval(() => this.#sweep(longest), SWEEP_INTERVAL_MS);
     this.#sweeper.unref();
@@ -82,27 +68,9 @@ export class NchanFront {
     this.ids.sweep((ch, st) => st.touchedAt > cutoff || this.core.hub.subscriberCount(ch) > 0);
   }
 
-  /** Subscriptions currently open. */
-  get subscriberCount(): number {
-    return this.#live.size;
-  }
-
   /** Match a URL to a route. */
   match(url: URL): RouteMatch | undefined {
     return this.routes.length ? matchRoute(this.routes, url) : undefined;
-  }
-
-  /** Whether the request may publish or delete (publishAccess). */
-  mayPublish(req: IncomingMessage): boolean {
-    const access = this.core.config.nchan.publishAccess;
-    if (access === 'any') return true;
-    const key = this.core.config.apiKey;
-    if (key) {
-      const auth = req.headers.authorization;
-      const given = auth?.startsWith('apikey ') ? auth.slice(7) : req.headers['x-api-key'];
-      if (given === key) return true;
-    }
-    return access === 'loopback-or-key' && LOOPBACK_RE.test(req.socket.remoteAddress ?? '');
   }
 
   /** Handle an HTTP request; false when no route matches. */
@@ -111,7 +79,7 @@ export class NchanFront {
     if (!m) return false;
     const { route } = m;
     if (route.role === 'status') {
-      const body = await stubStatus(this);
+      const body = await stubStatus(this.core, this.subscribers.count);
       res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': String(Buffer.byteLength(body)) }).end(body);
       return true;
     }
@@ -143,133 +111,15 @@ export class NchanFront {
   /** End every subscription (server shutdown). */
   close(): void {
     clearInterval(this.#sweeper);
-    for (const p of this.#pingers.values()) clearInterval(p.timer);
-    for (const s of [...this.#live]) s.close();
+    this.subscribers.close();
     this.#ws.close();
-  }
-
-  /**
-   * Whether Nchan subscribers may read a core channel: never a reserved namespace (IM inboxes),
-   * and a channel whose policy needs a token only through a route with an authorize hook.
-   */
-  readable(route: NchanRoute, channel: string): boolean {
-    if (!this.core.reservedAllows(undefined, channel)) return false;
-    return !this.core.policy(channel).requireToken || route.authorizeUrl !== undefined;
-  }
-
-  /** Whether Nchan publishers may write a core channel: never a reserved namespace. */
-  writable(channel: string): boolean {
-    return this.core.reservedAllows(undefined, channel);
-  }
-
-  /**
-   * Run a publisher route's authorize hook. Unlike for subscribers, Nchan answers any refusal
-   * with 403 (an unreachable or slow hook keeps its 502 / 504).
-   */
-  async authorizePublisher(route: NchanRoute, idText: string, req: IncomingMessage, type: 'http' | 'websocket'): Promise<Refusal | undefined> {
-    if (!route.authorizeUrl) return undefined;
-    const denied = await authorize(route.authorizeUrl, hookHeaders(req, idText, { 'X-Publisher-Type': type }), this.core.config.nchan.hookTimeoutMs);
-    if (!denied) return undefined;
-    return { status: denied.status === 502 || denied.status === 504 ? denied.status : 403 };
-  }
-
-  /** Check ids for a route; a Refusal when unusable. */
-  checkIds(route: NchanRoute, idText: string): string[] | Refusal {
-    const ids = channelIds(route, idText, this.core.config.limits.maxChannelNameLength);
-    if (ids === 'empty' || ids === 'invalid') return { status: 400, headers: { 'Content-Type': 'text/plain' }, body: ids === 'empty' ? 'No channel id provided.' : 'Invalid channel id.' };
-    if (typeof ids === 'string') return { status: 403 };
-    return ids;
-  }
-
-  /**
-   * Check a subscriber request (ids, start position, existing-only, authorize hook). Resolves
-   * the plan or a refusal to send as is.
-   */
-  async planSubscribe(route: NchanRoute, idText: string, req: IncomingMessage, url: URL, type: NchanSubscriberType): Promise<SubscribePlan | Refusal> {
-    const ids = this.checkIds(route, idText);
-    if (!Array.isArray(ids)) return ids;
-    let from: StartFrom;
-    try {
-      from = startFrom(req, url, ids.length, route.firstMessage);
-    } catch (err) {
-      if (err instanceof InvalidMessageIdError) return { status: 400, headers: { 'Content-Type': 'text/plain' }, body: 'Message ID invalid' };
-      throw err;
-    }
-    const channels = ids.map((id) => coreChannel(route.group, id));
-    for (const ch of channels) if (!this.readable(route, ch)) return { status: 403 };
-    if (route.existingChannelsOnly) {
-      for (const ch of channels) if (!(await this.channels.exists(ch))) return { status: 403 };
-    }
-    if (route.authorizeUrl) {
-      const denied: HookReply | undefined = await authorize(
-        route.authorizeUrl,
-        hookHeaders(req, idText, { 'X-Subscriber-Type': type }),
-        this.core.config.nchan.hookTimeoutMs,
-      );
-      if (denied) return { status: denied.status, headers: denied.headers, body: denied.body };
-    }
-    return { route, ids, channels, from };
-  }
-
-  /**
-   * Start a subscription for a plan with a sink; wires callbacks, channel events, the hub
-   * connection and cleanup. `stream` = the type fires subscribe/unsubscribe callbacks.
-   */
-  async startSubscription(plan: SubscribePlan, sink: Sink, req: IncomingMessage, type: NchanSubscriberType, disconnect: () => void): Promise<NchanSubscription> {
-    const { route } = plan;
-    const sub = new NchanSubscription(this.core, this.ids, plan.channels, sink);
-    const streaming = type !== 'longpoll' && type !== 'intervalpoll';
-    const conn: Connection = { id: randomUUID(), transport: `nchan-${type}`, user: undefined, disconnect: () => { sub.close(); disconnect(); } };
-    this.#live.add(sub);
-    this.#conns.set(sub, conn);
-    this.core.hub.addConnection(conn);
-    const cbHeaders = (): Record<string, string> => hookHeaders(req, plan.ids.join(route.splitDelimiter ?? ','), { 'X-Subscriber-Type': type });
-    if (streaming && route.subscribeUrl) callback(route.subscribeUrl, cbHeaders(), this.core.config.nchan.hookTimeoutMs);
-    if (route.channelEvents) for (const id of plan.ids) void this.channels.event(`subscriber_enqueue ${id}`, id);
-    sub.onEnd = () => {
-      this.#live.delete(sub);
-      this.#conns.delete(sub);
-      this.core.hub.removeConnection(conn);
-      if (streaming && route.unsubscribeUrl) callback(route.unsubscribeUrl, cbHeaders(), this.core.config.nchan.hookTimeoutMs);
-      if (route.channelEvents) for (const id of plan.ids) void this.channels.event(`subscriber_dequeue ${id}`, id);
-    };
-    const pingMs = type === 'eventsource' ? route.eventsourcePingIntervalMs : type === 'websocket' ? route.websocketPingIntervalMs : 0;
-    if (pingMs > 0 && sink.ping) {
-      const pinger = this.#pinger(`${route.path} ${type}`, pingMs);
-      pinger.add(sink);
-      const ended = sub.onEnd;
-      sub.onEnd = (reason) => {
-        pinger.delete(sink);
-        ended?.(reason);
-      };
-    }
-    await sub.start(plan.from, route.subscriberTimeoutMs);
-    return sub;
-  }
-
-  #pinger(key: string, ms: number): Set<Sink> {
-    let p = this.#pingers.get(key);
-    if (!p) {
-      const sinks = new Set<Sink>();
-      const timer = setInterval(() => {
-        for (const s of sinks) s.ping?.();
-      }, ms);
-      timer.unref();
-      p = { timer, sinks };
-      this.#pingers.set(key, p);
-    }
-    return p.sinks;
   }
 
   async #publisherRequest(route: NchanRoute, idText: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
     if (method !== 'GET' && method !== 'HEAD' && method !== 'POST' && method !== 'PUT' && method !== 'DELETE') return void send(res, { status: 403 });
-    if (method !== 'GET' && method !== 'HEAD' && !this.mayPublish(req)) return void send(res, { status: 403 });
-    const ids = this.checkIds(route, idText);
+    const ids = await this.gate.planPublish(route, idText, req, 'http', method !== 'GET' && method !== 'HEAD');
     if (!Array.isArray(ids)) return void send(res, ids);
-    if (!ids.every((id) => this.writable(coreChannel(route.group, id)))) return void send(res, { status: 403 });
-    const denied = await this.authorizePublisher(route, idText, req, 'http');
-    if (denied) return void send(res, denied);
     const cors = corsHeaders(route, req);
     const format = infoFormat(req.headers.accept);
     const reply = (status: number, info: NchanChannelInfo | undefined): void => {
@@ -285,8 +135,13 @@ export class NchanFront {
       const info = await this.channels.delete(route, ids);
       return reply(info ? 200 : 404, info);
     }
-    const body = await readBody(req, this.core.config.limits.maxMessageBytes);
-    if (!body) return void send(res, { status: 413 });
+    let body: Buffer;
+    try {
+      body = await readBody(req, this.core.config.limits.maxMessageBytes);
+    } catch (err) {
+      if (err instanceof HeraldError && err.code === 'HERALD_ERR_PAYLOAD_TOO_LARGE') return void send(res, { status: 413 });
+      throw err;
+    }
     const ct = req.headers['content-type'];
     const ev = req.headers['x-eventsource-event'];
     const out = await this.channels.publish(route, ids, {
@@ -300,7 +155,7 @@ export class NchanFront {
   async #subscriberRequest(route: NchanRoute, idText: string, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const type = detectType(route, req);
     if (!type) return void send(res, { status: 403 });
-    const plan = await this.planSubscribe(route, idText, req, url, type);
+    const plan = await this.gate.planSubscribe(route, idText, req, url, type);
     if (!('channels' in plan)) return void send(res, plan);
     if (res.destroyed || req.socket.destroyed) return;
     // Only one-message answers expose the id headers (as Nchan); streams carry ids in-band.
@@ -317,7 +172,7 @@ export class NchanFront {
     const started: { sub?: NchanSubscription } = {};
     // Attached before starting: a client may go away while history is being read.
     res.on('close', () => started.sub?.close());
-    const sub = (started.sub = await this.startSubscription(plan, sink, req, type, () => res.destroy()));
+    const sub = (started.sub = await this.subscribers.start(plan, sink, req, type, () => res.destroy()));
     if (res.destroyed) sub.close();
     if (!sub.open) return;
     if (type === 'intervalpoll' && !res.headersSent) {
@@ -346,60 +201,11 @@ export function detectType(route: NchanRoute, req: IncomingMessage): NchanSubscr
   return undefined;
 }
 
-/**
- * Where a subscriber starts (Nchan's order): If-Modified-Since + If-None-Match; a compound id
- * in If-None-Match; `Last-Event-ID` or `?last_event_id=`; else the route's first message.
- * Throws InvalidMessageIdError for a malformed id.
- */
-export function startFrom(req: IncomingMessage, url: URL, count: number, first: 'oldest' | 'newest' | number): StartFrom {
-  const ims = req.headers['if-modified-since'];
-  const inm = req.headers['if-none-match'];
-  if (ims) {
-    const t = Math.floor(Date.parse(ims) / 1000);
-    // Nchan reads the tags from If-None-Match; a time without them is an invalid id.
-    if (t > 0) {
-      if (!inm) throw new InvalidMessageIdError();
-      return { kind: 'after', id: { time: t, tags: parseTags(inm, count) } };
-    }
-  }
-  if (inm) {
-    const id = parseCompoundId(inm, count);
-    if (id && id.time > 0) return { kind: 'after', id };
-  }
-  const lei = headerValue(req.headers['last-event-id']) ?? url.searchParams.get('last_event_id') ?? undefined;
-  if (lei) {
-    const id = parseCompoundId(lei, count);
-    if (id && id.time > 0) return { kind: 'after', id };
-  }
-  return typeof first === 'number' ? { kind: 'nth', n: first } : { kind: first };
-}
-
-function headerValue(v: string | string[] | undefined): string | undefined {
-  const s = Array.isArray(v) ? v[0] : v;
-  return s === '' ? undefined : s;
-}
-
 /** Send a refusal as a complete response. */
 export function send(res: ServerResponse, r: Refusal): true {
   const body = r.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body);
   res.writeHead(r.status, { ...r.headers, 'Content-Length': String(body.length) }).end(body);
   return true;
-}
-
-/** Read a request body up to `limit` bytes; undefined when larger. */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) over = true;
-      else chunks.push(c);
-    });
-    req.on('end', () => resolve(over ? undefined : Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
 
 /** Create the front for a server and plug it in (routes, upgrades, shutdown). */

@@ -98,11 +98,20 @@ function cached(msg: NchanMessage, kind: 'es' | 'frame' | 'metaFrame', make: () 
 /** Nchan's default EventSource ping (event `ping`, no comment, no data). */
 const ES_PING = Buffer.from('event: ping\n\n');
 
-/** One EventSource event for a message. */
+/** Every line terminator of the EventSource grammar: CRLF, a bare CR and a bare LF. */
+const SSE_LINE_BREAK = /\r\n|\r|\n/;
+
+/**
+ * One EventSource event for a message. The payload is split on every line terminator an
+ * EventSource parser honours (`\r\n`, `\r`, `\n`), each piece its own `data:` line, so a
+ * publisher cannot start a line of its own (`event:`, `id:`, `retry:`); line breaks in the event
+ * name are dropped for the same reason.
+ */
 export function formatEvent(msg: NchanMessage): string {
-  let s = msg.pub.event ? `event: ${msg.pub.event}\n` : '';
+  const event = msg.pub.event?.replace(/[\r\n]/g, '');
+  let s = event ? `event: ${event}\n` : '';
   s += `id: ${msg.time}:${msg.tags}\n`;
-  for (const line of msg.pub.payload.toString('utf8').split('\n')) s += `data: ${line}\n`;
+  for (const line of msg.pub.payload.toString('utf8').split(SSE_LINE_BREAK)) s += `data: ${line}\n`;
   return s + '\n';
 }
 

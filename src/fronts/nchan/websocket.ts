@@ -6,12 +6,15 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
+import type { HeraldCore } from '../../core/core.js';
 import { BINARY_CONTENT_TYPE } from '../../core/publication.js';
 import { corsHeaders, originAllowed } from './cors.js';
-import type { NchanFront, Refusal } from './front.js';
+import type { NchanGate, Refusal } from './gate.js';
 import { infoFormat, renderInfo } from './info.js';
-import { coreChannel, type RouteMatch } from './routes.js';
+import type { NchanChannels } from './publisher.js';
+import type { RouteMatch } from './routes.js';
 import { WebSocketSink } from './sinks.js';
+import type { NchanSubscribers } from './subscribers.js';
 
 /** The subprotocol that adds ids and content types to frames. */
 export const META_SUBPROTOCOL = 'ws+meta.nchan';
@@ -29,17 +32,23 @@ function refuse(socket: Duplex, r: Refusal): void {
 
 /** WebSocket handling of one front. */
 export class NchanWebSockets {
-  readonly #front: NchanFront;
+  readonly #core: HeraldCore;
+  readonly #gate: NchanGate;
+  readonly #subscribers: NchanSubscribers;
+  readonly #channels: NchanChannels;
   readonly #wss: WebSocketServer;
   readonly #sockets = new Set<WebSocket>();
 
-  constructor(front: NchanFront) {
-    this.#front = front;
+  constructor(core: HeraldCore, gate: NchanGate, subscribers: NchanSubscribers, channels: NchanChannels) {
+    this.#core = core;
+    this.#gate = gate;
+    this.#subscribers = subscribers;
+    this.#channels = channels;
     this.#wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
       perMessageDeflate: false,
-      maxPayload: front.core.config.limits.maxMessageBytes,
+      maxPayload: core.config.limits.maxMessageBytes,
       handleProtocols: (offered) => (offered.has(META_SUBPROTOCOL) ? META_SUBPROTOCOL : false),
     });
   }
@@ -62,26 +71,22 @@ export class NchanWebSockets {
     if (version.trim() !== '13') return refuse(socket, { status: 400, headers: text, body: 'Unsupported websocket protocol version (only version 13 is supported)' });
     if (!req.headers['sec-websocket-key']) return refuse(socket, { status: 400, headers: text, body: 'No Sec-Websocket-Key header present' });
     if (!originAllowed(route, req)) return refuse(socket, { status: 403, headers: corsHeaders(route, req) as Record<string, string> });
-    const front = this.#front;
-    const canPublish = route.role !== 'subscriber' && front.mayPublish(req);
+    const gate = this.#gate;
+    const canPublish = route.role !== 'subscriber' && gate.mayPublish(req);
     if (route.role === 'publisher') {
-      if (!canPublish) return refuse(socket, { status: 403 });
-      const ids = front.checkIds(route, m.idText);
+      const ids = await gate.planPublish(route, m.idText, req, 'websocket', true);
       if (!Array.isArray(ids)) return refuse(socket, ids);
-      if (!ids.every((id) => front.writable(coreChannel(route.group, id)))) return refuse(socket, { status: 403 });
-      const denied = await front.authorizePublisher(route, m.idText, req, 'websocket');
-      if (denied) return refuse(socket, denied);
       return this.#accept(req, socket, head, (ws) => this.#publisher(ws, req, m, ids, true));
     }
     if (!route.types.has('websocket')) return refuse(socket, { status: 403 });
-    const plan = await front.planSubscribe(route, m.idText, req, url, 'websocket');
+    const plan = await gate.planSubscribe(route, m.idText, req, url, 'websocket');
     if (!('channels' in plan)) return refuse(socket, plan);
     if (socket.destroyed) return;
     this.#accept(req, socket, head, (ws) => {
-      const sink = new WebSocketSink(ws, ws.protocol === META_SUBPROTOCOL, front.core.config.limits.maxOutboundBytes);
-      const started = front.startSubscription(plan, sink, req, 'websocket', () => ws.terminate());
+      const sink = new WebSocketSink(ws, ws.protocol === META_SUBPROTOCOL, this.#core.config.limits.maxOutboundBytes);
+      const started = this.#subscribers.start(plan, sink, req, 'websocket', () => ws.terminate());
       ws.on('close', () => void started.then((sub) => sub.close(), () => undefined));
-      if (canPublish && plan.channels.every((ch) => front.writable(ch))) this.#publisher(ws, req, m, plan.ids, false);
+      if (canPublish && plan.channels.every((ch) => gate.writable(ch))) this.#publisher(ws, req, m, plan.ids, false);
       else ws.on('message', () => ws.close(1008, 'Publishing not allowed.'));
       started.catch(() => ws.terminate());
     });
@@ -103,7 +108,7 @@ export class NchanWebSockets {
     ws.on('message', (data: Buffer, binary: boolean) => {
       // Frames are published one after another, in the order they arrived.
       chain = chain.then(async () => {
-        const out = await this.#front.channels.publish(m.route, ids, { payload: data, ...(binary ? { contentType: BINARY_CONTENT_TYPE } : {}) }, req);
+        const out = await this.#channels.publish(m.route, ids, { payload: data, ...(binary ? { contentType: BINARY_CONTENT_TYPE } : {}) }, req);
         if (reply && out.info && ws.readyState === 1) ws.send(renderInfo(out.info, format).body);
       }).catch(() => undefined);
     });

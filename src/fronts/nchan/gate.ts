@@ -1,0 +1,154 @@
+/**
+ * The Nchan front's access gate: who may publish (`nchan.publishAccess`), which core channels
+ * Nchan clients may read and write, channel-id checks, and the subscriber request plan (start
+ * position, existing-only, authorize hook). It answers with an Nchan refusal (status, headers,
+ * body to send as is) and never writes a response itself.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { NchanSubscriberType } from '../../core/config-nchan.js';
+import type { HeraldCore } from '../../core/core.js';
+import { isLoopbackRequest, requestApiKey, secretEquals } from '../../transports/http.js';
+import { authorize, hookHeaders } from './hooks.js';
+import { InvalidMessageIdError, parseCompoundId, parseTags } from './ids.js';
+import type { NchanChannels } from './publisher.js';
+import { channelIds, coreChannel, type NchanRoute } from './routes.js';
+import type { StartFrom } from './subscription.js';
+
+/** A request refused before any subscription: status, headers, body. */
+export interface Refusal {
+  readonly status: number;
+  readonly headers?: Record<string, string>;
+  readonly body?: string | Buffer;
+}
+
+/** A subscriber request checked and ready to start. */
+export interface SubscribePlan {
+  readonly route: NchanRoute;
+  readonly ids: string[];
+  readonly channels: string[];
+  readonly from: StartFrom;
+}
+
+/** Access checks of one front. */
+export class NchanGate {
+  readonly #core: HeraldCore;
+  readonly #channels: NchanChannels;
+
+  constructor(core: HeraldCore, channels: NchanChannels) {
+    this.#core = core;
+    this.#channels = channels;
+  }
+
+  /** Whether the request may publish or delete (publishAccess). */
+  mayPublish(req: IncomingMessage): boolean {
+    const access = this.#core.config.nchan.publishAccess;
+    if (access === 'any') return true;
+    const key = this.#core.config.apiKey;
+    if (key !== undefined && secretEquals(requestApiKey(req), key)) return true;
+    return access === 'loopback-or-key' && isLoopbackRequest(req);
+  }
+
+  /**
+   * Whether Nchan subscribers may read a core channel: never a reserved namespace (IM inboxes),
+   * and a channel whose policy needs a token only through a route with an authorize hook.
+   */
+  readable(route: NchanRoute, channel: string): boolean {
+    if (!this.#core.reservedAllows(undefined, channel)) return false;
+    return !this.#core.policy(channel).requireToken || route.authorizeUrl !== undefined;
+  }
+
+  /** Whether Nchan publishers may write a core channel: never a reserved namespace. */
+  writable(channel: string): boolean {
+    return this.#core.reservedAllows(undefined, channel);
+  }
+
+  /**
+   * Run a publisher route's authorize hook. Unlike for subscribers, Nchan answers any refusal
+   * with 403 (an unreachable or slow hook keeps its 502 / 504).
+   */
+  async authorizePublisher(route: NchanRoute, idText: string, req: IncomingMessage, type: 'http' | 'websocket'): Promise<Refusal | undefined> {
+    if (!route.authorizeUrl) return undefined;
+    const denied = await authorize(route.authorizeUrl, hookHeaders(req, idText, { 'X-Publisher-Type': type }), this.#core.config.nchan.hookTimeoutMs);
+    if (!denied) return undefined;
+    return { status: denied.status === 502 || denied.status === 504 ? denied.status : 403 };
+  }
+
+  /** Check ids for a route; a Refusal when unusable. */
+  checkIds(route: NchanRoute, idText: string): string[] | Refusal {
+    const ids = channelIds(route, idText, this.#core.config.limits.maxChannelNameLength);
+    if (ids === 'empty' || ids === 'invalid') return { status: 400, headers: { 'Content-Type': 'text/plain' }, body: ids === 'empty' ? 'No channel id provided.' : 'Invalid channel id.' };
+    if (typeof ids === 'string') return { status: 403 };
+    return ids;
+  }
+
+  /**
+   * Check a publisher request that writes (POST, PUT, DELETE, WebSocket frames): publish access,
+   * ids, writable channels, the authorize hook. Resolves the ids or a refusal.
+   */
+  async planPublish(route: NchanRoute, idText: string, req: IncomingMessage, type: 'http' | 'websocket', writes: boolean): Promise<string[] | Refusal> {
+    if (writes && !this.mayPublish(req)) return { status: 403 };
+    const ids = this.checkIds(route, idText);
+    if (!Array.isArray(ids)) return ids;
+    if (!ids.every((id) => this.writable(coreChannel(route.group, id)))) return { status: 403 };
+    return (await this.authorizePublisher(route, idText, req, type)) ?? ids;
+  }
+
+  /**
+   * Check a subscriber request (ids, start position, existing-only, authorize hook). Resolves
+   * the plan or a refusal to send as is.
+   */
+  async planSubscribe(route: NchanRoute, idText: string, req: IncomingMessage, url: URL, type: NchanSubscriberType): Promise<SubscribePlan | Refusal> {
+    const ids = this.checkIds(route, idText);
+    if (!Array.isArray(ids)) return ids;
+    let from: StartFrom;
+    try {
+      from = startFrom(req, url, ids.length, route.firstMessage);
+    } catch (err) {
+      if (err instanceof InvalidMessageIdError) return { status: 400, headers: { 'Content-Type': 'text/plain' }, body: 'Message ID invalid' };
+      throw err;
+    }
+    const channels = ids.map((id) => coreChannel(route.group, id));
+    for (const ch of channels) if (!this.readable(route, ch)) return { status: 403 };
+    if (route.existingChannelsOnly) {
+      for (const ch of channels) if (!(await this.#channels.exists(ch))) return { status: 403 };
+    }
+    if (route.authorizeUrl) {
+      const denied = await authorize(route.authorizeUrl, hookHeaders(req, idText, { 'X-Subscriber-Type': type }), this.#core.config.nchan.hookTimeoutMs);
+      if (denied) return { status: denied.status, headers: denied.headers, body: denied.body };
+    }
+    return { route, ids, channels, from };
+  }
+}
+
+/**
+ * Where a subscriber starts (Nchan's order): If-Modified-Since + If-None-Match; a compound id
+ * in If-None-Match; `Last-Event-ID` or `?last_event_id=`; else the route's first message.
+ * Throws InvalidMessageIdError for a malformed id.
+ */
+export function startFrom(req: IncomingMessage, url: URL, count: number, first: 'oldest' | 'newest' | number): StartFrom {
+  const ims = req.headers['if-modified-since'];
+  const inm = req.headers['if-none-match'];
+  if (ims) {
+    const t = Math.floor(Date.parse(ims) / 1000);
+    // Nchan reads the tags from If-None-Match; a time without them is an invalid id.
+    if (t > 0) {
+      if (!inm) throw new InvalidMessageIdError();
+      return { kind: 'after', id: { time: t, tags: parseTags(inm, count) } };
+    }
+  }
+  if (inm) {
+    const id = parseCompoundId(inm, count);
+    if (id && id.time > 0) return { kind: 'after', id };
+  }
+  const lei = headerValue(req.headers['last-event-id']) ?? url.searchParams.get('last_event_id') ?? undefined;
+  if (lei) {
+    const id = parseCompoundId(lei, count);
+    if (id && id.time > 0) return { kind: 'after', id };
+  }
+  return typeof first === 'number' ? { kind: 'nth', n: first } : { kind: first };
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  const s = Array.isArray(v) ? v[0] : v;
+  return s === '' ? undefined : s;
+}
