@@ -13,6 +13,7 @@ import type { BackendConfig } from './config-backend.js';
 import type { HeraldConfig } from './config.js';
 import { HeraldError, TimeoutError, toHeraldError } from './errors.js';
 import type { Logger } from './logger.js';
+import { parsePeerJson } from '../protocol/json.js';
 import { Revocations } from './revocation.js';
 import { WebhookQueue } from './webhooks.js';
 import type { WebhookEventType } from './config-backend.js';
@@ -384,13 +385,10 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** The backend's answer as an object; not JSON, not an object or nested too deep is no answer. */
 function parseObject(text: string): Record<string, unknown> | undefined {
-  try {
-    const v: unknown = JSON.parse(text);
-    return isObject(v) ? v : undefined;
-  } catch {
-    return undefined;
-  }
+  const r = parsePeerJson(text);
+  return r.ok && isObject(r.value) ? r.value : undefined;
 }
 
 function reasonOf(a: Answer): string {

@@ -19,6 +19,7 @@ export const ERRORS = {
   HERALD_ERR_INTERNAL: { status: 500, wire: ErrorCode.INTERNAL, message: 'Internal server error', temporary: true },
   HERALD_ERR_BAD_REQUEST: { status: 400, wire: ErrorCode.BAD_REQUEST, message: 'Bad request', temporary: false },
   HERALD_ERR_MALFORMED_JSON: { status: 400, wire: ErrorCode.BAD_REQUEST, message: 'Malformed JSON', temporary: false },
+  HERALD_ERR_JSON_TOO_DEEP: { status: 400, wire: ErrorCode.BAD_REQUEST, message: 'JSON nests too deep', temporary: false },
   HERALD_ERR_UNKNOWN_COMMAND: { status: 400, wire: ErrorCode.METHOD_NOT_FOUND, message: 'Unknown command', temporary: false },
   HERALD_ERR_UNAUTHORIZED: { status: 401, wire: ErrorCode.UNAUTHORIZED, message: 'Unauthorized', temporary: false },
   HERALD_ERR_TOKEN_EXPIRED: { status: 401, wire: ErrorCode.TOKEN_EXPIRED, message: 'Token expired', temporary: false },

@@ -7,6 +7,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
 import type { BackendConfig, WebhookEventType } from './config-backend.js';
+import { HeraldError } from './errors.js';
 import type { Logger } from './logger.js';
 
 /** Webhook outcomes: `{ node, outcome, events }` (outcome: delivered, failed, dropped). */
@@ -30,6 +31,12 @@ export interface WebhookEvent {
   readonly data: Record<string, unknown>;
 }
 
+/** A queued event: its id and its JSON text, serialized when it was queued. */
+interface QueuedEvent {
+  readonly id: string;
+  readonly json: string;
+}
+
 /** What the queue posts with. */
 interface Poster {
   post(url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<{ readonly status: number }>;
@@ -51,7 +58,7 @@ export interface WebhookQueueOptions {
 /** A bounded, batching, retrying webhook sender. */
 export class WebhookQueue {
   readonly #o: WebhookQueueOptions;
-  readonly #queue: WebhookEvent[] = [];
+  readonly #queue: QueuedEvent[] = [];
   #timer: NodeJS.Timeout | undefined;
   #sending: Promise<void> | undefined;
   #attempt = 0;
@@ -68,7 +75,11 @@ export class WebhookQueue {
     return this.#queue.length;
   }
 
-  /** Queue an event; false when the queue is full and it was dropped. */
+  /**
+   * Queue an event; false when the queue is full and it was dropped. The event is serialized
+   * here, so data that cannot be (a cycle, a BigInt) is refused to the caller with 400
+   * HERALD_ERR_BAD_REQUEST instead of failing a whole batch later.
+   */
   push(type: WebhookEventType, data: Record<string, unknown>): boolean {
     if (this.#closed) return false;
     if (this.#queue.length >= this.#o.config.webhookQueueMax) {
@@ -81,7 +92,14 @@ export class WebhookQueue {
       }
       return false;
     }
-    this.#queue.push({ id: randomUUID(), type, time: Date.now(), node: this.#o.nodeId, data });
+    const event: WebhookEvent = { id: randomUUID(), type, time: Date.now(), node: this.#o.nodeId, data };
+    let json: string;
+    try {
+      json = JSON.stringify(event);
+    } catch {
+      throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'Event data cannot be serialized as JSON');
+    }
+    this.#queue.push({ id: event.id, json });
     this.#schedule(this.#queue.length >= this.#o.config.webhookBatchSize ? 0 : this.#o.config.webhookIntervalMs);
     return true;
   }
@@ -103,10 +121,16 @@ export class WebhookQueue {
     if (this.#timer || this.#sending || this.#closed) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.#sending = this.#send().finally(() => {
-        this.#sending = undefined;
-        if (this.#queue.length && !this.#closed) this.#schedule(this.#attempt ? this.#backoff() : 0);
-      });
+      // #send handles its own failures; the catch only keeps a bug from becoming an unhandled rejection.
+      this.#sending = this.#send()
+        .catch((err: unknown) => {
+          this.#attempt++;
+          this.#o.logger.error({ err: String((err as Error)?.stack ?? err) }, 'webhook send failed');
+        })
+        .finally(() => {
+          this.#sending = undefined;
+          if (this.#queue.length && !this.#closed) this.#schedule(this.#attempt ? this.#backoff() : 0);
+        });
     }, delay);
     this.#timer.unref();
   }
@@ -121,7 +145,7 @@ export class WebhookQueue {
   async #send(): Promise<void> {
     const batch = this.#queue.slice(0, this.#o.config.webhookBatchSize);
     if (batch.length === 0) return;
-    const body = JSON.stringify({ events: batch });
+    const body = `{"events":[${batch.map((e) => e.json).join(',')}]}`;
     const ts = Math.floor(Date.now() / 1000);
     const headers: Record<string, string> = { 'content-type': 'application/json', 'x-herald-timestamp': String(ts) };
     if (this.#o.config.secret) headers['x-herald-signature'] = 'sha256=' + createHmac('sha256', this.#o.config.secret).update(`${ts}.${body}`).digest('hex');

@@ -4,6 +4,7 @@
  * a `type`. See docs/protocol.md.
  */
 import { z } from 'zod';
+import { MAX_JSON_DEPTH, jsonDepthExceeds } from './json.js';
 
 const position = z.string().max(128);
 const channel = z.string().max(1024);
@@ -32,8 +33,11 @@ export interface Command {
   readonly params: Record<string, unknown>;
 }
 
-/** Why a frame could not be decoded. */
-export type DecodeFailure = { readonly kind: 'json' | 'shape'; readonly id?: number; readonly message: string };
+/**
+ * Why a frame could not be decoded: not JSON, not a command envelope, or nested deeper than
+ * `MAX_JSON_DEPTH` (then `id` is known, so the command can be answered with an error).
+ */
+export type DecodeFailure = { readonly kind: 'json' | 'shape' | 'depth'; readonly id?: number; readonly message: string };
 
 /**
  * Parse one frame into a command envelope. `id` (optional non-negative integer) and `cmd`
@@ -51,6 +55,7 @@ export function decodeCommand(text: string): Command | DecodeFailure {
   const okId = id === undefined || (typeof id === 'number' && Number.isSafeInteger(id) && id >= 0);
   if (!okId) return { kind: 'shape', message: '`id` must be a non-negative integer' };
   if (typeof cmd !== 'string' || cmd.length === 0 || cmd.length > 64) return { kind: 'shape', id: id as number | undefined, message: '`cmd` must be a command name' };
+  if (jsonDepthExceeds(text)) return { kind: 'depth', id: id as number | undefined, message: `JSON nests deeper than ${MAX_JSON_DEPTH} levels` };
   return { id: id as number | undefined, cmd, params };
 }
 

@@ -6,6 +6,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeraldError, logFailure, toHeraldError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { MAX_JSON_DEPTH, parsePeerJson } from '../protocol/json.js';
 
 /** Read the whole request body, failing with 413 past `limit` bytes. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -33,13 +34,15 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-/** Parse a JSON body; 400 HERALD_ERR_MALFORMED_JSON when it is not JSON. */
+/**
+ * Parse a JSON body; 400 HERALD_ERR_MALFORMED_JSON when it is not JSON, 400
+ * HERALD_ERR_JSON_TOO_DEEP when it nests deeper than `MAX_JSON_DEPTH`.
+ */
 export function parseJson(body: Buffer): unknown {
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new HeraldError('HERALD_ERR_MALFORMED_JSON', 'Request body is not valid JSON');
-  }
+  const r = parsePeerJson(body.toString('utf8'));
+  if (r.ok) return r.value;
+  if (r.reason === 'depth') throw new HeraldError('HERALD_ERR_JSON_TOO_DEEP', `Request body nests deeper than ${MAX_JSON_DEPTH} levels`);
+  throw new HeraldError('HERALD_ERR_MALFORMED_JSON', 'Request body is not valid JSON');
 }
 
 /** Send a JSON response. */

@@ -4,6 +4,7 @@ import { assertChannel, isValidChannel, namespaceOf } from '../../src/core/chann
 import { ERRORS, HeraldError, toHeraldError } from '../../src/core/errors.js';
 import { DisconnectCode, ErrorCode, shouldReconnect } from '../../src/protocol/codes.js';
 import { COMMAND_SCHEMAS, decodeCommand, validateParams } from '../../src/protocol/frames.js';
+import { MAX_JSON_DEPTH, jsonDepthExceeds, parsePeerJson } from '../../src/protocol/json.js';
 
 describe('decodeCommand', () => {
   test('splits id and cmd from the params', () => {
@@ -75,5 +76,28 @@ describe('channel names', () => {
     assert.equal(namespaceOf('news:sport:uk'), 'news');
     assert.equal(namespaceOf('plain'), undefined);
     assert.equal(namespaceOf(':x'), undefined);
+  });
+});
+
+describe('peer JSON depth', () => {
+  const nested = (d: number): string => '{"a":'.repeat(d) + '1' + '}'.repeat(d);
+  test('accepts nesting up to MAX_JSON_DEPTH and refuses one level more', () => {
+    assert.equal(parsePeerJson(nested(MAX_JSON_DEPTH)).ok, true);
+    assert.deepEqual(parsePeerJson(nested(MAX_JSON_DEPTH + 1)), { ok: false, reason: 'depth' });
+  });
+  test('brackets and escaped quotes inside strings do not count', () => {
+    const s = JSON.stringify({ s: '['.repeat(500) + '\\"{{{' + '{'.repeat(500) });
+    assert.equal(jsonDepthExceeds(s), false);
+    assert.equal(parsePeerJson(s).ok, true);
+  });
+  test('refuses 100,000-deep input without recursion', () => {
+    assert.equal(jsonDepthExceeds('['.repeat(100_000) + ']'.repeat(100_000)), true);
+  });
+  test('reports syntax errors apart from depth', () => {
+    assert.deepEqual(parsePeerJson('{"a":'), { ok: false, reason: 'syntax' });
+  });
+  test('decodeCommand answers depth with the command id', () => {
+    const r = decodeCommand(`{"id":9,"cmd":"publish","channel":"c","data":${nested(MAX_JSON_DEPTH + 1)}}`);
+    assert.ok('kind' in r && r.kind === 'depth' && r.id === 9);
   });
 });

@@ -3,6 +3,7 @@
  * publication so `Outgoing.encoded()` runs it once per node for all subscribers.
  */
 import { BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE, type Publication } from '../../core/publication.js';
+import { parsePeerJson } from '../../protocol/json.js';
 import { formatPosition, type StreamPosition } from '../../protocol/position.js';
 
 
@@ -26,12 +27,9 @@ function embeddableJson(pub: Publication): string | null {
   let text = jsonText.get(pub);
   if (text === undefined) {
     text = pub.payload.toString('utf8');
-    try {
-      JSON.parse(text);
-      text = text.replace(RAW_LINE_BREAKS, ' ');
-    } catch {
-      text = null;
-    }
+    // Too deep counts as not JSON: it is embedded as a string, so replies that re-serialize it
+    // (history) cannot overflow the stack.
+    text = parsePeerJson(text).ok ? text.replace(RAW_LINE_BREAKS, ' ') : null;
     jsonText.set(pub, text);
   }
   return text;

@@ -155,6 +155,7 @@ export class NativeFront {
     const decoded = decodeCommand(body.toString('utf8'));
     if ('kind' in decoded) {
       if (decoded.kind === 'json') throw new HeraldError('HERALD_ERR_MALFORMED_JSON', 'Request body is not valid JSON');
+      if (decoded.kind === 'depth') throw new HeraldError('HERALD_ERR_JSON_TOO_DEEP', decoded.message);
       throw new HeraldError('HERALD_ERR_BAD_REQUEST', decoded.message);
     }
     const identity = await this.#identify(req, url);

@@ -133,7 +133,9 @@ export class WsSession implements Connection, Subscriber, CommandContext {
     }
     const decoded = decodeCommand(isBinary ? data.toString('utf8') : data.toString());
     if ('kind' in decoded) {
-      this.disconnect(DisconnectCode.BAD_REQUEST, decoded.message.slice(0, 100));
+      // Too deep is a well-formed command whose data is refused: answer it and keep the session.
+      if (decoded.kind === 'depth') this.#replyError(decoded.id, new HeraldError('HERALD_ERR_JSON_TOO_DEEP', decoded.message));
+      else this.disconnect(DisconnectCode.BAD_REQUEST, decoded.message.slice(0, 100));
       return;
     }
     this.#run(decoded.id, decoded.cmd, decoded.params).catch((err) => this.#replyError(decoded.id, err));

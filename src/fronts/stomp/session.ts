@@ -14,6 +14,7 @@ import { HeraldError, toHeraldError } from '../../core/errors.js';
 import { connectEvents, disconnectEvents, slowConsumerEvents } from '../../core/events.js';
 import type { Connection } from '../../core/hub.js';
 import { jsonInput, Outgoing } from '../../core/publication.js';
+import { MAX_JSON_DEPTH, parsePeerJson } from '../../protocol/json.js';
 import { DisconnectCode } from '../../protocol/codes.js';
 import { textFrame, writeFrame } from '../../transports/websocket.js';
 import { encodeFrame, parseFrames, type ParseLimits, type StompFrame } from './codec.js';
@@ -393,11 +394,10 @@ export class StompSession implements Connection, SubscriptionOwner {
     const json = contentType !== undefined && /^application\/json\b/.test(contentType);
     let data: unknown;
     if (json) {
-      try {
-        data = JSON.parse(body.toString('utf8'));
-      } catch {
-        throw new HeraldError('HERALD_ERR_MALFORMED_JSON', 'SEND body is not valid JSON');
-      }
+      const parsed = parsePeerJson(body.toString('utf8'));
+      if (!parsed.ok && parsed.reason === 'depth') throw new HeraldError('HERALD_ERR_JSON_TOO_DEEP', `SEND body nests deeper than ${MAX_JSON_DEPTH} levels`);
+      if (!parsed.ok) throw new HeraldError('HERALD_ERR_MALFORMED_JSON', 'SEND body is not valid JSON');
+      data = parsed.value;
     } else {
       data = body.toString('utf8');
     }
