@@ -148,3 +148,20 @@ export function writeFrame(ws: WebSocket, frame: Buffer): number {
   sock.write(frame);
   return sock.writableLength;
 }
+
+/** Bytes written to the socket and not yet handed to the operating system (0 once closed). */
+export function bufferedBytes(ws: WebSocket): number {
+  const sock = rawSocket(ws) as (Duplex & { writableLength: number }) | undefined;
+  return ws.readyState === WebSocket.OPEN && sock ? sock.writableLength : 0;
+}
+
+/**
+ * Call `fn` once the socket's buffer has drained: on its next `drain` event, or on the next turn
+ * when no drain is pending. Never called for a socket that closes first.
+ */
+export function whenDrained(ws: WebSocket, fn: () => void): void {
+  const sock = rawSocket(ws) as (Duplex & { writableNeedDrain: boolean }) | undefined;
+  if (ws.readyState !== WebSocket.OPEN || !sock) return;
+  if (sock.writableNeedDrain) sock.once('drain', fn);
+  else setImmediate(fn);
+}

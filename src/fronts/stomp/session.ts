@@ -16,7 +16,7 @@ import type { Connection } from '../../core/hub.js';
 import { jsonInput, Outgoing } from '../../core/publication.js';
 import { MAX_JSON_DEPTH, parsePeerJson } from '../../protocol/json.js';
 import { DisconnectCode } from '../../protocol/codes.js';
-import { textFrame, writeFrame } from '../../transports/websocket.js';
+import { bufferedBytes, textFrame, whenDrained, writeFrame } from '../../transports/websocket.js';
 import { encodeFrame, parseFrames, type ParseLimits, type StompFrame } from './codec.js';
 import { type Destination, resolveDestination } from './destinations.js';
 import type { QueueRegistry } from './queue.js';
@@ -31,6 +31,8 @@ const MAX_QUEUED_FRAMES = 1_000;
 /** Open transactions per connection, and frames per transaction. */
 const MAX_TRANSACTIONS = 16;
 const MAX_TRANSACTION_FRAMES = 1_000;
+/** Most unsent bytes on a connection while it still takes queue messages (see QueueSubscription). */
+const QUEUE_WINDOW_BYTES = 65_536;
 /** WebSocket close code after DISCONNECT. */
 const NORMAL_CLOSURE = 1000;
 
@@ -144,6 +146,14 @@ export class StompSession implements Connection, SubscriptionOwner {
       // The close frame would wait behind the backlog; cut the connection now.
       this.#ws.terminate();
     }
+  }
+
+  bufferedBytes(): number {
+    return this.#closed ? 0 : bufferedBytes(this.#ws);
+  }
+
+  onDrain(fn: () => void): void {
+    if (!this.#closed) whenDrained(this.#ws, fn);
   }
 
   /**
@@ -421,7 +431,9 @@ export class StompSession implements Connection, SubscriptionOwner {
     const dest = this.#destination(frame);
     if (dest.kind === 'queue') {
       const prefetch = nonNegativeInt(frame.headers.get('prefetch-count'), 'prefetch-count');
-      const sub = new QueueSubscription(this, id, destination, this.#env.queues.get(dest.queue), ack, prefetch);
+      // Half the slow-consumer limit at most, so the frame taken below the window still fits.
+      const window = Math.min(QUEUE_WINDOW_BYTES, this.#core.config.limits.maxOutboundBytes / 2);
+      const sub = new QueueSubscription(this, id, destination, this.#env.queues.get(dest.queue), ack, prefetch, window);
       this.#subs.set(id, sub);
       sub.queue.addConsumer(sub);
       return;

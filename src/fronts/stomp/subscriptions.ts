@@ -31,6 +31,10 @@ export interface SubscriptionOwner {
   resubscribe(sub: ChannelSubscription): void;
   /** Acknowledge the user's IM inbox up to `seq` (cumulative). */
   inboxAck(seq: number): void;
+  /** Bytes written to the connection and not yet sent. */
+  bufferedBytes(): number;
+  /** Call `fn` once when what is buffered has been sent (never if the connection closes first). */
+  onDrain(fn: () => void): void;
 }
 
 /** A STOMP frame in a WebSocket frame: text when it is valid UTF-8, binary otherwise. */
@@ -137,7 +141,13 @@ export class ChannelSubscription extends SubscriptionState implements Subscriber
   }
 }
 
-/** A consumer of a work queue. */
+/**
+ * A consumer of a work queue, flow-controlled on its connection: it takes messages only while
+ * fewer than `window` bytes wait unsent on the socket, and asks the queue to dispatch again when
+ * the socket drains. A backlog therefore reaches a slow reader at the pace it reads, instead of
+ * being written in one loop until the connection is cut as a slow consumer (and, with
+ * `ack: auto`, lost).
+ */
 export class QueueSubscription implements QueueConsumer {
   readonly id: string;
   readonly destination: string;
@@ -146,17 +156,21 @@ export class QueueSubscription implements QueueConsumer {
   readonly prefetch: number;
   readonly queue: WorkQueue;
   readonly #owner: SubscriptionOwner;
+  /** Unsent bytes on the connection above which no message is taken. */
+  readonly #window: number;
   /** Delivered, not yet acknowledged, in delivery order. */
   readonly #unacked = new Map<string, QueueMessage>();
   #closed = false;
+  #awaitingDrain = false;
 
-  constructor(owner: SubscriptionOwner, id: string, destination: string, queue: WorkQueue, ack: AckMode, prefetch: number) {
+  constructor(owner: SubscriptionOwner, id: string, destination: string, queue: WorkQueue, ack: AckMode, prefetch: number, window: number) {
     this.#owner = owner;
     this.id = id;
     this.destination = destination;
     this.queue = queue;
     this.ack = ack;
     this.prefetch = prefetch;
+    this.#window = window;
   }
 
   /** Messages delivered and not yet acknowledged. */
@@ -165,8 +179,20 @@ export class QueueSubscription implements QueueConsumer {
   }
 
   canTake(): boolean {
-    return !this.#closed && this.#owner.open && (this.ack === 'auto' || this.prefetch === 0 || this.#unacked.size < this.prefetch);
+    if (this.#closed || !this.#owner.open) return false;
+    if (this.ack !== 'auto' && this.prefetch !== 0 && this.#unacked.size >= this.prefetch) return false;
+    if (this.#owner.bufferedBytes() < this.#window) return true;
+    if (!this.#awaitingDrain) {
+      this.#awaitingDrain = true;
+      this.#owner.onDrain(this.#drained);
+    }
+    return false;
   }
+
+  readonly #drained = (): void => {
+    this.#awaitingDrain = false;
+    if (!this.#closed) this.queue.dispatch();
+  };
 
   take(_queue: WorkQueue, msg: QueueMessage): void {
     const headers: Array<[string, string]> = [
