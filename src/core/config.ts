@@ -124,6 +124,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('xmpp.maxStanzaSize', z.number().int().min(1024).max(16 * 1024 * 1024), DEFAULT_XMPP_MAX_STANZA_SIZE, 'Largest XMPP stanza in characters; larger ends the stream with policy-violation.'),
   opt('xmpp.maxDepth', z.number().int().min(2).max(256), 32, 'Deepest element nesting inside an XMPP stanza.'),
   opt('xmpp.maxAttributes', z.number().int().min(4).max(1_000), 64, 'Most attributes on one XMPP element.'),
+  opt('xmpp.resumeTimeoutMs', z.number().int().min(0), 300_000, 'How long a resumable XMPP session (XEP-0198) waits for its client after the connection dropped.'),
   opt('redis.url', z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(), undefined, 'Redis URL (e.g. redis://127.0.0.1:6379): use Redis for channel fan-out and history, so several nodes and workers form one cluster. Flag alias: --redis.'),
   opt('redis.prefix', z.string().min(1).max(64), DEFAULT_REDIS_PREFIX, 'Prefix of every Redis key and pub/sub channel; separates deployments sharing one Redis.'),
   opt('database.url', z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// or postgresql:// URL').optional(), undefined, 'PostgreSQL URL with its user (e.g. postgres://herald@127.0.0.1:5432/herald): keep the IM store there instead of SQLite, so several nodes share it. Flag alias: --database.'),
@@ -238,6 +239,7 @@ export interface HeraldConfig {
     readonly maxStanzaSize: number;
     readonly maxDepth: number;
     readonly maxAttributes: number;
+    readonly resumeTimeoutMs: number;
   };
   readonly redis: {
     readonly url?: string;

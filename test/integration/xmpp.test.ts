@@ -106,8 +106,14 @@ describe('XMPP front with @xmpp/client', () => {
     const got = await b.stanzas.takeN(3, (s) => s.is('message'));
     assert.deepEqual(got.map(text), ['one', 'two', 'three']);
     for (const m of got) assert.match(String(m.getChild('delay', 'urn:xmpp:delay')?.attrs.stamp), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    // The client acknowledges them (stream management): the inbox cursor follows.
+    const probe = await ImWs.connect(wsUrl(server), bob!, { subscribe: false });
+    clients.push(probe);
+    const deadline = Date.now() + 3_000;
+    while ((await probe.ok('im.sync', { limit: 1 })).acked < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await probe.ok('im.sync', { limit: 1 })).acked, 3);
     await b.stop();
-    // Acknowledged on delivery: the next session gets none of them again.
+    // Acknowledged: the next session gets none of them again.
     const b2 = await xmppUser(bob!, 'websocket');
     await b2.xmpp.send(xml('presence'));
     await a.xmpp.send(xml('message', { type: 'chat', to: `${bob}@localhost` }, xml('body', {}, 'four')));

@@ -19,10 +19,9 @@ export type StreamCondition =
   | 'resource-constraint'
   | 'restricted-xml'
   | 'system-shutdown'
+  | 'undefined-condition'
   | 'unsupported-stanza-type'
-  | 'unsupported-version'
-  | 'conflict'
-  | 'reset';
+  | 'unsupported-version';
 
 /** A problem that ends the stream. */
 export class StreamError extends Error {

@@ -103,6 +103,9 @@ export class XmppFront {
       im,
       domain: cfg.domain.toLowerCase(),
       limits: { maxStanzaSize: cfg.maxStanzaSize, maxDepth: cfg.maxDepth, maxAttributes: cfg.maxAttributes },
+      resumeTimeoutMs: cfg.resumeTimeoutMs,
+      resumable: new Map(),
+      ended: new Map(),
       onClose: (s) => {
         this.#sessions.delete(s);
         this.#wheel.remove(s);
@@ -145,9 +148,10 @@ export class XmppFront {
       ws.close(DisconnectCode.TOO_MANY_CONNECTIONS, 'too many connections');
       return;
     }
-    const session = this.#start(new WebSocketWire(ws));
+    const wire = new WebSocketWire(ws);
+    const session = this.#start(wire);
     ws.on('message', (data: Buffer) => session.input(data));
-    ws.once('close', (code: number) => session.closed(code));
+    ws.once('close', (code: number) => session.wireClosed(wire, code));
     ws.on('error', ignoreError);
   };
 
@@ -158,9 +162,10 @@ export class XmppFront {
       return;
     }
     socket.setKeepAlive(true);
-    const session = this.#start(new TcpWire(socket));
+    const wire = new TcpWire(socket);
+    const session = this.#start(wire);
     socket.on('data', (data: Buffer) => session.input(data));
-    socket.once('close', () => session.closed(NORMAL_CLOSURE));
+    socket.once('close', () => session.wireClosed(wire, NORMAL_CLOSURE));
   }
 
   #start(wire: XmppWire): XmppSession {

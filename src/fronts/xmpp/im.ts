@@ -5,9 +5,9 @@
  *
  * Delivery: when the client becomes available (initial presence) the session subscribes to the
  * inbox, writes every unacknowledged entry with a delay stamp (offline delivery), then the live
- * ones. Entries are acknowledged (cumulatively, by inbox seq) once written to the socket,
- * including those XMPP cannot show (group and own messages, edits, recalls), so the native
- * protocol's re-delivery does not repeat them; an entry is never written twice to one session.
+ * ones; an entry is never written twice to one session. The session acknowledges entries to the
+ * IM (cumulatively, by inbox seq) once the client has them, including those XMPP cannot show
+ * (group and own messages, edits, recalls), so the native re-delivery does not repeat them.
  */
 import type { HeraldCore } from '../../core/core.js';
 import { HeraldError } from '../../core/errors.js';
@@ -40,6 +40,11 @@ export interface ImSessionContext {
   readonly open: boolean;
   /** Write serialized stanzas. */
   write(xml: string): void;
+  /**
+   * Write an inbox entry's stanza (none for what XMPP does not show) and have its inbox seq
+   * acknowledged once the client has it (at once, or on its XEP-0198 ack).
+   */
+  deliver(xml: string | undefined, seq: number): void;
   /** The inbox subscription failed for good: end the stream. */
   fail(err: unknown): void;
 }
@@ -114,9 +119,6 @@ export class XmppIm {
   #inbox: InboxSubscription | undefined;
   /** Highest inbox seq written to this session. */
   #lastSeq = 0;
-  /** Highest inbox seq written and not yet acknowledged to the IM. */
-  #ackDue = 0;
-  #ackScheduled = false;
 
   constructor(ctx: ImSessionContext) {
     this.#ctx = ctx;
@@ -299,8 +301,8 @@ export class XmppIm {
       this.#lastSeq = seq;
     }
     const xml = this.#messageXml(ev.message, stored || ev.redelivered === true);
-    if (xml !== undefined) this.#ctx.write(xml);
-    if (seq !== undefined) this.#ack(seq);
+    if (seq !== undefined) this.#ctx.deliver(xml, seq);
+    else if (xml !== undefined) this.#ctx.write(xml);
   }
 
   /** The `<message/>` a client receives for an inbox message; undefined for what XMPP does not show yet. */
@@ -318,18 +320,6 @@ export class XmppIm {
       el('stanza-id', { xmlns: NS.SID, id: m.id, by: own }),
       delayed && el('delay', { xmlns: NS.DELAY, from: domain, stamp: new Date(m.time).toISOString() }),
     ]);
-  }
-
-  #ack(seq: number): void {
-    this.#ackDue = Math.max(this.#ackDue, seq);
-    if (this.#ackScheduled) return;
-    this.#ackScheduled = true;
-    // One cumulative ack per turn of the event loop, not one per entry of a burst.
-    setImmediate(() => {
-      this.#ackScheduled = false;
-      const upTo = this.#ackDue;
-      this.#ctx.im.ack(this.#ctx.user, upTo).catch((err: unknown) => this.#ctx.core.logger.warn({ err: String(err) }, 'xmpp inbox ack failed'));
-    });
   }
 
   /** The session ended. */

@@ -19,6 +19,7 @@ import type { ImService } from '../../core/im/service.js';
 import { DisconnectCode } from '../../protocol/codes.js';
 import { StanzaError, stanzaConditionOf, stanzaErrorXml, StreamError, type StreamCondition, streamErrorXml } from './errors.js';
 import { XmppIm } from './im.js';
+import { HandledCountTooHigh, NS_SM, parseH, StreamManagement } from './stream-management.js';
 import { bareJid, fullJid, parseJid } from './jid.js';
 import { type ParseError, parseDocument, type XmlLimits, XmlParser } from './parser.js';
 import { el, esc, NS, type XmlElement } from './xml.js';
@@ -27,6 +28,8 @@ import { el, esc, NS, type XmlElement } from './xml.js';
 const MAX_AUTH_FAILURES = 3;
 /** Longest resource kept as the client asked, characters. */
 const MAX_RESOURCE_LENGTH = 256;
+/** WebSocket close code / disconnect code of a session that ended normally. */
+const NORMAL_CLOSURE = 1000;
 /** Resources with control characters or spaces at the ends are replaced by a generated one. */
 const RESOURCE_RE = /^[^\s\p{Cc}](?:[^\p{Cc}]*[^\s\p{Cc}])?$/u;
 /** The legacy WebSocket framing (tsung, pre-RFC 7395 clients) starts with a stream header. */
@@ -53,9 +56,18 @@ export interface XmppEnv {
   readonly im: ImService;
   readonly domain: string;
   readonly limits: XmlLimits;
+  /** How long a resumable session (XEP-0198) waits for its client after the connection dropped, ms. */
+  readonly resumeTimeoutMs: number;
+  /** Resumable sessions of this node by resumption id. */
+  readonly resumable: Map<string, XmppSession>;
+  /** Resumption ids of sessions that ended, with the count of stanzas they handled (for `<failed h/>`). */
+  readonly ended: Map<string, { readonly user: string; readonly h: number }>;
   /** The session ended (once). */
   readonly onClose: (session: XmppSession) => void;
 }
+
+/** Most ended resumption ids remembered per node. */
+const MAX_ENDED_IDS = 10_000;
 
 type Phase = 'auth' | 'bind' | 'ready';
 type InputEvent = { type: 'open'; element: XmlElement } | { type: 'element'; element: XmlElement } | { type: 'close' } | { type: 'error'; error: ParseError };
@@ -65,7 +77,7 @@ export class XmppSession implements Connection {
   readonly id: string;
   readonly transport: string;
   identity: Identity | undefined;
-  readonly #wire: XmppWire;
+  #wire: XmppWire;
   readonly #env: XmppEnv;
   readonly #core: HeraldCore;
   /** `framed` = RFC 7395 (one element per message); `stream` = one XML stream; undefined until the first WebSocket message. */
@@ -96,6 +108,16 @@ export class XmppSession implements Connection {
   #pinged = false;
   #windowStart = 0;
   #windowCount = 0;
+  /** XEP-0198 state, from `<enable/>` on. */
+  #sm: StreamManagement | undefined;
+  /** When the connection of a resumable session dropped (0 = connected). */
+  #detachedAt = 0;
+  /** The session this one's connection was handed to by a resumption. */
+  #adoptedBy: XmppSession | undefined;
+  /** Highest inbox seq to acknowledge to the IM, and whether an ack is on its way. */
+  #ackDue = 0;
+  #ackScheduled = false;
+  #ackRequested = false;
 
   constructor(id: string, wire: XmppWire, env: XmppEnv) {
     this.id = id;
@@ -125,6 +147,7 @@ export class XmppSession implements Connection {
 
   /** Bytes from the socket (a TCP chunk or a whole WebSocket message). */
   input(data: Buffer | string): void {
+    if (this.#adoptedBy) return this.#adoptedBy.input(data);
     if (this.#closed) return;
     this.#read = true;
     this.#chunks.push(data);
@@ -137,7 +160,7 @@ export class XmppSession implements Connection {
   }
 
   #pump(): void {
-    while (!this.#busy && !this.#closed) {
+    while (!this.#busy && !this.#closed && this.#detachedAt === 0) {
       const ev = this.#events.shift();
       if (ev) {
         this.#run(ev);
@@ -216,11 +239,13 @@ export class XmppSession implements Connection {
     if (!this.#opened) throw new StreamError('bad-format', 'Open the stream first');
     if (!this.#allow()) throw new StreamError('policy-violation', `More than ${this.#core.config.limits.commandsPerSecond} stanzas per second`);
     if (this.#phase === 'auth') return this.#preAuth(e);
+    if (e.ns === NS_SM) return this.#streamManagement(e);
     const stanza = e.ns === NS.CLIENT && (e.local === 'iq' || e.local === 'message' || e.local === 'presence');
     if (!stanza) throw new StreamError('unsupported-stanza-type', `Unsupported element: ${e.local.slice(0, 32)}`);
     const from = e.attr('from');
     if (from !== undefined && from !== this.#jid && from !== bareJid(this.identity!.user, this.#env.domain)) throw new StreamError('invalid-from', 'The from address is not this stream\'s');
     if (this.#phase === 'bind') return this.#bindPhase(e);
+    this.#sm?.handled();
     if (e.local === 'iq') return this.#iq(e);
     if (e.local === 'message') return this.#im!.message(e);
     return this.#im!.presence(e);
@@ -252,12 +277,12 @@ export class XmppSession implements Connection {
     // RFC 6120 §8.3.1: an error stanza is never answered with one.
     if (stanza.attr('type') === 'error' || stanza.attr('type') === 'result') return;
     if (err instanceof StanzaError) {
-      this.#write(stanzaErrorXml(stanza, err.condition, err.message === err.condition ? undefined : err.message, { jid: this.#jid, domain: this.#env.domain }));
+      this.#stanza(stanzaErrorXml(stanza, err.condition, err.message === err.condition ? undefined : err.message, { jid: this.#jid, domain: this.#env.domain }));
       return;
     }
     const e = toHeraldError(err);
     this.#logInternal(e);
-    this.#write(stanzaErrorXml(stanza, stanzaConditionOf(e), e.code === 'HERALD_ERR_INTERNAL' ? undefined : e.message, { jid: this.#jid, domain: this.#env.domain }));
+    this.#stanza(stanzaErrorXml(stanza, stanzaConditionOf(e), e.code === 'HERALD_ERR_INTERNAL' ? undefined : e.message, { jid: this.#jid, domain: this.#env.domain }));
   }
 
   #logInternal(e: HeraldError): void {
@@ -282,7 +307,7 @@ export class XmppSession implements Connection {
     const features =
       this.#phase === 'auth'
         ? [el('mechanisms', { xmlns: NS.SASL }, [el('mechanism', {}, ['PLAIN'])]), el('auth', { xmlns: NS.IQ_AUTH_FEATURE })]
-        : [el('bind', { xmlns: NS.BIND }), el('session', { xmlns: NS.SESSION }, [el('optional')])];
+        : [el('bind', { xmlns: NS.BIND }), el('session', { xmlns: NS.SESSION }, [el('optional')]), el('sm', { xmlns: NS_SM })];
     this.#write(el('stream:features', framed ? { 'xmlns:stream': NS.STREAM } : {}, features));
   }
 
@@ -446,7 +471,8 @@ export class XmppSession implements Connection {
       get open() {
         return isOpen();
       },
-      write: (xml) => this.#write(xml),
+      write: (xml) => this.#stanza(xml),
+      deliver: (xml, seq) => this.#deliver(xml, seq),
       fail: (err) => this.#failed(err, { type: 'close' }),
     });
     return jid;
@@ -489,7 +515,7 @@ export class XmppSession implements Connection {
       default:
         throw new StanzaError('service-unavailable');
     }
-    this.#write(el('iq', { xmlns: NS.CLIENT, type: 'result', id: iq.attr('id'), from: iq.attr('to'), to: this.#jid }, [result]));
+    this.#stanza(el('iq', { xmlns: NS.CLIENT, type: 'result', id: iq.attr('id'), from: iq.attr('to'), to: this.#jid }, [result]));
   }
 
   /** Who an IQ is for: the server, the user's own account, or another user (not routed). */
@@ -509,7 +535,7 @@ export class XmppSession implements Connection {
   // ---- output and lifecycle ------------------------------------------------------------------
 
   #write(xml: string): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#detachedAt !== 0) return;
     const pending = this.#wire.write(xml);
     if (pending > this.#core.config.limits.maxOutboundBytes) {
       if (slowConsumerEvents.hasSubscribers) slowConsumerEvents.publish({ node: this.#core.nodeId, transport: this.transport });
@@ -525,6 +551,10 @@ export class XmppSession implements Connection {
    */
   tick(now: number): void {
     if (this.#closed) return;
+    if (this.#detachedAt !== 0) {
+      if (now - this.#detachedAt > this.#env.resumeTimeoutMs) this.#release(NORMAL_CLOSURE);
+      return;
+    }
     if (this.#phase !== 'ready') {
       if (now - this.#openedAt > this.#core.config.timing.connectTimeoutMs) this.#streamError('connection-timeout', 'Not authenticated in time');
       return;
@@ -540,12 +570,16 @@ export class XmppSession implements Connection {
     if (now - this.#lastIn > 2 * interval) this.#streamError('connection-timeout', 'No answer to ping');
     else if (now - this.#lastIn > interval && !this.#pinged) {
       this.#pinged = true;
-      this.#write(el('iq', { xmlns: NS.CLIENT, type: 'get', id: `ping-${now.toString(36)}`, from: this.#env.domain, to: this.#jid }, [el('ping', { xmlns: NS.PING })]));
+      this.#stanza(el('iq', { xmlns: NS.CLIENT, type: 'get', id: `ping-${now.toString(36)}`, from: this.#env.domain, to: this.#jid }, [el('ping', { xmlns: NS.PING })]));
     }
   }
 
   /** Close from the server side (shutdown, kick, revoked token) with a stream error saying why. */
   disconnect(code: number, reason: string): void {
+    if (this.#detachedAt !== 0) {
+      this.#release(code);
+      return;
+    }
     let condition: StreamCondition = 'policy-violation';
     if (code === DisconnectCode.TOO_MANY_CONNECTIONS) condition = 'resource-constraint';
     else if (code < 3500) condition = 'system-shutdown';
@@ -553,18 +587,202 @@ export class XmppSession implements Connection {
     this.#streamError(condition, reason);
   }
 
-  /** @internal The socket closed (called by the wire). */
-  closed(code: number): void {
+  /**
+   * @internal The socket closed (called by the front). A resumable session whose stream did not
+   * end waits `xmpp.resumeTimeoutMs` for its client, still receiving into its unacknowledged
+   * queue; a socket replaced by a resumption is ignored.
+   */
+  wireClosed(wire: XmppWire, code: number): void {
+    if (this.#adoptedBy) return this.#adoptedBy.wireClosed(wire, code);
+    if (wire !== this.#wire || this.#cleaned) return;
+    if (this.#sm?.id !== undefined && !this.#closed) {
+      this.#detachedAt = Date.now();
+      this.#chunks = [];
+      this.#events = [];
+      this.#busy = false;
+      return;
+    }
+    this.#release(code);
+  }
+
+  /** End the session for good: the IM side, the hub, the resumption id. */
+  #release(code: number): void {
     if (this.#cleaned) return;
     this.#cleaned = true;
     this.#closed = true;
     this.#im?.close();
     this.#chunks = [];
     this.#events = [];
+    const id = this.#sm?.id;
+    if (id !== undefined && this.#env.resumable.get(id) === this) {
+      this.#env.resumable.delete(id);
+      if (this.#env.ended.size >= MAX_ENDED_IDS) this.#env.ended.delete(this.#env.ended.keys().next().value!);
+      this.#env.ended.set(id, { user: this.user!, h: this.#sm!.inbound });
+    }
     if (this.identity) this.#core.backend.emit('disconnect', { client: this.id, user: this.user, transport: this.transport, code, channels: [] });
     this.#core.hub.removeConnection(this);
     if (disconnectEvents.hasSubscribers) disconnectEvents.publish({ node: this.#core.nodeId, transport: this.transport, code });
     this.#env.onClose(this);
+  }
+
+  // ---- stream management (XEP-0198) ----------------------------------------------------------
+
+  /** Write a stanza; with stream management it is counted and kept until the client acknowledges it. */
+  #stanza(xml: string, seq = 0): void {
+    const sm = this.#sm;
+    if (sm) {
+      if (!sm.sent(xml, seq)) {
+        this.#unmanageable();
+        return;
+      }
+      this.#requestAck();
+    }
+    this.#write(xml);
+  }
+
+  /** An inbox entry's stanza (or none): its seq is acknowledged to the IM once the client has it. */
+  #deliver(xml: string | undefined, seq: number): void {
+    const sm = this.#sm;
+    if (!sm) {
+      if (xml !== undefined) this.#write(xml);
+      this.#ackInbox(seq);
+    } else if (xml !== undefined) {
+      this.#stanza(xml, seq);
+    } else {
+      const now = sm.seqOnly(seq);
+      if (now !== undefined) this.#ackInbox(now);
+    }
+  }
+
+  /** The client acknowledges nothing while the queue grows past its bound. */
+  #unmanageable(): void {
+    if (this.#detachedAt !== 0) this.#release(NORMAL_CLOSURE);
+    else this.#streamError('resource-constraint', 'Too many stanzas without an acknowledgement');
+  }
+
+  /** One `<r/>` per turn of the event loop after stanzas were sent. */
+  #requestAck(): void {
+    if (this.#ackRequested || this.#detachedAt !== 0) return;
+    this.#ackRequested = true;
+    setImmediate(() => {
+      this.#ackRequested = false;
+      this.#write(el('r', { xmlns: NS_SM }));
+    });
+  }
+
+  /** Cumulative inbox ack to the IM, one per turn of the event loop. */
+  #ackInbox(seq: number): void {
+    if (seq <= this.#ackDue) return;
+    this.#ackDue = seq;
+    if (this.#ackScheduled) return;
+    this.#ackScheduled = true;
+    setImmediate(() => {
+      this.#ackScheduled = false;
+      const user = this.identity!.user;
+      this.#env.im.ack(user, this.#ackDue).catch((err: unknown) => this.#core.logger.warn({ err: String(err) }, 'xmpp inbox ack failed'));
+    });
+  }
+
+  #streamManagement(e: XmlElement): void {
+    if (e.local === 'resume' && this.#phase === 'bind') return this.#resume(e);
+    if (this.#phase !== 'ready') throw new StreamError('unsupported-stanza-type', 'Bind a resource first');
+    const sm = this.#sm;
+    switch (e.local) {
+      case 'enable': {
+        if (sm) {
+          this.#write(el('failed', { xmlns: NS_SM }, [el('unexpected-request', { xmlns: NS.STANZAS })]));
+          return;
+        }
+        const resume = e.attr('resume') === 'true' || e.attr('resume') === '1';
+        const id = resume ? `${this.#core.nodeId.slice(0, 8)}.${randomBytes(12).toString('base64url')}` : undefined;
+        this.#sm = new StreamManagement(id, this.#core.config.limits.maxOutboundBytes);
+        if (id !== undefined) this.#env.resumable.set(id, this);
+        const max = id === undefined ? undefined : Math.ceil(this.#env.resumeTimeoutMs / 1000);
+        this.#write(el('enabled', { xmlns: NS_SM, id, resume: id === undefined ? undefined : 'true', max }));
+        return;
+      }
+      case 'r':
+        if (!sm) throw new StreamError('unsupported-stanza-type', 'Stream management is not enabled');
+        this.#write(el('a', { xmlns: NS_SM, h: sm.inbound }));
+        return;
+      case 'a': {
+        if (!sm) throw new StreamError('unsupported-stanza-type', 'Stream management is not enabled');
+        const h = parseH(e.attr('h'));
+        if (h === undefined) throw new StreamError('bad-format', 'h must be an unsigned 32-bit integer');
+        this.#acknowledge(sm, h);
+        return;
+      }
+      default:
+        throw new StreamError('unsupported-stanza-type', `Unsupported stream management element: ${e.local.slice(0, 32)}`);
+    }
+  }
+
+  #acknowledge(sm: StreamManagement, h: number): void {
+    let seq: number;
+    try {
+      seq = sm.acknowledge(h);
+    } catch (err) {
+      if (err instanceof HandledCountTooHigh) throw new StreamError('undefined-condition', err.message);
+      throw err;
+    }
+    if (seq > 0) this.#ackInbox(seq);
+  }
+
+  /**
+   * `<resume previd h/>` on a new, authenticated stream: the detached (or not yet detached)
+   * session of the same user on this node takes this connection over, learns what the client
+   * got, and sends again what it did not. Unknown ids (expired, or from another node) fail
+   * with the count of stanzas handled when it is known; the client then binds anew and gets
+   * what it missed by offline delivery.
+   */
+  #resume(e: XmlElement): void {
+    const previd = e.attr('previd') ?? '';
+    const h = parseH(e.attr('h'));
+    if (h === undefined) throw new StreamError('bad-format', 'h must be an unsigned 32-bit integer');
+    const user = this.identity!.user;
+    const old = this.#env.resumable.get(previd);
+    if (!old || old.user !== user || old.#closed) {
+      const ended = this.#env.ended.get(previd);
+      const known = ended?.user === user ? ended.h : undefined;
+      this.#write(el('failed', { xmlns: NS_SM, h: known }, [el('item-not-found', { xmlns: NS.STANZAS })]));
+      return;
+    }
+    old.#takeOver(this, h);
+  }
+
+  /** Take over `fresh`'s connection (its stream is at the `<resume/>` just handled). */
+  #takeOver(fresh: XmppSession, h: number): void {
+    const sm = this.#sm!;
+    const previous = this.#wire;
+    this.#wire = fresh.#wire;
+    if (this.#detachedAt === 0) previous.destroy();
+    this.#detachedAt = 0;
+    this.#framing = fresh.#framing;
+    this.#parser = fresh.#parser;
+    this.#decoder = fresh.#decoder;
+    this.#chunks = fresh.#chunks;
+    this.#queuedBytes = fresh.#queuedBytes;
+    this.#events = fresh.#events;
+    this.#paused = fresh.#paused;
+    this.#busy = false;
+    this.#opened = true;
+    this.#headerSent = true;
+    this.#read = true;
+    fresh.#adoptedBy = this;
+    fresh.#chunks = [];
+    fresh.#events = [];
+    fresh.#paused = false;
+    fresh.#release(NORMAL_CLOSURE);
+    try {
+      this.#acknowledge(sm, h);
+    } catch (err) {
+      this.#failed(err, { type: 'close' });
+      return;
+    }
+    this.#write(el('resumed', { xmlns: NS_SM, previd: sm.id, h: sm.inbound }));
+    for (const xml of sm.pending()) this.#write(xml);
+    if (sm.unacked > 0) this.#requestAck();
+    setImmediate(() => this.#pump());
   }
 }
 
