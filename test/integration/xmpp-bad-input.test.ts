@@ -52,7 +52,7 @@ describe('XMPP front: framing and bad input', () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'herald-xmpp-bad-'));
-    server = await startServer({ dev: true, xmpp: { tcpPort: 0, maxStanzaSize: 4096 }, timing: { connectTimeoutMs: 400 }, im: { storePath: join(dir, 'im.db') } });
+    server = await startServer({ dev: true, xmpp: { tcpPort: 0, maxStanzaSize: 4096 }, timing: { connectTimeoutMs: 10_000 }, im: { storePath: join(dir, 'im.db') } });
   });
   afterEach(() => {
     for (const c of conns.splice(0)) c.close();
@@ -192,9 +192,14 @@ describe('XMPP front: framing and bad input', () => {
   });
 
   test('a client that does not authenticate in time gets connection-timeout', async () => {
-    const c = await tcp();
-    c.send(STREAM_HEADER);
-    await c.until(streamError('connection-timeout'), 3_000);
-    await c.closed;
+    const quick = await startServer({ dev: true, xmpp: { tcpPort: 0 }, timing: { connectTimeoutMs: 300 }, im: { storePath: join(dir, 'quick.db') } });
+    try {
+      const c = await rawTcp(quick);
+      c.send(STREAM_HEADER);
+      await c.until(streamError('connection-timeout'), 5_000);
+      await c.closed;
+    } finally {
+      await quick.close();
+    }
   });
 });

@@ -19,8 +19,10 @@ import type { ImService } from '../../core/im/service.js';
 import { DisconnectCode } from '../../protocol/codes.js';
 import { StanzaError, stanzaConditionOf, stanzaErrorXml, StreamError, type StreamCondition, streamErrorXml } from './errors.js';
 import { XmppIm } from './im.js';
+import { decodePlain } from './sasl.js';
 import { HandledCountTooHigh, NS_SM, parseH, StreamManagement } from './stream-management.js';
-import { bareJid, fullJid, parseJid } from './jid.js';
+import { answerIq } from './iq.js';
+import { bareJid, fullJid } from './jid.js';
 import { type ParseError, parseDocument, type XmlLimits, XmlParser } from './parser.js';
 import { el, esc, NS, type XmlElement } from './xml.js';
 
@@ -358,13 +360,9 @@ export class XmppSession implements Connection {
   async #sasl(e: XmlElement): Promise<void> {
     if (this.#legacy) throw new StreamError('unsupported-stanza-type', 'SASL needs an XMPP 1.0 stream');
     if (e.attr('mechanism') !== 'PLAIN') return this.#saslFailure('invalid-mechanism', 'PLAIN is offered');
-    const text = e.text().trim();
-    if (text === '' || text === '=') return this.#saslFailure('malformed-request', 'PLAIN needs an initial response');
-    if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(text)) return this.#saslFailure('incorrect-encoding');
-    const parts = Buffer.from(text, 'base64').toString('utf8').split('\0');
-    if (parts.length !== 3) return this.#saslFailure('malformed-request', 'Expected authzid NUL authcid NUL password');
-    const [authzid, user, password] = parts as [string, string, string];
-    if (authzid !== '' && authzid !== bareJid(user, this.#env.domain) && authzid !== user) return this.#saslFailure('invalid-authzid');
+    const plain = decodePlain(e.text().trim(), this.#env.domain);
+    if ('failure' in plain) return this.#saslFailure(plain.failure, plain.text);
+    const { user, password } = plain;
     let identity: Identity;
     try {
       identity = await this.#authenticate(user, password);
@@ -483,53 +481,8 @@ export class XmppSession implements Connection {
     // Answers to our pings (and stray ones) need no answer.
     if (type === 'result' || type === 'error') return;
     if (type !== 'get' && type !== 'set') throw new StanzaError('bad-request', 'An IQ type is get, set, result or error');
-    if (iq.attr('id') === undefined) throw new StanzaError('bad-request', 'An IQ needs an id');
-    const payloads = iq.elements();
-    if (payloads.length !== 1) throw new StanzaError('bad-request', 'An IQ get or set carries exactly one element');
-    const q = payloads[0]!;
-    const target = this.#addressee(iq.attr('to'));
-    if (target === 'user') {
-      if (q.ns === NS.ROSTER) throw new StanzaError('forbidden', 'A roster is only its owner\'s');
-      throw new StanzaError('service-unavailable');
-    }
-    let result: string | undefined;
-    switch (q.ns) {
-      case NS.ROSTER:
-        if (target !== 'self') throw new StanzaError('service-unavailable');
-        result = await this.#im!.roster(type, q);
-        break;
-      case NS.PING:
-      case NS.SESSION:
-        break;
-      case NS.BIND:
-        throw new StanzaError('not-allowed', 'A resource is already bound');
-      case NS.DISCO_INFO:
-        if (type !== 'get') throw new StanzaError('bad-request');
-        if (q.attr('node') !== undefined) throw new StanzaError('item-not-found');
-        result = discoInfo(target === 'server');
-        break;
-      case NS.DISCO_ITEMS:
-        if (type !== 'get') throw new StanzaError('bad-request');
-        result = el('query', { xmlns: NS.DISCO_ITEMS });
-        break;
-      default:
-        throw new StanzaError('service-unavailable');
-    }
+    const result = await answerIq(iq, type, { domain: this.#env.domain, user: this.identity!.user, resource: this.#resource, im: this.#im! });
     this.#stanza(el('iq', { xmlns: NS.CLIENT, type: 'result', id: iq.attr('id'), from: iq.attr('to'), to: this.#jid }, [result]));
-  }
-
-  /** Who an IQ is for: the server, the user's own account, or another user (not routed). */
-  #addressee(to: string | undefined): 'server' | 'self' | 'user' {
-    if (to === undefined) return 'self';
-    const jid = parseJid(to);
-    if (!jid) throw new StanzaError('jid-malformed');
-    if (jid.domain !== this.#env.domain) throw new StanzaError('remote-server-not-found');
-    if (jid.user === '') {
-      if (jid.resource !== '') throw new StanzaError('service-unavailable');
-      return 'server';
-    }
-    if (jid.user === this.identity!.user && (jid.resource === '' || jid.resource === this.#resource)) return 'self';
-    return 'user';
   }
 
   // ---- output and lifecycle ------------------------------------------------------------------
@@ -785,13 +738,3 @@ export class XmppSession implements Connection {
     setImmediate(() => this.#pump());
   }
 }
-
-/** XEP-0030 info of the server (`server`) or of a user's account. */
-function discoInfo(server: boolean): string {
-  const features = [NS.DISCO_INFO, NS.DISCO_ITEMS, NS.PING, NS.SID];
-  return el('query', { xmlns: NS.DISCO_INFO }, [
-    server ? el('identity', { category: 'server', type: 'im', name: 'Herald' }) : el('identity', { category: 'account', type: 'registered' }),
-    ...features.map((f) => el('feature', { var: f })),
-  ]);
-}
-
