@@ -13,6 +13,7 @@ import type { NchanGate, Refusal } from './gate.js';
 import { infoFormat, renderInfo } from './info.js';
 import type { NchanChannels } from './publisher.js';
 import type { RouteMatch } from './routes.js';
+import { admitSocket } from '../../transports/websocket.js';
 import { WebSocketSink } from './sinks.js';
 import type { NchanSubscribers } from './subscribers.js';
 
@@ -21,10 +22,13 @@ export const META_SUBPROTOCOL = 'ws+meta.nchan';
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 410: 'Gone', 502: 'Bad Gateway', 504: 'Gateway Timeout' };
 
-/** Answer an upgrade request with a plain HTTP response and close the socket. */
+/**
+ * Answer an upgrade request with a plain HTTP response and close the socket (Nchan keeps the
+ * connection; Node has already handed the socket over, so it cannot go back to HTTP).
+ */
 function refuse(socket: Duplex, r: Refusal): void {
   const body = r.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body);
-  let head = `HTTP/1.1 ${r.status} ${STATUS_TEXT[r.status] ?? 'Error'}\r\n`;
+  let head = `HTTP/1.1 ${r.status} ${STATUS_TEXT[r.status] ?? 'Error'}\r\nDate: ${new Date().toUTCString()}\r\n`;
   for (const [k, v] of Object.entries(r.headers ?? {})) head += `${k}: ${v}\r\n`;
   head += `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
   socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
@@ -50,6 +54,12 @@ export class NchanWebSockets {
       perMessageDeflate: false,
       maxPayload: core.config.limits.maxMessageBytes,
       handleProtocols: (offered) => (offered.has(META_SUBPROTOCOL) ? META_SUBPROTOCOL : false),
+    });
+    // The 101 as nginx writes it: a Date, and `Connection: upgrade`.
+    this.#wss.on('headers', (headers) => {
+      const i = headers.indexOf('Connection: Upgrade');
+      if (i >= 0) headers[i] = 'Connection: upgrade';
+      headers.push(`Date: ${new Date().toUTCString()}`);
     });
   }
 
@@ -83,8 +93,10 @@ export class NchanWebSockets {
     if (!('channels' in plan)) return refuse(socket, plan);
     if (socket.destroyed) return;
     this.#accept(req, socket, head, (ws) => {
+      const ticket = admitSocket(this.#core.clients, ws, req, 'nchan', 'nchan-websocket');
+      if (!ticket) return;
       const sink = new WebSocketSink(ws, ws.protocol === META_SUBPROTOCOL, this.#core.config.limits.maxOutboundBytes);
-      const started = this.#subscribers.start(plan, sink, req, 'websocket', () => ws.terminate());
+      const started = this.#subscribers.start(plan, sink, req, 'websocket', ticket, () => ws.terminate());
       ws.on('close', () => void started.then((sub) => sub.close(), () => undefined));
       if (canPublish && plan.channels.every((ch) => gate.writable(ch))) this.#publisher(ws, req, m, plan.ids, false);
       else ws.on('message', () => ws.close(1008, 'Publishing not allowed.'));
