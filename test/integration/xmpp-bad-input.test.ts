@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
+import { WebSocket } from 'ws';
 import type { HeraldServer } from '../../src/index.js';
 import { startServer } from '../helpers/server.js';
 import { connectXmpp, plain, type RawXmpp, rawTcp, rawWs, STREAM_HEADER } from '../helpers/xmpp.js';
@@ -189,6 +190,24 @@ describe('XMPP front: framing and bad input', () => {
     await c.until(/<bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"\/>/);
     c.send("<iq type='get' id='r2'><query xmlns='jabber:iq:roster'/></iq>");
     await c.until(/<iq xmlns="jabber:client" type="result" id="r2"[^>]*><query xmlns="jabber:iq:roster"\/><\/iq>/);
+  });
+
+  test('past limits.maxConnections a TCP client gets resource-constraint and a WebSocket closes with 3007', async () => {
+    const full = await startServer({ dev: true, xmpp: { tcpPort: 0 }, limits: { maxConnections: 1 }, im: { storePath: join(dir, 'full.db') } });
+    try {
+      const first = await rawTcp(full);
+      first.send(STREAM_HEADER);
+      await first.until(/<\/stream:features>/);
+      const second = await rawTcp(full);
+      await second.until(streamError('resource-constraint'));
+      await second.closed;
+      const third = new WebSocket(`${full.url().replace('http', 'ws')}/xmpp-websocket`, ['xmpp']);
+      const code = await new Promise<number>((resolve) => third.once('close', resolve));
+      assert.equal(code, 3007);
+      first.close();
+    } finally {
+      await full.close();
+    }
   });
 
   test('a client that does not authenticate in time gets connection-timeout', async () => {

@@ -8,12 +8,15 @@ import type { IncomingMessage } from 'node:http';
 import { type AddressInfo, createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
+import { AdmissionError, type AdmissionTicket } from '../../core/client-sessions.js';
 import type { HeraldCore } from '../../core/core.js';
 import type { ImService } from '../../core/im/service.js';
 import { TimerWheel } from '../../core/timer-wheel.js';
 import { DisconnectCode } from '../../protocol/codes.js';
-import { textFrame, WebSocketTransport, writeFrame } from '../../transports/websocket.js';
+import { admitSocket, textFrame, WebSocketTransport, writeFrame } from '../../transports/websocket.js';
+import { streamErrorXml } from './errors.js';
 import { type XmppEnv, XmppSession, type XmppWire } from './session.js';
+import { el, NS } from './xml.js';
 
 /** The WebSocket subprotocol of RFC 7395. */
 export const XMPP_SUBPROTOCOL = 'xmpp';
@@ -138,38 +141,39 @@ export class XmppFront {
     return true;
   }
 
-  /** Whether the node takes another connection (else the socket is refused). */
-  #admit(): boolean {
-    return this.core.hub.connectionCount < this.core.config.limits.maxConnections;
-  }
-
-  readonly #openWs = (ws: WebSocket): void => {
-    if (!this.#admit()) {
-      ws.close(DisconnectCode.TOO_MANY_CONNECTIONS, 'too many connections');
-      return;
-    }
+  /** Start a session on an upgraded socket once admitted (a refused one is closed with the refusal's code, e.g. 3007). */
+  readonly #openWs = (ws: WebSocket, req: IncomingMessage): void => {
+    const ticket = admitSocket(this.core.clients, ws, req, 'xmpp', 'xmpp-websocket');
+    if (!ticket) return;
     const wire = new WebSocketWire(ws);
-    const session = this.#start(wire);
+    const session = this.#start(wire, ticket);
     ws.on('message', (data: Buffer) => session.input(data));
     ws.once('close', (code: number) => session.wireClosed(wire, code));
     ws.on('error', ignoreError);
   };
 
+  /** Start a session on a TCP connection once admitted; a refused one gets a stream error (`resource-constraint`). */
   #openTcp(socket: Socket): void {
     socket.on('error', ignoreError);
-    if (!this.#admit()) {
-      socket.destroy();
+    let ticket: AdmissionTicket;
+    try {
+      const ip = socket.remoteAddress ?? '';
+      ticket = this.core.clients.admit({ ip: ip.startsWith('::ffff:') ? ip.slice(7) : ip, front: 'xmpp', transport: 'xmpp-tcp' });
+    } catch (err) {
+      if (!(err instanceof AdmissionError)) throw err;
+      const header = el('stream:stream', { xmlns: NS.CLIENT, 'xmlns:stream': NS.STREAM, from: this.#env.domain, version: '1.0' }).replace('/>', '>');
+      socket.end(`<?xml version='1.0'?>${header}${streamErrorXml('resource-constraint', err.message, false)}</stream:stream>`);
       return;
     }
     socket.setKeepAlive(true);
     const wire = new TcpWire(socket);
-    const session = this.#start(wire);
+    const session = this.#start(wire, ticket);
     socket.on('data', (data: Buffer) => session.input(data));
     socket.once('close', () => session.wireClosed(wire, NORMAL_CLOSURE));
   }
 
-  #start(wire: XmppWire): XmppSession {
-    const session = new XmppSession(`${this.core.nodeId.slice(0, 8)}-x${(++this.#nextId).toString(36)}`, wire, this.#env);
+  #start(wire: XmppWire, ticket: AdmissionTicket): XmppSession {
+    const session = new XmppSession(`${this.core.nodeId.slice(0, 8)}-x${(++this.#nextId).toString(36)}`, wire, this.#env, ticket);
     this.#sessions.add(session);
     this.#wheel.add(session);
     return session;

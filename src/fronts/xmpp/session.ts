@@ -11,9 +11,9 @@
 import { StringDecoder } from 'node:string_decoder';
 import { randomBytes } from 'node:crypto';
 import type { Identity } from '../../core/auth.js';
+import type { AdmissionTicket } from '../../core/client-sessions.js';
 import type { HeraldCore } from '../../core/core.js';
 import { HeraldError, toHeraldError } from '../../core/errors.js';
-import { connectEvents, disconnectEvents, slowConsumerEvents } from '../../core/events.js';
 import type { Connection } from '../../core/hub.js';
 import type { ImService } from '../../core/im/service.js';
 import { DisconnectCode } from '../../protocol/codes.js';
@@ -82,6 +82,8 @@ export class XmppSession implements Connection {
   #wire: XmppWire;
   readonly #env: XmppEnv;
   readonly #core: HeraldCore;
+  /** The admission this session holds until it ends (core/client-sessions.ts). */
+  readonly #ticket: AdmissionTicket;
   /** `framed` = RFC 7395 (one element per message); `stream` = one XML stream; undefined until the first WebSocket message. */
   #framing: 'framed' | 'stream' | undefined;
   #parser: XmlParser | undefined;
@@ -121,15 +123,15 @@ export class XmppSession implements Connection {
   #ackScheduled = false;
   #ackRequested = false;
 
-  constructor(id: string, wire: XmppWire, env: XmppEnv) {
+  constructor(id: string, wire: XmppWire, env: XmppEnv, ticket: AdmissionTicket) {
     this.id = id;
     this.#wire = wire;
     this.#env = env;
     this.#core = env.core;
+    this.#ticket = ticket;
     this.transport = `xmpp-${wire.kind}`;
     if (wire.kind === 'tcp') this.#framing = 'stream';
-    this.#core.hub.addConnection(this);
-    if (connectEvents.hasSubscribers) connectEvents.publish({ node: this.#core.nodeId, transport: this.transport });
+    this.#core.clients.opened(this, ticket);
   }
 
   get user(): string | undefined {
@@ -384,25 +386,23 @@ export class XmppSession implements Connection {
   }
 
   /**
-   * Check credentials like the other fronts (core.backend.authenticate: JWT, development names,
-   * the backend's connect hook): the password is the connection token. In development mode
+   * Check credentials like the other fronts (core.clients.login: JWT, development names, the
+   * backend's connect hook, the contact list): the password is the connection token. In development mode
    * without a connect hook any password is accepted for the user name. The token's user must be
    * the user name the client logs in as.
    */
   async #authenticate(user: string, password: string): Promise<Identity> {
     const backend = this.#core.backend;
     const dev = this.#core.auth.devMode && !backend.has('connect');
-    const identity = await backend.authenticate({ token: dev ? undefined : password || undefined, user, client: this.id, transport: this.transport });
+    const identity = await this.#core.clients.login({ token: dev ? undefined : password || undefined, user, client: this.id, transport: this.transport });
     if (!identity || identity.user !== user) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'The credentials are not those of this user');
-    await backend.loggedIn(identity);
     await this.#env.im.authorize(identity);
     return identity;
   }
 
   #identify(identity: Identity): void {
     this.identity = identity;
-    this.#core.hub.identified(this);
-    this.#core.backend.emit('connect', { client: this.id, user: identity.user, transport: this.transport });
+    this.#core.clients.identified(this, this.#ticket);
   }
 
   /** XEP-0078 (legacy, pre-SASL): username, password (the token) and resource in one IQ; no stream restart. */
@@ -491,9 +491,10 @@ export class XmppSession implements Connection {
     if (this.#closed || this.#detachedAt !== 0) return;
     const pending = this.#wire.write(xml);
     if (pending > this.#core.config.limits.maxOutboundBytes) {
-      if (slowConsumerEvents.hasSubscribers) slowConsumerEvents.publish({ node: this.#core.nodeId, transport: this.transport });
       this.#closed = true;
+      // The close would wait behind the backlog: cut the connection now.
       this.#wire.destroy();
+      this.#core.clients.slowConsumer(this);
     }
   }
 
@@ -572,9 +573,7 @@ export class XmppSession implements Connection {
       if (this.#env.ended.size >= MAX_ENDED_IDS) this.#env.ended.delete(this.#env.ended.keys().next().value!);
       this.#env.ended.set(id, { user: this.user!, h: this.#sm!.inbound });
     }
-    if (this.identity) this.#core.backend.emit('disconnect', { client: this.id, user: this.user, transport: this.transport, code, channels: [] });
-    this.#core.hub.removeConnection(this);
-    if (disconnectEvents.hasSubscribers) disconnectEvents.publish({ node: this.#core.nodeId, transport: this.transport, code });
+    this.#core.clients.closed(this, this.#ticket, code, []);
     this.#env.onClose(this);
   }
 
