@@ -188,6 +188,22 @@ describe('XMPP front with @xmpp/client', () => {
     assert.equal(ev.message.conversation, [alice, bob].sort().join(':').replace(/^/, 'd:'));
   });
 
+  test('interop: a message sent through the server API as a user reaches the XMPP user', async () => {
+    const [alice, dave] = names('alice', 'dave');
+    const a = await xmppUser(alice!, 'websocket');
+    await a.xmpp.send(xml('presence'));
+    await (await native(dave!)).close();
+    const res = await fetch(`${server.url()}/api/im/send`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ from: dave, to: alice, clientId: 'api-1', data: { text: 'from the backend' } }),
+    });
+    assert.equal(res.status, 200, await res.text());
+    const got = await a.stanzas.take((s) => s.is('message'));
+    assert.equal(got.attrs.from, `${dave}@localhost`);
+    assert.equal(text(got), 'from the backend');
+  });
+
   test('a message to an unknown user is answered with service-unavailable; group chat is not offered', async () => {
     const [alice] = names('alice');
     const a = await xmppUser(alice!);
