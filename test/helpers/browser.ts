@@ -1,6 +1,7 @@
 /**
  * Headless Chromium (Debian's /usr/bin/chromium) driven by playwright-core, for the browser tests.
  */
+import { fileURLToPath } from 'node:url';
 import { type Browser, chromium } from 'playwright-core';
 
 /** Chromium binary (override with HERALD_CHROMIUM). */
@@ -14,8 +15,17 @@ export function launchBrowser(): Promise<Browser> {
   });
 }
 
-/** Where screenshots go (committed with the docs). */
-export const SCREENSHOTS = new URL('../../docs/screenshots/', import.meta.url);
+/**
+ * Where screenshots go: docs/screenshots/ (committed with the docs) only when
+ * `HERALD_UPDATE_SCREENSHOTS=1` asks for it, else test-results/screenshots/ (ignored by git), so
+ * that a test run leaves the tracked files as they were.
+ */
+export const SCREENSHOTS = process.env.HERALD_UPDATE_SCREENSHOTS === '1'
+  ? new URL('../../docs/screenshots/', import.meta.url)
+  : new URL('../../test-results/screenshots/', import.meta.url);
+
+/** The file path of screenshot `name` (playwright creates the folder). */
+export const shot = (name: string): string => fileURLToPath(new URL(name, SCREENSHOTS));
 
 /** Longest wait for something on a page, ms (generous: the machine is shared with benchmarks). */
 export const WAIT_MS = 30_000;
