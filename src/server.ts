@@ -9,7 +9,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ServerApi } from './api/api.js';
-import { registerBackendApi, setContacts } from './api/backend-api.js';
+import { registerBackendApi } from './api/backend-api.js';
 import { registerImApi } from './api/im-api.js';
 import { Metrics } from './api/metrics.js';
 import { WebPages } from './api/web.js';
@@ -87,6 +87,8 @@ export class HeraldServer {
   readonly metrics: Metrics;
   readonly im: ImService;
   readonly http: Server;
+  /** The engines this node runs on (chosen by createServer). */
+  readonly engines: Engines;
   readonly #httpHandlers: HttpHandler[] = [];
   readonly #upgradeHandlers: UpgradeHandler[] = [];
   readonly #closeHooks: Array<() => void | Promise<void>> = [];
@@ -101,6 +103,7 @@ export class HeraldServer {
     if (!engines || !isResolvedConfig(options.config)) {
       throw new TypeError('HeraldServer needs a resolved config and its engines: build it with createServer(), which chooses the engines from the config');
     }
+    this.engines = engines;
     this.#registry = engines.registry;
     this.core = new HeraldCore({ config: options.config, broker: engines.broker, sessions: engines.sessions, logger: options.logger });
     this.native = new NativeFront(this.core);
@@ -113,7 +116,7 @@ export class HeraldServer {
     registerImCommands(this.native, this.im);
     registerImApi(this.api, this.im, options.config.limits.maxMessageBytes);
     if (engines.backendTransport) this.core.backend.attach(engines.backendTransport);
-    this.core.backend.onContacts((user, list) => setContacts(this.im, user, list).then(() => undefined));
+    this.core.backend.onContacts((user, list) => this.im.admin.setContacts(user, list).then(() => undefined));
     registerBackendCommands(this.native, this.core.backend);
     registerBackendApi(this.api, this.core, this.im);
     this.metrics = new Metrics(this.core, { defaultMetrics: options.processMetrics ?? true });

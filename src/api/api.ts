@@ -9,7 +9,7 @@ import type { HeraldCore } from '../core/core.js';
 import { HeraldError } from '../core/errors.js';
 import { JSON_CONTENT_TYPE, type PublicationInput } from '../core/publication.js';
 import { formatPosition } from '../protocol/position.js';
-import { isLoopbackRequest, parseJson, readBody, requestApiKey, secretEquals, sendJson } from '../transports/http.js';
+import { isLoopbackRequest, parseBody, parseJson, readBody, requestApiKey, secretEquals, sendJson } from '../transports/http.js';
 
 /** URL prefix of the server API. */
 export const API_PREFIX = '/api/';
@@ -88,9 +88,7 @@ export class ServerApi {
     let channels: string[];
     let input: PublicationInput;
     if (type === 'application/json' && !url.searchParams.has('channel')) {
-      const parsed = publishBody.safeParse(parseJson(body));
-      if (!parsed.success) throw new HeraldError('HERALD_ERR_BAD_REQUEST', parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
-      const b = parsed.data;
+      const b = parseBody(publishBody, parseJson(body));
       channels = b.channels ?? [b.channel!];
       input = { payload: Buffer.from(JSON.stringify(b.data)), contentType: JSON_CONTENT_TYPE, event: b.event };
     } else {

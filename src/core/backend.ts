@@ -16,6 +16,7 @@ import { HeraldError } from './errors.js';
 import type { Logger } from './logger.js';
 import { Revocations } from './revocation.js';
 import { WebhookQueue } from './webhooks.js';
+import { USER_ID_RE } from './user-id.js';
 
 /** Credentials a client presented at connect. */
 export interface ConnectRequest {
@@ -26,7 +27,6 @@ export interface ConnectRequest {
   readonly transport: string;
 }
 
-const USER_RE = /^[A-Za-z0-9_.@-]{1,128}$/;
 const JWT_RE = /^[\w-]+\.[\w-]+\.[\w-]*$/;
 
 /** Close code for a failed connect: revoked/invalid token 3500, denied 3503, backend trouble 3002 (retry). */
@@ -156,7 +156,7 @@ export class Backend {
     if (!answer.allow) throw new HeraldError('HERALD_ERR_BACKEND_DENIED', `Connection denied by the backend${reasonOf(answer)}`);
     const user = typeof answer.user === 'string' ? answer.user : identity?.user;
     if (user === undefined) return undefined;
-    if (!USER_RE.test(user)) throw new HeraldError('HERALD_ERR_BACKEND_UNAVAILABLE', 'The connect hook answered an invalid user id');
+    if (!USER_ID_RE.test(user)) throw new HeraldError('HERALD_ERR_BACKEND_UNAVAILABLE', 'The connect hook answered an invalid user id');
     const extra = isObject(answer.claims) ? answer.claims : {};
     const claims = { ...(identity?.claims ?? {}), ...extra, sub: user };
     const channels = Array.isArray(answer.channels) ? answer.channels.filter((c): c is string => typeof c === 'string') : identity?.channels;
@@ -240,7 +240,7 @@ export class Backend {
         const res = await this.#hooks.post('contacts', { user }, this.config.timeoutMs);
         const body = parseObject(res.body);
         if (res.status < 200 || res.status > 299 || !body || !Array.isArray(body.contacts)) throw new Error(`status ${res.status}`);
-        const list = body.contacts.filter((c): c is string => typeof c === 'string' && USER_RE.test(c) && c !== user);
+        const list = body.contacts.filter((c): c is string => typeof c === 'string' && USER_ID_RE.test(c) && c !== user);
         this.#hooks.observe('contacts', 'allow', started);
         await sync(user, list);
         return list;

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { DEFAULT_NCHAN_HOOK_TIMEOUT_MS, DEFAULT_NCHAN_ROUTES, type NchanConfig, nchanRouteSchema } from './config-nchan.js';
 import * as B from './config-backend.js';
+import { userIdSchema } from './user-id.js';
 
 /** Default listen port. */
 export const DEFAULT_PORT = 8080;
@@ -151,7 +152,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('backend.webhookRetryMinMs', z.number().int().min(1), 250, 'First retry delay of a failed webhook batch (doubles per attempt, with jitter).'),
   opt('backend.webhookRetryMaxMs', z.number().int().min(1), 30_000, 'Longest retry delay of a failed webhook batch.'),
   opt('backend.webhookTimeoutMs', z.number().int().min(1), 5_000, 'Time a webhook request may take.'),
-  opt('backend.systemUser', z.string().regex(/^[A-Za-z0-9_.@-]{1,128}$/), 'system', 'Sender id of IM messages the server API sends as the system.'),
+  opt('backend.systemUser', userIdSchema, 'system', 'Sender id of IM messages the server API sends as the system.'),
   opt('cluster.advertiseUrl', z.string().url().optional(), undefined, 'URL clients use to reach this node, announced to the dispatcher (default: the listen address).'),
   opt('cluster.heartbeatMs', z.number().int().min(100), 2_000, 'Node heartbeat interval in the Redis node registry; a node missing three beats is dead.'),
   opt('cluster.sessionTtlMs', z.number().int().min(300), 30_000, 'Lifetime of a session entry in the Redis session registry without a refresh (refreshed every third); sessions of a crashed node drop out within it.'),

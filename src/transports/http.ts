@@ -4,6 +4,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { z } from 'zod';
 import { HeraldError, logFailure, toHeraldError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { MAX_JSON_DEPTH, parsePeerJson } from '../protocol/json.js';
@@ -43,6 +44,13 @@ export function parseJson(body: Buffer): unknown {
   if (r.ok) return r.value;
   if (r.reason === 'depth') throw new HeraldError('HERALD_ERR_JSON_TOO_DEEP', `Request body nests deeper than ${MAX_JSON_DEPTH} levels`);
   throw new HeraldError('HERALD_ERR_MALFORMED_JSON', 'Request body is not valid JSON');
+}
+
+/** Validate a parsed body against a schema; 400 HERALD_ERR_BAD_REQUEST listing every problem (`path: message; …`). */
+export function parseBody<T>(schema: z.ZodType<T>, value: unknown): T {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new HeraldError('HERALD_ERR_BAD_REQUEST', r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+  return r.data;
 }
 
 /** Send a JSON response. */
