@@ -198,7 +198,7 @@ export class XmppIm {
   async roster(type: 'get' | 'set', query: XmlElement): Promise<string | undefined> {
     const { im, user, domain } = this.#ctx;
     if (type === 'get') {
-      const items = await im.store.contacts(user);
+      const items = (await im.contacts(user)).map((r) => r.user);
       return el('query', { xmlns: NS.ROSTER }, items.map((c) => el('item', { jid: bareJid(c, domain), subscription: 'to' })));
     }
     const items = query.elements().filter((e) => e.local === 'item');
