@@ -10,7 +10,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HeraldError } from '../core/errors.js';
-import { secretEquals } from '../transports/http.js';
+import { keyEquals, type NetPolicy } from '../core/net-policy.js';
+import { requestFacts } from '../transports/http.js';
 
 /** Options of the web pages. */
 export interface WebOptions {
@@ -22,7 +23,9 @@ export interface WebOptions {
   readonly root: string;
   /** The API key, if configured (the admin page also accepts it as the `herald_key` cookie). */
   readonly apiKey?: string;
-  /** Whether a request may use the API (key header, or loopback without a key). */
+  /** The node's network policy (Host and cross-site checks of the admin pages). */
+  readonly net: NetPolicy;
+  /** Whether a request may use the API (key header, or loopback trust without a key). */
   readonly authorized: (req: IncomingMessage) => boolean;
 }
 
@@ -79,6 +82,12 @@ export class WebPages {
     if ((chat || admin) && p === '/favicon.svg') return this.#file(res, '', 'favicon.svg');
     if (admin && LOGIN_FILES.has(p)) return this.#file(res, 'admin', p.slice('/admin/'.length));
     if (admin && (p === '/admin' || p === '/admin/' || p.startsWith('/admin/'))) {
+      // A navigation from another site may open the page (it holds no secret); anything else
+      // cross-site, and any unknown Host (DNS rebinding), is refused.
+      const facts = requestFacts(req);
+      const navigation = req.headers['sec-fetch-mode'] === 'navigate';
+      const refused = navigation ? (this.#opts.net.hostAllowed(facts.host) ? undefined : 'Host header not allowed (see allowedHosts)') : this.#opts.net.crossSiteReason(facts);
+      if (refused) throw new HeraldError('HERALD_ERR_FORBIDDEN', refused);
       if (!this.#adminAllowed(req)) {
         res.writeHead(401, { 'content-type': TYPES['.html']!, 'cache-control': 'no-store' }).end(loginPage(this.#keyCookie(req) !== undefined));
         return true;
@@ -94,7 +103,7 @@ export class WebPages {
     if (this.#opts.authorized(req)) return true;
     const key = this.#opts.apiKey;
     const given = this.#keyCookie(req);
-    return key !== undefined && key !== '' && given !== undefined && secretEquals(given, key);
+    return key !== undefined && key !== '' && given !== undefined && keyEquals(given, key);
   }
 
   /** The `herald_key` cookie, if the request has one ('' when it cannot be decoded). */

@@ -29,8 +29,11 @@ export interface ConnectRequest {
 
 const JWT_RE = /^[\w-]+\.[\w-]+\.[\w-]*$/;
 
-/** Close code for a failed connect: revoked/invalid token 3500, denied 3503, backend trouble 3002 (retry). */
+/** Close code for a failed connect: an admission refusal its own (3007), revoked/invalid token 3500, denied 3503, backend trouble 3002 (retry). */
 export function connectCloseCode(err: HeraldError): number {
+  // A refused admission (e.g. too many sessions of the user) carries its own close code.
+  const admission = (err as { closeCode?: unknown }).closeCode;
+  if (typeof admission === 'number') return admission;
   if (err.code === 'HERALD_ERR_BACKEND_DENIED' || err.code === 'HERALD_ERR_FORBIDDEN') return 3503;
   if (err.temporary) return 3002;
   return 3500;

@@ -7,11 +7,11 @@ import { type Browser, chromium } from 'playwright-core';
 /** Chromium binary (override with HERALD_CHROMIUM). */
 export const CHROMIUM = process.env.HERALD_CHROMIUM ?? '/usr/bin/chromium';
 
-/** Launch headless Chromium. */
-export function launchBrowser(): Promise<Browser> {
+/** Launch headless Chromium; `extraArgs` are added to the standard flags. */
+export function launchBrowser(extraArgs: readonly string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', ...extraArgs],
   });
 }
 

@@ -35,6 +35,8 @@ describe('IM bad input', () => {
     dir = mkdtempSync(join(tmpdir(), 'herald-im-bad-'));
     server = await startServer({
       dev: true,
+      // Bare names and tokens side by side, on purpose: the tests use both kinds of identity.
+      devAllowUnsafe: true,
       auth: { hmacSecret: TEST_SECRET },
       channels: { allowPublish: true },
       im: { storePath: join(dir, 'im.db'), sendsPerSecond: 5, typingPerSecond: 1, maxPayloadBytes: 1024, maxGroupSize: 3 },

@@ -58,6 +58,7 @@ async function tick() {
     $('status').textContent = 'live';
     $('status').className = 'status ok';
     $('node').textContent = stats.node;
+    $('dev-mode').hidden = !stats.dev;
     $('uptime').textContent = fmtUptime(stats.uptimeMs);
     $('connections').textContent = String(stats.connections);
     $('channels').textContent = String(stats.channels);

@@ -14,6 +14,12 @@ const neverSignedIn = (who) =>
 const state = { me: '', client: null, im: null, convs: new Map(), contacts: new Map(), open: null, wasConnected: false };
 window.herald = state; // for debugging and the browser tests
 
+// Development mode is announced on the page, not only in the server log.
+fetch('/health', { cache: 'no-store' })
+  .then((r) => r.json())
+  .then((h) => ($('dev-mode').hidden = !h.dev))
+  .catch(() => undefined);
+
 const directId = (a, b) => (a < b ? `d:${a}:${b}` : `d:${b}:${a}`);
 const peerOf = (id) => {
   if (!id.startsWith('d:')) return undefined;
