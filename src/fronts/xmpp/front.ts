@@ -143,7 +143,7 @@ export class XmppFront {
 
   /** Start a session on an upgraded socket once admitted (a refused one is closed with the refusal's code, e.g. 3007). */
   readonly #openWs = (ws: WebSocket, req: IncomingMessage): void => {
-    const ticket = admitSocket(this.core.clients, ws, req, 'xmpp', 'xmpp-websocket');
+    const ticket = admitSocket(this.core.clients, this.core.net, ws, req, 'xmpp', 'xmpp-websocket');
     if (!ticket) return;
     const wire = new WebSocketWire(ws);
     const session = this.#start(wire, ticket);
