@@ -31,6 +31,7 @@ import { registerBackendCommands } from './fronts/native/backend-commands.js';
 import { NativeFront } from './fronts/native/front.js';
 import { attachNchanFront, type NchanFront } from './fronts/nchan/front.js';
 import { attachStompFront, type StompFront } from './fronts/stomp/front.js';
+import { attachXmppFront, type XmppFront } from './fronts/xmpp/front.js';
 import { registerImCommands } from './fronts/native/im-commands.js';
 import { DisconnectCode } from './protocol/codes.js';
 import { sendError } from './transports/http.js';
@@ -86,6 +87,8 @@ export class HeraldServer {
   readonly nchan: NchanFront | undefined;
   /** The STOMP front (undefined when `stomp.enabled` is false). */
   readonly stomp: StompFront | undefined;
+  /** The XMPP front (undefined when `xmpp.enabled` is false). */
+  readonly xmpp: XmppFront | undefined;
   readonly api: ServerApi;
   readonly metrics: Metrics;
   /** `GET /ready`: the IM store, broker and Redis checked. */
@@ -147,6 +150,7 @@ export class HeraldServer {
     }
     this.nchan = options.config.nchan.enabled ? attachNchanFront(this) : undefined;
     this.stomp = options.config.stomp.enabled ? attachStompFront(this, { inboxAck: (user, seq) => this.im.ready().then(() => this.im.ack(user, seq)) }) : undefined;
+    this.xmpp = options.config.xmpp.enabled ? attachXmppFront(this) : undefined;
   }
 
   /** Add an HTTP handler, tried after the built-in ones. */

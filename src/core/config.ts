@@ -30,6 +30,8 @@ export const DEFAULT_STOMP_MAX_FRAME_BYTES = 131_072;
 export const DEFAULT_DATABASE_SCHEMA = 'herald';
 /** Default connections per node in the PostgreSQL pool. */
 export const DEFAULT_DATABASE_POOL_SIZE = 10;
+/** Default largest XMPP stanza, characters. */
+export const DEFAULT_XMPP_MAX_STANZA_SIZE = 65_536;
 /** Default prefix of every Redis key and pub/sub channel of Herald. */
 export const DEFAULT_REDIS_PREFIX = 'herald:';
 /** Default STOMP heart-beat interval. */
@@ -131,6 +133,14 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('stomp.maxHeaders', z.number().int().min(1).max(1_000), 64, 'Most headers in one STOMP frame.'),
   opt('stomp.heartbeatMs', z.number().int().min(0), DEFAULT_STOMP_HEARTBEAT_MS, 'STOMP heart-beat interval offered and asked for (0 = none); a client silent for twice the negotiated interval is dropped.'),
   opt('stomp.queueMaxLength', z.number().int().min(1), 10_000, 'Most messages waiting in one /queue/<name> work queue (in-process, per node).'),
+  opt('xmpp.enabled', z.boolean(), true, 'Serve XMPP client streams over WebSocket (see docs/xmpp.md).'),
+  opt('xmpp.path', z.string().regex(/^\/[^?#]*$/, 'a URL path starting with /'), '/xmpp-websocket', 'URL path of the XMPP WebSocket endpoint (RFC 7395).'),
+  opt('xmpp.tcpPort', z.number().int().min(0).max(65535).optional(), undefined, 'TCP port of plain XMPP client streams (usually 5222; 0 = any free port); unset = off.'),
+  opt('xmpp.domain', z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'a domain name'), 'localhost', 'XMPP domain of the users: user ids become JIDs user@domain.'),
+  opt('xmpp.maxStanzaSize', z.number().int().min(1024).max(16 * 1024 * 1024), DEFAULT_XMPP_MAX_STANZA_SIZE, 'Largest XMPP stanza in characters; larger ends the stream with policy-violation.'),
+  opt('xmpp.maxDepth', z.number().int().min(2).max(256), 32, 'Deepest element nesting inside an XMPP stanza.'),
+  opt('xmpp.maxAttributes', z.number().int().min(4).max(1_000), 64, 'Most attributes on one XMPP element.'),
+  opt('xmpp.resumeTimeoutMs', z.number().int().min(0), 300_000, 'How long a resumable XMPP session (XEP-0198) waits for its client after the connection dropped.'),
   opt('redis.url', z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(), undefined, 'Redis URL (e.g. redis://127.0.0.1:6379): use Redis for channel fan-out and history, so several nodes and workers form one cluster. Flag alias: --redis.'),
   opt('redis.prefix', z.string().min(1).max(64), DEFAULT_REDIS_PREFIX, 'Prefix of every Redis key and pub/sub channel; separates deployments sharing one Redis.'),
   opt('database.url', z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// or postgresql:// URL').optional(), undefined, 'PostgreSQL URL with its user (e.g. postgres://herald@127.0.0.1:5432/herald): keep the IM store there instead of SQLite, so several nodes share it. Flag alias: --database.'),
@@ -249,6 +259,16 @@ export interface HeraldConfig {
     readonly maxHeaders: number;
     readonly heartbeatMs: number;
     readonly queueMaxLength: number;
+  };
+  readonly xmpp: {
+    readonly enabled: boolean;
+    readonly path: string;
+    readonly tcpPort?: number;
+    readonly domain: string;
+    readonly maxStanzaSize: number;
+    readonly maxDepth: number;
+    readonly maxAttributes: number;
+    readonly resumeTimeoutMs: number;
   };
   readonly redis: {
     readonly url?: string;

@@ -1,0 +1,206 @@
+/**
+ * The XMPP front: XMPP client streams over WebSocket (RFC 7395, at `xmpp.path`, default
+ * `/xmpp-websocket`, with or without the `xmpp` subprotocol; text or binary messages; the older
+ * `<stream:stream>` framing too) and over plain TCP on `xmpp.tcpPort` (off unless set), mapped
+ * onto the core and the IM. See docs/xmpp.md.
+ */
+import type { IncomingMessage } from 'node:http';
+import { type AddressInfo, createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { WebSocket } from 'ws';
+import { AdmissionError, type AdmissionTicket } from '../../core/client-sessions.js';
+import type { HeraldCore } from '../../core/core.js';
+import type { ImService } from '../../core/im/service.js';
+import { TimerWheel } from '../../core/timer-wheel.js';
+import { DisconnectCode } from '../../protocol/codes.js';
+import { admitSocket, textFrame, WebSocketTransport, writeFrame } from '../../transports/websocket.js';
+import { streamErrorXml } from './errors.js';
+import { type XmppEnv, XmppSession, type XmppWire } from './session.js';
+import { el, NS } from './xml.js';
+
+/** The WebSocket subprotocol of RFC 7395. */
+export const XMPP_SUBPROTOCOL = 'xmpp';
+/** Listen backlog of the TCP port. */
+const TCP_BACKLOG = 4096;
+/** WebSocket close code after the stream ended normally. */
+const NORMAL_CLOSURE = 1000;
+
+function ignoreError(): void {
+  // 'error' is always followed by 'close', where the session cleans up.
+}
+
+/** A session's WebSocket. */
+class WebSocketWire implements XmppWire {
+  readonly kind = 'websocket';
+  readonly #ws: WebSocket;
+  constructor(ws: WebSocket) {
+    this.#ws = ws;
+  }
+  write(xml: string): number {
+    return writeFrame(this.#ws, textFrame(xml));
+  }
+  end(): void {
+    this.#ws.close(NORMAL_CLOSURE);
+  }
+  destroy(): void {
+    this.#ws.terminate();
+  }
+  pause(): void {
+    this.#ws.pause();
+  }
+  resume(): void {
+    this.#ws.resume();
+  }
+}
+
+/** A session's TCP socket. */
+class TcpWire implements XmppWire {
+  readonly kind = 'tcp';
+  readonly #socket: Socket;
+  constructor(socket: Socket) {
+    this.#socket = socket;
+  }
+  write(xml: string): number {
+    if (this.#socket.destroyed || !this.#socket.writable) return -1;
+    this.#socket.write(xml);
+    return this.#socket.writableLength;
+  }
+  end(): void {
+    // Flushed, then closed without waiting for the peer's FIN (a client that never closes cannot hold the socket).
+    this.#socket.end(() => this.#socket.destroy());
+  }
+  destroy(): void {
+    this.#socket.destroy();
+  }
+  pause(): void {
+    this.#socket.pause();
+  }
+  resume(): void {
+    this.#socket.resume();
+  }
+}
+
+/** XMPP over WebSocket and TCP. */
+export class XmppFront {
+  readonly core: HeraldCore;
+  /** Resolves with the TCP address once `xmpp.tcpPort` is listening (undefined when TCP is off). */
+  readonly listening: Promise<AddressInfo | undefined>;
+  readonly #path: string;
+  readonly #ws: WebSocketTransport;
+  readonly #tcp: TcpServer | undefined;
+  readonly #wheel: TimerWheel<XmppSession>;
+  readonly #sessions = new Set<XmppSession>();
+  readonly #env: XmppEnv;
+  #nextId = 0;
+
+  constructor(core: HeraldCore, im: ImService) {
+    this.core = core;
+    const cfg = core.config.xmpp;
+    this.#path = cfg.path;
+    this.#ws = new WebSocketTransport({ maxPayload: cfg.maxStanzaSize * 4, pingIntervalMs: core.config.timing.pingIntervalMs, protocols: [XMPP_SUBPROTOCOL] });
+    const { connectTimeoutMs, pingIntervalMs } = core.config.timing;
+    const tick = Math.max(10, Math.floor(Math.min(connectTimeoutMs, pingIntervalMs) / 2));
+    this.#wheel = new TimerWheel<XmppSession>(tick, (s) => s.tick(Date.now()), Math.max(1, Math.min(16, Math.floor(tick / 20))));
+    this.#env = {
+      core,
+      im,
+      domain: cfg.domain.toLowerCase(),
+      limits: { maxStanzaSize: cfg.maxStanzaSize, maxDepth: cfg.maxDepth, maxAttributes: cfg.maxAttributes },
+      resumeTimeoutMs: cfg.resumeTimeoutMs,
+      resumable: new Map(),
+      ended: new Map(),
+      onClose: (s) => {
+        this.#sessions.delete(s);
+        this.#wheel.remove(s);
+      },
+    };
+    if (cfg.tcpPort === undefined) {
+      this.listening = Promise.resolve(undefined);
+      return;
+    }
+    const tcp = (this.#tcp = createTcpServer({ noDelay: true }, (socket) => this.#openTcp(socket)));
+    this.listening = new Promise((resolve, reject) => {
+      tcp.once('error', reject);
+      tcp.listen({ port: cfg.tcpPort, host: core.config.host, backlog: TCP_BACKLOG }, () => {
+        tcp.off('error', reject);
+        resolve(tcp.address() as AddressInfo);
+      });
+    });
+    this.listening.catch((err: unknown) => core.logger.error({ err: String(err), port: cfg.tcpPort }, 'xmpp tcp port failed to listen'));
+  }
+
+  /** Live sessions. */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** Handle upgrades on `xmpp.path`; returns false for other paths. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): boolean {
+    if (url.pathname !== this.#path) return false;
+    this.#ws.upgrade(req, socket, head, this.#openWs);
+    return true;
+  }
+
+  /** Start a session on an upgraded socket once admitted (a refused one is closed with the refusal's code, e.g. 3007). */
+  readonly #openWs = (ws: WebSocket, req: IncomingMessage): void => {
+    const ticket = admitSocket(this.core.clients, this.core.net, ws, req, 'xmpp', 'xmpp-websocket');
+    if (!ticket) return;
+    const wire = new WebSocketWire(ws);
+    const session = this.#start(wire, ticket);
+    ws.on('message', (data: Buffer) => session.input(data));
+    ws.once('close', (code: number) => session.wireClosed(wire, code));
+    ws.on('error', ignoreError);
+  };
+
+  /** Start a session on a TCP connection once admitted; a refused one gets a stream error (`resource-constraint`). */
+  #openTcp(socket: Socket): void {
+    socket.on('error', ignoreError);
+    let ticket: AdmissionTicket;
+    try {
+      const ip = socket.remoteAddress ?? '';
+      ticket = this.core.clients.admit({ ip: ip.startsWith('::ffff:') ? ip.slice(7) : ip, front: 'xmpp', transport: 'xmpp-tcp' });
+    } catch (err) {
+      if (!(err instanceof AdmissionError)) throw err;
+      const header = el('stream:stream', { xmlns: NS.CLIENT, 'xmlns:stream': NS.STREAM, from: this.#env.domain, version: '1.0' }).replace('/>', '>');
+      socket.end(`<?xml version='1.0'?>${header}${streamErrorXml('resource-constraint', err.message, false)}</stream:stream>`);
+      return;
+    }
+    socket.setKeepAlive(true);
+    const wire = new TcpWire(socket);
+    const session = this.#start(wire, ticket);
+    socket.on('data', (data: Buffer) => session.input(data));
+    socket.once('close', () => session.wireClosed(wire, NORMAL_CLOSURE));
+  }
+
+  #start(wire: XmppWire, ticket: AdmissionTicket): XmppSession {
+    const session = new XmppSession(`${this.core.nodeId.slice(0, 8)}-x${(++this.#nextId).toString(36)}`, wire, this.#env, ticket);
+    this.#sessions.add(session);
+    this.#wheel.add(session);
+    return session;
+  }
+
+  /** Close every session with a stream error and stop listening. */
+  async close(code: number = DisconnectCode.SHUTDOWN, reason = 'server shutting down'): Promise<void> {
+    this.#wheel.stop();
+    this.#ws.stop();
+    for (const s of [...this.#sessions]) s.disconnect(code, reason);
+    const tcp = this.#tcp;
+    if (tcp?.listening) await new Promise<void>((resolve) => tcp.close(() => resolve()));
+  }
+}
+
+/** What `attachXmppFront` needs from the server. */
+export interface XmppHost {
+  readonly core: HeraldCore;
+  readonly im: ImService;
+  addUpgradeHandler(handler: (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => boolean): void;
+  onClose(hook: () => void | Promise<void>): void;
+}
+
+/** Create the XMPP front and mount it on a server. */
+export function attachXmppFront(host: XmppHost): XmppFront {
+  const front = new XmppFront(host.core, host.im);
+  host.addUpgradeHandler((req, socket, head, url) => front.handleUpgrade(req, socket, head, url));
+  host.onClose(() => front.close());
+  return front;
+}

@@ -1,0 +1,340 @@
+/**
+ * RFC 6121 on Herald's IM for one XMPP session: the roster is the user's contacts, presence is
+ * Herald presence, a `chat` (or `normal`) message is an entry of the direct conversation with
+ * its body as `data.text`, and the user's inbox channel feeds what the client receives.
+ *
+ * Delivery: when the client becomes available (initial presence) the session subscribes to the
+ * inbox, writes every unacknowledged entry with a delay stamp (offline delivery), then the live
+ * ones; an entry is never written twice to one session. The session acknowledges entries to the
+ * IM (cumulatively, by inbox seq) once the client has them, including those XMPP cannot show
+ * (group and own messages, edits, recalls), so the native re-delivery does not repeat them.
+ */
+import type { HeraldCore } from '../../core/core.js';
+import { HeraldError } from '../../core/errors.js';
+import type { Subscriber } from '../../core/hub.js';
+import type { ChosenState, PresenceState } from '../../core/im/presence.js';
+import { directConversationId, type ImService, inboxChannel } from '../../core/im/service.js';
+import type { Outgoing, Publication } from '../../core/publication.js';
+import { SubscriptionState } from '../../core/subscription.js';
+import { StanzaError } from './errors.js';
+import { bareJid, parseJid } from './jid.js';
+import { el, esc, NS, type XmlElement } from './xml.js';
+
+/** Most pages of offline entries read when the client becomes available (the rest follow by re-delivery). */
+const MAX_SYNC_PAGES = 20;
+/** Longest status text taken from a presence (the native protocol's limit), characters. */
+const MAX_STATUS_LENGTH = 256;
+/** XEP-0335: the namespace of a JSON payload beside the body. */
+const NS_JSON = 'urn:xmpp:json:0';
+
+/** What the IM part needs from its session. */
+export interface ImSessionContext {
+  readonly core: HeraldCore;
+  readonly im: ImService;
+  readonly domain: string;
+  /** The authenticated user id. */
+  readonly user: string;
+  /** The bound full JID. */
+  readonly jid: string;
+  /** Whether the session can still write. */
+  readonly open: boolean;
+  /** Write serialized stanzas. */
+  write(xml: string): void;
+  /**
+   * Write an inbox entry's stanza (none for what XMPP does not show) and have its inbox seq
+   * acknowledged once the client has it (at once, or on its XEP-0198 ack).
+   */
+  deliver(xml: string | undefined, seq: number): void;
+  /** The inbox subscription failed for good: end the stream. */
+  fail(err: unknown): void;
+}
+
+/** A message of the inbox, as pushed live or read from the store. */
+interface InboxMessage {
+  readonly id: string;
+  readonly conversation: string;
+  readonly from: string;
+  readonly kind: string;
+  readonly time: number;
+  readonly data: unknown;
+}
+
+/** A decoded inbox event (parsed once per publication, shared by every XMPP session of the node). */
+type InboxEvent =
+  | { readonly type: 'message'; readonly seq?: number; readonly redelivered?: boolean; readonly message: InboxMessage }
+  | { readonly type: 'presence'; readonly user: string; readonly state: PresenceState; readonly status?: string }
+  | { readonly type: 'other' };
+
+function decodeEvent(pub: Publication): InboxEvent {
+  try {
+    const v = JSON.parse(pub.payload.toString('utf8')) as InboxEvent;
+    return v && (v.type === 'message' || v.type === 'presence') ? v : { type: 'other' };
+  } catch {
+    return { type: 'other' };
+  }
+}
+
+/** The inbox subscription of one session (its own SubscriptionState, like the other fronts'). */
+class InboxSubscription extends SubscriptionState implements Subscriber {
+  readonly #owner: XmppIm;
+  constructor(owner: XmppIm, channel: string) {
+    super(channel);
+    this.#owner = owner;
+  }
+  deliver(out: Outgoing): void {
+    if (this.accept(out)) this.#owner.onEvent(out.encoded(decodeEvent), false);
+  }
+  channelDeleted(): void {
+    this.#owner.resubscribe();
+  }
+}
+
+/** Herald state of an XMPP `<show/>` (absent = online). */
+export function stateOfShow(show: string | undefined): ChosenState | undefined {
+  switch (show) {
+    case undefined:
+    case 'chat':
+      return 'online';
+    case 'away':
+    case 'xa':
+      return 'away';
+    case 'dnd':
+      return 'busy';
+    default:
+      return undefined;
+  }
+}
+
+/** `<presence/>` of a Herald presence record, from the user's bare JID. */
+export function presenceXml(rec: { user: string; state: PresenceState; status?: string }, domain: string, to: string): string {
+  const from = bareJid(rec.user, domain);
+  if (rec.state === 'offline') return el('presence', { xmlns: NS.CLIENT, from, to, type: 'unavailable' });
+  const show = rec.state === 'away' ? 'away' : rec.state === 'busy' ? 'dnd' : undefined;
+  return el('presence', { xmlns: NS.CLIENT, from, to }, [show && el('show', {}, [show]), rec.status ? el('status', {}, [esc(rec.status)]) : undefined]);
+}
+
+/** The IM side of one bound XMPP session. */
+export class XmppIm {
+  readonly #ctx: ImSessionContext;
+  #inbox: InboxSubscription | undefined;
+  /** Highest inbox seq written to this session. */
+  #lastSeq = 0;
+
+  constructor(ctx: ImSessionContext) {
+    this.#ctx = ctx;
+  }
+
+  /** Whether the client sent its initial presence and has not gone unavailable. */
+  get available(): boolean {
+    return this.#inbox !== undefined;
+  }
+
+  // ---- presence ----------------------------------------------------------------------------
+
+  /** A presence stanza from the client (its `from` already checked). */
+  async presence(stanza: XmlElement): Promise<void> {
+    const type = stanza.attr('type');
+    const to = stanza.attr('to');
+    if (type === 'subscribe' || type === 'subscribed' || type === 'unsubscribe' || type === 'unsubscribed') return this.#subscription(type, to);
+    // Directed presence (to one entity) and probes are not routed between users.
+    if (to !== undefined || type === 'probe' || type === 'error') return;
+    if (type === 'unavailable') {
+      this.#unsubscribe();
+      return;
+    }
+    if (type !== undefined) throw new StanzaError('bad-request', `Unknown presence type: ${type.slice(0, 32)}`);
+    const state = stateOfShow(stanza.childText('show', NS.CLIENT));
+    if (!state) throw new StanzaError('bad-request', 'show must be chat, away, xa or dnd');
+    const status = stanza.childText('status', NS.CLIENT)?.slice(0, MAX_STATUS_LENGTH) || undefined;
+    const first = !this.#inbox;
+    if (first) await this.#subscribe();
+    const rec = await this.#ctx.im.setPresence(this.#ctx.user, state, status);
+    if (!this.#ctx.open) return;
+    // RFC 6121 §4.4.2: the user's own available resources get its presence too.
+    this.#ctx.write(presenceXml(rec, this.#ctx.domain, this.#ctx.jid));
+    if (first) {
+      for (const c of await this.#ctx.im.contacts(this.#ctx.user)) if (c.state !== 'offline') this.#ctx.write(presenceXml(c, this.#ctx.domain, this.#ctx.jid));
+    }
+  }
+
+  /**
+   * Subscription requests and answers mapped onto contacts: `subscribe` to B (the user asks to
+   * see B's presence) adds B to the user's contacts and is approved at once, since contacts are
+   * the application's to decide (through the contacts hook or the API), not the peer's;
+   * `unsubscribe` removes B. `subscribed` / `unsubscribed` to B (letting B see, or no longer
+   * see, the user's presence) add or remove the user in B's contacts.
+   */
+  async #subscription(type: string, to: string | undefined): Promise<void> {
+    const peer = to === undefined ? undefined : parseJid(to);
+    if (!peer || peer.user === '') throw new StanzaError('jid-malformed', 'A subscription needs a user JID in `to`');
+    if (peer.domain !== this.#ctx.domain) throw new StanzaError('remote-server-not-found');
+    const { im, user, domain, jid } = this.#ctx;
+    const other = peer.user;
+    if (other === user) return;
+    try {
+      if (type === 'subscribe') await im.addContact(user, other);
+      else if (type === 'unsubscribe') await im.removeContact(user, other);
+      else if (type === 'subscribed') await im.addContact(other, user);
+      else await im.removeContact(other, user);
+    } catch (err) {
+      // A subscription to an unknown account is not an error to reveal (RFC 6121 §3.1.3).
+      if (err instanceof HeraldError && err.code === 'HERALD_ERR_IM_UNKNOWN_USER') return;
+      throw err;
+    }
+    if (type === 'subscribe') {
+      const from = bareJid(other, domain);
+      this.#ctx.write(el('presence', { xmlns: NS.CLIENT, from, to: bareJid(user, domain), type: 'subscribed' }));
+      this.#ctx.write(rosterPush(from, 'to'));
+      const [rec] = await im.getPresence([other]);
+      if (rec && rec.state !== 'offline') this.#ctx.write(presenceXml(rec, domain, jid));
+    } else if (type === 'unsubscribe') {
+      this.#ctx.write(rosterPush(bareJid(other, domain), 'remove'));
+    }
+  }
+
+  // ---- roster ------------------------------------------------------------------------------
+
+  /** A roster IQ (`jabber:iq:roster`, addressed to the user's own account); returns the result's payload. */
+  async roster(type: 'get' | 'set', query: XmlElement): Promise<string | undefined> {
+    const { im, user, domain } = this.#ctx;
+    if (type === 'get') {
+      const items = (await im.contacts(user)).map((r) => r.user);
+      return el('query', { xmlns: NS.ROSTER }, items.map((c) => el('item', { jid: bareJid(c, domain), subscription: 'to' })));
+    }
+    const items = query.elements().filter((e) => e.local === 'item');
+    if (items.length !== 1) throw new StanzaError('bad-request', 'A roster set carries exactly one item');
+    const item = items[0]!;
+    const peer = parseJid(item.attr('jid') ?? '');
+    if (!peer || peer.user === '' || peer.resource !== '') throw new StanzaError('bad-request', 'The item needs a bare user JID');
+    if (peer.domain !== domain) throw new StanzaError('item-not-found', 'Only users of this server can be contacts');
+    const jid = bareJid(peer.user, domain);
+    if (item.attr('subscription') === 'remove') {
+      if (!(await im.removeContact(user, peer.user))) throw new StanzaError('item-not-found');
+      this.#ctx.write(rosterPush(jid, 'remove'));
+    } else {
+      try {
+        await im.addContact(user, peer.user);
+      } catch (err) {
+        if (err instanceof HeraldError && err.code === 'HERALD_ERR_IM_UNKNOWN_USER') throw new StanzaError('item-not-found', 'Unknown user');
+        throw err;
+      }
+      this.#ctx.write(rosterPush(jid, 'to'));
+    }
+    return undefined;
+  }
+
+  // ---- messages ----------------------------------------------------------------------------
+
+  /** A message stanza from the client, sent to a user of this server as a direct conversation entry. */
+  async message(stanza: XmlElement): Promise<void> {
+    const type = stanza.attr('type') ?? 'normal';
+    if (type === 'error' || type === 'headline') return;
+    if (type === 'groupchat') throw new StanzaError('service-unavailable', 'Group chat is not offered over XMPP yet');
+    if (type !== 'chat' && type !== 'normal') throw new StanzaError('bad-request', `Unknown message type: ${type.slice(0, 32)}`);
+    const to = stanza.attr('to');
+    if (to === undefined) return;
+    const peer = parseJid(to);
+    if (!peer) throw new StanzaError('jid-malformed');
+    if (peer.domain !== this.#ctx.domain) throw new StanzaError('remote-server-not-found');
+    if (peer.user === '') throw new StanzaError('service-unavailable');
+    const body = stanza.childText('body', NS.CLIENT);
+    // Chat states, receipts and markers without a body are not stored (Phase 2 maps them).
+    if (body === undefined) return;
+    const clientId = stanza.child('origin-id', NS.SID)?.attr('id');
+    const { core, im, user } = this.#ctx;
+    const p = { to: peer.user, clientId: clientId && clientId.length <= 128 ? clientId : undefined };
+    const data = await core.backend.proxyImSend(user, this.#ctx.jid, p, { text: body });
+    await im.send(user, { ...p, data });
+  }
+
+  // ---- inbox -------------------------------------------------------------------------------
+
+  async #subscribe(): Promise<void> {
+    const { core, im, user } = this.#ctx;
+    const channel = inboxChannel(user);
+    const sub = (this.#inbox = new InboxSubscription(this, channel));
+    // Registered before the store is read: live entries wait in the subscription state meanwhile.
+    const res = await core.subscribe(sub, channel, {});
+    if (this.#inbox !== sub || !this.#ctx.open) {
+      core.unsubscribe(sub, channel);
+      return;
+    }
+    let after: number | undefined;
+    for (let page = 0; page < MAX_SYNC_PAGES; page++) {
+      const r = await im.sync(user, after, undefined);
+      if (this.#inbox !== sub) return;
+      for (const e of r.entries) {
+        const m = e.message;
+        this.onEvent({ type: 'message', seq: e.seq, message: { id: m.id, conversation: m.conversation, from: m.sender, kind: m.kind, time: m.time, data: JSON.parse(m.payload) as unknown } }, true);
+      }
+      if (!r.more || r.entries.length === 0) break;
+      after = r.entries.at(-1)!.seq;
+    }
+    for (const out of sub.settle(res.position)) this.onEvent(out.encoded(decodeEvent), false);
+  }
+
+  #unsubscribe(): void {
+    const sub = this.#inbox;
+    if (!sub) return;
+    this.#inbox = undefined;
+    this.#ctx.core.unsubscribe(sub, sub.channel);
+  }
+
+  /** The inbox channel was deleted: subscribe again. */
+  resubscribe(): void {
+    if (!this.#inbox) return;
+    this.#inbox = undefined;
+    this.#subscribe().catch((err: unknown) => this.#ctx.fail(err));
+  }
+
+  /** @internal An inbox event, live (`stored` false) or read from the store at availability. */
+  onEvent(ev: InboxEvent, stored: boolean): void {
+    if (!this.#ctx.open) return;
+    if (ev.type === 'presence') {
+      if (ev.user !== this.#ctx.user) this.#ctx.write(presenceXml(ev, this.#ctx.domain, this.#ctx.jid));
+      return;
+    }
+    if (ev.type !== 'message') return;
+    const seq = ev.seq;
+    if (seq !== undefined) {
+      if (seq <= this.#lastSeq) return;
+      this.#lastSeq = seq;
+    }
+    const xml = this.#messageXml(ev.message, stored || ev.redelivered === true);
+    if (seq !== undefined) this.#ctx.deliver(xml, seq);
+    else if (xml !== undefined) this.#ctx.write(xml);
+  }
+
+  /** The `<message/>` a client receives for an inbox message; undefined for what XMPP does not show yet. */
+  #messageXml(m: InboxMessage, delayed: boolean): string | undefined {
+    const { user, domain } = this.#ctx;
+    if (m.kind !== 'message' || m.from === user || !m.conversation.startsWith('d:')) return undefined;
+    if (m.conversation !== directConversationId(user, m.from)) return undefined;
+    const data = m.data;
+    const text = typeof data === 'string' ? data : isObject(data) && typeof data.text === 'string' ? data.text : undefined;
+    const extra = isObject(data) && Object.keys(data).some((k) => k !== 'text');
+    const own = bareJid(user, domain);
+    return el('message', { xmlns: NS.CLIENT, type: 'chat', id: m.id, from: bareJid(m.from, domain), to: this.#ctx.jid }, [
+      text !== undefined && el('body', {}, [esc(text)]),
+      (extra || text === undefined) && el('json', { xmlns: NS_JSON }, [esc(JSON.stringify(data))]),
+      el('stanza-id', { xmlns: NS.SID, id: m.id, by: own }),
+      delayed && el('delay', { xmlns: NS.DELAY, from: domain, stamp: new Date(m.time).toISOString() }),
+    ]);
+  }
+
+  /** The session ended. */
+  close(): void {
+    this.#unsubscribe();
+  }
+}
+
+/** A roster push (RFC 6121 §2.1.6) of one item. */
+function rosterPush(jid: string, subscription: 'to' | 'remove'): string {
+  return el('iq', { xmlns: NS.CLIENT, type: 'set', id: `push-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}` }, [
+    el('query', { xmlns: NS.ROSTER }, [el('item', { jid, subscription })]),
+  ]);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

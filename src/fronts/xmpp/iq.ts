@@ -1,0 +1,76 @@
+/**
+ * The IQs a bound session answers (RFC 6120 §8.2.3: every `get` and `set` gets a result or an
+ * error): roster, ping (XEP-0199), session (RFC 3921), service discovery (XEP-0030); anything
+ * else, and anything addressed to another user (IQs are not routed between users), is
+ * `service-unavailable`, a roster query to another user `forbidden`.
+ */
+import { StanzaError } from './errors.js';
+import type { XmppIm } from './im.js';
+import { parseJid } from './jid.js';
+import { el, NS, type XmlElement } from './xml.js';
+
+/** Who the session is. */
+export interface IqContext {
+  readonly domain: string;
+  readonly user: string;
+  readonly resource: string;
+  readonly im: XmppIm;
+}
+
+/**
+ * Answer an IQ `get` or `set` (the caller skips `result` and `error`): resolves with the result's
+ * payload (undefined for an empty result); throws StanzaError for an error answer.
+ */
+export async function answerIq(iq: XmlElement, type: 'get' | 'set', ctx: IqContext): Promise<string | undefined> {
+  if (iq.attr('id') === undefined) throw new StanzaError('bad-request', 'An IQ needs an id');
+  const payloads = iq.elements();
+  if (payloads.length !== 1) throw new StanzaError('bad-request', 'An IQ get or set carries exactly one element');
+  const q = payloads[0]!;
+  const target = addressee(iq.attr('to'), ctx);
+  if (target === 'user') {
+    if (q.ns === NS.ROSTER) throw new StanzaError('forbidden', 'A roster is only its owner\'s');
+    throw new StanzaError('service-unavailable');
+  }
+  switch (q.ns) {
+    case NS.ROSTER:
+      if (target !== 'self') throw new StanzaError('service-unavailable');
+      return ctx.im.roster(type, q);
+    case NS.PING:
+    case NS.SESSION:
+      return undefined;
+    case NS.BIND:
+      throw new StanzaError('not-allowed', 'A resource is already bound');
+    case NS.DISCO_INFO:
+      if (type !== 'get') throw new StanzaError('bad-request');
+      if (q.attr('node') !== undefined) throw new StanzaError('item-not-found');
+      return discoInfo(target === 'server');
+    case NS.DISCO_ITEMS:
+      if (type !== 'get') throw new StanzaError('bad-request');
+      return el('query', { xmlns: NS.DISCO_ITEMS });
+    default:
+      throw new StanzaError('service-unavailable');
+  }
+}
+
+/** Who an IQ is for: the server, the user's own account, or another user. */
+function addressee(to: string | undefined, ctx: IqContext): 'server' | 'self' | 'user' {
+  if (to === undefined) return 'self';
+  const jid = parseJid(to);
+  if (!jid) throw new StanzaError('jid-malformed');
+  if (jid.domain !== ctx.domain) throw new StanzaError('remote-server-not-found');
+  if (jid.user === '') {
+    if (jid.resource !== '') throw new StanzaError('service-unavailable');
+    return 'server';
+  }
+  if (jid.user === ctx.user && (jid.resource === '' || jid.resource === ctx.resource)) return 'self';
+  return 'user';
+}
+
+/** XEP-0030 info of the server or of a user's account. */
+function discoInfo(server: boolean): string {
+  const features = [NS.DISCO_INFO, NS.DISCO_ITEMS, NS.PING, NS.SID];
+  return el('query', { xmlns: NS.DISCO_INFO }, [
+    server ? el('identity', { category: 'server', type: 'im', name: 'Herald' }) : el('identity', { category: 'account', type: 'registered' }),
+    ...features.map((f) => el('feature', { var: f })),
+  ]);
+}

@@ -1,0 +1,224 @@
+/**
+ * The XMPP front against hand-written input over raw TCP and WebSocket connections: RFC 7395
+ * framing (text and binary messages, with and without the `xmpp` subprotocol), the older
+ * `<stream:stream>` WebSocket framing with legacy `jabber:iq:auth`, and every kind of bad input
+ * answered with the stream or stanza error RFC 6120 names, the node unharmed.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { WebSocket } from 'ws';
+import type { HeraldServer } from '../../src/index.js';
+import { startServer } from '../helpers/server.js';
+import { connectXmpp, plain, type RawXmpp, rawTcp, rawWs, STREAM_HEADER } from '../helpers/xmpp.js';
+
+const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
+const OPEN = `<open xmlns='${FRAMING}' to='localhost' version='1.0'/>`;
+const streamError = (condition: string): RegExp => new RegExp(`<stream:error[^>]*><${condition} xmlns="urn:ietf:params:xml:ns:xmpp-streams"/>`);
+
+describe('XMPP front: framing and bad input', () => {
+  let server: HeraldServer;
+  let dir: string;
+  const conns: RawXmpp[] = [];
+  const tcp = async (): Promise<RawXmpp> => {
+    const c = await rawTcp(server);
+    conns.push(c);
+    return c;
+  };
+  const ws = async (protocols?: string[], binary?: boolean): Promise<RawXmpp & { protocol: string }> => {
+    const c = await rawWs(server, protocols, binary);
+    conns.push(c);
+    return c;
+  };
+  /** A TCP stream authenticated and bound as `user`. */
+  const boundTcp = async (user: string): Promise<RawXmpp> => {
+    const c = await tcp();
+    c.send(STREAM_HEADER);
+    await c.until(/<\/stream:features>/);
+    c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain(user)}</auth>`);
+    await c.until(/<success/);
+    c.send(STREAM_HEADER);
+    await c.until(/<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"\/>/);
+    c.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>raw</resource></bind></iq>");
+    await c.until(/<jid>[^<]+\/raw<\/jid>/);
+    return c;
+  };
+  /** The node still serves: a real client logs in. */
+  const stillServes = async (): Promise<void> => {
+    const c = await connectXmpp(server, { username: 'healthy', transport: 'tcp' });
+    await c.stop();
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'herald-xmpp-bad-'));
+    server = await startServer({ dev: true, xmpp: { tcpPort: 0, maxStanzaSize: 4096 }, timing: { connectTimeoutMs: 10_000 }, im: { storePath: join(dir, 'im.db') } });
+  });
+  afterEach(() => {
+    for (const c of conns.splice(0)) c.close();
+  });
+  after(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('RFC 7395: <open/> is answered with <open/> and features; <close/> with <close/> and the socket closes', async () => {
+    const c = await ws();
+    assert.equal(c.protocol, 'xmpp');
+    c.send(OPEN);
+    const text = await c.until(/<\/stream:features>/);
+    assert.match(text, /^<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" from="localhost" id="[0-9a-f]+" version="1.0" xml:lang="en"\/>/);
+    assert.match(text, /<stream:features xmlns:stream="http:\/\/etherx.jabber.org\/streams"><mechanisms xmlns="urn:ietf:params:xml:ns:xmpp-sasl"><mechanism>PLAIN<\/mechanism>/);
+    c.send(`<close xmlns='${FRAMING}'/>`);
+    await c.until(/<close xmlns="urn:ietf:params:xml:ns:xmpp-framing"\/>$/);
+    await c.closed;
+  });
+
+  test('RFC 7395 over binary messages and without a subprotocol: log in, bind, ping', async () => {
+    const c = await ws([], true);
+    assert.equal(c.protocol, '');
+    c.send(OPEN);
+    await c.until(/<\/stream:features>/);
+    c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain('binuser')}</auth>`);
+    await c.until(/<success xmlns="urn:ietf:params:xml:ns:xmpp-sasl"\/>/);
+    c.send(OPEN);
+    await c.until(/<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"\/><session xmlns="urn:ietf:params:xml:ns:xmpp-session"><optional\/><\/session>/);
+    c.send("<iq type='set' id='b1' xmlns='jabber:client'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
+    await c.until(/<jid>binuser@localhost\/herald-[0-9a-f]+<\/jid>/);
+    c.send("<iq type='get' id='p1' xmlns='jabber:client'><ping xmlns='urn:xmpp:ping'/></iq>");
+    await c.until(/<iq xmlns="jabber:client" type="result" id="p1"/);
+  });
+
+  test('the older <stream:stream> framing over WebSocket (tsung) with legacy jabber:iq:auth: log in, presence, message, close', async () => {
+    const c = await ws([]);
+    c.send("<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>");
+    const header = /<stream:stream [^>]*>/.exec(await c.until(/<stream:stream [^>]*>/))![0];
+    assert.doesNotMatch(header, /version=/, 'a version-less stream gets a version-less answer and no features');
+    c.send("<iq type='get' id='auth1'><query xmlns='jabber:iq:auth'><username>tsung1</username></query></iq>");
+    await c.until(/<iq xmlns="jabber:client" type="result" id="auth1"><query xmlns="jabber:iq:auth"><username\/><password\/><resource\/>/);
+    c.send("<iq type='set' id='auth2'><query xmlns='jabber:iq:auth'><username>tsung1</username><password>pw</password><resource>tsung</resource></query></iq>");
+    await c.until(/<iq xmlns="jabber:client" type="result" id="auth2"\/>/);
+    c.send('<presence/>');
+    await c.until(/<presence xmlns="jabber:client" from="tsung1@localhost" to="tsung1@localhost\/tsung"\/>/);
+    c.send("<message to='tsung1@localhost' type='chat'><body>self</body></message>");
+    c.send("<iq type='get' id='p2'><ping xmlns='urn:xmpp:ping'/></iq>");
+    await c.until(/id="p2"/);
+    c.send('</stream:stream>');
+    await c.until(/<\/stream:stream>$/);
+    await c.closed;
+  });
+
+  for (const kind of ['tcp', 'websocket'] as const) {
+    const open = async (): Promise<RawXmpp> => {
+      const c = kind === 'tcp' ? await tcp() : await ws();
+      c.send(kind === 'tcp' ? STREAM_HEADER : OPEN);
+      await c.until(/<\/stream:features>/);
+      return c;
+    };
+
+    test(`${kind}: malformed XML ends the stream with not-well-formed`, async () => {
+      const c = await open();
+      c.send('<message><body>oops</message>');
+      await c.until(streamError('not-well-formed'));
+      await c.closed;
+      await stillServes();
+    });
+
+    test(`${kind}: billion laughs and entity tricks end the stream with restricted-xml`, async () => {
+      const c = await open();
+      c.send('<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]><message><body>&lol2;</body></message>');
+      await c.until(streamError('restricted-xml'));
+      await c.closed;
+      const d = await open();
+      d.send('<message><body>&xxe;</body></message>');
+      await d.until(streamError('restricted-xml'));
+      const e = await open();
+      e.send('<message><!-- comment --></message>');
+      await e.until(streamError('restricted-xml'));
+      await stillServes();
+    });
+
+    test(`${kind}: an oversized stanza ends the stream with policy-violation`, async () => {
+      const c = await open();
+      c.send(`<message><body>${'x'.repeat(5000)}</body></message>`);
+      await c.until(streamError('policy-violation'));
+      await c.closed;
+    });
+
+    test(`${kind}: a stanza before authentication ends the stream with not-authorized`, async () => {
+      const c = await open();
+      c.send("<message to='bob@localhost'><body>spam</body></message>");
+      await c.until(streamError('not-authorized'));
+      await c.closed;
+    });
+  }
+
+  test('a stream header for another domain ends the stream with host-unknown, after our header', async () => {
+    const c = await tcp();
+    c.send(STREAM_HEADER.replace("to='localhost'", "to='evil.example'"));
+    const text = await c.until(streamError('host-unknown'));
+    assert.match(text, /^<\?xml version='1.0'\?><stream:stream /);
+    await c.closed;
+  });
+
+  test('a wrong SASL mechanism and bad credentials are SASL failures; three failures end the stream', async () => {
+    const c = await tcp();
+    c.send(STREAM_HEADER);
+    await c.until(/<\/stream:features>/);
+    c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='DIGEST-MD5'/>");
+    await c.until(/<failure xmlns="urn:ietf:params:xml:ns:xmpp-sasl"><invalid-mechanism\/>/);
+    c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>!!notbase64</auth>");
+    await c.until(/<incorrect-encoding\/>/);
+    c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from('bad user\0x').toString('base64')}</auth>`);
+    await c.until(streamError('policy-violation'));
+    await c.closed;
+  });
+
+  test('a forged from ends the stream with invalid-from', async () => {
+    const c = await boundTcp('forger');
+    c.send("<message from='victim@localhost/x' to='bob@localhost' type='chat'><body>it was me</body></message>");
+    await c.until(streamError('invalid-from'));
+    await c.closed;
+  });
+
+  test('a roster query to another user\'s JID is forbidden; an IQ without an id is bad-request; the stream goes on', async () => {
+    const c = await boundTcp('nosy');
+    c.send("<iq type='get' id='r1' to='victim@localhost'><query xmlns='jabber:iq:roster'/></iq>");
+    await c.until(/<iq xmlns="jabber:client" type="error" id="r1" from="victim@localhost" to="nosy@localhost\/raw"><error type="auth"><forbidden xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"\/>/);
+    c.send("<iq type='get'><ping xmlns='urn:xmpp:ping'/></iq>");
+    await c.until(/<bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"\/>/);
+    c.send("<iq type='get' id='r2'><query xmlns='jabber:iq:roster'/></iq>");
+    await c.until(/<iq xmlns="jabber:client" type="result" id="r2"[^>]*><query xmlns="jabber:iq:roster"\/><\/iq>/);
+  });
+
+  test('past limits.maxConnections a TCP client gets resource-constraint and a WebSocket closes with 3007', async () => {
+    const full = await startServer({ dev: true, xmpp: { tcpPort: 0 }, limits: { maxConnections: 1 }, im: { storePath: join(dir, 'full.db') } });
+    try {
+      const first = await rawTcp(full);
+      first.send(STREAM_HEADER);
+      await first.until(/<\/stream:features>/);
+      const second = await rawTcp(full);
+      await second.until(streamError('resource-constraint'));
+      await second.closed;
+      const third = new WebSocket(`${full.url().replace('http', 'ws')}/xmpp-websocket`, ['xmpp']);
+      const code = await new Promise<number>((resolve) => third.once('close', resolve));
+      assert.equal(code, 3007);
+      first.close();
+    } finally {
+      await full.close();
+    }
+  });
+
+  test('a client that does not authenticate in time gets connection-timeout', async () => {
+    const quick = await startServer({ dev: true, xmpp: { tcpPort: 0 }, timing: { connectTimeoutMs: 300 }, im: { storePath: join(dir, 'quick.db') } });
+    try {
+      const c = await rawTcp(quick);
+      c.send(STREAM_HEADER);
+      await c.until(streamError('connection-timeout'), 5_000);
+      await c.closed;
+    } finally {
+      await quick.close();
+    }
+  });
+});
