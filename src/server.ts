@@ -130,6 +130,11 @@ export class HeraldServer {
     }
     this.nchan = options.config.nchan.enabled ? attachNchanFront(this) : undefined;
     this.stomp = options.config.stomp.enabled ? attachStompFront(this, { inboxAck: (user, seq) => this.im.ready().then(() => this.im.ack(user, seq)) }) : undefined;
+    if (this.stomp) {
+      const queues = this.stomp.queues;
+      this.metrics.stompQueues(() => queues.stats());
+      this.api.addStats('stompQueues', () => queues.stats());
+    }
   }
 
   /** Add an HTTP handler, tried after the built-in ones. */

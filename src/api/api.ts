@@ -42,6 +42,7 @@ export class ServerApi {
   readonly #core: HeraldCore;
   readonly #key: string | undefined;
   readonly #routes: Array<{ method: string; re: RegExp; handler: Handler }> = [];
+  readonly #stats: Array<[string, () => unknown]> = [];
 
   constructor(core: HeraldCore) {
     this.#core = core;
@@ -50,12 +51,17 @@ export class ServerApi {
     this.route('GET', /^channels$/, (_req, url) => this.#list(url));
     this.route('GET', /^channels\/(.+)$/, (_req, _url, [ch]) => this.#info(ch!));
     this.route('DELETE', /^channels\/(.+)$/, (_req, _url, [ch]) => this.#delete(ch!));
-    this.route('GET', /^stats$/, async () => this.#stats());
+    this.route('GET', /^stats$/, async () => this.#statsAnswer());
   }
 
   /** Add a route under `/api/` (used by other services, e.g. the IM). */
   route(method: string, re: RegExp, handler: Handler): void {
     this.#routes.push({ method, re, handler });
+  }
+
+  /** Add a section to `GET /api/stats` (used by fronts, e.g. STOMP's `stompQueues`). */
+  addStats(name: string, read: () => unknown): void {
+    this.#stats.push([name, read]);
   }
 
   /** Whether the request carries the API key, or comes from loopback when no key is configured. */
@@ -138,13 +144,14 @@ export class ServerApi {
     return { channel, deleted: true, subscribers };
   }
 
-  #stats(): unknown {
+  #statsAnswer(): unknown {
     const mem = process.memoryUsage();
     return {
       node: this.#core.nodeId,
       ...this.#core.stats(),
       connectionsByTransport: this.#core.hub.connectionsByTransport(),
       memory: { rss: mem.rss, heapUsed: mem.heapUsed },
+      ...Object.fromEntries(this.#stats.map(([name, read]) => [name, read()])),
     };
   }
 }

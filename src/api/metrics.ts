@@ -8,6 +8,7 @@ import type { HeraldCore } from '../core/core.js';
 import type { ConnectionEvent, FanoutEvent, PublishEvent } from '../core/events.js';
 import type { BackendHookEvent } from '../core/backend.js';
 import type { WebhookOutcomeEvent } from '../core/webhooks.js';
+import type { QueueStats } from '../fronts/stomp/queue.js';
 
 /** The metrics of one server. */
 export class Metrics {
@@ -65,6 +66,24 @@ export class Metrics {
     });
     this.#on('herald:webhook', (m: WebhookOutcomeEvent) => webhooks.inc({ outcome: m.outcome }, m.events));
     this.#on('herald:slow-consumer', (m: ConnectionEvent) => slow.inc({ transport: m.transport }));
+  }
+
+  /** Export the depth and bytes of the STOMP work queues. */
+  stompQueues(read: () => QueueStats): void {
+    const r = this.registry;
+    new Gauge({ name: 'herald_stomp_queues', help: 'STOMP work queues held by this node', registers: [r], collect() { this.set(read().queues); } });
+    new Gauge({
+      name: 'herald_stomp_queue_messages',
+      help: 'Messages held by STOMP work queues (waiting for a consumer, or delivered and unacknowledged)',
+      labelNames: ['state'],
+      registers: [r],
+      collect() {
+        const s = read();
+        this.set({ state: 'waiting' }, s.waiting);
+        this.set({ state: 'unacked' }, s.unacked);
+      },
+    });
+    new Gauge({ name: 'herald_stomp_queue_bytes', help: 'Bytes held by STOMP work queues (limit stomp.maxQueuedBytes)', registers: [r], collect() { this.set(read().bytes); } });
   }
 
   /** Prometheus text exposition. */

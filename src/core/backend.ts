@@ -210,11 +210,15 @@ export class Backend {
     if (identity && !this.has('connect')) await this.#loadContacts(identity.user);
   }
 
-  /** Ask the subscribe hook (cached). Throws HERALD_ERR_BACKEND_DENIED or, fail closed, a backend error. */
-  async authorizeSubscribe(identity: Identity | undefined, client: string, channel: string): Promise<void> {
+  /**
+   * Ask the subscribe hook (cached). Throws HERALD_ERR_BACKEND_DENIED or, fail closed, a backend
+   * error. `queue` marks a STOMP work queue of that name (the hook's body gets `queue: true`).
+   */
+  async authorizeSubscribe(identity: Identity | undefined, client: string, channel: string, queue = false): Promise<void> {
     if (!this.has('subscribe')) return;
     const user = identity?.user ?? '';
-    const answer = await this.#decide('subscribe', `s:${user}\0${channel}`, { user: identity?.user, client, channel });
+    const body = queue ? { user: identity?.user, client, channel, queue: true } : { user: identity?.user, client, channel };
+    const answer = await this.#decide('subscribe', `${queue ? 'q' : 's'}:${user}\0${channel}`, body);
     if (answer && !answer.allow) throw new HeraldError('HERALD_ERR_BACKEND_DENIED', `Subscription denied by the backend${reasonOf(answer)}`);
   }
 

@@ -32,6 +32,10 @@ export const DEFAULT_DATABASE_POOL_SIZE = 10;
 export const DEFAULT_REDIS_PREFIX = 'herald:';
 /** Default STOMP heart-beat interval. */
 export const DEFAULT_STOMP_HEARTBEAT_MS = 10_000;
+/** Most STOMP work queues per node. */
+export const DEFAULT_STOMP_MAX_QUEUES = 1_000;
+/** Most bytes held by the STOMP work queues of one node (64 MiB). */
+export const DEFAULT_STOMP_MAX_QUEUED_BYTES = 67_108_864;
 
 const channelPolicyFields = {
   historySize: z.number().int().min(0).max(1_000_000),
@@ -115,6 +119,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('stomp.maxHeaders', z.number().int().min(1).max(1_000), 64, 'Most headers in one STOMP frame.'),
   opt('stomp.heartbeatMs', z.number().int().min(0), DEFAULT_STOMP_HEARTBEAT_MS, 'STOMP heart-beat interval offered and asked for (0 = none); a client silent for twice the negotiated interval is dropped.'),
   opt('stomp.queueMaxLength', z.number().int().min(1), 10_000, 'Most messages waiting in one /queue/<name> work queue (in-process, per node).'),
+  opt('stomp.maxQueues', z.number().int().min(1), DEFAULT_STOMP_MAX_QUEUES, 'Most /queue/<name> work queues one node holds at once (with messages or consumers).'),
+  opt('stomp.maxQueuedBytes', z.number().int().min(1024), DEFAULT_STOMP_MAX_QUEUED_BYTES, 'Most bytes all work queues of one node hold (waiting and unacknowledged messages, 64 bytes of overhead each).'),
   opt('redis.url', z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(), undefined, 'Redis URL (e.g. redis://127.0.0.1:6379): use Redis for channel fan-out and history, so several nodes and workers form one cluster. Flag alias: --redis.'),
   opt('redis.prefix', z.string().min(1).max(64), DEFAULT_REDIS_PREFIX, 'Prefix of every Redis key and pub/sub channel; separates deployments sharing one Redis.'),
   opt('database.url', z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// or postgresql:// URL').optional(), undefined, 'PostgreSQL URL with its user (e.g. postgres://herald@127.0.0.1:5432/herald): keep the IM store there instead of SQLite, so several nodes share it. Flag alias: --database.'),
@@ -220,6 +226,8 @@ export interface HeraldConfig {
     readonly maxHeaders: number;
     readonly heartbeatMs: number;
     readonly queueMaxLength: number;
+    readonly maxQueues: number;
+    readonly maxQueuedBytes: number;
   };
   readonly redis: {
     readonly url?: string;
