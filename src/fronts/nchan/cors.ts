@@ -29,10 +29,11 @@ export function corsHeaders(route: NchanRoute, req: IncomingMessage, message = f
   return h;
 }
 
-/** Headers of the answer to OPTIONS on a route. */
+/** Headers of the answer to OPTIONS on a route: without an Origin only `Allow` (as Nchan). */
 export function preflightHeaders(route: NchanRoute, req: IncomingMessage): OutgoingHttpHeaders {
   // A pubsub route allows the publisher's methods with the subscriber's headers (as Nchan).
   const methods = route.role === 'subscriber' ? 'GET' : 'GET, POST, PUT, DELETE';
+  if (!originOf(req)) return { 'Content-Length': '0', Allow: methods };
   return {
     'Content-Length': '0',
     Allow: methods,

@@ -12,7 +12,7 @@ import { HeraldError } from '../../core/errors.js';
 import { readBody } from '../../transports/http.js';
 import { ChannelRegistry } from './channel-state.js';
 import { corsHeaders, originAllowed, preflightHeaders } from './cors.js';
-import { NchanGate, type Refusal } from './gate.js';
+import { FORBIDDEN_PAGE, NchanGate, resumeTags, type Refusal } from './gate.js';
 import { infoFormat, renderInfo, type NchanChannelInfo } from './info.js';
 import { NchanChannels } from './publisher.js';
 import { matchRoute, resolveRoute, coreChannel, type NchanRoute, type RouteMatch } from './routes.js';
@@ -78,6 +78,9 @@ export class NchanFront {
     const m = this.match(url);
     if (!m) return false;
     const { route } = m;
+    // Nchan (nginx) says `Connection: keep-alive` on every answer to a keep-alive request, close-
+    // delimited streams included; naming it also keeps Node from adding its `Keep-Alive` header.
+    if (res.shouldKeepAlive) res.setHeader('Connection', 'keep-alive');
     if (route.role === 'status') {
       const body = await stubStatus(this.core, this.subscribers.count);
       res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': String(Buffer.byteLength(body)) }).end(body);
@@ -123,7 +126,9 @@ export class NchanFront {
     const cors = corsHeaders(route, req);
     const format = infoFormat(req.headers.accept);
     const reply = (status: number, info: NchanChannelInfo | undefined): void => {
-      if (!info) return void res.writeHead(status, { 'Content-Length': '0', ...cors }).end();
+      // A publish refused by the upstream hook gets nginx's error page; a dropped one (204) no body at all.
+      if (!info && status === 403) return void send(res, { ...FORBIDDEN_PAGE, headers: { ...FORBIDDEN_PAGE.headers, ...(cors as Record<string, string>) } });
+      if (!info) return void res.writeHead(status, status === 204 ? cors : { 'Content-Length': '0', ...cors }).end();
       const { contentType, body } = renderInfo(info, format);
       res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': String(Buffer.byteLength(body)), ...cors }).end(method === 'HEAD' ? undefined : body);
     };
@@ -167,7 +172,7 @@ export class NchanFront {
       case 'chunked': sink = new ChunkedSink(res, cors, max); break;
       case 'multipart-mixed': sink = new MultipartSink(res, cors, max); break;
       case 'http-raw-stream': sink = new RawStreamSink(res, cors, max); break;
-      default: sink = new LongPollSink(res, cors);
+      default: sink = new LongPollSink(res, cors, plan.from.kind === 'after' ? resumeTags(req, url) : undefined);
     }
     const started: { sub?: NchanSubscription } = {};
     // Attached before starting: a client may go away while history is being read.

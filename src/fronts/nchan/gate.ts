@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { NchanSubscriberType } from '../../core/config-nchan.js';
 import type { HeraldCore } from '../../core/core.js';
 import { isLoopbackRequest, requestApiKey, secretEquals } from '../../transports/http.js';
+import { corsHeaders } from './cors.js';
 import { authorize, hookHeaders } from './hooks.js';
 import { InvalidMessageIdError, parseCompoundId, parseTags } from './ids.js';
 import type { NchanChannels } from './publisher.js';
@@ -28,6 +29,16 @@ export interface SubscribePlan {
   readonly channels: string[];
   readonly from: StartFrom;
 }
+
+/**
+ * Nchan's answer to a publish refused by the authorize or upstream hook: nginx's 403 error page
+ * (without nginx's signature line).
+ */
+export const FORBIDDEN_PAGE: Refusal = {
+  status: 403,
+  headers: { 'Content-Type': 'text/html' },
+  body: '<html>\r\n<head><title>403 Forbidden</title></head>\r\n<body>\r\n<center><h1>403 Forbidden</h1></center>\r\n</body>\r\n</html>\r\n',
+};
 
 /** Access checks of one front. */
 export class NchanGate {
@@ -70,7 +81,7 @@ export class NchanGate {
     if (!route.authorizeUrl) return undefined;
     const denied = await authorize(route.authorizeUrl, hookHeaders(req, idText, { 'X-Publisher-Type': type }), this.#core.config.nchan.hookTimeoutMs);
     if (!denied) return undefined;
-    return { status: denied.status === 502 || denied.status === 504 ? denied.status : 403 };
+    return denied.status === 502 || denied.status === 504 ? { status: denied.status } : FORBIDDEN_PAGE;
   }
 
   /** Check ids for a route; a Refusal when unusable. */
@@ -98,23 +109,28 @@ export class NchanGate {
    * the plan or a refusal to send as is.
    */
   async planSubscribe(route: NchanRoute, idText: string, req: IncomingMessage, url: URL, type: NchanSubscriberType): Promise<SubscribePlan | Refusal> {
+    // Like Nchan: refusals carry the CORS headers; once the channels are looked up, a poll
+    // type's refusal also carries Vary and the exposed headers of a message answer.
+    const cors = corsHeaders(route, req) as Record<string, string>;
+    const poll = type === 'longpoll' || type === 'intervalpoll';
+    const late = poll ? { Vary: 'If-None-Match, If-Modified-Since', ...(corsHeaders(route, req, true) as Record<string, string>) } : cors;
     const ids = this.checkIds(route, idText);
-    if (!Array.isArray(ids)) return ids;
+    if (!Array.isArray(ids)) return { ...ids, headers: { ...ids.headers, ...cors } };
     let from: StartFrom;
     try {
       from = startFrom(req, url, ids.length, route.firstMessage);
     } catch (err) {
-      if (err instanceof InvalidMessageIdError) return { status: 400, headers: { 'Content-Type': 'text/plain' }, body: 'Message ID invalid' };
+      if (err instanceof InvalidMessageIdError) return { status: 400, headers: { 'Content-Type': 'text/plain', ...cors }, body: 'Message ID invalid' };
       throw err;
     }
     const channels = ids.map((id) => coreChannel(route.group, id));
-    for (const ch of channels) if (!this.readable(route, ch)) return { status: 403 };
+    for (const ch of channels) if (!this.readable(route, ch)) return { status: 403, headers: cors };
     if (route.existingChannelsOnly) {
-      for (const ch of channels) if (!(await this.#channels.exists(ch))) return { status: 403 };
+      for (const ch of channels) if (!(await this.#channels.exists(ch))) return { status: 403, headers: late };
     }
     if (route.authorizeUrl) {
       const denied = await authorize(route.authorizeUrl, hookHeaders(req, idText, { 'X-Subscriber-Type': type }), this.#core.config.nchan.hookTimeoutMs);
-      if (denied) return { status: denied.status, headers: denied.headers, body: denied.body };
+      if (denied) return { status: denied.status, headers: { ...denied.headers, ...late }, body: denied.body };
     }
     return { route, ids, channels, from };
   }
@@ -146,6 +162,18 @@ export function startFrom(req: IncomingMessage, url: URL, count: number, first: 
     if (id && id.time > 0) return { kind: 'after', id };
   }
   return typeof first === 'number' ? { kind: 'nth', n: first } : { kind: first };
+}
+
+/**
+ * The tag part of the resume position exactly as the request gave it (brackets kept), in
+ * startFrom's order; Nchan sends it back as the Etag of a 410.
+ */
+export function resumeTags(req: IncomingMessage, url: URL): string | undefined {
+  const inm = headerValue(req.headers['if-none-match']);
+  if (req.headers['if-modified-since'] && inm) return inm;
+  const id = inm ?? headerValue(req.headers['last-event-id']) ?? url.searchParams.get('last_event_id') ?? undefined;
+  const i = id?.indexOf(':') ?? -1;
+  return i < 0 ? undefined : id!.slice(i + 1);
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {

@@ -24,13 +24,18 @@ export function messageHeaders(msg: NchanMessage, extra: OutgoingHttpHeaders): O
   return h;
 }
 
-/** Long-poll and interval-poll: answer with the first message, or with 408 / 410. */
+/**
+ * Long-poll and interval-poll: answer with the first message, or with 408 / 410. Like Nchan, a
+ * 410 carries the position the subscriber asked to resume from (`resumeTags`) as its Etag.
+ */
 export class LongPollSink implements Sink {
   readonly #res: ServerResponse;
   readonly #cors: OutgoingHttpHeaders;
-  constructor(res: ServerResponse, cors: OutgoingHttpHeaders) {
+  readonly #resumeTags: string | undefined;
+  constructor(res: ServerResponse, cors: OutgoingHttpHeaders, resumeTags?: string) {
     this.#res = res;
     this.#cors = cors;
+    this.#resumeTags = resumeTags;
   }
   message(msg: NchanMessage): boolean {
     if (!this.#res.headersSent) this.#res.writeHead(200, messageHeaders(msg, this.#cors)).end(msg.pub.payload);
@@ -38,8 +43,9 @@ export class LongPollSink implements Sink {
   }
   end(reason: EndReason): void {
     if (this.#res.headersSent) return;
-    const status = reason === 'deleted' ? 410 : 408;
-    this.#res.writeHead(status, { 'Content-Length': '0', Vary: 'If-None-Match, If-Modified-Since' }).end();
+    const h: OutgoingHttpHeaders = { 'Content-Length': '0', Vary: 'If-None-Match, If-Modified-Since', ...this.#cors };
+    if (reason === 'deleted' && this.#resumeTags !== undefined) h['Etag'] = this.#resumeTags;
+    this.#res.writeHead(reason === 'deleted' ? 410 : 408, h).end();
   }
 }
 

@@ -21,10 +21,13 @@ export const META_SUBPROTOCOL = 'ws+meta.nchan';
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 410: 'Gone', 502: 'Bad Gateway', 504: 'Gateway Timeout' };
 
-/** Answer an upgrade request with a plain HTTP response and close the socket. */
+/**
+ * Answer an upgrade request with a plain HTTP response and close the socket (Nchan keeps the
+ * connection; Node has already handed the socket over, so it cannot go back to HTTP).
+ */
 function refuse(socket: Duplex, r: Refusal): void {
   const body = r.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body);
-  let head = `HTTP/1.1 ${r.status} ${STATUS_TEXT[r.status] ?? 'Error'}\r\n`;
+  let head = `HTTP/1.1 ${r.status} ${STATUS_TEXT[r.status] ?? 'Error'}\r\nDate: ${new Date().toUTCString()}\r\n`;
   for (const [k, v] of Object.entries(r.headers ?? {})) head += `${k}: ${v}\r\n`;
   head += `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
   socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
@@ -50,6 +53,12 @@ export class NchanWebSockets {
       perMessageDeflate: false,
       maxPayload: core.config.limits.maxMessageBytes,
       handleProtocols: (offered) => (offered.has(META_SUBPROTOCOL) ? META_SUBPROTOCOL : false),
+    });
+    // The 101 as nginx writes it: a Date, and `Connection: upgrade`.
+    this.#wss.on('headers', (headers) => {
+      const i = headers.indexOf('Connection: Upgrade');
+      if (i >= 0) headers[i] = 'Connection: upgrade';
+      headers.push(`Date: ${new Date().toUTCString()}`);
     });
   }
 

@@ -5,6 +5,8 @@
  */
 import { connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import type WebSocket from 'ws';
+import { note } from './transcript.js';
 
 /** A fresh channel id (letters, digits, `-`), unique within the run. */
 export function chan(prefix = 'c'): string {
@@ -29,12 +31,48 @@ export interface Res {
   readonly body: string;
 }
 
-/** One request with fetch; the body is read fully. */
-export async function req(base: string, path: string, init: RequestInit & { timeoutMs?: number } = {}): Promise<Res> {
-  const signal = AbortSignal.timeout(init.timeoutMs ?? 10_000);
-  const r = await fetch(base + path, { ...init, signal });
-  return { status: r.status, headers: r.headers, body: await r.text() };
+/**
+ * One request with fetch; the body is read fully. Its status and headers are compared with
+ * real Nchan's (transcript.ts); `poll` marks a request repeated until some state is reached.
+ */
+export async function req(base: string, path: string, init: RequestInit & { timeoutMs?: number; poll?: boolean } = {}): Promise<Res> {
+  const { timeoutMs, poll, ...rest } = init;
+  const signal = AbortSignal.timeout(timeoutMs ?? 10_000);
+  const done = note(rest.method ?? 'GET', path, (rest.headers ?? {}) as Record<string, string>, poll);
+  try {
+    const r = await fetch(base + path, { ...rest, signal });
+    done(r.status, r.headers);
+    return { status: r.status, headers: r.headers, body: await r.text() };
+  } catch (e) {
+    done(null);
+    throw e;
+  }
 }
+
+/** Note a `ws` client's handshake (its path on `url`) for the comparison with real Nchan. */
+export function noteWs(ws: WebSocket, url: string, protocols?: string | string[], headers: Record<string, string> = {}): void {
+  const u = new URL(url);
+  const proto: Record<string, string> = protocols === undefined ? {} : { 'Sec-WebSocket-Protocol': [protocols].flat().join(', ') };
+  const done = note('GET', u.pathname + u.search, { Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', ...proto, ...headers });
+  ws.once('upgrade', (res) => done(res.statusCode ?? 0, res.headers));
+  ws.once('error', () => done(null));
+  ws.once('close', () => done(null));
+}
+
+/** A fetch for the EventSource client that notes each request like req() does. */
+export const notingFetch: typeof fetch = async (input, init) => {
+  const u = new URL(input instanceof Request ? input.url : String(input));
+  const headers = Object.fromEntries(new Headers(init?.headers).entries());
+  const done = note(init?.method ?? 'GET', u.pathname + u.search, headers);
+  try {
+    const r = await fetch(input, init);
+    done(r.status, r.headers);
+    return r;
+  } catch (e) {
+    done(null);
+    throw e;
+  }
+};
 
 /**
  * Publish `body` to `path` (POST), optionally with a Content-Type and other headers. The body
@@ -65,7 +103,8 @@ export async function info(base: string, ch: string, pubPrefix = '/pub/'): Promi
 export async function waitSubscribers(base: string, ch: string, n: number, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
   for (;;) {
-    const i = await info(base, ch);
+    const r = await req(base, `/pub/${ch}`, { headers: { Accept: 'text/json' }, poll: true });
+    const i = r.status === 404 ? null : JSON.parse(r.body) as { subscribers: number };
     if (i && i.subscribers >= n) return;
     if (Date.now() > end) throw new Error(`channel ${ch}: expected ${n} subscribers, info ${JSON.stringify(i)}`);
     await sleep(25);
@@ -89,6 +128,7 @@ export interface RawExchange {
 /** Send a raw request (`GET` by default) and expose the raw response. */
 export function raw(base: string, path: string, headers: Record<string, string> = {}, opts: { method?: string; body?: string } = {}): RawExchange {
   const u = new URL(base);
+  const done = note(opts.method ?? 'GET', path, headers);
   const socket = connect(Number(u.port), u.hostname);
   let buf = Buffer.alloc(0);
   let headEnd = -1;
@@ -114,10 +154,12 @@ export function raw(base: string, path: string, headers: Record<string, string> 
           const v = l.slice(c + 1).trim();
           hs[k] = hs[k] === undefined ? v : `${hs[k]}, ${v}`;
         }
+        done(Number(m?.[1] ?? 0), hs);
         resolveHead({ status: Number(m?.[1] ?? 0), reason: m?.[2] ?? '', headers: hs, rawHead });
       }
     }
   });
+  socket.on('close', () => { if (headEnd < 0) done(null); });
   socket.on('close', () => { if (headEnd < 0) rejectHead(new Error(`connection closed before headers: ${buf.toString()}`)); });
   const method = opts.method ?? 'GET';
   const lines = [`${method} ${path} HTTP/1.1`, `Host: ${u.host}`];

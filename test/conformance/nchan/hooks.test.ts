@@ -1,14 +1,12 @@
 /** Nchan CORS, authorize / callback / upstream hooks, channel events and stub status (§5.3 23–27, 31). */
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { startTarget, type Target } from './target.js';
-import { chan, publish, raw, req, sleep, waitSubscribers } from './clients.js';
+import { useTarget } from './target.js';
+import { chan, noteWs, publish, raw, req, sleep, waitSubscribers } from './clients.js';
 
 describe(`nchan hooks and CORS (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})`, () => {
-  let t: Target;
-  before(async () => { t = await startTarget(); });
-  after(async () => { await t.stop(); });
+  const t = useTarget('hooks');
 
   test('OPTIONS on a subscriber: Allow GET, the subscriber Allow-Headers, Origin echoed, credentials true', async () => {
     const r = await req(t.base, `/sub/${chan()}`, { method: 'OPTIONS', headers: { Origin: 'http://any.example' } });
@@ -140,6 +138,7 @@ describe(`nchan hooks and CORS (${process.env.HERALD_CONFORMANCE_TARGET ?? 'hera
     test('websocket: sub on connect, unsub on delete', async () => {
       const ch = chan();
       const ws = new WebSocket(`${t.base.replace('http:', 'ws:')}/cb/${ch}`);
+      noteWs(ws, ws.url);
       const closed = new Promise((r) => ws.on('close', r));
       await new Promise((r) => ws.once('open', r));
       await t.hooks.waitFor((c) => c.some((x) => x.path === '/sub' && x.channel === ch));
@@ -182,6 +181,7 @@ describe(`nchan hooks and CORS (${process.env.HERALD_CONFORMANCE_TARGET ?? 'hera
     test('a WebSocket publisher on a pubsub route goes through the upstream hook too', async () => {
       const ch = chan();
       const ws = new WebSocket(`${t.base.replace('http:', 'ws:')}/pubsub_up/${ch}`);
+      noteWs(ws, ws.url);
       const got: string[] = [];
       ws.on('message', (d: Buffer) => got.push(d.toString()));
       await new Promise((r) => ws.once('open', r));

@@ -1,13 +1,11 @@
 /** Nchan long-poll and interval-poll subscribers, buffers and expiry (§5.3 8–14, 19, 22). */
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTarget, type Target } from './target.js';
+import { useTarget } from './target.js';
 import { chan, publish, raw, req, sleep, waitSubscribers } from './clients.js';
 
 describe(`nchan long-poll (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})`, () => {
-  let t: Target;
-  before(async () => { t = await startTarget(); });
-  after(async () => { await t.stop(); });
+  const t = useTarget('longpoll');
 
   /** Walk the queue with If-Modified-Since/If-None-Match from `path` until `n` bodies were read. */
   async function walk(path: string, n: number): Promise<string[]> {
@@ -226,7 +224,7 @@ describe(`nchan long-poll (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})
     s.close();
     const end = Date.now() + 3000;
     for (;;) {
-      const r = await req(t.base, `/pub/${ch}`, { headers: { Accept: 'text/json' } });
+      const r = await req(t.base, `/pub/${ch}`, { headers: { Accept: 'text/json' }, poll: true });
       if (JSON.parse(r.body).subscribers === 0) break;
       assert.ok(Date.now() < end, 'subscriber count drops to 0');
       await sleep(30);

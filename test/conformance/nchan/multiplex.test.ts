@@ -1,13 +1,11 @@
 /** Nchan multiplexed subscriptions and multi-channel publish / delete (§5.3 20, 21). */
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTarget, type Target } from './target.js';
-import { chan, parseSse, publish, raw, req, startOfSecond, waitSubscribers } from './clients.js';
+import { useTarget } from './target.js';
+import { chan, noteWs, parseSse, publish, raw, req, startOfSecond, waitSubscribers } from './clients.js';
 
 describe(`nchan multiplexing (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})`, () => {
-  let t: Target;
-  before(async () => { t = await startTarget(); });
-  after(async () => { await t.stop(); });
+  const t = useTarget('multiplex');
 
   test('a multiplexed long-poll gets messages of all channels in order with t:[x],y,- ids', async () => {
     const a = chan('a');
@@ -61,6 +59,7 @@ describe(`nchan multiplexing (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald
     const b = chan('b');
     const { default: WebSocket } = await import('ws');
     const ws = new WebSocket(`${t.base.replace('http:', 'ws:')}/ws/${a},${b}`);
+    noteWs(ws, ws.url);
     const got: string[] = [];
     ws.on('message', (d: Buffer) => got.push(d.toString()));
     await new Promise((r) => ws.once('open', r));

@@ -1,13 +1,11 @@
 /** Nchan publisher endpoint: status codes, channel info formats, DELETE (§5.3 1–7). */
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTarget, IS_HERALD, type Target } from './target.js';
+import { useTarget, IS_HERALD } from './target.js';
 import { chan, info, parsePlainInfo, publish, raw, req, waitSubscribers } from './clients.js';
 
 describe(`nchan publisher (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})`, () => {
-  let t: Target;
-  before(async () => { t = await startTarget(); });
-  after(async () => { await t.stop(); });
+  const t = useTarget('publisher');
 
   test('GET on a channel that does not exist answers 404 with an empty body', async () => {
     const r = await req(t.base, `/pub/${chan()}`);

@@ -1,14 +1,12 @@
 /** Nchan streaming subscribers: EventSource, chunked, multipart/mixed, raw stream (§5.3 6, 15–18). */
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventSource } from 'eventsource';
-import { startTarget, type Target } from './target.js';
-import { chan, decodeChunks, parseSse, publish, raw, req, waitSubscribers } from './clients.js';
+import { useTarget } from './target.js';
+import { chan, decodeChunks, notingFetch, parseSse, publish, raw, req, waitSubscribers } from './clients.js';
 
 describe(`nchan streaming subscribers (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})`, () => {
-  let t: Target;
-  before(async () => { t = await startTarget(); });
-  after(async () => { await t.stop(); });
+  const t = useTarget('streams');
 
   const ES = { Accept: 'text/event-stream' };
 
@@ -58,7 +56,7 @@ describe(`nchan streaming subscribers (${process.env.HERALD_CONFORMANCE_TARGET ?
 
   test('EventSource (eventsource npm client) receives live messages with their ids and named events', async () => {
     const ch = chan();
-    const es = new EventSource(`${t.base}/es/${ch}`);
+    const es = new EventSource(`${t.base}/es/${ch}`, { fetch: notingFetch });
     const got: string[] = [];
     const done = new Promise<void>((resolve) => {
       es.addEventListener('message', (e) => { got.push(`message:${e.data}:${e.lastEventId}`); });

@@ -4,7 +4,9 @@
  * nginx.conf.template, or Herald in-process on port 0 with the same route set. Both get a
  * real hook server (test/helpers/nchan-hooks.ts) for the authorize, callback and upstream hooks.
  */
+import { before, after, beforeEach, afterEach } from 'node:test';
 import { startHookServer, type HookServer } from '../../helpers/nchan-hooks.js';
+import { FileTranscript } from './transcript.js';
 import { freePort, startNchan } from './start-nchan.js';
 import { nchanTestRoutes } from './routes.js';
 
@@ -33,4 +35,26 @@ export async function startTarget(): Promise<Target> {
   const { startHerald } = await import('./herald-target.js');
   const h = await startHerald(nchanTestRoutes(hooks.port, deadPort));
   return { name: 'herald', base: h.baseUrl, hooks, async stop() { await h.stop(); await hooks.close(); } };
+}
+
+/**
+ * Start the target before the enclosing describe's tests and stop it after them, and compare
+ * every response of every test with real Nchan's recorded answers (./transcript.ts). Call in a
+ * describe body; `file` names the recording (golden/<file>.json). The returned object is the
+ * running target once the tests run.
+ */
+export function useTarget(file: string): Target {
+  let t: Target | undefined;
+  const transcript = new FileTranscript(file, TARGET);
+  before(async () => { transcript.load(); t = await startTarget(); });
+  beforeEach((ctx) => { transcript.begin(ctx.name); });
+  afterEach(async () => { await transcript.end(); });
+  after(async () => { await t?.stop(); transcript.save(); });
+  const running = (): Target => { if (!t) throw new Error('target not started'); return t; };
+  return {
+    name: TARGET,
+    get base() { return running().base; },
+    get hooks() { return running().hooks; },
+    stop: () => running().stop(),
+  };
 }

@@ -1,16 +1,17 @@
 /** Nchan WebSocket subscribers and publishers (§5.3 6, 15, 28–30). */
-import { describe, test, before, after } from 'node:test';
+import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import WebSocket from 'ws';
-import { startTarget, type Target } from './target.js';
-import { chan, publish, raw, req, waitSubscribers } from './clients.js';
+import { useTarget } from './target.js';
+import { chan, noteWs, publish, raw, req, waitSubscribers } from './clients.js';
 
 interface Got { data: Buffer; binary: boolean }
 
 /** Open a WebSocket and collect its messages. */
 async function openWs(url: string, protocols?: string | string[], headers: Record<string, string> = {}): Promise<{ ws: WebSocket; got: Got[]; closed: Promise<{ code: number; reason: string }>; next(n: number): Promise<Got[]> }> {
   const ws = new WebSocket(url, protocols, { headers });
+  noteWs(ws, url, protocols, headers);
   const got: Got[] = [];
   ws.on('message', (data: Buffer, binary: boolean) => got.push({ data, binary }));
   const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
@@ -29,10 +30,9 @@ async function openWs(url: string, protocols?: string | string[], headers: Recor
 }
 
 describe(`nchan websocket (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})`, () => {
-  let t: Target;
+  const t = useTarget('websocket');
   let wsBase: string;
-  before(async () => { t = await startTarget(); wsBase = t.base.replace('http:', 'ws:'); });
-  after(async () => { await t.stop(); });
+  before(() => { wsBase = t.base.replace('http:', 'ws:'); });
 
   test('a WebSocket subscriber gets buffered then live messages as text frames; octet-stream as binary', async () => {
     const ch = chan();
