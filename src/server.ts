@@ -35,6 +35,7 @@ import { attachStompFront, type StompFront } from './fronts/stomp/front.js';
 import { registerImCommands } from './fronts/native/im-commands.js';
 import { DisconnectCode } from './protocol/codes.js';
 import { sendError } from './transports/http.js';
+import { SendTimeout } from './transports/send-timeout.js';
 
 /** Drain steps are at least this far apart, ms. */
 const DRAIN_STEP_MS = 50;
@@ -80,6 +81,8 @@ export class HeraldServer {
   readonly metrics: Metrics;
   readonly im: ImService;
   readonly http: Server;
+  /** Cuts sockets whose peer stopped reading (`timing.sendTimeoutMs`). */
+  readonly sendTimeout: SendTimeout;
   readonly #httpHandlers: HttpHandler[] = [];
   readonly #upgradeHandlers: UpgradeHandler[] = [];
   readonly #closeHooks: Array<() => void | Promise<void>> = [];
@@ -115,6 +118,7 @@ export class HeraldServer {
     this.metrics = new Metrics(this.core, { defaultMetrics: options.processMetrics ?? true });
     this.http = createHttpServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => this.#onRequest(req, res));
     this.http.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
+    this.sendTimeout = new SendTimeout(this.http, options.config.timing.sendTimeoutMs);
     this.http.on('clientError', (_err, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
@@ -226,6 +230,7 @@ export class HeraldServer {
 
   async #close(): Promise<void> {
     const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    this.sendTimeout.stop();
     // Leave the registry first, so the dispatcher sends no one here while clients drain away.
     await this.#heartbeat?.stop();
     for (const hook of this.#closeHooks) await hook();
