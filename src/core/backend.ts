@@ -165,7 +165,8 @@ export class Backend {
   /**
    * Authenticate a connection: verify a JWT locally when token verification is configured
    * (a token is otherwise opaque, for the backend), accept a development name, then ask the
-   * connect hook when configured. Resolves with the identity (undefined = anonymous).
+   * connect hook when configured; then load the user's contact list when the contacts hook is
+   * on. Resolves with the identity (undefined = anonymous).
    * Rejects with UnauthorizedError, HERALD_ERR_BACKEND_DENIED, or (fail closed) a backend error.
    */
   async authenticate(req: ConnectRequest): Promise<Identity | undefined> {
@@ -174,7 +175,10 @@ export class Backend {
     // With the connect hook, a token that is not a JWT (or with no local keys) is opaque: the backend judges it.
     if (req.token !== undefined && (!hook || (this.#auth.enabled && JWT_RE.test(req.token)))) identity = await this.#auth.verify(req.token);
     else if (req.user !== undefined && (this.#auth.devMode || !hook)) identity = this.#auth.devIdentity(req.user);
-    if (!hook) return identity;
+    if (!hook) {
+      if (identity) await this.#loadContacts(identity.user);
+      return identity;
+    }
     const key = 'c:' + createHash('sha256').update(`${req.token ?? ''}\0${req.user ?? ''}`).digest('base64');
     const answer = await this.#decide('connect', key, {
       client: req.client,
@@ -203,11 +207,6 @@ export class Backend {
     if (this.revocations.isRevoked(out)) throw new HeraldError('HERALD_ERR_TOKEN_REVOKED');
     await this.#loadContacts(user);
     return out;
-  }
-
-  /** After a successful connect without the connect hook: still load contacts when that hook is on. */
-  async loggedIn(identity: Identity | undefined): Promise<void> {
-    if (identity && !this.has('connect')) await this.#loadContacts(identity.user);
   }
 
   /**

@@ -8,6 +8,7 @@ import type { StreamPosition } from '../protocol/position.js';
 import { Authenticator, type Identity } from './auth.js';
 import { Backend } from './backend.js';
 import type { Broker, ChannelEvent, ChannelSummary, HistoryResult, PublishOptions } from './broker.js';
+import { ClientSessions } from './client-sessions.js';
 import { assertChannel, namespaceOf, PolicyResolver } from './channels.js';
 import { applyControl, retainUntil } from './control.js';
 import type { ControlAction } from './control-message.js';
@@ -72,6 +73,8 @@ export class HeraldCore {
   /** Backend hooks, webhooks and token revocation (hooks stay off until the server attaches a transport). */
   readonly backend: Backend;
   readonly policies: PolicyResolver;
+  /** Admission, login, session bookkeeping and read checks for every front. */
+  readonly clients: ClientSessions;
   readonly logger: Logger;
   readonly nodeId: string;
   readonly startedAt = Date.now();
@@ -98,6 +101,7 @@ export class HeraldCore {
     this.auth = new Authenticator(this.config);
     this.backend = new Backend({ config: this.config, nodeId: this.nodeId, logger: this.logger, auth: this.auth });
     this.policies = new PolicyResolver(this.config);
+    this.clients = new ClientSessions({ config: this.config, nodeId: this.nodeId, hub: this.hub, backend: this.backend, channels: this });
   }
 
   /** Connect the broker. */

@@ -44,8 +44,8 @@ export interface ChannelWatcher {
 }
 
 /**
- * Told when a user's session opens on this node (a connection added with its user known, or
- * identified later by `Hub.identified`) and when a connection with a user closes — also one
+ * Told when a user's session opens on this node (`Hub.identified`, once its connection was
+ * added and its user is known) and when a connection with a user closes — also one
  * whose opening was never told (it closed while connecting): treat that as a no-op. Must not
  * throw.
  */
@@ -84,14 +84,13 @@ export class Hub {
     this.#sessionWatchers.push(watcher);
   }
 
-  /** Register a live connection (a session of its user when the user is already known). */
+  /** Register a live connection; its user's session opens with `identified` (core/client-sessions.ts calls both). */
   addConnection(conn: Connection): void {
     this.#connections.add(conn);
     this.#byTransport.set(conn.transport, (this.#byTransport.get(conn.transport) ?? 0) + 1);
-    this.identified(conn);
   }
 
-  /** A live connection learned its user (after `connect`): its session opens. Call once per connection. */
+  /** A live connection knows its user (after login): its session opens. Call once per connection. */
   identified(conn: Connection): void {
     if (conn.user === undefined || !this.#connections.has(conn)) return;
     for (const w of this.#sessionWatchers) w.opened(conn);

@@ -90,3 +90,14 @@ export function secretEquals(given: string | undefined, expected: string): boole
   const e = Buffer.from(expected);
   return g.length === e.length && timingSafeEqual(g, e);
 }
+
+/**
+ * Whether a streamed response is still worth writing to: false, and the connection destroyed,
+ * once a slow reader has more than `maxBuffered` bytes unsent, so one stuck client cannot hold
+ * unbounded memory.
+ */
+export function aliveOrCut(res: ServerResponse, maxBuffered: number): boolean {
+  if (res.writableLength <= maxBuffered) return true;
+  res.destroy();
+  return false;
+}

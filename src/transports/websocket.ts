@@ -6,7 +6,9 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import * as wsModule from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
+import { AdmissionError, type AdmissionTicket, type ClientSessions } from '../core/client-sessions.js';
 import { TimerWheel } from '../core/timer-wheel.js';
+import { remoteAddress } from './http.js';
 
 /** Options of the WebSocket transport. */
 export interface WebSocketTransportOptions {
@@ -147,6 +149,34 @@ export function writeFrame(ws: WebSocket, frame: Buffer): number {
   }
   sock.write(frame);
   return sock.writableLength;
+}
+
+/**
+ * Write a pre-built frame (writeFrame), or cut a slow consumer: when more than `maxBuffered`
+ * bytes wait unsent after the write, the connection is terminated at once (a close frame would
+ * wait behind the backlog), so one stuck client cannot hold unbounded memory. Returns false
+ * when it cut the connection.
+ */
+export function writeOrCut(ws: WebSocket, frame: Buffer, maxBuffered: number): boolean {
+  if (writeFrame(ws, frame) <= maxBuffered) return true;
+  ws.terminate();
+  return false;
+}
+
+/**
+ * Admit the client of a WebSocket that just opened (core/client-sessions.ts). A refused client
+ * is closed with the refusal's close code (e.g. 3007, too many connections): a browser sees a
+ * close code, never the HTTP answer to a refused upgrade. Returns the ticket, or undefined when
+ * refused.
+ */
+export function admitSocket(clients: ClientSessions, ws: WebSocket, req: IncomingMessage, front: string, transport: string): AdmissionTicket | undefined {
+  try {
+    return clients.admit({ ip: remoteAddress(req), origin: req.headers.origin, front, transport });
+  } catch (err) {
+    if (!(err instanceof AdmissionError)) throw err;
+    ws.close(err.closeCode, err.message.slice(0, 100));
+    return undefined;
+  }
 }
 
 /** Bytes written to the socket and not yet handed to the operating system (0 once closed). */

@@ -80,6 +80,33 @@ describe('webhooks', () => {
     assert.equal(disc.data.client, conn.data.client);
   });
 
+  test('Nchan subscribers are client sessions: counted as opened and closed, connect and disconnect reported (long-poll requests not)', async () => {
+    const opened = async (): Promise<number> => {
+      const text = await (await fetch(`${server.url()}/metrics`)).text();
+      return Number(/^herald_connections_opened_total\{transport="nchan-eventsource"\} (\d+)/m.exec(text)?.[1] ?? 0);
+    };
+    const before = await opened();
+    const ac = new AbortController();
+    const res = await fetch(`${server.url()}/sub/hook-nchan`, { headers: { accept: 'text/event-stream' }, signal: ac.signal });
+    assert.equal(res.status, 200);
+    const conn = await waitEvent('connect', (e) => e.data.transport === 'nchan-eventsource');
+    assert.deepEqual(conn.data.channels, ['hook-nchan']);
+    assert.equal(await opened(), before + 1);
+    ac.abort();
+    await res.body?.cancel().catch(() => undefined);
+    const disc = await waitEvent('disconnect', (e) => e.data.client === conn.data.client);
+    assert.deepEqual(disc.data.channels, ['hook-nchan']);
+    await waitFor(() => server.core.clients.admitted === 0, 3_000, 'the session closed');
+    // A long-poll is one request of many: counted as a connection, not reported as a session.
+    const poll = new AbortController();
+    const pending = fetch(`${server.url()}/sub/hook-nchan-poll`, { signal: poll.signal }).catch(() => undefined);
+    await waitFor(() => server.core.hub.connectionsByTransport()['nchan-longpoll'] === 1, 3_000, 'the long-poll waiting');
+    poll.abort();
+    await pending;
+    await waitFor(() => server.core.clients.admitted === 0, 3_000, 'the long-poll closed');
+    assert.equal(find('connect', (e) => e.data.transport === 'nchan-longpoll'), undefined);
+  });
+
   test('IM: message stored, presence changes, and "offline with unread" for an offline recipient', async () => {
     await fetch(`${server.url()}/api/im/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ users: [{ id: 'hook-off' }] }) });
     const a = await open('hook-sender');

@@ -1,6 +1,6 @@
 /**
  * Limits and liveness of native WebSocket connections: frame size, subscriptions, command rate,
- * connect timeout, heartbeats, slow consumers and the connection cap. Each test runs its own
+ * connect timeout, heartbeats, slow consumers and the connection cap (shared by every front). Each test runs its own
  * server with the limit shrunk.
  */
 import assert from 'node:assert/strict';
@@ -137,5 +137,18 @@ describe('native WebSocket limits and liveness', () => {
     assert.equal(res.status, 503);
     assert.equal(((await res.json()) as { code: string }).code, 'HERALD_ERR_UNAVAILABLE');
     assert.equal(s.core.hub.connectionCount, 2);
+    // The cap is the node's, whatever the front: Nchan and STOMP clients are refused too.
+    const nchan = await fetch(`${s.url()}/sub/capped`, { headers: { accept: 'text/event-stream' } });
+    assert.equal(nchan.status, 503);
+    await nchan.body?.cancel();
+    const stomp = await WsClient.open(`${s.url().replace('http', 'ws')}/stomp`);
+    clients.push(stomp);
+    assert.equal((await stomp.closed).code, 3007);
+    // Refused clients leave no slot taken: once one session closes, a new client gets in.
+    clients.shift()!.terminate();
+    await waitFor(() => s.core.clients.admitted === 1, 3_000, 'a free slot');
+    const fourth = await connected(s);
+    assert.equal(s.core.hub.connectionCount, 2);
+    await fourth.close();
   });
 });

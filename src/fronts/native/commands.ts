@@ -5,7 +5,6 @@
  */
 import type { z } from 'zod';
 import type { Identity } from '../../core/auth.js';
-import { tokenAllowsChannel } from '../../core/auth.js';
 import type { HeraldCore } from '../../core/core.js';
 import { HeraldError } from '../../core/errors.js';
 import { jsonInput } from '../../core/publication.js';
@@ -54,15 +53,6 @@ export function positionParam(text: string | undefined): StreamPosition | undefi
   return p;
 }
 
-/** Check that the caller may read (subscribe to / read history of) a channel. */
-export function assertCanRead(ctx: CommandContext, channel: string): void {
-  ctx.core.validateChannel(channel);
-  const policy = ctx.core.policy(channel);
-  if (policy.requireToken && !ctx.identity) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'This channel needs an authenticated connection');
-  if (!tokenAllowsChannel(ctx.identity, channel)) throw new HeraldError('HERALD_ERR_FORBIDDEN', 'The token does not grant this channel');
-  if (!ctx.core.reservedAllows(ctx.identity, channel)) throw new HeraldError('HERALD_ERR_FORBIDDEN', 'This channel is reserved');
-}
-
 /** Built-in commands that need no per-connection state. */
 export function builtinCommands(): Map<string, CommandSpec<never>> {
   const m = new Map<string, CommandSpec<never>>();
@@ -71,7 +61,7 @@ export function builtinCommands(): Map<string, CommandSpec<never>> {
   add('publish', {
     schema: COMMAND_SCHEMAS.publish,
     handler: async (ctx, p) => {
-      assertCanRead(ctx, p.channel);
+      ctx.core.clients.assertCanRead(ctx.identity, p.channel);
       if (!ctx.core.policy(p.channel).allowPublish) throw new HeraldError('HERALD_ERR_FORBIDDEN', 'Clients may not publish to this channel');
       if (p.data === undefined) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'publish needs `data`');
       const data = await ctx.core.backend.proxyPublish(ctx.identity, ctx.client, p.channel, p.data);
@@ -83,7 +73,7 @@ export function builtinCommands(): Map<string, CommandSpec<never>> {
   add('history', {
     schema: COMMAND_SCHEMAS.history,
     handler: async (ctx, p) => {
-      assertCanRead(ctx, p.channel);
+      ctx.core.clients.assertCanRead(ctx.identity, p.channel);
       const since = positionParam(p.since);
       const res = await ctx.core.history(p.channel, { since, limit: p.limit, reverse: p.reverse });
       const pubs = res.publications.map(pubFrame).join(',');

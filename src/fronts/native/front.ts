@@ -12,8 +12,8 @@ import { HeraldError, toHeraldError } from '../../core/errors.js';
 import { TimerWheel } from '../../core/timer-wheel.js';
 import { DisconnectCode } from '../../protocol/codes.js';
 import { decodeCommand, validateParams } from '../../protocol/frames.js';
-import { readBody, sendError, sendJson } from '../../transports/http.js';
-import { WebSocketTransport } from '../../transports/websocket.js';
+import { readBody, remoteAddress, sendError, sendJson } from '../../transports/http.js';
+import { admitSocket, WebSocketTransport } from '../../transports/websocket.js';
 import { builtinCommands, type CommandContext, type CommandSpec, resultJson } from './commands.js';
 import { HttpSubscriber, type HttpMode, parseSubscribeRequest } from './http-subscriber.js';
 import type { WebSocket } from 'ws';
@@ -80,12 +80,10 @@ export class NativeFront {
   }
 
   /** Start a session on an upgraded socket (a method, so it captures no request scope). */
-  readonly #open = (ws: WebSocket): void => {
-    if (this.core.hub.connectionCount >= this.core.config.limits.maxConnections) {
-      ws.close(DisconnectCode.TOO_MANY_CONNECTIONS, 'too many connections');
-      return;
-    }
-    const session = new WsSession(this.#newId(), ws, this.#sessionEnv);
+  readonly #open = (ws: WebSocket, req: IncomingMessage): void => {
+    const ticket = admitSocket(this.core.clients, ws, req, 'native', 'websocket');
+    if (!ticket) return;
+    const session = new WsSession(this.#newId(), ws, this.#sessionEnv, ticket);
     this.#sessions.add(session);
     this.#awaitingConnect.add(session);
   };
@@ -125,26 +123,23 @@ export class NativeFront {
     const auth = req.headers.authorization;
     const token = url.searchParams.get('token') ?? (auth?.startsWith('Bearer ') ? auth.slice(7) : undefined);
     const user = url.searchParams.get('user') || undefined;
-    const identity = await this.core.backend.authenticate({ token: token || undefined, user, transport: 'http' });
-    await this.core.backend.loggedIn(identity);
-    return identity;
+    return this.core.clients.login({ token: token || undefined, user, transport: 'http' });
   }
 
   async #subscribeHttp(req: IncomingMessage, res: ServerResponse, url: URL, mode: HttpMode): Promise<void> {
-    if (this.core.hub.connectionCount >= this.core.config.limits.maxConnections) {
-      throw new HeraldError('HERALD_ERR_UNAVAILABLE', 'Too many connections');
-    }
-    const request = parseSubscribeRequest(req, url, this.core.config.limits.maxChannelsPerConnection);
-    const identity = await this.#identify(req, url);
-    const id = this.#newId();
-    const ctx: CommandContext = { core: this.core, client: id, identity, transport: mode };
-    const sub = new HttpSubscriber(id, mode, this.core, res, identity, (s) => this.#keepAlive.remove(s));
-    if (mode !== 'long-poll') this.#keepAlive.add(sub);
+    const clients = this.core.clients;
+    const ticket = clients.admit({ ip: remoteAddress(req), origin: req.headers.origin, front: 'native', transport: mode, poll: mode === 'long-poll' });
+    let sub: HttpSubscriber | undefined;
     try {
-      await sub.start(request, ctx);
+      const request = parseSubscribeRequest(req, url, this.core.config.limits.maxChannelsPerConnection);
+      const identity = await this.#identify(req, url);
+      sub = new HttpSubscriber(this.#newId(), mode, this.core, res, identity, ticket, (s) => this.#keepAlive.remove(s));
+      if (mode !== 'long-poll') this.#keepAlive.add(sub);
+      await sub.start(request);
     } catch (err) {
       // Before the response started the error gets its own status; after, the stream is cut.
-      if (res.headersSent) sub.disconnect(DisconnectCode.BAD_REQUEST, 'subscribe failed');
+      if (!sub) clients.release(ticket);
+      else if (res.headersSent) sub.disconnect(DisconnectCode.BAD_REQUEST, 'subscribe failed');
       else sub.abort();
       throw err;
     }

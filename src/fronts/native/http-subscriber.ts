@@ -8,16 +8,16 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Identity } from '../../core/auth.js';
+import type { AdmissionTicket } from '../../core/client-sessions.js';
 import type { HeraldCore } from '../../core/core.js';
 import { HeraldError } from '../../core/errors.js';
-import { connectEvents, disconnectEvents, slowConsumerEvents } from '../../core/events.js';
 import type { Connection, Subscriber } from '../../core/hub.js';
 import type { Outgoing, Publication } from '../../core/publication.js';
 import { SubscriptionState } from '../../core/subscription.js';
 import { DisconnectCode } from '../../protocol/codes.js';
 import { encodePush } from '../../protocol/frames.js';
 import { formatPosition, parsePositionList, type StreamPosition } from '../../protocol/position.js';
-import { assertCanRead, type CommandContext } from './commands.js';
+import { aliveOrCut } from '../../transports/http.js';
 import { pubFrame, subscribedFrame } from './encode.js';
 
 /** The HTTP transports of the native protocol. */
@@ -71,8 +71,7 @@ export class HttpSubscriber implements Connection, Subscriber {
   readonly #core: HeraldCore;
   readonly #res: ServerResponse;
   readonly #identity: Identity | undefined;
-  /** A connect webhook was queued, so the disconnect is reported too. */
-  #reported = false;
+  readonly #ticket: AdmissionTicket;
   readonly #states: SubscriptionState[] = [];
   readonly #index = new Map<string, number>();
   readonly #onEnd: (sub: HttpSubscriber) => void;
@@ -91,12 +90,13 @@ export class HttpSubscriber implements Connection, Subscriber {
   #flushScheduled = false;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(id: string, mode: HttpMode, core: HeraldCore, res: ServerResponse, identity: Identity | undefined, onEnd: (s: HttpSubscriber) => void) {
+  constructor(id: string, mode: HttpMode, core: HeraldCore, res: ServerResponse, identity: Identity | undefined, ticket: AdmissionTicket, onEnd: (s: HttpSubscriber) => void) {
     this.id = id;
     this.transport = mode;
     this.#core = core;
     this.#res = res;
     this.#identity = identity;
+    this.#ticket = ticket;
     this.#onEnd = onEnd;
   }
 
@@ -110,14 +110,15 @@ export class HttpSubscriber implements Connection, Subscriber {
   }
 
   /** Check permissions, subscribe to every channel, write the start of the response. */
-  async start(request: HttpSubscribeRequest, ctx: CommandContext): Promise<void> {
-    for (const channel of request.channels) assertCanRead(ctx, channel);
+  async start(request: HttpSubscribeRequest): Promise<void> {
+    const clients = this.#core.clients;
+    for (const channel of request.channels) clients.assertCanRead(this.#identity, channel);
     for (const channel of request.channels) await this.#core.backend.authorizeSubscribe(this.#identity, this.id, channel);
     this.#res.once('close', () => this.#end());
-    this.#core.hub.addConnection(this);
-    // Streams are sessions worth reporting; a long-poll is one request of many.
-    this.#reported = this.transport !== 'long-poll' && this.#core.backend.emit('connect', { client: this.id, user: this.user, transport: this.transport, channels: request.channels });
-    if (connectEvents.hasSubscribers) connectEvents.publish({ node: this.#core.nodeId, transport: this.transport });
+    // The client may have gone while the checks ran: its 'close' has passed.
+    if (this.#res.destroyed) return this.#end();
+    clients.opened(this, this.#ticket);
+    clients.identified(this, this.#ticket, request.channels);
     const results = [];
     for (const [i, channel] of request.channels.entries()) {
       const st = new SubscriptionState(channel);
@@ -258,9 +259,8 @@ export class HttpSubscriber implements Connection, Subscriber {
 
   /** Drop a consumer whose unsent bytes exceed the limit. */
   #check(): void {
-    if (this.#res.writableLength > this.#core.config.limits.maxOutboundBytes) {
-      if (slowConsumerEvents.hasSubscribers) slowConsumerEvents.publish({ node: this.#core.nodeId, transport: this.transport });
-      this.#res.destroy();
+    if (!aliveOrCut(this.#res, this.#core.config.limits.maxOutboundBytes)) {
+      this.#core.clients.slowConsumer(this);
       this.#end();
     }
   }
@@ -291,9 +291,7 @@ export class HttpSubscriber implements Connection, Subscriber {
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     for (const st of this.#states) this.#core.unsubscribe(this, st.channel);
-    this.#core.hub.removeConnection(this);
-    if (this.#reported) this.#core.backend.emit('disconnect', { client: this.id, user: this.user, transport: this.transport, channels: this.#states.map((st) => st.channel) });
-    if (disconnectEvents.hasSubscribers) disconnectEvents.publish({ node: this.#core.nodeId, transport: this.transport });
+    this.#core.clients.closed(this, this.#ticket, undefined, this.#states.map((st) => st.channel));
     this.#onEnd(this);
   }
 }

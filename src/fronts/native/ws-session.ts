@@ -6,16 +6,16 @@ import type { WebSocket } from 'ws';
 import type { Identity } from '../../core/auth.js';
 import { connectCloseCode } from '../../core/backend.js';
 import type { ChannelEvent } from '../../core/broker.js';
+import type { AdmissionTicket } from '../../core/client-sessions.js';
 import type { HeraldCore } from '../../core/core.js';
 import { HeraldError, logFailure, toHeraldError } from '../../core/errors.js';
-import { connectEvents, disconnectEvents, slowConsumerEvents } from '../../core/events.js';
 import type { Connection, Subscriber } from '../../core/hub.js';
 import type { Outgoing, Publication } from '../../core/publication.js';
 import { SubscriptionState } from '../../core/subscription.js';
 import { DisconnectCode, PROTOCOL_VERSION } from '../../protocol/codes.js';
 import { COMMAND_SCHEMAS, decodeCommand, encodeError, encodePush, validateParams } from '../../protocol/frames.js';
-import { textFrame, writeFrame } from '../../transports/websocket.js';
-import { assertCanRead, type CommandContext, type CommandSpec, positionParam, RawJson, resultJson } from './commands.js';
+import { textFrame, writeOrCut } from '../../transports/websocket.js';
+import { type CommandContext, type CommandSpec, positionParam, RawJson, resultJson } from './commands.js';
 import { pubFrame } from './encode.js';
 
 /** The pre-built WebSocket frame of a publication, shared by every native WS subscriber. */
@@ -56,6 +56,7 @@ export class WsSession implements Connection, Subscriber, CommandContext {
   connected = false;
   readonly #ws: WebSocket;
   readonly #env: SessionEnv;
+  readonly #ticket: AdmissionTicket;
   readonly #subs = new Map<string, SubscriptionState>();
   #closed = false;
   /** The connect command in progress (or done); later commands wait for it. */
@@ -63,17 +64,17 @@ export class WsSession implements Connection, Subscriber, CommandContext {
   #windowStart = 0;
   #windowCount = 0;
 
-  constructor(id: string, ws: WebSocket, env: SessionEnv) {
+  constructor(id: string, ws: WebSocket, env: SessionEnv, ticket: AdmissionTicket) {
     this.id = id;
     this.#ws = ws;
     this.#env = env;
+    this.#ticket = ticket;
     this.core = env.core;
     (ws as SessionSocket)[SESSION] = this;
     ws.on('message', onSocketMessage as (this: WebSocket, data: unknown, isBinary: boolean) => void);
     ws.once('close', onSocketClose as (this: WebSocket, code: number) => void);
     ws.on('error', ignoreError);
-    this.core.hub.addConnection(this);
-    if (connectEvents.hasSubscribers) connectEvents.publish({ node: this.core.nodeId, transport: this.transport });
+    this.core.clients.opened(this, ticket);
   }
 
   get user(): string | undefined {
@@ -115,12 +116,9 @@ export class WsSession implements Connection, Subscriber, CommandContext {
   }
 
   #write(frame: Buffer): void {
-    const pending = writeFrame(this.#ws, frame);
-    if (pending > this.core.config.limits.maxOutboundBytes) {
-      if (slowConsumerEvents.hasSubscribers) slowConsumerEvents.publish({ node: this.core.nodeId, transport: this.transport });
+    if (!writeOrCut(this.#ws, frame, this.core.config.limits.maxOutboundBytes)) {
       this.#closed = true;
-      // The close frame would wait behind the backlog; cut the connection now.
-      this.#ws.terminate();
+      this.core.clients.slowConsumer(this);
     }
   }
 
@@ -192,8 +190,7 @@ export class WsSession implements Connection, Subscriber, CommandContext {
       return;
     }
     try {
-      this.identity = await this.core.backend.authenticate({ token: p.token, user: p.user, client: this.id, transport: this.transport });
-      await this.core.backend.loggedIn(this.identity);
+      this.identity = await this.core.clients.login({ token: p.token, user: p.user, client: this.id, transport: this.transport });
     } catch (err) {
       const e = toHeraldError(err);
       this.#replyError(id, e);
@@ -202,8 +199,7 @@ export class WsSession implements Connection, Subscriber, CommandContext {
     }
     if (this.#closed) return;
     this.connected = true;
-    this.core.hub.identified(this);
-    this.core.backend.emit('connect', { client: this.id, user: this.identity?.user, transport: this.transport });
+    this.core.clients.identified(this, this.#ticket);
     this.#env.onConnect(this);
     this.#reply(id, {
       client: this.id,
@@ -215,7 +211,7 @@ export class WsSession implements Connection, Subscriber, CommandContext {
 
   async #subscribe(id: number | undefined, params: Record<string, unknown>): Promise<void> {
     const p = this.#params(COMMAND_SCHEMAS.subscribe, params);
-    assertCanRead(this, p.channel);
+    this.core.clients.assertCanRead(this.identity, p.channel);
     if (this.#subs.has(p.channel)) throw new HeraldError('HERALD_ERR_ALREADY_SUBSCRIBED');
     if (this.#subs.size >= this.core.config.limits.maxChannelsPerConnection) {
       throw new HeraldError('HERALD_ERR_LIMIT_EXCEEDED', `At most ${this.core.config.limits.maxChannelsPerConnection} subscriptions per connection`);
@@ -267,14 +263,13 @@ export class WsSession implements Connection, Subscriber, CommandContext {
   /** @internal Socket closed (called by the shared socket listener). */
   onClose(code: number): void {
     this.#closed = true;
-    if (this.connected) this.core.backend.emit('disconnect', { client: this.id, user: this.user, transport: this.transport, code, channels: [...this.#subs.keys()] });
-    for (const channel of this.#subs.keys()) {
+    const channels = [...this.#subs.keys()];
+    for (const channel of channels) {
       this.core.unsubscribe(this, channel);
       this.#leave(channel);
     }
     this.#subs.clear();
-    this.core.hub.removeConnection(this);
-    if (disconnectEvents.hasSubscribers) disconnectEvents.publish({ node: this.core.nodeId, transport: this.transport, code });
+    this.core.clients.closed(this, this.#ticket, code, channels);
     this.#env.onClose(this);
   }
 }

@@ -8,6 +8,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import type { Duplex } from 'node:stream';
 import type { NchanSubscriberType } from '../../core/config-nchan.js';
 import type { HeraldCore } from '../../core/core.js';
+import { AdmissionTicket } from '../../core/client-sessions.js';
 import { HeraldError } from '../../core/errors.js';
 import { readBody } from '../../transports/http.js';
 import { ChannelRegistry } from './channel-state.js';
@@ -163,6 +164,8 @@ export class NchanFront {
     const plan = await this.gate.planSubscribe(route, idText, req, url, type);
     if (!('channels' in plan)) return void send(res, plan);
     if (res.destroyed || req.socket.destroyed) return;
+    const ticket = this.subscribers.admit(req, type);
+    if (!(ticket instanceof AdmissionTicket)) return void send(res, ticket);
     // Only one-message answers expose the id headers (as Nchan); streams carry ids in-band.
     const cors: OutgoingHttpHeaders = corsHeaders(route, req, type === 'longpoll' || type === 'intervalpoll');
     const max = this.core.config.limits.maxOutboundBytes;
@@ -177,7 +180,7 @@ export class NchanFront {
     const started: { sub?: NchanSubscription } = {};
     // Attached before starting: a client may go away while history is being read.
     res.on('close', () => started.sub?.close());
-    const sub = (started.sub = await this.subscribers.start(plan, sink, req, type, () => res.destroy()));
+    const sub = (started.sub = await this.subscribers.start(plan, sink, req, type, ticket, () => res.destroy()));
     if (res.destroyed) sub.close();
     if (!sub.open) return;
     if (type === 'intervalpoll' && !res.headersSent) {

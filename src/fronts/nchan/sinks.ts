@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { WebSocket } from 'ws';
 import { BINARY_CONTENT_TYPE } from '../../core/publication.js';
-import { binaryFrame, textFrame, writeFrame } from '../../transports/websocket.js';
+import { aliveOrCut } from '../../transports/http.js';
+import { binaryFrame, textFrame, writeOrCut } from '../../transports/websocket.js';
 import { httpDate } from './ids.js';
 import type { EndReason, NchanMessage, Sink } from './subscription.js';
 
@@ -49,16 +50,6 @@ export class LongPollSink implements Sink {
   }
 }
 
-/**
- * False (and the connection dropped) when a slow reader has more than `max` bytes unsent, so one
- * stuck client cannot hold unbounded memory.
- */
-function alive(res: ServerResponse, max: number): boolean {
-  if (res.writableLength <= max) return true;
-  res.destroy();
-  return false;
-}
-
 /** Start a close-delimited stream (no Content-Length, no chunked coding). */
 function startStream(res: ServerResponse, headers: OutgoingHttpHeaders): void {
   res.useChunkedEncodingByDefault = false;
@@ -77,7 +68,7 @@ export class EventSourceSink implements Sink {
   }
   message(msg: NchanMessage): boolean {
     this.#res.write(cached(msg, 'es', () => Buffer.from(formatEvent(msg))));
-    return alive(this.#res, this.#max);
+    return aliveOrCut(this.#res, this.#max);
   }
   ping(): void {
     this.#res.write(ES_PING);
@@ -133,7 +124,7 @@ export class ChunkedSink implements Sink {
   }
   message(msg: NchanMessage): boolean {
     if (msg.pub.payload.length > 0) this.#res.write(msg.pub.payload);
-    return alive(this.#res, this.#max);
+    return aliveOrCut(this.#res, this.#max);
   }
   end(): void {
     // Like Nchan, the connection closes after the last chunk.
@@ -163,7 +154,7 @@ export class MultipartSink implements Sink {
     this.#res.write(head + '\r\n');
     if (msg.pub.payload.length) this.#res.write(msg.pub.payload);
     this.#res.write(`\r\n--${this.#boundary}`);
-    return alive(this.#res, this.#max);
+    return aliveOrCut(this.#res, this.#max);
   }
   end(): void {
     this.#res.end('--\r\n');
@@ -182,7 +173,7 @@ export class RawStreamSink implements Sink {
   }
   message(msg: NchanMessage): boolean {
     this.#res.write(Buffer.concat([msg.pub.payload, NL]));
-    return alive(this.#res, this.#max);
+    return aliveOrCut(this.#res, this.#max);
   }
   end(): void {
     this.#res.end();
@@ -212,10 +203,7 @@ export class WebSocketSink implements Sink {
     };
     // Single-channel frames are built once per publication and written to every socket.
     const frame = cached(msg, this.#meta ? 'metaFrame' : 'frame', () => (binary ? binaryFrame(body()) : textFrame(body())));
-    const buffered = writeFrame(this.#ws, frame);
-    if (buffered <= this.#max) return true;
-    this.#ws.terminate();
-    return false;
+    return writeOrCut(this.#ws, frame, this.#max);
   }
   ping(): void {
     if (this.#ws.readyState === 1) this.#ws.ping();

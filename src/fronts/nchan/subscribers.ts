@@ -1,14 +1,18 @@
 /**
- * The Nchan front's subscriber registry: starts a subscription for a checked plan and a sink,
- * registers it as a hub connection, fires the route's subscribe / unsubscribe callbacks and
+ * The Nchan front's subscriber registry: admits subscribers (core/client-sessions.ts), starts a
+ * subscription for a checked plan and a sink, records it as a client session (hub connection,
+ * connection metrics, connect / disconnect webhooks for streaming types), fires the route's subscribe / unsubscribe callbacks and
  * channel events, runs the keep-alive timers (one per route and subscriber type, not one per
  * subscriber), and ends every subscription at shutdown.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { AdmissionError, type AdmissionTicket } from '../../core/client-sessions.js';
 import type { NchanSubscriberType } from '../../core/config-nchan.js';
 import type { HeraldCore } from '../../core/core.js';
 import type { Connection } from '../../core/hub.js';
+import { remoteAddress } from '../../transports/http.js';
+import type { Refusal } from './gate.js';
 import type { ChannelRegistry } from './channel-state.js';
 import type { SubscribePlan } from './gate.js';
 import { callback, hookHeaders } from './hooks.js';
@@ -36,18 +40,34 @@ export class NchanSubscribers {
   }
 
   /**
-   * Start a subscription for a plan with a sink; wires callbacks, channel events, the hub
-   * connection and cleanup. Streaming types (not long-poll / interval-poll) fire the
-   * subscribe / unsubscribe callbacks. `disconnect` cuts the client's transport (kick).
+   * Admit a subscriber of `type` before its subscription starts (HTTP types; a WebSocket is
+   * admitted once open, see websocket.ts): the ticket, or a refusal to send (503 past the
+   * connection cap).
    */
-  async start(plan: SubscribePlan, sink: Sink, req: IncomingMessage, type: NchanSubscriberType, disconnect: () => void): Promise<NchanSubscription> {
+  admit(req: IncomingMessage, type: NchanSubscriberType): AdmissionTicket | Refusal {
+    try {
+      return this.#core.clients.admit({ ip: remoteAddress(req), origin: req.headers.origin, front: 'nchan', transport: `nchan-${type}`, poll: !isStreaming(type) });
+    } catch (err) {
+      if (err instanceof AdmissionError) return { status: err.status, headers: { 'Content-Type': 'text/plain' }, body: err.message };
+      throw err;
+    }
+  }
+
+  /**
+   * Start a subscription for a plan with a sink and an admitted ticket; wires callbacks, channel
+   * events, the client session and cleanup. Streaming types (not long-poll / interval-poll) fire
+   * the subscribe / unsubscribe callbacks and the connect / disconnect webhooks. `disconnect`
+   * cuts the client's transport (kick).
+   */
+  async start(plan: SubscribePlan, sink: Sink, req: IncomingMessage, type: NchanSubscriberType, ticket: AdmissionTicket, disconnect: () => void): Promise<NchanSubscription> {
     const { route } = plan;
     const core = this.#core;
     const sub = new NchanSubscription(core, this.#ids, plan.channels, sink);
-    const streaming = type !== 'longpoll' && type !== 'intervalpoll';
+    const streaming = isStreaming(type);
     const conn: Connection = { id: randomUUID(), transport: `nchan-${type}`, user: undefined, disconnect: () => { sub.close(); disconnect(); } };
     this.#live.add(sub);
-    core.hub.addConnection(conn);
+    core.clients.opened(conn, ticket);
+    core.clients.identified(conn, ticket, plan.channels);
     const cbHeaders = (): Record<string, string> => hookHeaders(req, plan.ids.join(route.splitDelimiter ?? ','), { 'X-Subscriber-Type': type });
     if (streaming && route.subscribeUrl) callback(route.subscribeUrl, cbHeaders(), core.config.nchan.hookTimeoutMs);
     if (route.channelEvents) for (const id of plan.ids) void this.#channels.event(`subscriber_enqueue ${id}`, id);
@@ -57,11 +77,16 @@ export class NchanSubscribers {
     sub.onEnd = () => {
       pinger?.delete(sink);
       this.#live.delete(sub);
-      core.hub.removeConnection(conn);
+      core.clients.closed(conn, ticket, undefined, plan.channels);
       if (streaming && route.unsubscribeUrl) callback(route.unsubscribeUrl, cbHeaders(), core.config.nchan.hookTimeoutMs);
       if (route.channelEvents) for (const id of plan.ids) void this.#channels.event(`subscriber_dequeue ${id}`, id);
     };
-    await sub.start(plan.from, route.subscriberTimeoutMs);
+    try {
+      await sub.start(plan.from, route.subscriberTimeoutMs);
+    } catch (err) {
+      sub.close();
+      throw err;
+    }
     return sub;
   }
 
@@ -84,4 +109,9 @@ export class NchanSubscribers {
     }
     return p.sinks;
   }
+}
+
+/** Whether a subscriber type holds a stream (a session) rather than answering one request. */
+function isStreaming(type: NchanSubscriberType): boolean {
+  return type !== 'longpoll' && type !== 'intervalpoll';
 }

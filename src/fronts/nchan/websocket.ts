@@ -13,6 +13,7 @@ import type { NchanGate, Refusal } from './gate.js';
 import { infoFormat, renderInfo } from './info.js';
 import type { NchanChannels } from './publisher.js';
 import type { RouteMatch } from './routes.js';
+import { admitSocket } from '../../transports/websocket.js';
 import { WebSocketSink } from './sinks.js';
 import type { NchanSubscribers } from './subscribers.js';
 
@@ -92,8 +93,10 @@ export class NchanWebSockets {
     if (!('channels' in plan)) return refuse(socket, plan);
     if (socket.destroyed) return;
     this.#accept(req, socket, head, (ws) => {
+      const ticket = admitSocket(this.#core.clients, ws, req, 'nchan', 'nchan-websocket');
+      if (!ticket) return;
       const sink = new WebSocketSink(ws, ws.protocol === META_SUBPROTOCOL, this.#core.config.limits.maxOutboundBytes);
-      const started = this.#subscribers.start(plan, sink, req, 'websocket', () => ws.terminate());
+      const started = this.#subscribers.start(plan, sink, req, 'websocket', ticket, () => ws.terminate());
       ws.on('close', () => void started.then((sub) => sub.close(), () => undefined));
       if (canPublish && plan.channels.every((ch) => gate.writable(ch))) this.#publisher(ws, req, m, plan.ids, false);
       else ws.on('message', () => ws.close(1008, 'Publishing not allowed.'));

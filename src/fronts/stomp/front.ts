@@ -9,7 +9,7 @@ import type { WebSocket } from 'ws';
 import type { HeraldCore } from '../../core/core.js';
 import { TimerWheel } from '../../core/timer-wheel.js';
 import { DisconnectCode } from '../../protocol/codes.js';
-import { WebSocketTransport } from '../../transports/websocket.js';
+import { admitSocket, WebSocketTransport } from '../../transports/websocket.js';
 import { QueueRegistry } from './queue.js';
 import { type StompEnv, StompSession } from './session.js';
 
@@ -79,12 +79,10 @@ export class StompFront {
   }
 
   /** Start a session on an upgraded socket (a field, so it captures no request scope). */
-  readonly #open = (ws: WebSocket): void => {
-    if (this.core.hub.connectionCount >= this.core.config.limits.maxConnections) {
-      ws.close(DisconnectCode.TOO_MANY_CONNECTIONS, 'too many connections');
-      return;
-    }
-    const session = new StompSession(`${this.core.nodeId.slice(0, 8)}-s${(++this.#nextId).toString(36)}`, ws, this.#env);
+  readonly #open = (ws: WebSocket, req: IncomingMessage): void => {
+    const ticket = admitSocket(this.core.clients, ws, req, 'stomp', 'stomp');
+    if (!ticket) return;
+    const session = new StompSession(`${this.core.nodeId.slice(0, 8)}-s${(++this.#nextId).toString(36)}`, ws, this.#env, ticket);
     this.#sessions.add(session);
     this.#wheel.add(session);
   };

@@ -7,16 +7,16 @@
  * shared functions that find the session through a symbol on the socket.
  */
 import type { WebSocket } from 'ws';
-import { type Identity, tokenAllowsChannel } from '../../core/auth.js';
+import type { Identity } from '../../core/auth.js';
 import { connectCloseCode } from '../../core/backend.js';
+import type { AdmissionTicket } from '../../core/client-sessions.js';
 import type { HeraldCore } from '../../core/core.js';
 import { HeraldError, toHeraldError } from '../../core/errors.js';
-import { connectEvents, disconnectEvents, slowConsumerEvents } from '../../core/events.js';
 import type { Connection } from '../../core/hub.js';
 import { jsonInput, Outgoing } from '../../core/publication.js';
 import { MAX_JSON_DEPTH, parsePeerJson } from '../../protocol/json.js';
 import { DisconnectCode } from '../../protocol/codes.js';
-import { bufferedBytes, textFrame, whenDrained, writeFrame } from '../../transports/websocket.js';
+import { bufferedBytes, textFrame, whenDrained, writeOrCut } from '../../transports/websocket.js';
 import { encodeFrame, parseFrames, type ParseLimits, type StompFrame } from './codec.js';
 import { type Destination, resolveDestination } from './destinations.js';
 import type { QueueRegistry } from './queue.js';
@@ -84,6 +84,7 @@ export class StompSession implements Connection, SubscriptionOwner {
   readonly #ws: WebSocket;
   readonly #env: StompEnv;
   readonly #core: HeraldCore;
+  readonly #ticket: AdmissionTicket;
   readonly #subs = new Map<string, Subscription>();
   #closed = false;
   /** Frames waiting while an async frame is handled (allocated on first need). */
@@ -106,17 +107,17 @@ export class StompSession implements Connection, SubscriptionOwner {
   #windowStart = 0;
   #windowCount = 0;
 
-  constructor(id: string, ws: WebSocket, env: StompEnv) {
+  constructor(id: string, ws: WebSocket, env: StompEnv, ticket: AdmissionTicket) {
     this.id = id;
     this.#ws = ws;
     this.#env = env;
     this.#core = env.core;
+    this.#ticket = ticket;
     (ws as SessionSocket)[SESSION] = this;
     ws.on('message', onSocketMessage as (this: WebSocket, data: unknown) => void);
     ws.once('close', onSocketClose as (this: WebSocket, code: number) => void);
     ws.on('error', ignoreError);
-    this.#core.hub.addConnection(this);
-    if (connectEvents.hasSubscribers) connectEvents.publish({ node: this.#core.nodeId, transport: this.transport });
+    this.#core.clients.opened(this, ticket);
   }
 
   get user(): string | undefined {
@@ -139,12 +140,9 @@ export class StompSession implements Connection, SubscriptionOwner {
   write(frame: Buffer): void {
     if (this.#closed) return;
     this.#wrote = true;
-    const pending = writeFrame(this.#ws, frame);
-    if (pending > this.#core.config.limits.maxOutboundBytes) {
-      if (slowConsumerEvents.hasSubscribers) slowConsumerEvents.publish({ node: this.#core.nodeId, transport: this.transport });
+    if (!writeOrCut(this.#ws, frame, this.#core.config.limits.maxOutboundBytes)) {
       this.#closed = true;
-      // The close frame would wait behind the backlog; cut the connection now.
-      this.#ws.terminate();
+      this.#core.clients.slowConsumer(this);
     }
   }
 
@@ -345,8 +343,7 @@ export class StompSession implements Connection, SubscriptionOwner {
     this.identity = identity;
     this.version = version;
     this.#read = this.#wrote = true;
-    this.#core.hub.identified(this);
-    this.#core.backend.emit('connect', { client: this.id, user: identity?.user, transport: this.transport });
+    this.#core.clients.identified(this, this.#ticket);
     this.write(
       wsFrame(
         encodeFrame('CONNECTED', [
@@ -361,7 +358,7 @@ export class StompSession implements Connection, SubscriptionOwner {
   }
 
   /**
-   * Credentials, checked like native clients (core.backend.authenticate: local JWT verification,
+   * Credentials, checked like native clients (core.clients.login: local JWT verification,
    * development names, then the backend's connect hook when configured): `passcode` is the
    * token, `login` the user name. In development mode without a connect hook `login` is the
    * user name and `passcode` is ignored (stomp.js clients often send `guest`). No credentials at
@@ -370,9 +367,7 @@ export class StompSession implements Connection, SubscriptionOwner {
   async #authenticate(login: string | undefined, passcode: string | undefined): Promise<Identity | undefined> {
     const backend = this.#core.backend;
     const devLogin = this.#core.auth.devMode && !!login && !backend.has('connect');
-    const identity = await backend.authenticate({ token: devLogin ? undefined : passcode || undefined, user: login || undefined, client: this.id, transport: this.transport });
-    await backend.loggedIn(identity);
-    return identity;
+    return this.#core.clients.login({ token: devLogin ? undefined : passcode || undefined, user: login || undefined, client: this.id, transport: this.transport });
   }
 
   // ---- SEND ----------------------------------------------------------------------------------
@@ -389,7 +384,7 @@ export class StompSession implements Connection, SubscriptionOwner {
       return;
     }
     if (dest.kind === 'inbox') throw new HeraldError('HERALD_ERR_FORBIDDEN', 'The inbox is read-only over STOMP');
-    this.#assertCanRead(dest.channel);
+    this.#core.clients.assertCanRead(this.identity, dest.channel);
     if (!this.#core.policy(dest.channel).allowPublish) throw new HeraldError('HERALD_ERR_FORBIDDEN', 'Clients may not publish to this channel');
     const info = { user: this.user, client: this.id };
     if (this.#core.backend.has('publish')) return this.#proxiedSend(dest.channel, frame.body, contentType, info);
@@ -435,7 +430,7 @@ export class StompSession implements Connection, SubscriptionOwner {
       this.#assertCanUseQueue(dest.queue);
       return this.#subscribeQueue(id, destination, dest.queue, ack, prefetch);
     }
-    this.#assertCanRead(dest.channel);
+    this.#core.clients.assertCanRead(this.identity, dest.channel);
     const last = nonNegativeInt(frame.headers.get('herald-last'), 'herald-last');
     return this.#subscribeChannel(new ChannelSubscription(this, id, destination, dest.channel, ack, dest.kind === 'inbox'), last);
   }
@@ -556,14 +551,6 @@ export class StompSession implements Connection, SubscriptionOwner {
     return resolveDestination(required(frame, 'destination'), this.identity, this.#core.config.limits.maxChannelNameLength);
   }
 
-  /** The same read checks as native subscribers: token requirement, token grants, reserved namespaces. */
-  #assertCanRead(channel: string): void {
-    const policy = this.#core.policy(channel);
-    if (policy.requireToken && !this.identity) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'This channel needs an authenticated connection');
-    if (!tokenAllowsChannel(this.identity, channel)) throw new HeraldError('HERALD_ERR_FORBIDDEN', 'The token does not grant this channel');
-    if (!this.#core.reservedAllows(this.identity, channel)) throw new HeraldError('HERALD_ERR_FORBIDDEN', 'This channel is reserved');
-  }
-
   /**
    * Work queues follow the policy of the channel of the same name (namespace rules, the token's
    * `channels` claim, reserved namespaces) and, unlike channels, always need an authenticated
@@ -571,7 +558,7 @@ export class StompSession implements Connection, SubscriptionOwner {
    */
   #assertCanUseQueue(name: string): void {
     if (!this.identity) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'Queues need an authenticated connection');
-    this.#assertCanRead(name);
+    this.#core.clients.assertCanRead(this.identity, name);
   }
 
   /** ERROR for a frame that failed, then close. */
@@ -603,17 +590,13 @@ export class StompSession implements Connection, SubscriptionOwner {
   /** @internal Socket closed (called by the shared socket listener). */
   onClose(code: number): void {
     this.#closed = true;
-    if (this.connected) {
-      const channels: string[] = [];
-      for (const sub of this.#subs.values()) if (sub instanceof ChannelSubscription) channels.push(sub.channel);
-      this.#core.backend.emit('disconnect', { client: this.id, user: this.user, transport: this.transport, code, channels });
-    }
+    const channels: string[] = [];
+    for (const sub of this.#subs.values()) if (sub instanceof ChannelSubscription) channels.push(sub.channel);
     for (const sub of this.#subs.values()) this.#release(sub);
     this.#subs.clear();
     this.#queue = undefined;
     this.#transactions = undefined;
-    this.#core.hub.removeConnection(this);
-    if (disconnectEvents.hasSubscribers) disconnectEvents.publish({ node: this.#core.nodeId, transport: this.transport, code });
+    this.#core.clients.closed(this, this.#ticket, code, channels);
     this.#env.onClose(this);
   }
 }
