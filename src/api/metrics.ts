@@ -60,6 +60,7 @@ export class Metrics {
     const hookFail = new Counter({ name: 'herald_backend_hook_failures_total', help: 'Backend hooks that failed or timed out', labelNames: ['hook', 'reason'], registers: [r] });
     const webhooks = new Counter({ name: 'herald_webhook_events_total', help: 'Webhook events by outcome (delivered, failed = attempt failed and will retry, dropped = queue full)', labelNames: ['outcome'], registers: [r] });
     new Gauge({ name: 'herald_webhook_queue_length', help: 'Webhook events waiting for delivery', registers: [r], collect() { this.set(core.backend.webhookBacklog); } });
+    new Gauge({ name: 'herald_webhook_queue_bytes', help: 'Bytes of webhook events waiting for delivery', registers: [r], collect() { this.set(core.backend.webhookBacklogBytes); } });
     this.#on('herald:backend-hook', (m: BackendHookEvent) => {
       hookTime.observe({ hook: m.hook, outcome: m.outcome }, m.ms / 1000);
       if (m.outcome === 'error' || m.outcome === 'timeout') hookFail.inc({ hook: m.hook, reason: m.outcome });

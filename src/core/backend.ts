@@ -148,6 +148,11 @@ export class Backend {
     return this.#webhooks?.length ?? 0;
   }
 
+  /** Bytes of the webhook events waiting (serialized JSON). */
+  get webhookBacklogBytes(): number {
+    return this.#webhooks?.bytes ?? 0;
+  }
+
   /**
    * Queue a webhook event (when that type is configured). Returns false when the queue is full
    * and the event was dropped.
