@@ -1,16 +1,16 @@
 /**
- * Herald's public surface and composition root: `createServer(config)` builds a node with the
- * embedded engines (or the ones passed in). The CLI and the tests use only this module.
+ * Herald's public surface and composition root: `createServer(config)` resolves the config,
+ * chooses every engine (select-engines.ts) and builds the node. The CLI and the tests use only
+ * this module.
  */
-import { type ConfigInput, type HeraldConfig, resolveConfig } from './core/config.js';
-import { RedisBroker } from './engines/broker-redis.js';
-import { RedisNodeRegistry } from './engines/registry-redis.js';
-import { RedisPresence } from './engines/presence-redis.js';
-import { RedisSessions } from './engines/sessions-redis.js';
-import { HeraldServer, type ServerOptions } from './server.js';
+import { type ConfigInput, type HeraldConfig, isResolvedConfig, resolveConfig } from './core/config.js';
+import type { Logger } from './core/logger.js';
+import { type EngineOverrides, selectEngines } from './select-engines.js';
+import { HeraldServer } from './server.js';
 
-export { HeraldServer, type HttpHandler, type ServerOptions, type UpgradeHandler } from './server.js';
-export { ConfigError, envName, flagName, type HeraldConfig, OPTIONS, resolveConfig } from './core/config.js';
+export { type Engines, HeraldServer, type HttpHandler, type ServerOptions, type UpgradeHandler } from './server.js';
+export { type EngineOverrides, selectEngines } from './select-engines.js';
+export { ConfigError, envName, flagName, type HeraldConfig, isResolvedConfig, OPTIONS, resolveConfig } from './core/config.js';
 export { HeraldError, ERRORS, type HeraldErrorCode } from './core/errors.js';
 export { DisconnectCode, ErrorCode, PROTOCOL_VERSION, shouldReconnect } from './protocol/codes.js';
 export { MemoryBroker } from './engines/broker-memory.js';
@@ -32,25 +32,22 @@ export type * from './core/im/store.js';
 export type * from './core/im/presence.js';
 export type { Logger } from './core/logger.js';
 
-/** Options of `createServer`: a resolved config, or raw config input validated here. */
-export type CreateServerOptions = Omit<ServerOptions, 'config'> & { readonly config?: HeraldConfig | ConfigInput };
+/** Options of `createServer`: a config (resolved, or raw input validated here) and engines to use instead of the configured ones. */
+export type CreateServerOptions = EngineOverrides & {
+  readonly config?: HeraldConfig | ConfigInput;
+  readonly logger?: Logger;
+  /** Collect Node process metrics in /metrics (default true). */
+  readonly processMetrics?: boolean;
+};
 
 /**
- * Create (not yet listening) a Herald server. Engines come from `options`, else from config
- * (`redis.url` selects the Redis broker, `database.url` the PostgreSQL IM store), else the embedded defaults. `config` may be a raw object; it is validated
- * with the defaults filled in (throws ConfigError listing every problem).
+ * Create (not yet listening) a Herald server. `config` may be raw input: it is validated with
+ * the defaults filled in (throws ConfigError listing every problem). Engines given in `options`
+ * are used as they are; every other one is chosen from the config (`selectEngines`: `redis.url`
+ * selects the Redis engines, `database.url` the PostgreSQL IM store, else the embedded ones).
  */
 export function createServer(options: CreateServerOptions = {}): HeraldServer {
-  const config = isResolved(options.config) ? options.config : resolveConfig(options.config ?? {});
-  // With redis.url, Redis carries fan-out and history (ioredis itself loads when the broker starts).
-  const redis = config.redis.url ? { url: config.redis.url, prefix: config.redis.prefix } : undefined;
-  const broker = options.broker ?? (redis ? new RedisBroker({ ...redis, logger: options.logger }) : undefined);
-  const registry = options.registry ?? (redis ? new RedisNodeRegistry(redis) : undefined);
-  const presence = options.presence ?? (redis ? new RedisPresence(redis) : undefined);
-  const sessions = options.sessions ?? (redis ? new RedisSessions({ ...redis, ttlMs: config.cluster.sessionTtlMs, logger: options.logger }) : undefined);
-  return new HeraldServer({ ...options, config, broker, registry, presence, sessions });
-}
-
-function isResolved(c: unknown): c is HeraldConfig {
-  return typeof c === 'object' && c !== null && Object.isFrozen(c) && 'limits' in c && 'timing' in c;
+  const { config: input, logger, processMetrics, ...overrides } = options;
+  const config = isResolvedConfig(input) ? input : resolveConfig(input ?? {});
+  return new HeraldServer({ config, engines: selectEngines(config, overrides, logger), logger, processMetrics });
 }

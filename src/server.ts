@@ -1,33 +1,29 @@
 /**
  * The HTTP server that carries everything on one port: the native front (WebSocket, SSE,
  * long-poll, streaming), the server API, `/health` and `/metrics`. Other fronts and services
- * plug in through `addHttpHandler` / `addUpgradeHandler`.
+ * plug in through `addHttpHandler` / `addUpgradeHandler`. It receives finished engines
+ * (`createServer` in index.ts chooses them, select-engines.ts) and does HTTP and lifecycle only:
+ * it names no concrete engine.
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { ServerApi } from './api/api.js';
 import { registerBackendApi, setContacts } from './api/backend-api.js';
 import { registerImApi } from './api/im-api.js';
 import { Metrics } from './api/metrics.js';
 import { WebPages } from './api/web.js';
-import type { Broker } from './core/broker.js';
-import type { HeraldConfig } from './core/config.js';
+import { type HeraldConfig, isResolvedConfig } from './core/config.js';
 import { HeraldCore } from './core/core.js';
 import { HeraldError } from './core/errors.js';
+import type { BackendTransport } from './core/backend.js';
+import type { Broker } from './core/broker.js';
 import type { PresenceStore } from './core/im/presence.js';
 import { ImService } from './core/im/service.js';
 import type { ImStore } from './core/im/store.js';
 import type { Logger } from './core/logger.js';
 import { NodeHeartbeat, type NodeRegistry } from './core/nodes.js';
 import type { SessionRegistry } from './core/sessions.js';
-import { MemoryBroker } from './engines/broker-memory.js';
-import { MemoryPresence } from './engines/presence-memory.js';
-import { MemorySessions } from './engines/sessions-memory.js';
-import { PostgresImStore } from './engines/store-postgres.js';
-import { SqliteImStore } from './engines/store-sqlite.js';
-import { HttpBackendTransport } from './engines/backend-http.js';
 import { registerBackendCommands } from './fronts/native/backend-commands.js';
 import { NativeFront } from './fronts/native/front.js';
 import { attachNchanFront, type NchanFront } from './fronts/nchan/front.js';
@@ -47,22 +43,30 @@ export type HttpHandler = (req: IncomingMessage, res: ServerResponse, url: URL) 
 /** Handles an upgrade; returns true when it took the socket. */
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => boolean;
 
-/** Options of `createServer`. */
+/** Every engine a node runs on. */
+export interface Engines {
+  /** Channel fan-out and history. */
+  readonly broker: Broker;
+  /** Which nodes hold which sessions of a user. */
+  readonly sessions: SessionRegistry;
+  /** IM presence. */
+  readonly presence: PresenceStore;
+  /** IM store, opened on first IM use. */
+  readonly imStore: ImStore;
+  /** Node registry the dispatcher reads (none without Redis: a single node needs no dispatcher). */
+  readonly registry: NodeRegistry | undefined;
+  /** HTTP client for backend hooks and webhooks (none when neither is configured). */
+  readonly backendTransport: BackendTransport | undefined;
+}
+
+/**
+ * What a server is built from: a resolved configuration and every engine, chosen already
+ * (`selectEngines`). All are required, so no engine can silently fall back to a default that
+ * disagrees with the configuration (e.g. memory while `redis.url` is set).
+ */
 export interface ServerOptions {
   readonly config: HeraldConfig;
-  /** Broker engine (default: in-process memory). */
-  readonly broker?: Broker;
-  /**
-   * IM store engine, opened on first IM use (default: PostgreSQL when `database.url` is set, else
-   * SQLite at `im.storePath` or `<dataDir>/herald.db`).
-   */
-  readonly imStore?: ImStore;
-  /** Node registry for the dispatcher (default: none; the Redis one when redis.url is set). */
-  readonly registry?: NodeRegistry;
-  /** Session registry engine (default: in-process memory). */
-  readonly sessions?: SessionRegistry;
-  /** Presence engine (default: in-process memory). */
-  readonly presence?: PresenceStore;
+  readonly engines: Engines;
   readonly logger?: Logger;
   /** Collect Node process metrics in /metrics (default true). */
   readonly processMetrics?: boolean;
@@ -93,25 +97,22 @@ export class HeraldServer {
 
   constructor(options: ServerOptions) {
     this.config = options.config;
-    this.#registry = options.registry;
-    this.core = new HeraldCore({ config: options.config, broker: options.broker ?? new MemoryBroker(), sessions: options.sessions ?? new MemorySessions(), logger: options.logger });
+    const { engines } = options;
+    if (!engines || !isResolvedConfig(options.config)) {
+      throw new TypeError('HeraldServer needs a resolved config and its engines: build it with createServer(), which chooses the engines from the config');
+    }
+    this.#registry = engines.registry;
+    this.core = new HeraldCore({ config: options.config, broker: engines.broker, sessions: engines.sessions, logger: options.logger });
     this.native = new NativeFront(this.core);
     this.api = new ServerApi(this.core);
     this.api.route('POST', /^drain$/, async () => {
       void this.drain();
       return { draining: true, connections: this.core.hub.connectionCount, windowMs: this.config.cluster.drainWindowMs };
     });
-    const { im, database } = options.config;
-    const imStore =
-      options.imStore ??
-      (database.url
-        ? new PostgresImStore({ url: database.url, schema: database.schema, poolSize: database.poolSize })
-        : new SqliteImStore({ path: im.storePath || join(options.config.dataDir, 'herald.db'), synchronous: im.storeSync }));
-    this.im = new ImService({ core: this.core, store: imStore, presence: options.presence ?? new MemoryPresence() });
+    this.im = new ImService({ core: this.core, store: engines.imStore, presence: engines.presence });
     registerImCommands(this.native, this.im);
     registerImApi(this.api, this.im, options.config.limits.maxMessageBytes);
-    const backend = options.config.backend;
-    if (backend.url || backend.webhookUrl) this.core.backend.attach(new HttpBackendTransport({ connections: backend.maxConnections }));
+    if (engines.backendTransport) this.core.backend.attach(engines.backendTransport);
     this.core.backend.onContacts((user, list) => setContacts(this.im, user, list).then(() => undefined));
     registerBackendCommands(this.native, this.core.backend);
     registerBackendApi(this.api, this.core, this.im);

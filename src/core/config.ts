@@ -367,7 +367,17 @@ export function resolveConfig(...layers: ConfigInput[]): HeraldConfig {
     problems.push(`workers: ${cfg.workers} workers share channels and history only through Redis; set redis.url (${envName('redis.url')}) or use 1 worker`);
   }
   if (problems.length) throw new ConfigError(problems);
-  return deepFreeze(cfg);
+  const frozen = deepFreeze(cfg);
+  RESOLVED.add(frozen);
+  return frozen;
+}
+
+/** Configs returned by `resolveConfig` (validated, defaults filled in, frozen). */
+const RESOLVED = new WeakSet<object>();
+
+/** Whether `value` is a config returned by `resolveConfig` (not merely an object of the same shape). */
+export function isResolvedConfig(value: unknown): value is HeraldConfig {
+  return typeof value === 'object' && value !== null && RESOLVED.has(value);
 }
 
 function deepFreeze<T>(v: T): T {
