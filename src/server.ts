@@ -35,6 +35,8 @@ import { SendTimeout } from './transports/send-timeout.js';
 
 /** Drain steps are at least this far apart, ms. */
 const DRAIN_STEP_MS = 50;
+/** Longest wait for a request's headers, ms (never longer than the whole request may take). */
+const MAX_HEADERS_TIMEOUT_MS = 30_000;
 /** Listen backlog (the kernel caps it at net.core.somaxconn). */
 const LISTEN_BACKLOG = 4096;
 
@@ -117,11 +119,23 @@ export class HeraldServer {
     registerBackendCommands(this.native, this.core.backend);
     registerBackendApi(this.api, this.core, this.im);
     this.metrics = new Metrics(this.core, { defaultMetrics: options.processMetrics ?? true });
-    this.http = createHttpServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 30_000 }, (req, res) => this.#onRequest(req, res));
+    // A request (headers and body) must arrive within requestTimeoutMs, else 408 and close; Node
+    // checks every connection on one interval, a quarter of the timeout here.
+    const requestTimeout = options.config.timing.requestTimeoutMs;
+    this.http = createHttpServer(
+      {
+        keepAliveTimeout: 65_000,
+        requestTimeout,
+        headersTimeout: Math.min(requestTimeout, MAX_HEADERS_TIMEOUT_MS),
+        connectionsCheckingInterval: Math.max(50, Math.floor(requestTimeout / 4)),
+      },
+      (req, res) => this.#onRequest(req, res),
+    );
     this.http.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
     this.sendTimeout = new SendTimeout(this.http, options.config.timing.sendTimeoutMs);
-    this.http.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    this.http.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      if (socket.writable) socket.end(timedOut ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
     this.#httpHandlers.push((req, res, url) => this.native.handleHttp(req, res, url));

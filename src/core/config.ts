@@ -18,6 +18,8 @@ export const DEFAULT_PING_INTERVAL_MS = 25_000;
 export const DEFAULT_LONG_POLL_TIMEOUT_MS = 30_000;
 /** Default SSE / HTTP-stream keep-alive comment interval. */
 export const DEFAULT_STREAM_KEEPALIVE_MS = 15_000;
+/** Default time a client has to send a whole HTTP request (headers and body). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** Default send timeout: a socket with unsent bytes that made no progress this long is cut. */
 export const DEFAULT_SEND_TIMEOUT_MS = 30_000;
 /** Default largest inbound frame or HTTP body. */
@@ -99,6 +101,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('timing.connectTimeoutMs', z.number().int().min(100), 10_000, 'Time a WebSocket client has to send `connect`.'),
   opt('timing.longPollTimeoutMs', z.number().int().min(100), DEFAULT_LONG_POLL_TIMEOUT_MS, 'How long a long-poll waits for a publication before answering empty.'),
   opt('timing.streamKeepAliveMs', z.number().int().min(100), DEFAULT_STREAM_KEEPALIVE_MS, 'Keep-alive interval for SSE and HTTP streaming.'),
+  opt('timing.requestTimeoutMs', z.number().int().min(100), DEFAULT_REQUEST_TIMEOUT_MS, 'Time a client has to send a whole HTTP request (headers and body); later: 408 and the connection closed.'),
   opt('timing.sendTimeoutMs', z.number().int().min(100), DEFAULT_SEND_TIMEOUT_MS, 'A socket (HTTP answer, stream or WebSocket) holding unsent bytes that its peer has not read for this long is cut.'),
   opt('nchan.enabled', z.boolean(), true, 'Serve the Nchan-compatible HTTP pub/sub routes (see docs/nchan.md).'),
   opt('nchan.routes', z.array(nchanRouteSchema), DEFAULT_NCHAN_ROUTES, 'Nchan routes, one per nginx location: [{"path":"/pub/","role":"publisher"},...].'),
@@ -209,6 +212,7 @@ export interface HeraldConfig {
     readonly longPollTimeoutMs: number;
     readonly streamKeepAliveMs: number;
     readonly sendTimeoutMs: number;
+    readonly requestTimeoutMs: number;
     readonly shutdownTimeoutMs: number;
   };
   readonly im: {

@@ -29,7 +29,7 @@ function serverSockets(server: HeraldServer): Socket[] {
 
 /** The server's sockets of the given client connections, once all are accepted. */
 async function serverSide(all: Socket[], clients: Socket[]): Promise<Socket[]> {
-  await waitFor(() => clients.every((c) => c.localPort !== undefined && all.some((s) => s.remotePort === c.localPort)), 3_000, 'connections accepted');
+  await waitFor(() => clients.every((c) => c.localPort !== undefined && all.some((s) => s.remotePort === c.localPort)), 15_000, 'connections accepted');
   return clients.map((c) => all.find((s) => s.remotePort === c.localPort)!);
 }
 
@@ -122,6 +122,27 @@ test('a socket that never reads its answer is cut after timing.sendTimeoutMs and
     assert.equal(((await res.json()) as { publications: unknown[] }).publications.length, 300);
   } finally {
     for (const s of clients) s.destroy();
+    await server.close();
+  }
+});
+
+test('a request body that never finishes arriving gets 408 and the connection closed after timing.requestTimeoutMs', async () => {
+  const server = await startServer({ timing: { requestTimeoutMs: 300 } });
+  try {
+    const all = serverSockets(server);
+    const port = Number(new URL(server.url()).port);
+    const client = connect(port, '127.0.0.1');
+    let answer = '';
+    client.on('data', (d: Buffer) => (answer += d.toString()));
+    client.on('error', () => undefined);
+    const ended = new Promise<void>((r) => client.once('close', () => r()));
+    // Declares 100 bytes and sends 10, then nothing.
+    client.write('POST /connection/command HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"cmd":"pu');
+    const [side] = await serverSide(all, [client]);
+    const closed = new Promise<void>((r) => side!.once('close', () => r()));
+    await Promise.all([closed, ended]);
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+  } finally {
     await server.close();
   }
 });
