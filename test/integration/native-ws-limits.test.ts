@@ -45,6 +45,16 @@ describe('native WebSocket limits and liveness', () => {
     assert.equal(s.core.hub.subscriptionCount, 2);
   });
 
+  test('pipelined subscribes cannot overshoot maxChannelsPerConnection: exactly the limit succeeds', async () => {
+    const s = await start({ limits: { maxChannelsPerConnection: 8 } });
+    const c = await connected(s);
+    // 40 subscribes in one burst, none awaited before the next is sent.
+    const replies = await Promise.all(Array.from({ length: 40 }, () => c.command('subscribe', { channel: chan('burst') })));
+    assert.equal(replies.filter((r) => !r.error).length, 8);
+    assert.ok(replies.filter((r) => r.error).every((r) => r.error!.code === ErrorCode.LIMIT_EXCEEDED));
+    assert.equal(s.core.hub.subscriptionCount, 8);
+  });
+
   test('a command flood beyond commandsPerSecond closes with 3505', async () => {
     const s = await start({ limits: { commandsPerSecond: 5 } });
     const c = await connected(s);

@@ -58,6 +58,8 @@ export class WsSession implements Connection, Subscriber, CommandContext {
   readonly #env: SessionEnv;
   readonly #ticket: AdmissionTicket;
   readonly #subs = new Map<string, SubscriptionState>();
+  /** Subscribes past the limit check and still waiting for the backend's answer (they count against the limit). */
+  #subscribing = 0;
   #closed = false;
   /** The connect command in progress (or done); later commands wait for it. */
   #connecting: Promise<void> | undefined;
@@ -213,10 +215,16 @@ export class WsSession implements Connection, Subscriber, CommandContext {
     const p = this.#params(COMMAND_SCHEMAS.subscribe, params);
     this.core.clients.assertCanRead(this.identity, p.channel);
     if (this.#subs.has(p.channel)) throw new HeraldError('HERALD_ERR_ALREADY_SUBSCRIBED');
-    if (this.#subs.size >= this.core.config.limits.maxChannelsPerConnection) {
+    // Pipelined subscribes run concurrently: those still being authorized hold a place too.
+    if (this.#subs.size + this.#subscribing >= this.core.config.limits.maxChannelsPerConnection) {
       throw new HeraldError('HERALD_ERR_LIMIT_EXCEEDED', `At most ${this.core.config.limits.maxChannelsPerConnection} subscriptions per connection`);
     }
-    await this.core.backend.authorizeSubscribe(this.identity, this.id, p.channel);
+    this.#subscribing++;
+    try {
+      await this.core.backend.authorizeSubscribe(this.identity, this.id, p.channel);
+    } finally {
+      this.#subscribing--;
+    }
     if (this.#subs.has(p.channel)) throw new HeraldError('HERALD_ERR_ALREADY_SUBSCRIBED');
     const since = positionParam(p.since);
     const st = new SubscriptionState(p.channel);
