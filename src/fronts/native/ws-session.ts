@@ -2,6 +2,7 @@
  * One native-protocol WebSocket connection: connect handshake, subscriptions with recovery,
  * command dispatch, delivery of shared pre-framed publications, and the disconnect codes.
  */
+import { isUtf8 } from 'node:buffer';
 import type { WebSocket } from 'ws';
 import type { Identity } from '../../core/auth.js';
 import { connectCloseCode } from '../../core/backend.js';
@@ -131,7 +132,12 @@ export class WsSession implements Connection, Subscriber, CommandContext {
       this.disconnect(DisconnectCode.TOO_MANY_REQUESTS, 'too many commands');
       return;
     }
-    const decoded = decodeCommand(isBinary ? data.toString('utf8') : data.toString());
+    // ws checks text frames (1007); a binary frame's bytes are ours to check, never rewritten.
+    if (isBinary && !isUtf8(data)) {
+      this.disconnect(DisconnectCode.BAD_REQUEST, 'binary frame is not valid UTF-8');
+      return;
+    }
+    const decoded = decodeCommand(data.toString());
     if ('kind' in decoded) {
       // Too deep is a well-formed command whose data is refused: answer it and keep the session.
       if (decoded.kind === 'depth') this.#replyError(decoded.id, new HeraldError('HERALD_ERR_JSON_TOO_DEEP', decoded.message));
