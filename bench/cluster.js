@@ -23,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  ROOT, RESULTS_DIR, benchProcessSetup, buildLoadgen, childPids, cpuSecs, drain, loadavg, machineInfo, makePublisher,
+  ROOT, RESULTS_DIR, benchProcessSetup, buildLoadgen, heraldEnv, childPids, cpuSecs, drain, loadavg, machineInfo, makePublisher,
   median, mergeLatency, nowUs, openConnections, redisCleanup, rssKb, sh, spawnAt, statsAll, stopChild, waitPort,
 } from './common.js';
 
@@ -90,7 +90,7 @@ const SERVERS = {
       mkdirSync(dataDir, { recursive: true });
       const child = spawnAt(cpu, process.execPath, [HERALD_BIN, 'serve', '--port', String(port), '--host', '127.0.0.1',
         '--redis', REDIS_URL, '--redis.prefix', prefix, '--data-dir', dataDir],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HERALD_LOG_LEVEL: 'warn' } });
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: heraldEnv() });
       return { child, pids: () => [child.pid] };
     },
     spec: (channels) => ({

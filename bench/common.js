@@ -20,6 +20,14 @@ export const LOADGEN_BIN = path.join(BUILD_DIR, 'loadgen');
 export const MAX_CONNS_PER_LOADGEN = 15_000;
 /** Connections per loopback source address (the ephemeral range here is 28k ports). */
 export const CONNS_PER_SOURCE_ADDR = 15_000;
+/**
+ * API key every benchmarked Herald is started with (HERALD_API_KEY) and every publisher sends:
+ * loopback clients are not trusted without development mode, so the publisher authenticates like
+ * a backend does. Peers ignore the header.
+ */
+export const BENCH_API_KEY = 'herald-bench-api-key-0123456789';
+/** Environment of a benchmarked Herald: the caller's, with the bench's API key and a log level. */
+export const heraldEnv = (logLevel = 'warn') => ({ ...process.env, HERALD_LOG_LEVEL: logLevel, HERALD_API_KEY: BENCH_API_KEY });
 const NICE = -10;
 
 /** Every child process started, so that an interrupted run can stop them by pid. */
@@ -277,7 +285,7 @@ export function makePublisher(port, pub, payloadBytes, concurrency) {
   const one = (channel, attempt = 0) => new Promise((resolve) => {
     const body = pub.body(channel, { bt: nowUs(), seq: seq++, pad });
     const req = http.request({ host: '127.0.0.1', port, path: pub.path(channel), method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `apikey ${BENCH_API_KEY}` } }, (res) => {
       if (res.statusCode >= 300) errors++;
       else sent++;
       res.resume();

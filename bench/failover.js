@@ -25,6 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { BENCH_API_KEY } from './common.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const TEN_S = 10_000;
@@ -169,7 +170,7 @@ function startPublisher(port, channels, rate, request = (ch, n) => ({ path: '/ap
     const r = request(ch, n);
     const body = JSON.stringify(r.body);
     const req = http.request({ host: '127.0.0.1', port, path: r.path, method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `apikey ${BENCH_API_KEY}` } }, (res) => {
       let text = '';
       res.on('data', (d) => { text += d; });
       res.on('end', () => {
@@ -235,7 +236,7 @@ async function main() {
     child.stderr?.on('data', (d) => { t.out = (t.out + d).slice(-3000); });
     return t;
   };
-  const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HERALD_'))), HERALD_LOG_LEVEL: 'warn' };
+  const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HERALD_'))), HERALD_LOG_LEVEL: 'warn', HERALD_API_KEY: BENCH_API_KEY };
   const nodes = [0, 1, 2].map((i) => {
     const port = opts.portBase + i;
     const dataDir = path.join(scratch, `node-${i}`);

@@ -24,8 +24,8 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  BUILD_DIR, CONNS_PER_SOURCE_ADDR, LOADGEN_BIN, MAX_CONNS_PER_LOADGEN, RESULTS_DIR, ROOT,
-  buildLoadgen, childPids, cpuSecs, mergeLatency, rssKb, sh, statsAll, waitExit,
+  BENCH_API_KEY, BUILD_DIR, CONNS_PER_SOURCE_ADDR, LOADGEN_BIN, MAX_CONNS_PER_LOADGEN, RESULTS_DIR, ROOT,
+  buildLoadgen, childPids, cpuSecs, heraldEnv, mergeLatency, rssKb, sh, statsAll, waitExit,
 } from './common.js';
 
 const SERVER_CPU = '0';
@@ -109,7 +109,7 @@ function parseArgs(argv) {
           label: 'Herald (B)',
           start(port) {
             const child = spawnPinned(SERVER_CPU, process.execPath, [bin, 'serve', '--port', String(port), '--host', '127.0.0.1'],
-              { cwd: path.dirname(path.dirname(bin)), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HERALD_LOG_LEVEL: 'warn' } });
+              { cwd: path.dirname(path.dirname(bin)), stdio: ['ignore', 'pipe', 'pipe'], env: heraldEnv() });
             return { child, pids: () => [child.pid] };
           },
         };
@@ -231,7 +231,7 @@ const SERVERS = {
     label: 'Herald',
     start(port) {
       const child = spawnPinned(SERVER_CPU, process.execPath, [HERALD_BIN, 'serve',
-        '--port', String(port), '--host', '127.0.0.1'], { cwd: path.dirname(path.dirname(HERALD_BIN)), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HERALD_LOG_LEVEL: 'warn' } });
+        '--port', String(port), '--host', '127.0.0.1'], { cwd: path.dirname(path.dirname(HERALD_BIN)), stdio: ['ignore', 'pipe', 'pipe'], env: heraldEnv() });
       return { child, pids: () => [child.pid] };
     },
     loadgen: (subs) => ({
@@ -264,7 +264,7 @@ const SERVERS = {
     label: 'Herald (Nchan routes)',
     start(port) {
       const child = spawnPinned(SERVER_CPU, process.execPath, [HERALD_BIN, 'serve',
-        '--port', String(port), '--host', '127.0.0.1'], { cwd: path.dirname(path.dirname(HERALD_BIN)), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HERALD_LOG_LEVEL: 'warn' } });
+        '--port', String(port), '--host', '127.0.0.1'], { cwd: path.dirname(path.dirname(HERALD_BIN)), stdio: ['ignore', 'pipe', 'pipe'], env: heraldEnv() });
       return { child, pids: () => [child.pid] };
     },
     loadgen: (subs) => ({ path: subs === 2 ? '/sub/bench,u%d' : '/sub/bench', pre: 0, send: [], nchanRoute: true }),
@@ -390,7 +390,7 @@ function makePublisher(port, pub, payloadBytes, concurrency) {
   const one = (attempt = 0) => new Promise((resolve) => {
     const body = pub.body({ bt: nowUs(), seq: seq++, pad });
     const req = http.request({ host: '127.0.0.1', port, path: pub.path, method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `apikey ${BENCH_API_KEY}` } }, (res) => {
       if (res.statusCode >= 300) errors++;
       res.resume();
       res.on('end', resolve);

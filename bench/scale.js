@@ -30,7 +30,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  ROOT, RESULTS_DIR, MAX_CONNS_PER_LOADGEN, benchProcessSetup, buildLoadgen, childPids, cpuSecs, drain, loadavg,
+  ROOT, RESULTS_DIR, MAX_CONNS_PER_LOADGEN, benchProcessSetup, heraldEnv, buildLoadgen, childPids, cpuSecs, drain, loadavg,
   machineInfo, makePublisher, mergeLatency, nowUs, openConnections, redisCleanup, rssKb, statsAll, stopChild, spawnAt, waitPort,
 } from './common.js';
 
@@ -99,7 +99,7 @@ function peerServers(prefix, scratch) {
     herald: {
       label: 'Herald, 1 process (Redis broker)',
       start: (port) => spawnAt(null, process.execPath, [HERALD_BIN, 'serve', '--port', String(port), '--host', '127.0.0.1', '--redis', REDIS_URL,
-        '--redis.prefix', prefix, '--data-dir', scratch], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HERALD_LOG_LEVEL: 'warn' } }),
+        '--redis.prefix', prefix, '--data-dir', scratch], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: heraldEnv() }),
       spec: (subs) => ({ path: '/connection/websocket', send: ['{"id":1,"cmd":"connect"}', '{"id":2,"cmd":"subscribe","channel":"bench"}', '{"id":3,"cmd":"subscribe","channel":"u%d"}'].slice(0, 1 + subs) }),
     },
     nchan: {
@@ -175,7 +175,7 @@ async function main() {
   };
   const server = spawnAt(null, process.execPath, [HERALD_BIN, 'serve', '--workers', String(opts.workers), '--port', String(opts.port),
     '--host', '127.0.0.1', '--redis', REDIS_URL, '--redis.prefix', prefix, '--data-dir', scratch, '--limits.max-connections', '20000'],
-  { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HERALD_LOG_LEVEL: 'info' } });
+  { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: heraldEnv('info') });
   let out = '';
   let allListening = false;
   const onOut = (d) => {

@@ -16,7 +16,7 @@ import { WebPages } from './api/web.js';
 import { type HeraldConfig, isResolvedConfig } from './core/config.js';
 import { HeraldCore } from './core/core.js';
 import { HeraldError } from './core/errors.js';
-import type { BackendTransport } from './core/backend.js';
+import type { BackendTransport } from './core/backend-hooks.js';
 import type { Broker } from './core/broker.js';
 import type { PresenceStore } from './core/im/presence.js';
 import { ImService } from './core/im/service.js';

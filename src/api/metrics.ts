@@ -6,7 +6,7 @@ import diagnostics from 'node:diagnostics_channel';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { HeraldCore } from '../core/core.js';
 import type { ConnectionEvent, FanoutEvent, PublishEvent } from '../core/events.js';
-import type { BackendHookEvent } from '../core/backend.js';
+import type { BackendHookEvent } from '../core/backend-hooks.js';
 import type { WebhookOutcomeEvent } from '../core/webhooks.js';
 import type { QueueStats } from '../fronts/stomp/queue.js';
 

@@ -8,8 +8,9 @@
  * bound are dropped, counted on the `herald:webhook` diagnostics channel and logged (at most
  * once per interval).
  */
-import { createHmac, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
+import { signBody } from './backend-hooks.js';
 import type { BackendConfig, WebhookEventType } from './config-backend.js';
 import { HeraldError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -180,7 +181,7 @@ export class WebhookQueue {
     const body = `{"events":[${batch.map((e) => e.json).join(',')}]}`;
     const ts = Math.floor(Date.now() / 1000);
     const headers: Record<string, string> = { 'content-type': 'application/json', 'x-herald-timestamp': String(ts) };
-    if (this.#o.config.secret) headers['x-herald-signature'] = 'sha256=' + createHmac('sha256', this.#o.config.secret).update(`${ts}.${body}`).digest('hex');
+    if (this.#o.config.secret) headers['x-herald-signature'] = signBody(this.#o.config.secret, ts, body);
     let ok = false;
     let why = '';
     try {

@@ -4,7 +4,7 @@
  * core can tell it from an unreachable backend.
  */
 import { Agent, request } from 'undici';
-import type { BackendResponse, BackendTransport } from '../core/backend.js';
+import type { BackendResponse, BackendTransport } from '../core/backend-hooks.js';
 import { TimeoutError } from '../core/errors.js';
 
 /** Largest backend answer read; a longer one is cut and the call fails. */

@@ -100,6 +100,15 @@ describe('backend auth hooks and proxies', () => {
     assert.equal(backend.stats.hooks.connect, calls);
   });
 
+  test('a reconnect storm of one credential makes one connect and one contacts hook call, not one per connection', async () => {
+    const connects = backend.stats.hooks.connect ?? 0;
+    const contacts = backend.stats.hooks.contacts ?? 0;
+    const storm = await Promise.all(Array.from({ length: 20 }, () => open({ token: 'user:storm' })));
+    for (const c of storm) assert.deepEqual(await c.ok('ping'), {});
+    assert.equal(backend.stats.hooks.connect, connects + 1);
+    assert.equal(backend.stats.hooks.contacts, contacts + 1);
+  });
+
   test('subscribe: the backend allows a private channel only to its owner, denies forbidden ones', async () => {
     const bob = await open({ token: 'user:bob' });
     const ok = await bob.command('subscribe', { channel: 'private:bob' });

@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { verifySignature } from '../../examples/backend.js';
-import { connectCloseCode, signBody } from '../../src/core/backend.js';
+import { connectCloseCode } from '../../src/core/backend.js';
+import { DecisionCache } from '../../src/core/backend-cache.js';
+import { signBody } from '../../src/core/backend-hooks.js';
 import { HeraldError } from '../../src/core/errors.js';
 import { Revocations } from '../../src/core/revocation.js';
 import { ConfigError, resolveConfig } from '../../src/index.js';
@@ -69,5 +71,55 @@ describe('backend.* options', () => {
       for (const key of ['backend.url', 'backend.connectPath', 'backend.secret', 'backend.webhookEvents', 'backend']) assert.match(text, new RegExp(key.replace('.', '\\.')));
       assert.ok(err.problems.length >= 5, text);
     }
+  });
+});
+
+describe('DecisionCache', () => {
+  test('concurrent lookups of one key share one load; the value is kept for the TTL', async () => {
+    const cache = new DecisionCache(60_000);
+    let loads = 0;
+    const load = async (): Promise<{ allow: boolean }> => {
+      loads++;
+      await new Promise((r) => setTimeout(r, 20));
+      return { allow: true };
+    };
+    const answers = await Promise.all(Array.from({ length: 50 }, () => cache.get('c:token', load)));
+    assert.equal(loads, 1);
+    assert.ok(answers.every((a) => a?.allow === true));
+    await cache.get('c:token', load);
+    assert.equal(loads, 1);
+  });
+
+  test('failed loads (undefined or rejected) are not kept; expired entries load again', async () => {
+    const cache = new DecisionCache(30);
+    let loads = 0;
+    assert.equal(await cache.get('k', async () => (loads++, undefined)), undefined);
+    await assert.rejects(cache.get('k', async () => { loads++; throw new Error('down'); }), /down/);
+    await cache.get('k', async () => (loads++, { allow: true }));
+    await new Promise((r) => setTimeout(r, 60));
+    await cache.get('k', async () => (loads++, { allow: true }));
+    assert.equal(loads, 4);
+  });
+
+  test('past its size the least recently used entries go, not the whole cache; invalidate by predicate', async () => {
+    const cache = new DecisionCache(60_000, 3);
+    for (const k of ['a', 'b', 'c']) await cache.get(k, async () => ({ k }));
+    await cache.get('a', async () => ({ k: 'a2' }));
+    await cache.get('d', async () => ({ k: 'd' }));
+    assert.equal(cache.size, 3);
+    assert.deepEqual(await cache.get('a', async () => ({ k: 'reloaded' })), { k: 'a' });
+    assert.deepEqual(await cache.get('b', async () => ({ k: 'reloaded' })), { k: 'reloaded' });
+    cache.invalidate((key) => key === 'a');
+    assert.deepEqual(await cache.get('a', async () => ({ k: 'again' })), { k: 'again' });
+    cache.invalidate();
+    assert.equal(cache.size, 0);
+  });
+
+  test('a TTL of 0 keeps nothing: every lookup loads', async () => {
+    const cache = new DecisionCache(0);
+    let loads = 0;
+    await cache.get('k', async () => (loads++, { allow: true }));
+    await cache.get('k', async () => (loads++, { allow: true }));
+    assert.equal(loads, 2);
   });
 });
