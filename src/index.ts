@@ -22,6 +22,7 @@ export { RedisSessions, type RedisSessionsOptions } from './engines/sessions-red
 export type { SessionEntry, SessionRegistry } from './core/sessions.js';
 export { createDispatchServer, Dispatcher, listenDispatch, type Assignment, type DispatchStrategy } from './api/dispatcher.js';
 export type { NodeInfo, NodeRegistry } from './core/nodes.js';
+export { keyEquals, NetPolicy, type RequestFacts } from './core/net-policy.js';
 export type { Broker } from './core/broker.js';
 export type { ControlAction, ControlMessage } from './core/control-message.js';
 export { SqliteImStore, type SqliteStoreOptions } from './engines/store-sqlite.js';

@@ -14,6 +14,7 @@ import { RedisPresence } from './engines/presence-redis.js';
 import { RedisNodeRegistry } from './engines/registry-redis.js';
 import { MemorySessions } from './engines/sessions-memory.js';
 import { RedisSessions } from './engines/sessions-redis.js';
+import { FileRevocationStore } from './engines/revocations-file.js';
 import { PostgresImStore } from './engines/store-postgres.js';
 import { SqliteImStore } from './engines/store-sqlite.js';
 import type { Engines } from './server.js';
@@ -25,7 +26,8 @@ export type EngineOverrides = { readonly [K in keyof Engines]?: Engines[K] };
  * Choose every engine: an override when given, else from the configuration. `redis.url`
  * selects Redis for the broker, presence, session and node registries (ioredis loads when each
  * first connects); `database.url` the PostgreSQL IM store, else SQLite at `im.storePath` or
- * `<dataDir>/herald.db`; `backend.url` or `backend.webhookUrl` the HTTP backend client. Without
+ * `<dataDir>/herald.db`; `backend.url` or `backend.webhookUrl` the HTTP backend client; without
+ * Redis, token revocations persist in `<dataDir>/revocations.json`. Without
  * them everything is in-process memory plus the SQLite file. Constructing an engine opens no
  * connection.
  */
@@ -43,5 +45,6 @@ export function selectEngines(config: HeraldConfig, overrides: EngineOverrides =
         ? new PostgresImStore({ url: database.url, schema: database.schema, poolSize: database.poolSize })
         : new SqliteImStore({ path: im.storePath || join(config.dataDir, 'herald.db'), synchronous: im.storeSync })),
     backendTransport: overrides.backendTransport ?? (backend.url || backend.webhookUrl ? new HttpBackendTransport({ connections: backend.maxConnections }) : undefined),
+    revocationStore: overrides.revocationStore ?? (r ? undefined : new FileRevocationStore(join(config.dataDir, 'revocations.json'))),
   };
 }

@@ -5,11 +5,11 @@
  * (`createServer` in index.ts chooses them, select-engines.ts) and does HTTP and lifecycle only:
  * it names no concrete engine.
  */
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ServerApi } from './api/api.js';
-import { registerBackendApi, setContacts } from './api/backend-api.js';
+import { registerBackendApi } from './api/backend-api.js';
 import { registerImApi } from './api/im-api.js';
 import { Metrics } from './api/metrics.js';
 import { WebPages } from './api/web.js';
@@ -22,6 +22,7 @@ import type { PresenceStore } from './core/im/presence.js';
 import { ImService } from './core/im/service.js';
 import type { ImStore } from './core/im/store.js';
 import type { Logger } from './core/logger.js';
+import type { RevocationStore } from './core/revocation.js';
 import { NodeHeartbeat, type NodeRegistry } from './core/nodes.js';
 import type { SessionRegistry } from './core/sessions.js';
 import { registerBackendCommands } from './fronts/native/backend-commands.js';
@@ -31,6 +32,7 @@ import { attachStompFront, type StompFront } from './fronts/stomp/front.js';
 import { registerImCommands } from './fronts/native/im-commands.js';
 import { DisconnectCode } from './protocol/codes.js';
 import { sendError } from './transports/http.js';
+import { createListener, type Listener } from './transports/listener.js';
 import { SendTimeout } from './transports/send-timeout.js';
 
 /** Drain steps are at least this far apart, ms. */
@@ -59,6 +61,8 @@ export interface Engines {
   readonly registry: NodeRegistry | undefined;
   /** HTTP client for backend hooks and webhooks (none when neither is configured). */
   readonly backendTransport: BackendTransport | undefined;
+  /** Where a single node keeps token revocations across restarts (none in a cluster: Redis replays them). */
+  readonly revocationStore: RevocationStore | undefined;
 }
 
 /**
@@ -89,6 +93,9 @@ export class HeraldServer {
   readonly http: Server;
   /** Cuts sockets whose peer stopped reading (`timing.sendTimeoutMs`). */
   readonly sendTimeout: SendTimeout;
+  readonly #listener: Listener;
+  /** The engines this node runs on (chosen by createServer). */
+  readonly engines: Engines;
   readonly #httpHandlers: HttpHandler[] = [];
   readonly #upgradeHandlers: UpgradeHandler[] = [];
   readonly #closeHooks: Array<() => void | Promise<void>> = [];
@@ -103,6 +110,7 @@ export class HeraldServer {
     if (!engines || !isResolvedConfig(options.config)) {
       throw new TypeError('HeraldServer needs a resolved config and its engines: build it with createServer(), which chooses the engines from the config');
     }
+    this.engines = engines;
     this.#registry = engines.registry;
     this.core = new HeraldCore({ config: options.config, broker: engines.broker, sessions: engines.sessions, logger: options.logger });
     this.native = new NativeFront(this.core);
@@ -115,22 +123,26 @@ export class HeraldServer {
     registerImCommands(this.native, this.im);
     registerImApi(this.api, this.im, options.config.limits.maxMessageBytes);
     if (engines.backendTransport) this.core.backend.attach(engines.backendTransport);
-    this.core.backend.onContacts((user, list) => setContacts(this.im, user, list).then(() => undefined));
+    if (engines.revocationStore) this.core.backend.revocations.persistTo(engines.revocationStore);
+    this.core.backend.onContacts((user, list) => this.im.admin.setContacts(user, list).then(() => undefined));
     registerBackendCommands(this.native, this.core.backend);
     registerBackendApi(this.api, this.core, this.im);
     this.metrics = new Metrics(this.core, { defaultMetrics: options.processMetrics ?? true });
     // A request (headers and body) must arrive within requestTimeoutMs, else 408 and close; Node
     // checks every connection on one interval, a quarter of the timeout here.
     const requestTimeout = options.config.timing.requestTimeoutMs;
-    this.http = createHttpServer(
+    this.#listener = createListener(
       {
         keepAliveTimeout: 65_000,
         requestTimeout,
         headersTimeout: Math.min(requestTimeout, MAX_HEADERS_TIMEOUT_MS),
         connectionsCheckingInterval: Math.max(50, Math.floor(requestTimeout / 4)),
       },
-      (req, res) => this.#onRequest(req, res),
+      options.config.tls,
+      this.core.logger,
+      (req, res) => void this.#onRequest(req, res),
     );
+    this.http = this.#listener.server;
     this.http.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
     this.sendTimeout = new SendTimeout(this.http, options.config.timing.sendTimeoutMs);
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket) => {
@@ -144,7 +156,7 @@ export class HeraldServer {
     const web = options.config.web;
     const chat = web.chat ?? options.config.dev;
     if (chat || web.admin) {
-      const pages = new WebPages({ chat, admin: web.admin, root: web.root, apiKey: options.config.apiKey, authorized: (req) => this.api.authorized(req) });
+      const pages = new WebPages({ chat, admin: web.admin, root: web.root, apiKey: options.config.apiKey, net: this.core.net, authorized: (req) => this.api.authorized(req) });
       this.#httpHandlers.push((req, res, url) => pages.handle(req, res, url));
     }
     this.nchan = options.config.nchan.enabled ? attachNchanFront(this) : undefined;
@@ -227,11 +239,16 @@ export class HeraldServer {
     return this.http.address() as AddressInfo;
   }
 
-  /** Base URL, e.g. `http://127.0.0.1:8080`. */
+  /** Base URL, e.g. `http://127.0.0.1:8080` (`https://` when TLS is on). */
   url(): string {
     const a = this.address();
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    return `http://${host}:${a.port}`;
+    return `${this.#listener.scheme}://${host}:${a.port}`;
+  }
+
+  /** Re-read the TLS certificate and key now (as on SIGHUP); false when TLS is off or they did not load. */
+  reloadTls(): boolean {
+    return this.#listener.reload();
   }
 
   /**
@@ -246,6 +263,7 @@ export class HeraldServer {
   async #close(): Promise<void> {
     const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.sendTimeout.stop();
+    this.#listener.stop();
     // Leave the registry first, so the dispatcher sends no one here while clients drain away.
     await this.#heartbeat?.stop();
     for (const hook of this.#closeHooks) await hook();
@@ -272,12 +290,12 @@ export class HeraldServer {
     }
     try {
       if (url.pathname === '/health') {
-        const body = JSON.stringify({ status: this.#closing ? 'shutting-down' : 'ok', node: this.core.nodeId, connections: this.core.hub.connectionCount });
+        const body = JSON.stringify({ status: this.#closing ? 'shutting-down' : 'ok', node: this.core.nodeId, connections: this.core.hub.connectionCount, dev: this.config.dev });
         res.writeHead(this.#closing ? 503 : 200, { 'content-type': 'application/json' }).end(body);
         return;
       }
       if (url.pathname === '/metrics') {
-        if (!this.api.authorized(req)) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'API key required');
+        this.api.admit(req);
         const text = await this.metrics.text();
         res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text);
         return;

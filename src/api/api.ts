@@ -1,7 +1,9 @@
 /**
  * The server API for backends (`/api/*`), documented in docs/api.md: publish, channel info,
  * channel list, channel delete, stats. Protected by the API key (`Authorization: apikey <key>`
- * or `X-API-Key`); without a configured key only loopback clients are served.
+ * or `X-API-Key`, compared in constant time) or, with `trustLoopback`, served to loopback
+ * clients. Browser requests from other sites and unknown Host headers are refused first
+ * (CSRF and DNS-rebinding guard), and request bodies must be JSON unless a route takes raw ones.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
@@ -9,7 +11,7 @@ import type { HeraldCore } from '../core/core.js';
 import { HeraldError } from '../core/errors.js';
 import { JSON_CONTENT_TYPE, type PublicationInput } from '../core/publication.js';
 import { formatPosition } from '../protocol/position.js';
-import { isLoopbackRequest, parseJson, readBody, requestApiKey, secretEquals, sendJson } from '../transports/http.js';
+import { apiAuthorized, hasBody, mediaType, parseBody, parseJson, readBody, requestFacts, sendJson } from '../transports/http.js';
 
 /** URL prefix of the server API. */
 export const API_PREFIX = '/api/';
@@ -37,17 +39,21 @@ function decodePathPart(part: string): string {
 /** A route handler; returns the JSON body (status 200) or throws a HeraldError. */
 type Handler = (req: IncomingMessage, url: URL, params: string[]) => Promise<unknown>;
 
+/** Options of one route. */
+export interface RouteOptions {
+  /** The route reads bodies of any media type itself (default: a body must be application/json). */
+  readonly rawBody?: boolean;
+}
+
 /** The server API. */
 export class ServerApi {
   readonly #core: HeraldCore;
-  readonly #key: string | undefined;
-  readonly #routes: Array<{ method: string; re: RegExp; handler: Handler }> = [];
+  readonly #routes: Array<{ method: string; re: RegExp; handler: Handler; rawBody: boolean }> = [];
   readonly #stats: Array<[string, () => unknown]> = [];
 
   constructor(core: HeraldCore) {
     this.#core = core;
-    this.#key = core.config.apiKey;
-    this.route('POST', /^publish$/, (req, url) => this.#publish(req, url));
+    this.route('POST', /^publish$/, (req, url) => this.#publish(req, url), { rawBody: true });
     this.route('GET', /^channels$/, (_req, url) => this.#list(url));
     this.route('GET', /^channels\/(.+)$/, (_req, _url, [ch]) => this.#info(ch!));
     this.route('DELETE', /^channels\/(.+)$/, (_req, _url, [ch]) => this.#delete(ch!));
@@ -55,8 +61,8 @@ export class ServerApi {
   }
 
   /** Add a route under `/api/` (used by other services, e.g. the IM). */
-  route(method: string, re: RegExp, handler: Handler): void {
-    this.#routes.push({ method, re, handler });
+  route(method: string, re: RegExp, handler: Handler, options: RouteOptions = {}): void {
+    this.#routes.push({ method, re, handler, rawBody: options.rawBody ?? false });
   }
 
   /** Add a section to `GET /api/stats` (used by fronts, e.g. STOMP's `stompQueues`). */
@@ -64,16 +70,28 @@ export class ServerApi {
     this.#stats.push([name, read]);
   }
 
-  /** Whether the request carries the API key, or comes from loopback when no key is configured. */
+  /**
+   * Whether the request carries the API key (compared in constant time), or gets loopback trust
+   * (`trustLoopback`; with a key configured the key is always required).
+   */
   authorized(req: IncomingMessage): boolean {
-    if (!this.#key) return isLoopbackRequest(req);
-    return secretEquals(requestApiKey(req), this.#key);
+    return apiAuthorized(req, this.#core.config.apiKey, this.#core.net);
+  }
+
+  /**
+   * Admit a request to an endpoint with the API's authority (`/api/*`, `/metrics`): throws 403
+   * HERALD_ERR_FORBIDDEN for a cross-site request or an unknown Host, 401 without the key.
+   */
+  admit(req: IncomingMessage): void {
+    const refused = this.#core.net.crossSiteReason(requestFacts(req));
+    if (refused) throw new HeraldError('HERALD_ERR_FORBIDDEN', refused);
+    if (!this.authorized(req)) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'API key required (Authorization: apikey <key>)');
   }
 
   /** Handle `/api/*`; returns false for other paths. Errors are thrown to the caller's handler. */
   async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
     if (!url.pathname.startsWith(API_PREFIX)) return false;
-    if (!this.authorized(req)) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'API key required (Authorization: apikey <key>)');
+    this.admit(req);
     const path = url.pathname.slice(API_PREFIX.length);
     let pathMatched = false;
     for (const r of this.#routes) {
@@ -81,6 +99,9 @@ export class ServerApi {
       if (!m) continue;
       pathMatched = true;
       if (r.method !== req.method) continue;
+      if (!r.rawBody && hasBody(req) && mediaType(req) !== 'application/json') {
+        throw new HeraldError('HERALD_ERR_UNSUPPORTED_MEDIA_TYPE', 'Request bodies are application/json');
+      }
       const params = m.slice(1).map(decodePathPart);
       sendJson(res, 200, await r.handler(req, url, params));
       return true;
@@ -90,13 +111,11 @@ export class ServerApi {
 
   async #publish(req: IncomingMessage, url: URL): Promise<unknown> {
     const body = await readBody(req, this.#core.config.limits.maxMessageBytes + 4096);
-    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    const type = mediaType(req);
     let channels: string[];
     let input: PublicationInput;
     if (type === 'application/json' && !url.searchParams.has('channel')) {
-      const parsed = publishBody.safeParse(parseJson(body));
-      if (!parsed.success) throw new HeraldError('HERALD_ERR_BAD_REQUEST', parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
-      const b = parsed.data;
+      const b = parseBody(publishBody, parseJson(body));
       channels = b.channels ?? [b.channel!];
       input = { payload: Buffer.from(JSON.stringify(b.data)), contentType: JSON_CONTENT_TYPE, event: b.event };
     } else {
@@ -148,6 +167,7 @@ export class ServerApi {
     const mem = process.memoryUsage();
     return {
       node: this.#core.nodeId,
+      dev: this.#core.config.dev,
       ...this.#core.stats(),
       connectionsByTransport: this.#core.hub.connectionsByTransport(),
       memory: { rss: mem.rss, heapUsed: mem.heapUsed },

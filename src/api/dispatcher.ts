@@ -12,7 +12,9 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HeraldError } from '../core/errors.js';
+import type { NetPolicy } from '../core/net-policy.js';
 import type { NodeInfo, NodeRegistry } from '../core/nodes.js';
+import { answerPreflight, applyCors, clientCors } from '../transports/cors.js';
 import { sendError } from '../transports/http.js';
 
 /** How nodes are ordered for a user. */
@@ -26,6 +28,8 @@ export interface DispatcherOptions {
   readonly backups?: number;
   /** How long a registry read is reused, ms (default 500). */
   readonly cacheMs?: number;
+  /** Network policy: browsers on `allowedOrigins` get CORS answers (default: no CORS, foreign origins refused). */
+  readonly net?: NetPolicy;
 }
 
 /** A dispatch answer. */
@@ -73,6 +77,14 @@ export class Dispatcher {
   /** Handle `GET /dispatch`; returns false for other paths. */
   async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
     if (url.pathname !== '/dispatch') return false;
+    const origin = req.headers.origin;
+    const cors = this.#options.net ? clientCors(req, this.#options.net) : { allowed: origin === undefined, headers: {} };
+    applyCors(res, cors);
+    if (!cors.allowed) throw new HeraldError('HERALD_ERR_FORBIDDEN', 'Origin not allowed (see allowedOrigins)');
+    if (req.method === 'OPTIONS') {
+      answerPreflight(res, cors, 'GET');
+      return true;
+    }
     if (req.method !== 'GET') throw new HeraldError('HERALD_ERR_METHOD_NOT_ALLOWED');
     const user = url.searchParams.get('user') ?? '';
     if (user === '' || user.length > 256) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'user must be 1-256 characters');

@@ -4,8 +4,7 @@
  */
 import { z } from 'zod';
 import type { ImService } from '../core/im/service.js';
-import { HeraldError } from '../core/errors.js';
-import { parseJson, readBody } from '../transports/http.js';
+import { parseBody, parseJson, readBody } from '../transports/http.js';
 import type { ServerApi } from './api.js';
 
 const usersBody = z.object({ users: z.array(z.object({ id: z.string(), name: z.string().max(256).optional() }).strict()).min(1).max(10_000) }).strict();
@@ -13,21 +12,15 @@ const sendBody = z
   .object({ from: z.string(), to: z.string().optional(), conversation: z.string().optional(), clientId: z.string().min(1).max(128), data: z.unknown() })
   .strict();
 
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const r = schema.safeParse(value);
-  if (!r.success) throw new HeraldError('HERALD_ERR_BAD_REQUEST', r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
-  return r.data;
-}
-
 /** Add the IM routes to the server API. */
 export function registerImApi(api: ServerApi, im: ImService, maxBody: number): void {
   api.route('POST', /^im\/users$/, async (req) => {
-    const body = parse(usersBody, parseJson(await readBody(req, maxBody)));
+    const body = parseBody(usersBody, parseJson(await readBody(req, maxBody)));
     for (const u of body.users) await im.registerUser(u.id, u.name);
     return { registered: body.users.length };
   });
   api.route('POST', /^im\/send$/, async (req) => {
-    const b = parse(sendBody, parseJson(await readBody(req, maxBody)));
+    const b = parseBody(sendBody, parseJson(await readBody(req, maxBody)));
     // The backend speaks for `from`: it is registered if new.
     await im.registerUser(b.from);
     return im.send(b.from, { to: b.to, conversation: b.conversation, clientId: b.clientId, data: b.data });

@@ -10,7 +10,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HeraldError } from '../core/errors.js';
-import { secretEquals } from '../transports/http.js';
+import { keyEquals, type NetPolicy } from '../core/net-policy.js';
+import { requestFacts } from '../transports/http.js';
 
 /** Options of the web pages. */
 export interface WebOptions {
@@ -22,7 +23,9 @@ export interface WebOptions {
   readonly root: string;
   /** The API key, if configured (the admin page also accepts it as the `herald_key` cookie). */
   readonly apiKey?: string;
-  /** Whether a request may use the API (key header, or loopback without a key). */
+  /** The node's network policy (Host and cross-site checks of the admin pages). */
+  readonly net: NetPolicy;
+  /** Whether a request may use the API (key header, or loopback trust without a key). */
   readonly authorized: (req: IncomingMessage) => boolean;
 }
 
@@ -42,13 +45,21 @@ const SDK_DIST = join(INSTALL_DIR, 'clients/js/dist/herald-client.browser.js');
 const SDK_ENTRY = join(INSTALL_DIR, 'clients/js/src/index.ts');
 const FROM_SOURCE = import.meta.url.endsWith('.ts') && existsSync(SDK_ENTRY);
 
-const LOGIN_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>Herald admin — sign in</title>
-<style>body{font:15px system-ui,sans-serif;background:#0f172a;color:#e2e8f0;display:grid;place-items:center;height:100vh;margin:0}
-form{background:#1e293b;padding:24px;border-radius:10px;display:grid;gap:10px;width:320px}input,button{font:inherit;padding:8px;border-radius:6px;border:1px solid #334155}
-button{background:#6366f1;color:#fff;border:0;cursor:pointer}</style></head><body>
-<form id="f"><h2 style="margin:0">Herald admin</h2><label>API key <input id="k" type="password" autocomplete="off" required style="width:100%;box-sizing:border-box"></label><button>Sign in</button></form>
-<script>document.getElementById('f').onsubmit=function(e){e.preventDefault();document.cookie='herald_key='+encodeURIComponent(document.getElementById('k').value)+';path=/;SameSite=Strict';location.reload();};</script>
+/**
+ * The admin sign-in page (answered with 401). `wrongKey`: the request carried a key cookie that
+ * does not match, which the page says. Its script is a file (/admin/login.js, served without the
+ * key), so the page works under a `script-src 'self'` policy.
+ */
+const loginPage = (wrongKey: boolean): string => `<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Herald admin — sign in</title>
+<link rel="icon" href="/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/admin/login.css"></head><body>
+<form id="f"><h2>Herald admin</h2><label>API key <input id="k" type="password" autocomplete="off" required></label><button>Sign in</button>
+<p id="login-error" class="error" role="alert">${wrongKey ? 'Wrong API key: this key was not accepted. Check it and try again.' : ''}</p></form>
+<script type="module" src="/admin/login.js"></script>
 </body></html>`;
+
+/** Files of the sign-in page, served without the key. */
+const LOGIN_FILES = new Set(['/admin/login.js', '/admin/login.css']);
 
 /** Serves the pages; returns a handler for the server's handler chain. */
 export class WebPages {
@@ -68,9 +79,17 @@ export class WebPages {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     if (chat && (p === '/' || p === '/index.html')) return this.#file(res, 'chat', 'index.html');
     if (chat && p.startsWith('/chat/')) return this.#file(res, 'chat', p.slice('/chat/'.length));
+    if ((chat || admin) && p === '/favicon.svg') return this.#file(res, '', 'favicon.svg');
+    if (admin && LOGIN_FILES.has(p)) return this.#file(res, 'admin', p.slice('/admin/'.length));
     if (admin && (p === '/admin' || p === '/admin/' || p.startsWith('/admin/'))) {
+      // A navigation from another site may open the page (it holds no secret); anything else
+      // cross-site, and any unknown Host (DNS rebinding), is refused.
+      const facts = requestFacts(req);
+      const navigation = req.headers['sec-fetch-mode'] === 'navigate';
+      const refused = navigation ? (this.#opts.net.hostAllowed(facts.host) ? undefined : 'Host header not allowed (see allowedHosts)') : this.#opts.net.crossSiteReason(facts);
+      if (refused) throw new HeraldError('HERALD_ERR_FORBIDDEN', refused);
       if (!this.#adminAllowed(req)) {
-        res.writeHead(401, { 'content-type': TYPES['.html']!, 'cache-control': 'no-store' }).end(LOGIN_PAGE);
+        res.writeHead(401, { 'content-type': TYPES['.html']!, 'cache-control': 'no-store' }).end(loginPage(this.#keyCookie(req) !== undefined));
         return true;
       }
       const rest = p === '/admin' || p === '/admin/' ? 'index.html' : p.slice('/admin/'.length);
@@ -83,20 +102,24 @@ export class WebPages {
   #adminAllowed(req: IncomingMessage): boolean {
     if (this.#opts.authorized(req)) return true;
     const key = this.#opts.apiKey;
-    if (!key) return false;
-    const m = /(?:^|;\s*)herald_key=([^;]*)/.exec(req.headers.cookie ?? '');
-    if (!m) return false;
-    let given: string;
-    try {
-      given = decodeURIComponent(m[1]!);
-    } catch {
-      return false;
-    }
-    return secretEquals(given, key);
+    const given = this.#keyCookie(req);
+    return key !== undefined && key !== '' && given !== undefined && keyEquals(given, key);
   }
 
-  async #file(res: ServerResponse, area: 'chat' | 'admin', rel: string): Promise<boolean> {
-    const dir = join(this.#root, area);
+  /** The `herald_key` cookie, if the request has one ('' when it cannot be decoded). */
+  #keyCookie(req: IncomingMessage): string | undefined {
+    const m = /(?:^|;\s*)herald_key=([^;]*)/.exec(req.headers.cookie ?? '');
+    if (!m) return undefined;
+    try {
+      return decodeURIComponent(m[1]!);
+    } catch {
+      return '';
+    }
+  }
+
+  /** A file under the web root: `area` '' for the root itself (the favicon). */
+  async #file(res: ServerResponse, area: '' | 'chat' | 'admin', rel: string): Promise<boolean> {
+    const dir = area ? join(this.#root, area) : this.#root;
     const path = normalize(join(dir, rel));
     if (!path.startsWith(dir + sep)) throw new HeraldError('HERALD_ERR_NOT_FOUND', 'No such page');
     let body: Buffer;

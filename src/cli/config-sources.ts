@@ -3,7 +3,14 @@
  * and command-line flags, layered in that order over the defaults.
  */
 import { readFileSync } from 'node:fs';
+import { z } from 'zod';
 import { type ConfigInput, envName, flagName, OPTIONS, type OptionSpec, setPath } from '../core/config.js';
+
+/** Whether an option takes true/false (its default is boolean, or its schema is an optional boolean). */
+function isBooleanOption(option: OptionSpec): boolean {
+  const s = option.schema;
+  return typeof option.default === 'boolean' || (s instanceof z.ZodOptional && s.unwrap() instanceof z.ZodBoolean);
+}
 
 /** Parse a text value for an option, guided by its default's type. */
 function parseValue(option: OptionSpec, text: string, problems: string[], where: string): unknown {
@@ -13,7 +20,7 @@ function parseValue(option: OptionSpec, text: string, problems: string[], where:
     if (text.trim() === '' || !Number.isFinite(n)) problems.push(`${where}: expected a number, got "${text}"`);
     return n;
   }
-  if (typeof def === 'boolean') {
+  if (isBooleanOption(option)) {
     if (['true', '1', 'yes', 'on', ''].includes(text)) return true;
     if (['false', '0', 'no', 'off'].includes(text)) return false;
     problems.push(`${where}: expected true or false, got "${text}"`);
@@ -81,7 +88,7 @@ export function argsLayer(argv: readonly string[], problems: string[]): ParsedAr
       }
       if (value === undefined) {
         const next = argv[i + 1];
-        if (typeof o.default === 'boolean' && (next === undefined || next.startsWith('--') || !/^(true|false|1|0|yes|no|on|off)$/.test(next))) value = 'true';
+        if (isBooleanOption(o) && (next === undefined || next.startsWith('--') || !/^(true|false|1|0|yes|no|on|off)$/.test(next))) value = 'true';
         else value = argv[++i];
       }
       if (value === undefined) problems.push(`${flag}: needs a value`);

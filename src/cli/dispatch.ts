@@ -4,7 +4,7 @@
  * required), and stops on SIGTERM/SIGINT.
  */
 import type { Logger } from 'pino';
-import { createDispatchServer, Dispatcher, type HeraldConfig, listenDispatch, RedisNodeRegistry } from '../index.js';
+import { createDispatchServer, Dispatcher, type HeraldConfig, listenDispatch, NetPolicy, RedisNodeRegistry } from '../index.js';
 
 /** Run the dispatcher; resolves with the exit code after a signal. */
 export async function runDispatcher(config: HeraldConfig, logger: Logger): Promise<number> {
@@ -19,7 +19,7 @@ export async function runDispatcher(config: HeraldConfig, logger: Logger): Promi
     process.stderr.write(`herald: cannot start: ${(err as Error).message}\n`);
     return 1;
   }
-  const dispatcher = new Dispatcher({ registry, strategy: config.dispatch.strategy, backups: config.dispatch.backups });
+  const dispatcher = new Dispatcher({ registry, strategy: config.dispatch.strategy, backups: config.dispatch.backups, net: new NetPolicy(config) });
   const server = createDispatchServer(dispatcher);
   const addr = await listenDispatch(server, config.port, config.host);
   logger.info({ host: addr.address, port: addr.port, strategy: config.dispatch.strategy }, `herald dispatcher listening on http://${addr.address}:${addr.port}`);

@@ -41,10 +41,17 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   const logger = pino({ level: config.logLevel, base: { pid: process.pid } });
   // A promise nobody awaited must not take every connection of the node down with it: log it.
   process.on('unhandledRejection', (reason) => logger.error({ err: String((reason as Error)?.stack ?? reason) }, 'unhandled promise rejection'));
-  if (config.dev) logger.warn('DEVELOPMENT MODE: bare user names are accepted as identities. Never use this in production.');
+  if (config.dev) logger.warn({ devAllowUnsafe: config.devAllowUnsafe }, 'DEVELOPMENT MODE: bare user names are accepted as identities and loopback is trusted. Never use this in production.');
   if (command === 'dispatch') return runDispatcher(config, logger);
   if (config.workers > 1 && !isWorker()) return runPrimary(config.workers, logger, config.cluster.drainWindowMs + config.timing.shutdownTimeoutMs);
-  const server = createServer({ config, logger });
+  let server;
+  try {
+    server = createServer({ config, logger });
+  } catch (err) {
+    // E.g. the TLS certificate or key cannot be read.
+    process.stderr.write(`herald: cannot start: ${(err as Error).message}\n`);
+    return 1;
+  }
   let addr;
   try {
     addr = await server.listen();

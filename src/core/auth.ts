@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, errors as joseErrors, importSPKI, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { HeraldConfig } from './config.js';
 import { UnauthorizedError } from './errors.js';
+import { USER_ID_RE } from './user-id.js';
 
 /** Who a connection is. */
 export interface Identity {
@@ -25,7 +26,6 @@ export interface Identity {
   readonly claims: JWTPayload;
 }
 
-const USER_RE = /^[A-Za-z0-9_.@-]{1,128}$/;
 
 type KeyLike = Awaited<ReturnType<typeof importSPKI>>;
 
@@ -76,7 +76,7 @@ export class Authenticator {
       if (lastErr instanceof joseErrors.JWTExpired) throw new UnauthorizedError('HERALD_ERR_TOKEN_EXPIRED', 'Token expired', { cause: lastErr });
       throw new UnauthorizedError('HERALD_ERR_UNAUTHORIZED', 'Invalid token', { cause: lastErr });
     }
-    if (typeof payload.sub !== 'string' || !USER_RE.test(payload.sub)) {
+    if (typeof payload.sub !== 'string' || !USER_ID_RE.test(payload.sub)) {
       throw new UnauthorizedError('HERALD_ERR_UNAUTHORIZED', 'Token has no valid sub claim');
     }
     const channels = Array.isArray(payload.channels) ? payload.channels.filter((c): c is string => typeof c === 'string') : undefined;
@@ -96,7 +96,7 @@ export class Authenticator {
   /** Development-mode identity from a bare user name; throws unless dev mode is on and the name is valid. */
   devIdentity(name: string): Identity {
     if (!this.#config.dev) throw new UnauthorizedError('HERALD_ERR_UNAUTHORIZED', 'Bare user names are only accepted in development mode');
-    if (!USER_RE.test(name)) throw new UnauthorizedError('HERALD_ERR_UNAUTHORIZED', 'Invalid user name');
+    if (!USER_ID_RE.test(name)) throw new UnauthorizedError('HERALD_ERR_UNAUTHORIZED', 'Invalid user name');
     return { user: name, name, claims: { sub: name } };
   }
 

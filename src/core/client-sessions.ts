@@ -25,13 +25,21 @@ import { HeraldError, type HeraldErrorCode } from './errors.js';
 import { connectEvents, disconnectEvents, slowConsumerEvents } from './events.js';
 import type { Connection, Hub } from './hub.js';
 import { DisconnectCode } from '../protocol/codes.js';
+import { AdmissionLimits } from './admission-limits.js';
+import type { NetPolicy } from './net-policy.js';
+import { TokenExpiry } from './token-expiry.js';
 
 /** Where a new client comes from: what admission decides on. */
 export interface AdmissionRequest {
-  /** The client's IP address (IPv4-mapped IPv6 prefix removed). */
+  /**
+   * The client's IP address (IPv4-mapped IPv6 prefix removed): the peer, or the address a
+   * trusted proxy reports (NetPolicy.clientAddress).
+   */
   readonly ip: string;
   /** The request's Origin header, when it has one (browsers send it). */
   readonly origin?: string;
+  /** The request's Host header (an Origin equal to it is the node's own). */
+  readonly host?: string;
   /** The front taking the client: `native`, `nchan`, `stomp`, … */
   readonly front: string;
   /** The transport label the connection will have (`websocket`, `sse`, `nchan-longpoll`, …). */
@@ -72,6 +80,8 @@ export class AdmissionTicket {
   state = ADMITTED;
   /** @internal Whether connect / disconnect webhooks are sent for this session (not a poll). */
   readonly reported: boolean;
+  /** @internal The user counted against `limits.maxConnectionsPerUser` for this session. */
+  user: string | undefined;
 
   constructor(ip: string, reported: boolean) {
     this.ip = ip;
@@ -101,6 +111,8 @@ export interface ClientSessionsOptions {
   readonly hub: Hub;
   readonly backend: Backend;
   readonly channels: ChannelAccess;
+  /** The node's network policy (Origin checks). */
+  readonly net: NetPolicy;
 }
 
 /** The client sessions of one node. */
@@ -110,6 +122,9 @@ export class ClientSessions {
   readonly #hub: Hub;
   readonly #backend: Backend;
   readonly #channels: ChannelAccess;
+  readonly #net: NetPolicy;
+  readonly #limits: AdmissionLimits;
+  readonly #expiry = new TokenExpiry();
   /** Tickets not yet closed or released. */
   #admitted = 0;
 
@@ -119,6 +134,8 @@ export class ClientSessions {
     this.#hub = options.hub;
     this.#backend = options.backend;
     this.#channels = options.channels;
+    this.#net = options.net;
+    this.#limits = new AdmissionLimits(options.config.limits);
   }
 
   /** Clients admitted and not yet closed (sessions, and clients still on their way in). */
@@ -128,13 +145,22 @@ export class ClientSessions {
 
   /**
    * Admit a new client before any work is spent on it. Throws AdmissionError when it may not
-   * open a session: HERALD_ERR_UNAVAILABLE (503, close 3007) past `limits.maxConnections`.
-   * The ticket must reach `closed` or `release`.
+   * open a session: HERALD_ERR_FORBIDDEN (403, close 3503) for a browser Origin outside
+   * `allowedOrigins` (and not the node's own); HERALD_ERR_UNAVAILABLE (503, close 3007) past
+   * `limits.maxConnections`; HERALD_ERR_LIMIT_EXCEEDED (429, close 3007) past
+   * `limits.maxConnectionsPerIp`; HERALD_ERR_TOO_MANY_REQUESTS (429, close 3007) past
+   * `limits.connectionsPerIpPerSecond`. The ticket must reach `closed` or `release`.
    */
   admit(req: AdmissionRequest): AdmissionTicket {
+    if (!this.#net.originAllowed(req.origin, req.host)) {
+      throw new AdmissionError('HERALD_ERR_FORBIDDEN', 'Origin not allowed (see allowedOrigins)', DisconnectCode.FORBIDDEN);
+    }
     if (this.#admitted >= this.#config.limits.maxConnections) {
       throw new AdmissionError('HERALD_ERR_UNAVAILABLE', 'Too many connections', DisconnectCode.TOO_MANY_CONNECTIONS);
     }
+    const refused = this.#limits.admitIp(req.ip);
+    if (refused === 'ip-connections') throw new AdmissionError('HERALD_ERR_LIMIT_EXCEEDED', 'Too many connections from this address', DisconnectCode.TOO_MANY_CONNECTIONS);
+    if (refused === 'ip-rate') throw new AdmissionError('HERALD_ERR_TOO_MANY_REQUESTS', 'Too many new connections from this address', DisconnectCode.TOO_MANY_CONNECTIONS);
     this.#admitted++;
     return new AdmissionTicket(req.ip, req.poll !== true);
   }
@@ -145,8 +171,12 @@ export class ClientSessions {
    * is on. Resolves with the identity (undefined = anonymous); rejects with UnauthorizedError,
    * HERALD_ERR_TOKEN_REVOKED, HERALD_ERR_BACKEND_DENIED or (fail closed) a backend error.
    */
-  login(credentials: ConnectRequest): Promise<Identity | undefined> {
-    return this.#backend.authenticate(credentials);
+  async login(credentials: ConnectRequest): Promise<Identity | undefined> {
+    const identity = await this.#backend.authenticate(credentials);
+    if (identity && !this.#limits.userHasRoom(identity.user)) {
+      throw new AdmissionError('HERALD_ERR_LIMIT_EXCEEDED', 'Too many connections of this user', DisconnectCode.TOO_MANY_CONNECTIONS);
+    }
+    return identity;
   }
 
   /** The session's connection is live: it joins the hub (kicks, stats, shutdown) and is counted as opened. */
@@ -166,6 +196,11 @@ export class ClientSessions {
     if (ticket.state !== OPENED) return;
     ticket.state = IDENTIFIED;
     this.#hub.identified(conn);
+    if (ticket.reported && conn.user !== undefined) {
+      ticket.user = conn.user;
+      this.#limits.addUser(conn.user);
+    }
+    if (conn.identity?.exp !== undefined) this.#expiry.watch(conn, conn.identity.exp);
     if (ticket.reported) this.#backend.emit('connect', { client: conn.id, user: conn.user, transport: conn.transport, channels });
   }
 
@@ -179,7 +214,10 @@ export class ClientSessions {
     if (state === CLOSED) return;
     ticket.state = CLOSED;
     this.#admitted--;
+    this.#limits.releaseIp(ticket.ip);
     if (state === ADMITTED) return;
+    this.#expiry.unwatch(conn);
+    if (ticket.user !== undefined) this.#limits.removeUser(ticket.user);
     this.#hub.removeConnection(conn);
     // Webhook payloads are JSON: an undefined `code` or `channels` is left out.
     if (state === IDENTIFIED && ticket.reported) {
@@ -193,6 +231,23 @@ export class ClientSessions {
     if (ticket.state !== ADMITTED) return;
     ticket.state = CLOSED;
     this.#admitted--;
+    this.#limits.releaseIp(ticket.ip);
+  }
+
+  /**
+   * The session presented a newer token (the native `refresh` command) for the same user: its
+   * expiry follows the new token's `exp` (none: it no longer expires). `conn.identity` must
+   * already be the new identity.
+   */
+  refreshed(conn: Connection, ticket: AdmissionTicket): void {
+    if (ticket.state !== IDENTIFIED) return;
+    if (conn.identity?.exp !== undefined) this.#expiry.watch(conn, conn.identity.exp);
+    else this.#expiry.unwatch(conn);
+  }
+
+  /** Stop the token-expiry timer (node shutdown). */
+  close(): void {
+    this.#expiry.stop();
   }
 
   /** A session was cut for not reading fast enough (its transport already dropped it). */

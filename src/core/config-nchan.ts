@@ -66,7 +66,7 @@ export const DEFAULT_NCHAN_ROUTES: readonly NchanRouteConfig[] = [
 export interface NchanConfig {
   readonly enabled: boolean;
   readonly routes: readonly NchanRouteConfig[];
-  /** Who may publish and delete: loopback clients or API-key holders (default), key holders only, or anyone. */
+  /** Who may publish, delete and read channel info: as the server API (the key when set, else loopback trust; default), key holders only, or anyone. */
   readonly publishAccess: 'loopback-or-key' | 'key' | 'any';
   readonly hookTimeoutMs: number;
 }

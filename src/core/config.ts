@@ -7,6 +7,8 @@
 import { z } from 'zod';
 import { DEFAULT_NCHAN_HOOK_TIMEOUT_MS, DEFAULT_NCHAN_ROUTES, type NchanConfig, nchanRouteSchema } from './config-nchan.js';
 import * as B from './config-backend.js';
+import * as S from './config-security.js';
+import { userIdSchema } from './user-id.js';
 
 /** Default listen port. */
 export const DEFAULT_PORT = 8080;
@@ -75,9 +77,17 @@ const opt = (path: string, schema: z.ZodType, def: unknown, doc: string): Option
 export const OPTIONS: readonly OptionSpec[] = [
   opt('host', z.string().min(1), DEFAULT_HOST, 'Address to listen on. Anything but loopback requires apiKey.'),
   opt('port', z.number().int().min(0).max(65535), DEFAULT_PORT, 'TCP port for every transport, the API and the pages (0 = any free port).'),
-  opt('dataDir', z.string().min(1), './data', 'Directory for embedded data files (SQLite IM store).'),
+  opt('dataDir', z.string().min(1), './data', 'Directory for embedded data files (SQLite IM store; token revocations of a single node).'),
   opt('apiKey', z.string().min(16).optional(), undefined, 'Key for the server API (`Authorization: apikey <key>`); required when host is not loopback.'),
-  opt('dev', z.boolean(), false, 'Development mode: accepts a bare user name as identity. Never in production.'),
+  opt('dev', z.boolean(), false, 'Development mode: accepts a bare user name as identity and trusts loopback clients. Refused together with token keys or a non-loopback host unless devAllowUnsafe. Never in production.'),
+  opt('devAllowUnsafe', z.boolean(), false, 'Allow development mode together with token keys or on a non-loopback host (a deliberate, logged exception).'),
+  opt('trustLoopback', z.boolean().optional(), undefined, 'Loopback clients may use /api, /admin, /metrics and Nchan publishing without the API key (default: on in development mode, off otherwise). Never with a same-host proxy that is not in trustedProxies.'),
+  opt('trustedProxies', z.array(S.addressOrCidr), [], 'Proxy addresses or CIDRs (e.g. ["127.0.0.1","10.0.0.0/8"]) whose X-Forwarded-For is believed; the client address is the last hop not in this list.'),
+  opt('allowedHosts', z.array(S.hostPattern), [], 'Host header names the API, /admin and /metrics answer (DNS-rebinding guard); "*.example.com" matches subdomains, "*" any. Always allowed: localhost, loopback addresses, the listen host and cluster.advertiseUrl\'s host; on a wildcard host also this machine\'s addresses and hostname.'),
+  opt('allowedOrigins', z.array(S.originPattern), [], 'Browser origins (e.g. "https://app.example.com", "*" = any) allowed to open WebSockets and to read CORS answers of the client transports and Nchan; same-origin pages and clients sending no Origin are always allowed.'),
+  opt('tls.certFile', z.string(), '', 'PEM certificate chain file: serve HTTPS and WSS on the same port ("" = plain HTTP). Reloaded when the file changes or on SIGHUP.'),
+  opt('tls.keyFile', z.string(), '', 'PEM private key file of tls.certFile.'),
+  opt('tls.watchIntervalMs', z.number().int().min(50), S.DEFAULT_TLS_WATCH_INTERVAL_MS, 'How often the certificate and key files are checked for changes.'),
   opt('logLevel', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info', 'Log level.'),
   opt('auth.hmacSecret', z.string().min(16).optional(), undefined, 'HS256 secret for connection tokens (JWT).'),
   opt('auth.publicKeys', z.array(z.string()).default([]), [], 'PEM public keys (RS256/ES256) for connection tokens.'),
@@ -96,6 +106,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('limits.maxChannelNameLength', z.number().int().min(1).max(1024), 255, 'Longest channel name in bytes.'),
   opt('limits.maxOutboundBytes', z.number().int().min(1024), DEFAULT_MAX_OUTBOUND_BYTES, 'Per-connection unsent bytes before a slow consumer is disconnected (3004).'),
   opt('limits.maxHistoryRead', z.number().int().min(1).max(100_000), 1000, 'Most publications returned by one history or recovery read.'),
+  opt('limits.maxConnectionsPerIp', z.number().int().min(0), S.DEFAULT_MAX_CONNECTIONS_PER_IP, 'Open connections one client address may hold (0 = no cap); more are refused (close 3007 / HTTP 429). Behind NAT raise it.'),
+  opt('limits.connectionsPerIpPerSecond', z.number().int().min(0), S.DEFAULT_CONNECTIONS_PER_IP_PER_SECOND, 'New connections one client address may open per second, burst twice that (0 = no limit); more are refused (close 3007 / HTTP 429).'),
+  opt('limits.maxConnectionsPerUser', z.number().int().min(0), S.DEFAULT_MAX_CONNECTIONS_PER_USER, 'Open sessions one user may hold on this node (0 = no cap); more are refused at connect (close 3007 / HTTP 429).'),
+  opt('limits.perIpExempt', z.array(S.addressOrCidr), ['127.0.0.0/8', '::1'], 'Client addresses or CIDRs the per-IP cap and rate do not apply to (default loopback: local tools, benchmarks).'),
   opt('limits.commandsPerSecond', z.number().int().min(1), 1000, 'Commands per second one connection may send before 3505.'),
   opt('timing.pingIntervalMs', z.number().int().min(50), DEFAULT_PING_INTERVAL_MS, 'Heartbeat interval; a silent connection is dropped within two intervals.'),
   opt('timing.connectTimeoutMs', z.number().int().min(100), 10_000, 'Time a WebSocket client has to send `connect`.'),
@@ -105,7 +119,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('timing.sendTimeoutMs', z.number().int().min(100), DEFAULT_SEND_TIMEOUT_MS, 'A socket (HTTP answer, stream or WebSocket) holding unsent bytes that its peer has not read for this long is cut.'),
   opt('nchan.enabled', z.boolean(), true, 'Serve the Nchan-compatible HTTP pub/sub routes (see docs/nchan.md).'),
   opt('nchan.routes', z.array(nchanRouteSchema), DEFAULT_NCHAN_ROUTES, 'Nchan routes, one per nginx location: [{"path":"/pub/","role":"publisher"},...].'),
-  opt('nchan.publishAccess', z.enum(['loopback-or-key', 'key', 'any']), 'loopback-or-key', 'Who may publish to and delete Nchan channels.'),
+  opt('nchan.publishAccess', z.enum(['loopback-or-key', 'key', 'any']), 'loopback-or-key', 'Who may publish to, delete and read info of Nchan channels: loopback-or-key = as the server API (the API key when set, else loopback clients with trustLoopback), key = API key only, any = anyone.'),
   opt('nchan.hookTimeoutMs', z.number().int().min(1), DEFAULT_NCHAN_HOOK_TIMEOUT_MS, 'Time an Nchan hook (authorize, upstream publish) may take before 504.'),
   opt('timing.shutdownTimeoutMs', z.number().int().min(0), 5_000, 'Longest graceful shutdown before remaining connections are cut.'),
   opt('im.storePath', z.string(), '', 'SQLite file of the IM store ("" = <dataDir>/herald.db); unused when database.url is set.'),
@@ -155,7 +169,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('backend.webhookRetryMinMs', z.number().int().min(1), 250, 'First retry delay of a failed webhook batch (doubles per attempt, with jitter).'),
   opt('backend.webhookRetryMaxMs', z.number().int().min(1), 30_000, 'Longest retry delay of a failed webhook batch.'),
   opt('backend.webhookTimeoutMs', z.number().int().min(1), 5_000, 'Time a webhook request may take.'),
-  opt('backend.systemUser', z.string().regex(/^[A-Za-z0-9_.@-]{1,128}$/), 'system', 'Sender id of IM messages the server API sends as the system.'),
+  opt('backend.systemUser', userIdSchema, 'system', 'Sender id of IM messages the server API sends as the system.'),
   opt('cluster.advertiseUrl', z.string().url().optional(), undefined, 'URL clients use to reach this node, announced to the dispatcher (default: the listen address).'),
   opt('cluster.heartbeatMs', z.number().int().min(100), 2_000, 'Node heartbeat interval in the Redis node registry; a node missing three beats is dead.'),
   opt('cluster.sessionTtlMs', z.number().int().min(300), 30_000, 'Lifetime of a session entry in the Redis session registry without a refresh (refreshed every third); sessions of a crashed node drop out within it.'),
@@ -187,6 +201,13 @@ export interface HeraldConfig {
   readonly dataDir: string;
   readonly apiKey?: string;
   readonly dev: boolean;
+  readonly devAllowUnsafe: boolean;
+  /** Undefined: follow `dev`. */
+  readonly trustLoopback?: boolean;
+  readonly trustedProxies: readonly string[];
+  readonly allowedHosts: readonly string[];
+  readonly allowedOrigins: readonly string[];
+  readonly tls: S.TlsConfig;
   readonly logLevel: string;
   readonly auth: {
     readonly hmacSecret?: string;
@@ -205,6 +226,10 @@ export interface HeraldConfig {
     readonly maxOutboundBytes: number;
     readonly maxHistoryRead: number;
     readonly commandsPerSecond: number;
+    readonly maxConnectionsPerIp: number;
+    readonly connectionsPerIpPerSecond: number;
+    readonly maxConnectionsPerUser: number;
+    readonly perIpExempt: readonly string[];
   };
   readonly timing: {
     readonly pingIntervalMs: number;
@@ -342,12 +367,8 @@ export class ConfigError extends Error {
   }
 }
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
-
 /** Whether `host` only listens on the loopback interface. */
-export function isLoopbackHost(host: string): boolean {
-  return LOOPBACK.has(host) || host.startsWith('127.');
-}
+export { isLoopbackHost } from './config-security.js';
 
 /**
  * Merge the layers over the defaults, validate, and return a frozen config.
@@ -364,9 +385,7 @@ export function resolveConfig(...layers: ConfigInput[]): HeraldConfig {
     }
   }
   const cfg = (result.success ? result.data : merged) as HeraldConfig;
-  if (result.success && !isLoopbackHost(cfg.host) && !cfg.apiKey) {
-    problems.push(`apiKey: required when listening beyond loopback (host ${cfg.host}); set ${envName('apiKey')}`);
-  }
+  if (result.success) problems.push(...S.securityProblems(cfg));
   if (result.success && cfg.workers > 1 && !cfg.redis.url) {
     problems.push(`workers: ${cfg.workers} workers share channels and history only through Redis; set redis.url (${envName('redis.url')}) or use 1 worker`);
   }

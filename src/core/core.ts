@@ -17,6 +17,7 @@ import { HeraldError } from './errors.js';
 import { fanoutEvents, publishEvents } from './events.js';
 import { Hub, type Subscriber } from './hub.js';
 import { type Logger, SILENT_LOGGER } from './logger.js';
+import { NetPolicy } from './net-policy.js';
 import type { SessionRegistry } from './sessions.js';
 import { Outgoing, type Publication, type PublicationInput } from './publication.js';
 
@@ -76,6 +77,8 @@ export class HeraldCore {
   /** Admission, login, session bookkeeping and read checks for every front. */
   readonly clients: ClientSessions;
   readonly logger: Logger;
+  /** Network trust: client addresses, loopback trust, Host and Origin checks. */
+  readonly net: NetPolicy;
   readonly nodeId: string;
   readonly startedAt = Date.now();
   #published = 0;
@@ -86,6 +89,7 @@ export class HeraldCore {
     this.config = options.config;
     this.broker = options.broker;
     this.logger = options.logger ?? SILENT_LOGGER;
+    this.net = new NetPolicy(options.config);
     this.nodeId = options.nodeId ?? randomUUID();
     this.sessions = options.sessions;
     this.hub = new Hub(this.broker);
@@ -101,7 +105,7 @@ export class HeraldCore {
     this.auth = new Authenticator(this.config);
     this.backend = new Backend({ config: this.config, nodeId: this.nodeId, logger: this.logger, auth: this.auth });
     this.policies = new PolicyResolver(this.config);
-    this.clients = new ClientSessions({ config: this.config, nodeId: this.nodeId, hub: this.hub, backend: this.backend, channels: this });
+    this.clients = new ClientSessions({ config: this.config, nodeId: this.nodeId, hub: this.hub, backend: this.backend, channels: this, net: this.net });
   }
 
   /** Connect the broker. */
@@ -132,6 +136,7 @@ export class HeraldCore {
 
   /** Close the session registry and the broker. Connections must have been closed by their transports first. */
   async close(): Promise<void> {
+    this.clients.close();
     await this.sessions.close();
     await this.broker.close();
   }

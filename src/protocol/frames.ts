@@ -21,6 +21,7 @@ export const COMMAND_SCHEMAS = {
     .object({ channel, since: position.optional(), limit: z.number().int().min(0).max(1_000_000).optional(), reverse: z.boolean().optional() })
     .strict(),
   ping: z.object({}).strict(),
+  refresh: z.object({ token: z.string().min(1).max(8192) }).strict(),
 } as const;
 
 /** Names of the built-in commands. */

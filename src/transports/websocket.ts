@@ -8,7 +8,8 @@ import * as wsModule from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import { AdmissionError, type AdmissionTicket, type ClientSessions } from '../core/client-sessions.js';
 import { TimerWheel } from '../core/timer-wheel.js';
-import { remoteAddress } from './http.js';
+import type { NetPolicy } from '../core/net-policy.js';
+import { admissionRequest } from './http.js';
 
 /** Options of the WebSocket transport. */
 export interface WebSocketTransportOptions {
@@ -20,6 +21,11 @@ export interface WebSocketTransportOptions {
   readonly onDead?: (ws: WebSocket) => void;
   /** Subprotocols this endpoint accepts, in preference order (none = accept without one). */
   readonly protocols?: readonly string[];
+}
+
+/** Refuse an upgrade before the handshake: an HTTP status line, no body, and the socket closed. */
+export function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
 /** Liveness flag kept on the socket object itself: no per-socket closure or map entry. */
@@ -169,9 +175,9 @@ export function writeOrCut(ws: WebSocket, frame: Buffer, maxBuffered: number): b
  * close code, never the HTTP answer to a refused upgrade. Returns the ticket, or undefined when
  * refused.
  */
-export function admitSocket(clients: ClientSessions, ws: WebSocket, req: IncomingMessage, front: string, transport: string): AdmissionTicket | undefined {
+export function admitSocket(clients: ClientSessions, net: NetPolicy, ws: WebSocket, req: IncomingMessage, front: string, transport: string): AdmissionTicket | undefined {
   try {
-    return clients.admit({ ip: remoteAddress(req), origin: req.headers.origin, front, transport });
+    return clients.admit(admissionRequest(req, net, front, transport));
   } catch (err) {
     if (!(err instanceof AdmissionError)) throw err;
     ws.close(err.closeCode, err.message.slice(0, 100));

@@ -7,8 +7,11 @@ import { join } from 'node:path';
 
 const ENTRY = join(import.meta.dirname, '..', 'helpers', 'herald-cli.ts');
 
-/** Test timings handed to every node (small, so tests never wait for production timeouts). */
-const TEST_FLAGS = ['--timing.long-poll-timeout-ms', '1000', '--timing.ping-interval-ms', '300', '--timing.shutdown-timeout-ms', '500', '--nchan.enabled', 'false'];
+/**
+ * Test timings handed to every node (small, so tests never wait for production timeouts), and
+ * loopback trust: the tests call the server API from loopback without a key.
+ */
+const TEST_FLAGS = ['--trust-loopback', 'true', '--timing.long-poll-timeout-ms', '1000', '--timing.ping-interval-ms', '300', '--timing.shutdown-timeout-ms', '500', '--nchan.enabled', 'false'];
 
 /** The environment without the developer's HERALD_* variables. */
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {

@@ -3,12 +3,14 @@
  * and top channels while SDK clients are connected; an API key is required when configured.
  */
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import type { HeraldClient } from '../../clients/js/src/index.js';
 import type { HeraldServer } from '../../src/index.js';
-import { E2E_TEST_TIMEOUT_MS, launchBrowser, SCREENSHOTS, WAIT_MS } from '../helpers/browser.js';
+import { E2E_TEST_TIMEOUT_MS, launchBrowser, shot, WAIT_MS } from '../helpers/browser.js';
 import { sdkClient } from '../helpers/sdk.js';
 import { publish, startServer, waitFor } from '../helpers/server.js';
 
@@ -49,14 +51,14 @@ void describe('admin dashboard in Chromium', () => {
       const top = await page.locator('#top-channels tr td:first-child').allTextContents();
       assert.equal(top[0], 'news');
       await page.waitForTimeout(2_000);
-      await page.screenshot({ path: fileURLToPath(new URL('admin.png', SCREENSHOTS)) });
+      await page.screenshot({ path: shot('admin.png') });
     } finally {
       clearInterval(timer);
       await page.close();
     }
   });
 
-  void it('asks for the API key when one is configured and the request is not authorized', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
+  void it('asks for the API key when one is configured, says when the key is wrong, then lets the right one in', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
     const key = 'e2e-admin-key-0123456789';
     const locked = await startServer({ apiKey: key });
     try {
@@ -64,11 +66,62 @@ void describe('admin dashboard in Chromium', () => {
       const res = await page.goto(`${locked.url()}/admin`);
       // Loopback still needs the key once one is configured.
       assert.equal(res?.status(), 401);
+      assert.equal(await page.textContent('#login-error'), '', 'no error before a key was tried');
+      await page.fill('#k', 'not-the-key');
+      await Promise.all([page.waitForLoadState('load'), page.click('button')]);
+      await page.locator('#login-error', { hasText: 'Wrong API key' }).waitFor({ timeout: WAIT_MS });
+      await page.screenshot({ path: shot('admin-wrong-key.png') });
       await page.fill('#k', key);
       await Promise.all([page.waitForLoadState('load'), page.click('button')]);
       await page.waitForFunction(() => Number(document.body.dataset.ticks ?? 0) >= 1, undefined, { timeout: WAIT_MS });
       assert.equal(await page.textContent('#status'), 'live');
       await page.close();
+    } finally {
+      await locked.close();
+    }
+  });
+
+  void it('counts IM traffic: messages sent through the IM raise the IM rate', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-e2e-admin-'));
+    const im = await startServer({ dev: true, dataDir: dir, web: { chat: false } });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    let n = 0;
+    const sendOne = (): Promise<unknown> => fetch(`${im.url()}/api/im/send`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ from: 'ops', to: 'oncall', clientId: `im-${++n}`, data: { text: `alert ${n}` } }),
+    });
+    try {
+      await fetch(`${im.url()}/api/im/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ users: [{ id: 'ops' }, { id: 'oncall' }] }) });
+      await page.goto(`${im.url()}/admin`);
+      await page.waitForFunction(() => Number(document.body.dataset.ticks ?? 0) >= 2, undefined, { timeout: WAIT_MS });
+      assert.equal(await page.textContent('#im-total'), '0');
+      const timer = setInterval(() => void sendOne().catch(() => undefined), 100);
+      try {
+        await page.waitForFunction(() => Number(document.getElementById('rate-im')?.textContent) > 0, undefined, { timeout: WAIT_MS });
+      } finally {
+        clearInterval(timer);
+      }
+      assert.ok(Number(await page.textContent('#im-total')) > 0);
+      assert.ok(Number(await page.textContent('#rate-published')) > 0, 'IM traffic counts in the publication rate too');
+      await page.screenshot({ path: shot('admin-im.png') });
+    } finally {
+      await page.close();
+      await im.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  void it('serves the favicon and the sign-in page\'s files without the key', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
+    const locked = await startServer({ apiKey: 'e2e-admin-key-0123456789' });
+    try {
+      for (const [path, type] of [['/favicon.svg', 'image/svg+xml'], ['/admin/login.js', 'text/javascript; charset=utf-8'], ['/admin/login.css', 'text/css; charset=utf-8']]) {
+        const r = await fetch(`${locked.url()}${path}`);
+        assert.equal(r.status, 200, path);
+        assert.equal(r.headers.get('content-type'), type);
+        await r.arrayBuffer();
+      }
+      assert.equal((await fetch(`${locked.url()}/admin/admin.js`)).status, 401, 'the dashboard itself still needs the key');
     } finally {
       await locked.close();
     }

@@ -2,20 +2,19 @@
  * The web chat in headless Chromium against a real server: two users chat with presence,
  * receipts and typing; one goes offline, the other sends, the first comes back and sees
  * everything in order; a server restart shows the reconnecting banner and the chat resumes;
- * a page without WebSocket chats over the SSE fallback. Screenshots go to docs/screenshots/.
+ * a page without WebSocket chats over the SSE fallback; a phone-width page; sign-out; edit and
+ * recall; older history by pages; the group dialog; users who never signed in; the favicon.
+ * Screenshots: see SCREENSHOTS in test/helpers/browser.ts.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { HeraldServer } from '../../src/index.js';
-import { E2E_TEST_TIMEOUT_MS, launchBrowser, SCREENSHOTS, WAIT_MS } from '../helpers/browser.js';
+import { E2E_TEST_TIMEOUT_MS, launchBrowser, shot, WAIT_MS } from '../helpers/browser.js';
 import { startServer } from '../helpers/server.js';
-
-const shot = (name: string): string => fileURLToPath(new URL(name, SCREENSHOTS));
 
 void describe('web chat in Chromium', () => {
   let server: HeraldServer;
@@ -34,8 +33,8 @@ void describe('web chat in Chromium', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function signIn(user: string, opts: { transport?: string; noWebSocket?: boolean; swallowWebSocket?: boolean } = {}): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  async function signIn(user: string, opts: { transport?: string; noWebSocket?: boolean; swallowWebSocket?: boolean; width?: number; height?: number } = {}): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: opts.width ?? 1100, height: opts.height ?? 700 } });
     if (opts.noWebSocket) await context.addInitScript(() => delete (window as { WebSocket?: unknown }).WebSocket);
     // A middlebox that accepts the WebSocket and never passes anything on.
     if (opts.swallowWebSocket) await context.routeWebSocket(/\/connection\/websocket/, (ws) => ws.onMessage(() => undefined));
@@ -147,9 +146,12 @@ void describe('web chat in Chromium', () => {
     const ivy = await signIn('ivy');
     const jack = await signIn('jack');
     const kate = await signIn('kate');
-    const answers = ['crew', 'jack, kate'];
-    ivy.on('dialog', (d) => void d.accept(answers.shift()));
     await ivy.click('#new-group');
+    await ivy.locator('#group-dialog[open]').waitFor();
+    await ivy.fill('#group-title', 'crew');
+    await ivy.fill('#group-members', 'jack, kate');
+    await ivy.click('#group-create');
+    await ivy.locator('#group-dialog').waitFor({ state: 'hidden' });
     await ivy.locator('#conv-title', { hasText: 'crew' }).waitFor();
     await ivy.locator('#messages .msg.system', { hasText: 'created' }).waitFor();
     await send(ivy, 'hello crew');
@@ -196,5 +198,163 @@ void describe('web chat in Chromium', () => {
     await hank.locator('#messages .msg .text', { hasText: 'from a long-poll page' }).waitFor();
     await gina.context().close();
     await hank.context().close();
+  });
+
+  /** Make `a` and `b` contacts of each other (both signed in once). */
+  async function addContact(page: Page, user: string): Promise<void> {
+    await page.fill('#add-contact-name', user);
+    await page.press('#add-contact-name', 'Enter');
+    await page.locator(`#contacts .contact[data-user="${user}"]`).waitFor();
+  }
+
+  /** Whether the element is shown and lies fully inside the viewport's width and height. */
+  async function insideViewport(page: Page, selector: string): Promise<boolean> {
+    const box = await page.locator(selector).boundingBox();
+    const vp = page.viewportSize()!;
+    return box !== null && box.width > 0 && box.height > 0 && box.x >= 0 && box.y >= 0 && box.x + box.width <= vp.width + 0.5 && box.y + box.height <= vp.height + 0.5;
+  }
+
+  void it('fits a 375 px wide phone: the list, then the whole conversation and composer, and back', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
+    const pia = await signIn('pia', { width: 375, height: 667 });
+    const quinn = await signIn('quinn');
+    await addContact(pia, 'quinn');
+    assert.ok(await insideViewport(pia, '#contacts'), 'the contact list is on screen');
+    await pia.click('#contacts .contact[data-user="quinn"]');
+    for (const sel of ['#messages', '#composer-text', '#send', '#conv-title', '#back']) assert.ok(await insideViewport(pia, sel), `${sel} is on screen`);
+    assert.equal(await pia.locator('.side').isVisible(), false, 'one pane at a time');
+    await send(pia, 'sent from a phone-width screen, long enough to wrap over several lines of the bubble');
+    await quinn.locator('#conversations .conv-item .unread').waitFor();
+    await quinn.click('#conversations .conv-item');
+    await send(quinn, 'seen on a desktop');
+    await pia.locator('#messages .msg .text', { hasText: 'seen on a desktop' }).waitFor();
+    await pia.screenshot({ path: shot('chat-phone.png') });
+    // The list scrolls to the newest message once it is rendered.
+    const end = Date.now() + WAIT_MS;
+    while (!(await insideViewport(pia, '#messages .msg:last-child'))) {
+      assert.ok(Date.now() < end, 'the newest message is on screen');
+      await pia.waitForTimeout(50);
+    }
+    const scrollWidth = await pia.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(scrollWidth <= 375, `no horizontal scrolling (${scrollWidth} px)`);
+    await pia.click('#back');
+    assert.ok(await insideViewport(pia, '#conversations'), 'back to the list');
+    assert.equal(await pia.locator('.conv').isVisible(), false);
+    await pia.context().close();
+    await quinn.context().close();
+  });
+
+  void it('signs out: back to the sign-in form, offline for contacts, and can sign in as someone else', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
+    const rita = await signIn('rita');
+    const sam = await signIn('sam');
+    await addContact(sam, 'rita');
+    await sam.locator('#contacts .contact[data-user="rita"][data-state="online"]').waitFor();
+    await rita.click('#sign-out');
+    await rita.locator('#signin-form').waitFor();
+    assert.equal(await rita.locator('#app').isVisible(), false);
+    assert.equal(new URL(rita.url()).search, '', 'a reload does not sign in again');
+    await sam.locator('#contacts .contact[data-user="rita"][data-state="offline"]').waitFor({ timeout: WAIT_MS });
+    await rita.fill('#signin-name', 'tom');
+    await rita.click('#signin-btn');
+    await rita.waitForSelector('body[data-ready="true"]', { timeout: WAIT_MS });
+    assert.equal(await rita.textContent('#me-name'), 'tom');
+    assert.equal(await rita.locator('#contacts .contact').count(), 0, 'nothing of the previous user is left');
+    await rita.context().close();
+    await sam.context().close();
+  });
+
+  void it('edits and recalls one\'s own messages; the other side sees both', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
+    const uma = await signIn('uma');
+    const vic = await signIn('vic');
+    await addContact(uma, 'vic');
+    await uma.click('#contacts .contact[data-user="vic"]');
+    await send(uma, 'first draft');
+    await send(uma, 'regrettable');
+    await vic.locator('#conversations .conv-item .unread').waitFor();
+    await vic.click('#conversations .conv-item');
+    await vic.locator('#messages .msg .text', { hasText: 'regrettable' }).waitFor();
+    assert.equal(await vic.locator('#messages .msg .edit').count(), 0, 'no edit on others\' messages');
+
+    await uma.locator('#messages .msg.mine', { hasText: 'first draft' }).locator('.edit').click();
+    await uma.locator('#edit-dialog[open]').waitFor();
+    assert.equal(await uma.inputValue('#edit-text'), 'first draft');
+    await uma.fill('#edit-text', 'final text');
+    await uma.click('#edit-save');
+    await uma.locator('#messages .msg.mine .text', { hasText: 'final text' }).waitFor();
+    await vic.locator('#messages .msg .text', { hasText: 'final text' }).waitFor();
+    await vic.locator('#messages .msg .meta', { hasText: '(edited)' }).waitFor();
+
+    await uma.locator('#messages .msg.mine', { hasText: 'regrettable' }).locator('.recall').click();
+    await uma.locator('#messages .msg.mine.recalled .text', { hasText: '(recalled)' }).waitFor();
+    await vic.locator('#messages .msg.recalled .text', { hasText: '(recalled)' }).waitFor();
+    assert.deepEqual(await texts(vic), ['final text', '(recalled)']);
+    // A fresh page reads the same from history.
+    await vic.reload();
+    await vic.waitForSelector('body[data-ready="true"]', { timeout: WAIT_MS });
+    await vic.click('#conversations .conv-item');
+    await vic.locator('#messages .msg.recalled').waitFor();
+    assert.deepEqual(await texts(vic), ['final text', '(recalled)']);
+    await uma.screenshot({ path: shot('chat-edit-recall.png') });
+    await uma.context().close();
+    await vic.context().close();
+  });
+
+  void it('pages through older history', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
+    const wes = await signIn('wes');
+    await signIn('xena').then((p) => p.context().close());
+    for (let i = 1; i <= 120; i++) {
+      const r = await fetch(`${server.url()}/api/im/send`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ from: 'xena', to: 'wes', clientId: `page-${i}`, data: { text: `m${i}` } }),
+      });
+      assert.equal(r.status, 200, await r.text());
+    }
+    await wes.locator('#conversations .conv-item .unread', { hasText: '120' }).waitFor();
+    // A new page holds nothing yet: the conversation opens with its newest page.
+    await wes.reload();
+    await wes.waitForSelector('body[data-ready="true"]', { timeout: WAIT_MS });
+    await wes.click('#conversations .conv-item');
+    await wes.locator('#messages .msg .text', { hasText: 'm120' }).waitFor();
+    assert.equal((await texts(wes)).length, 50, 'one page');
+    await wes.click('#older');
+    await wes.locator('#messages .msg .text', { hasText: 'm21' }).waitFor();
+    assert.equal((await texts(wes)).length, 100);
+    await wes.click('#older');
+    await wes.locator('#messages .msg .text', { hasText: /^m1$/ }).waitFor();
+    assert.deepEqual(await texts(wes), Array.from({ length: 120 }, (_, i) => `m${i + 1}`));
+    await wes.locator('#older').waitFor({ state: 'hidden' });
+    await wes.context().close();
+  });
+
+  void it('explains that a user who never signed in cannot be messaged yet, and works once they have', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
+    const yan = await signIn('yan');
+    await yan.fill('#add-contact-name', 'zoe');
+    await yan.press('#add-contact-name', 'Enter');
+    await yan.locator('#contact-error', { hasText: 'zoe has never signed in' }).waitFor();
+    await yan.click('#new-group');
+    await yan.fill('#group-members', 'zoe');
+    await yan.click('#group-create');
+    await yan.locator('#group-error', { hasText: 'zoe has never signed in' }).waitFor();
+    assert.ok(await yan.locator('#group-dialog[open]').isVisible(), 'the dialog stays open to fix the names');
+    await yan.screenshot({ path: shot('chat-never-signed-in.png') });
+    await yan.click('#group-cancel');
+    const zoe = await signIn('zoe');
+    await addContact(yan, 'zoe');
+    assert.equal(await yan.textContent('#contact-error'), '');
+    await yan.click('#contacts .contact[data-user="zoe"]');
+    await send(yan, 'welcome, zoe');
+    await zoe.locator('#conversations .conv-item .unread').waitFor();
+    await yan.context().close();
+    await zoe.context().close();
+  });
+
+  void it('has a favicon', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
+    const page = await signIn('ada');
+    const href = await page.locator('link[rel="icon"]').getAttribute('href');
+    const res = await page.request.get(new URL(href!, server.url()).href);
+    assert.equal(res.status(), 200);
+    assert.equal(res.headers()['content-type'], 'image/svg+xml');
+    assert.match(await res.text(), /^<svg /);
+    await page.context().close();
   });
 });

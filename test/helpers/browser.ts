@@ -1,21 +1,31 @@
 /**
  * Headless Chromium (Debian's /usr/bin/chromium) driven by playwright-core, for the browser tests.
  */
+import { fileURLToPath } from 'node:url';
 import { type Browser, chromium } from 'playwright-core';
 
 /** Chromium binary (override with HERALD_CHROMIUM). */
 export const CHROMIUM = process.env.HERALD_CHROMIUM ?? '/usr/bin/chromium';
 
-/** Launch headless Chromium. */
-export function launchBrowser(): Promise<Browser> {
+/** Launch headless Chromium; `extraArgs` are added to the standard flags. */
+export function launchBrowser(extraArgs: readonly string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', ...extraArgs],
   });
 }
 
-/** Where screenshots go (committed with the docs). */
-export const SCREENSHOTS = new URL('../../docs/screenshots/', import.meta.url);
+/**
+ * Where screenshots go: docs/screenshots/ (committed with the docs) only when
+ * `HERALD_UPDATE_SCREENSHOTS=1` asks for it, else test-results/screenshots/ (ignored by git), so
+ * that a test run leaves the tracked files as they were.
+ */
+export const SCREENSHOTS = process.env.HERALD_UPDATE_SCREENSHOTS === '1'
+  ? new URL('../../docs/screenshots/', import.meta.url)
+  : new URL('../../test-results/screenshots/', import.meta.url);
+
+/** The file path of screenshot `name` (playwright creates the folder). */
+export const shot = (name: string): string => fileURLToPath(new URL(name, SCREENSHOTS));
 
 /** Longest wait for something on a page, ms (generous: the machine is shared with benchmarks). */
 export const WAIT_MS = 30_000;

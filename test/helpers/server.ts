@@ -2,12 +2,21 @@
  * Start real Herald servers for tests: port 0 on 127.0.0.1, silent, no process metrics, with
  * small intervals so tests never wait for production timeouts. Close them in `after`/`afterEach`.
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type HeraldServer } from '../../src/index.js';
 import type { Broker } from '../../src/index.js';
 
-/** Test defaults layered under the given config (deep-merged one level for the option groups). */
+/**
+ * Test defaults layered under the given config (deep-merged one level for the option groups).
+ * Loopback trust is on: tests call the server API from loopback without a key (the tests of
+ * the trust rules themselves turn it off).
+ */
 const TEST_DEFAULTS = {
   host: '127.0.0.1',
+  trustLoopback: true,
+  // The data directory (IM store, revocations) of this test process, never the checkout's ./data.
+  dataDir: join(tmpdir(), `herald-test-${process.pid}`),
   port: 0,
   logLevel: 'silent',
   timing: { pingIntervalMs: 300, connectTimeoutMs: 2_000, longPollTimeoutMs: 1_000, streamKeepAliveMs: 1_000, shutdownTimeoutMs: 500 },

@@ -222,7 +222,8 @@ describe('server API', () => {
     test('/health answers ok with the node id and connection count', async () => {
       const r = await api('GET', '/health');
       assert.equal(r.status, 200);
-      assert.deepEqual(Object.keys(r.body).sort(), ['connections', 'node', 'status']);
+      assert.deepEqual(Object.keys(r.body).sort(), ['connections', 'dev', 'node', 'status']);
+      assert.equal(r.body.dev, false);
       assert.equal(r.body.status, 'ok');
       assert.equal(r.body.node, server.core.nodeId);
     });

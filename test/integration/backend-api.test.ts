@@ -39,6 +39,8 @@ describe('client → backend and the server API additions', () => {
     backend = await startBackend();
     server = await startServer({
       dev: true,
+      // Bare names and tokens side by side, on purpose: the tests use both kinds of identity.
+      devAllowUnsafe: true,
       apiKey: KEY,
       auth: { hmacSecret: TEST_SECRET },
       limits: { maxMessageBytes: 4096 },

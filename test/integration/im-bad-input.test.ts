@@ -29,12 +29,14 @@ describe('IM bad input', () => {
     clients.push(c);
     return c;
   };
-  const head = async (user: string): Promise<number> => (await server.im.store.cursor(user)).head;
+  const head = async (user: string): Promise<number> => (await server.engines.imStore.cursor(user)).head;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'herald-im-bad-'));
     server = await startServer({
       dev: true,
+      // Bare names and tokens side by side, on purpose: the tests use both kinds of identity.
+      devAllowUnsafe: true,
       auth: { hmacSecret: TEST_SECRET },
       channels: { allowPublish: true },
       im: { storePath: join(dir, 'im.db'), sendsPerSecond: 5, typingPerSecond: 1, maxPayloadBytes: 1024, maxGroupSize: 3 },
@@ -54,7 +56,7 @@ describe('IM bad input', () => {
     const a = await connect(alice!);
     const err = await a.fails('im.send', { to: `ghost${n}`, clientId: '1', data: 'x' });
     assert.equal(err.name, 'HERALD_ERR_IM_UNKNOWN_USER');
-    assert.equal(await server.im.store.conversation(`d:${alice}:ghost${n}`), undefined);
+    assert.equal(await server.engines.imStore.conversation(`d:${alice}:ghost${n}`), undefined);
     assert.equal(await head(alice!), 0);
   });
 
@@ -78,7 +80,7 @@ describe('IM bad input', () => {
       assert.equal((await m.fails('im.read', { conversation, seq: 1 })).name, 'HERALD_ERR_IM_NOT_MEMBER');
       assert.equal((await m.fails('im.typing', { conversation })).name, 'HERALD_ERR_IM_NOT_MEMBER');
     }
-    assert.equal((await server.im.store.conversation(ack.conversation))?.seq, 1);
+    assert.equal((await server.engines.imStore.conversation(ack.conversation))?.seq, 1);
     assert.equal(await head(mallory!), 0);
   });
 
@@ -93,7 +95,7 @@ describe('IM bad input', () => {
     const ok = await m.ok('im.send', { to: bob, clientId: '2', data: 'hi' });
     const got = await b.message(1);
     assert.equal(got.message.from, mallory);
-    assert.equal((await server.im.store.message(ok.id))?.sender, mallory);
+    assert.equal((await server.engines.imStore.message(ok.id))?.sender, mallory);
   });
 
   test('another user\'s inbox channel can be neither subscribed, read nor published to', async () => {

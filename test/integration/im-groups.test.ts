@@ -106,11 +106,11 @@ describe('IM groups, presence and contacts', () => {
     const [a, b] = [await connect(alice!), await connect(bob!)];
     for (const u of [carol, dave, erin]) await connect(u!);
     const g = await a.ok('im.group.create', { title: 'Big', members: [bob, carol, dave, erin] });
-    const headBefore = (await server.im.store.cursor(bob!)).head;
+    const headBefore = (await server.engines.imStore.cursor(bob!)).head;
     const ack = await a.ok('im.send', { conversation: g.group, clientId: 'big1', data: 'to everyone' });
     const live = await b.event((e) => e.type === 'message' && e.message.id === ack.id);
     assert.equal(live.seq, undefined, 'no inbox seq: not copied into the inbox');
-    assert.equal((await server.im.store.cursor(bob!)).head, headBefore);
+    assert.equal((await server.engines.imStore.cursor(bob!)).head, headBefore);
     const sync = await b.ok('im.sync', {});
     const entry = sync.groups.find((x: any) => x.conversation === g.group);
     assert.equal(entry.seq, ack.seq);

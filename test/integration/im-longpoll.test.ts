@@ -99,6 +99,6 @@ describe('IM over long-poll and HTTP POST', () => {
     await bWs.message(1);
     await waitFor(() => bPoll.view.contiguous() === 1, 3_000, 'long-poll device');
     await bWs.ok('im.ack', { seq: 1 });
-    assert.deepEqual(await server.im.store.cursor(bob!), { head: 1, acked: 1 });
+    assert.deepEqual(await server.engines.imStore.cursor(bob!), { head: 1, acked: 1 });
   });
 });

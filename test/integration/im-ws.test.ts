@@ -60,7 +60,7 @@ describe('IM over WebSocket: durable 1:1 messaging', () => {
     const echo = await a2.message(1);
     assert.equal(echo.message.id, ack.id);
     // The ack came after the commit: the store has it.
-    assert.equal((await server.im.store.message(ack.id))?.sender, alice);
+    assert.equal((await server.engines.imStore.message(ack.id))?.sender, alice);
   });
 
   test('a user who was offline receives everything missed, in order, at the next connect', async () => {
@@ -99,7 +99,7 @@ describe('IM over WebSocket: durable 1:1 messaging', () => {
     }
     await b.message(1);
     assert.equal(await b.gets((e) => e.type === 'message' && !e.redelivered, 200), false, 'no second delivery');
-    assert.deepEqual(await server.im.store.cursor(bob!), { head: 1, acked: 0 });
+    assert.deepEqual(await server.engines.imStore.cursor(bob!), { head: 1, acked: 0 });
     const second = await a.ok('im.send', { to: bob, clientId: 'retry-2', data: 'twice' });
     assert.equal(second.seq, 2);
   });

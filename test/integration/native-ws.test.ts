@@ -28,6 +28,8 @@ describe('native WebSocket protocol', () => {
   before(async () => {
     server = await startServer({
       dev: true,
+      // Bare names and tokens side by side, on purpose: the tests use both kinds of identity.
+      devAllowUnsafe: true,
       auth: { hmacSecret: TEST_SECRET },
       namespaces: [
         { name: 'private', requireToken: true },

@@ -39,7 +39,7 @@ for (const transport of TRANSPORTS) {
     /** Wait until the server has `user`'s inbox acknowledged up to `seq`. */
     async function ackedBy(user: string, seq: number): Promise<void> {
       const deadline = Date.now() + 3_000;
-      while ((await server.im.store.cursor(user)).acked < seq) {
+      while ((await server.engines.imStore.cursor(user)).acked < seq) {
         if (Date.now() > deadline) assert.fail(`inbox of ${user} not acked up to ${seq}`);
         await new Promise((r) => setTimeout(r, 20));
       }

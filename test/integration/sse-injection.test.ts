@@ -33,7 +33,8 @@ describe('EventSource line injection', () => {
   before(async () => {
     server = createServer({
       config: {
-        port: 0, host: '127.0.0.1', logLevel: 'silent',
+        // Loopback trust: the test publishes from loopback without a key.
+        port: 0, host: '127.0.0.1', logLevel: 'silent', trustLoopback: true,
         nchan: { routes: [{ path: '/pub/', role: 'publisher' }, { path: '/sub/', role: 'subscriber', types: ['eventsource'] }] },
         timing: { shutdownTimeoutMs: 200 },
       },

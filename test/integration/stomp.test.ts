@@ -204,7 +204,7 @@ void describe('STOMP over WebSocket (stompjs)', () => {
     let acked = 0;
     const deadline = Date.now() + 2_000;
     while (Date.now() < deadline && acked < event.seq) {
-      acked = (await server.im.store.cursor('carol')).acked;
+      acked = (await server.engines.imStore.cursor('carol')).acked;
       await sleep(10);
     }
     assert.equal(acked, event.seq);

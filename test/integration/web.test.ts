@@ -64,7 +64,11 @@ void describe('web pages', () => {
       assert.equal((await get(locked.url(), '/admin/admin.js')).status, 401);
       assert.equal((await get(locked.url(), '/admin', { authorization: `apikey ${KEY}` })).status, 200);
       assert.equal((await get(locked.url(), '/admin', { cookie: `herald_key=${encodeURIComponent(KEY)}` })).status, 200);
-      assert.equal((await get(locked.url(), '/admin', { cookie: 'herald_key=wrong-key-0123456789abc' })).status, 401);
+      const wrong = await get(locked.url(), '/admin', { cookie: 'herald_key=wrong-key-0123456789abc' });
+      assert.equal(wrong.status, 401);
+      assert.match(wrong.body, /Wrong API key/);
+      assert.doesNotMatch(login.body, /Wrong API key/, 'no complaint before a key was tried');
+      assert.doesNotMatch(login.body, /<script>/, 'no inline script (a script-src \'self\' policy would block it)');
     } finally {
       await Promise.all([open.close(), locked.close()]);
     }

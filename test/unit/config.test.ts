@@ -138,4 +138,31 @@ describe('config sources', () => {
     assert.deepEqual(fileLayer('/nonexistent/herald.json', problems), {});
     assert.equal(problems.length, 1);
   });
+
+  test('an optional boolean (trustLoopback) takes true/false from env and flags', () => {
+    const problems: string[] = [];
+    assert.equal(resolveConfig(envLayer({ HERALD_TRUST_LOOPBACK: 'false' }, problems)).trustLoopback, false);
+    assert.equal(resolveConfig(argsLayer(['--trust-loopback'], problems).layer).trustLoopback, true);
+    assert.deepEqual(problems, []);
+  });
+});
+
+describe('exposure rules', () => {
+  const SECRET = 's'.repeat(32);
+
+  test('development mode is refused next to token keys and on a non-loopback host unless devAllowUnsafe', () => {
+    assert.match(problemsOf(() => resolveConfig({ dev: true, auth: { hmacSecret: SECRET } })).join(), /development mode accepts bare user names next to your token keys/);
+    assert.match(problemsOf(() => resolveConfig({ dev: true, auth: { publicKeys: ['-----BEGIN PUBLIC KEY-----'] } })).join(), /devAllowUnsafe/);
+    assert.match(problemsOf(() => resolveConfig({ dev: true, host: '0.0.0.0', apiKey: SECRET })).join(), /non-loopback host \(0\.0\.0\.0\)/);
+    assert.equal(resolveConfig({ dev: true, devAllowUnsafe: true, host: '0.0.0.0', apiKey: SECRET, auth: { hmacSecret: SECRET } }).dev, true);
+    assert.equal(resolveConfig({ auth: { hmacSecret: SECRET } }).dev, false);
+  });
+
+  test('TLS needs both files; proxies, hosts and origins are validated', () => {
+    assert.match(problemsOf(() => resolveConfig({ tls: { certFile: '/x.pem' } })).join(), /give both tls.certFile and tls.keyFile/);
+    const problems = problemsOf(() => resolveConfig({ trustedProxies: ['10.0.0.0/33', 'proxy.example'], allowedHosts: ['a b'], allowedOrigins: ['https://a.example/path'] }));
+    assert.equal(problems.length, 4, problems.join('\n'));
+    const ok = resolveConfig({ trustedProxies: ['10.0.0.0/8', '::1', '2001:db8::/32'], allowedHosts: ['*.example.com', 'herald.example'], allowedOrigins: ['https://app.example:8443', '*'] });
+    assert.equal(ok.trustedProxies.length, 3);
+  });
 });

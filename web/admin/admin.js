@@ -5,7 +5,7 @@ const key = decodeURIComponent((/(?:^|;\s*)herald_key=([^;]*)/.exec(document.coo
 const headers = key ? { authorization: `apikey ${key}` } : {};
 const HISTORY = 180;
 const COLORS = ['#818cf8', '#34d399', '#fbbf24', '#f87171', '#38bdf8', '#e879f9'];
-const series = { connections: new Map(), published: [], delivered: [], latency: [] };
+const series = { connections: new Map(), published: [], delivered: [], im: [], latency: [] };
 let prev;
 let prevLatency;
 window.heraldAdmin = { series };
@@ -25,6 +25,16 @@ function latencyTotals(text) {
     else if (line.startsWith('herald_delivery_latency_seconds_count')) count += Number(line.split(' ').pop());
   }
   return { sum, count };
+}
+
+/**
+ * IM traffic from the Prometheus text: publications on user inboxes (messages, edits, recalls,
+ * receipts, typing and presence, one per recipient), `herald_messages_published_total{source="im"}`.
+ */
+function imTotal(text) {
+  let n = 0;
+  for (const line of text.split('\n')) if (line.startsWith('herald_messages_published_total{') && line.includes('source="im"')) n += Number(line.split(' ').pop());
+  return n;
 }
 
 const push = (arr, v) => {
@@ -48,6 +58,7 @@ async function tick() {
     $('status').textContent = 'live';
     $('status').className = 'status ok';
     $('node').textContent = stats.node;
+    $('dev-mode').hidden = !stats.dev;
     $('uptime').textContent = fmtUptime(stats.uptimeMs);
     $('connections').textContent = String(stats.connections);
     $('channels').textContent = String(stats.channels);
@@ -66,19 +77,25 @@ async function tick() {
     );
     for (const t of Object.keys(by)) if (!series.connections.has(t)) series.connections.set(t, new Array(series.published.length).fill(0));
     for (const [t, arr] of series.connections) push(arr, by[t] ?? 0);
+    const im = imTotal(metrics);
     if (prev) {
       const dt = (now - prev.at) / 1000;
       const pub = Math.max(0, (stats.published - prev.published) / dt);
       const del = Math.max(0, (stats.delivered - prev.delivered) / dt);
+      const imRate = Math.max(0, (im - prev.im) / dt);
       push(series.published, pub);
       push(series.delivered, del);
+      push(series.im, imRate);
       $('rate-published').textContent = pub.toFixed(1);
       $('rate-delivered').textContent = del.toFixed(1);
+      $('rate-im').textContent = imRate.toFixed(1);
     } else {
       push(series.published, 0);
       push(series.delivered, 0);
+      push(series.im, 0);
     }
-    prev = { at: now, published: stats.published, delivered: stats.delivered };
+    $('im-total').textContent = String(im);
+    prev = { at: now, published: stats.published, delivered: stats.delivered, im };
     const lat = latencyTotals(metrics);
     if (prevLatency && lat.count > prevLatency.count) {
       const ms = ((lat.sum - prevLatency.sum) / (lat.count - prevLatency.count)) * 1000;
@@ -89,7 +106,7 @@ async function tick() {
     $('nodes').replaceChildren(Object.assign(document.createElement('li'), { textContent: `${stats.node} (this node) · ${stats.connections} connections` }));
     renderChannels(channels.channels);
     draw($('chart-connections'), [...series.connections.entries()].map(([name, data]) => ({ name, data })));
-    draw($('chart-rate'), [{ name: 'published', data: series.published }, { name: 'delivered', data: series.delivered }]);
+    draw($('chart-rate'), [{ name: 'published', data: series.published }, { name: 'delivered', data: series.delivered }, { name: 'IM', data: series.im }]);
     draw($('chart-latency'), [{ name: 'latency ms', data: series.latency }]);
     document.body.dataset.ticks = String(Number(document.body.dataset.ticks || 0) + 1);
   } catch (err) {

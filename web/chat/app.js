@@ -1,10 +1,24 @@
-// Herald demo chat: plain JS on the SDK bundle. Sign in, contacts with presence, 1:1 and group
-// conversations, unread counts, typing, read receipts, offline messages, reconnect banner.
+// Herald demo chat: plain JS on the SDK bundle. Sign in and out, contacts with presence, 1:1 and
+// group conversations, unread counts, typing, read receipts, offline messages, older history by
+// pages, edit and recall of one's own messages, reconnect banner. One pane at a time on a phone.
 import { HeraldClient, ImClient } from '/sdk/herald-client.js';
 
 const $ = (id) => document.getElementById(id);
+/** Messages per history page. */
+const PAGE = 50;
+const UNKNOWN_USER = 'HERALD_ERR_IM_UNKNOWN_USER';
+/** What to tell a user about someone Herald does not know yet. */
+const neverSignedIn = (who) =>
+  `${who} has never signed in, so Herald does not know them yet. Ask them to open this chat once ` +
+  '(or have your backend register them with POST /api/im/users), then try again.';
 const state = { me: '', client: null, im: null, convs: new Map(), contacts: new Map(), open: null, wasConnected: false };
 window.herald = state; // for debugging and the browser tests
+
+// Development mode is announced on the page, not only in the server log.
+fetch('/health', { cache: 'no-store' })
+  .then((r) => r.json())
+  .then((h) => ($('dev-mode').hidden = !h.dev))
+  .catch(() => undefined);
 
 const directId = (a, b) => (a < b ? `d:${a}:${b}` : `d:${b}:${a}`);
 const peerOf = (id) => {
@@ -24,7 +38,7 @@ function conv(id, init = {}) {
   let c = state.convs.get(id);
   if (!c) {
     c = { id, kind: id.startsWith('d:') ? 'direct' : 'group', title: undefined, peer: peerOf(id), unread: 0, readSeq: 0, seq: 0, last: undefined,
-      messages: new Map(), read: new Map(), delivered: new Map(), placeholder: false, loaded: false };
+      messages: new Map(), read: new Map(), delivered: new Map(), placeholder: false, loaded: false, hasOlder: false };
     state.convs.set(id, c);
   }
   Object.assign(c, init);
@@ -47,6 +61,7 @@ async function signIn({ user, token, transport }) {
   state.client = client;
   state.im = im;
   client.on('state', ({ state: s }) => {
+    if (state.client !== client) return;
     $('banner').hidden = !(s === 'connecting' && state.wasConnected);
     if (s === 'closed') {
       $('banner').hidden = false;
@@ -79,6 +94,31 @@ async function signIn({ user, token, transport }) {
   await Promise.all([loadContacts(), loadConversations()]);
   document.body.dataset.ready = 'true';
 }
+
+/** Leave: stop the IM client, drop everything held for this user, back to the sign-in form. */
+function signOut() {
+  state.im?.stop();
+  state.client?.disconnect();
+  Object.assign(state, { me: '', client: null, im: null, convs: new Map(), contacts: new Map(), open: null, wasConnected: false });
+  for (const id of ['contacts', 'conversations', 'messages']) $(id).replaceChildren();
+  $('conv-title').textContent = 'Pick a contact or conversation';
+  $('typing').textContent = '';
+  $('composer-text').disabled = true;
+  $('send').disabled = true;
+  showNotice('');
+  $('contact-error').textContent = '';
+  $('banner').hidden = true;
+  $('app').hidden = true;
+  $('signin').hidden = false;
+  document.body.classList.remove('conv-open');
+  delete document.body.dataset.ready;
+  delete document.body.dataset.user;
+  delete document.body.dataset.transport;
+  document.title = 'Herald chat';
+  // Do not sign in again from the URL on reload.
+  if (location.search) history.replaceState(null, '', location.pathname);
+}
+$('sign-out').addEventListener('click', signOut);
 
 $('signin-form').addEventListener('submit', (e) => {
   e.preventDefault();
@@ -125,10 +165,7 @@ function onMessage({ message: m }) {
       else if (m.seq > c.readSeq) c.unread++;
     }
   } else if (m.kind === 'recall' || m.kind === 'edit') {
-    for (const x of c.messages.values()) {
-      if (x.id !== m.target) continue;
-      c.messages.set(x.seq, m.kind === 'recall' ? { ...x, recalled: true } : { ...x, data: m.data, editedAt: m.time });
-    }
+    applyChange(c, m);
   } else if (m.kind === 'member') {
     c.messages.set(m.seq, m);
   }
@@ -163,6 +200,8 @@ async function openConversation(id) {
   const c = conv(id);
   state.open = id;
   c.unread = 0;
+  document.body.classList.add('conv-open');
+  showNotice('');
   $('typing').textContent = '';
   $('composer-text').disabled = false;
   $('send').disabled = false;
@@ -170,8 +209,9 @@ async function openConversation(id) {
   renderContacts();
   renderMessages();
   if (c.placeholder) return;
-  const [page, members] = await Promise.all([state.im.history(id, { limit: 100 }), state.im.members(id).catch(() => [])]);
+  const [page, members] = await Promise.all([state.im.history(id, { limit: PAGE }), state.im.members(id).catch(() => [])]);
   for (const m of page) c.messages.set(m.seq, m);
+  if (!c.loaded) c.hasOlder = page.length >= PAGE;
   c.loaded = true;
   for (const mem of members) {
     if (mem.user === state.me) continue;
@@ -191,6 +231,42 @@ async function markRead(c) {
   renderConversations();
 }
 
+/** Load the page of history before the oldest message held, keeping the view where it was. */
+async function loadOlder() {
+  const c = state.convs.get(state.open);
+  if (!c || c.messages.size === 0) return;
+  const oldest = Math.min(...c.messages.keys());
+  $('older').disabled = true;
+  try {
+    const page = await state.im.history(c.id, { before: oldest, limit: PAGE });
+    for (const m of page) c.messages.set(m.seq, m);
+    c.hasOlder = page.length >= PAGE;
+    if (state.open !== c.id) return;
+    const ol = $('messages');
+    const fromBottom = ol.scrollHeight - ol.scrollTop;
+    renderMessages({ keepScroll: true });
+    ol.scrollTop = ol.scrollHeight - fromBottom;
+  } catch (err) {
+    showNotice(`Could not load older messages: ${err.message}`);
+  } finally {
+    $('older').disabled = false;
+  }
+}
+$('older').addEventListener('click', () => void loadOlder());
+
+$('back').addEventListener('click', () => {
+  document.body.classList.remove('conv-open');
+  state.open = null;
+  renderConversations();
+  renderContacts();
+});
+
+/** A line under the conversation (empty text hides it). */
+function showNotice(text) {
+  $('notice').textContent = text;
+  $('notice').hidden = !text;
+}
+
 function openDirect(peer) {
   const id = directId(state.me, peer);
   if (!state.convs.has(id)) conv(id, { kind: 'direct', peer, placeholder: true });
@@ -207,6 +283,7 @@ $('composer').addEventListener('submit', async (e) => {
   if (!text || !c) return;
   input.value = '';
   const target = c.placeholder ? { to: c.peer } : { conversation: c.id };
+  showNotice('');
   try {
     const ack = await state.im.send(target, { text });
     const cc = conv(ack.conversation, { placeholder: false });
@@ -218,7 +295,7 @@ $('composer').addEventListener('submit', async (e) => {
     renderConversations();
   } catch (err) {
     input.value = text;
-    alert(`Not sent: ${err.message}`);
+    showNotice(err.errorName === UNKNOWN_USER ? `Not sent. ${neverSignedIn(c.peer ?? 'Someone here')}` : `Not sent: ${err.message}`);
   }
 });
 
@@ -234,27 +311,90 @@ $('add-contact').addEventListener('submit', async (e) => {
   e.preventDefault();
   const name = $('add-contact-name').value.trim();
   if (!name) return;
+  $('contact-error').textContent = '';
   try {
     await state.im.addContact(name);
     $('add-contact-name').value = '';
     await loadContacts();
   } catch (err) {
-    alert(`Cannot add ${name}: ${err.message}`);
+    $('contact-error').textContent = err.errorName === UNKNOWN_USER ? neverSignedIn(name) : `Cannot add ${name}: ${err.message}`;
   }
 });
 
-$('new-group').addEventListener('click', async () => {
-  const title = prompt('Group name');
-  if (title === null) return;
-  const members = (prompt('Members (comma-separated user names)') || '').split(',').map((s) => s.trim()).filter(Boolean);
+$('new-group').addEventListener('click', () => {
+  $('group-form').reset();
+  $('group-error').textContent = '';
+  $('group-dialog').showModal();
+  $('group-title').focus();
+});
+$('group-cancel').addEventListener('click', () => $('group-dialog').close());
+$('group-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const title = $('group-title').value.trim();
+  const members = $('group-members').value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (members.length === 0) {
+    $('group-error').textContent = 'Name at least one member.';
+    return;
+  }
+  $('group-create').disabled = true;
   try {
     const g = await state.im.createGroup(members, title || undefined);
+    $('group-dialog').close();
     await loadConversations();
     await openConversation(g.group);
   } catch (err) {
-    alert(`Cannot create the group: ${err.message}`);
+    const who = /Unknown user: (.*)$/.exec(err.message ?? '')?.[1] ?? 'A member';
+    $('group-error').textContent = err.errorName === UNKNOWN_USER ? neverSignedIn(who) : `Cannot create the group: ${err.message}`;
+  } finally {
+    $('group-create').disabled = false;
   }
 });
+
+// ---- edit and recall of one's own messages --------------------------------------------------
+
+let editing;
+function startEdit(m) {
+  editing = m;
+  $('edit-text').value = textOf(m.data);
+  $('edit-error').textContent = '';
+  $('edit-dialog').showModal();
+  $('edit-text').select();
+}
+$('edit-cancel').addEventListener('click', () => $('edit-dialog').close());
+$('edit-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const m = editing;
+  const text = $('edit-text').value.trim();
+  if (!m || !text) return;
+  try {
+    const ack = await state.im.edit(m.id, { text });
+    $('edit-dialog').close();
+    applyChange(conv(m.conversation), { kind: 'edit', target: m.id, data: { text }, time: ack.time });
+  } catch (err) {
+    $('edit-error').textContent = `Not edited: ${err.message}`;
+  }
+});
+
+async function recall(m) {
+  try {
+    await state.im.recall(m.id);
+    applyChange(conv(m.conversation), { kind: 'recall', target: m.id });
+  } catch (err) {
+    showNotice(`Not recalled: ${err.message}`);
+  }
+}
+
+/** Apply an edit or recall entry to the message it targets. */
+function applyChange(c, m) {
+  for (const x of c.messages.values()) {
+    if (x.id !== m.target) continue;
+    const changed = m.kind === 'recall' ? { ...x, recalled: true, data: null } : { ...x, data: m.data, editedAt: m.time };
+    c.messages.set(x.seq, changed);
+    if (c.last?.id === x.id) c.last = changed;
+  }
+  renderConversations();
+  if (state.open === c.id) renderMessages({ keepScroll: true });
+}
 
 $('me-presence').addEventListener('change', (e) => void state.im.setPresence(e.target.value).catch(() => undefined));
 document.addEventListener('visibilitychange', () => {
@@ -287,7 +427,7 @@ function renderConversations() {
     const li = el('li', state.open === c.id ? 'conv-item active' : 'conv-item');
     li.dataset.id = c.id;
     const name = el('span', 'name', titleOf(c));
-    if (c.last) name.append(el('span', 'preview', `${c.last.from === state.me ? 'you' : c.last.from}: ${textOf(c.last.data)}`));
+    if (c.last) name.append(el('span', 'preview', `${c.last.from === state.me ? 'you' : c.last.from}: ${c.last.recalled ? '(recalled)' : textOf(c.last.data)}`));
     const dot = c.kind === 'direct' ? el('span', `dot ${state.contacts.get(c.peer)?.state ?? ''}`) : el('span', 'dot group');
     li.append(dot, name);
     if (c.unread > 0) li.append(el('span', 'unread', String(c.unread)));
@@ -311,22 +451,26 @@ function memberText(m) {
   }
 }
 
-function renderMessages() {
+function renderMessages({ keepScroll = false } = {}) {
   const c = state.convs.get(state.open);
   const ol = $('messages');
+  const top = ol.scrollTop;
   ol.replaceChildren();
+  $('older').hidden = !c?.hasOlder;
   if (!c) return;
   $('conv-title').textContent = titleOf(c);
   const others = (map) => Math.max(0, ...map.values());
   const readUpTo = others(c.read);
   const deliveredUpTo = Math.max(others(c.delivered), readUpTo);
   for (const m of [...c.messages.values()].sort((a, b) => a.seq - b.seq)) {
+    // Edit and recall entries (from history) act on their target; they are not shown.
+    if (m.kind === 'edit' || m.kind === 'recall') continue;
     if (m.kind === 'member') {
       ol.append(el('li', 'msg system', memberText(m)));
       continue;
     }
     const mine = m.from === state.me;
-    const li = el('li', mine ? 'msg mine' : 'msg');
+    const li = el('li', `msg${mine ? ' mine' : ''}${m.recalled ? ' recalled' : ''}`);
     li.dataset.seq = String(m.seq);
     if (!mine && c.kind === 'group') li.append(el('span', 'from', m.from));
     li.append(el('span', 'text', m.recalled ? '(recalled)' : textOf(m.data)));
@@ -335,9 +479,20 @@ function renderMessages() {
     const meta = el('span', 'meta', `${time}${m.editedAt ? ' (edited)' : ''}${status}`);
     if (mine) meta.dataset.status = m.seq <= readUpTo ? 'read' : m.seq <= deliveredUpTo ? 'delivered' : 'sent';
     li.append(meta);
+    if (mine && !m.recalled && m.id) {
+      const actions = el('span', 'actions');
+      const edit = el('button', 'edit', 'Edit');
+      edit.type = 'button';
+      edit.onclick = () => startEdit(m);
+      const rec = el('button', 'recall', 'Recall');
+      rec.type = 'button';
+      rec.onclick = () => void recall(m);
+      actions.append(edit, rec);
+      li.append(actions);
+    }
     ol.append(li);
   }
-  ol.scrollTop = ol.scrollHeight;
+  ol.scrollTop = keepScroll ? top : ol.scrollHeight;
 }
 
 // ---- auto sign-in from the URL: /?user=alice&transport=sse ------------------------------------

@@ -18,6 +18,7 @@ import {
   parsePosition,
   type Position,
   type Publication,
+  tokenExpiry,
   tokenSubject,
   type TransportName,
   type WantedChannel,
@@ -32,6 +33,8 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
 export const DEFAULT_MIN_RECONNECT_DELAY_MS = 200;
 /** Default longest reconnect delay, ms. */
 export const DEFAULT_MAX_RECONNECT_DELAY_MS = 20_000;
+/** Default lead time of a token refresh before the token's `exp`, ms. */
+export const DEFAULT_REFRESH_BEFORE_MS = 10_000;
 const ALL_TRANSPORTS: readonly TransportName[] = ['websocket', 'sse', 'long-poll'];
 
 /** Options of `new HeraldClient()`. */
@@ -62,6 +65,12 @@ export interface ClientOptions {
   readonly minReconnectDelayMs?: number;
   /** Longest reconnect delay, ms (default 20000). */
   readonly maxReconnectDelayMs?: number;
+  /**
+   * With `getToken` and a token carrying `exp`: fetch a new token this long before it expires
+   * and hand it to the server (the `refresh` command over WebSocket; the next request over
+   * HTTP), so the server does not close the session at `exp` (3500). Default 10000 ms.
+   */
+  readonly refreshBeforeMs?: number;
 }
 
 /** Connection state. */
@@ -112,7 +121,7 @@ const trimBase = (u: string): string => u.replace(/\/+$/, '').replace(/^ws(s?):/
 
 /** A Herald connection. Call `connect()`; subscribe and send at any time (commands wait for the connection). */
 export class HeraldClient extends Emitter<ClientEvents> implements SubscriptionOwner {
-  readonly #opts: Required<Pick<ClientOptions, 'openTimeoutMs' | 'commandTimeoutMs' | 'minReconnectDelayMs' | 'maxReconnectDelayMs'>> & ClientOptions;
+  readonly #opts: Required<Pick<ClientOptions, 'openTimeoutMs' | 'commandTimeoutMs' | 'minReconnectDelayMs' | 'maxReconnectDelayMs' | 'refreshBeforeMs'>> & ClientOptions;
   readonly #subs = new Map<string, Subscription>();
   readonly #fetch: FetchFn;
   #state: ClientState = 'disconnected';
@@ -121,6 +130,8 @@ export class HeraldClient extends Emitter<ClientEvents> implements SubscriptionO
   #token: string | undefined;
   #attempt = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Fires the next token refresh (see `refreshBeforeMs`). */
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   /** Index in the transport list of the one that worked last (reconnects start there). */
   #preferred = 0;
   #running: Promise<void> | undefined;
@@ -135,6 +146,7 @@ export class HeraldClient extends Emitter<ClientEvents> implements SubscriptionO
       commandTimeoutMs: DEFAULT_COMMAND_TIMEOUT_MS,
       minReconnectDelayMs: DEFAULT_MIN_RECONNECT_DELAY_MS,
       maxReconnectDelayMs: DEFAULT_MAX_RECONNECT_DELAY_MS,
+      refreshBeforeMs: DEFAULT_REFRESH_BEFORE_MS,
       ...options,
     };
     const f = options.fetch ?? (globalThis.fetch as FetchFn | undefined);
@@ -173,6 +185,7 @@ export class HeraldClient extends Emitter<ClientEvents> implements SubscriptionO
   disconnect(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#disarmRefresh();
     const t = this.#transport;
     this.#transport = undefined;
     this.#info = undefined;
@@ -383,6 +396,36 @@ export class HeraldClient extends Emitter<ClientEvents> implements SubscriptionO
     this.#setState('connected');
     this.emit('connected', this.#info);
     t.refresh();
+    this.#armRefresh();
+  }
+
+  /** Schedule the next token refresh, when there is a `getToken` and the token has an `exp`. */
+  #armRefresh(): void {
+    this.#disarmRefresh();
+    const exp = tokenExpiry(this.#token);
+    if (exp === undefined || !this.#opts.getToken) return;
+    const delay = Math.max(0, exp * 1000 - Date.now() - this.#opts.refreshBeforeMs);
+    this.#refreshTimer = setTimeout(() => void this.#refreshToken(), delay);
+  }
+
+  #disarmRefresh(): void {
+    if (this.#refreshTimer) clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = undefined;
+  }
+
+  /** Get a new token and give it to the live session (WebSocket: the `refresh` command; HTTP: later requests carry it). */
+  async #refreshToken(): Promise<void> {
+    this.#refreshTimer = undefined;
+    if (this.#state !== 'connected' || !this.#opts.getToken) return;
+    try {
+      const token = await this.#opts.getToken();
+      this.#token = token;
+      if (this.#info?.transport === 'websocket') await this.command('refresh', { token });
+      else this.#transport?.setToken?.(token);
+    } catch (err) {
+      this.emit('error', { error: err instanceof HeraldClientError ? err : transportError('token refresh failed', err) });
+    }
+    if (this.#state === 'connected') this.#armRefresh();
   }
 
   #scheduleReconnect(): void {
@@ -462,6 +505,7 @@ export class HeraldClient extends Emitter<ClientEvents> implements SubscriptionO
       },
       closed: (code, reason) => {
         if (!live()) return;
+        this.#disarmRefresh();
         this.#transport = undefined;
         this.#info = undefined;
         this.#resetAnnounced();

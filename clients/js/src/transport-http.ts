@@ -52,7 +52,7 @@ interface StreamChannel {
 /** Shared part: commands over POST, subscription bookkeeping. */
 abstract class HttpTransport implements Transport {
   abstract readonly name: TransportName;
-  protected readonly ep: Endpoint;
+  protected ep: Endpoint;
   protected readonly opts: HttpTransportOptions;
   protected readonly hooks: TransportHooks;
   /** Channels of the current stream request, in request order. */
@@ -79,6 +79,10 @@ abstract class HttpTransport implements Transport {
     if (this.ep.token !== undefined) return withToken ? `token=${encodeURIComponent(this.ep.token)}` : '';
     if (this.ep.user !== undefined) return `user=${encodeURIComponent(this.ep.user)}`;
     return '';
+  }
+
+  setToken(token: string): void {
+    this.ep = { ...this.ep, token };
   }
 
   protected headers(): Record<string, string> {

@@ -45,6 +45,8 @@ export interface Transport {
   command(cmd: string, params: Record<string, unknown>): Promise<unknown>;
   /** The wanted subscription set changed; reconcile soon. */
   refresh(): void;
+  /** Use a new token for the requests still to come (HTTP transports; WebSocket uses the `refresh` command). */
+  setToken?(token: string): void;
   /** End the session without calling `hooks.closed`. */
   close(): void;
 }

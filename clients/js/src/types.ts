@@ -83,15 +83,27 @@ export type EventSourceCtor = new (url: string) => EventSourceLike;
 /** The fetch function. */
 export type FetchFn = (input: string, init?: RequestInit) => Promise<Response>;
 
-/** The `sub` claim of a JWT (not verified: the server did that), or undefined. */
-export function tokenSubject(token: string | undefined): string | undefined {
+/** The `exp` claim of a JWT (seconds since the epoch; not verified), if any. */
+export function tokenExpiry(token: string | undefined): number | undefined {
+  const exp = tokenClaims(token)?.exp;
+  return typeof exp === 'number' ? exp : undefined;
+}
+
+/** The claims of a JWT (not verified: the server does that), or undefined when it is not one. */
+function tokenClaims(token: string | undefined): Record<string, unknown> | undefined {
   const part = token?.split('.')[1];
   if (!part) return undefined;
   try {
     const json = atob(part.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(part.length / 4) * 4, '='));
-    const sub = (JSON.parse(json) as { sub?: unknown }).sub;
-    return typeof sub === 'string' ? sub : undefined;
+    const claims: unknown = JSON.parse(json);
+    return typeof claims === 'object' && claims !== null ? (claims as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** The `sub` claim of a JWT (not verified), if any. */
+export function tokenSubject(token: string | undefined): string | undefined {
+  const sub = tokenClaims(token)?.sub;
+  return typeof sub === 'string' ? sub : undefined;
 }

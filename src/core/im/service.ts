@@ -24,8 +24,10 @@ import { JSON_CONTENT_TYPE } from '../publication.js';
 import type { StreamPosition } from '../../protocol/position.js';
 import type { ChosenState, PresenceRecord, PresenceStore } from './presence.js';
 import { RateLimiter } from './rate-limit.js';
+import { ImAdmin } from './admin.js';
 import type { ConversationRecord, ConversationSummary, ImStore, InboxEntry, MemberRecord, MemberRole, MessageKind, StoredMessage } from './store.js';
 import { inboxSeqOf, messageEventJson } from './wire.js';
+import { USER_ID_RE } from '../user-id.js';
 
 /** Namespace of the personal channels. */
 export const INBOX_NAMESPACE = 'inbox';
@@ -37,7 +39,6 @@ const INBOX_PREFIX = `${INBOX_NAMESPACE}:`;
  */
 const INBOX_HISTORY_SIZE = 100;
 const INBOX_HISTORY_TTL_MS = 30_000;
-const USER_RE = /^[A-Za-z0-9_.@-]{1,128}$/;
 const MAX_REDELIVERY_BACKOFF_MS = 60_000;
 /** Delay before re-sending to a user whose first session just subscribed, so its subscription has settled. */
 const RECONNECT_REDELIVERY_DELAY_MS = 50;
@@ -96,8 +97,11 @@ interface Pending {
 /** The IM service of one node. */
 export class ImService {
   readonly core: HeraldCore;
-  readonly store: ImStore;
   readonly presence: PresenceStore;
+  /** The backend's operations (server API): system messages, groups as their owner, contact lists. */
+  readonly admin: ImAdmin;
+  /** Private: every IM rule goes through this facade (or `admin`), never straight to the store. */
+  readonly #store: ImStore;
   readonly #cfg: HeraldCore['config']['im'];
   readonly #logger: Logger;
   readonly #sends: RateLimiter;
@@ -121,7 +125,8 @@ export class ImService {
 
   constructor(options: ImServiceOptions) {
     this.core = options.core;
-    this.store = options.store;
+    this.#store = options.store;
+    this.admin = new ImAdmin(this, options.store, options.core.config.backend.systemUser);
     this.presence = options.presence;
     this.#cfg = options.core.config.im;
     this.#logger = options.logger ?? options.core.logger;
@@ -149,7 +154,7 @@ export class ImService {
   /** Open the store (lazily, on first use). A failed open (database unreachable) is tried again by the next call. */
   ready(): Promise<void> {
     if (this.#closed) return Promise.reject(new HeraldError('HERALD_ERR_UNAVAILABLE', 'IM service closed'));
-    this.#opening ??= this.store.open().catch((err: unknown) => {
+    this.#opening ??= this.#store.open().catch((err: unknown) => {
       this.#opening = undefined;
       throw err;
     });
@@ -163,7 +168,7 @@ export class ImService {
     clearInterval(this.#sweeper);
     for (const t of this.#offlineTimers.values()) clearTimeout(t);
     this.#offlineTimers.clear();
-    await this.store.close();
+    await this.#store.close();
     await this.presence.close();
   }
 
@@ -176,7 +181,7 @@ export class ImService {
     if (identity.exp !== undefined && identity.exp * 1000 <= Date.now()) throw new HeraldError('HERALD_ERR_TOKEN_EXPIRED', 'Token expired');
     await this.ready();
     if (!this.#known.has(identity.user)) {
-      await this.store.upsertUser(identity.user, identity.name);
+      await this.#store.upsertUser(identity.user, identity.name);
       this.#remember(identity.user);
     }
     return identity.user;
@@ -184,9 +189,9 @@ export class ImService {
 
   /** Register a user (server API), so others can message it before it first connects. */
   async registerUser(id: string, name?: string): Promise<void> {
-    if (!USER_RE.test(id)) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'Invalid user id');
+    if (!USER_ID_RE.test(id)) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'Invalid user id');
     await this.ready();
-    await this.store.upsertUser(id, name);
+    await this.#store.upsertUser(id, name);
     this.#remember(id);
   }
 
@@ -206,7 +211,7 @@ export class ImService {
       if (this.#directs.has(id)) {
         conv = { id, kind: 'direct', createdAt: 0, seq: 0, memberCount: user === p.to ? 1 : 2 };
       } else {
-        conv = await this.store.ensureDirect(id, user, p.to);
+        conv = await this.#store.ensureDirect(id, user, p.to);
         this.#rememberDirect(id, user === p.to ? [user] : [user, p.to]);
       }
       recipients = user === p.to ? [user] : [user, p.to];
@@ -238,17 +243,17 @@ export class ImService {
   async sync(user: string, after: number | undefined, limit: number | undefined): Promise<SyncResult> {
     // Read the channel position before the store so nothing falls between the two.
     const { position } = await this.core.history(inboxChannel(user), { limit: 0 });
-    const cursor = await this.store.cursor(user);
+    const cursor = await this.#store.cursor(user);
     const from = after ?? cursor.acked;
     const max = Math.min(limit ?? this.#cfg.syncLimit, this.#cfg.syncLimit);
-    const entries = await this.store.inbox(user, from, max + 1);
+    const entries = await this.#store.inbox(user, from, max + 1);
     const more = entries.length > max;
     if (more) entries.length = max;
     const groups = [];
-    for (const id of await this.store.groupsOf(user)) {
-      const conv = await this.store.conversation(id);
+    for (const id of await this.#store.groupsOf(user)) {
+      const conv = await this.#store.conversation(id);
       if (!conv || conv.memberCount <= this.#cfg.largeGroupThreshold) continue;
-      const m = await this.store.member(id, user);
+      const m = await this.#store.member(id, user);
       if (m && conv.seq > m.deliveredSeq) groups.push({ conversation: id, seq: conv.seq, deliveredSeq: m.deliveredSeq });
     }
     return { entries, head: Math.max(cursor.head, entries.at(-1)?.seq ?? 0), acked: cursor.acked, more, position, groups };
@@ -256,7 +261,7 @@ export class ImService {
 
   /** Cumulative ack of the inbox up to `seq`; sends delivery receipts. Returns the new cursor. */
   async ack(user: string, seq: number): Promise<number> {
-    const res = await this.store.ack(user, seq);
+    const res = await this.#store.ack(user, seq);
     const pending = this.#pending.get(user);
     if (pending && res.acked >= pending.upTo) this.#pending.delete(user);
     else if (pending && res.acked > pending.acked) {
@@ -273,25 +278,25 @@ export class ImService {
   async ackGroup(user: string, conversation: string, seq: number): Promise<number> {
     const { conv, member } = await this.#membership(user, conversation);
     const next = Math.max(member.deliveredSeq, Math.min(seq, conv.seq));
-    await this.store.markDelivered(conversation, user, next);
+    await this.#store.markDelivered(conversation, user, next);
     return next;
   }
 
   /** Page a conversation the user belongs to. */
   async history(user: string, conversation: string, q: { before?: number; after?: number; limit?: number }): Promise<StoredMessage[]> {
     await this.#membership(user, conversation);
-    return this.store.history(conversation, { before: q.before, after: q.after, limit: Math.min(q.limit ?? 50, this.#cfg.syncLimit) });
+    return this.#store.history(conversation, { before: q.before, after: q.after, limit: Math.min(q.limit ?? 50, this.#cfg.syncLimit) });
   }
 
   /** The user's conversations with unread counts and last messages. */
   conversations(user: string, limit?: number): Promise<ConversationSummary[]> {
-    return this.store.conversations(user, Math.min(limit ?? 100, this.#cfg.syncLimit));
+    return this.#store.conversations(user, Math.min(limit ?? 100, this.#cfg.syncLimit));
   }
 
   /** Mark a conversation read up to `seq`; members get a read receipt. */
   async read(user: string, conversation: string, seq: number): Promise<number> {
     await this.#membership(user, conversation);
-    const next = await this.store.markRead(conversation, user, seq);
+    const next = await this.#store.markRead(conversation, user, seq);
     await this.#receipt(user, conversation, 'read', next);
     return next;
   }
@@ -301,7 +306,7 @@ export class ImService {
     if (!this.#typing.take(user)) throw new HeraldError('HERALD_ERR_TOO_MANY_REQUESTS', `At most ${this.#cfg.typingPerSecond} typing notifications per second`);
     const { conv } = await this.#membership(user, conversation);
     if (conv.memberCount > this.#cfg.largeGroupThreshold) return;
-    const members = await this.store.members(conversation);
+    const members = await this.#store.members(conversation);
     const body = Buffer.from(JSON.stringify({ type: 'typing', conversation, user }));
     for (const m of members) if (m.user !== user) this.#emit(m.user, body);
   }
@@ -314,14 +319,14 @@ export class ImService {
     if (others.length + 1 > this.#cfg.maxGroupSize) throw new HeraldError('HERALD_ERR_IM_GROUP_FULL', `At most ${this.#cfg.maxGroupSize} members`);
     await this.#assertKnown(others);
     const id = `g:${randomBytes(8).toString('hex')}`;
-    const conv = await this.store.createConversation({
+    const conv = await this.#store.createConversation({
       id,
       kind: 'group',
       title: p.title,
       members: [{ user, role: 'owner' }, ...others.map((u) => ({ user: u, role: 'member' as const }))],
     });
     await this.#memberEvent(conv, user, { action: 'created', title: p.title, members: [user, ...others] }, []);
-    return (await this.store.conversation(id)) ?? conv;
+    return (await this.#store.conversation(id)) ?? conv;
   }
 
   /** Add members (owner or admin). */
@@ -331,12 +336,12 @@ export class ImService {
     const list = [...new Set(users)];
     await this.#assertKnown(list);
     if (conv.memberCount + list.length > this.#cfg.maxGroupSize) {
-      const existing = new Set((await this.store.members(group)).map((m) => m.user));
+      const existing = new Set((await this.#store.members(group)).map((m) => m.user));
       if (conv.memberCount + list.filter((u) => !existing.has(u)).length > this.#cfg.maxGroupSize) {
         throw new HeraldError('HERALD_ERR_IM_GROUP_FULL', `At most ${this.#cfg.maxGroupSize} members`);
       }
     }
-    const added = await this.store.addMembers(group, list.map((u) => ({ user: u, role: 'member' as MemberRole })));
+    const added = await this.#store.addMembers(group, list.map((u) => ({ user: u, role: 'member' as MemberRole })));
     if (added.length) await this.#memberEvent(conv, user, { action: 'added', users: added }, added);
     return added;
   }
@@ -345,7 +350,7 @@ export class ImService {
   async removeMember(user: string, group: string, target: string): Promise<void> {
     const { conv, member } = await this.#membership(user, group, true);
     const leaving = target === user;
-    const victim = leaving ? member : await this.store.member(group, target);
+    const victim = leaving ? member : await this.#store.member(group, target);
     if (!victim) throw new HeraldError('HERALD_ERR_IM_NOT_MEMBER', `${target} is not a member`);
     if (!leaving) {
       if (member.role === 'member') throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'Only owners and admins remove members');
@@ -353,12 +358,12 @@ export class ImService {
     }
     // The removed user gets the event in its inbox too, so it learns it left.
     await this.#memberEvent(conv, user, { action: leaving ? 'left' : 'removed', user: target }, [target]);
-    await this.store.removeMember(group, target);
+    await this.#store.removeMember(group, target);
     if (victim.role === 'owner') {
-      const rest = await this.store.members(group);
+      const rest = await this.#store.members(group);
       const heir = rest.find((m) => m.role === 'admin') ?? rest[0];
       if (heir) {
-        await this.store.setRole(group, heir.user, 'owner');
+        await this.#store.setRole(group, heir.user, 'owner');
         await this.#memberEvent(conv, user, { action: 'role', user: heir.user, role: 'owner' }, []);
       }
     }
@@ -369,15 +374,15 @@ export class ImService {
     const { conv, member } = await this.#membership(user, group, true);
     if (member.role !== 'owner') throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'Only the owner sets roles');
     if (target === user) throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'Transfer ownership by giving another member the owner role');
-    if (!(await this.store.setRole(group, target, role))) throw new HeraldError('HERALD_ERR_IM_NOT_MEMBER', `${target} is not a member`);
-    if (role === 'owner') await this.store.setRole(group, user, 'admin');
+    if (!(await this.#store.setRole(group, target, role))) throw new HeraldError('HERALD_ERR_IM_NOT_MEMBER', `${target} is not a member`);
+    if (role === 'owner') await this.#store.setRole(group, user, 'admin');
     await this.#memberEvent(conv, user, { action: 'role', user: target, role }, []);
   }
 
   /** Members of a conversation the user belongs to. */
   async members(user: string, conversation: string): Promise<MemberRecord[]> {
     await this.#membership(user, conversation);
-    return this.store.members(conversation);
+    return this.#store.members(conversation);
   }
 
   // ---- presence and contacts ---------------------------------------------------------------
@@ -398,17 +403,17 @@ export class ImService {
   async addContact(user: string, contact: string): Promise<void> {
     if (contact === user) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'One is not one\'s own contact');
     await this.#assertKnown([contact]);
-    await this.store.addContact(user, contact);
+    await this.#store.addContact(user, contact);
   }
 
   /** Remove a contact. */
   async removeContact(user: string, contact: string): Promise<boolean> {
-    return this.store.removeContact(user, contact);
+    return this.#store.removeContact(user, contact);
   }
 
   /** The user's contacts with their presence. */
   async contacts(user: string): Promise<PresenceRecord[]> {
-    return this.presence.get(await this.store.contacts(user));
+    return this.presence.get(await this.#store.contacts(user));
   }
 
   // ---- internals ---------------------------------------------------------------------------
@@ -431,8 +436,8 @@ export class ImService {
     for (const u of users) await this.#registering.get(u);
     const missing = users.filter((u) => !this.#known.has(u));
     if (missing.length === 0) return;
-    for (const u of missing) if (!USER_RE.test(u)) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_USER', `Unknown user: ${u.slice(0, 128)}`);
-    const found = new Set((await this.store.users(missing)).map((r) => r.id));
+    for (const u of missing) if (!USER_ID_RE.test(u)) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_USER', `Unknown user: ${u.slice(0, 128)}`);
+    const found = new Set((await this.#store.users(missing)).map((r) => r.id));
     for (const u of missing) {
       if (!found.has(u)) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_USER', `Unknown user: ${u}`);
       this.#remember(u);
@@ -440,15 +445,15 @@ export class ImService {
   }
 
   async #membership(user: string, conversation: string, groupOnly = false): Promise<{ conv: ConversationRecord; member: MemberRecord }> {
-    const conv = await this.store.conversation(conversation);
+    const conv = await this.#store.conversation(conversation);
     if (!conv || (groupOnly && conv.kind !== 'group')) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION', `Unknown ${groupOnly ? 'group' : 'conversation'}`);
-    const member = await this.store.member(conversation, user);
+    const member = await this.#store.member(conversation, user);
     if (!member) throw new HeraldError('HERALD_ERR_IM_NOT_MEMBER');
     return { conv, member };
   }
 
   async #ownMessage(user: string, id: string): Promise<StoredMessage> {
-    const m = await this.store.message(id);
+    const m = await this.#store.message(id);
     if (!m || m.kind !== 'message') throw new HeraldError('HERALD_ERR_IM_UNKNOWN_MESSAGE');
     if (m.sender !== user) throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'Only the author may recall or edit a message');
     return m;
@@ -468,7 +473,7 @@ export class ImService {
     let inboxUsers = o.recipients;
     let liveOnly: string[] = [];
     if (!inboxUsers) {
-      const members = (await this.store.members(conv.id)).map((m) => m.user);
+      const members = (await this.#store.members(conv.id)).map((m) => m.user);
       if (members.length > this.#cfg.largeGroupThreshold) {
         inboxUsers = [...(o.extra ?? [])];
         const set = new Set(inboxUsers);
@@ -477,7 +482,7 @@ export class ImService {
         inboxUsers = [...new Set([...members, ...(o.extra ?? [])])];
       }
     }
-    const res = await this.store.append({
+    const res = await this.#store.append({
       conversation: conv.id,
       sender,
       clientId: o.clientId,
@@ -511,7 +516,7 @@ export class ImService {
     void (async () => {
       for (const rec of await this.presence.get(others)) {
         if (rec.state !== 'offline') continue;
-        const c = await this.store.cursor(rec.user);
+        const c = await this.#store.cursor(rec.user);
         backend.emit('im.offline_unread', { user: rec.user, unread: c.head - c.acked, conversation: m.conversation, message: m.id, sender: m.sender });
       }
     })().catch((err) => this.#warn(err, 'offline webhook failed'));
@@ -524,9 +529,9 @@ export class ImService {
   async #receipt(user: string, conversation: string, kind: 'read' | 'delivered', seq: number): Promise<void> {
     let members = this.#directs.get(conversation);
     if (!members) {
-      const conv = await this.store.conversation(conversation);
+      const conv = await this.#store.conversation(conversation);
       if (!conv || conv.memberCount > this.#cfg.largeGroupThreshold) return;
-      members = (await this.store.members(conversation)).map((m) => m.user);
+      members = (await this.#store.members(conversation)).map((m) => m.user);
       // A direct conversation's members never change: remember them (the receiving node of a cluster sends its receipts).
       if (conv.kind === 'direct') this.#rememberDirect(conversation, members);
     }
@@ -582,12 +587,12 @@ export class ImService {
   async #redeliver(user: string, committedBy = Infinity): Promise<void> {
     if (this.#closed) return;
     await this.ready();
-    const cursor = await this.store.cursor(user);
+    const cursor = await this.#store.cursor(user);
     if (cursor.acked >= cursor.head) {
       this.#pending.delete(user);
       return;
     }
-    const entries = (await this.store.inbox(user, cursor.acked, this.#cfg.syncLimit)).filter((e) => e.message.time <= committedBy);
+    const entries = (await this.#store.inbox(user, cursor.acked, this.#cfg.syncLimit)).filter((e) => e.message.time <= committedBy);
     for (const e of entries) this.#emit(user, Buffer.from(messageEventJson(e.message, e.seq, true)));
   }
 
@@ -601,7 +606,7 @@ export class ImService {
     this.#online.add(user);
     if (!this.#known.has(user) && !this.#registering.has(user)) {
       const p = this.ready()
-        .then(() => this.store.upsertUser(user))
+        .then(() => this.#store.upsertUser(user))
         .then(() => this.#remember(user))
         .catch((err) => this.#warn(err, 'user registration failed'))
         .finally(() => this.#registering.delete(user));
@@ -637,11 +642,11 @@ export class ImService {
     if (this.#closed) return;
     this.core.backend.emit('presence', { ...rec });
     await this.ready();
-    const to = new Set(await this.store.contactOf(rec.user));
-    for (const id of await this.store.groupsOf(rec.user)) {
-      const conv = await this.store.conversation(id);
+    const to = new Set(await this.#store.contactOf(rec.user));
+    for (const id of await this.#store.groupsOf(rec.user)) {
+      const conv = await this.#store.conversation(id);
       if (!conv || conv.memberCount > this.#cfg.largeGroupThreshold) continue;
-      for (const m of await this.store.members(id)) to.add(m.user);
+      for (const m of await this.#store.members(id)) to.add(m.user);
     }
     to.delete(rec.user);
     if (to.size === 0) return;

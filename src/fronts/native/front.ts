@@ -12,8 +12,9 @@ import { HeraldError, toHeraldError } from '../../core/errors.js';
 import { TimerWheel } from '../../core/timer-wheel.js';
 import { DisconnectCode } from '../../protocol/codes.js';
 import { decodeCommand, validateParams } from '../../protocol/frames.js';
-import { readBody, remoteAddress, sendError, sendJson } from '../../transports/http.js';
-import { admitSocket, WebSocketTransport } from '../../transports/websocket.js';
+import { answerPreflight, applyCors, clientCors } from '../../transports/cors.js';
+import { admissionRequest, readBody, sendError, sendJson } from '../../transports/http.js';
+import { admitSocket, refuseUpgrade, WebSocketTransport } from '../../transports/websocket.js';
 import { builtinCommands, type CommandContext, type CommandSpec, resultJson } from './commands.js';
 import { HttpSubscriber, type HttpMode, parseSubscribeRequest } from './http-subscriber.js';
 import type { WebSocket } from 'ws';
@@ -75,13 +76,18 @@ export class NativeFront {
   /** Handle `/connection/websocket` upgrades; returns false for other paths. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): boolean {
     if (url.pathname !== `${NATIVE_PREFIX}websocket`) return false;
+    // A browser sends its cookies with every upgrade and no CORS guards the answer: only allowed origins.
+    if (!this.core.net.originAllowed(req.headers.origin, req.headers.host)) {
+      refuseUpgrade(socket, 403, 'Forbidden');
+      return true;
+    }
     this.#ws.upgrade(req, socket, head, this.#open);
     return true;
   }
 
   /** Start a session on an upgraded socket (a method, so it captures no request scope). */
   readonly #open = (ws: WebSocket, req: IncomingMessage): void => {
-    const ticket = admitSocket(this.core.clients, ws, req, 'native', 'websocket');
+    const ticket = admitSocket(this.core.clients, this.core.net, ws, req, 'native', 'websocket');
     if (!ticket) return;
     const session = new WsSession(this.#newId(), ws, this.#sessionEnv, ticket);
     this.#sessions.add(session);
@@ -93,6 +99,19 @@ export class NativeFront {
     if (!url.pathname.startsWith(NATIVE_PREFIX)) return false;
     const name = url.pathname.slice(NATIVE_PREFIX.length);
     const mode = HTTP_MODES[name];
+    if (mode || name === 'command') {
+      // CORS for pages on allowed origins; a foreign origin is refused before anything runs.
+      const cors = clientCors(req, this.core.net);
+      applyCors(res, cors);
+      if (!cors.allowed) {
+        sendError(res, new HeraldError('HERALD_ERR_FORBIDDEN', 'Origin not allowed (see allowedOrigins)'));
+        return true;
+      }
+      if (req.method === 'OPTIONS') {
+        answerPreflight(res, cors, mode ? 'GET' : 'POST');
+        return true;
+      }
+    }
     if (mode) {
       if (req.method !== 'GET') sendError(res, new HeraldError('HERALD_ERR_METHOD_NOT_ALLOWED', 'Use GET'));
       else this.#subscribeHttp(req, res, url, mode).catch((err) => sendError(res, err, this.core.logger));
@@ -128,7 +147,7 @@ export class NativeFront {
 
   async #subscribeHttp(req: IncomingMessage, res: ServerResponse, url: URL, mode: HttpMode): Promise<void> {
     const clients = this.core.clients;
-    const ticket = clients.admit({ ip: remoteAddress(req), origin: req.headers.origin, front: 'native', transport: mode, poll: mode === 'long-poll' });
+    const ticket = clients.admit(admissionRequest(req, this.core.net, 'native', mode, mode === 'long-poll'));
     let sub: HttpSubscriber | undefined;
     try {
       const request = parseSubscribeRequest(req, url, this.core.config.limits.maxChannelsPerConnection);

@@ -170,6 +170,7 @@ export class WsSession implements Connection, Subscriber, CommandContext {
     if (!this.connected && this.#connecting) await this.#connecting.catch(() => undefined);
     if (!this.connected) throw new HeraldError('HERALD_ERR_NOT_CONNECTED', 'Send connect first');
     if (cmd === 'subscribe') return this.#subscribe(id, params);
+    if (cmd === 'refresh') return this.#refresh(id, params);
     if (cmd === 'unsubscribe') {
       const p = this.#params(COMMAND_SCHEMAS.unsubscribe, params);
       if (!this.#subs.delete(p.channel)) throw new HeraldError('HERALD_ERR_NOT_SUBSCRIBED');
@@ -215,6 +216,22 @@ export class WsSession implements Connection, Subscriber, CommandContext {
       user: this.identity?.user,
       ping: this.core.config.timing.pingIntervalMs,
     });
+  }
+
+  /**
+   * A newer token for the same user: verified (signature, expiry, revocation) and kept, so the
+   * session is closed at the new `exp` instead of the old one. A token of another user, or a
+   * anonymous session, gets an error reply and keeps its old expiry.
+   */
+  async #refresh(id: number | undefined, params: Record<string, unknown>): Promise<void> {
+    const p = this.#params(COMMAND_SCHEMAS.refresh, params);
+    if (this.identity === undefined) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'An anonymous session has no token to refresh');
+    const identity = await this.core.auth.verify(p.token);
+    if (identity.user !== this.identity.user) throw new HeraldError('HERALD_ERR_FORBIDDEN', 'The new token names another user');
+    if (this.#closed) return;
+    this.identity = identity;
+    this.core.clients.refreshed(this, this.#ticket);
+    this.#reply(id, { exp: identity.exp });
   }
 
   async #subscribe(id: number | undefined, params: Record<string, unknown>): Promise<void> {

@@ -83,15 +83,16 @@ export class NchanFront {
     // delimited streams included; naming it also keeps Node from adding its `Keep-Alive` header.
     if (res.shouldKeepAlive) res.setHeader('Connection', 'keep-alive');
     if (route.role === 'status') {
+      if (!this.gate.mayReadStatus(req)) return send(res, { status: 403 });
       const body = await stubStatus(this.core, this.subscribers.count);
       res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': String(Buffer.byteLength(body)) }).end(body);
       return true;
     }
     const publisher = route.role === 'publisher';
     // An Origin outside allowOrigin gets 403, with the CORS headers, for every method (as Nchan).
-    if (!originAllowed(route, req)) return send(res, { status: 403, headers: corsHeaders(route, req) as Record<string, string> });
+    if (!originAllowed(route, req)) return send(res, { status: 403, headers: corsHeaders(route, req, this.core.net) as Record<string, string> });
     if (req.method === 'OPTIONS') {
-      res.writeHead(200, preflightHeaders(route, req)).end();
+      res.writeHead(200, preflightHeaders(route, req, this.core.net)).end();
       return true;
     }
     const pubMethod = req.method === 'POST' || req.method === 'PUT' || req.method === 'DELETE';
@@ -122,9 +123,9 @@ export class NchanFront {
   async #publisherRequest(route: NchanRoute, idText: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
     if (method !== 'GET' && method !== 'HEAD' && method !== 'POST' && method !== 'PUT' && method !== 'DELETE') return void send(res, { status: 403 });
-    const ids = await this.gate.planPublish(route, idText, req, 'http', method !== 'GET' && method !== 'HEAD');
+    const ids = await this.gate.planPublish(route, idText, req, 'http', true);
     if (!Array.isArray(ids)) return void send(res, ids);
-    const cors = corsHeaders(route, req);
+    const cors = corsHeaders(route, req, this.core.net);
     const format = infoFormat(req.headers.accept);
     const reply = (status: number, info: NchanChannelInfo | undefined): void => {
       // A publish refused by the upstream hook gets nginx's error page; a dropped one (204) no body at all.
@@ -167,7 +168,7 @@ export class NchanFront {
     const ticket = this.subscribers.admit(req, type);
     if (!(ticket instanceof AdmissionTicket)) return void send(res, ticket);
     // Only one-message answers expose the id headers (as Nchan); streams carry ids in-band.
-    const cors: OutgoingHttpHeaders = corsHeaders(route, req, type === 'longpoll' || type === 'intervalpoll');
+    const cors: OutgoingHttpHeaders = corsHeaders(route, req, this.core.net, type === 'longpoll' || type === 'intervalpoll');
     const max = this.core.config.limits.maxOutboundBytes;
     let sink: Sink;
     switch (type) {

@@ -7,8 +7,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { NchanSubscriberType } from '../../core/config-nchan.js';
 import type { HeraldCore } from '../../core/core.js';
-import { isLoopbackRequest, requestApiKey, secretEquals } from '../../transports/http.js';
-import { corsHeaders } from './cors.js';
+import { keyEquals } from '../../core/net-policy.js';
+import { apiAuthorized, requestApiKey, requestFacts } from '../../transports/http.js';
+import { corsHeaders, credentialed } from './cors.js';
 import { authorize, hookHeaders } from './hooks.js';
 import { InvalidMessageIdError, parseCompoundId, parseTags } from './ids.js';
 import type { NchanChannels } from './publisher.js';
@@ -50,13 +51,34 @@ export class NchanGate {
     this.#channels = channels;
   }
 
-  /** Whether the request may publish or delete (publishAccess). */
-  mayPublish(req: IncomingMessage): boolean {
+  /**
+   * Whether the request may publish, delete or read channel info on `route` (publishAccess):
+   * `any`; `key` = the API key only; `loopback-or-key` = the server API's rule (the key when one
+   * is configured, else loopback trust, which a browser request from another site only gets
+   * when the route's `allowOrigin` or `allowedOrigins` lists its Origin). Keys are compared in
+   * constant time.
+   */
+  mayPublish(req: IncomingMessage, route: NchanRoute): boolean {
     const access = this.#core.config.nchan.publishAccess;
     if (access === 'any') return true;
     const key = this.#core.config.apiKey;
-    if (key !== undefined && secretEquals(requestApiKey(req), key)) return true;
-    return access === 'loopback-or-key' && isLoopbackRequest(req);
+    if (access === 'key' || key !== undefined) return keyEquals(requestApiKey(req), key);
+    if (apiAuthorized(req, key, this.#core.net)) return true;
+    const origin = req.headers.origin;
+    const facts = requestFacts(req);
+    if (origin === undefined) return false;
+    const listed = route.allowOrigin?.includes(origin) === true || this.#core.net.originCredentialed(origin, facts.host);
+    return listed && this.#core.net.hostAllowed(facts.host) && this.#core.net.loopbackTrusted(facts);
+  }
+
+  /** Whether the browser's own credentials (cookies) on this request may reach the hooks: no Origin, or a credentialed one. */
+  #ambient(route: NchanRoute, req: IncomingMessage): boolean {
+    return req.headers.origin === undefined || credentialed(route, req, this.#core.net);
+  }
+
+  /** Whether the request may read `/nchan_stub_status` (node-wide counters): the server API's authority only. */
+  mayReadStatus(req: IncomingMessage): boolean {
+    return apiAuthorized(req, this.#core.config.apiKey, this.#core.net);
   }
 
   /**
@@ -79,7 +101,7 @@ export class NchanGate {
    */
   async authorizePublisher(route: NchanRoute, idText: string, req: IncomingMessage, type: 'http' | 'websocket'): Promise<Refusal | undefined> {
     if (!route.authorizeUrl) return undefined;
-    const denied = await authorize(route.authorizeUrl, hookHeaders(req, idText, { 'X-Publisher-Type': type }), this.#core.config.nchan.hookTimeoutMs);
+    const denied = await authorize(route.authorizeUrl, hookHeaders(req, idText, { 'X-Publisher-Type': type }, this.#ambient(route, req)), this.#core.config.nchan.hookTimeoutMs);
     if (!denied) return undefined;
     return denied.status === 502 || denied.status === 504 ? { status: denied.status } : FORBIDDEN_PAGE;
   }
@@ -93,11 +115,12 @@ export class NchanGate {
   }
 
   /**
-   * Check a publisher request that writes (POST, PUT, DELETE, WebSocket frames): publish access,
-   * ids, writable channels, the authorize hook. Resolves the ids or a refusal.
+   * Check a publisher request: publish access (for writes, POST, PUT, DELETE, WebSocket frames,
+   * and for channel info, GET and HEAD; a pubsub WebSocket that only subscribes passes
+   * `guarded` false), ids, writable channels, the authorize hook. Resolves the ids or a refusal.
    */
-  async planPublish(route: NchanRoute, idText: string, req: IncomingMessage, type: 'http' | 'websocket', writes: boolean): Promise<string[] | Refusal> {
-    if (writes && !this.mayPublish(req)) return { status: 403 };
+  async planPublish(route: NchanRoute, idText: string, req: IncomingMessage, type: 'http' | 'websocket', guarded: boolean): Promise<string[] | Refusal> {
+    if (guarded && !this.mayPublish(req, route)) return { status: 403 };
     const ids = this.checkIds(route, idText);
     if (!Array.isArray(ids)) return ids;
     if (!ids.every((id) => this.writable(coreChannel(route.group, id)))) return { status: 403 };
@@ -111,9 +134,9 @@ export class NchanGate {
   async planSubscribe(route: NchanRoute, idText: string, req: IncomingMessage, url: URL, type: NchanSubscriberType): Promise<SubscribePlan | Refusal> {
     // Like Nchan: refusals carry the CORS headers; once the channels are looked up, a poll
     // type's refusal also carries Vary and the exposed headers of a message answer.
-    const cors = corsHeaders(route, req) as Record<string, string>;
+    const cors = corsHeaders(route, req, this.#core.net) as Record<string, string>;
     const poll = type === 'longpoll' || type === 'intervalpoll';
-    const late = poll ? { Vary: 'If-None-Match, If-Modified-Since', ...(corsHeaders(route, req, true) as Record<string, string>) } : cors;
+    const late = poll ? { Vary: 'If-None-Match, If-Modified-Since', ...(corsHeaders(route, req, this.#core.net, true) as Record<string, string>) } : cors;
     const ids = this.checkIds(route, idText);
     if (!Array.isArray(ids)) return { ...ids, headers: { ...ids.headers, ...cors } };
     let from: StartFrom;
@@ -129,7 +152,7 @@ export class NchanGate {
       for (const ch of channels) if (!(await this.#channels.exists(ch))) return { status: 403, headers: late };
     }
     if (route.authorizeUrl) {
-      const denied = await authorize(route.authorizeUrl, hookHeaders(req, idText, { 'X-Subscriber-Type': type }), this.#core.config.nchan.hookTimeoutMs);
+      const denied = await authorize(route.authorizeUrl, hookHeaders(req, idText, { 'X-Subscriber-Type': type }, this.#ambient(route, req)), this.#core.config.nchan.hookTimeoutMs);
       if (denied) return { status: denied.status, headers: { ...denied.headers, ...late }, body: denied.body };
     }
     return { route, ids, channels, from };

@@ -18,11 +18,18 @@ const SKIP_REQ = new Set(['host', 'connection', 'upgrade', 'content-length', 'tr
 /** Response headers not passed back to clients. */
 const SKIP_RES = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'date', 'server']);
 
-/** Headers describing the request for a hook: the client's headers plus Nchan's variables. */
-export function hookHeaders(req: IncomingMessage, channel: string, extra: Record<string, string>): Record<string, string> {
+/** Credentials a browser attaches by itself: not forwarded for a page that may not use them. */
+const AMBIENT = new Set(['cookie', 'authorization']);
+
+/**
+ * Headers describing the request for a hook: the client's headers plus Nchan's variables.
+ * `ambient` false drops the cookies and `Authorization` a browser attached on its own to a
+ * request from a page whose origin may not use credentials here.
+ */
+export function hookHeaders(req: IncomingMessage, channel: string, extra: Record<string, string>, ambient = true): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) {
-    if (v === undefined || SKIP_REQ.has(k)) continue;
+    if (v === undefined || SKIP_REQ.has(k) || (!ambient && AMBIENT.has(k))) continue;
     out[k] = Array.isArray(v) ? v.join(', ') : v;
   }
   out['x-channel-id'] = channel;

@@ -11,7 +11,7 @@ import { AdmissionError, type AdmissionTicket } from '../../core/client-sessions
 import type { NchanSubscriberType } from '../../core/config-nchan.js';
 import type { HeraldCore } from '../../core/core.js';
 import type { Connection } from '../../core/hub.js';
-import { remoteAddress } from '../../transports/http.js';
+import { admissionRequest } from '../../transports/http.js';
 import type { Refusal } from './gate.js';
 import type { ChannelRegistry } from './channel-state.js';
 import type { SubscribePlan } from './gate.js';
@@ -46,7 +46,7 @@ export class NchanSubscribers {
    */
   admit(req: IncomingMessage, type: NchanSubscriberType): AdmissionTicket | Refusal {
     try {
-      return this.#core.clients.admit({ ip: remoteAddress(req), origin: req.headers.origin, front: 'nchan', transport: `nchan-${type}`, poll: !isStreaming(type) });
+      return this.#core.clients.admit(admissionRequest(req, this.#core.net, 'nchan', `nchan-${type}`, !isStreaming(type)));
     } catch (err) {
       if (err instanceof AdmissionError) return { status: err.status, headers: { 'Content-Type': 'text/plain' }, body: err.message };
       throw err;

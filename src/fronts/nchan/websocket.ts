@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { HeraldCore } from '../../core/core.js';
 import { BINARY_CONTENT_TYPE } from '../../core/publication.js';
-import { corsHeaders, originAllowed } from './cors.js';
+import { corsHeaders, upgradeOriginAllowed } from './cors.js';
 import type { NchanGate, Refusal } from './gate.js';
 import { infoFormat, renderInfo } from './info.js';
 import type { NchanChannels } from './publisher.js';
@@ -80,9 +80,9 @@ export class NchanWebSockets {
     if (!version) return refuse(socket, { status: 400, headers: text, body: 'No Sec-Websocket-Version header present' });
     if (version.trim() !== '13') return refuse(socket, { status: 400, headers: text, body: 'Unsupported websocket protocol version (only version 13 is supported)' });
     if (!req.headers['sec-websocket-key']) return refuse(socket, { status: 400, headers: text, body: 'No Sec-Websocket-Key header present' });
-    if (!originAllowed(route, req)) return refuse(socket, { status: 403, headers: corsHeaders(route, req) as Record<string, string> });
+    if (!upgradeOriginAllowed(route, req, this.#core.net)) return refuse(socket, { status: 403, headers: corsHeaders(route, req, this.#core.net) as Record<string, string> });
     const gate = this.#gate;
-    const canPublish = route.role !== 'subscriber' && gate.mayPublish(req);
+    const canPublish = route.role !== 'subscriber' && gate.mayPublish(req, route);
     if (route.role === 'publisher') {
       const ids = await gate.planPublish(route, m.idText, req, 'websocket', true);
       if (!Array.isArray(ids)) return refuse(socket, ids);
@@ -93,7 +93,7 @@ export class NchanWebSockets {
     if (!('channels' in plan)) return refuse(socket, plan);
     if (socket.destroyed) return;
     this.#accept(req, socket, head, (ws) => {
-      const ticket = admitSocket(this.#core.clients, ws, req, 'nchan', 'nchan-websocket');
+      const ticket = admitSocket(this.#core.clients, this.#core.net, ws, req, 'nchan', 'nchan-websocket');
       if (!ticket) return;
       const sink = new WebSocketSink(ws, ws.protocol === META_SUBPROTOCOL, this.#core.config.limits.maxOutboundBytes);
       const started = this.#subscribers.start(plan, sink, req, 'websocket', ticket, () => ws.terminate());

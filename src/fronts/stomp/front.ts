@@ -9,7 +9,7 @@ import type { WebSocket } from 'ws';
 import type { HeraldCore } from '../../core/core.js';
 import { TimerWheel } from '../../core/timer-wheel.js';
 import { DisconnectCode } from '../../protocol/codes.js';
-import { admitSocket, WebSocketTransport } from '../../transports/websocket.js';
+import { admitSocket, refuseUpgrade, WebSocketTransport } from '../../transports/websocket.js';
 import { QueueRegistry } from './queue.js';
 import { type StompEnv, StompSession } from './session.js';
 
@@ -74,13 +74,18 @@ export class StompFront {
   /** Handle upgrades on `stomp.path`; returns false for other paths. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): boolean {
     if (url.pathname !== this.#path) return false;
+    // A browser sends its cookies with every upgrade and no CORS guards the answer: only allowed origins.
+    if (!this.core.net.originAllowed(req.headers.origin, req.headers.host)) {
+      refuseUpgrade(socket, 403, 'Forbidden');
+      return true;
+    }
     this.#ws.upgrade(req, socket, head, this.#open);
     return true;
   }
 
   /** Start a session on an upgraded socket (a field, so it captures no request scope). */
   readonly #open = (ws: WebSocket, req: IncomingMessage): void => {
-    const ticket = admitSocket(this.core.clients, ws, req, 'stomp', 'stomp');
+    const ticket = admitSocket(this.core.clients, this.core.net, ws, req, 'stomp', 'stomp');
     if (!ticket) return;
     const session = new StompSession(`${this.core.nodeId.slice(0, 8)}-s${(++this.#nextId).toString(36)}`, ws, this.#env, ticket);
     this.#sessions.add(session);

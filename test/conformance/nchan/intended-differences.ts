@@ -24,4 +24,5 @@ export const INTENDED_DIFFERENCES: readonly IntendedDifference[] = [
   { what: 'connection', request: UPGRADE, reason: 'a refused WebSocket handshake closes the connection: the socket has left the HTTP server' },
   { what: 'status', file: 'publisher', test: 'GET after DELETE: Herald answers 404 (Nchan 1.3.6 answers 200 with 0 messages)', reason: 'a deleted channel is gone' },
   { what: 'status', file: 'publisher', test: 'an empty channel id: Herald answers 400 (Nchan 1.3.6 publishes to channel "")', reason: 'an empty channel id is refused' },
+  { what: 'access-control-allow-credentials', request: /origin=http:\/\/evil\.example/, reason: 'credentials only for an Origin that allowOrigin, allowedOrigins or the node itself names; Nchan sends them to any Origin, refused ones included' },
 ];

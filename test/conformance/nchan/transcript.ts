@@ -45,12 +45,14 @@ const CHANNEL_ID = /[a-z]+-[0-9a-z]{6,}-[0-9a-f]{8}/g;
  * path over 100 characters by its first segment), describing headers.
  */
 export function describeRequest(method: string, path: string, headers: Record<string, string> = {}): string {
-  let p = path.replace(CHANNEL_ID, '{ch}').replace(/\d+/g, 'N');
+  const [pathname = '', query] = path.replace(CHANNEL_ID, '{ch}').split('?', 2);
+  // Ids a test resumes from are time-dependent: digits and (in multiplexed tags) `-` become N.
+  let p = pathname.replace(/\d+/g, 'N') + (query === undefined ? '' : `?${query.replace(/\d+|-/g, 'N')}`);
   if (p.length > 100) p = `${p.slice(0, p.indexOf('/', 1) + 1)}…`; // e.g. 256 random ids
   const hs = Object.entries(headers)
     .map(([k, v]) => [k.toLowerCase(), v] as const)
     .filter(([k]) => DESCRIBING.has(k))
-    .map(([k, v]) => `${k}=${v.replace(/\d+/g, 'N')}`)
+    .map(([k, v]) => `${k}=${k === 'if-none-match' || k === 'last-event-id' ? v.replace(/\d+|-/g, 'N') : v.replace(/\d+/g, 'N')}`)
     .sort();
   return [method.toUpperCase(), p, ...hs].join(' ');
 }
