@@ -36,9 +36,12 @@ import { registerImCommands } from './fronts/native/im-commands.js';
 import { DisconnectCode } from './protocol/codes.js';
 import { sendError } from './transports/http.js';
 import { createListener, type Listener } from './transports/listener.js';
+import { SendTimeout } from './transports/send-timeout.js';
 
 /** Drain steps are at least this far apart, ms. */
 const DRAIN_STEP_MS = 50;
+/** Longest wait for a request's headers, ms (never longer than the whole request may take). */
+const MAX_HEADERS_TIMEOUT_MS = 30_000;
 /** Listen backlog (the kernel caps it at net.core.somaxconn). */
 const LISTEN_BACKLOG = 4096;
 
@@ -95,6 +98,8 @@ export class HeraldServer {
   readonly readiness: Readiness;
   readonly im: ImService;
   readonly http: Server;
+  /** Cuts sockets whose peer stopped reading (`timing.sendTimeoutMs`). */
+  readonly sendTimeout: SendTimeout;
   readonly #listener: Listener;
   /** The engines this node runs on (chosen by createServer). */
   readonly engines: Engines;
@@ -131,11 +136,26 @@ export class HeraldServer {
     registerBackendApi(this.api, this.core, this.im);
     this.readiness = new Readiness({ core: this.core, im: this.im, store: engines.imStore, authorized: (req) => this.api.authorized(req), closing: () => this.#closing !== undefined });
     this.metrics = new Metrics(this.core, { defaultMetrics: options.processMetrics ?? true, readiness: () => this.readiness.report() });
-    this.#listener = createListener({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 30_000 }, options.config.tls, this.core.logger, (req, res) => void this.#onRequest(req, res));
+    // A request (headers and body) must arrive within requestTimeoutMs, else 408 and close; Node
+    // checks every connection on one interval, a quarter of the timeout here.
+    const requestTimeout = options.config.timing.requestTimeoutMs;
+    this.#listener = createListener(
+      {
+        keepAliveTimeout: 65_000,
+        requestTimeout,
+        headersTimeout: Math.min(requestTimeout, MAX_HEADERS_TIMEOUT_MS),
+        connectionsCheckingInterval: Math.max(50, Math.floor(requestTimeout / 4)),
+      },
+      options.config.tls,
+      this.core.logger,
+      (req, res) => void this.#onRequest(req, res),
+    );
     this.http = this.#listener.server;
     this.http.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
-    this.http.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    this.sendTimeout = new SendTimeout(this.http, options.config.timing.sendTimeoutMs);
+    this.http.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      if (socket.writable) socket.end(timedOut ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
     this.#httpHandlers.push((req, res, url) => this.native.handleHttp(req, res, url));
@@ -151,6 +171,11 @@ export class HeraldServer {
     this.nchan = options.config.nchan.enabled ? attachNchanFront(this) : undefined;
     this.stomp = options.config.stomp.enabled ? attachStompFront(this, { inboxAck: (user, seq) => this.im.ready().then(() => this.im.ack(user, seq)) }) : undefined;
     this.xmpp = options.config.xmpp.enabled ? attachXmppFront(this) : undefined;
+    if (this.stomp) {
+      const queues = this.stomp.queues;
+      this.metrics.stompQueues(() => queues.stats());
+      this.api.addStats('stompQueues', () => queues.stats());
+    }
   }
 
   /** Add an HTTP handler, tried after the built-in ones. */
@@ -247,6 +272,7 @@ export class HeraldServer {
 
   async #close(): Promise<void> {
     const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    this.sendTimeout.stop();
     this.#listener.stop();
     // Leave the registry first, so the dispatcher sends no one here while clients drain away.
     await this.#heartbeat?.stop();

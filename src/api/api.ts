@@ -49,6 +49,7 @@ export interface RouteOptions {
 export class ServerApi {
   readonly #core: HeraldCore;
   readonly #routes: Array<{ method: string; re: RegExp; handler: Handler; rawBody: boolean }> = [];
+  readonly #stats: Array<[string, () => unknown]> = [];
 
   constructor(core: HeraldCore) {
     this.#core = core;
@@ -56,12 +57,17 @@ export class ServerApi {
     this.route('GET', /^channels$/, (_req, url) => this.#list(url));
     this.route('GET', /^channels\/(.+)$/, (_req, _url, [ch]) => this.#info(ch!));
     this.route('DELETE', /^channels\/(.+)$/, (_req, _url, [ch]) => this.#delete(ch!));
-    this.route('GET', /^stats$/, async () => this.#stats());
+    this.route('GET', /^stats$/, async () => this.#statsAnswer());
   }
 
   /** Add a route under `/api/` (used by other services, e.g. the IM). */
   route(method: string, re: RegExp, handler: Handler, options: RouteOptions = {}): void {
     this.#routes.push({ method, re, handler, rawBody: options.rawBody ?? false });
+  }
+
+  /** Add a section to `GET /api/stats` (used by fronts, e.g. STOMP's `stompQueues`). */
+  addStats(name: string, read: () => unknown): void {
+    this.#stats.push([name, read]);
   }
 
   /**
@@ -157,7 +163,7 @@ export class ServerApi {
     return { channel, deleted: true, subscribers };
   }
 
-  #stats(): unknown {
+  #statsAnswer(): unknown {
     const mem = process.memoryUsage();
     return {
       node: this.#core.nodeId,
@@ -165,6 +171,7 @@ export class ServerApi {
       ...this.#core.stats(),
       connectionsByTransport: this.#core.hub.connectionsByTransport(),
       memory: { rss: mem.rss, heapUsed: mem.heapUsed },
+      ...Object.fromEntries(this.#stats.map(([name, read]) => [name, read()])),
     };
   }
 }

@@ -21,6 +21,7 @@ import type { BackendHookEvent } from '../core/backend-hooks.js';
 import type { ReadyReport } from './readiness.js';
 import type { StoreEvent } from './store-metrics.js';
 import type { WebhookOutcomeEvent } from '../core/webhooks.js';
+import type { QueueStats } from '../fronts/stomp/queue.js';
 
 /** In a worker: the registry whose construction made prom-client answer the primary. */
 let workerAnswers: AggregatorRegistry<RegistryContentType> | undefined;
@@ -81,6 +82,7 @@ export class Metrics {
     const hookFail = new Counter({ name: 'herald_backend_hook_failures_total', help: 'Backend hooks that failed or timed out', labelNames: ['hook', 'reason'], registers: [r] });
     const webhooks = new Counter({ name: 'herald_webhook_events_total', help: 'Webhook events by outcome (delivered, failed = attempt failed and will retry, dropped = queue full)', labelNames: ['outcome'], registers: [r] });
     new Gauge({ name: 'herald_webhook_queue_length', help: 'Webhook events waiting for delivery', registers: [r], collect() { this.set(core.backend.webhookBacklog); } });
+    new Gauge({ name: 'herald_webhook_queue_bytes', help: 'Bytes of webhook events waiting for delivery', registers: [r], collect() { this.set(core.backend.webhookBacklogBytes); } });
     this.#on('herald:backend-hook', (m: BackendHookEvent) => {
       hookTime.observe({ hook: m.hook, outcome: m.outcome }, m.ms / 1000);
       if (m.outcome === 'error' || m.outcome === 'timeout') hookFail.inc({ hook: m.hook, reason: m.outcome });
@@ -120,6 +122,25 @@ export class Metrics {
       });
     }
   }
+
+  /** Export the depth and bytes of the STOMP work queues. */
+  stompQueues(read: () => QueueStats): void {
+    const r = this.registry;
+    new Gauge({ name: 'herald_stomp_queues', help: 'STOMP work queues held by this node', registers: [r], collect() { this.set(read().queues); } });
+    new Gauge({
+      name: 'herald_stomp_queue_messages',
+      help: 'Messages held by STOMP work queues (waiting for a consumer, or delivered and unacknowledged)',
+      labelNames: ['state'],
+      registers: [r],
+      collect() {
+        const s = read();
+        this.set({ state: 'waiting' }, s.waiting);
+        this.set({ state: 'unacked' }, s.unacked);
+      },
+    });
+    new Gauge({ name: 'herald_stomp_queue_bytes', help: 'Bytes held by STOMP work queues (limit stomp.maxQueuedBytes)', registers: [r], collect() { this.set(read().bytes); } });
+  }
+
 
   /** Prometheus text exposition: this node's, or in a worker every worker's of the host. */
   text(): Promise<string> {

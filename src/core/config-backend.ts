@@ -15,6 +15,10 @@ export const DEFAULT_WEBHOOK_BATCH_SIZE = 100;
 export const DEFAULT_WEBHOOK_INTERVAL_MS = 100;
 /** Default most webhook events held in memory; more are dropped (counted and logged). */
 export const DEFAULT_WEBHOOK_QUEUE_MAX = 10_000;
+/** Default most bytes of system (non-client) webhook events held in memory (16 MiB). */
+export const DEFAULT_WEBHOOK_QUEUE_MAX_BYTES = 16_777_216;
+/** Default most bytes of client events (`client.message`) held in memory (4 MiB). */
+export const DEFAULT_WEBHOOK_CLIENT_QUEUE_MAX_BYTES = 4_194_304;
 
 /** Webhook event types. */
 export const WEBHOOK_EVENTS = [
@@ -56,6 +60,10 @@ export interface BackendConfig {
   readonly webhookBatchSize: number;
   readonly webhookIntervalMs: number;
   readonly webhookQueueMax: number;
+  /** Bytes (serialized) of system events held; client events have their own quota. */
+  readonly webhookQueueMaxBytes: number;
+  /** Bytes of client events (`client.message`) held; they may also take at most half of `webhookQueueMax`. */
+  readonly webhookClientQueueMaxBytes: number;
   readonly webhookRetryMinMs: number;
   readonly webhookRetryMaxMs: number;
   readonly webhookTimeoutMs: number;

@@ -20,6 +20,10 @@ export const DEFAULT_PING_INTERVAL_MS = 25_000;
 export const DEFAULT_LONG_POLL_TIMEOUT_MS = 30_000;
 /** Default SSE / HTTP-stream keep-alive comment interval. */
 export const DEFAULT_STREAM_KEEPALIVE_MS = 15_000;
+/** Default time a client has to send a whole HTTP request (headers and body). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** Default send timeout: a socket with unsent bytes that made no progress this long is cut. */
+export const DEFAULT_SEND_TIMEOUT_MS = 30_000;
 /** Default largest inbound frame or HTTP body. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 65_536;
 /** Default per-connection outbound buffer before a slow consumer is dropped. */
@@ -36,6 +40,10 @@ export const DEFAULT_XMPP_MAX_STANZA_SIZE = 65_536;
 export const DEFAULT_REDIS_PREFIX = 'herald:';
 /** Default STOMP heart-beat interval. */
 export const DEFAULT_STOMP_HEARTBEAT_MS = 10_000;
+/** Most STOMP work queues per node. */
+export const DEFAULT_STOMP_MAX_QUEUES = 1_000;
+/** Most bytes held by the STOMP work queues of one node (64 MiB). */
+export const DEFAULT_STOMP_MAX_QUEUED_BYTES = 67_108_864;
 
 const channelPolicyFields = {
   historySize: z.number().int().min(0).max(1_000_000),
@@ -111,6 +119,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('timing.connectTimeoutMs', z.number().int().min(100), 10_000, 'Time a WebSocket client has to send `connect`.'),
   opt('timing.longPollTimeoutMs', z.number().int().min(100), DEFAULT_LONG_POLL_TIMEOUT_MS, 'How long a long-poll waits for a publication before answering empty.'),
   opt('timing.streamKeepAliveMs', z.number().int().min(100), DEFAULT_STREAM_KEEPALIVE_MS, 'Keep-alive interval for SSE and HTTP streaming.'),
+  opt('timing.requestTimeoutMs', z.number().int().min(100), DEFAULT_REQUEST_TIMEOUT_MS, 'Time a client has to send a whole HTTP request (headers and body); later: 408 and the connection closed.'),
+  opt('timing.sendTimeoutMs', z.number().int().min(100), DEFAULT_SEND_TIMEOUT_MS, 'A socket (HTTP answer, stream or WebSocket) holding unsent bytes that its peer has not read for this long is cut.'),
   opt('nchan.enabled', z.boolean(), true, 'Serve the Nchan-compatible HTTP pub/sub routes (see docs/nchan.md).'),
   opt('nchan.routes', z.array(nchanRouteSchema), DEFAULT_NCHAN_ROUTES, 'Nchan routes, one per nginx location: [{"path":"/pub/","role":"publisher"},...].'),
   opt('nchan.publishAccess', z.enum(['loopback-or-key', 'key', 'any']), 'loopback-or-key', 'Who may publish to, delete and read info of Nchan channels: loopback-or-key = as the server API (the API key when set, else loopback clients with trustLoopback), key = API key only, any = anyone.'),
@@ -141,6 +151,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('xmpp.maxDepth', z.number().int().min(2).max(256), 32, 'Deepest element nesting inside an XMPP stanza.'),
   opt('xmpp.maxAttributes', z.number().int().min(4).max(1_000), 64, 'Most attributes on one XMPP element.'),
   opt('xmpp.resumeTimeoutMs', z.number().int().min(0), 300_000, 'How long a resumable XMPP session (XEP-0198) waits for its client after the connection dropped.'),
+  opt('stomp.maxQueues', z.number().int().min(1), DEFAULT_STOMP_MAX_QUEUES, 'Most /queue/<name> work queues one node holds at once (with messages or consumers).'),
+  opt('stomp.maxQueuedBytes', z.number().int().min(1024), DEFAULT_STOMP_MAX_QUEUED_BYTES, 'Most bytes all work queues of one node hold (waiting and unacknowledged messages, 64 bytes of overhead each).'),
   opt('redis.url', z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(), undefined, 'Redis URL (e.g. redis://127.0.0.1:6379): use Redis for channel fan-out and history, so several nodes and workers form one cluster. Flag alias: --redis.'),
   opt('redis.prefix', z.string().min(1).max(64), DEFAULT_REDIS_PREFIX, 'Prefix of every Redis key and pub/sub channel; separates deployments sharing one Redis.'),
   opt('database.url', z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// or postgresql:// URL').optional(), undefined, 'PostgreSQL URL with its user (e.g. postgres://herald@127.0.0.1:5432/herald): keep the IM store there instead of SQLite, so several nodes share it. Flag alias: --database.'),
@@ -163,7 +175,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('backend.webhookEvents', z.array(z.enum(B.WEBHOOK_EVENTS)), [...B.WEBHOOK_EVENTS], 'Webhook event types sent.'),
   opt('backend.webhookBatchSize', z.number().int().min(1).max(10_000), B.DEFAULT_WEBHOOK_BATCH_SIZE, 'Most events per webhook request.'),
   opt('backend.webhookIntervalMs', z.number().int().min(0), B.DEFAULT_WEBHOOK_INTERVAL_MS, 'Longest wait before a non-full webhook batch is sent.'),
-  opt('backend.webhookQueueMax', z.number().int().min(1), B.DEFAULT_WEBHOOK_QUEUE_MAX, 'Most webhook events held; more are dropped (counted in metrics, logged).'),
+  opt('backend.webhookQueueMax', z.number().int().min(2), B.DEFAULT_WEBHOOK_QUEUE_MAX, 'Most webhook events held (client events at most half); more are dropped (counted in metrics, logged).'),
+  opt('backend.webhookQueueMaxBytes', z.number().int().min(1024), B.DEFAULT_WEBHOOK_QUEUE_MAX_BYTES, 'Most bytes of system webhook events held (serialized); more are dropped.'),
+  opt('backend.webhookClientQueueMaxBytes', z.number().int().min(1024), B.DEFAULT_WEBHOOK_CLIENT_QUEUE_MAX_BYTES, 'Most bytes of client.message events held, apart from system events; a send beyond it gets HERALD_ERR_TOO_MANY_REQUESTS.'),
   opt('backend.webhookRetryMinMs', z.number().int().min(1), 250, 'First retry delay of a failed webhook batch (doubles per attempt, with jitter).'),
   opt('backend.webhookRetryMaxMs', z.number().int().min(1), 30_000, 'Longest retry delay of a failed webhook batch.'),
   opt('backend.webhookTimeoutMs', z.number().int().min(1), 5_000, 'Time a webhook request may take.'),
@@ -236,6 +250,8 @@ export interface HeraldConfig {
     readonly connectTimeoutMs: number;
     readonly longPollTimeoutMs: number;
     readonly streamKeepAliveMs: number;
+    readonly sendTimeoutMs: number;
+    readonly requestTimeoutMs: number;
     readonly shutdownTimeoutMs: number;
   };
   readonly im: {
@@ -259,6 +275,8 @@ export interface HeraldConfig {
     readonly maxHeaders: number;
     readonly heartbeatMs: number;
     readonly queueMaxLength: number;
+    readonly maxQueues: number;
+    readonly maxQueuedBytes: number;
   };
   readonly xmpp: {
     readonly enabled: boolean;

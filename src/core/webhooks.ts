@@ -1,8 +1,12 @@
 /**
  * The webhook queue: events to the backend, batched, signed, retried with exponential backoff
  * and jitter until the backend answers 2xx (at-least-once; every event has a unique `id` for
- * dedupe). The queue is bounded: events beyond `webhookQueueMax` are dropped, counted on the
- * `herald:webhook` diagnostics channel and logged (at most once per interval).
+ * dedupe). The queue is bounded in events and in bytes, with a separate quota for client events
+ * (`client.message`, sent by any client): they may take at most half of `webhookQueueMax` and
+ * `webhookClientQueueMaxBytes`, while system events have `webhookQueueMaxBytes` of their own,
+ * so a flood of client sends cannot crowd out connect, presence or IM events. Events beyond a
+ * bound are dropped, counted on the `herald:webhook` diagnostics channel and logged (at most
+ * once per interval).
  */
 import { randomUUID } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
@@ -36,7 +40,14 @@ export interface WebhookEvent {
 interface QueuedEvent {
   readonly id: string;
   readonly json: string;
+  /** Bytes of `json` (UTF-8). */
+  readonly bytes: number;
+  /** A client event (counted in the client quota). */
+  readonly client: boolean;
 }
+
+/** Event types sent by clients rather than by the server itself. */
+const CLIENT_EVENTS: ReadonlySet<WebhookEventType> = new Set(['client.message']);
 
 /** What the queue posts with. */
 interface Poster {
@@ -65,6 +76,10 @@ export class WebhookQueue {
   #attempt = 0;
   #dropped = 0;
   #lastDropLog = 0;
+  /** Bytes queued, all and client events; client events queued. */
+  #bytes = 0;
+  #clientBytes = 0;
+  #clientCount = 0;
   #closed = false;
 
   constructor(options: WebhookQueueOptions) {
@@ -76,6 +91,11 @@ export class WebhookQueue {
     return this.#queue.length;
   }
 
+  /** Bytes of the events waiting (serialized JSON). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   /**
    * Queue an event; false when the queue is full and it was dropped. The event is serialized
    * here, so data that cannot be (a cycle, a BigInt) is refused to the caller with 400
@@ -83,16 +103,9 @@ export class WebhookQueue {
    */
   push(type: WebhookEventType, data: Record<string, unknown>): boolean {
     if (this.#closed) return false;
-    if (this.#queue.length >= this.#o.config.webhookQueueMax) {
-      this.#dropped++;
-      if (webhookEvents.hasSubscribers) webhookEvents.publish({ node: this.#o.nodeId, outcome: 'dropped', events: 1 } satisfies WebhookOutcomeEvent);
-      const now = Date.now();
-      if (now - this.#lastDropLog >= DROP_LOG_INTERVAL_MS) {
-        this.#lastDropLog = now;
-        this.#o.logger.warn({ dropped: this.#dropped, queued: this.#queue.length }, 'webhook queue full; events dropped');
-      }
-      return false;
-    }
+    const c = this.#o.config;
+    const client = CLIENT_EVENTS.has(type);
+    if (this.#queue.length >= c.webhookQueueMax || (client && this.#clientCount >= Math.floor(c.webhookQueueMax / 2))) return this.#drop();
     const event: WebhookEvent = { id: randomUUID(), type, time: Date.now(), node: this.#o.nodeId, data };
     let json: string;
     try {
@@ -100,9 +113,28 @@ export class WebhookQueue {
     } catch {
       throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'Event data cannot be serialized as JSON');
     }
-    this.#queue.push({ id: event.id, json });
+    const bytes = Buffer.byteLength(json);
+    if (client ? this.#clientBytes + bytes > c.webhookClientQueueMaxBytes : this.#bytes - this.#clientBytes + bytes > c.webhookQueueMaxBytes) return this.#drop();
+    this.#bytes += bytes;
+    if (client) {
+      this.#clientBytes += bytes;
+      this.#clientCount++;
+    }
+    this.#queue.push({ id: event.id, json, bytes, client });
     this.#schedule(this.#queue.length >= this.#o.config.webhookBatchSize ? 0 : this.#o.config.webhookIntervalMs);
     return true;
+  }
+
+  /** Count (and now and then log) an event that did not fit; always false. */
+  #drop(): false {
+    this.#dropped++;
+    if (webhookEvents.hasSubscribers) webhookEvents.publish({ node: this.#o.nodeId, outcome: 'dropped', events: 1 } satisfies WebhookOutcomeEvent);
+    const now = Date.now();
+    if (now - this.#lastDropLog >= DROP_LOG_INTERVAL_MS) {
+      this.#lastDropLog = now;
+      this.#o.logger.warn({ dropped: this.#dropped, queued: this.#queue.length, bytes: this.#bytes }, 'webhook queue full; events dropped');
+    }
+    return false;
   }
 
   /** Stop; try once to deliver what is queued (bounded wait). */
@@ -161,6 +193,13 @@ export class WebhookQueue {
     }
     if (ok) {
       this.#queue.splice(0, batch.length);
+      for (const e of batch) {
+        this.#bytes -= e.bytes;
+        if (e.client) {
+          this.#clientBytes -= e.bytes;
+          this.#clientCount--;
+        }
+      }
       this.#attempt = 0;
       if (webhookEvents.hasSubscribers) webhookEvents.publish({ node: this.#o.nodeId, outcome: 'delivered', events: batch.length } satisfies WebhookOutcomeEvent);
       return;

@@ -45,6 +45,27 @@ describe('native WebSocket limits and liveness', () => {
     assert.equal(s.core.hub.subscriptionCount, 2);
   });
 
+  test('pipelined subscribes cannot overshoot maxChannelsPerConnection: exactly the limit succeeds', async () => {
+    const s = await start({ limits: { maxChannelsPerConnection: 8 } });
+    const c = await connected(s);
+    // 40 subscribes in one burst, none awaited before the next is sent.
+    const replies = await Promise.all(Array.from({ length: 40 }, () => c.command('subscribe', { channel: chan('burst') })));
+    assert.equal(replies.filter((r) => !r.error).length, 8);
+    assert.ok(replies.filter((r) => r.error).every((r) => r.error!.code === ErrorCode.LIMIT_EXCEEDED));
+    assert.equal(s.core.hub.subscriptionCount, 8);
+  });
+
+  test('a binary frame that is not valid UTF-8 closes with 3501 instead of being rewritten', async () => {
+    const s = await start({});
+    const c = await connected(s);
+    // {"id":2,"cmd":"publish","params":{"channel":"x","data":"\xff"}} with a raw 0xff byte.
+    const head = Buffer.from('{"id":2,"cmd":"publish","params":{"channel":"x","data":"');
+    c.send(Buffer.concat([head, Buffer.from([0xff]), Buffer.from('"}}')]));
+    const closed = await c.closed;
+    assert.equal(closed.code, 3501);
+    assert.match(closed.reason, /not valid UTF-8/);
+  });
+
   test('a command flood beyond commandsPerSecond closes with 3505', async () => {
     const s = await start({ limits: { commandsPerSecond: 5 } });
     const c = await connected(s);

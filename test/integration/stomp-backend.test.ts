@@ -46,6 +46,14 @@ void describe('STOMP with backend hooks', () => {
     assert.equal(await h.closed, 3501);
   });
 
+  void test('the subscribe hook judges queue consumers too (asked with queue: true)', async () => {
+    const h = await connect('queue-denied');
+    h.client.subscribe(`/queue/forbidden:${chan('q')}`, () => undefined);
+    const err = await h.errors.take();
+    assert.match(err.headers.message!, /denied by the backend/);
+    assert.equal(await h.closed, 3501);
+  });
+
   void test('the publish proxy moderates SEND: modified bodies reach native subscribers, rejected ones get ERROR', async () => {
     const ch = `chat:${chan('mod')}`;
     const native = await WsClient.connected(wsUrl(server), { user: 'reader' });

@@ -77,8 +77,16 @@ export class HttpSubscriber implements Connection, Subscriber {
   readonly #onEnd: (sub: HttpSubscriber) => void;
   #closed = false;
   #recovered = true;
-  /** Long-poll: frames collected for the answer. */
+  /** Long-poll: frames collected for the answer, and their bytes (with separators). */
   #batch: string[] = [];
+  #batchBytes = 0;
+  /**
+   * Long-poll: where each channel stands in what the answer carries (one position per channel),
+   * and whether a publication was left out because the answer reached `limits.maxOutboundBytes`.
+   * A cut answer says `"more": true` and gives these positions, so the next poll continues there.
+   */
+  #pollPositions: string[] = [];
+  #more = false;
   #flushScheduled = false;
   #timer: NodeJS.Timeout | undefined;
 
@@ -129,7 +137,8 @@ export class HttpSubscriber implements Connection, Subscriber {
       st.offset = first ? first.offset - 1 : res.position.offset;
       if (request.since[i] && !res.recovered) this.#recovered = false;
     }
-    if (this.transport !== 'long-poll') {
+    if (this.transport === 'long-poll') this.#pollPositions = this.#states.map((st) => formatPosition(st));
+    else {
       for (const [i, res] of results.entries()) this.#writeControl(subscribedFrame(this.#states[i]!.channel, res.position, res.recovered));
     }
     for (const [i, res] of results.entries()) {
@@ -210,8 +219,7 @@ export class HttpSubscriber implements Connection, Subscriber {
       st.offset = pub.offset;
     }
     if (this.transport === 'long-poll') {
-      this.#batch.push(pubFrame(pub));
-      this.#scheduleFlush();
+      this.#addToPoll(i, pub);
       return;
     }
     if (this.transport === 'sse') {
@@ -222,6 +230,25 @@ export class HttpSubscriber implements Connection, Subscriber {
       this.#res.write(out ? out.encoded(streamPubLine) : streamPubLine(pub));
       this.#check();
     }
+  }
+
+  /**
+   * Add a publication to the long-poll answer unless it would take the answer past
+   * `limits.maxOutboundBytes` (the first one always fits): then the answer is cut there and
+   * says `more`, and nothing later joins it.
+   */
+  #addToPoll(channelIndex: number, pub: Publication): void {
+    if (this.#more) return;
+    const frame = pubFrame(pub);
+    const bytes = Buffer.byteLength(frame) + 1;
+    if (this.#batch.length > 0 && this.#batchBytes + bytes > this.#core.config.limits.maxOutboundBytes) {
+      this.#more = true;
+    } else {
+      this.#batch.push(frame);
+      this.#batchBytes += bytes;
+      this.#pollPositions[channelIndex] = formatPosition(pub);
+    }
+    this.#scheduleFlush();
   }
 
   #writeControl(frame: string): void {
@@ -247,9 +274,13 @@ export class HttpSubscriber implements Connection, Subscriber {
 
   #flushPoll(): void {
     if (this.#closed || this.#res.headersSent) return;
+    // A cut answer gives the positions of what it carries: the states already moved past the
+    // publications left out.
+    const position = this.#more ? this.#pollPositions.join(',') : this.positions();
+    const more = this.#more ? ',"more":true' : '';
     const body =
-      `{"position":"${this.positions()}","recovered":${this.#recovered},` +
-      `"channels":${JSON.stringify(this.#states.map((s) => s.channel))},"publications":[${this.#batch.join(',')}]}`;
+      `{"position":"${position}","recovered":${this.#recovered},` +
+      `"channels":${JSON.stringify(this.#states.map((s) => s.channel))},"publications":[${this.#batch.join(',')}]${more}}`;
     this.#res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
     this.#res.end(body);
     this.#end();

@@ -2,6 +2,7 @@
  * One native-protocol WebSocket connection: connect handshake, subscriptions with recovery,
  * command dispatch, delivery of shared pre-framed publications, and the disconnect codes.
  */
+import { isUtf8 } from 'node:buffer';
 import type { WebSocket } from 'ws';
 import type { Identity } from '../../core/auth.js';
 import { connectCloseCode } from '../../core/backend.js';
@@ -59,6 +60,8 @@ export class WsSession implements Connection, Subscriber, CommandContext {
   readonly #env: SessionEnv;
   readonly #ticket: AdmissionTicket;
   readonly #subs = new Map<string, SubscriptionState>();
+  /** Subscribes past the limit check and still waiting for the backend's answer (they count against the limit). */
+  #subscribing = 0;
   #closed = false;
   /** The connect command in progress (or done); later commands wait for it. */
   #connecting: Promise<void> | undefined;
@@ -130,7 +133,12 @@ export class WsSession implements Connection, Subscriber, CommandContext {
       this.disconnect(DisconnectCode.TOO_MANY_REQUESTS, 'too many commands');
       return;
     }
-    const decoded = decodeCommand(isBinary ? data.toString('utf8') : data.toString());
+    // ws checks text frames (1007); a binary frame's bytes are ours to check, never rewritten.
+    if (isBinary && !isUtf8(data)) {
+      this.disconnect(DisconnectCode.BAD_REQUEST, 'binary frame is not valid UTF-8');
+      return;
+    }
+    const decoded = decodeCommand(data.toString());
     if ('kind' in decoded) {
       // Too deep is a well-formed command whose data is refused: answer it and keep the session.
       if (decoded.kind === 'depth') this.#replyError(decoded.id, new HeraldError('HERALD_ERR_JSON_TOO_DEEP', decoded.message), 'other');
@@ -231,10 +239,16 @@ export class WsSession implements Connection, Subscriber, CommandContext {
     const p = this.#params(COMMAND_SCHEMAS.subscribe, params);
     this.core.clients.assertCanRead(this.identity, p.channel);
     if (this.#subs.has(p.channel)) throw new HeraldError('HERALD_ERR_ALREADY_SUBSCRIBED');
-    if (this.#subs.size >= this.core.config.limits.maxChannelsPerConnection) {
+    // Pipelined subscribes run concurrently: those still being authorized hold a place too.
+    if (this.#subs.size + this.#subscribing >= this.core.config.limits.maxChannelsPerConnection) {
       throw new HeraldError('HERALD_ERR_LIMIT_EXCEEDED', `At most ${this.core.config.limits.maxChannelsPerConnection} subscriptions per connection`);
     }
-    await this.core.backend.authorizeSubscribe(this.identity, this.id, p.channel);
+    this.#subscribing++;
+    try {
+      await this.core.backend.authorizeSubscribe(this.identity, this.id, p.channel);
+    } finally {
+      this.#subscribing--;
+    }
     if (this.#subs.has(p.channel)) throw new HeraldError('HERALD_ERR_ALREADY_SUBSCRIBED');
     const since = positionParam(p.since);
     const st = new SubscriptionState(p.channel);

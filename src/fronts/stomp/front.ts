@@ -42,7 +42,7 @@ export class StompFront {
     this.core = core;
     const cfg = core.config.stomp;
     this.#path = cfg.path;
-    this.queues = new QueueRegistry(cfg.queueMaxLength, `${core.nodeId.slice(0, 8)}-`);
+    this.queues = new QueueRegistry({ maxLength: cfg.queueMaxLength, maxQueues: cfg.maxQueues, maxBytes: cfg.maxQueuedBytes }, `${core.nodeId.slice(0, 8)}-`);
     this.#ws = new WebSocketTransport({
       maxPayload: cfg.maxFrameBytes * FRAMES_PER_MESSAGE,
       pingIntervalMs: core.config.timing.pingIntervalMs,

@@ -3,7 +3,9 @@
  * the consumers that have room (prefetch). Messages a consumer has not acknowledged go back to
  * the head of the queue (marked redelivered) when it NACKs them, unsubscribes or disconnects.
  *
- * In-process and in memory: a queue lives on one node and is lost when the process stops.
+ * In-process and in memory: a queue lives on one node and is lost when the process stops. The
+ * registry bounds what a node holds: the number of queues and the bytes of every message not yet
+ * done (waiting, or delivered and unacknowledged).
  */
 import { HeraldError } from '../../core/errors.js';
 
@@ -49,15 +51,24 @@ export class WorkQueue {
     return this.#consumers.length;
   }
 
-  /** Enqueue a new message and dispatch. Throws HERALD_ERR_LIMIT_EXCEEDED when the queue is full. */
+  /**
+   * Enqueue a new message and dispatch. Throws HERALD_ERR_LIMIT_EXCEEDED when the queue is full
+   * or the node's queues hold `maxBytes` already.
+   */
   push(body: Buffer, contentType: string | undefined): QueueMessage {
     if (this.#ready.length >= this.#registry.maxLength) {
       throw new HeraldError('HERALD_ERR_LIMIT_EXCEEDED', `Queue ${this.name} holds ${this.#registry.maxLength} messages already`);
     }
+    this.#registry.reserve(body.length);
     const msg: QueueMessage = { id: this.#registry.nextId(), body, contentType, redelivered: false };
     this.#ready.push(msg);
     this.dispatch();
     return msg;
+  }
+
+  /** Messages are done (acknowledged, or written to an `ack: auto` consumer): release their bytes. */
+  done(msgs: readonly QueueMessage[]): void {
+    for (const m of msgs) this.#registry.release(m.body.length);
   }
 
   /** Put unacknowledged messages back at the head, in their order, and dispatch. */
@@ -114,27 +125,90 @@ export class WorkQueue {
   }
 }
 
+/** Bytes counted for each held message besides its body (ids, headers, bookkeeping). */
+export const QUEUE_MESSAGE_OVERHEAD_BYTES = 64;
+
+/** Limits of a node's queues. */
+export interface QueueLimits {
+  /** Most messages waiting in one queue. */
+  readonly maxLength: number;
+  /** Most queues at once. */
+  readonly maxQueues: number;
+  /** Most bytes held by all queues (bodies plus QUEUE_MESSAGE_OVERHEAD_BYTES each). */
+  readonly maxBytes: number;
+}
+
+/** What a node's queues hold (for `/api/stats` and `/metrics`). */
+export interface QueueStats {
+  readonly queues: number;
+  /** Messages waiting for a consumer. */
+  readonly waiting: number;
+  /** Messages delivered and not yet acknowledged. */
+  readonly unacked: number;
+  /** Bytes held (waiting and unacknowledged). */
+  readonly bytes: number;
+  readonly consumers: number;
+}
+
 /** The queues of one node. */
 export class QueueRegistry {
   /** Most messages waiting in one queue. */
   readonly maxLength: number;
+  readonly #limits: QueueLimits;
   readonly #queues = new Map<string, WorkQueue>();
   #seq = 0;
   readonly #prefix: string;
+  #bytes = 0;
+  #held = 0;
 
-  constructor(maxLength: number, idPrefix: string) {
-    this.maxLength = maxLength;
+  constructor(limits: QueueLimits, idPrefix: string) {
+    this.#limits = limits;
+    this.maxLength = limits.maxLength;
     this.#prefix = idPrefix;
   }
 
-  /** The queue of that name, created on first use. */
+  /**
+   * The queue of that name, created on first use. Throws HERALD_ERR_LIMIT_EXCEEDED when it would
+   * be one queue more than `maxQueues`.
+   */
   get(name: string): WorkQueue {
     let q = this.#queues.get(name);
     if (!q) {
+      if (this.#queues.size >= this.#limits.maxQueues) throw new HeraldError('HERALD_ERR_LIMIT_EXCEEDED', `This node holds ${this.#limits.maxQueues} queues already`);
       q = new WorkQueue(name, this);
       this.#queues.set(name, q);
     }
     return q;
+  }
+
+  /** Bytes held by every queue (waiting and unacknowledged messages). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Counts for monitoring. */
+  stats(): QueueStats {
+    let waiting = 0;
+    let consumers = 0;
+    for (const q of this.#queues.values()) {
+      waiting += q.depth;
+      consumers += q.consumers;
+    }
+    return { queues: this.#queues.size, waiting, unacked: this.#held - waiting, bytes: this.#bytes, consumers };
+  }
+
+  /** @internal Count a new message's bytes; throws HERALD_ERR_LIMIT_EXCEEDED beyond `maxBytes`. */
+  reserve(bodyBytes: number): void {
+    const bytes = bodyBytes + QUEUE_MESSAGE_OVERHEAD_BYTES;
+    if (this.#bytes + bytes > this.#limits.maxBytes) throw new HeraldError('HERALD_ERR_LIMIT_EXCEEDED', `The queues of this node hold ${this.#limits.maxBytes} bytes already`);
+    this.#bytes += bytes;
+    this.#held++;
+  }
+
+  /** @internal A message is done. */
+  release(bodyBytes: number): void {
+    this.#bytes -= bodyBytes + QUEUE_MESSAGE_OVERHEAD_BYTES;
+    this.#held--;
   }
 
   /** An existing queue, if any. */

@@ -20,7 +20,7 @@ import { bufferedBytes, textFrame, whenDrained, writeOrCut } from '../../transpo
 import { encodeFrame, parseFrames, type ParseLimits, type StompFrame } from './codec.js';
 import { type Destination, resolveDestination } from './destinations.js';
 import type { QueueRegistry } from './queue.js';
-import { ChannelSubscription, parseAckMode, QueueSubscription, type SubscriptionOwner, wsFrame } from './subscriptions.js';
+import { type AckMode, ChannelSubscription, parseAckMode, QueueSubscription, type SubscriptionOwner, wsFrame } from './subscriptions.js';
 
 /** STOMP versions spoken, best first. */
 export const STOMP_VERSIONS = ['1.2', '1.1', '1.0'] as const;
@@ -376,6 +376,7 @@ export class StompSession implements Connection, SubscriptionOwner {
     const dest = this.#destination(frame);
     const contentType = frame.headers.get('content-type');
     if (dest.kind === 'queue') {
+      this.#assertCanUseQueue(dest.queue);
       if (frame.body.length > this.#core.config.limits.maxMessageBytes) {
         throw new HeraldError('HERALD_ERR_PAYLOAD_TOO_LARGE', `Message larger than ${this.#core.config.limits.maxMessageBytes} bytes`);
       }
@@ -426,16 +427,24 @@ export class StompSession implements Connection, SubscriptionOwner {
     const dest = this.#destination(frame);
     if (dest.kind === 'queue') {
       const prefetch = nonNegativeInt(frame.headers.get('prefetch-count'), 'prefetch-count');
-      // Half the slow-consumer limit at most, so the frame taken below the window still fits.
-      const window = Math.min(QUEUE_WINDOW_BYTES, this.#core.config.limits.maxOutboundBytes / 2);
-      const sub = new QueueSubscription(this, id, destination, this.#env.queues.get(dest.queue), ack, prefetch, window);
-      this.#subs.set(id, sub);
-      sub.queue.addConsumer(sub);
-      return;
+      this.#assertCanUseQueue(dest.queue);
+      return this.#subscribeQueue(id, destination, dest.queue, ack, prefetch);
     }
     this.#core.clients.assertCanRead(this.identity, dest.channel);
     const last = nonNegativeInt(frame.headers.get('herald-last'), 'herald-last');
     return this.#subscribeChannel(new ChannelSubscription(this, id, destination, dest.channel, ack, dest.kind === 'inbox'), last);
+  }
+
+  /** Consume a work queue once the backend's subscribe hook (asked with `queue: true`) allows it. */
+  async #subscribeQueue(id: string, destination: string, name: string, ack: AckMode, prefetch: number): Promise<void> {
+    await this.#core.backend.authorizeSubscribe(this.identity, this.id, name, true);
+    if (this.#closed) return;
+    if (this.#subs.has(id)) throw new HeraldError('HERALD_ERR_ALREADY_SUBSCRIBED', `Subscription id already in use: ${id.slice(0, 64)}`);
+    // Half the slow-consumer limit at most, so the frame taken below the window still fits.
+    const window = Math.min(QUEUE_WINDOW_BYTES, this.#core.config.limits.maxOutboundBytes / 2);
+    const sub = new QueueSubscription(this, id, destination, this.#env.queues.get(name), ack, prefetch, window);
+    this.#subs.set(id, sub);
+    sub.queue.addConsumer(sub);
   }
 
   async #subscribeChannel(sub: ChannelSubscription, last: number): Promise<void> {
@@ -540,6 +549,16 @@ export class StompSession implements Connection, SubscriptionOwner {
 
   #destination(frame: StompFrame): Destination {
     return resolveDestination(required(frame, 'destination'), this.identity, this.#core.config.limits.maxChannelNameLength);
+  }
+
+  /**
+   * Work queues follow the policy of the channel of the same name (namespace rules, the token's
+   * `channels` claim, reserved namespaces) and, unlike channels, always need an authenticated
+   * connection: a queue hands each message to one consumer, so an anonymous one could take them.
+   */
+  #assertCanUseQueue(name: string): void {
+    if (!this.identity) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'Queues need an authenticated connection');
+    this.#core.clients.assertCanRead(this.identity, name);
   }
 
   /** ERROR for a frame that failed, then close. */

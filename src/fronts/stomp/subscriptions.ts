@@ -207,6 +207,7 @@ export class QueueSubscription implements QueueConsumer {
       this.#unacked.set(msg.id, msg);
     }
     this.#owner.write(wsFrame(encodeFrame('MESSAGE', headers, msg.body)));
+    if (this.ack === 'auto') this.queue.done([msg]);
   }
 
   /**
@@ -227,7 +228,10 @@ export class QueueSubscription implements QueueConsumer {
       this.#unacked.delete(messageId);
     }
     if (nack) this.queue.requeue(done);
-    else this.queue.dispatch();
+    else {
+      this.queue.done(done);
+      this.queue.dispatch();
+    }
   }
 
   /** Stop consuming: everything unacknowledged goes back to the queue for other consumers. */

@@ -1,0 +1,148 @@
+/**
+ * HTTP answers are bounded in bytes and time: a long-poll answer stops at
+ * `limits.maxOutboundBytes` and says `more` (the client continues from its `position`), and a
+ * socket whose peer never reads is cut after `timing.sendTimeoutMs`. Replays issue 12's attack:
+ * several `GET /connection/poll?channels=a,b,c&last=100` on sockets that never read.
+ */
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { test } from 'node:test';
+import type { HeraldServer } from '../../src/index.js';
+import { chan, startServer, waitFor } from '../helpers/server.js';
+
+const BODY = 'x'.repeat(60_000);
+
+/** Publish `n` 60 KB messages to each channel through the API. */
+async function fill(server: HeraldServer, channels: string[], n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const r = await fetch(`${server.url()}/api/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ channels, data: { i, body: BODY } }) });
+    assert.equal(r.status, 200);
+  }
+}
+
+/** The server's side of every TCP connection opened from now on. */
+function serverSockets(server: HeraldServer): Socket[] {
+  const list: Socket[] = [];
+  server.http.on('connection', (s: Socket) => list.push(s));
+  return list;
+}
+
+/** The server's sockets of the given client connections, once all are accepted. */
+async function serverSide(all: Socket[], clients: Socket[]): Promise<Socket[]> {
+  await waitFor(() => clients.every((c) => c.localPort !== undefined && all.some((s) => s.remotePort === c.localPort)), 15_000, 'connections accepted');
+  return clients.map((c) => all.find((s) => s.remotePort === c.localPort)!);
+}
+
+/** Open `n` raw connections that send a GET and never read the answer. */
+function stuckClients(server: HeraldServer, path: string, n: number): Socket[] {
+  const port = Number(new URL(server.url()).port);
+  return Array.from({ length: n }, () => {
+    const s = connect(port, '127.0.0.1');
+    s.on('error', () => undefined);
+    s.pause();
+    s.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+    return s;
+  });
+}
+
+const held = (sockets: Socket[]): number => sockets.reduce((sum, s) => sum + s.writableLength, 0);
+
+test('long-poll answers stop at limits.maxOutboundBytes with more:true, and the client pages through everything', async () => {
+  const server = await startServer({ limits: { maxOutboundBytes: 200_000 } });
+  try {
+    const ch = chan('paged');
+    await fill(server, [ch], 20);
+    const seen: number[] = [];
+    let since: string | undefined;
+    let pages = 0;
+    while (seen.length < 20) {
+      const q = since ? `channel=${ch}&since=${encodeURIComponent(since)}` : `channel=${ch}&last=20`;
+      const res = await fetch(`${server.url()}/connection/poll?${q}`);
+      const text = await res.text();
+      assert.ok(text.length <= 200_000 + 1_024, `answer of ${text.length} bytes`);
+      const body = JSON.parse(text) as { position: string; more?: boolean; publications: Array<{ offset: number; data: { i: number } }> };
+      for (const p of body.publications) seen.push(p.data.i);
+      assert.equal(body.more, seen.length < 20 ? true : undefined);
+      const last = body.publications.at(-1)!;
+      assert.equal(body.position.split(':')[1], String(last.offset), 'the position is that of the last publication carried');
+      since = body.position;
+      pages++;
+    }
+    assert.deepEqual(seen, Array.from({ length: 20 }, (_, i) => i), 'every publication once, in order');
+    assert.ok(pages >= 6, `${pages} pages`);
+  } finally {
+    await server.close();
+  }
+});
+
+test('several never-reading long-polls of channels=a,b,c&last=100 hold at most one capped answer each', async () => {
+  const MAX = 256 * 1024;
+  const server = await startServer({ limits: { maxOutboundBytes: MAX }, timing: { longPollTimeoutMs: 5_000 } });
+  const clients: Socket[] = [];
+  try {
+    const [a, b, c] = [chan('a'), chan('b'), chan('c')];
+    await fill(server, [a, b, c], 100);
+    const all = serverSockets(server);
+    clients.push(...stuckClients(server, `/connection/poll?channels=${a},${b},${c}&last=100`, 5));
+    const sockets = await serverSide(all, clients);
+    // Every answer is written (the server is not waiting on anything else) once its bytes stop growing.
+    await new Promise((r) => setTimeout(r, 300));
+    const bytes = held(sockets);
+    assert.ok(bytes <= 5 * (MAX + 4_096), `the server holds ${bytes} bytes for 5 stuck polls (an uncapped answer is 18 MB)`);
+  } finally {
+    for (const s of clients) s.destroy();
+    await server.close();
+  }
+});
+
+test('a socket that never reads its answer is cut after timing.sendTimeoutMs and its bytes freed', async () => {
+  // Large answers allowed, so the bytes pile up on the server and only the send timeout frees them.
+  const server = await startServer({ limits: { maxOutboundBytes: 64 * 1024 * 1024 }, timing: { sendTimeoutMs: 500, longPollTimeoutMs: 5_000 } });
+  const clients: Socket[] = [];
+  try {
+    // 18 MB per answer: more than the kernel's socket buffers take.
+    const channels = [chan('s1'), chan('s2'), chan('s3')];
+    await fill(server, channels, 100);
+    const all = serverSockets(server);
+    clients.push(...stuckClients(server, `/connection/poll?channels=${channels.join(',')}&last=100`, 3));
+    const sockets = await serverSide(all, clients);
+    let peak = 0;
+    const closed = sockets.map((s) => new Promise<void>((r) => s.once('close', () => r())));
+    let done = false;
+    void Promise.all(closed).then(() => (done = true));
+    await waitFor(() => {
+      peak = Math.max(peak, held(sockets));
+      return done;
+    }, 20_000, 'every stuck socket cut');
+    assert.ok(peak > 10_000_000, `the answers were held (${peak} bytes)`);
+    assert.ok(server.sendTimeout.cut >= 3, `${server.sendTimeout.cut} sockets cut`);
+    assert.equal(held(sockets), 0);
+    // A reading client in the same server is unaffected.
+    const res = await fetch(`${server.url()}/connection/poll?channels=${channels.join(',')}&last=100`);
+    assert.equal(((await res.json()) as { publications: unknown[] }).publications.length, 300);
+  } finally {
+    for (const s of clients) s.destroy();
+    await server.close();
+  }
+});
+
+test('a request body that never finishes arriving gets 408 and the connection closed after timing.requestTimeoutMs', async () => {
+  const server = await startServer({ timing: { requestTimeoutMs: 300 } });
+  try {
+    const all = serverSockets(server);
+    const port = Number(new URL(server.url()).port);
+    const client = connect(port, '127.0.0.1');
+    let answer = '';
+    client.on('data', (d: Buffer) => (answer += d.toString()));
+    client.on('error', () => undefined);
+    const ended = new Promise<void>((r) => client.once('close', () => r()));
+    // Declares 100 bytes and sends 10, then nothing.
+    client.write('POST /connection/command HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"cmd":"pu');
+    const [side] = await serverSide(all, [client]);
+    const closed = new Promise<void>((r) => side!.once('close', () => r()));
+    await Promise.all([closed, ended]);
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+  } finally {
+    await server.close();
+  }
+});
