@@ -26,7 +26,9 @@ function walk(dir) {
 const IMPORT_RE = /(?:\bfrom\s+|\bimport\s*\(\s*|\bimport\s+)['"](\.{1,2}\/[^'"]+)['"]/g;
 
 function importsOf(file) {
-  const text = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+  const text = readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '');
   const out = new Set();
   for (const m of text.matchAll(IMPORT_RE)) out.add(resolve(dirname(file), m[1].replace(/\.js$/, '.ts')));
   return [...out];

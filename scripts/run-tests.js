@@ -28,9 +28,7 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.HERALD_TEST_CONCURRENCY ?? '2';
-const res = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...extra, ...files],
-  { stdio: 'inherit' },
-);
+const res = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...extra, ...files], {
+  stdio: 'inherit',
+});
 process.exit(res.status ?? 1);

@@ -44,7 +44,8 @@ export function selectEngines(config: HeraldConfig, overrides: EngineOverrides =
       (database.url
         ? new PostgresImStore({ url: database.url, schema: database.schema, poolSize: database.poolSize })
         : new SqliteImStore({ path: im.storePath || join(config.dataDir, 'herald.db'), synchronous: im.storeSync })),
-    backendTransport: overrides.backendTransport ?? (backend.url || backend.webhookUrl ? new HttpBackendTransport({ connections: backend.maxConnections }) : undefined),
+    backendTransport:
+      overrides.backendTransport ?? (backend.url || backend.webhookUrl ? new HttpBackendTransport({ connections: backend.maxConnections }) : undefined),
     revocationStore: overrides.revocationStore ?? (r ? undefined : new FileRevocationStore(join(config.dataDir, 'revocations.json'))),
   };
 }

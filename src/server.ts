@@ -134,7 +134,13 @@ export class HeraldServer {
     this.core.backend.onContacts((user, list) => this.im.admin.setContacts(user, list).then(() => undefined));
     registerBackendCommands(this.native, this.core.backend);
     registerBackendApi(this.api, this.core, this.im);
-    this.readiness = new Readiness({ core: this.core, im: this.im, store: engines.imStore, authorized: (req) => this.api.authorized(req), closing: () => this.#closing !== undefined });
+    this.readiness = new Readiness({
+      core: this.core,
+      im: this.im,
+      store: engines.imStore,
+      authorized: (req) => this.api.authorized(req),
+      closing: () => this.#closing !== undefined,
+    });
     this.metrics = new Metrics(this.core, { defaultMetrics: options.processMetrics ?? true, readiness: () => this.readiness.report() });
     // A request (headers and body) must arrive within requestTimeoutMs, else 408 and close; Node
     // checks every connection on one interval, a quarter of the timeout here.
@@ -155,7 +161,8 @@ export class HeraldServer {
     this.sendTimeout = new SendTimeout(this.http, options.config.timing.sendTimeoutMs);
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-      if (socket.writable) socket.end(timedOut ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      if (socket.writable)
+        socket.end(timedOut ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
     this.#httpHandlers.push((req, res, url) => this.native.handleHttp(req, res, url));
@@ -165,11 +172,20 @@ export class HeraldServer {
     const web = options.config.web;
     const chat = web.chat ?? options.config.dev;
     if (chat || web.admin) {
-      const pages = new WebPages({ chat, admin: web.admin, root: web.root, apiKey: options.config.apiKey, net: this.core.net, authorized: (req) => this.api.authorized(req) });
+      const pages = new WebPages({
+        chat,
+        admin: web.admin,
+        root: web.root,
+        apiKey: options.config.apiKey,
+        net: this.core.net,
+        authorized: (req) => this.api.authorized(req),
+      });
       this.#httpHandlers.push((req, res, url) => pages.handle(req, res, url));
     }
     this.nchan = options.config.nchan.enabled ? attachNchanFront(this) : undefined;
-    this.stomp = options.config.stomp.enabled ? attachStompFront(this, { inboxAck: (user, seq) => this.im.ready().then(() => this.im.ack(user, seq)) }) : undefined;
+    this.stomp = options.config.stomp.enabled
+      ? attachStompFront(this, { inboxAck: (user, seq) => this.im.ready().then(() => this.im.ack(user, seq)) })
+      : undefined;
     this.xmpp = options.config.xmpp.enabled ? attachXmppFront(this) : undefined;
     if (this.stomp) {
       const queues = this.stomp.queues;
@@ -301,7 +317,12 @@ export class HeraldServer {
     }
     try {
       if (url.pathname === '/health') {
-        const body = JSON.stringify({ status: this.#closing ? 'shutting-down' : 'ok', node: this.core.nodeId, connections: this.core.hub.connectionCount, dev: this.config.dev });
+        const body = JSON.stringify({
+          status: this.#closing ? 'shutting-down' : 'ok',
+          node: this.core.nodeId,
+          connections: this.core.hub.connectionCount,
+          dev: this.config.dev,
+        });
         res.writeHead(this.#closing ? 503 : 200, { 'content-type': 'application/json' }).end(body);
         return;
       }

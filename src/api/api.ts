@@ -106,7 +106,10 @@ export class ServerApi {
       sendJson(res, 200, await r.handler(req, url, params));
       return true;
     }
-    throw new HeraldError(pathMatched ? 'HERALD_ERR_METHOD_NOT_ALLOWED' : 'HERALD_ERR_NOT_FOUND', pathMatched ? `${req.method} not allowed here` : 'No such API endpoint');
+    throw new HeraldError(
+      pathMatched ? 'HERALD_ERR_METHOD_NOT_ALLOWED' : 'HERALD_ERR_NOT_FOUND',
+      pathMatched ? `${req.method} not allowed here` : 'No such API endpoint',
+    );
   }
 
   async #publish(req: IncomingMessage, url: URL): Promise<unknown> {

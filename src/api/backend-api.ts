@@ -19,9 +19,17 @@ const users = z.array(userId).min(1).max(10_000);
 const groupId = z.string().min(1).max(160);
 
 const systemBody = z
-  .object({ to: userId.optional(), users: users.optional(), conversation: groupId.optional(), clientId: z.string().min(1).max(100).optional(), data: z.unknown() })
+  .object({
+    to: userId.optional(),
+    users: users.optional(),
+    conversation: groupId.optional(),
+    clientId: z.string().min(1).max(100).optional(),
+    data: z.unknown(),
+  })
   .strict()
-  .refine((b) => [b.to, b.users, b.conversation].filter((x) => x !== undefined).length === 1, { message: 'give exactly one of `to`, `users` or `conversation`' });
+  .refine((b) => [b.to, b.users, b.conversation].filter((x) => x !== undefined).length === 1, {
+    message: 'give exactly one of `to`, `users` or `conversation`',
+  });
 const groupBody = z.object({ owner: userId, title: z.string().max(256).optional(), members: z.array(userId).max(100_000) }).strict();
 const membersBody = z
   .object({ add: z.array(userId).max(100_000).optional(), remove: z.array(userId).max(100_000).optional() })
@@ -31,7 +39,12 @@ const roleBody = z.object({ user: userId, role: z.enum(['owner', 'admin', 'membe
 const contactsBody = z.object({ contacts: z.array(userId).max(10_000) }).strict();
 const presenceBody = z.object({ users: z.array(userId).min(1).max(1000) }).strict();
 const disconnectBody = z
-  .object({ user: userId.optional(), client: z.string().min(1).max(128).optional(), code: z.number().int().min(3000).max(4999).optional(), reason: z.string().max(120).optional() })
+  .object({
+    user: userId.optional(),
+    client: z.string().min(1).max(128).optional(),
+    code: z.number().int().min(3000).max(4999).optional(),
+    reason: z.string().max(120).optional(),
+  })
   .strict()
   .refine((b) => (b.user === undefined) !== (b.client === undefined), { message: 'give exactly one of `user` or `client`' });
 const revokeBody = z
@@ -49,7 +62,8 @@ const revokeBody = z
 /** Add the backend-integration routes to the server API. */
 export function registerBackendApi(api: ServerApi, core: HeraldCore, im: ImService): void {
   const maxBody = core.config.limits.maxMessageBytes + 4096;
-  const body = async <T>(req: import('node:http').IncomingMessage, schema: z.ZodType<T>): Promise<T> => parseBody(schema, parseJson(await readBody(req, maxBody)));
+  const body = async <T>(req: import('node:http').IncomingMessage, schema: z.ZodType<T>): Promise<T> =>
+    parseBody(schema, parseJson(await readBody(req, maxBody)));
   const admin = im.admin;
 
   api.route('POST', /^im\/system$/, async (req) => admin.sendAsSystem(await body(req, systemBody)));
@@ -92,14 +106,22 @@ export function registerBackendApi(api: ServerApi, core: HeraldCore, im: ImServi
 
   api.route('POST', /^disconnect$/, async (req) => {
     const b = await body(req, disconnectBody);
-    return core.control({ type: 'disconnect', user: b.user, client: b.client, code: b.code ?? DisconnectCode.FORBIDDEN, reason: b.reason ?? 'disconnected by the server' });
+    return core.control({
+      type: 'disconnect',
+      user: b.user,
+      client: b.client,
+      code: b.code ?? DisconnectCode.FORBIDDEN,
+      reason: b.reason ?? 'disconnected by the server',
+    });
   });
 
   api.route('POST', /^revoke$/, async (req) => {
     const b = await body(req, revokeBody);
     const now = Date.now();
     return core.control(
-      b.jti !== undefined ? { type: 'revoke-jti', jti: b.jti, expiresAt: b.expiresAt ?? now + DEFAULT_REVOCATION_TTL_MS } : { type: 'revoke-user', user: b.user!, issuedBefore: b.issuedBefore ?? now },
+      b.jti !== undefined
+        ? { type: 'revoke-jti', jti: b.jti, expiresAt: b.expiresAt ?? now + DEFAULT_REVOCATION_TTL_MS }
+        : { type: 'revoke-user', user: b.user!, issuedBefore: b.issuedBefore ?? now },
     );
   });
 }

@@ -137,7 +137,12 @@ export interface DispatchServerOptions {
 function dispatchMetrics(dispatcher: Dispatcher, processMetrics: boolean): { registry: Registry; answered: Counter } {
   const registry = new Registry();
   if (processMetrics) collectDefaultMetrics({ register: registry });
-  const answered = new Counter({ name: 'herald_dispatch_requests_total', help: 'GET /dispatch answers by outcome (ok, or the error code)', labelNames: ['outcome'], registers: [registry] });
+  const answered = new Counter({
+    name: 'herald_dispatch_requests_total',
+    help: 'GET /dispatch answers by outcome (ok, or the error code)',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
   new Gauge({
     name: 'herald_dispatch_live_targets',
     help: 'Node URLs the dispatcher can assign (not draining, workers of one host counted once)',
@@ -162,7 +167,8 @@ export function createDispatchServer(dispatcher: Dispatcher, options: DispatchSe
           return;
         }
         if (url.pathname === '/metrics') {
-          if (!(key !== undefined || options.net ? apiAuthorized(req, key, options.net!) : false)) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'API key required');
+          if (!(key !== undefined || options.net ? apiAuthorized(req, key, options.net!) : false))
+            throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'API key required');
           const text = await registry.metrics();
           res.writeHead(200, { 'content-type': registry.contentType }).end(text);
           return;

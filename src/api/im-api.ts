@@ -7,7 +7,14 @@ import type { ImService } from '../core/im/service.js';
 import { parseBody, parseJson, readBody } from '../transports/http.js';
 import type { ServerApi } from './api.js';
 
-const usersBody = z.object({ users: z.array(z.object({ id: z.string(), name: z.string().max(256).optional() }).strict()).min(1).max(10_000) }).strict();
+const usersBody = z
+  .object({
+    users: z
+      .array(z.object({ id: z.string(), name: z.string().max(256).optional() }).strict())
+      .min(1)
+      .max(10_000),
+  })
+  .strict();
 const sendBody = z
   .object({ from: z.string(), to: z.string().optional(), conversation: z.string().optional(), clientId: z.string().min(1).max(128), data: z.unknown() })
   .strict();

@@ -52,8 +52,22 @@ export class Metrics {
         for (const [t, n] of Object.entries(core.hub.connectionsByTransport())) this.set({ transport: t }, n);
       },
     });
-    new Gauge({ name: 'herald_subscriptions', help: 'Local channel subscriptions', registers: [r], collect() { this.set(core.hub.subscriptionCount); } });
-    new Gauge({ name: 'herald_channels', help: 'Channels with local subscribers', registers: [r], collect() { this.set(core.hub.channelCount); } });
+    new Gauge({
+      name: 'herald_subscriptions',
+      help: 'Local channel subscriptions',
+      registers: [r],
+      collect() {
+        this.set(core.hub.subscriptionCount);
+      },
+    });
+    new Gauge({
+      name: 'herald_channels',
+      help: 'Channels with local subscribers',
+      registers: [r],
+      collect() {
+        this.set(core.hub.channelCount);
+      },
+    });
     const published = new Counter({ name: 'herald_messages_published_total', help: 'Publications accepted', labelNames: ['source'], registers: [r] });
     const delivered = new Counter({ name: 'herald_messages_delivered_total', help: 'Publications handed to local subscribers', registers: [r] });
     const latency = new Histogram({
@@ -63,7 +77,12 @@ export class Metrics {
       registers: [r],
     });
     const connects = new Counter({ name: 'herald_connections_opened_total', help: 'Connections opened', labelNames: ['transport'], registers: [r] });
-    const slow = new Counter({ name: 'herald_slow_consumers_dropped_total', help: 'Connections dropped for exceeding the outbound buffer', labelNames: ['transport'], registers: [r] });
+    const slow = new Counter({
+      name: 'herald_slow_consumers_dropped_total',
+      help: 'Connections dropped for exceeding the outbound buffer',
+      labelNames: ['transport'],
+      registers: [r],
+    });
 
     // Diagnostics channels are process-wide: count only this node's events.
     this.#on('herald:publish', (m: PublishEvent) => published.inc({ source: m.source }));
@@ -79,10 +98,34 @@ export class Metrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [r],
     });
-    const hookFail = new Counter({ name: 'herald_backend_hook_failures_total', help: 'Backend hooks that failed or timed out', labelNames: ['hook', 'reason'], registers: [r] });
-    const webhooks = new Counter({ name: 'herald_webhook_events_total', help: 'Webhook events by outcome (delivered, failed = attempt failed and will retry, dropped = queue full)', labelNames: ['outcome'], registers: [r] });
-    new Gauge({ name: 'herald_webhook_queue_length', help: 'Webhook events waiting for delivery', registers: [r], collect() { this.set(core.backend.webhookBacklog); } });
-    new Gauge({ name: 'herald_webhook_queue_bytes', help: 'Bytes of webhook events waiting for delivery', registers: [r], collect() { this.set(core.backend.webhookBacklogBytes); } });
+    const hookFail = new Counter({
+      name: 'herald_backend_hook_failures_total',
+      help: 'Backend hooks that failed or timed out',
+      labelNames: ['hook', 'reason'],
+      registers: [r],
+    });
+    const webhooks = new Counter({
+      name: 'herald_webhook_events_total',
+      help: 'Webhook events by outcome (delivered, failed = attempt failed and will retry, dropped = queue full)',
+      labelNames: ['outcome'],
+      registers: [r],
+    });
+    new Gauge({
+      name: 'herald_webhook_queue_length',
+      help: 'Webhook events waiting for delivery',
+      registers: [r],
+      collect() {
+        this.set(core.backend.webhookBacklog);
+      },
+    });
+    new Gauge({
+      name: 'herald_webhook_queue_bytes',
+      help: 'Bytes of webhook events waiting for delivery',
+      registers: [r],
+      collect() {
+        this.set(core.backend.webhookBacklogBytes);
+      },
+    });
     this.#on('herald:backend-hook', (m: BackendHookEvent) => {
       hookTime.observe({ hook: m.hook, outcome: m.outcome }, m.ms / 1000);
       if (m.outcome === 'error' || m.outcome === 'timeout') hookFail.inc({ hook: m.hook, reason: m.outcome });
@@ -90,10 +133,20 @@ export class Metrics {
     this.#on('herald:webhook', (m: WebhookOutcomeEvent) => webhooks.inc({ outcome: m.outcome }, m.events));
     this.#on('herald:slow-consumer', (m: ConnectionEvent) => slow.inc({ transport: m.transport }));
 
-    const commandErrors = new Counter({ name: 'herald_command_errors_total', help: 'Client commands answered with an error, by command, error code and transport', labelNames: ['command', 'code', 'transport'], registers: [r] });
+    const commandErrors = new Counter({
+      name: 'herald_command_errors_total',
+      help: 'Client commands answered with an error, by command, error code and transport',
+      labelNames: ['command', 'code', 'transport'],
+      registers: [r],
+    });
     this.#on('herald:command-error', (m: CommandErrorEvent) => commandErrors.inc({ command: m.command, code: m.code, transport: m.transport }));
 
-    const storeOps = new Counter({ name: 'herald_im_store_operations_total', help: 'IM store operations by operation and outcome (ok, error)', labelNames: ['op', 'outcome'], registers: [r] });
+    const storeOps = new Counter({
+      name: 'herald_im_store_operations_total',
+      help: 'IM store operations by operation and outcome (ok, error)',
+      labelNames: ['op', 'outcome'],
+      registers: [r],
+    });
     const storeTime = new Histogram({
       name: 'herald_im_store_operation_duration_seconds',
       help: 'IM store operation latency by operation (group commit and fsync included for writes)',
@@ -101,7 +154,11 @@ export class Metrics {
       buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [r],
     });
-    const imStored = new Counter({ name: 'herald_im_messages_stored_total', help: 'IM messages committed to the store (1:1, group and system)', registers: [r] });
+    const imStored = new Counter({
+      name: 'herald_im_messages_stored_total',
+      help: 'IM messages committed to the store (1:1, group and system)',
+      registers: [r],
+    });
     this.#on('herald:im-store', (m: StoreEvent) => {
       storeOps.inc({ op: m.op, outcome: m.ok ? 'ok' : 'error' });
       storeTime.observe({ op: m.op }, m.ms / 1000);
@@ -126,7 +183,14 @@ export class Metrics {
   /** Export the depth and bytes of the STOMP work queues. */
   stompQueues(read: () => QueueStats): void {
     const r = this.registry;
-    new Gauge({ name: 'herald_stomp_queues', help: 'STOMP work queues held by this node', registers: [r], collect() { this.set(read().queues); } });
+    new Gauge({
+      name: 'herald_stomp_queues',
+      help: 'STOMP work queues held by this node',
+      registers: [r],
+      collect() {
+        this.set(read().queues);
+      },
+    });
     new Gauge({
       name: 'herald_stomp_queue_messages',
       help: 'Messages held by STOMP work queues (waiting for a consumer, or delivered and unacknowledged)',
@@ -138,9 +202,15 @@ export class Metrics {
         this.set({ state: 'unacked' }, s.unacked);
       },
     });
-    new Gauge({ name: 'herald_stomp_queue_bytes', help: 'Bytes held by STOMP work queues (limit stomp.maxQueuedBytes)', registers: [r], collect() { this.set(read().bytes); } });
+    new Gauge({
+      name: 'herald_stomp_queue_bytes',
+      help: 'Bytes held by STOMP work queues (limit stomp.maxQueuedBytes)',
+      registers: [r],
+      collect() {
+        this.set(read().bytes);
+      },
+    });
   }
-
 
   /** Prometheus text exposition: this node's, or in a worker every worker's of the host. */
   text(): Promise<string> {

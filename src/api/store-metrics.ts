@@ -33,7 +33,11 @@ export function instrumentStore(store: ImStore, node: string): ImStore {
         const start = performance.now();
         const done = (ok: boolean): void => storeEvents.publish({ node, op: prop, ok, ms: performance.now() - start } satisfies StoreEvent);
         const result = fn.apply(target, args);
-        if (result instanceof Promise) return result.then((v) => (done(true), v), (err: unknown) => (done(false), Promise.reject(err)));
+        if (result instanceof Promise)
+          return result.then(
+            (v) => (done(true), v),
+            (err: unknown) => (done(false), Promise.reject(err)),
+          );
         done(true);
         return result;
       };

@@ -86,7 +86,11 @@ export class WebPages {
       // cross-site, and any unknown Host (DNS rebinding), is refused.
       const facts = requestFacts(req);
       const navigation = req.headers['sec-fetch-mode'] === 'navigate';
-      const refused = navigation ? (this.#opts.net.hostAllowed(facts.host) ? undefined : 'Host header not allowed (see allowedHosts)') : this.#opts.net.crossSiteReason(facts);
+      const refused = navigation
+        ? this.#opts.net.hostAllowed(facts.host)
+          ? undefined
+          : 'Host header not allowed (see allowedHosts)'
+        : this.#opts.net.crossSiteReason(facts);
       if (refused) throw new HeraldError('HERALD_ERR_FORBIDDEN', refused);
       if (!this.#adminAllowed(req)) {
         res.writeHead(401, { 'content-type': TYPES['.html']!, 'cache-control': 'no-store' }).end(loginPage(this.#keyCookie(req) !== undefined));
@@ -128,7 +132,11 @@ export class WebPages {
     } catch {
       throw new HeraldError('HERALD_ERR_NOT_FOUND', 'No such page');
     }
-    res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+    res.writeHead(200, {
+      'content-type': TYPES[extname(path)] ?? 'application/octet-stream',
+      'cache-control': 'no-cache',
+      'x-content-type-options': 'nosniff',
+    });
     res.end(body);
     return true;
   }

@@ -48,7 +48,7 @@ function row(o: OptionSpec): string {
 export function configReference(): string {
   const groups = new Map<string, OptionSpec[]>();
   for (const o of OPTIONS) {
-    const key = o.path.includes('.') ? o.path.slice(0, o.path.indexOf('.')) : (SECTIONS[o.path] ? o.path : '');
+    const key = o.path.includes('.') ? o.path.slice(0, o.path.indexOf('.')) : SECTIONS[o.path] ? o.path : '';
     groups.set(key, [...(groups.get(key) ?? []), o]);
   }
   const out = [

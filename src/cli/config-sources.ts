@@ -103,7 +103,11 @@ export interface ParsedArgs {
  */
 export function argsLayer(argv: readonly string[], problems: string[], commandFlags: readonly CommandFlag[] = []): ParsedArgs {
   const byFlag = new Map<string, OptionSpec>(OPTIONS.map((o) => [flagName(o.path).slice(2), o]));
-  for (const [alias, path] of Object.entries(FLAG_ALIASES)) byFlag.set(alias, OPTIONS.find((o) => o.path === path)!);
+  for (const [alias, path] of Object.entries(FLAG_ALIASES))
+    byFlag.set(
+      alias,
+      OPTIONS.find((o) => o.path === path)!,
+    );
   const own = new Map(commandFlags.map((f) => [f.name, f]));
   const spec: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
     help: { type: 'boolean', short: 'h' },

@@ -23,7 +23,10 @@ export async function runDispatcher(config: HeraldConfig, logger: Logger): Promi
   const dispatcher = new Dispatcher({ registry, strategy: config.dispatch.strategy, backups: config.dispatch.backups, net });
   const server = createDispatchServer(dispatcher, { apiKey: config.apiKey, net });
   const addr = await listenDispatch(server, config.port, config.host);
-  logger.info({ host: addr.address, port: addr.port, strategy: config.dispatch.strategy }, `herald dispatcher listening on http://${addr.address}:${addr.port}`);
+  logger.info(
+    { host: addr.address, port: addr.port, strategy: config.dispatch.strategy },
+    `herald dispatcher listening on http://${addr.address}:${addr.port}`,
+  );
   return new Promise<number>((resolve) => {
     const stop = (signal: string): void => {
       logger.info({ signal }, 'dispatcher shutting down');

@@ -84,7 +84,11 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   const logger = pretty ? pino({ level: config.logLevel }, prettyDestination()) : pino({ level: config.logLevel, base: { pid: process.pid } });
   // A promise nobody awaited must not take every connection of the node down with it: log it.
   process.on('unhandledRejection', (reason) => logger.error({ err: String((reason as Error)?.stack ?? reason) }, 'unhandled promise rejection'));
-  if (config.dev) logger.warn({ devAllowUnsafe: config.devAllowUnsafe }, 'DEVELOPMENT MODE: bare user names are accepted as identities and loopback is trusted. Never use this in production.');
+  if (config.dev)
+    logger.warn(
+      { devAllowUnsafe: config.devAllowUnsafe },
+      'DEVELOPMENT MODE: bare user names are accepted as identities and loopback is trusted. Never use this in production.',
+    );
   if (command === 'dispatch') return runDispatcher(config, logger);
   const cfg = config;
   const announce = (url: string, what: string, where: { host: string; port: number; node?: string }): void => {
@@ -93,7 +97,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     if (pretty) process.stdout.write(summaryLines(summary));
   };
   if (config.workers > 1 && !isWorker()) {
-    return runPrimary(config.workers, logger, config.cluster.drainWindowMs + config.timing.shutdownTimeoutMs, (url, host, port) => announce(url, `herald listening with ${cfg.workers} workers`, { host, port }));
+    return runPrimary(config.workers, logger, config.cluster.drainWindowMs + config.timing.shutdownTimeoutMs, (url, host, port) =>
+      announce(url, `herald listening with ${cfg.workers} workers`, { host, port }),
+    );
   }
   let server;
   try {
@@ -106,7 +112,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   try {
     await within(server.im.ready(), STORE_OPEN_TIMEOUT_MS, `no answer within ${STORE_OPEN_TIMEOUT_MS / 1000} s`);
   } catch (err) {
-    const where = config.database.url ? `PostgreSQL (database.url, schema ${config.database.schema})` : `SQLite under ${config.im.storePath || config.dataDir} (dataDir / im.storePath)`;
+    const where = config.database.url
+      ? `PostgreSQL (database.url, schema ${config.database.schema})`
+      : `SQLite under ${config.im.storePath || config.dataDir} (dataDir / im.storePath)`;
     process.stderr.write(`herald: cannot open the IM store in ${where}: ${(err as Error).message}\n`);
     await server.close().catch(() => undefined);
     return 2;
@@ -132,13 +140,15 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     logger.info({ signal }, 'shutting down');
     // In a cluster, clients move to other nodes through the dispatcher, spread over the drain window.
     const drained = config.redis.url ? server.drain() : Promise.resolve();
-    drained.then(() => server.close()).then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err: String(err) }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    drained
+      .then(() => server.close())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error({ err: String(err) }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

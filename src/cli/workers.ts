@@ -46,7 +46,12 @@ export function reportListening(host: string, port: number): void {
  * a little after it.
  * Resolves with the exit code once every worker has stopped after a signal.
  */
-export function runPrimary(count: number, logger: Logger, shutdownTimeoutMs: number, onListening: (url: string, host: string, port: number) => void): Promise<number> {
+export function runPrimary(
+  count: number,
+  logger: Logger,
+  shutdownTimeoutMs: number,
+  onListening: (url: string, host: string, port: number) => void,
+): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
     let announced = false;

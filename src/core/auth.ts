@@ -85,7 +85,11 @@ export class Authenticator {
       }
     }
     if (!payload) {
-      if (lastErr instanceof joseErrors.JWKSTimeout || lastErr instanceof TypeError || (lastErr instanceof joseErrors.JOSEError && lastErr.code === 'ERR_JOSE_GENERIC')) {
+      if (
+        lastErr instanceof joseErrors.JWKSTimeout ||
+        lastErr instanceof TypeError ||
+        (lastErr instanceof joseErrors.JOSEError && lastErr.code === 'ERR_JOSE_GENERIC')
+      ) {
         throw new HeraldError('HERALD_ERR_UNAVAILABLE', 'Token keys unavailable (JWKS URL)', { cause: lastErr });
       }
       if (lastErr instanceof joseErrors.JWTExpired) throw new UnauthorizedError('HERALD_ERR_TOKEN_EXPIRED', 'Token expired', { cause: lastErr });

@@ -147,12 +147,18 @@ export class BackendHooks {
   #path(hook: HookName): string {
     const c = this.#config;
     switch (hook) {
-      case 'connect': return c.connectPath;
-      case 'subscribe': return c.subscribePath;
-      case 'publish': return c.publishPath;
-      case 'imSend': return c.imSendPath;
-      case 'contacts': return c.contactsPath;
-      case 'rpc': return c.rpcPath;
+      case 'connect':
+        return c.connectPath;
+      case 'subscribe':
+        return c.subscribePath;
+      case 'publish':
+        return c.publishPath;
+      case 'imSend':
+        return c.imSendPath;
+      case 'contacts':
+        return c.contactsPath;
+      case 'rpc':
+        return c.rpcPath;
     }
   }
 }

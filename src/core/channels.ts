@@ -22,10 +22,7 @@ export function isValidChannel(channel: unknown, maxLength: number): channel is 
 /** Throw HERALD_ERR_INVALID_CHANNEL unless `channel` is valid. */
 export function assertChannel(channel: unknown, maxLength: number): asserts channel is string {
   if (!isValidChannel(channel, maxLength)) {
-    throw new InvalidArgumentError(
-      'HERALD_ERR_INVALID_CHANNEL',
-      `Invalid channel name: 1-${maxLength} characters of A-Z a-z 0-9 _ - . : @ / = + ! ~ #`,
-    );
+    throw new InvalidArgumentError('HERALD_ERR_INVALID_CHANNEL', `Invalid channel name: 1-${maxLength} characters of A-Z a-z 0-9 _ - . : @ / = + ! ~ #`);
   }
 }
 

@@ -159,8 +159,10 @@ export class ClientSessions {
       throw new AdmissionError('HERALD_ERR_UNAVAILABLE', 'Too many connections', DisconnectCode.TOO_MANY_CONNECTIONS);
     }
     const refused = this.#limits.admitIp(req.ip);
-    if (refused === 'ip-connections') throw new AdmissionError('HERALD_ERR_LIMIT_EXCEEDED', 'Too many connections from this address', DisconnectCode.TOO_MANY_CONNECTIONS);
-    if (refused === 'ip-rate') throw new AdmissionError('HERALD_ERR_TOO_MANY_REQUESTS', 'Too many new connections from this address', DisconnectCode.TOO_MANY_CONNECTIONS);
+    if (refused === 'ip-connections')
+      throw new AdmissionError('HERALD_ERR_LIMIT_EXCEEDED', 'Too many connections from this address', DisconnectCode.TOO_MANY_CONNECTIONS);
+    if (refused === 'ip-rate')
+      throw new AdmissionError('HERALD_ERR_TOO_MANY_REQUESTS', 'Too many new connections from this address', DisconnectCode.TOO_MANY_CONNECTIONS);
     this.#admitted++;
     return new AdmissionTicket(req.ip, req.poll !== true);
   }

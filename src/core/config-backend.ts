@@ -21,16 +21,7 @@ export const DEFAULT_WEBHOOK_QUEUE_MAX_BYTES = 16_777_216;
 export const DEFAULT_WEBHOOK_CLIENT_QUEUE_MAX_BYTES = 4_194_304;
 
 /** Webhook event types. */
-export const WEBHOOK_EVENTS = [
-  'connect',
-  'disconnect',
-  'subscribe',
-  'unsubscribe',
-  'presence',
-  'im.message',
-  'im.offline_unread',
-  'client.message',
-] as const;
+export const WEBHOOK_EVENTS = ['connect', 'disconnect', 'subscribe', 'unsubscribe', 'presence', 'im.message', 'im.offline_unread', 'client.message'] as const;
 /** One webhook event type. */
 export type WebhookEventType = (typeof WEBHOOK_EVENTS)[number];
 

@@ -35,7 +35,15 @@ export const nchanRouteSchema = z
     messageTimeoutMs: z.number().int().min(0).optional(),
     storeMessages: z.boolean().optional(),
     subscriberTimeoutMs: z.number().int().min(0).optional(),
-    firstMessage: z.union([z.enum(['oldest', 'newest']), z.number().int().refine((n) => n !== 0, 'a message count is not 0')]).optional(),
+    firstMessage: z
+      .union([
+        z.enum(['oldest', 'newest']),
+        z
+          .number()
+          .int()
+          .refine((n) => n !== 0, 'a message count is not 0'),
+      ])
+      .optional(),
     existingChannelsOnly: z.boolean().optional(),
     maxChannelIdLength: z.number().int().min(1).max(65_536).optional(),
     allowOrigin: z.array(z.string()).optional(),
@@ -47,7 +55,10 @@ export const nchanRouteSchema = z
     channelEvents: z.boolean().optional(),
     eventsourcePingIntervalMs: z.number().int().min(0).optional(),
     websocketPingIntervalMs: z.number().int().min(0).optional(),
-    group: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
+    group: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/)
+      .optional(),
   })
   .strict();
 

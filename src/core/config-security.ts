@@ -36,9 +36,7 @@ export const addressOrCidr = z.string().refine((s) => {
 }, 'an IP address or CIDR block, e.g. 10.0.0.0/8');
 
 /** A host name (no port), `*.suffix`, or `*`. */
-export const hostPattern = z
-  .string()
-  .regex(/^(\*|(\*\.)?[A-Za-z0-9_.:[\]-]{1,253})$/, 'a host name without port, "*.example.com" or "*"');
+export const hostPattern = z.string().regex(/^(\*|(\*\.)?[A-Za-z0-9_.:[\]-]{1,253})$/, 'a host name without port, "*.example.com" or "*"');
 
 /** An origin `scheme://host[:port]` (no path), or `*`. */
 export const originPattern = z.string().refine((s) => {
@@ -86,7 +84,8 @@ export function securityProblems(cfg: ExposureConfig): string[] {
   if (cfg.dev && !cfg.devAllowUnsafe) {
     const tokens = cfg.auth.hmacSecret !== undefined || cfg.auth.publicKeys.length > 0 || cfg.auth.jwksFile !== undefined;
     if (tokens) problems.push('dev: development mode accepts bare user names next to your token keys (anyone can be anyone); remove dev or set devAllowUnsafe');
-    if (!isLoopbackHost(cfg.host)) problems.push(`dev: development mode on a non-loopback host (${cfg.host}) lets anyone claim any identity; remove dev or set devAllowUnsafe`);
+    if (!isLoopbackHost(cfg.host))
+      problems.push(`dev: development mode on a non-loopback host (${cfg.host}) lets anyone claim any identity; remove dev or set devAllowUnsafe`);
   }
   return problems;
 }

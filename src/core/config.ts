@@ -81,21 +81,64 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('port', z.number().int().min(0).max(65535), DEFAULT_PORT, 'TCP port for every transport, the API and the pages (0 = any free port).'),
   opt('dataDir', z.string().min(1), './data', 'Directory for embedded data files (SQLite IM store; token revocations of a single node).'),
   opt('apiKey', z.string().min(16).optional(), undefined, 'Key for the server API (`Authorization: apikey <key>`); required when host is not loopback.'),
-  opt('dev', z.boolean(), false, 'Development mode: accepts a bare user name as identity and trusts loopback clients. Refused together with token keys or a non-loopback host unless devAllowUnsafe. Never in production.'),
+  opt(
+    'dev',
+    z.boolean(),
+    false,
+    'Development mode: accepts a bare user name as identity and trusts loopback clients. Refused together with token keys or a non-loopback host unless devAllowUnsafe. Never in production.',
+  ),
   opt('devAllowUnsafe', z.boolean(), false, 'Allow development mode together with token keys or on a non-loopback host (a deliberate, logged exception).'),
-  opt('trustLoopback', z.boolean().optional(), undefined, 'Loopback clients may use /api, /admin, /metrics and Nchan publishing without the API key (default: on in development mode, off otherwise). Never with a same-host proxy that is not in trustedProxies.'),
-  opt('trustedProxies', z.array(S.addressOrCidr), [], 'Proxy addresses or CIDRs (e.g. ["127.0.0.1","10.0.0.0/8"]) whose X-Forwarded-For is believed; the client address is the last hop not in this list.'),
-  opt('allowedHosts', z.array(S.hostPattern), [], 'Host header names the API, /admin and /metrics answer (DNS-rebinding guard); "*.example.com" matches subdomains, "*" any. Always allowed: localhost, loopback addresses, the listen host and cluster.advertiseUrl\'s host; on a wildcard host also this machine\'s addresses and hostname.'),
-  opt('allowedOrigins', z.array(S.originPattern), [], 'Browser origins (e.g. "https://app.example.com", "*" = any) allowed to open WebSockets and to read CORS answers of the client transports and Nchan; same-origin pages and clients sending no Origin are always allowed.'),
-  opt('tls.certFile', z.string(), '', 'PEM certificate chain file: serve HTTPS and WSS on the same port ("" = plain HTTP). Reloaded when the file changes or on SIGHUP.'),
+  opt(
+    'trustLoopback',
+    z.boolean().optional(),
+    undefined,
+    'Loopback clients may use /api, /admin, /metrics and Nchan publishing without the API key (default: on in development mode, off otherwise). Never with a same-host proxy that is not in trustedProxies.',
+  ),
+  opt(
+    'trustedProxies',
+    z.array(S.addressOrCidr),
+    [],
+    'Proxy addresses or CIDRs (e.g. ["127.0.0.1","10.0.0.0/8"]) whose X-Forwarded-For is believed; the client address is the last hop not in this list.',
+  ),
+  opt(
+    'allowedHosts',
+    z.array(S.hostPattern),
+    [],
+    'Host header names the API, /admin and /metrics answer (DNS-rebinding guard); "*.example.com" matches subdomains, "*" any. Always allowed: localhost, loopback addresses, the listen host and cluster.advertiseUrl\'s host; on a wildcard host also this machine\'s addresses and hostname.',
+  ),
+  opt(
+    'allowedOrigins',
+    z.array(S.originPattern),
+    [],
+    'Browser origins (e.g. "https://app.example.com", "*" = any) allowed to open WebSockets and to read CORS answers of the client transports and Nchan; same-origin pages and clients sending no Origin are always allowed.',
+  ),
+  opt(
+    'tls.certFile',
+    z.string(),
+    '',
+    'PEM certificate chain file: serve HTTPS and WSS on the same port ("" = plain HTTP). Reloaded when the file changes or on SIGHUP.',
+  ),
   opt('tls.keyFile', z.string(), '', 'PEM private key file of tls.certFile.'),
   opt('tls.watchIntervalMs', z.number().int().min(50), S.DEFAULT_TLS_WATCH_INTERVAL_MS, 'How often the certificate and key files are checked for changes.'),
   opt('logLevel', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info', 'Log level.'),
-  opt('logFormat', z.enum(['auto', 'json', 'pretty']), 'auto', 'Log format: json = one JSON object per line; pretty = coloured lines and a startup summary for people; auto = pretty in development mode on a terminal, else json.'),
+  opt(
+    'logFormat',
+    z.enum(['auto', 'json', 'pretty']),
+    'auto',
+    'Log format: json = one JSON object per line; pretty = coloured lines and a startup summary for people; auto = pretty in development mode on a terminal, else json.',
+  ),
   opt('auth.hmacSecret', z.string().min(16).optional(), undefined, 'HS256 secret for connection tokens (JWT).'),
   opt('auth.publicKeys', z.array(z.string()).default([]), [], 'PEM public keys (RS256/ES256) for connection tokens.'),
   opt('auth.jwksFile', z.string().optional(), undefined, 'Path to a JWKS file with token verification keys.'),
-  opt('auth.jwksUrl', z.string().regex(/^https?:\/\//, 'expected an http:// or https:// URL').optional(), undefined, 'URL of a JWKS (e.g. https://issuer/.well-known/jwks.json): keys fetched on first use, cached 10 min, fetched again for an unknown key id (at most every 30 s).'),
+  opt(
+    'auth.jwksUrl',
+    z
+      .string()
+      .regex(/^https?:\/\//, 'expected an http:// or https:// URL')
+      .optional(),
+    undefined,
+    'URL of a JWKS (e.g. https://issuer/.well-known/jwks.json): keys fetched on first use, cached 10 min, fetched again for an unknown key id (at most every 30 s).',
+  ),
   opt('auth.audience', z.string().optional(), undefined, 'Required `aud` claim of tokens, if set.'),
   opt('auth.issuer', z.string().optional(), undefined, 'Required `iss` claim of tokens, if set.'),
   opt('channels.historySize', channelPolicyFields.historySize, 100, 'Default: publications kept per channel (0 = no history).'),
@@ -103,62 +146,222 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('channels.allowPublish', channelPolicyFields.allowPublish, false, 'Default: whether clients may publish (the server API always may).'),
   opt('channels.joinLeave', channelPolicyFields.joinLeave, false, 'Default: send join/leave events to subscribers.'),
   opt('channels.requireToken', channelPolicyFields.requireToken, false, 'Default: subscribing needs an authenticated connection (a token).'),
-  opt('namespaces', z.array(namespaceSchema).default([]), [], 'Per-namespace overrides of the channel policy: [{"name":"news","historySize":10,...}]. `news:sport` is in namespace `news`.'),
+  opt(
+    'namespaces',
+    z.array(namespaceSchema).default([]),
+    [],
+    'Per-namespace overrides of the channel policy: [{"name":"news","historySize":10,...}]. `news:sport` is in namespace `news`.',
+  ),
   opt('limits.maxConnections', z.number().int().min(1), 100_000, 'Connections this process accepts; more are refused with 3007.'),
-  opt('limits.maxMessageBytes', z.number().int().min(64).max(64 * 1024 * 1024), DEFAULT_MAX_MESSAGE_BYTES, 'Largest inbound frame, command or publish body in bytes.'),
+  opt(
+    'limits.maxMessageBytes',
+    z
+      .number()
+      .int()
+      .min(64)
+      .max(64 * 1024 * 1024),
+    DEFAULT_MAX_MESSAGE_BYTES,
+    'Largest inbound frame, command or publish body in bytes.',
+  ),
   opt('limits.maxChannelsPerConnection', z.number().int().min(1).max(10_000), 128, 'Subscriptions one connection may hold.'),
   opt('limits.maxChannelNameLength', z.number().int().min(1).max(1024), 255, 'Longest channel name in bytes.'),
-  opt('limits.maxOutboundBytes', z.number().int().min(1024), DEFAULT_MAX_OUTBOUND_BYTES, 'Per-connection unsent bytes before a slow consumer is disconnected (3004).'),
+  opt(
+    'limits.maxOutboundBytes',
+    z.number().int().min(1024),
+    DEFAULT_MAX_OUTBOUND_BYTES,
+    'Per-connection unsent bytes before a slow consumer is disconnected (3004).',
+  ),
   opt('limits.maxHistoryRead', z.number().int().min(1).max(100_000), 1000, 'Most publications returned by one history or recovery read.'),
-  opt('limits.maxConnectionsPerIp', z.number().int().min(0), S.DEFAULT_MAX_CONNECTIONS_PER_IP, 'Open connections one client address may hold (0 = no cap); more are refused (close 3007 / HTTP 429). Behind NAT raise it.'),
-  opt('limits.connectionsPerIpPerSecond', z.number().int().min(0), S.DEFAULT_CONNECTIONS_PER_IP_PER_SECOND, 'New connections one client address may open per second, burst twice that (0 = no limit); more are refused (close 3007 / HTTP 429).'),
-  opt('limits.maxConnectionsPerUser', z.number().int().min(0), S.DEFAULT_MAX_CONNECTIONS_PER_USER, 'Open sessions one user may hold on this node (0 = no cap); more are refused at connect (close 3007 / HTTP 429).'),
-  opt('limits.perIpExempt', z.array(S.addressOrCidr), ['127.0.0.0/8', '::1'], 'Client addresses or CIDRs the per-IP cap and rate do not apply to (default loopback: local tools, benchmarks).'),
+  opt(
+    'limits.maxConnectionsPerIp',
+    z.number().int().min(0),
+    S.DEFAULT_MAX_CONNECTIONS_PER_IP,
+    'Open connections one client address may hold (0 = no cap); more are refused (close 3007 / HTTP 429). Behind NAT raise it.',
+  ),
+  opt(
+    'limits.connectionsPerIpPerSecond',
+    z.number().int().min(0),
+    S.DEFAULT_CONNECTIONS_PER_IP_PER_SECOND,
+    'New connections one client address may open per second, burst twice that (0 = no limit); more are refused (close 3007 / HTTP 429).',
+  ),
+  opt(
+    'limits.maxConnectionsPerUser',
+    z.number().int().min(0),
+    S.DEFAULT_MAX_CONNECTIONS_PER_USER,
+    'Open sessions one user may hold on this node (0 = no cap); more are refused at connect (close 3007 / HTTP 429).',
+  ),
+  opt(
+    'limits.perIpExempt',
+    z.array(S.addressOrCidr),
+    ['127.0.0.0/8', '::1'],
+    'Client addresses or CIDRs the per-IP cap and rate do not apply to (default loopback: local tools, benchmarks).',
+  ),
   opt('limits.commandsPerSecond', z.number().int().min(1), 1000, 'Commands per second one connection may send before 3505.'),
   opt('timing.pingIntervalMs', z.number().int().min(50), DEFAULT_PING_INTERVAL_MS, 'Heartbeat interval; a silent connection is dropped within two intervals.'),
   opt('timing.connectTimeoutMs', z.number().int().min(100), 10_000, 'Time a WebSocket client has to send `connect`.'),
-  opt('timing.longPollTimeoutMs', z.number().int().min(100), DEFAULT_LONG_POLL_TIMEOUT_MS, 'How long a long-poll waits for a publication before answering empty.'),
+  opt(
+    'timing.longPollTimeoutMs',
+    z.number().int().min(100),
+    DEFAULT_LONG_POLL_TIMEOUT_MS,
+    'How long a long-poll waits for a publication before answering empty.',
+  ),
   opt('timing.streamKeepAliveMs', z.number().int().min(100), DEFAULT_STREAM_KEEPALIVE_MS, 'Keep-alive interval for SSE and HTTP streaming.'),
-  opt('timing.requestTimeoutMs', z.number().int().min(100), DEFAULT_REQUEST_TIMEOUT_MS, 'Time a client has to send a whole HTTP request (headers and body); later: 408 and the connection closed.'),
-  opt('timing.sendTimeoutMs', z.number().int().min(100), DEFAULT_SEND_TIMEOUT_MS, 'A socket (HTTP answer, stream or WebSocket) holding unsent bytes that its peer has not read for this long is cut.'),
+  opt(
+    'timing.requestTimeoutMs',
+    z.number().int().min(100),
+    DEFAULT_REQUEST_TIMEOUT_MS,
+    'Time a client has to send a whole HTTP request (headers and body); later: 408 and the connection closed.',
+  ),
+  opt(
+    'timing.sendTimeoutMs',
+    z.number().int().min(100),
+    DEFAULT_SEND_TIMEOUT_MS,
+    'A socket (HTTP answer, stream or WebSocket) holding unsent bytes that its peer has not read for this long is cut.',
+  ),
   opt('nchan.enabled', z.boolean(), true, 'Serve the Nchan-compatible HTTP pub/sub routes (see docs/nchan.md).'),
   opt('nchan.routes', z.array(nchanRouteSchema), DEFAULT_NCHAN_ROUTES, 'Nchan routes, one per nginx location: [{"path":"/pub/","role":"publisher"},...].'),
-  opt('nchan.publishAccess', z.enum(['loopback-or-key', 'key', 'any']), 'loopback-or-key', 'Who may publish to, delete and read info of Nchan channels: loopback-or-key = as the server API (the API key when set, else loopback clients with trustLoopback), key = API key only, any = anyone.'),
+  opt(
+    'nchan.publishAccess',
+    z.enum(['loopback-or-key', 'key', 'any']),
+    'loopback-or-key',
+    'Who may publish to, delete and read info of Nchan channels: loopback-or-key = as the server API (the API key when set, else loopback clients with trustLoopback), key = API key only, any = anyone.',
+  ),
   opt('nchan.hookTimeoutMs', z.number().int().min(1), DEFAULT_NCHAN_HOOK_TIMEOUT_MS, 'Time an Nchan hook (authorize, upstream publish) may take before 504.'),
   opt('timing.shutdownTimeoutMs', z.number().int().min(0), 5_000, 'Longest graceful shutdown before remaining connections are cut.'),
   opt('im.storePath', z.string(), '', 'SQLite file of the IM store ("" = <dataDir>/herald.db); unused when database.url is set.'),
-  opt('im.storeSync', z.enum(['full', 'normal']), 'full', 'SQLite synchronous mode of the IM store: full = fsync every group commit, normal = survive process crash only.'),
-  opt('im.maxPayloadBytes', z.number().int().min(16).max(16 * 1024 * 1024), 16_384, 'Largest IM message payload (JSON text) in bytes.'),
+  opt(
+    'im.storeSync',
+    z.enum(['full', 'normal']),
+    'full',
+    'SQLite synchronous mode of the IM store: full = fsync every group commit, normal = survive process crash only.',
+  ),
+  opt(
+    'im.maxPayloadBytes',
+    z
+      .number()
+      .int()
+      .min(16)
+      .max(16 * 1024 * 1024),
+    16_384,
+    'Largest IM message payload (JSON text) in bytes.',
+  ),
   opt('im.recallWindowMs', z.number().int().min(0), 120_000, 'How long after sending a message its author may recall it.'),
   opt('im.maxGroupSize', z.number().int().min(2), 2_000, 'Most members of a group.'),
   opt('im.largeGroupThreshold', z.number().int().min(2), 200, 'Groups with more members are read from the group timeline instead of copied into every inbox.'),
-  opt('im.redeliveryTimeoutMs', z.number().int().min(50), 10_000, 'Unacknowledged inbox messages are re-sent after this long (doubling per attempt, at most 60 s).'),
+  opt(
+    'im.redeliveryTimeoutMs',
+    z.number().int().min(50),
+    10_000,
+    'Unacknowledged inbox messages are re-sent after this long (doubling per attempt, at most 60 s).',
+  ),
   opt('im.sendsPerSecond', z.number().int().min(1), 50, 'IM sends per second per user (burst twice this) before HERALD_ERR_TOO_MANY_REQUESTS.'),
   opt('im.typingPerSecond', z.number().int().min(1), 2, 'Typing notifications per second per user (burst twice this).'),
-  opt('im.presenceGraceMs', z.number().int().min(0), 5_000, 'A user with no live session for this long is offline (covers long-poll gaps and quick reconnects).'),
+  opt(
+    'im.presenceGraceMs',
+    z.number().int().min(0),
+    5_000,
+    'A user with no live session for this long is offline (covers long-poll gaps and quick reconnects).',
+  ),
   opt('im.syncLimit', z.number().int().min(1).max(10_000), 500, 'Most messages returned by one im.sync or im.history read.'),
   opt('stomp.enabled', z.boolean(), true, 'Serve STOMP 1.2 over WebSocket (see docs/stomp.md).'),
   opt('stomp.path', z.string().regex(/^\/[^?#]*$/, 'a URL path starting with /'), '/stomp', 'URL path of the STOMP WebSocket endpoint.'),
-  opt('stomp.maxFrameBytes', z.number().int().min(256).max(64 * 1024 * 1024), DEFAULT_STOMP_MAX_FRAME_BYTES, 'Largest STOMP frame (command, headers and body) in bytes; bodies are also capped by limits.maxMessageBytes.'),
+  opt(
+    'stomp.maxFrameBytes',
+    z
+      .number()
+      .int()
+      .min(256)
+      .max(64 * 1024 * 1024),
+    DEFAULT_STOMP_MAX_FRAME_BYTES,
+    'Largest STOMP frame (command, headers and body) in bytes; bodies are also capped by limits.maxMessageBytes.',
+  ),
   opt('stomp.maxHeaders', z.number().int().min(1).max(1_000), 64, 'Most headers in one STOMP frame.'),
-  opt('stomp.heartbeatMs', z.number().int().min(0), DEFAULT_STOMP_HEARTBEAT_MS, 'STOMP heart-beat interval offered and asked for (0 = none); a client silent for twice the negotiated interval is dropped.'),
+  opt(
+    'stomp.heartbeatMs',
+    z.number().int().min(0),
+    DEFAULT_STOMP_HEARTBEAT_MS,
+    'STOMP heart-beat interval offered and asked for (0 = none); a client silent for twice the negotiated interval is dropped.',
+  ),
   opt('stomp.queueMaxLength', z.number().int().min(1), 10_000, 'Most messages waiting in one /queue/<name> work queue (in-process, per node).'),
   opt('xmpp.enabled', z.boolean(), true, 'Serve XMPP client streams over WebSocket (see docs/xmpp.md).'),
   opt('xmpp.path', z.string().regex(/^\/[^?#]*$/, 'a URL path starting with /'), '/xmpp-websocket', 'URL path of the XMPP WebSocket endpoint (RFC 7395).'),
-  opt('xmpp.tcpPort', z.number().int().min(0).max(65535).optional(), undefined, 'TCP port of plain XMPP client streams (usually 5222; 0 = any free port); unset = off.'),
+  opt(
+    'xmpp.tcpPort',
+    z.number().int().min(0).max(65535).optional(),
+    undefined,
+    'TCP port of plain XMPP client streams (usually 5222; 0 = any free port); unset = off.',
+  ),
   opt('xmpp.domain', z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'a domain name'), 'localhost', 'XMPP domain of the users: user ids become JIDs user@domain.'),
-  opt('xmpp.maxStanzaSize', z.number().int().min(1024).max(16 * 1024 * 1024), DEFAULT_XMPP_MAX_STANZA_SIZE, 'Largest XMPP stanza in characters; larger ends the stream with policy-violation.'),
+  opt(
+    'xmpp.maxStanzaSize',
+    z
+      .number()
+      .int()
+      .min(1024)
+      .max(16 * 1024 * 1024),
+    DEFAULT_XMPP_MAX_STANZA_SIZE,
+    'Largest XMPP stanza in characters; larger ends the stream with policy-violation.',
+  ),
   opt('xmpp.maxDepth', z.number().int().min(2).max(256), 32, 'Deepest element nesting inside an XMPP stanza.'),
   opt('xmpp.maxAttributes', z.number().int().min(4).max(1_000), 64, 'Most attributes on one XMPP element.'),
-  opt('xmpp.resumeTimeoutMs', z.number().int().min(0), 300_000, 'How long a resumable XMPP session (XEP-0198) waits for its client after the connection dropped.'),
-  opt('stomp.maxQueues', z.number().int().min(1), DEFAULT_STOMP_MAX_QUEUES, 'Most /queue/<name> work queues one node holds at once (with messages or consumers).'),
-  opt('stomp.maxQueuedBytes', z.number().int().min(1024), DEFAULT_STOMP_MAX_QUEUED_BYTES, 'Most bytes all work queues of one node hold (waiting and unacknowledged messages, 64 bytes of overhead each).'),
-  opt('redis.url', z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(), undefined, 'Redis URL (e.g. redis://127.0.0.1:6379): use Redis for channel fan-out and history, so several nodes and workers form one cluster. Flag alias: --redis.'),
-  opt('redis.prefix', z.string().min(1).max(64), DEFAULT_REDIS_PREFIX, 'Prefix of every Redis key and pub/sub channel; separates deployments sharing one Redis.'),
-  opt('database.url', z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// or postgresql:// URL').optional(), undefined, 'PostgreSQL URL with its user (e.g. postgres://herald@127.0.0.1:5432/herald): keep the IM store there instead of SQLite, so several nodes share it. Flag alias: --database.'),
-  opt('database.schema', z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'a schema name: letters, digits and _ (1-63 chars, not starting with a digit)'), DEFAULT_DATABASE_SCHEMA, 'PostgreSQL schema of the IM tables; created and migrated when the IM store opens (first IM use).'),
+  opt(
+    'xmpp.resumeTimeoutMs',
+    z.number().int().min(0),
+    300_000,
+    'How long a resumable XMPP session (XEP-0198) waits for its client after the connection dropped.',
+  ),
+  opt(
+    'stomp.maxQueues',
+    z.number().int().min(1),
+    DEFAULT_STOMP_MAX_QUEUES,
+    'Most /queue/<name> work queues one node holds at once (with messages or consumers).',
+  ),
+  opt(
+    'stomp.maxQueuedBytes',
+    z.number().int().min(1024),
+    DEFAULT_STOMP_MAX_QUEUED_BYTES,
+    'Most bytes all work queues of one node hold (waiting and unacknowledged messages, 64 bytes of overhead each).',
+  ),
+  opt(
+    'redis.url',
+    z
+      .string()
+      .regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL')
+      .optional(),
+    undefined,
+    'Redis URL (e.g. redis://127.0.0.1:6379): use Redis for channel fan-out and history, so several nodes and workers form one cluster. Flag alias: --redis.',
+  ),
+  opt(
+    'redis.prefix',
+    z.string().min(1).max(64),
+    DEFAULT_REDIS_PREFIX,
+    'Prefix of every Redis key and pub/sub channel; separates deployments sharing one Redis.',
+  ),
+  opt(
+    'database.url',
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// or postgresql:// URL')
+      .optional(),
+    undefined,
+    'PostgreSQL URL with its user (e.g. postgres://herald@127.0.0.1:5432/herald): keep the IM store there instead of SQLite, so several nodes share it. Flag alias: --database.',
+  ),
+  opt(
+    'database.schema',
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'a schema name: letters, digits and _ (1-63 chars, not starting with a digit)'),
+    DEFAULT_DATABASE_SCHEMA,
+    'PostgreSQL schema of the IM tables; created and migrated when the IM store opens (first IM use).',
+  ),
   opt('database.poolSize', z.number().int().min(1).max(1_000), DEFAULT_DATABASE_POOL_SIZE, 'Most PostgreSQL connections one node (worker) holds.'),
-  opt('backend.url', z.string().regex(/^https?:\/\//, 'expected an http:// or https:// URL').optional(), undefined, 'Base URL of the backend hooks (see docs/backend.md); unset = no hooks.'),
+  opt(
+    'backend.url',
+    z
+      .string()
+      .regex(/^https?:\/\//, 'expected an http:// or https:// URL')
+      .optional(),
+    undefined,
+    'Base URL of the backend hooks (see docs/backend.md); unset = no hooks.',
+  ),
   opt('backend.connectPath', hookPath, '', 'Connect hook path under backend.url ("" = off): allow/deny a connection, user id and claims.'),
   opt('backend.subscribePath', hookPath, '', 'Subscribe hook path ("" = off): may this user subscribe to this channel.'),
   opt('backend.publishPath', hookPath, '', 'Publish proxy hook path ("" = off): accept, modify or reject a client publication.'),
@@ -166,27 +369,80 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('backend.contactsPath', hookPath, '', 'Contacts hook path ("" = off): a user\'s contact list, fetched at login and cached.'),
   opt('backend.rpcPath', hookPath, '/rpc', 'Path the `rpc` command is forwarded to ("" = off).'),
   opt('backend.timeoutMs', z.number().int().min(1), B.DEFAULT_BACKEND_TIMEOUT_MS, 'Time a hook may take before it counts as failed.'),
-  opt('backend.rpcTimeoutMs', z.number().int().min(1), B.DEFAULT_BACKEND_RPC_TIMEOUT_MS, 'Time an RPC may take before the client gets HERALD_ERR_BACKEND_TIMEOUT.'),
-  opt('backend.cacheTtlMs', z.number().int().min(0), B.DEFAULT_BACKEND_CACHE_TTL_MS, 'How long connect/subscribe decisions and contact lists are cached (0 = no cache).'),
+  opt(
+    'backend.rpcTimeoutMs',
+    z.number().int().min(1),
+    B.DEFAULT_BACKEND_RPC_TIMEOUT_MS,
+    'Time an RPC may take before the client gets HERALD_ERR_BACKEND_TIMEOUT.',
+  ),
+  opt(
+    'backend.cacheTtlMs',
+    z.number().int().min(0),
+    B.DEFAULT_BACKEND_CACHE_TTL_MS,
+    'How long connect/subscribe decisions and contact lists are cached (0 = no cache).',
+  ),
   opt('backend.failOpen', z.boolean(), false, 'Allow when a hook fails or times out (default: deny, fail closed).'),
   opt('backend.maxConnections', z.number().int().min(1).max(1024), 32, 'Kept-alive HTTP connections per backend origin.'),
-  opt('backend.webhookUrl', z.string().regex(/^https?:\/\//, 'expected an http:// or https:// URL').optional(), undefined, 'URL webhook batches are POSTed to; unset = no webhooks.'),
+  opt(
+    'backend.webhookUrl',
+    z
+      .string()
+      .regex(/^https?:\/\//, 'expected an http:// or https:// URL')
+      .optional(),
+    undefined,
+    'URL webhook batches are POSTed to; unset = no webhooks.',
+  ),
   opt('backend.secret', z.string().min(16).optional(), undefined, 'HMAC-SHA256 key of X-Herald-Signature on webhooks and hook requests.'),
   opt('backend.webhookEvents', z.array(z.enum(B.WEBHOOK_EVENTS)), [...B.WEBHOOK_EVENTS], 'Webhook event types sent.'),
   opt('backend.webhookBatchSize', z.number().int().min(1).max(10_000), B.DEFAULT_WEBHOOK_BATCH_SIZE, 'Most events per webhook request.'),
   opt('backend.webhookIntervalMs', z.number().int().min(0), B.DEFAULT_WEBHOOK_INTERVAL_MS, 'Longest wait before a non-full webhook batch is sent.'),
-  opt('backend.webhookQueueMax', z.number().int().min(2), B.DEFAULT_WEBHOOK_QUEUE_MAX, 'Most webhook events held (client events at most half); more are dropped (counted in metrics, logged).'),
-  opt('backend.webhookQueueMaxBytes', z.number().int().min(1024), B.DEFAULT_WEBHOOK_QUEUE_MAX_BYTES, 'Most bytes of system webhook events held (serialized); more are dropped.'),
-  opt('backend.webhookClientQueueMaxBytes', z.number().int().min(1024), B.DEFAULT_WEBHOOK_CLIENT_QUEUE_MAX_BYTES, 'Most bytes of client.message events held, apart from system events; a send beyond it gets HERALD_ERR_TOO_MANY_REQUESTS.'),
+  opt(
+    'backend.webhookQueueMax',
+    z.number().int().min(2),
+    B.DEFAULT_WEBHOOK_QUEUE_MAX,
+    'Most webhook events held (client events at most half); more are dropped (counted in metrics, logged).',
+  ),
+  opt(
+    'backend.webhookQueueMaxBytes',
+    z.number().int().min(1024),
+    B.DEFAULT_WEBHOOK_QUEUE_MAX_BYTES,
+    'Most bytes of system webhook events held (serialized); more are dropped.',
+  ),
+  opt(
+    'backend.webhookClientQueueMaxBytes',
+    z.number().int().min(1024),
+    B.DEFAULT_WEBHOOK_CLIENT_QUEUE_MAX_BYTES,
+    'Most bytes of client.message events held, apart from system events; a send beyond it gets HERALD_ERR_TOO_MANY_REQUESTS.',
+  ),
   opt('backend.webhookRetryMinMs', z.number().int().min(1), 250, 'First retry delay of a failed webhook batch (doubles per attempt, with jitter).'),
   opt('backend.webhookRetryMaxMs', z.number().int().min(1), 30_000, 'Longest retry delay of a failed webhook batch.'),
   opt('backend.webhookTimeoutMs', z.number().int().min(1), 5_000, 'Time a webhook request may take.'),
   opt('backend.systemUser', userIdSchema, 'system', 'Sender id of IM messages the server API sends as the system.'),
-  opt('cluster.advertiseUrl', z.string().url().optional(), undefined, 'URL clients use to reach this node, announced to the dispatcher (default: the listen address).'),
+  opt(
+    'cluster.advertiseUrl',
+    z.string().url().optional(),
+    undefined,
+    'URL clients use to reach this node, announced to the dispatcher (default: the listen address).',
+  ),
   opt('cluster.heartbeatMs', z.number().int().min(100), 2_000, 'Node heartbeat interval in the Redis node registry; a node missing three beats is dead.'),
-  opt('cluster.sessionTtlMs', z.number().int().min(300), 30_000, 'Lifetime of a session entry in the Redis session registry without a refresh (refreshed every third); sessions of a crashed node drop out within it.'),
-  opt('cluster.drainWindowMs', z.number().int().min(0), 10_000, 'Draining (SIGTERM with Redis, or POST /api/drain) tells clients to reconnect through the dispatcher spread over this window.'),
-  opt('dispatch.strategy', z.enum(['hash', 'load']), 'hash', 'How `herald dispatch` picks a node: hash = rendezvous hash of the user (stable), load = fewest connections.'),
+  opt(
+    'cluster.sessionTtlMs',
+    z.number().int().min(300),
+    30_000,
+    'Lifetime of a session entry in the Redis session registry without a refresh (refreshed every third); sessions of a crashed node drop out within it.',
+  ),
+  opt(
+    'cluster.drainWindowMs',
+    z.number().int().min(0),
+    10_000,
+    'Draining (SIGTERM with Redis, or POST /api/drain) tells clients to reconnect through the dispatcher spread over this window.',
+  ),
+  opt(
+    'dispatch.strategy',
+    z.enum(['hash', 'load']),
+    'hash',
+    'How `herald dispatch` picks a node: hash = rendezvous hash of the user (stable), load = fewest connections.',
+  ),
   opt('dispatch.backups', z.number().int().min(0).max(16), 2, 'Backup node URLs returned after the primary.'),
   opt('workers', z.number().int().min(1).max(256), 1, 'Worker processes serving the one port (`herald serve --workers N`); more than 1 requires redis.url.'),
   opt('web.chat', z.boolean().optional(), undefined, 'Serve the demo web chat at / (default: on in development mode only).'),
@@ -323,7 +579,13 @@ export type ConfigInput = Record<string, unknown>;
 
 /** Environment variable for an option path: `limits.maxConnections` → `HERALD_LIMITS_MAX_CONNECTIONS`. */
 export function envName(path: string): string {
-  return 'HERALD_' + path.replace(/\./g, '_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+  return (
+    'HERALD_' +
+    path
+      .replace(/\./g, '_')
+      .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+      .toUpperCase()
+  );
 }
 
 /** CLI flag for an option path: `limits.maxConnections` → `--limits.max-connections`. */
@@ -332,7 +594,9 @@ export function flagName(path: string): string {
 }
 
 function buildSchema(): z.ZodType {
-  interface Node { [k: string]: Node | z.ZodType }
+  interface Node {
+    [k: string]: Node | z.ZodType;
+  }
   const root: Node = {};
   for (const o of OPTIONS) {
     const parts = o.path.split('.');
@@ -340,8 +604,7 @@ function buildSchema(): z.ZodType {
     for (const p of parts.slice(0, -1)) node = (node[p] ??= {}) as Node;
     node[parts[parts.length - 1]!] = o.schema;
   }
-  const toZod = (n: Node): z.ZodType =>
-    z.object(Object.fromEntries(Object.entries(n).map(([k, v]) => [k, v instanceof z.ZodType ? v : toZod(v)]))).strict();
+  const toZod = (n: Node): z.ZodType => z.object(Object.fromEntries(Object.entries(n).map(([k, v]) => [k, v instanceof z.ZodType ? v : toZod(v)]))).strict();
   return toZod(root);
 }
 

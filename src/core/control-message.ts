@@ -37,7 +37,14 @@ export type ControlAction = DisconnectAction | RevokeJtiAction | RevokeUserActio
 export type ControlMessage = ControlAction & { readonly from: string };
 
 const controlSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('disconnect'), user: z.string().optional(), client: z.string().optional(), code: z.number().int(), reason: z.string(), from: z.string() }),
+  z.object({
+    type: z.literal('disconnect'),
+    user: z.string().optional(),
+    client: z.string().optional(),
+    code: z.number().int(),
+    reason: z.string(),
+    from: z.string(),
+  }),
   z.object({ type: z.literal('revoke-jti'), jti: z.string(), expiresAt: z.number(), from: z.string() }),
   z.object({ type: z.literal('revoke-user'), user: z.string(), issuedBefore: z.number(), from: z.string() }),
 ]);

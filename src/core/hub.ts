@@ -189,7 +189,8 @@ export class Hub {
     const set = this.#channels.get(out.pub.channel);
     if (!set) return 0;
     for (const sub of set) sub.deliver(out);
-    if (this.#watchers.length) for (const { prefix, watcher } of this.#watchers) if (watcher.delivered && out.pub.channel.startsWith(prefix)) watcher.delivered(out.pub);
+    if (this.#watchers.length)
+      for (const { prefix, watcher } of this.#watchers) if (watcher.delivered && out.pub.channel.startsWith(prefix)) watcher.delivered(out.pub);
     return set.size;
   }
 

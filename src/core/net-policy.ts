@@ -69,7 +69,10 @@ function originAuthority(origin: string): string | undefined {
 
 /** The port-less, default-port-less authority of a Host header, for comparison with an origin's. */
 function normalAuthority(host: string): string {
-  return host.trim().toLowerCase().replace(/:(80|443)$/, '');
+  return host
+    .trim()
+    .toLowerCase()
+    .replace(/:(80|443)$/, '');
 }
 
 /** Listen hosts that mean "every interface". */

@@ -114,7 +114,8 @@ export class WebhookQueue {
       throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'Event data cannot be serialized as JSON');
     }
     const bytes = Buffer.byteLength(json);
-    if (client ? this.#clientBytes + bytes > c.webhookClientQueueMaxBytes : this.#bytes - this.#clientBytes + bytes > c.webhookQueueMaxBytes) return this.#drop();
+    if (client ? this.#clientBytes + bytes > c.webhookClientQueueMaxBytes : this.#bytes - this.#clientBytes + bytes > c.webhookQueueMaxBytes)
+      return this.#drop();
     this.#bytes += bytes;
     if (client) {
       this.#clientBytes += bytes;
@@ -201,7 +202,8 @@ export class WebhookQueue {
         }
       }
       this.#attempt = 0;
-      if (webhookEvents.hasSubscribers) webhookEvents.publish({ node: this.#o.nodeId, outcome: 'delivered', events: batch.length } satisfies WebhookOutcomeEvent);
+      if (webhookEvents.hasSubscribers)
+        webhookEvents.publish({ node: this.#o.nodeId, outcome: 'delivered', events: batch.length } satisfies WebhookOutcomeEvent);
       return;
     }
     this.#attempt++;

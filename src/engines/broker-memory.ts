@@ -3,7 +3,16 @@
  * epochs are lost on restart (each channel gets a new epoch, so clients learn of the gap).
  * Control messages go straight back to this node; there is no other node to retain them for.
  */
-import { type Broker, type BrokerHandler, type ChannelEvent, type ChannelSummary, type HistoryQuery, type HistoryResult, newEpoch, type PublishOptions } from '../core/broker.js';
+import {
+  type Broker,
+  type BrokerHandler,
+  type ChannelEvent,
+  type ChannelSummary,
+  type HistoryQuery,
+  type HistoryResult,
+  newEpoch,
+  type PublishOptions,
+} from '../core/broker.js';
 import type { ControlMessage } from '../core/control-message.js';
 import type { Publication, PublicationInput } from '../core/publication.js';
 
@@ -79,9 +88,7 @@ export class MemoryBroker implements Broker {
       from = Math.max(st.head, st.head + (query.since.offset + 1 - oldest));
     }
     const entries =
-      query.reverse && !query.since
-        ? st.buffer.slice(Math.max(from, st.buffer.length - query.limit)).reverse()
-        : st.buffer.slice(from, from + query.limit);
+      query.reverse && !query.since ? st.buffer.slice(Math.max(from, st.buffer.length - query.limit)).reverse() : st.buffer.slice(from, from + query.limit);
     const publications = entries.map((e) => e.pub);
     return { publications, position, oldest };
   }
@@ -104,7 +111,10 @@ export class MemoryBroker implements Broker {
 
   async channels(prefix: string, limit: number): Promise<ChannelSummary[]> {
     const now = Date.now();
-    const names = [...this.#channels.keys()].filter((c) => c.startsWith(prefix)).sort().slice(0, limit);
+    const names = [...this.#channels.keys()]
+      .filter((c) => c.startsWith(prefix))
+      .sort()
+      .slice(0, limit);
     return names.map((channel) => {
       const st = this.#channels.get(channel)!;
       this.#expire(st, now);

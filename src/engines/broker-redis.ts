@@ -20,7 +20,16 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis, RedisOptions } from 'ioredis';
-import { type Broker, type BrokerHandler, type ChannelEvent, type ChannelSummary, type HistoryQuery, type HistoryResult, newEpoch, type PublishOptions } from '../core/broker.js';
+import {
+  type Broker,
+  type BrokerHandler,
+  type ChannelEvent,
+  type ChannelSummary,
+  type HistoryQuery,
+  type HistoryResult,
+  newEpoch,
+  type PublishOptions,
+} from '../core/broker.js';
 import { type ControlMessage, parseControlMessage } from '../core/control-message.js';
 import { DEFAULT_REDIS_PREFIX } from '../core/config.js';
 import { HeraldError } from '../core/errors.js';
@@ -176,22 +185,20 @@ export class RedisBroker implements Broker {
     } catch (err) {
       this.#cmd.disconnect();
       this.#sub.disconnect();
-      throw new HeraldError('HERALD_ERR_UNAVAILABLE', `Cannot connect to Redis at ${redactUrl(this.#url)}: ${lastError || (err as Error).message}`, { cause: err });
+      throw new HeraldError('HERALD_ERR_UNAVAILABLE', `Cannot connect to Redis at ${redactUrl(this.#url)}: ${lastError || (err as Error).message}`, {
+        cause: err,
+      });
     }
     this.#connectedOnce = true;
   }
 
   async publish(channel: string, input: PublicationInput, options: PublishOptions): Promise<Publication> {
     const fields = fieldsJson(input);
-    const reply = (await this.#eval(PUBLISH, [this.#metaKey(channel), this.#streamKey(channel)], [
-      this.#pubsubChannel(channel),
-      newEpoch(),
-      options.historySize,
-      options.historyTtlMs,
-      this.#metaTtlMs,
-      fields,
-      input.payload,
-    ])) as [Buffer, number, number];
+    const reply = (await this.#eval(
+      PUBLISH,
+      [this.#metaKey(channel), this.#streamKey(channel)],
+      [this.#pubsubChannel(channel), newEpoch(), options.historySize, options.historyTtlMs, this.#metaTtlMs, fields, input.payload],
+    )) as [Buffer, number, number];
     return { ...input, channel, epoch: reply[0].toString(), offset: Number(reply[1]), time: Number(reply[2]) };
   }
 
@@ -214,20 +221,19 @@ export class RedisBroker implements Broker {
   }
 
   async history(channel: string, query: HistoryQuery): Promise<HistoryResult> {
-    const reply = (await this.#eval(HISTORY, [this.#metaKey(channel), this.#streamKey(channel)], [
-      newEpoch(),
-      this.#metaTtlMs,
-      query.since?.epoch ?? '',
-      query.since?.offset ?? 0,
-      query.limit,
-      query.reverse ? '1' : '0',
-    ])) as Array<Buffer | number>;
+    const reply = (await this.#eval(
+      HISTORY,
+      [this.#metaKey(channel), this.#streamKey(channel)],
+      [newEpoch(), this.#metaTtlMs, query.since?.epoch ?? '', query.since?.offset ?? 0, query.limit, query.reverse ? '1' : '0'],
+    )) as Array<Buffer | number>;
     const epoch = reply[0]!.toString();
     const offset = Number(reply[1]);
     const publications: Publication[] = [];
     for (let i = 4; i + 3 < reply.length; i += 4) {
       const f = JSON.parse(reply[i + 2]!.toString()) as WireFields;
-      publications.push(withFields({ payload: reply[i + 3] as Buffer, channel, epoch, offset: Number(reply[i]!.toString()), time: Number(reply[i + 1]!.toString()) }, f));
+      publications.push(
+        withFields({ payload: reply[i + 3] as Buffer, channel, epoch, offset: Number(reply[i]!.toString()), time: Number(reply[i + 1]!.toString()) }, f),
+      );
     }
     if (this.#wanted.has(channel) && !this.#mark.has(channel)) this.#mark.set(channel, { epoch, offset });
     return { publications, position: { epoch, offset }, oldest: Number(reply[2]) };
@@ -246,7 +252,11 @@ export class RedisBroker implements Broker {
     const cmd = this.#ready();
     const msg: ControlWire = { type: 'deleted', channel, from: this.#id };
     try {
-      const [[, deleted]] = (await cmd.multi().del(this.#metaKey(channel), this.#streamKey(channel)).publish(this.#controlChannel(), JSON.stringify(msg)).exec()) as [[unknown, number]];
+      const [[, deleted]] = (await cmd
+        .multi()
+        .del(this.#metaKey(channel), this.#streamKey(channel))
+        .publish(this.#controlChannel(), JSON.stringify(msg))
+        .exec()) as [[unknown, number]];
       return deleted > 0;
     } catch (err) {
       throw this.#wrap(err);
@@ -284,7 +294,9 @@ export class RedisBroker implements Broker {
     const chosen = [...new Set(names)].sort().slice(0, limit);
     const infos = await Promise.all(
       chosen.map(async (channel) => {
-        const reply = (await this.#eval(HISTORY, [this.#metaKey(channel), this.#streamKey(channel)], [newEpoch(), this.#metaTtlMs, '', 0, 0, '0'])) as Array<Buffer | number>;
+        const reply = (await this.#eval(HISTORY, [this.#metaKey(channel), this.#streamKey(channel)], [newEpoch(), this.#metaTtlMs, '', 0, 0, '0'])) as Array<
+          Buffer | number
+        >;
         return { channel, position: { epoch: reply[0]!.toString(), offset: Number(reply[1]) }, buffered: Number(reply[3]) };
       }),
     );
@@ -436,7 +448,12 @@ export class RedisBroker implements Broker {
         ),
       ),
       // An unsubscribe that fails (connection lost) needs no retry: resubscription skips unwanted channels.
-      ...chunks(off).map((names) => sub.unsubscribe(...names).then(() => settle(names), () => settle(names))),
+      ...chunks(off).map((names) =>
+        sub.unsubscribe(...names).then(
+          () => settle(names),
+          () => settle(names),
+        ),
+      ),
     ]);
   }
 

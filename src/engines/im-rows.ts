@@ -55,5 +55,12 @@ export function toMessage(r: MessageRow): StoredMessage {
 }
 
 export function toConv(r: ConvRow): ConversationRecord {
-  return { id: r.id, kind: r.kind as ConversationKind, ...(r.title !== null ? { title: r.title } : {}), createdAt: r.created_at, seq: r.seq, memberCount: r.member_count };
+  return {
+    id: r.id,
+    kind: r.kind as ConversationKind,
+    ...(r.title !== null ? { title: r.title } : {}),
+    createdAt: r.created_at,
+    seq: r.seq,
+    memberCount: r.member_count,
+  };
 }

@@ -126,7 +126,9 @@ export class RedisPresence implements PresenceStore {
   }
 
   async setChosen(user: string, state: ChosenState, status?: string): Promise<PresenceRecord> {
-    const raw = (await this.#redis.run((r) => r.eval(SET_CHOSEN, 1, this.#key(user), state, status ?? '', status === undefined ? '0' : '1', USER_KEY_TTL_MS))) as Raw;
+    const raw = (await this.#redis.run((r) =>
+      r.eval(SET_CHOSEN, 1, this.#key(user), state, status ?? '', status === undefined ? '0' : '1', USER_KEY_TTL_MS),
+    )) as Raw;
     return toRecord(user, raw);
   }
 

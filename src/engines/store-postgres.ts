@@ -53,7 +53,6 @@ export interface PostgresStoreOptions {
   readonly poolSize?: number;
 }
 
-
 interface MemberRow {
   user_id: string;
   role: string;
@@ -65,7 +64,12 @@ interface MemberRow {
 /** A queued append: its input and the promise to settle after the batch commits. */
 type QueuedAppend =
   | { readonly input: AppendInput; readonly ack?: undefined; readonly resolve: (r: AppendResult) => void; readonly reject: (e: unknown) => void }
-  | { readonly input?: undefined; readonly ack: { readonly user: string; readonly seq: number }; readonly resolve: (r: AckResult) => void; readonly reject: (e: unknown) => void };
+  | {
+      readonly input?: undefined;
+      readonly ack: { readonly user: string; readonly seq: number };
+      readonly resolve: (r: AckResult) => void;
+      readonly reject: (e: unknown) => void;
+    };
 
 /** How one write of a batch ends, settled once the batch commits. */
 type Settled = { readonly ok: true; readonly value: AppendResult | AckResult } | { readonly ok: false; readonly error: unknown };
@@ -165,7 +169,10 @@ export class PostgresImStore implements ImStore {
     const config: PoolConfig = {
       connectionString: this.#url,
       max: this.#poolSize,
-      types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser },
+      types: {
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+          oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+      },
     };
     const pool = new pg.Pool(config);
     // An idle client losing its connection must not crash the process; the pool replaces it.
@@ -242,17 +249,29 @@ export class PostgresImStore implements ImStore {
 
   async upsertUser(id: string, name?: string): Promise<void> {
     await this.#tx((c) =>
-      c.query(`INSERT INTO ${this.#t}im_users (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET name = COALESCE(EXCLUDED.name, im_users.name)`, [id, name ?? null, Date.now()]),
+      c.query(
+        `INSERT INTO ${this.#t}im_users (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET name = COALESCE(EXCLUDED.name, im_users.name)`,
+        [id, name ?? null, Date.now()],
+      ),
     );
   }
 
   async users(ids: readonly string[]): Promise<UserRecord[]> {
-    const rows = await this.#rows<{ id: string; name: string | null; created_at: number }>(`SELECT id, name, created_at FROM ${this.#t}im_users WHERE id = ANY($1) ORDER BY id`, [[...new Set(ids)]]);
+    const rows = await this.#rows<{ id: string; name: string | null; created_at: number }>(
+      `SELECT id, name, created_at FROM ${this.#t}im_users WHERE id = ANY($1) ORDER BY id`,
+      [[...new Set(ids)]],
+    );
     return rows.map((r) => ({ id: r.id, ...(r.name !== null ? { name: r.name } : {}), createdAt: r.created_at }));
   }
 
   /** Insert members (existing ones untouched) and refresh the conversation's member count; returns the users added. */
-  async #insertMembers(c: PoolClient, conversation: string, members: ReadonlyArray<{ user: string; role: MemberRole }>, now: number, seq: number): Promise<string[]> {
+  async #insertMembers(
+    c: PoolClient,
+    conversation: string,
+    members: ReadonlyArray<{ user: string; role: MemberRole }>,
+    now: number,
+    seq: number,
+  ): Promise<string[]> {
     const added: string[] = [];
     for (const m of members) {
       const r = await c.query(
@@ -266,7 +285,9 @@ export class PostgresImStore implements ImStore {
   }
 
   async #countMembers(c: PoolClient, conversation: string): Promise<void> {
-    await c.query(`UPDATE ${this.#t}im_conversations SET member_count = (SELECT count(*) FROM ${this.#t}im_members WHERE conversation = $1) WHERE id = $1`, [conversation]);
+    await c.query(`UPDATE ${this.#t}im_conversations SET member_count = (SELECT count(*) FROM ${this.#t}im_members WHERE conversation = $1) WHERE id = $1`, [
+      conversation,
+    ]);
   }
 
   async #conv(c: PoolClient, id: string): Promise<ConversationRecord> {
@@ -274,15 +295,18 @@ export class PostgresImStore implements ImStore {
     return toConv(rows[0]!);
   }
 
-  createConversation(conv: { id: string; kind: ConversationKind; title?: string; members: ReadonlyArray<{ user: string; role: MemberRole }> }): Promise<ConversationRecord> {
+  createConversation(conv: {
+    id: string;
+    kind: ConversationKind;
+    title?: string;
+    members: ReadonlyArray<{ user: string; role: MemberRole }>;
+  }): Promise<ConversationRecord> {
     return this.#tx(async (c) => {
       const now = Date.now();
-      const r = await c.query(`INSERT INTO ${this.#t}im_conversations (id, kind, title, created_at, last_time) VALUES ($1, $2, $3, $4, $4) ON CONFLICT DO NOTHING`, [
-        conv.id,
-        conv.kind,
-        conv.title ?? null,
-        now,
-      ]);
+      const r = await c.query(
+        `INSERT INTO ${this.#t}im_conversations (id, kind, title, created_at, last_time) VALUES ($1, $2, $3, $4, $4) ON CONFLICT DO NOTHING`,
+        [conv.id, conv.kind, conv.title ?? null, now],
+      );
       if (!r.rowCount) throw new HeraldError('HERALD_ERR_CONFLICT', 'Conversation exists');
       await this.#insertMembers(c, conv.id, conv.members, now, 0);
       return this.#conv(c, conv.id);
@@ -295,8 +319,18 @@ export class PostgresImStore implements ImStore {
     return this.#tx(async (c) => {
       const now = Date.now();
       // A concurrent creator (any node) makes this insert wait for its commit, then do nothing.
-      const r = await c.query(`INSERT INTO ${this.#t}im_conversations (id, kind, created_at, last_time) VALUES ($1, 'direct', $2, $2) ON CONFLICT DO NOTHING`, [id, now]);
-      if (r.rowCount) await this.#insertMembers(c, id, [...new Set([a, b])].map((user) => ({ user, role: 'member' as MemberRole })), now, 0);
+      const r = await c.query(`INSERT INTO ${this.#t}im_conversations (id, kind, created_at, last_time) VALUES ($1, 'direct', $2, $2) ON CONFLICT DO NOTHING`, [
+        id,
+        now,
+      ]);
+      if (r.rowCount)
+        await this.#insertMembers(
+          c,
+          id,
+          [...new Set([a, b])].map((user) => ({ user, role: 'member' as MemberRole })),
+          now,
+          0,
+        );
       return this.#conv(c, id);
     });
   }
@@ -312,7 +346,9 @@ export class PostgresImStore implements ImStore {
   }
 
   async members(conversation: string): Promise<MemberRecord[]> {
-    const rows = await this.#rows<MemberRow>(`SELECT ${MEMBER_COLS} FROM ${this.#t}im_members WHERE conversation = $1 ORDER BY joined_at, user_id`, [conversation]);
+    const rows = await this.#rows<MemberRow>(`SELECT ${MEMBER_COLS} FROM ${this.#t}im_members WHERE conversation = $1 ORDER BY joined_at, user_id`, [
+      conversation,
+    ]);
     return rows.map(toMember);
   }
 
@@ -435,7 +471,19 @@ export class PostgresImStore implements ImStore {
       const m = q.input;
       const id = newMessageId(now);
       const rcpt = [...new Set(m.recipients)];
-      appends[i] = { message: { id, conversation: m.conversation, seq: 0, sender: m.sender, kind: m.kind, payload: m.payload, ...(m.target !== undefined ? { target: m.target } : {}), time: now }, rcpt };
+      appends[i] = {
+        message: {
+          id,
+          conversation: m.conversation,
+          seq: 0,
+          sender: m.sender,
+          kind: m.kind,
+          payload: m.payload,
+          ...(m.target !== undefined ? { target: m.target } : {}),
+          time: now,
+        },
+        rcpt,
+      };
       return { id, conv: m.conversation, sender: m.sender, cid: m.clientId ?? null, kind: m.kind, payload: m.payload, target: m.target ?? null, rcpt };
     });
     let out: Array<{ seq: number; inbox: Array<[string, number]> } | { acked: number; delivered: Array<[string, number]> }>;
@@ -450,10 +498,14 @@ export class PostgresImStore implements ImStore {
       throw err;
     }
     return out.map((r, i): Settled => {
-      if ('acked' in r) return { ok: true, value: { acked: Number(r.acked), delivered: r.delivered.map(([conversation, seq]) => ({ conversation, seq: Number(seq) })) } };
+      if ('acked' in r)
+        return { ok: true, value: { acked: Number(r.acked), delivered: r.delivered.map(([conversation, seq]) => ({ conversation, seq: Number(seq) })) } };
       const inbox = new Map(r.inbox.map(([user, seq]) => [user, Number(seq)]));
       const { message, rcpt } = appends[i]!;
-      return { ok: true, value: { message: { ...message, seq: Number(r.seq) }, inbox: rcpt.map((user) => ({ user, seq: inbox.get(user)! })), duplicate: false } };
+      return {
+        ok: true,
+        value: { message: { ...message, seq: Number(r.seq) }, inbox: rcpt.map((user) => ({ user, seq: inbox.get(user)! })), duplicate: false },
+      };
     });
   }
 
@@ -506,7 +558,9 @@ export class PostgresImStore implements ImStore {
     const now = Date.now();
     if (input.kind === 'recall' || input.kind === 'edit') {
       const { rows } =
-        input.target === undefined ? { rows: [] as MessageRow[] } : await c.query<MessageRow>(`SELECT ${MESSAGE_COLS} FROM ${t}im_messages WHERE id = $1`, [input.target]);
+        input.target === undefined
+          ? { rows: [] as MessageRow[] }
+          : await c.query<MessageRow>(`SELECT ${MESSAGE_COLS} FROM ${t}im_messages WHERE id = $1`, [input.target]);
       const target = rows[0];
       if (!target || target.conversation !== input.conversation || target.kind !== 'message') throw new HeraldError('HERALD_ERR_IM_UNKNOWN_MESSAGE');
       if (target.sender !== input.sender) throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'Only the author may recall or edit a message');
@@ -518,21 +572,17 @@ export class PostgresImStore implements ImStore {
         await c.query(`UPDATE ${t}im_messages SET payload = $1, edited_at = $2 WHERE id = $3`, [input.payload, now, target.id]);
       }
     }
-    const bumped = await c.query<{ seq: number }>(`UPDATE ${t}im_conversations SET seq = seq + 1, last_time = $1 WHERE id = $2 RETURNING seq`, [now, input.conversation]);
+    const bumped = await c.query<{ seq: number }>(`UPDATE ${t}im_conversations SET seq = seq + 1, last_time = $1 WHERE id = $2 RETURNING seq`, [
+      now,
+      input.conversation,
+    ]);
     const seq = bumped.rows[0]?.seq;
     if (seq === undefined) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION');
     const id = newMessageId(now);
-    await c.query(`INSERT INTO ${t}im_messages (id, conversation, seq, sender, client_id, kind, payload, target, time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
-      id,
-      input.conversation,
-      seq,
-      input.sender,
-      input.clientId ?? null,
-      input.kind,
-      input.payload,
-      input.target ?? null,
-      now,
-    ]);
+    await c.query(
+      `INSERT INTO ${t}im_messages (id, conversation, seq, sender, client_id, kind, payload, target, time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [id, input.conversation, seq, input.sender, input.clientId ?? null, input.kind, input.payload, input.target ?? null, now],
+    );
     const inbox: Array<{ user: string; seq: number }> = [];
     for (const user of new Set(input.recipients)) {
       const r = await c.query<{ inbox_head: number }>(`UPDATE ${t}im_users SET inbox_head = inbox_head + 1 WHERE id = $1 RETURNING inbox_head`, [user]);
@@ -560,7 +610,9 @@ export class PostgresImStore implements ImStore {
   }
 
   async inbox(user: string, after: number, limit: number): Promise<InboxEntry[]> {
-    const cols = MESSAGE_COLS.split(', ').map((c) => `m.${c}`).join(', ');
+    const cols = MESSAGE_COLS.split(', ')
+      .map((c) => `m.${c}`)
+      .join(', ');
     const rows = await this.#rows<MessageRow & { inbox_seq: number }>(
       `SELECT i.seq AS inbox_seq, ${cols} FROM ${this.#t}im_inbox i JOIN ${this.#t}im_messages m ON m.id = i.message WHERE i.user_id = $1 AND i.seq > $2 ORDER BY i.seq LIMIT $3`,
       [user, after, limit],
@@ -588,7 +640,9 @@ export class PostgresImStore implements ImStore {
 
   async #ackOn(c: PoolClient, user: string, seq: number): Promise<AckResult> {
     const t = this.#t;
-    const { rows } = await c.query<{ inbox_head: number; inbox_acked: number }>(`SELECT inbox_head, inbox_acked FROM ${t}im_users WHERE id = $1 FOR UPDATE`, [user]);
+    const { rows } = await c.query<{ inbox_head: number; inbox_acked: number }>(`SELECT inbox_head, inbox_acked FROM ${t}im_users WHERE id = $1 FOR UPDATE`, [
+      user,
+    ]);
     const cur = rows[0];
     if (!cur) return { acked: 0, delivered: [] };
     const next = Math.max(cur.inbox_acked, Math.min(seq, cur.inbox_head));
@@ -605,14 +659,22 @@ export class PostgresImStore implements ImStore {
   }
 
   async #raiseDelivered(c: PoolClient, conversation: string, user: string, seq: number): Promise<void> {
-    await c.query(`UPDATE ${this.#t}im_members SET delivered_seq = GREATEST(delivered_seq, $1) WHERE conversation = $2 AND user_id = $3`, [seq, conversation, user]);
+    await c.query(`UPDATE ${this.#t}im_members SET delivered_seq = GREATEST(delivered_seq, $1) WHERE conversation = $2 AND user_id = $3`, [
+      seq,
+      conversation,
+      user,
+    ]);
   }
 
   async history(conversation: string, query: { before?: number; after?: number; limit: number }): Promise<StoredMessage[]> {
     const t = this.#t;
     const rows =
       query.after !== undefined
-        ? await this.#rows<MessageRow>(`SELECT ${MESSAGE_COLS} FROM ${t}im_messages WHERE conversation = $1 AND seq > $2 ORDER BY seq LIMIT $3`, [conversation, query.after, query.limit])
+        ? await this.#rows<MessageRow>(`SELECT ${MESSAGE_COLS} FROM ${t}im_messages WHERE conversation = $1 AND seq > $2 ORDER BY seq LIMIT $3`, [
+            conversation,
+            query.after,
+            query.limit,
+          ])
         : await this.#rows<MessageRow>(`SELECT ${MESSAGE_COLS} FROM ${t}im_messages WHERE conversation = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, [
             conversation,
             query.before ?? Number.MAX_SAFE_INTEGER,
@@ -663,10 +725,14 @@ export class PostgresImStore implements ImStore {
   }
 
   async contacts(user: string): Promise<string[]> {
-    return (await this.#rows<{ contact: string }>(`SELECT contact FROM ${this.#t}im_contacts WHERE user_id = $1 ORDER BY contact`, [user])).map((r) => r.contact);
+    return (await this.#rows<{ contact: string }>(`SELECT contact FROM ${this.#t}im_contacts WHERE user_id = $1 ORDER BY contact`, [user])).map(
+      (r) => r.contact,
+    );
   }
 
   async contactOf(user: string): Promise<string[]> {
-    return (await this.#rows<{ user_id: string }>(`SELECT user_id FROM ${this.#t}im_contacts WHERE contact = $1 ORDER BY user_id`, [user])).map((r) => r.user_id);
+    return (await this.#rows<{ user_id: string }>(`SELECT user_id FROM ${this.#t}im_contacts WHERE contact = $1 ORDER BY user_id`, [user])).map(
+      (r) => r.user_id,
+    );
   }
 }

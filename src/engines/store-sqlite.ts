@@ -324,7 +324,12 @@ export class SqliteImStore implements ImStore {
     return out;
   }
 
-  createConversation(conv: { id: string; kind: ConversationKind; title?: string; members: ReadonlyArray<{ user: string; role: MemberRole }> }): Promise<ConversationRecord> {
+  createConversation(conv: {
+    id: string;
+    kind: ConversationKind;
+    title?: string;
+    members: ReadonlyArray<{ user: string; role: MemberRole }>;
+  }): Promise<ConversationRecord> {
     return this.#write(() => {
       const now = Date.now();
       if (this.#s.conv!.get(conv.id)) throw new HeraldError('HERALD_ERR_CONFLICT', 'Conversation exists');

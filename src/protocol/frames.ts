@@ -12,9 +12,7 @@ const channel = z.string().max(1024);
 /** Schemas of the built-in commands, by `cmd`. Unknown keys are rejected. */
 export const COMMAND_SCHEMAS = {
   connect: z.object({ token: z.string().max(8192).optional(), user: z.string().max(128).optional(), version: z.number().int().optional() }).strict(),
-  subscribe: z
-    .object({ channel, since: position.optional(), last: z.number().int().min(0).max(1_000_000).optional() })
-    .strict(),
+  subscribe: z.object({ channel, since: position.optional(), last: z.number().int().min(0).max(1_000_000).optional() }).strict(),
   unsubscribe: z.object({ channel }).strict(),
   publish: z.object({ channel, data: z.unknown() }).strict(),
   history: z
@@ -55,7 +53,8 @@ export function decodeCommand(text: string): Command | DecodeFailure {
   const { id, cmd, ...params } = value as Record<string, unknown>;
   const okId = id === undefined || (typeof id === 'number' && Number.isSafeInteger(id) && id >= 0);
   if (!okId) return { kind: 'shape', message: '`id` must be a non-negative integer' };
-  if (typeof cmd !== 'string' || cmd.length === 0 || cmd.length > 64) return { kind: 'shape', id: id as number | undefined, message: '`cmd` must be a command name' };
+  if (typeof cmd !== 'string' || cmd.length === 0 || cmd.length > 64)
+    return { kind: 'shape', id: id as number | undefined, message: '`cmd` must be a command name' };
   if (jsonDepthExceeds(text)) return { kind: 'depth', id: id as number | undefined, message: `JSON nests deeper than ${MAX_JSON_DEPTH} levels` };
   return { id: id as number | undefined, cmd, params };
 }

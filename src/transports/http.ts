@@ -57,7 +57,12 @@ export function parseBody<T>(schema: z.ZodType<T>, value: unknown): T {
 /** Send a JSON response. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -99,7 +104,14 @@ export function requestFacts(req: IncomingMessage): RequestFacts {
 /** What the client-session service admits a client on, read from its request. */
 export function admissionRequest(req: IncomingMessage, net: NetPolicy, front: string, transport: string, poll?: boolean): AdmissionRequest {
   const facts = requestFacts(req);
-  return { ip: net.clientAddress(facts.peer, facts.forwardedFor), origin: facts.origin, host: facts.host, front, transport, ...(poll === undefined ? {} : { poll }) };
+  return {
+    ip: net.clientAddress(facts.peer, facts.forwardedFor),
+    origin: facts.origin,
+    host: facts.host,
+    front,
+    transport,
+    ...(poll === undefined ? {} : { poll }),
+  };
 }
 
 /** The media type of a request body (lower-case, without parameters); "" when absent. */

@@ -175,7 +175,14 @@ export function writeOrCut(ws: WebSocket, frame: Buffer, maxBuffered: number): b
  * close code, never the HTTP answer to a refused upgrade. Returns the ticket, or undefined when
  * refused.
  */
-export function admitSocket(clients: ClientSessions, net: NetPolicy, ws: WebSocket, req: IncomingMessage, front: string, transport: string): AdmissionTicket | undefined {
+export function admitSocket(
+  clients: ClientSessions,
+  net: NetPolicy,
+  ws: WebSocket,
+  req: IncomingMessage,
+  front: string,
+  transport: string,
+): AdmissionTicket | undefined {
   try {
     return clients.admit(admissionRequest(req, net, front, transport));
   } catch (err) {

@@ -46,7 +46,10 @@ void test('redis broker: malformed messages on the control channel are dropped; 
 void describe('redis broker: outages (private redis-server)', () => {
   void test('refuses to start when Redis is unreachable, with a clear error', async () => {
     const b = new RedisBroker({ url: 'redis://127.0.0.1:1' });
-    await assert.rejects(b.start(new Received()), (err: unknown) => err instanceof HeraldError && err.code === 'HERALD_ERR_UNAVAILABLE' && /Cannot connect to Redis/.test(err.message));
+    await assert.rejects(
+      b.start(new Received()),
+      (err: unknown) => err instanceof HeraldError && err.code === 'HERALD_ERR_UNAVAILABLE' && /Cannot connect to Redis/.test(err.message),
+    );
     await b.close();
   });
 
@@ -77,7 +80,10 @@ void describe('redis broker: outages (private redis-server)', () => {
       // Node B publishes as soon as it can; node A may not have resubscribed yet: catch-up covers it.
       const deadline = Date.now() + 10_000;
       for (;;) {
-        const ok = await b.publish('live', input(2), KEEP).then(() => true, () => false);
+        const ok = await b.publish('live', input(2), KEEP).then(
+          () => true,
+          () => false,
+        );
         if (ok) break;
         assert.ok(Date.now() < deadline, 'node B could not publish again within 10 s');
         await new Promise((r) => setTimeout(r, 20));
@@ -88,7 +94,10 @@ void describe('redis broker: outages (private redis-server)', () => {
       const after = gotA.pubs.filter((p) => p.channel === 'live').slice(1);
       // The private Redis kept nothing: history was lost, so the channel has a new epoch.
       assert.notEqual(after[0]!.epoch, epoch);
-      assert.deepEqual(after.map((p) => p.offset), [1, 2]);
+      assert.deepEqual(
+        after.map((p) => p.offset),
+        [1, 2],
+      );
       await a.subscribe('other');
     } finally {
       await a.close();

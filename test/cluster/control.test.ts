@@ -18,7 +18,11 @@ const SESSION_TTL_MS = 900;
 const ARGS = ['--auth.hmac-secret', TEST_SECRET, '--cluster.session-ttl-ms', String(SESSION_TTL_MS)];
 
 async function api(node: NodeProcess, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${node.url}/api/${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${node.url}/api/${path}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   return { status: res.status, body: await res.json() };
 }
 
@@ -48,16 +52,22 @@ void describe('cluster control: disconnect, revoke and sessions across nodes', {
     return { c, id: r.result.client as string };
   };
 
-  before(async () => {
-    [a, b] = await Promise.all([NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: ARGS }), NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: ARGS })]);
-  }, { timeout: STARTUP_MS });
+  before(
+    async () => {
+      [a, b] = await Promise.all([
+        NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: ARGS }),
+        NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: ARGS }),
+      ]);
+    },
+    { timeout: STARTUP_MS },
+  );
   after(async () => {
     for (const c of clients) c.terminate();
     await Promise.all([a?.stop(), b?.stop()]);
     await deleteKeys(SHARED_REDIS_URL, prefix);
   });
 
-  void test('a disconnect sent to node A closes the user\'s sessions on node B, and one session by its id', async () => {
+  void test("a disconnect sent to node A closes the user's sessions on node B, and one session by its id", async () => {
     const onA = await open(a, { token: await signToken('kick-ann') });
     const onB = await open(b, { token: await signToken('kick-ann') });
     const other = await open(b, { token: await signToken('kick-bob') });
@@ -93,37 +103,48 @@ void describe('cluster control: disconnect, revoke and sessions across nodes', {
     assert.equal((await kept.c.closed).code, DisconnectCode.INVALID_TOKEN);
   });
 
-  void test('the session listing shows both nodes; a SIGKILLed node drops out within the TTL; a node started later knows earlier revocations', { timeout: STARTUP_MS + 60_000 }, async () => {
-    const [idA, idB] = await Promise.all([nodeId(a), nodeId(b)]);
-    const onA = await open(a, { token: await signToken('list-ann') });
-    const onB = await open(b, { token: await signToken('list-ann') });
-    const want = [
-      { node: idA, session: onA.id },
-      { node: idB, session: onB.id },
-    ].sort((x, y) => (x.node < y.node ? -1 : 1));
-    let listed: unknown;
-    await eventually(async () => {
-      listed = (await api(b, 'GET', 'users/list-ann/sessions')).body;
-      return JSON.stringify(listed) === JSON.stringify({ user: 'list-ann', sessions: want });
-    }, `both sessions listed (last: ${JSON.stringify(listed)})`);
-    assert.deepEqual((await api(a, 'GET', 'users/list-ann/sessions')).body, { user: 'list-ann', sessions: want });
+  void test(
+    'the session listing shows both nodes; a SIGKILLed node drops out within the TTL; a node started later knows earlier revocations',
+    { timeout: STARTUP_MS + 60_000 },
+    async () => {
+      const [idA, idB] = await Promise.all([nodeId(a), nodeId(b)]);
+      const onA = await open(a, { token: await signToken('list-ann') });
+      const onB = await open(b, { token: await signToken('list-ann') });
+      const want = [
+        { node: idA, session: onA.id },
+        { node: idB, session: onB.id },
+      ].sort((x, y) => (x.node < y.node ? -1 : 1));
+      let listed: unknown;
+      await eventually(
+        async () => {
+          listed = (await api(b, 'GET', 'users/list-ann/sessions')).body;
+          return JSON.stringify(listed) === JSON.stringify({ user: 'list-ann', sessions: want });
+        },
+        `both sessions listed (last: ${JSON.stringify(listed)})`,
+      );
+      assert.deepEqual((await api(a, 'GET', 'users/list-ann/sessions')).body, { user: 'list-ann', sessions: want });
 
-    const revoked = await signToken('late-ann', { jti: 'before-restart' });
-    assert.equal((await api(a, 'POST', 'revoke', { jti: 'before-restart' })).status, 200);
+      const revoked = await signToken('late-ann', { jti: 'before-restart' });
+      assert.equal((await api(a, 'POST', 'revoke', { jti: 'before-restart' })).status, 200);
 
-    const port = b.port;
-    await b.stop('SIGKILL');
-    const killed = Date.now();
-    await eventually(async () => (await api(a, 'GET', 'users/list-ann/sessions')).body.sessions.length === 1, 'the killed node\'s session to expire', 3 * SESSION_TTL_MS);
-    assert.ok(Date.now() - killed <= SESSION_TTL_MS + 500, `dropped ${Date.now() - killed} ms after the kill`);
-    assert.deepEqual((await api(a, 'GET', 'users/list-ann/sessions')).body.sessions, [{ node: idA, session: onA.id }]);
+      const port = b.port;
+      await b.stop('SIGKILL');
+      const killed = Date.now();
+      await eventually(
+        async () => (await api(a, 'GET', 'users/list-ann/sessions')).body.sessions.length === 1,
+        "the killed node's session to expire",
+        3 * SESSION_TTL_MS,
+      );
+      assert.ok(Date.now() - killed <= SESSION_TTL_MS + 500, `dropped ${Date.now() - killed} ms after the kill`);
+      assert.deepEqual((await api(a, 'GET', 'users/list-ann/sessions')).body.sessions, [{ node: idA, session: onA.id }]);
 
-    // The revocation was sent before this node existed: it is retained in Redis and replayed at start.
-    b = await NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, port, args: ARGS });
-    const late = await WsClient.open(b.wsUrl);
-    clients.push(late);
-    assert.equal((await late.command('connect', { token: revoked })).error?.name, 'HERALD_ERR_TOKEN_REVOKED');
-  });
+      // The revocation was sent before this node existed: it is retained in Redis and replayed at start.
+      b = await NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, port, args: ARGS });
+      const late = await WsClient.open(b.wsUrl);
+      clients.push(late);
+      assert.equal((await late.command('connect', { token: revoked })).error?.name, 'HERALD_ERR_TOKEN_REVOKED');
+    },
+  );
 });
 
 void describe('cluster control: Redis restart', { timeout: 300_000 }, () => {
@@ -132,10 +153,16 @@ void describe('cluster control: Redis restart', { timeout: 300_000 }, () => {
   let b: NodeProcess;
   const clients: WsClient[] = [];
 
-  before(async () => {
-    redis = await PrivateRedis.start();
-    [a, b] = await Promise.all([NodeProcess.start({ redis: redis.url, prefix: 'h:', args: ARGS }), NodeProcess.start({ redis: redis.url, prefix: 'h:', args: ARGS })]);
-  }, { timeout: STARTUP_MS });
+  before(
+    async () => {
+      redis = await PrivateRedis.start();
+      [a, b] = await Promise.all([
+        NodeProcess.start({ redis: redis.url, prefix: 'h:', args: ARGS }),
+        NodeProcess.start({ redis: redis.url, prefix: 'h:', args: ARGS }),
+      ]);
+    },
+    { timeout: STARTUP_MS },
+  );
   after(async () => {
     for (const c of clients) c.terminate();
     await Promise.all([a?.stop(), b?.stop()]);

@@ -44,14 +44,17 @@ void describe('herald dispatch', { timeout: 400_000 }, () => {
   let d: NodeProcess;
   const clients: WsClient[] = [];
 
-  before(async () => {
-    [a, b, c, d] = await Promise.all([
-      NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: fast }),
-      NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: fast }),
-      NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: fast }),
-      NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, command: 'dispatch' }),
-    ]);
-  }, { timeout: 240_000 });
+  before(
+    async () => {
+      [a, b, c, d] = await Promise.all([
+        NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: fast }),
+        NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: fast }),
+        NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: fast }),
+        NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, command: 'dispatch' }),
+      ]);
+    },
+    { timeout: 240_000 },
+  );
   after(async () => {
     for (const cl of clients) cl.terminate();
     await Promise.all([a?.stop('SIGKILL'), b?.stop('SIGKILL'), c?.stop('SIGKILL'), d?.stop('SIGTERM')]);
@@ -86,10 +89,14 @@ void describe('herald dispatch', { timeout: 400_000 }, () => {
     const res = await fetch(`${c.url}/api/drain`, { method: 'POST' });
     assert.equal(res.status, 200);
     assert.equal((await client.closed).code, DisconnectCode.RECONNECT);
-    await eventually('C no longer assigned', async () => {
-      const ans = await dispatch(d, user);
-      return ans.body.primary !== c.url && !ans.body.backups!.includes(c.url);
-    }, 3_000);
+    await eventually(
+      'C no longer assigned',
+      async () => {
+        const ans = await dispatch(d, user);
+        return ans.body.primary !== c.url && !ans.body.backups!.includes(c.url);
+      },
+      3_000,
+    );
     await c.stop('SIGTERM');
   });
 
@@ -122,7 +129,10 @@ void describe('herald dispatch', { timeout: 400_000 }, () => {
     clients.push(resumed);
     const sub = await resumed.ok('subscribe', { channel: ch, since: `${one.epoch}:${one.offset}` });
     assert.equal(sub.recovered, true);
-    assert.deepEqual(sub.publications.map((p: { data: string }) => p.data), ['two', 'three']);
+    assert.deepEqual(
+      sub.publications.map((p: { data: string }) => p.data),
+      ['two', 'three'],
+    );
     assert.ok(Date.now() - killedAt < 10_000, `back within 10 s (took ${Date.now() - killedAt} ms)`);
     await eventually('A expired from the registry', async () => (await dispatch(d, user)).body.primary !== a.url, 5_000);
   });

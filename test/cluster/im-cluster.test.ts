@@ -37,10 +37,13 @@ void describe('cluster: IM over two nodes sharing Redis and PostgreSQL', { timeo
   /** A first delivery of a user message (a session coming up also re-sends what it has not acked, flagged `redelivered`). */
   const message = (e: any): boolean => e.type === 'message' && e.message.kind === 'message' && !e.redelivered;
 
-  before(async () => {
-    const args = ['--dev', '--database', SHARED_PG_URL, '--database.schema', schema, '--database.pool-size', '4', '--im.presence-grace-ms', '100'];
-    [a, b] = await Promise.all([NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args }), NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args })]);
-  }, { timeout: STARTUP_MS });
+  before(
+    async () => {
+      const args = ['--dev', '--database', SHARED_PG_URL, '--database.schema', schema, '--database.pool-size', '4', '--im.presence-grace-ms', '100'];
+      [a, b] = await Promise.all([NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args }), NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args })]);
+    },
+    { timeout: STARTUP_MS },
+  );
   afterEach(async () => {
     for (const c of clients.splice(0)) await c.close();
   });
@@ -81,12 +84,21 @@ void describe('cluster: IM over two nodes sharing Redis and PostgreSQL', { timeo
     const g = await members[0]!.ok('im.group.create', { title: 'Spread', members: [bob, carol, dave] });
     assert.equal(g.memberCount, 4);
     const sent = [];
-    for (const [i, sender] of [members[1]!, members[2]!, members[3]!].entries()) sent.push(await sender.ok('im.send', { conversation: g.group, clientId: `g${i}`, data: i }));
-    assert.deepEqual(sent.map((s) => s.seq), [2, 3, 4], 'seq 1 is the created event');
+    for (const [i, sender] of [members[1]!, members[2]!, members[3]!].entries())
+      sent.push(await sender.ok('im.send', { conversation: g.group, clientId: `g${i}`, data: i }));
+    assert.deepEqual(
+      sent.map((s) => s.seq),
+      [2, 3, 4],
+      'seq 1 is the created event',
+    );
     for (const m of members) {
       const got = [];
       for (let i = 0; i < 3; i++) got.push(await m.event(message, PUSH_MS));
-      assert.deepEqual(got.map((e) => e.message.id), sent.map((s) => s.id), m.user);
+      assert.deepEqual(
+        got.map((e) => e.message.id),
+        sent.map((s) => s.id),
+        m.user,
+      );
     }
   });
 
@@ -98,8 +110,14 @@ void describe('cluster: IM over two nodes sharing Redis and PostgreSQL', { timeo
     for (let i = 1; i <= 3; i++) acks.push(await al.ok('im.send', { to: bob, clientId: `o${i}`, data: `offline ${i}` }));
     const bo = await connect(b, bob!);
     const sync = await bo.ok('im.sync', {});
-    assert.deepEqual(sync.messages.map((m: any) => m.seq), [1, 2, 3]);
-    assert.deepEqual(sync.messages.map((m: any) => m.message.id), acks.map((x) => x.id));
+    assert.deepEqual(
+      sync.messages.map((m: any) => m.seq),
+      [1, 2, 3],
+    );
+    assert.deepEqual(
+      sync.messages.map((m: any) => m.message.id),
+      acks.map((x) => x.id),
+    );
     assert.equal(sync.head, 3);
     assert.equal((await bo.ok('im.ack', { seq: 3 })).acked, 3);
     const receipt = await al.event((e) => e.type === 'receipt' && e.kind === 'delivered', PUSH_MS);

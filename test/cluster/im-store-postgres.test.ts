@@ -33,7 +33,10 @@ describe('IM store: postgres across nodes', () => {
     const again = new PostgresImStore({ url: SHARED_PG_URL, schema, poolSize: 1 });
     await again.open();
     const rows = await pgQuery<{ version: number; applied_at: Date }>(`SELECT version, applied_at FROM "${schema}".herald_migrations ORDER BY version`);
-    assert.deepEqual(rows.map((r) => r.version), Array.from({ length: PG_SCHEMA_VERSION }, (_, i) => i + 1));
+    assert.deepEqual(
+      rows.map((r) => r.version),
+      Array.from({ length: PG_SCHEMA_VERSION }, (_, i) => i + 1),
+    );
     assert.ok(rows.every((r) => r.applied_at instanceof Date));
     for (const s of [...nodes, again]) await s.close();
   });
@@ -54,16 +57,35 @@ describe('IM store: postgres across nodes', () => {
         i % 3 === 0 ? send(i % 2 ? a : b, 'g:1', i, ['carol', 'bob', 'alice']) : send(i % 2 ? a : b, 'd:alice:bob', i, ['alice', 'bob']),
       ),
     );
-    const seqsOf = (conv: string) => results.filter((r) => r.message.conversation === conv).map((r) => r.message.seq).sort((x, y) => x - y);
-    assert.deepEqual(seqsOf('g:1'), Array.from({ length: 20 }, (_, i) => i + 1));
-    assert.deepEqual(seqsOf('d:alice:bob'), Array.from({ length: 40 }, (_, i) => i + 1));
+    const seqsOf = (conv: string) =>
+      results
+        .filter((r) => r.message.conversation === conv)
+        .map((r) => r.message.seq)
+        .sort((x, y) => x - y);
+    assert.deepEqual(
+      seqsOf('g:1'),
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
+    assert.deepEqual(
+      seqsOf('d:alice:bob'),
+      Array.from({ length: 40 }, (_, i) => i + 1),
+    );
     const bobSeqs = results.flatMap((r) => r.inbox.filter((e) => e.user === 'bob').map((e) => e.seq)).sort((x, y) => x - y);
-    assert.deepEqual(bobSeqs, Array.from({ length: 60 }, (_, i) => i + 1));
+    assert.deepEqual(
+      bobSeqs,
+      Array.from({ length: 60 }, (_, i) => i + 1),
+    );
     const inbox = await b.inbox('bob', 0, 100);
-    assert.deepEqual(inbox.map((e) => e.seq), bobSeqs);
+    assert.deepEqual(
+      inbox.map((e) => e.seq),
+      bobSeqs,
+    );
     // Within one conversation, inbox order follows conversation order (both are commit order).
     const direct = inbox.filter((e) => e.message.conversation === 'd:alice:bob').map((e) => e.message.seq);
-    assert.deepEqual(direct, [...direct].sort((x, y) => x - y));
+    assert.deepEqual(
+      direct,
+      [...direct].sort((x, y) => x - y),
+    );
     assert.deepEqual(await a.cursor('carol'), { head: 20, acked: 0 });
     await Promise.all([a.close(), b.close()]);
   });
@@ -89,7 +111,14 @@ describe('IM store: postgres across nodes', () => {
     await first.open();
     for (const u of ['alice', 'bob']) await first.upsertUser(u, u);
     await first.ensureDirect('d:alice:bob', 'alice', 'bob');
-    const sent = await first.append({ conversation: 'd:alice:bob', sender: 'alice', clientId: 'k', kind: 'message', payload: '"kept"', recipients: ['alice', 'bob'] });
+    const sent = await first.append({
+      conversation: 'd:alice:bob',
+      sender: 'alice',
+      clientId: 'k',
+      kind: 'message',
+      payload: '"kept"',
+      recipients: ['alice', 'bob'],
+    });
     await first.ack('bob', 1);
     await first.addContact('alice', 'bob');
     // Appends still queued when close() is called are committed before the pool ends.
@@ -102,10 +131,20 @@ describe('IM store: postgres across nodes', () => {
     await second.open();
     assert.deepEqual(await second.message(sent.message.id), sent.message);
     assert.deepEqual(await second.cursor('bob'), { head: 2, acked: 1 });
-    assert.deepEqual((await second.history('d:alice:bob', { limit: 10 })).map((m) => m.payload), ['"last"', '"kept"']);
+    assert.deepEqual(
+      (await second.history('d:alice:bob', { limit: 10 })).map((m) => m.payload),
+      ['"last"', '"kept"'],
+    );
     assert.equal((await second.member('d:alice:bob', 'bob'))?.deliveredSeq, 1);
     assert.deepEqual(await second.contacts('alice'), ['bob']);
-    const retry = await second.append({ conversation: 'd:alice:bob', sender: 'alice', clientId: 'k', kind: 'message', payload: '"kept"', recipients: ['alice', 'bob'] });
+    const retry = await second.append({
+      conversation: 'd:alice:bob',
+      sender: 'alice',
+      clientId: 'k',
+      kind: 'message',
+      payload: '"kept"',
+      recipients: ['alice', 'bob'],
+    });
     assert.equal(retry.duplicate, true);
     await second.close();
   });

@@ -26,9 +26,12 @@ void describe('cluster: IM on processes sharing Redis and one SQLite file', { ti
   let b: NodeProcess;
   const clients: ImWs[] = [];
 
-  before(async () => {
-    [a, b] = await Promise.all([NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args }), NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args })]);
-  }, { timeout: STARTUP_MS });
+  before(
+    async () => {
+      [a, b] = await Promise.all([NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args }), NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args })]);
+    },
+    { timeout: STARTUP_MS },
+  );
   after(async () => {
     for (const c of clients) c.kill();
     await Promise.all([a?.stop(), b?.stop()]);
@@ -69,10 +72,16 @@ void describe('cluster: IM on processes sharing Redis and one SQLite file', { ti
     const a2 = await connect(b, alice);
     await connect(b, bob);
     const acks = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? a1 : a2).ok('im.send', { to: bob, clientId: `g${i}`, data: i })));
-    assert.deepEqual(acks.map((r) => r.seq).sort((x, y) => x - y), Array.from({ length: 30 }, (_, i) => i + 1));
+    assert.deepEqual(
+      acks.map((r) => r.seq).sort((x, y) => x - y),
+      Array.from({ length: 30 }, (_, i) => i + 1),
+    );
     const bobOnA = await connect(a, bob);
     const sync = await bobOnA.ok('im.sync', { after: 0 });
-    assert.deepEqual(sync.messages.map((m: { seq: number }) => m.seq), Array.from({ length: 30 }, (_, i) => i + 1));
+    assert.deepEqual(
+      sync.messages.map((m: { seq: number }) => m.seq),
+      Array.from({ length: 30 }, (_, i) => i + 1),
+    );
   });
 });
 
@@ -84,10 +93,16 @@ void describe('cluster: IM while Redis is down', { timeout: 300_000 }, () => {
   let b: NodeProcess;
   const clients: ImWs[] = [];
 
-  before(async () => {
-    redis = await PrivateRedis.start();
-    [a, b] = await Promise.all([NodeProcess.start({ redis: redis.url, prefix: 'imr:', args }), NodeProcess.start({ redis: redis.url, prefix: 'imr:', args })]);
-  }, { timeout: STARTUP_MS });
+  before(
+    async () => {
+      redis = await PrivateRedis.start();
+      [a, b] = await Promise.all([
+        NodeProcess.start({ redis: redis.url, prefix: 'imr:', args }),
+        NodeProcess.start({ redis: redis.url, prefix: 'imr:', args }),
+      ]);
+    },
+    { timeout: STARTUP_MS },
+  );
   after(async () => {
     for (const c of clients) c.kill();
     await Promise.all([a?.stop(), b?.stop()]);

@@ -21,9 +21,12 @@ void describe('cluster: nodes sharing Redis', { timeout: 600_000 }, () => {
   let b: NodeProcess;
   const clients: WsClient[] = [];
 
-  before(async () => {
-    [a, b] = await Promise.all([NodeProcess.start({ redis: SHARED_REDIS_URL, prefix }), NodeProcess.start({ redis: SHARED_REDIS_URL, prefix })]);
-  }, { timeout: STARTUP_MS });
+  before(
+    async () => {
+      [a, b] = await Promise.all([NodeProcess.start({ redis: SHARED_REDIS_URL, prefix }), NodeProcess.start({ redis: SHARED_REDIS_URL, prefix })]);
+    },
+    { timeout: STARTUP_MS },
+  );
   after(async () => {
     for (const c of clients) c.terminate();
     await Promise.all([a?.stop(), b?.stop()]);
@@ -40,8 +43,14 @@ void describe('cluster: nodes sharing Redis', { timeout: 600_000 }, () => {
     for (let i = 1; i <= 20; i++) assert.equal((await apiPublish(i % 2 ? b : a, ch, { i })).status, 200);
     for (const c of [onA, onB]) {
       const pubs = await c.pushes.takeN(20, (f) => f.type === 'pub' && f.channel === ch, 30_000);
-      assert.deepEqual(pubs.map((p) => p.offset), Array.from({ length: 20 }, (_, i) => i + 1));
-      assert.deepEqual(pubs.map((p) => (p.data as { i: number }).i), Array.from({ length: 20 }, (_, i) => i + 1));
+      assert.deepEqual(
+        pubs.map((p) => p.offset),
+        Array.from({ length: 20 }, (_, i) => i + 1),
+      );
+      assert.deepEqual(
+        pubs.map((p) => (p.data as { i: number }).i),
+        Array.from({ length: 20 }, (_, i) => i + 1),
+      );
     }
   });
 
@@ -65,7 +74,10 @@ void describe('cluster: nodes sharing Redis', { timeout: 600_000 }, () => {
     // Every publication once, in order, whichever node answered.
     const final = await poll(`${a.url}/connection/poll?channel=${ch}&since=${since}`);
     seen.push(...final.body.publications.map((p: { data: string }) => p.data));
-    assert.deepEqual(seen, Array.from({ length: 7 }, (_, i) => `m${i + 1}`));
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 7 }, (_, i) => `m${i + 1}`),
+    );
   });
 
   void test('history and epoch survive a node restart', { timeout: STARTUP_MS }, async () => {
@@ -77,7 +89,10 @@ void describe('cluster: nodes sharing Redis', { timeout: 600_000 }, () => {
     a = await NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, port });
     const r = await poll(`${a.url}/connection/poll?channel=${ch}&since=${p1.epoch}:1`);
     assert.equal(r.body.recovered, true);
-    assert.deepEqual(r.body.publications.map((p: { data: string }) => p.data), ['before-2']);
+    assert.deepEqual(
+      r.body.publications.map((p: { data: string }) => p.data),
+      ['before-2'],
+    );
     assert.equal(r.body.position, `${p1.epoch}:2`);
     const [p3] = (await apiPublish(a, ch, 'after')).body.results;
     assert.equal(p3.epoch, p1.epoch);
@@ -91,10 +106,13 @@ void describe('cluster: Redis restart', { timeout: 300_000 }, () => {
   let b: NodeProcess;
   const clients: WsClient[] = [];
 
-  before(async () => {
-    redis = await PrivateRedis.start();
-    [a, b] = await Promise.all([NodeProcess.start({ redis: redis.url, prefix: 'h:' }), NodeProcess.start({ redis: redis.url, prefix: 'h:' })]);
-  }, { timeout: STARTUP_MS });
+  before(
+    async () => {
+      redis = await PrivateRedis.start();
+      [a, b] = await Promise.all([NodeProcess.start({ redis: redis.url, prefix: 'h:' }), NodeProcess.start({ redis: redis.url, prefix: 'h:' })]);
+    },
+    { timeout: STARTUP_MS },
+  );
   after(async () => {
     for (const c of clients) c.terminate();
     await Promise.all([a?.stop(), b?.stop()]);

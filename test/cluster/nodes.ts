@@ -11,7 +11,18 @@ const ENTRY = join(import.meta.dirname, '..', 'helpers', 'herald-cli.ts');
  * Test timings handed to every node (small, so tests never wait for production timeouts), and
  * loopback trust: the tests call the server API from loopback without a key.
  */
-const TEST_FLAGS = ['--trust-loopback', 'true', '--timing.long-poll-timeout-ms', '1000', '--timing.ping-interval-ms', '300', '--timing.shutdown-timeout-ms', '500', '--nchan.enabled', 'false'];
+const TEST_FLAGS = [
+  '--trust-loopback',
+  'true',
+  '--timing.long-poll-timeout-ms',
+  '1000',
+  '--timing.ping-interval-ms',
+  '300',
+  '--timing.shutdown-timeout-ms',
+  '500',
+  '--nchan.enabled',
+  'false',
+];
 
 /** The environment without the developer's HERALD_* variables. */
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -53,8 +64,28 @@ export class NodeProcess {
    * Start `herald serve` (or `herald dispatch`) with the Redis broker at `redis` (key prefix `prefix`) and wait until it
    * listens. `port` 0 picks a free one. Extra flags go last.
    */
-  static async start(opts: { redis: string; prefix: string; port?: number; args?: string[]; env?: Record<string, string>; command?: 'serve' | 'dispatch' }): Promise<NodeProcess> {
-    const args = ['--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--redis', opts.redis, '--redis.prefix', opts.prefix, '--data-dir', join('/tmp', `herald-cluster-${process.pid}`), ...TEST_FLAGS, ...(opts.args ?? [])];
+  static async start(opts: {
+    redis: string;
+    prefix: string;
+    port?: number;
+    args?: string[];
+    env?: Record<string, string>;
+    command?: 'serve' | 'dispatch';
+  }): Promise<NodeProcess> {
+    const args = [
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(opts.port ?? 0),
+      '--redis',
+      opts.redis,
+      '--redis.prefix',
+      opts.prefix,
+      '--data-dir',
+      join('/tmp', `herald-cluster-${process.pid}`),
+      ...TEST_FLAGS,
+      ...(opts.args ?? []),
+    ];
     const node = new NodeProcess(opts.command ?? 'serve', args, { HERALD_LOG_LEVEL: 'info', ...opts.env });
     try {
       await node.listening();
@@ -105,6 +136,10 @@ export interface PublishBody {
 
 /** POST /api/publish on a node; returns the status and JSON body. */
 export async function apiPublish(node: NodeProcess, channel: string, data: unknown): Promise<{ status: number; body: PublishBody }> {
-  const res = await fetch(`${node.url}/api/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ channel, data }) });
+  const res = await fetch(`${node.url}/api/publish`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ channel, data }),
+  });
   return { status: res.status, body: (await res.json()) as PublishBody };
 }

@@ -42,7 +42,12 @@ for (const [name, make] of engines) {
     const u = `user-${++seq}`;
     try {
       await p.setConnected(u, 'n1', true);
-      assert.deepEqual(await p.setChosen(u, 'busy', 'in a meeting'), { user: u, state: 'busy', status: 'in a meeting', lastSeen: (await p.get([u]))[0]!.lastSeen });
+      assert.deepEqual(await p.setChosen(u, 'busy', 'in a meeting'), {
+        user: u,
+        state: 'busy',
+        status: 'in a meeting',
+        lastSeen: (await p.get([u]))[0]!.lastSeen,
+      });
       const [r] = await p.get([u]);
       assert.equal(r!.state, 'busy');
       assert.equal((await p.setChosen(u, 'away')).status, undefined);

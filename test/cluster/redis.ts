@@ -72,7 +72,9 @@ export class PrivateRedis {
 
   /** (Re)start the server and wait until it answers. */
   async start(): Promise<void> {
-    const proc = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(this.port), '--save', '', '--appendonly', 'no', '--dir', this.dir], { stdio: 'ignore' });
+    const proc = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(this.port), '--save', '', '--appendonly', 'no', '--dir', this.dir], {
+      stdio: 'ignore',
+    });
     this.#proc = proc;
     const deadline = Date.now() + 30_000;
     for (;;) {

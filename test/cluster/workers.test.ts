@@ -25,7 +25,10 @@ function health(port: number): Promise<{ node: string; connections: number }> {
 }
 
 void test('more than one worker without Redis is a configuration error that says why', () => {
-  assert.throws(() => resolveConfig({ workers: 2 }), (err: unknown) => err instanceof ConfigError && /workers: .*redis\.url/.test(err.message));
+  assert.throws(
+    () => resolveConfig({ workers: 2 }),
+    (err: unknown) => err instanceof ConfigError && /workers: .*redis\.url/.test(err.message),
+  );
   assert.equal(resolveConfig({ workers: 2, redis: { url: 'redis://127.0.0.1:6379' } }).workers, 2);
 });
 
@@ -34,9 +37,16 @@ void describe('herald serve --workers 2', { timeout: 600_000 }, () => {
   let node: NodeProcess;
   const clients: WsClient[] = [];
 
-  before(async () => {
-    node = await NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: ['--workers', '2', '--cluster.drain-window-ms', '200', '--auth.hmac-secret', TEST_SECRET] });
-  }, { timeout: 300_000 });
+  before(
+    async () => {
+      node = await NodeProcess.start({
+        redis: SHARED_REDIS_URL,
+        prefix,
+        args: ['--workers', '2', '--cluster.drain-window-ms', '200', '--auth.hmac-secret', TEST_SECRET],
+      });
+    },
+    { timeout: 300_000 },
+  );
   after(async () => {
     for (const c of clients) c.terminate();
     await node?.stop('SIGKILL');
@@ -76,7 +86,7 @@ void describe('herald serve --workers 2', { timeout: 600_000 }, () => {
     for (const c of clients) assert.equal((await c.nextPub(ch, 10_000)).data, 'all');
   });
 
-  void test('a user\'s sessions on both workers are listed by either and closed by one disconnect', async () => {
+  void test("a user's sessions on both workers are listed by either and closed by one disconnect", async () => {
     const token = await signToken('wk-ann');
     const mine: WsClient[] = [];
     const sessions = new Set<string>();
@@ -94,7 +104,11 @@ void describe('herald serve --workers 2', { timeout: 600_000 }, () => {
     }
     assert.deepEqual(new Set(listed.map((s) => s.session)), sessions);
     assert.equal(new Set(listed.map((s) => s.node)).size, 2);
-    const res = await fetch(`${node.url}/api/disconnect`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'wk-ann' }) });
+    const res = await fetch(`${node.url}/api/disconnect`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user: 'wk-ann' }),
+    });
     const body = (await res.json()) as { disconnected: number; nodes: number };
     assert.equal(body.nodes, 2);
     // Both workers hold some of the four: the one that answered closed its own, the other the rest.

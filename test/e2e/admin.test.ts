@@ -86,13 +86,18 @@ void describe('admin dashboard in Chromium', () => {
     const im = await startServer({ dev: true, dataDir: dir, web: { chat: false } });
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     let n = 0;
-    const sendOne = (): Promise<unknown> => fetch(`${im.url()}/api/im/send`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ from: 'ops', to: 'oncall', clientId: `im-${++n}`, data: { text: `alert ${n}` } }),
-    });
+    const sendOne = (): Promise<unknown> =>
+      fetch(`${im.url()}/api/im/send`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ from: 'ops', to: 'oncall', clientId: `im-${++n}`, data: { text: `alert ${n}` } }),
+      });
     try {
-      await fetch(`${im.url()}/api/im/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ users: [{ id: 'ops' }, { id: 'oncall' }] }) });
+      await fetch(`${im.url()}/api/im/users`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ users: [{ id: 'ops' }, { id: 'oncall' }] }),
+      });
       await page.goto(`${im.url()}/admin`);
       await page.waitForFunction(() => Number(document.body.dataset.ticks ?? 0) >= 2, undefined, { timeout: WAIT_MS });
       assert.equal(await page.textContent('#im-total'), '0');
@@ -112,10 +117,14 @@ void describe('admin dashboard in Chromium', () => {
     }
   });
 
-  void it('serves the favicon and the sign-in page\'s files without the key', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
+  void it("serves the favicon and the sign-in page's files without the key", { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
     const locked = await startServer({ apiKey: 'e2e-admin-key-0123456789' });
     try {
-      for (const [path, type] of [['/favicon.svg', 'image/svg+xml'], ['/admin/login.js', 'text/javascript; charset=utf-8'], ['/admin/login.css', 'text/css; charset=utf-8']]) {
+      for (const [path, type] of [
+        ['/favicon.svg', 'image/svg+xml'],
+        ['/admin/login.js', 'text/javascript; charset=utf-8'],
+        ['/admin/login.css', 'text/css; charset=utf-8'],
+      ]) {
         const r = await fetch(`${locked.url()}${path}`);
         assert.equal(r.status, 200, path);
         assert.equal(r.headers.get('content-type'), type);

@@ -33,7 +33,10 @@ void describe('web chat in Chromium', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function signIn(user: string, opts: { transport?: string; noWebSocket?: boolean; swallowWebSocket?: boolean; width?: number; height?: number } = {}): Promise<Page> {
+  async function signIn(
+    user: string,
+    opts: { transport?: string; noWebSocket?: boolean; swallowWebSocket?: boolean; width?: number; height?: number } = {},
+  ): Promise<Page> {
     const context = await browser.newContext({ viewport: { width: opts.width ?? 1100, height: opts.height ?? 700 } });
     if (opts.noWebSocket) await context.addInitScript(() => delete (window as { WebSocket?: unknown }).WebSocket);
     // A middlebox that accepts the WebSocket and never passes anything on.
@@ -211,7 +214,15 @@ void describe('web chat in Chromium', () => {
   async function insideViewport(page: Page, selector: string): Promise<boolean> {
     const box = await page.locator(selector).boundingBox();
     const vp = page.viewportSize()!;
-    return box !== null && box.width > 0 && box.height > 0 && box.x >= 0 && box.y >= 0 && box.x + box.width <= vp.width + 0.5 && box.y + box.height <= vp.height + 0.5;
+    return (
+      box !== null &&
+      box.width > 0 &&
+      box.height > 0 &&
+      box.x >= 0 &&
+      box.y >= 0 &&
+      box.x + box.width <= vp.width + 0.5 &&
+      box.y + box.height <= vp.height + 0.5
+    );
   }
 
   void it('fits a 375 px wide phone: the list, then the whole conversation and composer, and back', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
@@ -262,7 +273,7 @@ void describe('web chat in Chromium', () => {
     await sam.context().close();
   });
 
-  void it('edits and recalls one\'s own messages; the other side sees both', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
+  void it("edits and recalls one's own messages; the other side sees both", { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
     const uma = await signIn('uma');
     const vic = await signIn('vic');
     await addContact(uma, 'vic');
@@ -272,7 +283,7 @@ void describe('web chat in Chromium', () => {
     await vic.locator('#conversations .conv-item .unread').waitFor();
     await vic.click('#conversations .conv-item');
     await vic.locator('#messages .msg .text', { hasText: 'regrettable' }).waitFor();
-    assert.equal(await vic.locator('#messages .msg .edit').count(), 0, 'no edit on others\' messages');
+    assert.equal(await vic.locator('#messages .msg .edit').count(), 0, "no edit on others' messages");
 
     await uma.locator('#messages .msg.mine', { hasText: 'first draft' }).locator('.edit').click();
     await uma.locator('#edit-dialog[open]').waitFor();
@@ -321,7 +332,10 @@ void describe('web chat in Chromium', () => {
     assert.equal((await texts(wes)).length, 100);
     await wes.click('#older');
     await wes.locator('#messages .msg .text', { hasText: /^m1$/ }).waitFor();
-    assert.deepEqual(await texts(wes), Array.from({ length: 120 }, (_, i) => `m${i + 1}`));
+    assert.deepEqual(
+      await texts(wes),
+      Array.from({ length: 120 }, (_, i) => `m${i + 1}`),
+    );
     await wes.locator('#older').waitFor({ state: 'hidden' });
     await wes.context().close();
   });

@@ -97,8 +97,15 @@ void describe('Herald from another origin in Chromium', () => {
     const closed = await startServer({ dev: true });
     try {
       const outcome = await page.evaluate(async (base) => {
-        const poll = await fetch(`${base}/connection/poll?channel=x&user=mallory`).then(() => 'read', (e: Error) => e.name);
-        const command = await fetch(`${base}/connection/command?user=mallory`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"id":1,"cmd":"ping"}' }).then(
+        const poll = await fetch(`${base}/connection/poll?channel=x&user=mallory`).then(
+          () => 'read',
+          (e: Error) => e.name,
+        );
+        const command = await fetch(`${base}/connection/command?user=mallory`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{"id":1,"cmd":"ping"}',
+        }).then(
           () => 'read',
           (e: Error) => e.name,
         );
@@ -133,34 +140,41 @@ void describe('TLS in Chromium', () => {
     ca?.remove();
   });
 
-  void it('opens https:// and wss:// on the one port when it trusts the certificate key, and refuses it otherwise', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
-    const trusting = await launchBrowser([`--ignore-certificate-errors-spki-list=${spki}`]);
-    try {
-      const page = await trusting.newPage();
-      const res = await page.goto(`${herald.url()}/health`);
-      assert.equal(res?.status(), 200);
-      assert.match(herald.url(), /^https:/);
-      const reply = await page.evaluate(async (wss) => {
-        return new Promise((resolve, reject) => {
-          const ws = new WebSocket(wss);
-          ws.onopen = () => ws.send(JSON.stringify({ id: 1, cmd: 'connect', user: 'tess' }));
-          ws.onmessage = (e) => {
-            resolve(JSON.parse(String(e.data)));
-            ws.close();
-          };
-          ws.onerror = () => reject(new Error('wss failed'));
-        });
-      }, `${herald.url().replace('https', 'wss')}/connection/websocket`);
-      assert.equal((reply as { result: { user: string } }).result.user, 'tess');
-    } finally {
-      await trusting.close();
-    }
-    const plain = await launchBrowser();
-    try {
-      const page = await plain.newPage();
-      await assert.rejects(page.goto(`${herald.url()}/health`), /ERR_CERT_AUTHORITY_INVALID/);
-    } finally {
-      await plain.close();
-    }
-  });
+  void it(
+    'opens https:// and wss:// on the one port when it trusts the certificate key, and refuses it otherwise',
+    { timeout: E2E_TEST_TIMEOUT_MS },
+    async () => {
+      const trusting = await launchBrowser([`--ignore-certificate-errors-spki-list=${spki}`]);
+      try {
+        const page = await trusting.newPage();
+        const res = await page.goto(`${herald.url()}/health`);
+        assert.equal(res?.status(), 200);
+        assert.match(herald.url(), /^https:/);
+        const reply = await page.evaluate(
+          async (wss) => {
+            return new Promise((resolve, reject) => {
+              const ws = new WebSocket(wss);
+              ws.onopen = () => ws.send(JSON.stringify({ id: 1, cmd: 'connect', user: 'tess' }));
+              ws.onmessage = (e) => {
+                resolve(JSON.parse(String(e.data)));
+                ws.close();
+              };
+              ws.onerror = () => reject(new Error('wss failed'));
+            });
+          },
+          `${herald.url().replace('https', 'wss')}/connection/websocket`,
+        );
+        assert.equal((reply as { result: { user: string } }).result.user, 'tess');
+      } finally {
+        await trusting.close();
+      }
+      const plain = await launchBrowser();
+      try {
+        const page = await plain.newPage();
+        await assert.rejects(page.goto(`${herald.url()}/health`), /ERR_CERT_AUTHORITY_INVALID/);
+      } finally {
+        await plain.close();
+      }
+    },
+  );
 });

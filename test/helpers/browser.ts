@@ -20,9 +20,10 @@ export function launchBrowser(extraArgs: readonly string[] = []): Promise<Browse
  * `HERALD_UPDATE_SCREENSHOTS=1` asks for it, else test-results/screenshots/ (ignored by git), so
  * that a test run leaves the tracked files as they were.
  */
-export const SCREENSHOTS = process.env.HERALD_UPDATE_SCREENSHOTS === '1'
-  ? new URL('../../docs/screenshots/', import.meta.url)
-  : new URL('../../test-results/screenshots/', import.meta.url);
+export const SCREENSHOTS =
+  process.env.HERALD_UPDATE_SCREENSHOTS === '1'
+    ? new URL('../../docs/screenshots/', import.meta.url)
+    : new URL('../../test-results/screenshots/', import.meta.url);
 
 /** The file path of screenshot `name` (playwright creates the folder). */
 export const shot = (name: string): string => fileURLToPath(new URL(name, SCREENSHOTS));

@@ -28,7 +28,11 @@ export interface Run {
 let dataDirs = 0;
 export function run(args: string[], env: Record<string, string> = {}, cwd?: string): Run {
   const dataDir = join(tmpdir(), `herald-cli-data-${process.pid}-${++dataDirs}`);
-  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], { env: cleanEnv({ HERALD_DATA_DIR: dataDir, ...env }), cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], {
+    env: cleanEnv({ HERALD_DATA_DIR: dataDir, ...env }),
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.once('exit', () => rmSync(dataDir, { recursive: true, force: true }));
   const r: Run = {
     child,

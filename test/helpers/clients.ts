@@ -47,7 +47,11 @@ export class Inbox<T> {
       };
       const timer = setTimeout(() => {
         this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for an item${this.#failure ? ` (${this.#failure.message})` : ''}; have ${JSON.stringify(this.items).slice(0, 500)}`));
+        reject(
+          new Error(
+            `timed out after ${timeoutMs} ms waiting for an item${this.#failure ? ` (${this.#failure.message})` : ''}; have ${JSON.stringify(this.items).slice(0, 500)}`,
+          ),
+        );
       }, timeoutMs);
       this.#waiters.push(waiter);
     });

@@ -36,11 +36,27 @@ export function imStoreSuite(name: string, factory: () => Promise<ImStore>): voi
       const r2 = await sendDirect('bob', 'alice', 'two');
       const r3 = await sendDirect('alice', 'carol', 'three');
       assert.deepEqual([r1.message.seq, r2.message.seq, r3.message.seq], [1, 2, 1]);
-      assert.deepEqual(r1.inbox, [{ user: 'alice', seq: 1 }, { user: 'bob', seq: 1 }]);
-      assert.deepEqual(r3.inbox, [{ user: 'alice', seq: 3 }, { user: 'carol', seq: 1 }]);
+      assert.deepEqual(r1.inbox, [
+        { user: 'alice', seq: 1 },
+        { user: 'bob', seq: 1 },
+      ]);
+      assert.deepEqual(r3.inbox, [
+        { user: 'alice', seq: 3 },
+        { user: 'carol', seq: 1 },
+      ]);
       const inbox = await store.inbox('alice', 0, 10);
-      assert.deepEqual(inbox.map((e) => [e.seq, JSON.parse(e.message.payload)]), [[1, 'one'], [2, 'two'], [3, 'three']]);
-      assert.deepEqual((await store.inbox('alice', 1, 1)).map((e) => e.seq), [2]);
+      assert.deepEqual(
+        inbox.map((e) => [e.seq, JSON.parse(e.message.payload)]),
+        [
+          [1, 'one'],
+          [2, 'two'],
+          [3, 'three'],
+        ],
+      );
+      assert.deepEqual(
+        (await store.inbox('alice', 1, 1)).map((e) => e.seq),
+        [2],
+      );
     });
 
     it('returns the original entry for a repeated client id and writes nothing', async () => {
@@ -66,7 +82,10 @@ export function imStoreSuite(name: string, factory: () => Promise<ImStore>): voi
       const ok = results.filter((r) => r.status === 'fulfilled');
       assert.equal(ok.length, 50);
       const seqs = ok.map((r) => (r as PromiseFulfilledResult<{ message: { seq: number } }>).value.message.seq).sort((a, b) => a - b);
-      assert.deepEqual(seqs, Array.from({ length: 50 }, (_, i) => i + 1));
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: 50 }, (_, i) => i + 1),
+      );
       assert.equal((await store.conversation('d:alice:bob'))?.seq, 50);
       assert.deepEqual(await store.cursor('bob'), { head: 50, acked: 0 });
     });
@@ -86,9 +105,18 @@ export function imStoreSuite(name: string, factory: () => Promise<ImStore>): voi
 
     it('pages history both ways and lists conversations with unread counts', async () => {
       for (let i = 1; i <= 5; i++) await sendDirect(i % 2 ? 'alice' : 'bob', i % 2 ? 'bob' : 'alice', `m${i}`);
-      assert.deepEqual((await store.history('d:alice:bob', { limit: 2 })).map((m) => m.seq), [5, 4]);
-      assert.deepEqual((await store.history('d:alice:bob', { before: 4, limit: 2 })).map((m) => m.seq), [3, 2]);
-      assert.deepEqual((await store.history('d:alice:bob', { after: 3, limit: 10 })).map((m) => m.seq), [4, 5]);
+      assert.deepEqual(
+        (await store.history('d:alice:bob', { limit: 2 })).map((m) => m.seq),
+        [5, 4],
+      );
+      assert.deepEqual(
+        (await store.history('d:alice:bob', { before: 4, limit: 2 })).map((m) => m.seq),
+        [3, 2],
+      );
+      assert.deepEqual(
+        (await store.history('d:alice:bob', { after: 3, limit: 10 })).map((m) => m.seq),
+        [4, 5],
+      );
       let [conv] = await store.conversations('bob', 10);
       assert.equal(conv?.unread, 3);
       assert.equal(conv?.last?.seq, 5);
@@ -98,7 +126,7 @@ export function imStoreSuite(name: string, factory: () => Promise<ImStore>): voi
       assert.equal(await store.markRead('d:alice:bob', 'bob', 1), 3, 'read cursor never moves back');
     });
 
-    it('applies edit and recall to the author\'s own messages only', async () => {
+    it("applies edit and recall to the author's own messages only", async () => {
       const m = await sendDirect('alice', 'bob', 'orig');
       const conv = m.message.conversation;
       await assert.rejects(
@@ -111,25 +139,46 @@ export function imStoreSuite(name: string, factory: () => Promise<ImStore>): voi
       assert.equal(stored?.payload, '"new"');
       assert.ok(stored?.editedAt);
       await assert.rejects(
-        store.append({ conversation: conv, sender: 'alice', kind: 'recall', payload: 'null', target: m.message.id, recipients: ['alice'], notBefore: Date.now() + 1000 }),
+        store.append({
+          conversation: conv,
+          sender: 'alice',
+          kind: 'recall',
+          payload: 'null',
+          target: m.message.id,
+          recipients: ['alice'],
+          notBefore: Date.now() + 1000,
+        }),
         { code: 'HERALD_ERR_IM_RECALL_EXPIRED' },
       );
       await store.append({ conversation: conv, sender: 'alice', kind: 'recall', payload: 'null', target: m.message.id, recipients: ['alice', 'bob'] });
       stored = await store.message(m.message.id);
       assert.equal(stored?.recalled, true);
       assert.equal(stored?.payload, 'null');
-      await assert.rejects(
-        store.append({ conversation: conv, sender: 'alice', kind: 'recall', payload: 'null', target: 'missing', recipients: ['alice'] }),
-        { code: 'HERALD_ERR_IM_UNKNOWN_MESSAGE' },
-      );
+      await assert.rejects(store.append({ conversation: conv, sender: 'alice', kind: 'recall', payload: 'null', target: 'missing', recipients: ['alice'] }), {
+        code: 'HERALD_ERR_IM_UNKNOWN_MESSAGE',
+      });
     });
 
     it('manages group members and roles', async () => {
-      const g = await store.createConversation({ id: 'g:1', kind: 'group', title: 'T', members: [{ user: 'alice', role: 'owner' }, { user: 'bob', role: 'member' }] });
+      const g = await store.createConversation({
+        id: 'g:1',
+        kind: 'group',
+        title: 'T',
+        members: [
+          { user: 'alice', role: 'owner' },
+          { user: 'bob', role: 'member' },
+        ],
+      });
       assert.equal(g.memberCount, 2);
       await assert.rejects(store.createConversation({ id: 'g:1', kind: 'group', members: [] }), { code: 'HERALD_ERR_CONFLICT' });
       await store.append({ conversation: 'g:1', sender: 'alice', kind: 'message', payload: '1', recipients: ['alice', 'bob'] });
-      assert.deepEqual(await store.addMembers('g:1', [{ user: 'carol', role: 'member' }, { user: 'bob', role: 'member' }]), ['carol']);
+      assert.deepEqual(
+        await store.addMembers('g:1', [
+          { user: 'carol', role: 'member' },
+          { user: 'bob', role: 'member' },
+        ]),
+        ['carol'],
+      );
       const carol = await store.member('g:1', 'carol');
       assert.equal(carol?.readSeq, 1, 'history before joining counts as read');
       assert.equal(await store.setRole('g:1', 'bob', 'admin'), true);
@@ -138,7 +187,10 @@ export function imStoreSuite(name: string, factory: () => Promise<ImStore>): voi
       assert.equal(await store.removeMember('g:1', 'carol'), true);
       assert.equal(await store.removeMember('g:1', 'carol'), false);
       assert.equal((await store.conversation('g:1'))?.memberCount, 2);
-      assert.deepEqual((await store.members('g:1')).map((m) => m.user), ['alice', 'bob']);
+      assert.deepEqual(
+        (await store.members('g:1')).map((m) => m.user),
+        ['alice', 'bob'],
+      );
     });
 
     it('keeps contacts both ways', async () => {

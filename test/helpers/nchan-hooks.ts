@@ -56,7 +56,10 @@ export async function startHookServer(): Promise<HookServer> {
         return void res.end('no beef');
       }
       if (channel.startsWith('slow')) {
-        const t = setTimeout(() => { timers.delete(t); res.writeHead(200).end(); }, 5000);
+        const t = setTimeout(() => {
+          timers.delete(t);
+          res.writeHead(200).end();
+        }, 5000);
         timers.add(t);
         return;
       }

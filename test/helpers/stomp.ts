@@ -160,5 +160,7 @@ export class RawStomp {
 
 /** Build a frame's text (headers as given, no escaping). */
 export function frame(command: string, headers: Record<string, string> = {}, body = ''): string {
-  return `${command}\n${Object.entries(headers).map(([k, v]) => `${k}:${v}\n`).join('')}\n${body}\0`;
+  return `${command}\n${Object.entries(headers)
+    .map(([k, v]) => `${k}:${v}\n`)
+    .join('')}\n${body}\0`;
 }

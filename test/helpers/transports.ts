@@ -88,7 +88,12 @@ async function wsSession(server: HeraldServer, channels: string[], from: From): 
   };
 }
 
-function streamFrames(frames: Inbox<Frame>, pubs: Inbox<Pub>, control: Inbox<Frame>, state: { recovered: boolean; pos: Map<string, string> }): (f: Frame) => void {
+function streamFrames(
+  frames: Inbox<Frame>,
+  pubs: Inbox<Pub>,
+  control: Inbox<Frame>,
+  state: { recovered: boolean; pos: Map<string, string> },
+): (f: Frame) => void {
   return (f) => {
     if (f.type === 'pub') {
       state.pos.set(f.channel, `${f.epoch}:${f.offset}`);

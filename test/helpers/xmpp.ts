@@ -154,4 +154,5 @@ export function plain(user: string, password = 'x'): string {
 }
 
 /** The RFC 6120 stream header a TCP client sends. */
-export const STREAM_HEADER = "<?xml version='1.0'?><stream:stream to='localhost' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>";
+export const STREAM_HEADER =
+  "<?xml version='1.0'?><stream:stream to='localhost' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>";

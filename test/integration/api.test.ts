@@ -92,9 +92,21 @@ describe('server API', () => {
       const a = chan();
       const b = chan();
       const json = await api('POST', '/api/publish', { channels: [a, b], data: 1 });
-      assert.deepEqual(json.body.results.map((r: { channel: string; offset: number }) => [r.channel, r.offset]), [[a, 1], [b, 1]]);
+      assert.deepEqual(
+        json.body.results.map((r: { channel: string; offset: number }) => [r.channel, r.offset]),
+        [
+          [a, 1],
+          [b, 1],
+        ],
+      );
       const raw = await api('POST', `/api/publish?channel=${a}&channel=${b}`, 'two', { 'content-type': 'text/plain' });
-      assert.deepEqual(raw.body.results.map((r: { channel: string; offset: number }) => [r.channel, r.offset]), [[a, 2], [b, 2]]);
+      assert.deepEqual(
+        raw.body.results.map((r: { channel: string; offset: number }) => [r.channel, r.offset]),
+        [
+          [a, 2],
+          [b, 2],
+        ],
+      );
     });
 
     test('a raw publish declared application/json must be JSON (400 otherwise)', async () => {
@@ -152,7 +164,10 @@ describe('server API', () => {
       await publish(server, chan('elsewhere'), 0);
       const r = await api('GET', `/api/channels?prefix=${encodeURIComponent(prefix)}`);
       assert.equal(r.status, 200);
-      assert.deepEqual(r.body.channels.map((c: { channel: string }) => c.channel), [prefix + 'a', prefix + 'b', prefix + 'c']);
+      assert.deepEqual(
+        r.body.channels.map((c: { channel: string }) => c.channel),
+        [prefix + 'a', prefix + 'b', prefix + 'c'],
+      );
       assert.deepEqual(Object.keys(r.body.channels[0]).sort(), ['buffered', 'channel', 'position', 'subscribers']);
       const limited = await api('GET', `/api/channels?prefix=${encodeURIComponent(prefix)}&limit=2`);
       assert.equal(limited.body.channels.length, 2);
@@ -263,7 +278,10 @@ describe('server API', () => {
       assert.equal(p.body.id, 7);
       assert.equal(p.body.result.offset, 1);
       const h = await cmd({ id: 8, cmd: 'history', channel: ch });
-      assert.deepEqual(h.body.result.publications.map((x: { data: unknown }) => x.data), [{ n: 1 }]);
+      assert.deepEqual(
+        h.body.result.publications.map((x: { data: unknown }) => x.data),
+        [{ n: 1 }],
+      );
       assert.equal(h.body.result.offset, 1);
     });
 

@@ -30,7 +30,11 @@ describe('client → backend and the server API additions', () => {
   const api = async (method: string, path: string, body?: unknown, key: string | null = KEY): Promise<{ status: number; body: any }> => {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (key) headers.authorization = `apikey ${key}`;
-    const res = await fetch(`${server.url()}/api/${path}`, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+    const res = await fetch(`${server.url()}/api/${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
     return { status: res.status, body: await res.json() };
   };
 
@@ -80,7 +84,10 @@ describe('client → backend and the server API additions', () => {
   });
 
   test('rpc and send over HTTP POST /connection/command too', async () => {
-    const res = await fetch(`${server.url()}/connection/command?user=rpc-http`, { method: 'POST', body: JSON.stringify({ id: 1, cmd: 'rpc', method: 'echo', data: 'hi' }) });
+    const res = await fetch(`${server.url()}/connection/command?user=rpc-http`, {
+      method: 'POST',
+      body: JSON.stringify({ id: 1, cmd: 'rpc', method: 'echo', data: 'hi' }),
+    });
     assert.deepEqual(await res.json(), { id: 1, result: { data: { echo: 'hi', user: 'rpc-http' } } });
   });
 
@@ -151,7 +158,10 @@ describe('client → backend and the server API additions', () => {
     const reset = await api('PUT', 'im/contacts/pres-me', { contacts: ['pres-on'] });
     assert.deepEqual(reset.body, { added: 0, removed: 1 });
     const got = await api('GET', 'im/contacts/pres-me');
-    assert.deepEqual(got.body.contacts.map((p: { user: string }) => p.user), ['pres-on']);
+    assert.deepEqual(
+      got.body.contacts.map((p: { user: string }) => p.user),
+      ['pres-on'],
+    );
     await waitFor(() => true);
     const p1 = await api('POST', 'presence', { users: ['pres-on', 'pres-nobody'] });
     const states = Object.fromEntries(p1.body.presence.map((p: { user: string; state: string }) => [p.user, p.state]));
@@ -176,14 +186,17 @@ describe('client → backend and the server API additions', () => {
     assert.deepEqual(await other.ok('ping'), {});
   });
 
-  test('sessions: a user\'s live sessions with this node\'s id, gone once closed; long-polls are not sessions', async () => {
+  test("sessions: a user's live sessions with this node's id, gone once closed; long-polls are not sessions", async () => {
     const node = (await api('GET', 'stats')).body.node as string;
     await open({ user: 'sess-ann' });
     await open({ user: 'sess-ann' });
     await open({ user: 'sess-bob' });
     // A long-poll of the same user waits meanwhile.
     const ac = new AbortController();
-    const polling = fetch(`${server.url()}/connection/poll?channel=sess-news&user=sess-ann`, { signal: ac.signal }).then((r) => r.body?.cancel(), () => undefined);
+    const polling = fetch(`${server.url()}/connection/poll?channel=sess-news&user=sess-ann`, { signal: ac.signal }).then(
+      (r) => r.body?.cancel(),
+      () => undefined,
+    );
     await waitFor(() => server.core.hub.connectionsByTransport()['long-poll'] === 1, 3_000, 'the long-poll');
     const listed = await api('GET', 'users/sess-ann/sessions');
     assert.equal(listed.status, 200);

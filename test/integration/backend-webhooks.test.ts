@@ -39,7 +39,14 @@ describe('webhooks', () => {
     server = await startServer({
       dev: true,
       im: { storePath: join(dir, 'im.db'), presenceGraceMs: 50 },
-      backend: { webhookUrl: `${backend.url}/webhook`, secret: SECRET, webhookIntervalMs: 20, webhookBatchSize: 50, webhookRetryMinMs: 50, webhookRetryMaxMs: 200 },
+      backend: {
+        webhookUrl: `${backend.url}/webhook`,
+        secret: SECRET,
+        webhookIntervalMs: 20,
+        webhookBatchSize: 50,
+        webhookRetryMinMs: 50,
+        webhookRetryMaxMs: 200,
+      },
     });
     await server.im.ready();
   });
@@ -104,11 +111,18 @@ describe('webhooks', () => {
     poll.abort();
     await pending;
     await waitFor(() => server.core.clients.admitted === 0, 3_000, 'the long-poll closed');
-    assert.equal(find('connect', (e) => e.data.transport === 'nchan-longpoll'), undefined);
+    assert.equal(
+      find('connect', (e) => e.data.transport === 'nchan-longpoll'),
+      undefined,
+    );
   });
 
   test('IM: message stored, presence changes, and "offline with unread" for an offline recipient', async () => {
-    await fetch(`${server.url()}/api/im/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ users: [{ id: 'hook-off' }] }) });
+    await fetch(`${server.url()}/api/im/users`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ users: [{ id: 'hook-off' }] }),
+    });
     const a = await open('hook-sender');
     await a.ok('subscribe', { channel: 'inbox:hook-sender' });
     const ack = await a.ok('im.send', { to: 'hook-off', clientId: 'w1', data: { text: 'ping' } });
@@ -149,7 +163,16 @@ describe('webhooks', () => {
 describe('webhooks: signature mismatch and bounded queue', () => {
   test('a Herald with the wrong secret is refused (401) and retries; the events stay queued', async () => {
     const backend = await startBackend({ secret: SECRET });
-    const server = await startServer({ dev: true, backend: { webhookUrl: `${backend.url}/webhook`, secret: 'not-the-right-secret-0000', webhookIntervalMs: 10, webhookRetryMinMs: 50, webhookRetryMaxMs: 100 } });
+    const server = await startServer({
+      dev: true,
+      backend: {
+        webhookUrl: `${backend.url}/webhook`,
+        secret: 'not-the-right-secret-0000',
+        webhookIntervalMs: 10,
+        webhookRetryMinMs: 50,
+        webhookRetryMaxMs: 100,
+      },
+    });
     try {
       const c = await WsClient.connected(wsUrl(server), { user: 'forger' });
       await c.close();

@@ -9,7 +9,12 @@ import type { HeraldServer } from '../../src/index.js';
 import { chan, publish, startServer } from '../helpers/server.js';
 import { type Session, subscribe, TRANSPORTS } from '../helpers/transports.js';
 
-const CONFIG = { namespaces: [{ name: 'short', historySize: 3 }, { name: 'burst', historySize: 1000 }] };
+const CONFIG = {
+  namespaces: [
+    { name: 'short', historySize: 3 },
+    { name: 'burst', historySize: 1000 },
+  ],
+};
 
 async function del(server: HeraldServer, channel: string): Promise<number> {
   const res = await fetch(`${server.url()}/api/channels/${encodeURIComponent(channel)}`, { method: 'DELETE' });
@@ -45,8 +50,14 @@ for (const transport of TRANSPORTS) {
       await publish(server, ch, 'new-1');
       await publish(server, ch, 'new-2');
       const got = await s.pubs.takeN(2);
-      assert.deepEqual(got.map((p) => p.data), ['new-1', 'new-2']);
-      assert.deepEqual(got.map((p) => p.offset), [3, 4]);
+      assert.deepEqual(
+        got.map((p) => p.data),
+        ['new-1', 'new-2'],
+      );
+      assert.deepEqual(
+        got.map((p) => p.offset),
+        [3, 4],
+      );
       assert.equal(s.recovered(), true);
     });
 
@@ -55,7 +66,10 @@ for (const transport of TRANSPORTS) {
       for (let i = 1; i <= 5; i++) await publish(server, ch, i);
       const s = await open([ch], { last: 3 });
       const history = await s.pubs.takeN(3);
-      assert.deepEqual(history.map((p) => p.data), [3, 4, 5]);
+      assert.deepEqual(
+        history.map((p) => p.data),
+        [3, 4, 5],
+      );
       await publish(server, ch, 6);
       assert.equal((await s.pubs.take()).data, 6);
     });
@@ -72,7 +86,10 @@ for (const transport of TRANSPORTS) {
       await publish(server, ch, 5);
       const s2 = await open([ch], { since: pos });
       const missed = await s2.pubs.takeN(2);
-      assert.deepEqual(missed.map((p) => p.data), [4, 5]);
+      assert.deepEqual(
+        missed.map((p) => p.data),
+        [4, 5],
+      );
       assert.equal(s2.recovered(), true);
       await publish(server, ch, 6);
       assert.deepEqual((await s2.pubs.take()).data, 6);
@@ -89,7 +106,10 @@ for (const transport of TRANSPORTS) {
       for (let i = 2; i <= 6; i++) await publish(server, ch, i);
       const s2 = await open([ch], { since: pos });
       const kept = await s2.pubs.takeN(3);
-      assert.deepEqual(kept.map((p) => p.data), [4, 5, 6]);
+      assert.deepEqual(
+        kept.map((p) => p.data),
+        [4, 5, 6],
+      );
       assert.equal(s2.recovered(), false);
     });
 

@@ -68,7 +68,10 @@ describe('herald CLI', () => {
     envWins.child.kill('SIGTERM');
     await envWins.exited;
 
-    const flagWins = run(['serve', '--config', file, '--port', String(flagPort), '--timing.ping-interval-ms', '2000'], { HERALD_PORT: String(envPort), HERALD_TIMING_PING_INTERVAL_MS: '1500' });
+    const flagWins = run(['serve', '--config', file, '--port', String(flagPort), '--timing.ping-interval-ms', '2000'], {
+      HERALD_PORT: String(envPort),
+      HERALD_TIMING_PING_INTERVAL_MS: '1500',
+    });
     running.push(flagWins);
     assert.equal(await listening(flagWins), flagPort, 'flags beat env');
     const c2 = await WsClient.open(`ws://127.0.0.1:${flagPort}/connection/websocket`);

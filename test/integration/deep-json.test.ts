@@ -117,7 +117,11 @@ describe('deeply nested JSON', () => {
   test('a deep JSON body published raw on an Nchan route reaches native history as text, not as a 500', async () => {
     const id = chan('nchan-deep');
     const body = nested(20_000);
-    const p = await fetch(`${server.url()}/pub/${id}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `apikey ${API_KEY}` }, body });
+    const p = await fetch(`${server.url()}/pub/${id}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `apikey ${API_KEY}` },
+      body,
+    });
     assert.ok(p.status === 201 || p.status === 202, `publish answered ${p.status}`);
     const c = await open('deep-hist');
     const h = await c.command('history', { channel: id, limit: 10 });

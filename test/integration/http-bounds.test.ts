@@ -15,7 +15,11 @@ const BODY = 'x'.repeat(60_000);
 /** Publish `n` 60 KB messages to each channel through the API. */
 async function fill(server: HeraldServer, channels: string[], n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
-    const r = await fetch(`${server.url()}/api/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ channels, data: { i, body: BODY } }) });
+    const r = await fetch(`${server.url()}/api/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ channels, data: { i, body: BODY } }),
+    });
     assert.equal(r.status, 200);
   }
 }
@@ -68,7 +72,11 @@ test('long-poll answers stop at limits.maxOutboundBytes with more:true, and the 
       since = body.position;
       pages++;
     }
-    assert.deepEqual(seen, Array.from({ length: 20 }, (_, i) => i), 'every publication once, in order');
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 20 }, (_, i) => i),
+      'every publication once, in order',
+    );
     assert.ok(pages >= 6, `${pages} pages`);
   } finally {
     await server.close();
@@ -110,10 +118,14 @@ test('a socket that never reads its answer is cut after timing.sendTimeoutMs and
     const closed = sockets.map((s) => new Promise<void>((r) => s.once('close', () => r())));
     let done = false;
     void Promise.all(closed).then(() => (done = true));
-    await waitFor(() => {
-      peak = Math.max(peak, held(sockets));
-      return done;
-    }, 20_000, 'every stuck socket cut');
+    await waitFor(
+      () => {
+        peak = Math.max(peak, held(sockets));
+        return done;
+      },
+      20_000,
+      'every stuck socket cut',
+    );
     assert.ok(peak > 10_000_000, `the answers were held (${peak} bytes)`);
     assert.ok(server.sendTimeout.cut >= 3, `${server.sendTimeout.cut} sockets cut`);
     assert.equal(held(sockets), 0);

@@ -202,7 +202,10 @@ describe('native HTTP transports: shutdown and slow consumers', () => {
     assert.deepEqual({ code: d2.code, reconnect: d2.reconnect }, { code: 3001, reconnect: true });
     const answer = await waiting;
     assert.equal(answer.status, 200);
-    assert.deepEqual(answer.body.publications.map((f: { type: string; code: number }) => [f.type, f.code]), [['disconnect', 3001]]);
+    assert.deepEqual(
+      answer.body.publications.map((f: { type: string; code: number }) => [f.type, f.code]),
+      [['disconnect', 3001]],
+    );
     await sse.ended;
     await stream.ended;
   });

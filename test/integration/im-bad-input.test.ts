@@ -98,7 +98,7 @@ describe('IM bad input', () => {
     assert.equal((await server.engines.imStore.message(ok.id))?.sender, mallory);
   });
 
-  test('another user\'s inbox channel can be neither subscribed, read nor published to', async () => {
+  test("another user's inbox channel can be neither subscribed, read nor published to", async () => {
     const [alice, bob] = names('alice', 'bob');
     await connect(bob!);
     const a = await connect(alice!);
@@ -187,7 +187,7 @@ describe('IM bad input', () => {
     const token = await signToken(alice!, {}, { exp: Math.floor(Date.now() / 1000) + 2 });
     const a = await connect(alice!, { token });
     await a.ok('im.send', { to: bob, clientId: '1', data: 'while valid' });
-    await sleep(Math.max(0, ((Math.floor(Date.now() / 1000) + 2) * 1000) - Date.now() + 100));
+    await sleep(Math.max(0, (Math.floor(Date.now() / 1000) + 2) * 1000 - Date.now() + 100));
     while ((await a.ws.command('im.sync', {})).result) await sleep(200);
     const err = await a.fails('im.send', { to: bob, clientId: '2', data: 'after expiry' });
     assert.equal(err.name, 'HERALD_ERR_TOKEN_EXPIRED');

@@ -94,7 +94,11 @@ describe('IM durability across a SIGKILL', () => {
       if (!page.more) break;
       after = page.messages.at(-1).seq;
     }
-    assert.deepEqual(got.map((m) => m.seq), Array.from({ length: got.length }, (_, i) => i + 1), 'gap-free inbox');
+    assert.deepEqual(
+      got.map((m) => m.seq),
+      Array.from({ length: got.length }, (_, i) => i + 1),
+      'gap-free inbox',
+    );
     const stored = new Map(got.map((m) => [m.message.id, m]));
     for (const ack of acks) {
       const m = stored.get(ack.id);

@@ -65,7 +65,11 @@ describe('IM groups, presence and contacts', () => {
     const members = await c.ok('im.group.members', { group: g.group });
     assert.deepEqual(
       members.members.map((m: any) => [m.user, m.role]),
-      [[alice, 'owner'], [bob, 'member'], [carol, 'member']],
+      [
+        [alice, 'owner'],
+        [bob, 'member'],
+        [carol, 'member'],
+      ],
     );
   });
 
@@ -97,7 +101,13 @@ describe('IM groups, presence and contacts', () => {
     const left = await b.event(memberEvent('left'));
     assert.equal(left.message.data.user, alice);
     const members = await b.ok('im.group.members', { group: g.group });
-    assert.deepEqual(members.members.map((m: any) => [m.user, m.role]), [[bob, 'member'], [carol, 'owner']]);
+    assert.deepEqual(
+      members.members.map((m: any) => [m.user, m.role]),
+      [
+        [bob, 'member'],
+        [carol, 'owner'],
+      ],
+    );
     assert.equal((await a.fails('im.group.members', { group: g.group })).name, 'HERALD_ERR_IM_NOT_MEMBER');
   });
 
@@ -117,7 +127,10 @@ describe('IM groups, presence and contacts', () => {
     const page = await b.ok('im.history', { conversation: g.group, after: entry.deliveredSeq });
     assert.equal(page.messages.at(-1).id, ack.id);
     await b.ok('im.ack', { conversation: g.group, seq: entry.seq });
-    assert.equal((await b.ok('im.sync', {})).groups.find((x: any) => x.conversation === g.group), undefined);
+    assert.equal(
+      (await b.ok('im.sync', {})).groups.find((x: any) => x.conversation === g.group),
+      undefined,
+    );
   });
 
   test('typing is pushed to the other members only', async () => {
@@ -134,7 +147,10 @@ describe('IM groups, presence and contacts', () => {
     const a = await connect(alice!);
     await server.im.registerUser(bob!); // known, never connected
     await a.ok('im.contacts.add', { user: bob });
-    assert.deepEqual((await a.ok('im.contacts.list')).contacts.map((c: any) => c.user), [bob]);
+    assert.deepEqual(
+      (await a.ok('im.contacts.list')).contacts.map((c: any) => c.user),
+      [bob],
+    );
     const b = await connect(bob!);
     let ev = await a.event((e) => e.type === 'presence' && e.user === bob && e.state === 'online', 2_000);
     assert.equal(typeof ev.lastSeen, 'number');
@@ -142,7 +158,10 @@ describe('IM groups, presence and contacts', () => {
     ev = await a.event((e) => e.type === 'presence' && e.state === 'busy');
     assert.equal(ev.status, 'in a meeting');
     const got = await a.ok('im.presence.get', { users: [bob, `ghost${n}`] });
-    assert.deepEqual(got.presence.map((p: any) => p.state), ['busy', 'offline']);
+    assert.deepEqual(
+      got.presence.map((p: any) => p.state),
+      ['busy', 'offline'],
+    );
     b.kill(); // unclean: no goodbye
     ev = await a.event((e) => e.type === 'presence' && e.user === bob && e.state === 'offline', 3_000);
     assert.ok(ev.lastSeen <= Date.now());
@@ -150,7 +169,7 @@ describe('IM groups, presence and contacts', () => {
     assert.deepEqual((await a.ok('im.contacts.list')).contacts, []);
   });
 
-  test('members of a user\'s groups see its presence changes', async () => {
+  test("members of a user's groups see its presence changes", async () => {
     const [alice, bob] = names('alice', 'bob');
     const a = await connect(alice!);
     const b = await connect(bob!);

@@ -56,7 +56,10 @@ describe('IM over long-poll and HTTP POST', () => {
     for (let i = 4; i <= 8; i++) await a.ok('im.send', { to: bob, clientId: `o${i}`, data: `live ${i}` });
     await waitFor(() => b.view.contiguous() === 8, 5_000, 'live messages');
     assert.deepEqual(b.view.order, [1, 2, 3, 4, 5, 6, 7, 8]);
-    assert.deepEqual([...b.view.bySeq.values()].map((e) => e.message.data), ['offline 1', 'offline 2', 'offline 3', 'live 4', 'live 5', 'live 6', 'live 7', 'live 8']);
+    assert.deepEqual(
+      [...b.view.bySeq.values()].map((e) => e.message.data),
+      ['offline 1', 'offline 2', 'offline 3', 'live 4', 'live 5', 'live 6', 'live 7', 'live 8'],
+    );
     assert.equal((await b.ok('im.ack', { seq: 8 })).acked, 8);
     assert.equal((await b.ok('im.sync')).messages.length, 0);
   });

@@ -41,7 +41,7 @@ describe('IM over WebSocket: durable 1:1 messaging', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('a send is acked with id, conversation seq and time, and reaches the recipient and the sender\'s other sessions', async () => {
+  test("a send is acked with id, conversation seq and time, and reaches the recipient and the sender's other sessions", async () => {
     const [alice, bob] = names('alice', 'bob');
     const b = await connect(bob!);
     const a1 = await connect(alice!);
@@ -71,17 +71,33 @@ describe('IM over WebSocket: durable 1:1 messaging', () => {
     for (let i = 1; i <= 5; i++) acks.push(await a.ok('im.send', { to: bob, clientId: `m${i}`, data: `msg ${i}` }));
     const b = await connect(bob!);
     const sync = await b.ok('im.sync', {});
-    assert.deepEqual(sync.messages.map((m: any) => m.seq), [1, 2, 3, 4, 5]);
-    assert.deepEqual(sync.messages.map((m: any) => m.message.data), ['msg 1', 'msg 2', 'msg 3', 'msg 4', 'msg 5']);
-    assert.deepEqual(sync.messages.map((m: any) => m.message.id), acks.map((x) => x.id));
+    assert.deepEqual(
+      sync.messages.map((m: any) => m.seq),
+      [1, 2, 3, 4, 5],
+    );
+    assert.deepEqual(
+      sync.messages.map((m: any) => m.message.data),
+      ['msg 1', 'msg 2', 'msg 3', 'msg 4', 'msg 5'],
+    );
+    assert.deepEqual(
+      sync.messages.map((m: any) => m.message.id),
+      acks.map((x) => x.id),
+    );
     assert.equal(sync.head, 5);
     assert.equal(sync.acked, 0);
     assert.equal(sync.more, false);
     assert.equal((await b.ok('im.ack', { seq: 3 })).acked, 3);
     const rest = await b.ok('im.sync', {});
-    assert.deepEqual(rest.messages.map((m: any) => m.seq), [4, 5], 'sync without a cursor starts after the ack');
+    assert.deepEqual(
+      rest.messages.map((m: any) => m.seq),
+      [4, 5],
+      'sync without a cursor starts after the ack',
+    );
     const page = await b.ok('im.sync', { after: 0, limit: 2 });
-    assert.deepEqual(page.messages.map((m: any) => m.seq), [1, 2]);
+    assert.deepEqual(
+      page.messages.map((m: any) => m.seq),
+      [1, 2],
+    );
     assert.equal(page.more, true);
   });
 
@@ -116,7 +132,10 @@ describe('IM over WebSocket: durable 1:1 messaging', () => {
     for (let s = 1; s <= 40; s++) await b.message(s);
     assert.equal(b.view.contiguous(), 40);
     const sync = await b.ok('im.sync', {});
-    assert.deepEqual(sync.messages.map((m: any) => m.seq), Array.from({ length: 40 }, (_, i) => i + 1));
+    assert.deepEqual(
+      sync.messages.map((m: any) => m.seq),
+      Array.from({ length: 40 }, (_, i) => i + 1),
+    );
   });
 
   test('an unacked message is re-delivered with the same id and seq after the socket was killed before the ack', async () => {
@@ -160,9 +179,15 @@ describe('IM over WebSocket: durable 1:1 messaging', () => {
     const b = clients.at(-1)!;
     const conv = `d:${alice}:${bob}`;
     const back = await b.ok('im.history', { conversation: conv, limit: 2 });
-    assert.deepEqual(back.messages.map((m: any) => m.seq), [4, 3]);
+    assert.deepEqual(
+      back.messages.map((m: any) => m.seq),
+      [4, 3],
+    );
     const fwd = await b.ok('im.history', { conversation: conv, after: 1, limit: 2 });
-    assert.deepEqual(fwd.messages.map((m: any) => m.data), ['t2', 't3']);
+    assert.deepEqual(
+      fwd.messages.map((m: any) => m.data),
+      ['t2', 't3'],
+    );
     let list = await b.ok('im.conversations', {});
     assert.equal(list.conversations[0].id, conv);
     assert.equal(list.conversations[0].unread, 4);
@@ -185,7 +210,7 @@ describe('IM over WebSocket: durable 1:1 messaging', () => {
     assert.deepEqual(r, { type: 'receipt', kind: 'delivered', conversation: ack.conversation, user: bob, seq: 1 });
   });
 
-  test('recall and edit of one\'s own message are events in the conversation', async () => {
+  test("recall and edit of one's own message are events in the conversation", async () => {
     const [alice, bob] = names('alice', 'bob');
     const a = await connect(alice!);
     const b = await connect(bob!);

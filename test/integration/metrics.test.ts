@@ -41,7 +41,10 @@ describe('/metrics', () => {
     assert.equal(/^herald_process_/m.test(text), false, 'no double prefix');
     const gauges = [...text.matchAll(/^# TYPE (herald_\S+) gauge$/gm)].map((m) => m[1]!);
     assert.ok(gauges.includes('herald_connections'));
-    assert.deepEqual(gauges.filter((g) => g.endsWith('_total')), []);
+    assert.deepEqual(
+      gauges.filter((g) => g.endsWith('_total')),
+      [],
+    );
   });
 
   test('command errors are counted per command, code and transport, over WebSocket and HTTP', async () => {

@@ -189,8 +189,14 @@ describe('native WebSocket protocol', () => {
       const [p] = await publish(server, ch, 'one');
       const c = await connected();
       const r = await c.ok('subscribe', { channel: ch, last: 5 });
-      assert.deepEqual({ channel: r.channel, epoch: r.epoch, offset: r.offset, recovered: r.recovered }, { channel: ch, epoch: p!.epoch, offset: 1, recovered: true });
-      assert.deepEqual(r.publications.map((x: { data: unknown }) => x.data), ['one']);
+      assert.deepEqual(
+        { channel: r.channel, epoch: r.epoch, offset: r.offset, recovered: r.recovered },
+        { channel: ch, epoch: p!.epoch, offset: 1, recovered: true },
+      );
+      assert.deepEqual(
+        r.publications.map((x: { data: unknown }) => x.data),
+        ['one'],
+      );
       await c.ok('unsubscribe', { channel: ch });
       await publish(server, ch, 'two');
       const other = chan();
@@ -204,12 +210,21 @@ describe('native WebSocket protocol', () => {
       for (let i = 1; i <= 5; i++) await publish(server, ch, i);
       const c = await connected();
       const all = await c.ok('history', { channel: ch });
-      assert.deepEqual(all.publications.map((x: { data: number }) => x.data), [1, 2, 3, 4, 5]);
+      assert.deepEqual(
+        all.publications.map((x: { data: number }) => x.data),
+        [1, 2, 3, 4, 5],
+      );
       assert.equal(all.offset, 5);
       const since = await c.ok('history', { channel: ch, since: `${all.epoch}:2`, limit: 2 });
-      assert.deepEqual(since.publications.map((x: { data: number }) => x.data), [3, 4]);
+      assert.deepEqual(
+        since.publications.map((x: { data: number }) => x.data),
+        [3, 4],
+      );
       const rev = await c.ok('history', { channel: ch, limit: 2, reverse: true });
-      assert.deepEqual(rev.publications.map((x: { data: number }) => x.data), [5, 4]);
+      assert.deepEqual(
+        rev.publications.map((x: { data: number }) => x.data),
+        [5, 4],
+      );
     });
 
     test('commands sent without an id get replies without an id, subscribe included', async () => {
@@ -239,7 +254,11 @@ describe('native WebSocket protocol', () => {
       await fetch(`${server.url()}/api/publish?channel=${ch}`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
       const text = await c.nextPub(ch);
       assert.deepEqual({ data: text.data, contentType: text.contentType }, { data: 'hello', contentType: 'text/plain' });
-      await fetch(`${server.url()}/api/publish?channel=${ch}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from([0, 1, 255]) });
+      await fetch(`${server.url()}/api/publish?channel=${ch}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: Buffer.from([0, 1, 255]),
+      });
       const bin = await c.nextPub(ch);
       assert.equal(bin.encoding, 'base64');
       assert.deepEqual(Buffer.from(bin.data as string, 'base64'), Buffer.from([0, 1, 255]));

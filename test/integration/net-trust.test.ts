@@ -23,12 +23,15 @@ interface Answer {
 function raw(server: HeraldServer, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Answer> {
   const { port } = server.address();
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers: { ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}), ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers }));
-    });
+    const req = request(
+      { host: '127.0.0.1', port, method, path, headers: { ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}), ...headers } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -203,7 +206,13 @@ describe('CSRF and DNS rebinding', () => {
     const server = await start({ apiKey: KEY });
     try {
       const auth = { 'x-api-key': KEY };
-      const send = await raw(server, 'POST', '/api/im/send', { 'content-type': 'text/plain', ...auth }, JSON.stringify({ from: 'alice', to: 'bob', data: 'hi' }));
+      const send = await raw(
+        server,
+        'POST',
+        '/api/im/send',
+        { 'content-type': 'text/plain', ...auth },
+        JSON.stringify({ from: 'alice', to: 'bob', data: 'hi' }),
+      );
       assert.equal(send.status, 415);
       assert.equal(JSON.parse(send.body).code, 'HERALD_ERR_UNSUPPORTED_MEDIA_TYPE');
       assert.equal((await raw(server, 'POST', '/api/revoke', { 'content-type': 'application/x-www-form-urlencoded', ...auth }, 'user=alice')).status, 415);

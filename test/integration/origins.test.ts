@@ -49,20 +49,31 @@ describe('Origin policy', () => {
   test('native HTTP transports answer CORS for allowed origins (preflight included) and refuse others before running', async () => {
     const server = await startServer({ dev: true, allowedOrigins: [APP], channels: { allowPublish: true } });
     try {
-      const pre = await fetch(`${server.url()}/connection/command`, { method: 'OPTIONS', headers: { origin: APP, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, authorization' } });
+      const pre = await fetch(`${server.url()}/connection/command`, {
+        method: 'OPTIONS',
+        headers: { origin: APP, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, authorization' },
+      });
       assert.equal(pre.status, 204);
       assert.equal(pre.headers.get('access-control-allow-origin'), APP);
       assert.match(pre.headers.get('access-control-allow-headers') ?? '', /authorization/);
       assert.match(pre.headers.get('access-control-allow-methods') ?? '', /POST/);
       assert.equal(pre.headers.get('access-control-allow-credentials'), null);
-      const ok = await fetch(`${server.url()}/connection/command?user=alice`, { method: 'POST', headers: { origin: APP, 'content-type': 'application/json' }, body: JSON.stringify({ id: 1, cmd: 'publish', channel: 'xo', data: 1 }) });
+      const ok = await fetch(`${server.url()}/connection/command?user=alice`, {
+        method: 'POST',
+        headers: { origin: APP, 'content-type': 'application/json' },
+        body: JSON.stringify({ id: 1, cmd: 'publish', channel: 'xo', data: 1 }),
+      });
       assert.equal(ok.status, 200);
       assert.equal(ok.headers.get('access-control-allow-origin'), APP);
       const poll = await fetch(`${server.url()}/connection/poll?channel=xo&last=1`, { headers: { origin: APP } });
       assert.equal(poll.status, 200);
       assert.equal(poll.headers.get('access-control-allow-origin'), APP);
       // A foreign page's command is not run at all.
-      const evil = await fetch(`${server.url()}/connection/command?user=mallory`, { method: 'POST', headers: { origin: EVIL, 'content-type': 'application/json' }, body: JSON.stringify({ id: 1, cmd: 'publish', channel: 'xo', data: 2 }) });
+      const evil = await fetch(`${server.url()}/connection/command?user=mallory`, {
+        method: 'POST',
+        headers: { origin: EVIL, 'content-type': 'application/json' },
+        body: JSON.stringify({ id: 1, cmd: 'publish', channel: 'xo', data: 2 }),
+      });
       assert.equal(evil.status, 403);
       assert.equal(((await evil.json()) as { code: string }).code, 'HERALD_ERR_FORBIDDEN');
       assert.equal((await fetch(`${server.url()}/connection/sse?channel=xo`, { headers: { origin: EVIL } })).status, 403);
@@ -83,13 +94,17 @@ describe('Origin policy', () => {
     const authorizeUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/auth`;
     const server = await startServer({ allowedOrigins: [APP], nchan: { routes: [{ path: '/sub/', role: 'subscriber', authorizeUrl }] } });
     try {
-      const get = (origin: string): Promise<Response> => fetch(`${server.url()}/sub/room`, { method: 'OPTIONS', headers: { origin, cookie: 'session=victim' } });
+      const get = (origin: string): Promise<Response> =>
+        fetch(`${server.url()}/sub/room`, { method: 'OPTIONS', headers: { origin, cookie: 'session=victim' } });
       const evil = await get(EVIL);
       assert.equal(evil.headers.get('access-control-allow-origin'), EVIL);
       assert.equal(evil.headers.get('access-control-allow-credentials'), null, 'no credentials for a foreign origin');
       assert.equal((await get(APP)).headers.get('access-control-allow-credentials'), 'true');
       const stream = (origin: string): Promise<void> =>
-        fetch(`${server.url()}/sub/room`, { headers: { origin, cookie: 'session=victim', accept: 'text/event-stream' }, signal: AbortSignal.timeout(300) }).then(
+        fetch(`${server.url()}/sub/room`, {
+          headers: { origin, cookie: 'session=victim', accept: 'text/event-stream' },
+          signal: AbortSignal.timeout(300),
+        }).then(
           (r) => void r.body?.cancel(),
           () => undefined,
         );

@@ -15,7 +15,11 @@ import { signToken, TEST_SECRET } from '../helpers/tokens.js';
 const KEY = 'revocation-test-key-0123456789';
 
 async function revoke(server: HeraldServer, body: Record<string, unknown>): Promise<void> {
-  const r = await fetch(`${server.url()}/api/revoke`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY }, body: JSON.stringify(body) });
+  const r = await fetch(`${server.url()}/api/revoke`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': KEY },
+    body: JSON.stringify(body),
+  });
   assert.equal(r.status, 200, await r.text());
 }
 

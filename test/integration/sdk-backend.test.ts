@@ -15,7 +15,10 @@ describe('SDK rpc() and send()', () => {
   let server: HeraldServer;
   before(async () => {
     backend = await startBackend();
-    server = await startServer({ dev: true, backend: { url: `${backend.url}/herald`, rpcTimeoutMs: 700, webhookUrl: `${backend.url}/webhook`, webhookIntervalMs: 10 } });
+    server = await startServer({
+      dev: true,
+      backend: { url: `${backend.url}/herald`, rpcTimeoutMs: 700, webhookUrl: `${backend.url}/webhook`, webhookIntervalMs: 10 },
+    });
   });
   after(async () => {
     await server.close();
@@ -31,7 +34,10 @@ describe('SDK rpc() and send()', () => {
         assert.deepEqual(await client.rpc('echo', { x: 1 }), { echo: { x: 1 }, user });
         assert.equal(await client.rpc<number>('add', { a: 2, b: 3 }), 5);
         await assert.rejects(client.rpc('fail'), (err: unknown) => err instanceof HeraldClientError && err.errorName !== 'HERALD_ERR_BACKEND_TIMEOUT');
-        await assert.rejects(client.rpc('slow', { ms: 1_500 }), (err: unknown) => err instanceof HeraldClientError && err.errorName === 'HERALD_ERR_BACKEND_TIMEOUT' && err.temporary);
+        await assert.rejects(
+          client.rpc('slow', { ms: 1_500 }),
+          (err: unknown) => err instanceof HeraldClientError && err.errorName === 'HERALD_ERR_BACKEND_TIMEOUT' && err.temporary,
+        );
         await client.send({ hello: transport });
         await waitFor(() => backend.events.some((e) => e.type === 'client.message' && e.data.user === user), 3_000, 'client.message');
         assert.deepEqual(backend.events.find((e) => e.type === 'client.message' && e.data.user === user)!.data.data, { hello: transport });

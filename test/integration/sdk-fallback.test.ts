@@ -104,7 +104,11 @@ void describe('SDK transport fallback and dispatcher', () => {
     });
     await new Promise<void>((r) => dispatcher.listen(0, '127.0.0.1', r));
     try {
-      const c = sdkClient(server, undefined, { url: undefined, dispatcher: `http://127.0.0.1:${(dispatcher.address() as { port: number }).port}`, user: 'alice' });
+      const c = sdkClient(server, undefined, {
+        url: undefined,
+        dispatcher: `http://127.0.0.1:${(dispatcher.address() as { port: number }).port}`,
+        user: 'alice',
+      });
       clients.push(c);
       const ch = chan('backup');
       const log = new PubLog(c.subscribe(ch));

@@ -22,7 +22,9 @@ for (const transport of TRANSPORTS) {
     let dir: string;
     const clients: HeraldClient[] = [];
 
-    async function im(user: string): Promise<{ im: ImClient; messages: ImMessageEvent[]; events: Array<ImEvents['receipt'] | ImEvents['typing'] | ImEvents['presence']> }> {
+    async function im(
+      user: string,
+    ): Promise<{ im: ImClient; messages: ImMessageEvent[]; events: Array<ImEvents['receipt'] | ImEvents['typing'] | ImEvents['presence']> }> {
       const c = sdkClient(server, transport, { user });
       clients.push(c);
       const client = new ImClient(c, { ackDelayMs: 10 });
@@ -81,7 +83,10 @@ for (const transport of TRANSPORTS) {
       const bob2 = await im(b);
       await waitFor(() => bob2.messages.length >= 5, 4_000, 'offline messages');
       await new Promise((r) => setTimeout(r, 400)); // re-deliveries must not show up twice
-      assert.deepEqual(bob2.messages.map((m) => m.message.data), [1, 2, 3, 4, 5]);
+      assert.deepEqual(
+        bob2.messages.map((m) => m.message.data),
+        [1, 2, 3, 4, 5],
+      );
       assert.ok(bob2.messages.every((m) => m.offline));
     });
 
@@ -96,7 +101,10 @@ for (const transport of TRANSPORTS) {
       await alice.im.send({ to: b }, 'two');
       await alice.im.send({ to: b }, 'three');
       await waitFor(() => bob.messages.length >= 3, 5_000, 'resumed');
-      assert.deepEqual(bob.messages.map((m) => m.message.data), ['one', 'two', 'three']);
+      assert.deepEqual(
+        bob.messages.map((m) => m.message.data),
+        ['one', 'two', 'three'],
+      );
     });
 
     void it('returns the original ack for a retried send with the same key', async () => {
@@ -119,7 +127,10 @@ for (const transport of TRANSPORTS) {
       assert.equal(convs[0]!.unread, 3);
       const conv = convs[0]!.id;
       const older = await bob.im.history(conv, { before: 3, limit: 10 });
-      assert.deepEqual(older.map((m) => m.data), [1, 2]);
+      assert.deepEqual(
+        older.map((m) => m.data),
+        [1, 2],
+      );
       await bob.im.read(conv, 3);
       await waitFor(() => alice.events.some((e) => 'kind' in e && e.kind === 'read' && e.seq === 3), 3_000, 'read receipt');
       await bob.im.typing(conv);

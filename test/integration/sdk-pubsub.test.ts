@@ -44,7 +44,10 @@ for (const transport of TRANSPORTS) {
       assert.equal(ev.resumed, false);
       for (let i = 1; i <= 5; i++) await publish(server, ch, { n: i });
       await log.count(5);
-      assert.deepEqual(log.data, [1, 2, 3, 4, 5].map((n) => ({ n })));
+      assert.deepEqual(
+        log.data,
+        [1, 2, 3, 4, 5].map((n) => ({ n })),
+      );
       assert.equal(sub.position?.offset, 5);
     });
 
@@ -58,7 +61,10 @@ for (const transport of TRANSPORTS) {
       await log.count(2);
       assert.deepEqual(log.data, [3, 4]);
       const h = await c.history(ch, { limit: 10 });
-      assert.deepEqual(h.publications.map((p) => p.data), [1, 2, 3, 4]);
+      assert.deepEqual(
+        h.publications.map((p) => p.data),
+        [1, 2, 3, 4],
+      );
       assert.equal(h.offset, 4);
     });
 

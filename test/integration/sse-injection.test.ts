@@ -14,13 +14,18 @@ import { chan, waitFor } from '../helpers/server.js';
 /** A body whose bare CRs would start `event:`, `id:` and `retry:` lines for an EventSource parser. */
 const FORGERY = 'ok\revent: forged\rid: 666\rretry: 1\r\rdata: second';
 
-interface Received { type: string; data: string; lastEventId: string }
+interface Received {
+  type: string;
+  data: string;
+  lastEventId: string;
+}
 
 /** Open a real EventSource on `url`, collecting `message` events and the named events the test publishes. */
 async function listen(url: string): Promise<{ es: EventSource; got: Received[] }> {
   const es = new EventSource(url);
   const got: Received[] = [];
-  for (const type of ['message', 'forged', 'xretry: 1id: 7']) es.addEventListener(type, (e) => got.push({ type, data: e.data as string, lastEventId: e.lastEventId }));
+  for (const type of ['message', 'forged', 'xretry: 1id: 7'])
+    es.addEventListener(type, (e) => got.push({ type, data: e.data as string, lastEventId: e.lastEventId }));
   await new Promise<void>((resolve, reject) => {
     es.onopen = () => resolve();
     es.onerror = (e) => reject(new Error(String(e.message)));
@@ -34,8 +39,16 @@ describe('EventSource line injection', () => {
     server = createServer({
       config: {
         // Loopback trust: the test publishes from loopback without a key.
-        port: 0, host: '127.0.0.1', logLevel: 'silent', trustLoopback: true,
-        nchan: { routes: [{ path: '/pub/', role: 'publisher' }, { path: '/sub/', role: 'subscriber', types: ['eventsource'] }] },
+        port: 0,
+        host: '127.0.0.1',
+        logLevel: 'silent',
+        trustLoopback: true,
+        nchan: {
+          routes: [
+            { path: '/pub/', role: 'publisher' },
+            { path: '/sub/', role: 'subscriber', types: ['eventsource'] },
+          ],
+        },
         timing: { shutdownTimeoutMs: 200 },
       },
       processMetrics: false,

@@ -40,7 +40,11 @@ void describe('STOMP limits', () => {
     const server = await startServer({ dev: true, limits: { maxChannelsPerConnection: 2, maxMessageBytes: 100 }, stomp: { queueMaxLength: 2 } });
     try {
       const a = (await RawStomp.connected(server, { login: 'subs' })).raw;
-      a.send(frame('SUBSCRIBE', { id: '1', destination: '/topic/a' }) + frame('SUBSCRIBE', { id: '2', destination: '/queue/b' }) + frame('SUBSCRIBE', { id: '3', destination: '/topic/c' }));
+      a.send(
+        frame('SUBSCRIBE', { id: '1', destination: '/topic/a' }) +
+          frame('SUBSCRIBE', { id: '2', destination: '/queue/b' }) +
+          frame('SUBSCRIBE', { id: '3', destination: '/topic/c' }),
+      );
       assert.match((await a.next()).headers.message!, /At most 2 subscriptions/);
 
       const q = `/queue/${chan('full')}`;
@@ -70,10 +74,15 @@ void describe('STOMP limits', () => {
         const raw = await RawStomp.open(server, [`v${version.replace('.', '')}.stomp`]);
         raw.send(frame('CONNECT', { 'accept-version': version, login: 'old' }));
         assert.equal((await raw.next()).headers.version, version);
-        raw.send(frame('SUBSCRIBE', { id: 'old-sub', destination: q, ack: 'client-individual' }) + frame('SEND', { destination: q }, 'one') + frame('SEND', { destination: q }, 'two'));
+        raw.send(
+          frame('SUBSCRIBE', { id: 'old-sub', destination: q, ack: 'client-individual' }) +
+            frame('SEND', { destination: q }, 'one') +
+            frame('SEND', { destination: q }, 'two'),
+        );
         const [one, two] = [await raw.next(), await raw.next()];
         assert.deepEqual([one.body, two.body], ['one', 'two']);
-        const ack: Record<string, string> = version === '1.1' ? { 'message-id': one.headers['message-id']!, subscription: 'old-sub' } : { 'message-id': one.headers['message-id']! };
+        const ack: Record<string, string> =
+          version === '1.1' ? { 'message-id': one.headers['message-id']!, subscription: 'old-sub' } : { 'message-id': one.headers['message-id']! };
         raw.send(frame('ACK', { ...ack, receipt: 'acked' }));
         assert.equal((await raw.next()).headers['receipt-id'], 'acked');
         await raw.close();
@@ -95,7 +104,11 @@ void describe('STOMP limits', () => {
     const server = await startServer({ dev: true });
     try {
       const { raw } = await RawStomp.connected(server, { login: 'kicked' });
-      const res = await fetch(`${server.url()}/api/disconnect`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'kicked', reason: 'bye' }) });
+      const res = await fetch(`${server.url()}/api/disconnect`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ user: 'kicked', reason: 'bye' }),
+      });
       assert.deepEqual(await res.json(), { disconnected: 1, nodes: 1 });
       const err = await raw.next();
       assert.deepEqual([err.command, err.headers.message, err.headers['herald-close-code']], ['ERROR', 'bye', '3503']);

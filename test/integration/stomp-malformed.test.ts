@@ -84,7 +84,10 @@ void describe('STOMP malformed input', () => {
 
   void test('the ERROR carries receipt-id of the failing frame; frames before the bad one were handled', async () => {
     const { raw } = await RawStomp.connected(server, { login: 'mixed' });
-    raw.send(frame('SUBSCRIBE', { id: '0', destination: `/topic/${chan('ok')}`, receipt: 'good' }) + frame('SUBSCRIBE', { id: '0', destination: '/topic/x', receipt: 'dup' }));
+    raw.send(
+      frame('SUBSCRIBE', { id: '0', destination: `/topic/${chan('ok')}`, receipt: 'good' }) +
+        frame('SUBSCRIBE', { id: '0', destination: '/topic/x', receipt: 'dup' }),
+    );
     const receipt = await raw.next();
     assert.deepEqual([receipt.command, receipt.headers['receipt-id']], ['RECEIPT', 'good']);
     const err = await raw.next();
@@ -99,7 +102,11 @@ void describe('STOMP malformed input', () => {
     const { raw } = await RawStomp.connected(server, { login: 'good' });
     raw.send(frame('SUBSCRIBE', { id: 's', destination: `/topic/${ch}`, receipt: 'r' }));
     assert.equal((await raw.next()).command, 'RECEIPT');
-    const res = await fetch(`${server.url()}/api/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ channel: ch, data: 'still here' }) });
+    const res = await fetch(`${server.url()}/api/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ channel: ch, data: 'still here' }),
+    });
     assert.equal(res.status, 200);
     const m = await raw.next();
     assert.equal(m.command, 'MESSAGE');

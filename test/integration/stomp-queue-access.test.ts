@@ -88,7 +88,10 @@ describe('STOMP queue access', () => {
     }
     assert.equal(queues.bytes, 3 * 1_064);
     const stats = (await (await fetch(`${server.url()}/api/stats`)).json()) as { stompQueues: { queues: number; waiting: number; bytes: number } };
-    assert.deepEqual({ queues: stats.stompQueues.queues, waiting: stats.stompQueues.waiting, bytes: stats.stompQueues.bytes }, { queues: 1, waiting: 3, bytes: 3_192 });
+    assert.deepEqual(
+      { queues: stats.stompQueues.queues, waiting: stats.stompQueues.waiting, bytes: stats.stompQueues.bytes },
+      { queues: 1, waiting: 3, bytes: 3_192 },
+    );
     const metrics = await (await fetch(`${server.url()}/metrics`)).text();
     assert.match(metrics, /^herald_stomp_queue_messages\{state="waiting"\} 3$/m);
     assert.match(metrics, /^herald_stomp_queue_bytes 3192$/m);

@@ -51,10 +51,14 @@ for (const ack of ['auto', 'client-individual'] as const) {
       // The reader stops reading before the backlog starts to flow.
       raw.pause();
       const got: IMessage[] = [];
-      consumer.client.subscribe(q, (m) => {
-        got.push(m);
-        if (ack !== 'auto') m.ack();
-      }, { ack });
+      consumer.client.subscribe(
+        q,
+        (m) => {
+          got.push(m);
+          if (ack !== 'auto') m.ack();
+        },
+        { ack },
+      );
       await sleep(300);
       // Then it reads slowly: a little at a time.
       while (got.length < MESSAGES + 1) {
@@ -66,7 +70,10 @@ for (const ack of ['auto', 'client-individual'] as const) {
       }
       raw.resume();
       await waitFor(() => got.length === MESSAGES + 1, 5_000, 'every message');
-      assert.deepEqual(got.map((m) => m.body.split(':')[0]), [...Array.from({ length: MESSAGES }, (_, i) => String(i)), 'last']);
+      assert.deepEqual(
+        got.map((m) => m.body.split(':')[0]),
+        [...Array.from({ length: MESSAGES }, (_, i) => String(i)), 'last'],
+      );
       assert.equal(slow, 0, 'the consumer was never cut as slow');
       // One 64 KiB window plus the frame that crossed it, never the whole backlog.
       assert.ok(peak < 65_536 + BODY_BYTES + 1_024, `at most one window buffered for the consumer (peak ${peak} bytes)`);

@@ -13,7 +13,11 @@ import { collect, connectStomp, frame, RawStomp, type StompHandle, withReceipt }
 import { signToken, TEST_SECRET } from '../helpers/tokens.js';
 
 async function apiPublish(server: HeraldServer, channel: string, data: unknown): Promise<void> {
-  const res = await fetch(`${server.url()}/api/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ channel, data }) });
+  const res = await fetch(`${server.url()}/api/publish`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ channel, data }),
+  });
   assert.equal(res.status, 200, await res.text());
 }
 
@@ -160,14 +164,23 @@ void describe('STOMP over WebSocket (stompjs)', () => {
     const producer = await connect('producer');
     for (let i = 0; i < 3; i++) producer.client.publish({ destination: q, body: `m${i}` });
     const held = await c1.messages.takeN(2);
-    assert.deepEqual(held.map((m) => m.body), ['m0', 'm1']);
+    assert.deepEqual(
+      held.map((m) => m.body),
+      ['m0', 'm1'],
+    );
     const second = await connect('w2');
     const c2 = await subscribed(second, q, { ack: 'client' });
     // m2 waits for room: w1 holds its prefetch of 2, so w2 gets it.
     assert.equal((await c2.messages.take()).body, 'm2');
     await first.client.deactivate();
     const moved = await c2.messages.takeN(2);
-    assert.deepEqual(moved.map((m) => [m.body, m.headers.redelivered]), [['m0', 'true'], ['m1', 'true']]);
+    assert.deepEqual(
+      moved.map((m) => [m.body, m.headers.redelivered]),
+      [
+        ['m0', 'true'],
+        ['m1', 'true'],
+      ],
+    );
   });
 
   void test('client (cumulative) ACK acknowledges the message and every earlier one', async () => {
@@ -226,9 +239,15 @@ void describe('STOMP over WebSocket (stompjs)', () => {
     h.client.publish({ destination: q, body: 'in-tx-1', headers: { transaction: tx.id } });
     h.client.publish({ destination: q, body: 'in-tx-2', headers: { transaction: tx.id } });
     await withReceipt(h.client, (receipt) => h.client.publish({ destination: q, body: 'outside', headers: { receipt } }));
-    assert.deepEqual((await messages.takeN(1)).map((m) => m.body), ['outside']);
+    assert.deepEqual(
+      (await messages.takeN(1)).map((m) => m.body),
+      ['outside'],
+    );
     tx.commit();
-    assert.deepEqual((await messages.takeN(2)).map((m) => m.body), ['in-tx-1', 'in-tx-2']);
+    assert.deepEqual(
+      (await messages.takeN(2)).map((m) => m.body),
+      ['in-tx-1', 'in-tx-2'],
+    );
     const aborted = h.client.begin();
     h.client.publish({ destination: q, body: 'never', headers: { transaction: aborted.id } });
     aborted.abort();
@@ -245,8 +264,14 @@ void describe('STOMP over WebSocket (stompjs)', () => {
     const { messages } = await subscribed(h, `/topic/${ch}`, { 'herald-last': '2' });
     await apiPublish(server, ch, { n: 4 });
     const got = await messages.takeN(3);
-    assert.deepEqual(got.map((m) => JSON.parse(m.body).n), [2, 3, 4]);
-    assert.deepEqual(got.map((m) => m.headers['message-id']!.split('-').pop()), ['2', '3', '4']);
+    assert.deepEqual(
+      got.map((m) => JSON.parse(m.body).n),
+      [2, 3, 4],
+    );
+    assert.deepEqual(
+      got.map((m) => m.headers['message-id']!.split('-').pop()),
+      ['2', '3', '4'],
+    );
   });
 
   void test('a topic subscription survives the channel being deleted through the API', async () => {
@@ -338,7 +363,10 @@ void describe('STOMP credentials with token auth', () => {
       connectStomp(server, { connectHeaders: { login: 'x', passcode: 'not-a-jwt' }, onStompError: (f) => errors.push(f.headers.message!) }),
       /STOMP ERROR|closed/,
     );
-    await assert.rejects(connectStomp(server, { connectHeaders: { passcode: await signToken('erin', {}, { secret: 'another-secret-0123456789abcdef' }) } }), /Invalid token/);
+    await assert.rejects(
+      connectStomp(server, { connectHeaders: { passcode: await signToken('erin', {}, { secret: 'another-secret-0123456789abcdef' }) } }),
+      /Invalid token/,
+    );
   });
 
   void test('a bare login without development mode is refused', async () => {

@@ -68,7 +68,7 @@ void describe('web pages', () => {
       assert.equal(wrong.status, 401);
       assert.match(wrong.body, /Wrong API key/);
       assert.doesNotMatch(login.body, /Wrong API key/, 'no complaint before a key was tried');
-      assert.doesNotMatch(login.body, /<script>/, 'no inline script (a script-src \'self\' policy would block it)');
+      assert.doesNotMatch(login.body, /<script>/, "no inline script (a script-src 'self' policy would block it)");
     } finally {
       await Promise.all([open.close(), locked.close()]);
     }

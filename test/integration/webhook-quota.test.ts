@@ -64,7 +64,10 @@ test('system events are bounded by backend.webhookQueueMaxBytes', async () => {
   const down = await startBackend();
   const url = `${down.url}/webhook`;
   await down.close();
-  const server = await startServer({ dev: true, backend: { webhookUrl: url, webhookQueueMaxBytes: 2_048, webhookRetryMinMs: 5_000, webhookRetryMaxMs: 5_000 } });
+  const server = await startServer({
+    dev: true,
+    backend: { webhookUrl: url, webhookQueueMaxBytes: 2_048, webhookRetryMinMs: 5_000, webhookRetryMaxMs: 5_000 },
+  });
   try {
     for (let i = 0; i < 20; i++) await (await WsClient.connected(wsUrl(server), { user: `bytes-${i}` })).close();
     await waitFor(() => server.core.backend.webhookBacklog > 0, 3_000, 'queued events');

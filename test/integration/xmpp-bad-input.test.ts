@@ -53,7 +53,12 @@ describe('XMPP front: framing and bad input', () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'herald-xmpp-bad-'));
-    server = await startServer({ dev: true, xmpp: { tcpPort: 0, maxStanzaSize: 4096 }, timing: { connectTimeoutMs: 10_000 }, im: { storePath: join(dir, 'im.db') } });
+    server = await startServer({
+      dev: true,
+      xmpp: { tcpPort: 0, maxStanzaSize: 4096 },
+      timing: { connectTimeoutMs: 10_000 },
+      im: { storePath: join(dir, 'im.db') },
+    });
   });
   afterEach(() => {
     for (const c of conns.splice(0)) c.close();
@@ -69,7 +74,10 @@ describe('XMPP front: framing and bad input', () => {
     c.send(OPEN);
     const text = await c.until(/<\/stream:features>/);
     assert.match(text, /^<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" from="localhost" id="[0-9a-f]+" version="1.0" xml:lang="en"\/>/);
-    assert.match(text, /<stream:features xmlns:stream="http:\/\/etherx.jabber.org\/streams"><mechanisms xmlns="urn:ietf:params:xml:ns:xmpp-sasl"><mechanism>PLAIN<\/mechanism>/);
+    assert.match(
+      text,
+      /<stream:features xmlns:stream="http:\/\/etherx.jabber.org\/streams"><mechanisms xmlns="urn:ietf:params:xml:ns:xmpp-sasl"><mechanism>PLAIN<\/mechanism>/,
+    );
     c.send(`<close xmlns='${FRAMING}'/>`);
     await c.until(/<close xmlns="urn:ietf:params:xml:ns:xmpp-framing"\/>$/);
     await c.closed;
@@ -182,10 +190,12 @@ describe('XMPP front: framing and bad input', () => {
     await c.closed;
   });
 
-  test('a roster query to another user\'s JID is forbidden; an IQ without an id is bad-request; the stream goes on', async () => {
+  test("a roster query to another user's JID is forbidden; an IQ without an id is bad-request; the stream goes on", async () => {
     const c = await boundTcp('nosy');
     c.send("<iq type='get' id='r1' to='victim@localhost'><query xmlns='jabber:iq:roster'/></iq>");
-    await c.until(/<iq xmlns="jabber:client" type="error" id="r1" from="victim@localhost" to="nosy@localhost\/raw"><error type="auth"><forbidden xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"\/>/);
+    await c.until(
+      /<iq xmlns="jabber:client" type="error" id="r1" from="victim@localhost" to="nosy@localhost\/raw"><error type="auth"><forbidden xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"\/>/,
+    );
     c.send("<iq type='get'><ping xmlns='urn:xmpp:ping'/></iq>");
     await c.until(/<bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"\/>/);
     c.send("<iq type='get' id='r2'><query xmlns='jabber:iq:roster'/></iq>");

@@ -101,7 +101,7 @@ describe('XMPP stream management (XEP-0198)', () => {
     // The client drops without acknowledging anything; another message arrives meanwhile.
     c.close();
     await b.ok('im.send', { to: alice, clientId: 'second', data: { text: 'second' } });
-    assert.equal(await acked(alice!), 0, 'nothing acknowledged without the client\'s ack');
+    assert.equal(await acked(alice!), 0, "nothing acknowledged without the client's ack");
     const d = await authed(alice!);
     d.send(`<resume xmlns='${SM}' previd='${id}' h='0'/>`);
     const text = await d.until(/<body>second<\/body>/);

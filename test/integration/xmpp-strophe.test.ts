@@ -67,7 +67,9 @@ describe('XMPP front with strophe.js', () => {
     await b.xmpp.send(xml('presence'));
     const { conn, stanzas } = await strophe(server, 'salice@localhost', 'any');
     assert.match(conn.jid, /^salice@localhost\/herald-[0-9a-f]+$/);
-    const roster = await new Promise<Element>((resolve, reject) => conn.sendIQ($iq({ type: 'set' }).c('query', { xmlns: 'jabber:iq:roster' }).c('item', { jid: 'sbob@localhost' }), resolve, reject));
+    const roster = await new Promise<Element>((resolve, reject) =>
+      conn.sendIQ($iq({ type: 'set' }).c('query', { xmlns: 'jabber:iq:roster' }).c('item', { jid: 'sbob@localhost' }), resolve, reject),
+    );
     assert.equal(roster.getAttribute('type'), 'result');
     const list = await new Promise<Element>((resolve, reject) => conn.sendIQ($iq({ type: 'get' }).c('query', { xmlns: 'jabber:iq:roster' }), resolve, reject));
     assert.deepEqual(

@@ -69,8 +69,14 @@ describe('XMPP front with @xmpp/client', () => {
       const [alice] = names('alice');
       const a = await xmppUser(alice!, transport);
       await assert.rejects(a.xmpp.iqCaller.get(xml('vCard', 'vcard-temp')), (err: Error & { condition?: string }) => err.condition === 'service-unavailable');
-      await assert.rejects(a.xmpp.iqCaller.get(xml('query', 'jabber:iq:roster'), `someone-else${n}@localhost`), (err: Error & { condition?: string }) => err.condition === 'forbidden');
-      await assert.rejects(a.xmpp.iqCaller.get(xml('query', 'jabber:iq:roster'), 'x@elsewhere.example'), (err: Error & { condition?: string }) => err.condition === 'remote-server-not-found');
+      await assert.rejects(
+        a.xmpp.iqCaller.get(xml('query', 'jabber:iq:roster'), `someone-else${n}@localhost`),
+        (err: Error & { condition?: string }) => err.condition === 'forbidden',
+      );
+      await assert.rejects(
+        a.xmpp.iqCaller.get(xml('query', 'jabber:iq:roster'), 'x@elsewhere.example'),
+        (err: Error & { condition?: string }) => err.condition === 'remote-server-not-found',
+      );
     });
   }
 
@@ -121,7 +127,7 @@ describe('XMPP front with @xmpp/client', () => {
     assert.equal(text(next), 'four');
   });
 
-  test('the roster is the user\'s contacts: roster set adds, remove removes, with roster pushes', async () => {
+  test("the roster is the user's contacts: roster set adds, remove removes, with roster pushes", async () => {
     const [alice, bob, carol] = names('alice', 'bob', 'carol');
     const b = await xmppUser(bob!);
     const c = await native(carol!);
@@ -144,7 +150,10 @@ describe('XMPP front with @xmpp/client', () => {
     );
     await a.xmpp.iqCaller.set(xml('query', 'jabber:iq:roster', xml('item', { jid: `${bob}@localhost`, subscription: 'remove' })));
     assert.equal((await a.xmpp.iqCaller.get(xml('query', 'jabber:iq:roster'))).getChildren('item').length, 0);
-    await assert.rejects(a.xmpp.iqCaller.set(xml('query', 'jabber:iq:roster', xml('item', { jid: `nobody-${n}@localhost` }))), (err: Error & { condition?: string }) => err.condition === 'item-not-found');
+    await assert.rejects(
+      a.xmpp.iqCaller.set(xml('query', 'jabber:iq:roster', xml('item', { jid: `nobody-${n}@localhost` }))),
+      (err: Error & { condition?: string }) => err.condition === 'item-not-found',
+    );
     void b;
   });
 
@@ -168,11 +177,13 @@ describe('XMPP front with @xmpp/client', () => {
     assert.equal(rec.state, 'away');
     // And bob's change over the native protocol reaches alice's XMPP client.
     await b.ok('im.presence.set', { state: 'online' });
-    const online = await a.stanzas.take((s) => s.is('presence') && s.attrs.from === `${bob}@localhost` && s.getChild('show') === undefined && s.attrs.type === undefined);
+    const online = await a.stanzas.take(
+      (s) => s.is('presence') && s.attrs.from === `${bob}@localhost` && s.getChild('show') === undefined && s.attrs.type === undefined,
+    );
     assert.equal(online.getChildText('status'), null);
   });
 
-  test('interop: a native user\'s message reaches the XMPP user and the XMPP user\'s reply reaches the native user', async () => {
+  test("interop: a native user's message reaches the XMPP user and the XMPP user's reply reaches the native user", async () => {
     const [alice, bob] = names('alice', 'bob');
     const a = await xmppUser(alice!, 'tcp');
     await a.xmpp.send(xml('presence'));
@@ -182,7 +193,9 @@ describe('XMPP front with @xmpp/client', () => {
     assert.equal(text(got), 'from native');
     assert.equal(got.getChild('stanza-id', 'urn:xmpp:sid:0')?.attrs.id, ack.id);
     assert.deepEqual(JSON.parse(got.getChildText('json', 'urn:xmpp:json:0') ?? 'null'), { text: 'from native', mood: 'ok' });
-    await a.xmpp.send(xml('message', { type: 'chat', to: `${bob}@localhost` }, xml('body', {}, 'from xmpp'), xml('origin-id', { xmlns: 'urn:xmpp:sid:0', id: 'o-1' })));
+    await a.xmpp.send(
+      xml('message', { type: 'chat', to: `${bob}@localhost` }, xml('body', {}, 'from xmpp'), xml('origin-id', { xmlns: 'urn:xmpp:sid:0', id: 'o-1' })),
+    );
     const ev = await b.event((e) => e.type === 'message' && e.message.from === alice);
     assert.deepEqual(ev.message.data, { text: 'from xmpp' });
     assert.equal(ev.message.conversation, [alice, bob].sort().join(':').replace(/^/, 'd:'));
@@ -237,8 +250,14 @@ describe('XMPP front with connection tokens', () => {
       const ok = await connectXmpp(server, { username: 'tina', password: await signToken('tina'), transport });
       assert.equal(ok.jid.split('/')[0], 'tina@localhost');
       await ok.stop();
-      await assert.rejects(connectXmpp(server, { username: 'tina', password: 'not-a-token', transport }), (err: Error & { condition?: string }) => err.condition === 'not-authorized');
-      await assert.rejects(connectXmpp(server, { username: 'tina', password: await signToken('mallory'), transport }), (err: Error & { condition?: string }) => err.condition === 'not-authorized');
+      await assert.rejects(
+        connectXmpp(server, { username: 'tina', password: 'not-a-token', transport }),
+        (err: Error & { condition?: string }) => err.condition === 'not-authorized',
+      );
+      await assert.rejects(
+        connectXmpp(server, { username: 'tina', password: await signToken('mallory'), transport }),
+        (err: Error & { condition?: string }) => err.condition === 'not-authorized',
+      );
     });
   }
 });

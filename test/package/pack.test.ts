@@ -34,7 +34,14 @@ function lockFor(tarball: string): object {
   const self = lock.packages['']!;
   const packages: Record<string, unknown> = {
     '': { name: 'install-check', dependencies: { 'herald-push': tarball } },
-    'node_modules/herald-push': { version: self.version, resolved: tarball, license: self.license, dependencies: self.dependencies, bin: self.bin, engines: self.engines },
+    'node_modules/herald-push': {
+      version: self.version,
+      resolved: tarball,
+      license: self.license,
+      dependencies: self.dependencies,
+      bin: self.bin,
+      engines: self.engines,
+    },
   };
   for (const [path, entry] of Object.entries(lock.packages)) if (path && !entry.dev && !entry.link) packages[path] = entry;
   return { name: 'install-check', lockfileVersion: 3, requires: true, packages };
@@ -68,18 +75,35 @@ describe('the npm package', () => {
   });
 
   test('ships the compiled server, the pages and the SDK browser bundle, not the development tree', () => {
-    for (const f of ['bin/herald.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'web/chat/index.html', 'web/admin/index.html', 'clients/js/dist/herald-client.browser.js', 'README.md', 'LICENSE']) {
+    for (const f of [
+      'bin/herald.js',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/cli/main.js',
+      'web/chat/index.html',
+      'web/admin/index.html',
+      'clients/js/dist/herald-client.browser.js',
+      'README.md',
+      'LICENSE',
+    ]) {
       assert.ok(files.includes(f), `the tarball lacks ${f}`);
     }
     for (const prefix of ['src/', 'test/', 'bench/', '.ci/', 'scripts/', 'examples/', 'node_modules/']) {
-      assert.deepEqual(files.filter((f) => f.startsWith(prefix)), [], `the tarball ships ${prefix}`);
+      assert.deepEqual(
+        files.filter((f) => f.startsWith(prefix)),
+        [],
+        `the tarball ships ${prefix}`,
+      );
     }
   });
 
   test('installs offline in an empty folder, imports through its exports map and serves the chat and the SDK bundle', async () => {
     const app = join(dir, 'app');
     mkdirSync(app);
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'install-check', private: true, type: 'module', dependencies: { 'herald-push': tarball } }));
+    writeFileSync(
+      join(app, 'package.json'),
+      JSON.stringify({ name: 'install-check', private: true, type: 'module', dependencies: { 'herald-push': tarball } }),
+    );
     writeFileSync(join(app, 'package-lock.json'), JSON.stringify(lockFor(tarball)));
     await run('npm', ['ci', '--offline', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: app, maxBuffer: 16 << 20 });
 
@@ -89,11 +113,21 @@ describe('the npm package', () => {
     mkdirSync(join(app, sqlite, 'build/Release'), { recursive: true });
     copyFileSync(join(ROOT, sqlite, 'build/Release/better_sqlite3.node'), join(app, sqlite, 'build/Release/better_sqlite3.node'));
 
-    const imported = await run(process.execPath, ['--input-type=module', '-e', "import { createServer, OPTIONS } from 'herald-push'; console.log(typeof createServer, OPTIONS.length > 0);"], { cwd: app });
+    const imported = await run(
+      process.execPath,
+      ['--input-type=module', '-e', "import { createServer, OPTIONS } from 'herald-push'; console.log(typeof createServer, OPTIONS.length > 0);"],
+      { cwd: app },
+    );
     assert.equal(imported.stdout.trim(), 'function true');
-    await assert.rejects(run(process.execPath, ['--input-type=module', '-e', "import 'herald-push/dist/core/core.js';"], { cwd: app }), /ERR_PACKAGE_PATH_NOT_EXPORTED/);
+    await assert.rejects(
+      run(process.execPath, ['--input-type=module', '-e', "import 'herald-push/dist/core/core.js';"], { cwd: app }),
+      /ERR_PACKAGE_PATH_NOT_EXPORTED/,
+    );
 
-    const child = spawn(join(app, 'node_modules/.bin/herald'), ['serve', '--dev', '--port', '0', '--data-dir', join(app, 'data')], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(join(app, 'node_modules/.bin/herald'), ['serve', '--dev', '--port', '0', '--data-dir', join(app, 'data')], {
+      cwd: app,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));

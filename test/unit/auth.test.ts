@@ -13,7 +13,11 @@ import { HeraldError } from '../../src/core/errors.js';
 type Key = Awaited<ReturnType<typeof generateKeyPair>>;
 
 function sign(key: Key['privateKey'], alg: string, claims: Record<string, unknown> = {}, sub = 'alice', kid?: string): Promise<string> {
-  return new SignJWT(claims).setProtectedHeader({ alg, ...(kid ? { kid } : {}) }).setSubject(sub).setExpirationTime('1h').sign(key);
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg, ...(kid ? { kid } : {}) })
+    .setSubject(sub)
+    .setExpirationTime('1h')
+    .sign(key);
 }
 
 async function rejects(p: Promise<unknown>, code: string): Promise<void> {
@@ -43,7 +47,10 @@ describe('Authenticator', () => {
     const auth = new Authenticator(resolveConfig({ auth: { publicKeys: [await exportSPKI(rsa.publicKey)] } }));
     const tokens = await Promise.all(['a', 'b', 'c'].map((u) => sign(rsa.privateKey, 'RS256', {}, u)));
     const ids = await Promise.all(tokens.map((t) => auth.verify(t)));
-    assert.deepEqual(ids.map((i) => i.user), ['a', 'b', 'c']);
+    assert.deepEqual(
+      ids.map((i) => i.user),
+      ['a', 'b', 'c'],
+    );
   });
 
   test('verifies tokens against a JWKS file by key id', async () => {

@@ -68,7 +68,8 @@ describe('backend.* options', () => {
     } catch (err) {
       assert.ok(err instanceof ConfigError);
       const text = err.problems.join('\n');
-      for (const key of ['backend.url', 'backend.connectPath', 'backend.secret', 'backend.webhookEvents', 'backend']) assert.match(text, new RegExp(key.replace('.', '\\.')));
+      for (const key of ['backend.url', 'backend.connectPath', 'backend.secret', 'backend.webhookEvents', 'backend'])
+        assert.match(text, new RegExp(key.replace('.', '\\.')));
       assert.ok(err.problems.length >= 5, text);
     }
   });
@@ -94,7 +95,13 @@ describe('DecisionCache', () => {
     const cache = new DecisionCache(30);
     let loads = 0;
     assert.equal(await cache.get('k', async () => (loads++, undefined)), undefined);
-    await assert.rejects(cache.get('k', async () => { loads++; throw new Error('down'); }), /down/);
+    await assert.rejects(
+      cache.get('k', async () => {
+        loads++;
+        throw new Error('down');
+      }),
+      /down/,
+    );
     await cache.get('k', async () => (loads++, { allow: true }));
     await new Promise((r) => setTimeout(r, 60));
     await cache.get('k', async () => (loads++, { allow: true }));

@@ -132,12 +132,18 @@ export function brokerSuite(name: string, factory: BrokerFactory): void {
     void test('many publications past the size limit keep the newest', async () => {
       await Promise.all(Array.from({ length: 300 }, (_, i) => broker.publish('c', input(i + 1), { historySize: 10, historyTtlMs: 0 })));
       const h = await broker.history('c', { limit: 100 });
-      assert.deepEqual(offsets(h.publications), Array.from({ length: 10 }, (_, i) => 291 + i));
+      assert.deepEqual(
+        offsets(h.publications),
+        Array.from({ length: 10 }, (_, i) => 291 + i),
+      );
     });
 
     void test('concurrent publications get distinct consecutive offsets', async () => {
       const pubs = await Promise.all(Array.from({ length: 50 }, (_, i) => broker.publish('c', input(i), KEEP)));
-      assert.deepEqual(pubs.map((p) => p.offset).sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i + 1));
+      assert.deepEqual(
+        pubs.map((p) => p.offset).sort((a, b) => a - b),
+        Array.from({ length: 50 }, (_, i) => i + 1),
+      );
     });
 
     void test('historySize 0 keeps nothing but still numbers publications', async () => {
@@ -231,7 +237,10 @@ export function brokerSuite(name: string, factory: BrokerFactory): void {
       for (let i = 2; i <= 20; i++) await broker.publish('c', input(i), KEEP);
       await broker.broadcastEvent({ type: 'join', channel: 'c', user: 'u', client: 'x' });
       await until(() => got.events.length === 1 && got.offsets('c').length === 19, 'live publications and the event');
-      assert.deepEqual(got.offsets('c'), Array.from({ length: 19 }, (_, i) => i + 2));
+      assert.deepEqual(
+        got.offsets('c'),
+        Array.from({ length: 19 }, (_, i) => i + 2),
+      );
       assert.deepEqual(got.events[0], { type: 'join', channel: 'c', user: 'u', client: 'x' });
       await broker.unsubscribe('c');
       await broker.unsubscribe('c'); // idempotent
@@ -244,8 +253,17 @@ export function brokerSuite(name: string, factory: BrokerFactory): void {
       for (const c of ['n:b', 'n:a', 'm:a', 'n:c', 'n*x']) await broker.publish(c, input(1), KEEP);
       await broker.publish('n:a', input(2), KEEP);
       const list = await broker.channels('n:', 2);
-      assert.deepEqual(list.map((c) => [c.channel, c.buffered, c.position.offset]), [['n:a', 2, 2], ['n:b', 1, 1]]);
-      assert.deepEqual((await broker.channels('n*', 10)).map((c) => c.channel), ['n*x']);
+      assert.deepEqual(
+        list.map((c) => [c.channel, c.buffered, c.position.offset]),
+        [
+          ['n:a', 2, 2],
+          ['n:b', 1, 1],
+        ],
+      );
+      assert.deepEqual(
+        (await broker.channels('n*', 10)).map((c) => c.channel),
+        ['n*x'],
+      );
     });
 
     void test('control messages come back to the sending node, in send order, and count it as reached', async () => {
@@ -276,7 +294,6 @@ export function brokerSuite(name: string, factory: BrokerFactory): void {
       assert.deepEqual(gotC.control, [revoke]);
     });
 
-
     void test('cross-node: a publication reaches exactly the nodes subscribed to its channel', async () => {
       const gotB = new Received();
       const gotC = new Received();
@@ -296,7 +313,10 @@ export function brokerSuite(name: string, factory: BrokerFactory): void {
     void test('cross-node: offsets are one sequence whichever node publishes', async () => {
       const b = await node();
       const pubs = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? broker : b).publish('y', input(i), KEEP)));
-      assert.deepEqual(pubs.map((p) => p.offset).sort((x, y) => x - y), Array.from({ length: 40 }, (_, i) => i + 1));
+      assert.deepEqual(
+        pubs.map((p) => p.offset).sort((x, y) => x - y),
+        Array.from({ length: 40 }, (_, i) => i + 1),
+      );
       assert.equal(new Set(pubs.map((p) => p.epoch)).size, 1);
     });
 

@@ -42,7 +42,13 @@ describe('resolveConfig', () => {
 
   test('reports every problem at once, including unknown keys at any depth', () => {
     const problems = problemsOf(() =>
-      resolveConfig({ port: -1, colour: 'red', limits: { maxConnections: 0, nope: 1 }, timing: { pingIntervalMs: 'fast' }, namespaces: [{ name: 'bad name' }] }),
+      resolveConfig({
+        port: -1,
+        colour: 'red',
+        limits: { maxConnections: 0, nope: 1 },
+        timing: { pingIntervalMs: 'fast' },
+        namespaces: [{ name: 'bad name' }],
+      }),
     );
     const text = problems.join('\n');
     for (const needle of ['port', 'colour', 'limits.maxConnections', 'nope', 'timing.pingIntervalMs', 'namespaces.0.name']) {
@@ -164,10 +170,13 @@ describe('config sources', () => {
     assert.deepEqual(resolveConfig(env).database, { url: 'postgres://127.0.0.1:5432/test', schema: 'herald', poolSize: 4 });
     assert.deepEqual(resolveConfig(env, args.layer).database, { url: 'postgresql://db/herald', schema: 'chat_1', poolSize: 4 });
     assert.equal(resolveConfig({}).database.url, undefined);
-    assert.throws(() => resolveConfig({ database: { url: 'mysql://x', schema: 'a;drop', poolSize: 0 } }), (err: ConfigError) => {
-      assert.deepEqual(err.problems.map((p) => p.split(':')[0]).sort(), ['database.poolSize', 'database.schema', 'database.url']);
-      return true;
-    });
+    assert.throws(
+      () => resolveConfig({ database: { url: 'mysql://x', schema: 'a;drop', poolSize: 0 } }),
+      (err: ConfigError) => {
+        assert.deepEqual(err.problems.map((p) => p.split(':')[0]).sort(), ['database.poolSize', 'database.schema', 'database.url']);
+        return true;
+      },
+    );
   });
 
   test('a missing or non-object config file is a problem', () => {
@@ -188,7 +197,10 @@ describe('exposure rules', () => {
   const SECRET = 's'.repeat(32);
 
   test('development mode is refused next to token keys and on a non-loopback host unless devAllowUnsafe', () => {
-    assert.match(problemsOf(() => resolveConfig({ dev: true, auth: { hmacSecret: SECRET } })).join(), /development mode accepts bare user names next to your token keys/);
+    assert.match(
+      problemsOf(() => resolveConfig({ dev: true, auth: { hmacSecret: SECRET } })).join(),
+      /development mode accepts bare user names next to your token keys/,
+    );
     assert.match(problemsOf(() => resolveConfig({ dev: true, auth: { publicKeys: ['-----BEGIN PUBLIC KEY-----'] } })).join(), /devAllowUnsafe/);
     assert.match(problemsOf(() => resolveConfig({ dev: true, host: '0.0.0.0', apiKey: SECRET })).join(), /non-loopback host \(0\.0\.0\.0\)/);
     assert.equal(resolveConfig({ dev: true, devAllowUnsafe: true, host: '0.0.0.0', apiKey: SECRET, auth: { hmacSecret: SECRET } }).dev, true);
@@ -197,9 +209,15 @@ describe('exposure rules', () => {
 
   test('TLS needs both files; proxies, hosts and origins are validated', () => {
     assert.match(problemsOf(() => resolveConfig({ tls: { certFile: '/x.pem' } })).join(), /give both tls.certFile and tls.keyFile/);
-    const problems = problemsOf(() => resolveConfig({ trustedProxies: ['10.0.0.0/33', 'proxy.example'], allowedHosts: ['a b'], allowedOrigins: ['https://a.example/path'] }));
+    const problems = problemsOf(() =>
+      resolveConfig({ trustedProxies: ['10.0.0.0/33', 'proxy.example'], allowedHosts: ['a b'], allowedOrigins: ['https://a.example/path'] }),
+    );
     assert.equal(problems.length, 4, problems.join('\n'));
-    const ok = resolveConfig({ trustedProxies: ['10.0.0.0/8', '::1', '2001:db8::/32'], allowedHosts: ['*.example.com', 'herald.example'], allowedOrigins: ['https://app.example:8443', '*'] });
+    const ok = resolveConfig({
+      trustedProxies: ['10.0.0.0/8', '::1', '2001:db8::/32'],
+      allowedHosts: ['*.example.com', 'herald.example'],
+      allowedOrigins: ['https://app.example:8443', '*'],
+    });
     assert.equal(ok.trustedProxies.length, 3);
   });
 });

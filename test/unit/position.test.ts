@@ -4,7 +4,10 @@ import { formatPosition, formatPositionList, parsePosition, parsePositionList } 
 
 describe('positions', () => {
   test('format and parse round-trip', () => {
-    for (const p of [{ epoch: 'abc', offset: 0 }, { epoch: 'A-z_9', offset: 123456789012345 }]) {
+    for (const p of [
+      { epoch: 'abc', offset: 0 },
+      { epoch: 'A-z_9', offset: 123456789012345 },
+    ]) {
       assert.deepEqual(parsePosition(formatPosition(p)), p);
     }
     assert.equal(formatPosition({ epoch: 'e', offset: 7 }), 'e:7');

@@ -33,7 +33,13 @@ describe('decodeCommand', () => {
 
 describe('codes', () => {
   test('disconnect codes below 3500 mean reconnect, 3500-4999 do not', () => {
-    for (const code of [DisconnectCode.SHUTDOWN, DisconnectCode.NO_PONG, DisconnectCode.SLOW_CONSUMER, DisconnectCode.CONNECT_TIMEOUT, DisconnectCode.TOO_MANY_CONNECTIONS]) {
+    for (const code of [
+      DisconnectCode.SHUTDOWN,
+      DisconnectCode.NO_PONG,
+      DisconnectCode.SLOW_CONSUMER,
+      DisconnectCode.CONNECT_TIMEOUT,
+      DisconnectCode.TOO_MANY_CONNECTIONS,
+    ]) {
       assert.equal(shouldReconnect(code), true, String(code));
     }
     for (const code of [DisconnectCode.BAD_REQUEST, DisconnectCode.INVALID_TOKEN, DisconnectCode.TOO_MANY_REQUESTS, 4000, 4999]) {
@@ -72,7 +78,10 @@ describe('channel names', () => {
   test('names are 1..max characters of the allowed set; the namespace is before the first colon', () => {
     for (const ok of ['a', 'news:sport', 'a.b-c_d@e/f=g+h!i~j#k', 'x'.repeat(10)]) assert.equal(isValidChannel(ok, 10 + 40), true, ok);
     for (const bad of ['', 'a b', 'é', 'a?b', 'x'.repeat(11), 5, undefined]) assert.equal(isValidChannel(bad, 10), false, String(bad));
-    assert.throws(() => assertChannel('a b', 10), (e: unknown) => e instanceof HeraldError && e.code === 'HERALD_ERR_INVALID_CHANNEL');
+    assert.throws(
+      () => assertChannel('a b', 10),
+      (e: unknown) => e instanceof HeraldError && e.code === 'HERALD_ERR_INVALID_CHANNEL',
+    );
     assert.equal(namespaceOf('news:sport:uk'), 'news');
     assert.equal(namespaceOf('plain'), undefined);
     assert.equal(namespaceOf(':x'), undefined);

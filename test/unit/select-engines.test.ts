@@ -34,7 +34,13 @@ describe('selectEngines', () => {
   });
 
   test('redis.url selects Redis for broker, sessions, presence and the node registry; database.url PostgreSQL', () => {
-    const e = selectEngines(resolveConfig({ redis: { url: 'redis://127.0.0.1:6379' }, database: { url: 'postgres://herald@127.0.0.1:5432/test' }, backend: { webhookUrl: 'http://127.0.0.1:9/hook' } }));
+    const e = selectEngines(
+      resolveConfig({
+        redis: { url: 'redis://127.0.0.1:6379' },
+        database: { url: 'postgres://herald@127.0.0.1:5432/test' },
+        backend: { webhookUrl: 'http://127.0.0.1:9/hook' },
+      }),
+    );
     assert.ok(e.broker instanceof RedisBroker);
     assert.ok(e.sessions instanceof RedisSessions);
     assert.ok(e.presence instanceof RedisPresence);

@@ -49,7 +49,7 @@ export function sessionsSuite(name: string, factory: SessionsFactory): void {
       await factory.cleanup?.(space);
     });
 
-    void test('lists a user\'s sessions sorted by node and session; removed ones go', async () => {
+    void test("lists a user's sessions sorted by node and session; removed ones go", async () => {
       const reg = make();
       reg.add('ann', 'n2', 's1');
       reg.add('ann', 'n1', 's9');
@@ -78,7 +78,7 @@ export function sessionsSuite(name: string, factory: SessionsFactory): void {
 
     if (!factory.distributed) return;
 
-    void test('cross-node: every node sees every node\'s sessions', async () => {
+    void test("cross-node: every node sees every node's sessions", async () => {
       const a = make();
       const b = make();
       a.add('dee', 'na', 'sa');

@@ -133,7 +133,14 @@ void describe('STOMP codec: robustness', () => {
       return seed % n;
     };
     const seeds = [
-      encodeFrame('SEND', [['destination', '/topic/a:b'], ['receipt', 'r\n1']], 'hello'),
+      encodeFrame(
+        'SEND',
+        [
+          ['destination', '/topic/a:b'],
+          ['receipt', 'r\n1'],
+        ],
+        'hello',
+      ),
       Buffer.from('CONNECT\naccept-version:1.2\nheart-beat:10,10\n\n\0\n'),
       Buffer.from('SEND\ncontent-length:3\n\na\0b\0SUBSCRIBE\nid:1\ndestination:/q\n\n\0'),
     ];
@@ -153,7 +160,14 @@ void describe('STOMP codec: robustness', () => {
 
 void describe('STOMP codec: encoding', () => {
   void test('escapes headers and adds content-length; the parser reads back the same frame', () => {
-    const data = encodeFrame('SEND', [['destination', '/topic/a:b'], ['x', 'line\nbreak\\']], 'body\0with nul');
+    const data = encodeFrame(
+      'SEND',
+      [
+        ['destination', '/topic/a:b'],
+        ['x', 'line\nbreak\\'],
+      ],
+      'body\0with nul',
+    );
     assert.match(data.toString(), /^SEND\ndestination:\/topic\/a\\cb\nx:line\\nbreak\\\\\ncontent-length:13\n\n/);
     const f = one(data);
     assert.equal(f.headers.get('destination'), '/topic/a:b');
@@ -162,7 +176,13 @@ void describe('STOMP codec: encoding', () => {
   });
 
   void test('CONNECTED headers are not escaped; an empty body has no content-length', () => {
-    assert.equal(encodeFrame('CONNECTED', [['version', '1.2'], ['server', 'a:b']]).toString(), 'CONNECTED\nversion:1.2\nserver:a:b\n\n\0');
+    assert.equal(
+      encodeFrame('CONNECTED', [
+        ['version', '1.2'],
+        ['server', 'a:b'],
+      ]).toString(),
+      'CONNECTED\nversion:1.2\nserver:a:b\n\n\0',
+    );
   });
 
   void test('escapeHeader and unescapeHeader are inverse', () => {

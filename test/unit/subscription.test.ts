@@ -11,7 +11,10 @@ describe('SubscriptionState', () => {
     assert.equal(st.recovering, true);
     for (const o of [2, 3, 4]) assert.equal(st.accept(out(o)), false);
     const released = st.settle({ epoch: 'e', offset: 3 });
-    assert.deepEqual(released.map((o) => o.pub.offset), [4]);
+    assert.deepEqual(
+      released.map((o) => o.pub.offset),
+      [4],
+    );
     assert.equal(st.recovering, false);
     assert.deepEqual({ epoch: st.epoch, offset: st.offset }, { epoch: 'e', offset: 4 });
   });
@@ -36,7 +39,10 @@ describe('SubscriptionState', () => {
   test('buffered duplicates are released once, in order', () => {
     const st = new SubscriptionState('c');
     for (const o of [4, 4, 5]) st.accept(out(o));
-    assert.deepEqual(st.settle({ epoch: 'e', offset: 3 }).map((o) => o.pub.offset), [4, 5]);
+    assert.deepEqual(
+      st.settle({ epoch: 'e', offset: 3 }).map((o) => o.pub.offset),
+      [4, 5],
+    );
   });
 });
 

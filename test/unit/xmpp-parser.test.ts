@@ -35,7 +35,11 @@ const BILLION_LAUGHS = `<?xml version="1.0"?>
 
 void describe('XMPP parser: streams', () => {
   void test('yields the stream header, each stanza with namespaces resolved, and the close', () => {
-    const r = stream([HEADER, "<iq type='get' id='1'><query xmlns='jabber:iq:roster'/></iq> ", '<message to="b@x"><body>a &amp; b &#x263A;</body></message></stream:stream>']);
+    const r = stream([
+      HEADER,
+      "<iq type='get' id='1'><query xmlns='jabber:iq:roster'/></iq> ",
+      '<message to="b@x"><body>a &amp; b &#x263A;</body></message></stream:stream>',
+    ]);
     assert.equal(r.error, undefined);
     assert.deepEqual(
       r.events.map((e) => e.type),
@@ -156,10 +160,29 @@ void describe('XMPP parser: fuzz', () => {
     const samples = [
       "<message to='b@localhost' type='chat' id='1'><body>hi &amp; bye</body><origin-id xmlns='urn:xmpp:sid:0' id='x'/></message>",
       "<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>r</resource></bind></iq>",
-      "<presence><show>away</show><status>out</status></presence>",
+      '<presence><show>away</show><status>out</status></presence>',
       "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGEAeA==</auth>",
     ];
-    const junk = ['<', '>', '&', ';', '"', "'", '/', '<!--', '<?', ']]>', '<![CDATA[', '&#0;', '&#xD800;', 'xmlns:p="u"', '<p:q/>', '\u0000', '\uFFFF', '<!DOCTYPE'];
+    const junk = [
+      '<',
+      '>',
+      '&',
+      ';',
+      '"',
+      "'",
+      '/',
+      '<!--',
+      '<?',
+      ']]>',
+      '<![CDATA[',
+      '&#0;',
+      '&#xD800;',
+      'xmlns:p="u"',
+      '<p:q/>',
+      '\u0000',
+      '\uFFFF',
+      '<!DOCTYPE',
+    ];
     for (let i = 0; i < 3000; i++) {
       let s = samples[rand(samples.length)]!;
       for (let k = 0; k <= rand(4); k++) {

@@ -24,14 +24,24 @@ void describe('XMPP JIDs', () => {
   });
 
   void test('refuses malformed JIDs and local parts that are no Herald user id', () => {
-    for (const bad of ['', '@localhost', 'a@', 'a@localhost/', 'a b@localhost', 'a@local host', 'x'.repeat(200) + '@localhost', 'a\\20b@localhost', 'a@<script>']) {
+    for (const bad of [
+      '',
+      '@localhost',
+      'a@',
+      'a@localhost/',
+      'a b@localhost',
+      'a@local host',
+      'x'.repeat(200) + '@localhost',
+      'a\\20b@localhost',
+      'a@<script>',
+    ]) {
       assert.equal(parseJid(bad), undefined, bad);
     }
   });
 });
 
 void describe('SASL PLAIN', () => {
-  void test('decodes authzid NUL authcid NUL password; an authzid must be the user\'s own', () => {
+  void test("decodes authzid NUL authcid NUL password; an authzid must be the user's own", () => {
     assert.deepEqual(decodePlain(b64('\0alice\0tok'), 'localhost'), { user: 'alice', password: 'tok' });
     assert.deepEqual(decodePlain(b64('alice@localhost\0alice\0tok'), 'localhost'), { user: 'alice', password: 'tok' });
     assert.equal((decodePlain(b64('mallory@localhost\0alice\0tok'), 'localhost') as { failure: string }).failure, 'invalid-authzid');

@@ -121,7 +121,8 @@ const trimBase = (u: string): string => u.replace(/\/+$/, '').replace(/^ws(s?):/
 
 /** A Herald connection. Call `connect()`; subscribe and send at any time (commands wait for the connection). */
 export class HeraldClient extends Emitter<ClientEvents> implements SubscriptionOwner {
-  readonly #opts: Required<Pick<ClientOptions, 'openTimeoutMs' | 'commandTimeoutMs' | 'minReconnectDelayMs' | 'maxReconnectDelayMs' | 'refreshBeforeMs'>> & ClientOptions;
+  readonly #opts: Required<Pick<ClientOptions, 'openTimeoutMs' | 'commandTimeoutMs' | 'minReconnectDelayMs' | 'maxReconnectDelayMs' | 'refreshBeforeMs'>> &
+    ClientOptions;
   readonly #subs = new Map<string, Subscription>();
   readonly #fetch: FetchFn;
   #state: ClientState = 'disconnected';
@@ -293,10 +294,13 @@ export class HeraldClient extends Emitter<ClientEvents> implements SubscriptionO
           reject(closedError('connect'));
         }),
       ];
-      const timer = setTimeout(() => {
-        done();
-        reject(timeoutError('waiting for the connection'));
-      }, Math.min(timeoutMs, 2 ** 31 - 1));
+      const timer = setTimeout(
+        () => {
+          done();
+          reject(timeoutError('waiting for the connection'));
+        },
+        Math.min(timeoutMs, 2 ** 31 - 1),
+      );
     });
   }
 
@@ -318,7 +322,9 @@ export class HeraldClient extends Emitter<ClientEvents> implements SubscriptionO
     const user = this.#opts.user ?? tokenSubject(this.#token);
     const q = user ? `?user=${encodeURIComponent(user)}` : '';
     try {
-      const res = await this.#fetch(`${trimBase(this.#opts.dispatcher)}/dispatch${q}`, { headers: this.#token ? { authorization: `Bearer ${this.#token}` } : {} });
+      const res = await this.#fetch(`${trimBase(this.#opts.dispatcher)}/dispatch${q}`, {
+        headers: this.#token ? { authorization: `Bearer ${this.#token}` } : {},
+      });
       if (!res.ok) throw new Error(`dispatcher answered ${res.status}`);
       const body = (await res.json()) as { primary?: string; backups?: string[] };
       const list = [body.primary, ...(body.backups ?? [])].filter((x): x is string => typeof x === 'string' && x !== '').map(trimBase);

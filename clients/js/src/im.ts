@@ -357,7 +357,11 @@ export class ImClient extends Emitter<ImEvents> {
 
   /** Create a group with the user as owner. */
   createGroup(members: string[], title?: string): Promise<{ group: string; title?: string; memberCount: number }> {
-    return this.client.command('im.group.create', title === undefined ? { members } : { members, title }) as Promise<{ group: string; title?: string; memberCount: number }>;
+    return this.client.command('im.group.create', title === undefined ? { members } : { members, title }) as Promise<{
+      group: string;
+      title?: string;
+      memberCount: number;
+    }>;
   }
 
   /** Add members to a group. */

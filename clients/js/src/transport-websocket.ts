@@ -93,7 +93,11 @@ export class WebSocketTransport implements Transport {
         const code = ev.code >= 3000 ? ev.code : ClientCode.TRANSPORT_CLOSED;
         this.#failPending();
         if (!settled) {
-          fail(code === ClientCode.TRANSPORT_CLOSED ? transportError(`WebSocket closed (${ev.code})`) : new HeraldClientError(code, 'DISCONNECT', ev.reason || 'closed', code < 3500));
+          fail(
+            code === ClientCode.TRANSPORT_CLOSED
+              ? transportError(`WebSocket closed (${ev.code})`)
+              : new HeraldClientError(code, 'DISCONNECT', ev.reason || 'closed', code < 3500),
+          );
           return;
         }
         if (this.#done) return;
@@ -230,20 +234,23 @@ export class WebSocketTransport implements Transport {
    */
   #startLiveness(intervalMs: number | undefined): void {
     if (!intervalMs || intervalMs <= 0) return;
-    this.#liveness = setInterval(() => {
-      if (this.#done) return;
-      this.command('ping', {}).catch((err: HeraldClientError) => {
-        if (this.#done || err.errorName !== 'TIMEOUT') return;
-        this.#done = true;
-        this.#failPending();
-        try {
-          this.#ws?.close();
-        } catch {
-          /* ignore */
-        }
-        this.#hooks.closed(ClientCode.TRANSPORT_CLOSED, 'no reply to ping');
-      });
-    }, Math.max(1_000, intervalMs));
+    this.#liveness = setInterval(
+      () => {
+        if (this.#done) return;
+        this.command('ping', {}).catch((err: HeraldClientError) => {
+          if (this.#done || err.errorName !== 'TIMEOUT') return;
+          this.#done = true;
+          this.#failPending();
+          try {
+            this.#ws?.close();
+          } catch {
+            /* ignore */
+          }
+          this.#hooks.closed(ClientCode.TRANSPORT_CLOSED, 'no reply to ping');
+        });
+      },
+      Math.max(1_000, intervalMs),
+    );
     (this.#liveness as { unref?: () => void }).unref?.();
   }
 

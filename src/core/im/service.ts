@@ -200,7 +200,8 @@ export class ImService {
   /** Send to a user (`to`) or a conversation/group (`conversation`); `system` skips the sender's rate limit. */
   async send(user: string, p: { to?: string; conversation?: string; clientId?: string; data: unknown }, options?: { system?: boolean }): Promise<SendAck> {
     // The server API's system sender is trusted and not rate-limited.
-    if (!options?.system && !this.#sends.take(user)) throw new HeraldError('HERALD_ERR_TOO_MANY_REQUESTS', `At most ${this.#cfg.sendsPerSecond} messages per second`);
+    if (!options?.system && !this.#sends.take(user))
+      throw new HeraldError('HERALD_ERR_TOO_MANY_REQUESTS', `At most ${this.#cfg.sendsPerSecond} messages per second`);
     const payload = this.#payload(p.data);
     let conv: ConversationRecord;
     let recipients: string[] | undefined;
@@ -341,7 +342,10 @@ export class ImService {
         throw new HeraldError('HERALD_ERR_IM_GROUP_FULL', `At most ${this.#cfg.maxGroupSize} members`);
       }
     }
-    const added = await this.#store.addMembers(group, list.map((u) => ({ user: u, role: 'member' as MemberRole })));
+    const added = await this.#store.addMembers(
+      group,
+      list.map((u) => ({ user: u, role: 'member' as MemberRole })),
+    );
     if (added.length) await this.#memberEvent(conv, user, { action: 'added', users: added }, added);
     return added;
   }
@@ -401,7 +405,7 @@ export class ImService {
 
   /** Add a contact (must be a known user). */
   async addContact(user: string, contact: string): Promise<void> {
-    if (contact === user) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'One is not one\'s own contact');
+    if (contact === user) throw new HeraldError('HERALD_ERR_BAD_REQUEST', "One is not one's own contact");
     await this.#assertKnown([contact]);
     await this.#store.addContact(user, contact);
   }
@@ -446,7 +450,8 @@ export class ImService {
 
   async #membership(user: string, conversation: string, groupOnly = false): Promise<{ conv: ConversationRecord; member: MemberRecord }> {
     const conv = await this.#store.conversation(conversation);
-    if (!conv || (groupOnly && conv.kind !== 'group')) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION', `Unknown ${groupOnly ? 'group' : 'conversation'}`);
+    if (!conv || (groupOnly && conv.kind !== 'group'))
+      throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION', `Unknown ${groupOnly ? 'group' : 'conversation'}`);
     const member = await this.#store.member(conversation, user);
     if (!member) throw new HeraldError('HERALD_ERR_IM_NOT_MEMBER');
     return { conv, member };
@@ -499,7 +504,10 @@ export class ImService {
         const body = Buffer.from(messageEventJson(m, undefined));
         for (const u of liveOnly) this.#emit(u, body);
       }
-      this.#webhooks(m, res.inbox.map((e) => e.user));
+      this.#webhooks(
+        m,
+        res.inbox.map((e) => e.user),
+      );
     }
     return { id: m.id, conversation: m.conversation, seq: m.seq, time: m.time, duplicate: res.duplicate };
   }
@@ -508,7 +516,16 @@ export class ImService {
   #webhooks(m: StoredMessage, recipients: string[]): void {
     const backend = this.core.backend;
     if (backend.wants('im.message')) {
-      backend.emit('im.message', { id: m.id, conversation: m.conversation, seq: m.seq, sender: m.sender, kind: m.kind, time: m.time, data: JSON.parse(m.payload) as unknown, recipients });
+      backend.emit('im.message', {
+        id: m.id,
+        conversation: m.conversation,
+        seq: m.seq,
+        sender: m.sender,
+        kind: m.kind,
+        time: m.time,
+        data: JSON.parse(m.payload) as unknown,
+        recipients,
+      });
     }
     if (!backend.wants('im.offline_unread') || m.kind !== 'message') return;
     const others = recipients.filter((u) => u !== m.sender);

@@ -155,7 +155,12 @@ export interface ImStore {
    * Create a conversation with its members atomically. Fails with HERALD_ERR_CONFLICT when the
    * id exists. Direct conversations are created with `ensureDirect` instead.
    */
-  createConversation(conv: { id: string; kind: ConversationKind; title?: string; members: ReadonlyArray<{ user: string; role: MemberRole }> }): Promise<ConversationRecord>;
+  createConversation(conv: {
+    id: string;
+    kind: ConversationKind;
+    title?: string;
+    members: ReadonlyArray<{ user: string; role: MemberRole }>;
+  }): Promise<ConversationRecord>;
   /** Get the direct conversation `id` between `a` and `b`, creating it (both members) if needed. */
   ensureDirect(id: string, a: string, b: string): Promise<ConversationRecord>;
   /** A conversation, or undefined. */

@@ -8,7 +8,11 @@ import type { Backend } from '../../core/backend.js';
 import { HeraldError } from '../../core/errors.js';
 import type { CommandRegistry } from './im-commands.js';
 
-const method = z.string().min(1).max(128).regex(/^[A-Za-z0-9_.:/-]+$/, 'method names use A-Z a-z 0-9 _ . : / -');
+const method = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9_.:/-]+$/, 'method names use A-Z a-z 0-9 _ . : / -');
 
 /** Register `rpc` (when the RPC hook is configured) and `send` (when webhooks are). */
 export function registerBackendCommands(front: CommandRegistry, backend: Backend): void {

@@ -77,9 +77,7 @@ export function builtinCommands(): Map<string, CommandSpec<never>> {
       const since = positionParam(p.since);
       const res = await ctx.core.history(p.channel, { since, limit: p.limit, reverse: p.reverse });
       const pubs = res.publications.map(pubFrame).join(',');
-      return new RawJson(
-        `{"channel":${JSON.stringify(p.channel)},"epoch":"${res.position.epoch}","offset":${res.position.offset},"publications":[${pubs}]}`,
-      );
+      return new RawJson(`{"channel":${JSON.stringify(p.channel)},"epoch":"${res.position.epoch}","offset":${res.position.offset},"publications":[${pubs}]}`);
     },
   });
 

@@ -6,7 +6,6 @@ import { BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE, type Publication } from '../../
 import { parsePeerJson } from '../../protocol/json.js';
 import { formatPosition, type StreamPosition } from '../../protocol/position.js';
 
-
 /**
  * The JSON text of a JSON-labelled payload as it may be embedded in a frame, memoised per
  * publication; null when the bytes are not JSON.

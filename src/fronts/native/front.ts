@@ -188,8 +188,19 @@ export class NativeFront {
       // Logged and counted as on the WebSocket path.
       const e = toHeraldError(err);
       logFailure(this.core.logger, e);
-      if (commandErrorEvents.hasSubscribers) commandErrorEvents.publish({ node: this.core.nodeId, command: spec ? decoded.cmd : 'other', code: e.code, transport: 'http' } satisfies CommandErrorEvent);
-      sendJson(res, e.status, { id: decoded.id, code: e.code, message: e.message, error: { code: e.wire, name: e.code, message: e.message, temporary: e.temporary } });
+      if (commandErrorEvents.hasSubscribers)
+        commandErrorEvents.publish({
+          node: this.core.nodeId,
+          command: spec ? decoded.cmd : 'other',
+          code: e.code,
+          transport: 'http',
+        } satisfies CommandErrorEvent);
+      sendJson(res, e.status, {
+        id: decoded.id,
+        code: e.code,
+        message: e.message,
+        error: { code: e.wire, name: e.code, message: e.message, temporary: e.temporary },
+      });
     }
   }
 

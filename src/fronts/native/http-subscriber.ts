@@ -40,9 +40,7 @@ const streamPubLine = (pub: Publication): Buffer => Buffer.from(`${pubFrame(pub)
  * the `Last-Event-ID` header, else `since=<pos>[,<pos>…]`; `last=N`.
  */
 export function parseSubscribeRequest(req: IncomingMessage, url: URL, maxChannels: number): HttpSubscribeRequest {
-  const channels = [...url.searchParams.getAll('channel'), ...url.searchParams.getAll('channels').flatMap((c) => c.split(','))].filter(
-    (c) => c !== '',
-  );
+  const channels = [...url.searchParams.getAll('channel'), ...url.searchParams.getAll('channels').flatMap((c) => c.split(','))].filter((c) => c !== '');
   if (channels.length === 0) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'Name at least one channel (?channel=a&channel=b or ?channels=a,b)');
   if (channels.length > maxChannels) throw new HeraldError('HERALD_ERR_LIMIT_EXCEEDED', `At most ${maxChannels} channels per connection`);
   if (new Set(channels).size !== channels.length) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'A channel is named twice');
@@ -90,7 +88,15 @@ export class HttpSubscriber implements Connection, Subscriber {
   #flushScheduled = false;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(id: string, mode: HttpMode, core: HeraldCore, res: ServerResponse, identity: Identity | undefined, ticket: AdmissionTicket, onEnd: (s: HttpSubscriber) => void) {
+  constructor(
+    id: string,
+    mode: HttpMode,
+    core: HeraldCore,
+    res: ServerResponse,
+    identity: Identity | undefined,
+    ticket: AdmissionTicket,
+    onEnd: (s: HttpSubscriber) => void,
+  ) {
     this.id = id;
     this.transport = mode;
     this.#core = core;
@@ -291,7 +297,12 @@ export class HttpSubscriber implements Connection, Subscriber {
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     for (const st of this.#states) this.#core.unsubscribe(this, st.channel);
-    this.#core.clients.closed(this, this.#ticket, undefined, this.#states.map((st) => st.channel));
+    this.#core.clients.closed(
+      this,
+      this.#ticket,
+      undefined,
+      this.#states.map((st) => st.channel),
+    );
     this.#onEnd(this);
   }
 }

@@ -64,7 +64,10 @@ export function registerImCommands(front: CommandRegistry, im: ImService): void 
     return new RawJson(`{"conversations":[${items.join(',')}]}`);
   });
 
-  add('im.read', z.object({ conversation, seq }).strict(), async (u, p) => ({ conversation: p.conversation, readSeq: await im.read(u, p.conversation, p.seq) }));
+  add('im.read', z.object({ conversation, seq }).strict(), async (u, p) => ({
+    conversation: p.conversation,
+    readSeq: await im.read(u, p.conversation, p.seq),
+  }));
   add('im.typing', z.object({ conversation }).strict(), async (u, p) => {
     await im.typing(u, p.conversation);
     return {};

@@ -291,7 +291,12 @@ export class WsSession implements Connection, Subscriber, CommandContext {
     logFailure(this.core.logger, e);
     if (commandErrorEvents.hasSubscribers) {
       const known = cmd === 'connect' || cmd === 'subscribe' || cmd === 'unsubscribe' || this.#env.commands.has(cmd);
-      commandErrorEvents.publish({ node: this.core.nodeId, command: known ? cmd : 'other', code: e.code, transport: this.transport } satisfies CommandErrorEvent);
+      commandErrorEvents.publish({
+        node: this.core.nodeId,
+        command: known ? cmd : 'other',
+        code: e.code,
+        transport: this.transport,
+      } satisfies CommandErrorEvent);
     }
     if (!this.#closed) this.#write(textFrame(encodeError(id, { code: e.wire, name: e.code, message: e.message, temporary: e.temporary })));
   }

@@ -132,7 +132,9 @@ export class NchanFront {
       if (!info && status === 403) return void send(res, { ...FORBIDDEN_PAGE, headers: { ...FORBIDDEN_PAGE.headers, ...(cors as Record<string, string>) } });
       if (!info) return void res.writeHead(status, status === 204 ? cors : { 'Content-Length': '0', ...cors }).end();
       const { contentType, body } = renderInfo(info, format);
-      res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': String(Buffer.byteLength(body)), ...cors }).end(method === 'HEAD' ? undefined : body);
+      res
+        .writeHead(status, { 'Content-Type': contentType, 'Content-Length': String(Buffer.byteLength(body)), ...cors })
+        .end(method === 'HEAD' ? undefined : body);
     };
     if (method === 'GET' || method === 'HEAD') {
       const info = await this.channels.info(coreChannel(route.group, ids[ids.length - 1]!));
@@ -151,11 +153,16 @@ export class NchanFront {
     }
     const ct = req.headers['content-type'];
     const ev = req.headers['x-eventsource-event'];
-    const out = await this.channels.publish(route, ids, {
-      payload: body,
-      ...(ct ? { contentType: ct } : {}),
-      ...(typeof ev === 'string' && ev ? { event: ev } : {}),
-    }, req);
+    const out = await this.channels.publish(
+      route,
+      ids,
+      {
+        payload: body,
+        ...(ct ? { contentType: ct } : {}),
+        ...(typeof ev === 'string' && ev ? { event: ev } : {}),
+      },
+      req,
+    );
     reply(out.status, out.info);
   }
 
@@ -172,11 +179,20 @@ export class NchanFront {
     const max = this.core.config.limits.maxOutboundBytes;
     let sink: Sink;
     switch (type) {
-      case 'eventsource': sink = new EventSourceSink(res, cors, max); break;
-      case 'chunked': sink = new ChunkedSink(res, cors, max); break;
-      case 'multipart-mixed': sink = new MultipartSink(res, cors, max); break;
-      case 'http-raw-stream': sink = new RawStreamSink(res, cors, max); break;
-      default: sink = new LongPollSink(res, cors, plan.from.kind === 'after' ? resumeTags(req, url) : undefined);
+      case 'eventsource':
+        sink = new EventSourceSink(res, cors, max);
+        break;
+      case 'chunked':
+        sink = new ChunkedSink(res, cors, max);
+        break;
+      case 'multipart-mixed':
+        sink = new MultipartSink(res, cors, max);
+        break;
+      case 'http-raw-stream':
+        sink = new RawStreamSink(res, cors, max);
+        break;
+      default:
+        sink = new LongPollSink(res, cors, plan.from.kind === 'after' ? resumeTags(req, url) : undefined);
     }
     const started: { sub?: NchanSubscription } = {};
     // Attached before starting: a client may go away while history is being read.

@@ -101,7 +101,11 @@ export class NchanGate {
    */
   async authorizePublisher(route: NchanRoute, idText: string, req: IncomingMessage, type: 'http' | 'websocket'): Promise<Refusal | undefined> {
     if (!route.authorizeUrl) return undefined;
-    const denied = await authorize(route.authorizeUrl, hookHeaders(req, idText, { 'X-Publisher-Type': type }, this.#ambient(route, req)), this.#core.config.nchan.hookTimeoutMs);
+    const denied = await authorize(
+      route.authorizeUrl,
+      hookHeaders(req, idText, { 'X-Publisher-Type': type }, this.#ambient(route, req)),
+      this.#core.config.nchan.hookTimeoutMs,
+    );
     if (!denied) return undefined;
     return denied.status === 502 || denied.status === 504 ? { status: denied.status } : FORBIDDEN_PAGE;
   }
@@ -109,7 +113,8 @@ export class NchanGate {
   /** Check ids for a route; a Refusal when unusable. */
   checkIds(route: NchanRoute, idText: string): string[] | Refusal {
     const ids = channelIds(route, idText, this.#core.config.limits.maxChannelNameLength);
-    if (ids === 'empty' || ids === 'invalid') return { status: 400, headers: { 'Content-Type': 'text/plain' }, body: ids === 'empty' ? 'No channel id provided.' : 'Invalid channel id.' };
+    if (ids === 'empty' || ids === 'invalid')
+      return { status: 400, headers: { 'Content-Type': 'text/plain' }, body: ids === 'empty' ? 'No channel id provided.' : 'Invalid channel id.' };
     if (typeof ids === 'string') return { status: 403 };
     return ids;
   }
@@ -152,7 +157,11 @@ export class NchanGate {
       for (const ch of channels) if (!(await this.#channels.exists(ch))) return { status: 403, headers: late };
     }
     if (route.authorizeUrl) {
-      const denied = await authorize(route.authorizeUrl, hookHeaders(req, idText, { 'X-Subscriber-Type': type }, this.#ambient(route, req)), this.#core.config.nchan.hookTimeoutMs);
+      const denied = await authorize(
+        route.authorizeUrl,
+        hookHeaders(req, idText, { 'X-Subscriber-Type': type }, this.#ambient(route, req)),
+        this.#core.config.nchan.hookTimeoutMs,
+      );
       if (denied) return { status: denied.status, headers: { ...denied.headers, ...late }, body: denied.body };
     }
     return { route, ids, channels, from };

@@ -14,7 +14,19 @@ export interface HookReply {
 }
 
 /** Request headers not forwarded to hooks. */
-const SKIP_REQ = new Set(['host', 'connection', 'upgrade', 'content-length', 'transfer-encoding', 'keep-alive', 'te', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'expect']);
+const SKIP_REQ = new Set([
+  'host',
+  'connection',
+  'upgrade',
+  'content-length',
+  'transfer-encoding',
+  'keep-alive',
+  'te',
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-extensions',
+  'expect',
+]);
 /** Response headers not passed back to clients. */
 const SKIP_RES = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'date', 'server']);
 
@@ -81,7 +93,13 @@ export type UpstreamResult =
   | { readonly action: 'fail'; readonly status: number };
 
 /** Run the publisher upstream hook for a message. */
-export async function publishUpstream(url: string, headers: Record<string, string>, payload: Buffer, contentType: string | undefined, timeoutMs: number): Promise<UpstreamResult> {
+export async function publishUpstream(
+  url: string,
+  headers: Record<string, string>,
+  payload: Buffer,
+  contentType: string | undefined,
+  timeoutMs: number,
+): Promise<UpstreamResult> {
   const h = { ...headers };
   if (contentType) h['content-type'] = contentType;
   else delete h['content-type'];

@@ -33,9 +33,15 @@ export function renderInfo(info: NchanChannelInfo, format: InfoFormat): { conten
   const { messages, requested, subscribers, lastMessageId: id } = info;
   switch (format) {
     case 'json':
-      return { contentType: 'text/json', body: `{"messages": ${messages}, "requested": ${requested}, "subscribers": ${subscribers}, "last_message_id": "${id}" }` };
+      return {
+        contentType: 'text/json',
+        body: `{"messages": ${messages}, "requested": ${requested}, "subscribers": ${subscribers}, "last_message_id": "${id}" }`,
+      };
     case 'yaml':
-      return { contentType: 'text/yaml', body: `---\r\nmessages: ${messages}\r\nrequested: ${requested}\r\nsubscribers: ${subscribers}\r\nlast_message_id: "${id}"\r\n\r\n` };
+      return {
+        contentType: 'text/yaml',
+        body: `---\r\nmessages: ${messages}\r\nrequested: ${requested}\r\nsubscribers: ${subscribers}\r\nlast_message_id: "${id}"\r\n\r\n`,
+      };
     case 'xml':
       return {
         contentType: 'text/xml',

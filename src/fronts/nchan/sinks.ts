@@ -181,7 +181,6 @@ export class RawStreamSink implements Sink {
 }
 const NL = Buffer.from('\n');
 
-
 /** WebSocket: one frame per message (binary for octet-stream); `ws+meta.nchan` adds id and content-type. */
 export class WebSocketSink implements Sink {
   readonly #ws: WebSocket;

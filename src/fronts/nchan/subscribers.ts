@@ -59,12 +59,27 @@ export class NchanSubscribers {
    * the subscribe / unsubscribe callbacks and the connect / disconnect webhooks. `disconnect`
    * cuts the client's transport (kick).
    */
-  async start(plan: SubscribePlan, sink: Sink, req: IncomingMessage, type: NchanSubscriberType, ticket: AdmissionTicket, disconnect: () => void): Promise<NchanSubscription> {
+  async start(
+    plan: SubscribePlan,
+    sink: Sink,
+    req: IncomingMessage,
+    type: NchanSubscriberType,
+    ticket: AdmissionTicket,
+    disconnect: () => void,
+  ): Promise<NchanSubscription> {
     const { route } = plan;
     const core = this.#core;
     const sub = new NchanSubscription(core, this.#ids, plan.channels, sink);
     const streaming = isStreaming(type);
-    const conn: Connection = { id: randomUUID(), transport: `nchan-${type}`, user: undefined, disconnect: () => { sub.close(); disconnect(); } };
+    const conn: Connection = {
+      id: randomUUID(),
+      transport: `nchan-${type}`,
+      user: undefined,
+      disconnect: () => {
+        sub.close();
+        disconnect();
+      },
+    };
     this.#live.add(sub);
     core.clients.opened(conn, ticket);
     core.clients.identified(conn, ticket, plan.channels);

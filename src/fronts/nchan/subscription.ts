@@ -150,7 +150,12 @@ export class NchanSubscription implements Subscriber {
     const id = this.#ids.get(this.channels[index]!).idFor(pub);
     this.#last[index] = id;
     const multiplexed = this.channels.length > 1;
-    const tags = multiplexed ? formatTags(this.#last.map((l, j) => (j === index || l.time === id.time ? l.tag : -1)), index) : String(id.tag);
+    const tags = multiplexed
+      ? formatTags(
+          this.#last.map((l, j) => (j === index || l.time === id.time ? l.tag : -1)),
+          index,
+        )
+      : String(id.tag);
     const more = this.#sink.message({ pub, time: id.time, tags, multiplexed });
     if (!more) this.#finish('closed', false);
     return more && this.#open;

@@ -78,9 +78,11 @@ export class NchanWebSockets {
     const version = req.headers['sec-websocket-version'];
     const text = { 'Content-Type': 'text/plain' };
     if (!version) return refuse(socket, { status: 400, headers: text, body: 'No Sec-Websocket-Version header present' });
-    if (version.trim() !== '13') return refuse(socket, { status: 400, headers: text, body: 'Unsupported websocket protocol version (only version 13 is supported)' });
+    if (version.trim() !== '13')
+      return refuse(socket, { status: 400, headers: text, body: 'Unsupported websocket protocol version (only version 13 is supported)' });
     if (!req.headers['sec-websocket-key']) return refuse(socket, { status: 400, headers: text, body: 'No Sec-Websocket-Key header present' });
-    if (!upgradeOriginAllowed(route, req, this.#core.net)) return refuse(socket, { status: 403, headers: corsHeaders(route, req, this.#core.net) as Record<string, string> });
+    if (!upgradeOriginAllowed(route, req, this.#core.net))
+      return refuse(socket, { status: 403, headers: corsHeaders(route, req, this.#core.net) as Record<string, string> });
     const gate = this.#gate;
     const canPublish = route.role !== 'subscriber' && gate.mayPublish(req, route);
     if (route.role === 'publisher') {
@@ -97,7 +99,14 @@ export class NchanWebSockets {
       if (!ticket) return;
       const sink = new WebSocketSink(ws, ws.protocol === META_SUBPROTOCOL, this.#core.config.limits.maxOutboundBytes);
       const started = this.#subscribers.start(plan, sink, req, 'websocket', ticket, () => ws.terminate());
-      ws.on('close', () => void started.then((sub) => sub.close(), () => undefined));
+      ws.on(
+        'close',
+        () =>
+          void started.then(
+            (sub) => sub.close(),
+            () => undefined,
+          ),
+      );
       if (canPublish && plan.channels.every((ch) => gate.writable(ch))) this.#publisher(ws, req, m, plan.ids, false);
       else ws.on('message', () => ws.close(1008, 'Publishing not allowed.'));
       started.catch(() => ws.terminate());
@@ -119,10 +128,12 @@ export class NchanWebSockets {
     let chain = Promise.resolve();
     ws.on('message', (data: Buffer, binary: boolean) => {
       // Frames are published one after another, in the order they arrived.
-      chain = chain.then(async () => {
-        const out = await this.#channels.publish(m.route, ids, { payload: data, ...(binary ? { contentType: BINARY_CONTENT_TYPE } : {}) }, req);
-        if (reply && out.info && ws.readyState === 1) ws.send(renderInfo(out.info, format).body);
-      }).catch(() => undefined);
+      chain = chain
+        .then(async () => {
+          const out = await this.#channels.publish(m.route, ids, { payload: data, ...(binary ? { contentType: BINARY_CONTENT_TYPE } : {}) }, req);
+          if (reply && out.info && ws.readyState === 1) ws.send(renderInfo(out.info, format).body);
+        })
+        .catch(() => undefined);
     });
   }
 }

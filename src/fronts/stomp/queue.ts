@@ -174,7 +174,8 @@ export class QueueRegistry {
   get(name: string): WorkQueue {
     let q = this.#queues.get(name);
     if (!q) {
-      if (this.#queues.size >= this.#limits.maxQueues) throw new HeraldError('HERALD_ERR_LIMIT_EXCEEDED', `This node holds ${this.#limits.maxQueues} queues already`);
+      if (this.#queues.size >= this.#limits.maxQueues)
+        throw new HeraldError('HERALD_ERR_LIMIT_EXCEEDED', `This node holds ${this.#limits.maxQueues} queues already`);
       q = new WorkQueue(name, this);
       this.#queues.set(name, q);
     }
@@ -200,7 +201,8 @@ export class QueueRegistry {
   /** @internal Count a new message's bytes; throws HERALD_ERR_LIMIT_EXCEEDED beyond `maxBytes`. */
   reserve(bodyBytes: number): void {
     const bytes = bodyBytes + QUEUE_MESSAGE_OVERHEAD_BYTES;
-    if (this.#bytes + bytes > this.#limits.maxBytes) throw new HeraldError('HERALD_ERR_LIMIT_EXCEEDED', `The queues of this node hold ${this.#limits.maxBytes} bytes already`);
+    if (this.#bytes + bytes > this.#limits.maxBytes)
+      throw new HeraldError('HERALD_ERR_LIMIT_EXCEEDED', `The queues of this node hold ${this.#limits.maxBytes} bytes already`);
     this.#bytes += bytes;
     this.#held++;
   }

@@ -160,7 +160,15 @@ export class StompSession implements Connection, SubscriptionOwner {
    */
   disconnect(code: number, reason: string): void {
     if (this.#closed) return;
-    if (this.connected && code !== NORMAL_CLOSURE) this.write(wsFrame(encodeFrame('ERROR', [['message', reason.slice(0, 200)], ['herald-close-code', String(code)]])));
+    if (this.connected && code !== NORMAL_CLOSURE)
+      this.write(
+        wsFrame(
+          encodeFrame('ERROR', [
+            ['message', reason.slice(0, 200)],
+            ['herald-close-code', String(code)],
+          ]),
+        ),
+      );
     this.#close(code, reason);
   }
 
@@ -367,7 +375,12 @@ export class StompSession implements Connection, SubscriptionOwner {
   async #authenticate(login: string | undefined, passcode: string | undefined): Promise<Identity | undefined> {
     const backend = this.#core.backend;
     const devLogin = this.#core.auth.devMode && !!login && !backend.has('connect');
-    return this.#core.clients.login({ token: devLogin ? undefined : passcode || undefined, user: login || undefined, client: this.id, transport: this.transport });
+    return this.#core.clients.login({
+      token: devLogin ? undefined : passcode || undefined,
+      user: login || undefined,
+      client: this.id,
+      transport: this.transport,
+    });
   }
 
   // ---- SEND ----------------------------------------------------------------------------------
@@ -408,8 +421,7 @@ export class StompSession implements Connection, SubscriptionOwner {
       data = body.toString('utf8');
     }
     const out = await this.#core.backend.proxyPublish(this.identity, this.id, channel, data);
-    const input =
-      !json && typeof out === 'string' ? { payload: Buffer.from(out), contentType, info } : { ...jsonInput(out === undefined ? null : out), info };
+    const input = !json && typeof out === 'string' ? { payload: Buffer.from(out), contentType, info } : { ...jsonInput(out === undefined ? null : out), info };
     await this.#core.publish(channel, input, 'stomp');
   }
 
@@ -567,13 +579,7 @@ export class StompSession implements Connection, SubscriptionOwner {
     if (e.code === 'HERALD_ERR_INTERNAL') this.#core.logger.error({ err: String((e.cause as Error)?.stack ?? e.cause) }, 'stomp frame failed');
     const auth = e.code === 'HERALD_ERR_UNAUTHORIZED' || e.code === 'HERALD_ERR_TOKEN_EXPIRED';
     const connect = frame.command === 'CONNECT' || frame.command === 'STOMP';
-    const code = connect
-      ? connectCloseCode(e)
-      : auth
-        ? DisconnectCode.INVALID_TOKEN
-        : e.temporary
-          ? DisconnectCode.SERVER_ERROR
-          : DisconnectCode.BAD_REQUEST;
+    const code = connect ? connectCloseCode(e) : auth ? DisconnectCode.INVALID_TOKEN : e.temporary ? DisconnectCode.SERVER_ERROR : DisconnectCode.BAD_REQUEST;
     const receipt = frame.headers.get('receipt');
     this.#error(e.message, `${frame.command} failed: ${e.code}: ${e.message}`, code, receipt === undefined ? [] : [['receipt-id', receipt]]);
   }

@@ -75,7 +75,12 @@ export function streamErrorXml(condition: StreamCondition, text: string | undefi
  * The error reply to a stanza: same name and id, addresses swapped (`from` is the entity that
  * was addressed, the server's domain when none), `type="error"`.
  */
-export function stanzaErrorXml(stanza: XmlElement, condition: StanzaCondition, text: string | undefined, self: { jid: string | undefined; domain: string }): string {
+export function stanzaErrorXml(
+  stanza: XmlElement,
+  condition: StanzaCondition,
+  text: string | undefined,
+  self: { jid: string | undefined; domain: string },
+): string {
   return el(stanza.local, { xmlns: NS.CLIENT, type: 'error', id: stanza.attr('id'), from: stanza.attr('to') ?? self.domain, to: self.jid }, [
     el('error', { type: STANZA_TYPES[condition] }, [
       el(condition, { xmlns: NS.STANZAS }),

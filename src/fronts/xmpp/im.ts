@@ -199,7 +199,11 @@ export class XmppIm {
     const { im, user, domain } = this.#ctx;
     if (type === 'get') {
       const items = (await im.contacts(user)).map((r) => r.user);
-      return el('query', { xmlns: NS.ROSTER }, items.map((c) => el('item', { jid: bareJid(c, domain), subscription: 'to' })));
+      return el(
+        'query',
+        { xmlns: NS.ROSTER },
+        items.map((c) => el('item', { jid: bareJid(c, domain), subscription: 'to' })),
+      );
     }
     const items = query.elements().filter((e) => e.local === 'item');
     if (items.length !== 1) throw new StanzaError('bad-request', 'A roster set carries exactly one item');
@@ -265,7 +269,14 @@ export class XmppIm {
       if (this.#inbox !== sub) return;
       for (const e of r.entries) {
         const m = e.message;
-        this.onEvent({ type: 'message', seq: e.seq, message: { id: m.id, conversation: m.conversation, from: m.sender, kind: m.kind, time: m.time, data: JSON.parse(m.payload) as unknown } }, true);
+        this.onEvent(
+          {
+            type: 'message',
+            seq: e.seq,
+            message: { id: m.id, conversation: m.conversation, from: m.sender, kind: m.kind, time: m.time, data: JSON.parse(m.payload) as unknown },
+          },
+          true,
+        );
       }
       if (!r.more || r.entries.length === 0) break;
       after = r.entries.at(-1)!.seq;

@@ -28,7 +28,7 @@ export async function answerIq(iq: XmlElement, type: 'get' | 'set', ctx: IqConte
   const q = payloads[0]!;
   const target = addressee(iq.attr('to'), ctx);
   if (target === 'user') {
-    if (q.ns === NS.ROSTER) throw new StanzaError('forbidden', 'A roster is only its owner\'s');
+    if (q.ns === NS.ROSTER) throw new StanzaError('forbidden', "A roster is only its owner's");
     throw new StanzaError('service-unavailable');
   }
   switch (q.ns) {

@@ -2,7 +2,9 @@
 import { bareJid } from './jid.js';
 
 /** A decoded PLAIN response, or the SASL failure condition it earns. */
-export type PlainResult = { readonly user: string; readonly password: string } | { readonly failure: 'malformed-request' | 'incorrect-encoding' | 'invalid-authzid'; readonly text?: string };
+export type PlainResult =
+  | { readonly user: string; readonly password: string }
+  | { readonly failure: 'malformed-request' | 'incorrect-encoding' | 'invalid-authzid'; readonly text?: string };
 
 /** Decode `authzid NUL authcid NUL password`; an authzid, if any, must be the user's own (bare JID or id). */
 export function decodePlain(text: string, domain: string): PlainResult {

@@ -247,7 +247,8 @@ export class XmppSession implements Connection {
     const stanza = e.ns === NS.CLIENT && (e.local === 'iq' || e.local === 'message' || e.local === 'presence');
     if (!stanza) throw new StreamError('unsupported-stanza-type', `Unsupported element: ${e.local.slice(0, 32)}`);
     const from = e.attr('from');
-    if (from !== undefined && from !== this.#jid && from !== bareJid(this.identity!.user, this.#env.domain)) throw new StreamError('invalid-from', 'The from address is not this stream\'s');
+    if (from !== undefined && from !== this.#jid && from !== bareJid(this.identity!.user, this.#env.domain))
+      throw new StreamError('invalid-from', "The from address is not this stream's");
     if (this.#phase === 'bind') return this.#bindPhase(e);
     this.#sm?.handled();
     if (e.local === 'iq') return this.#iq(e);
@@ -281,12 +282,16 @@ export class XmppSession implements Connection {
     // RFC 6120 §8.3.1: an error stanza is never answered with one.
     if (stanza.attr('type') === 'error' || stanza.attr('type') === 'result') return;
     if (err instanceof StanzaError) {
-      this.#stanza(stanzaErrorXml(stanza, err.condition, err.message === err.condition ? undefined : err.message, { jid: this.#jid, domain: this.#env.domain }));
+      this.#stanza(
+        stanzaErrorXml(stanza, err.condition, err.message === err.condition ? undefined : err.message, { jid: this.#jid, domain: this.#env.domain }),
+      );
       return;
     }
     const e = toHeraldError(err);
     this.#logInternal(e);
-    this.#stanza(stanzaErrorXml(stanza, stanzaConditionOf(e), e.code === 'HERALD_ERR_INTERNAL' ? undefined : e.message, { jid: this.#jid, domain: this.#env.domain }));
+    this.#stanza(
+      stanzaErrorXml(stanza, stanzaConditionOf(e), e.code === 'HERALD_ERR_INTERNAL' ? undefined : e.message, { jid: this.#jid, domain: this.#env.domain }),
+    );
   }
 
   #logInternal(e: HeraldError): void {
@@ -381,7 +386,9 @@ export class XmppSession implements Connection {
   }
 
   #saslFailure(condition: string, text?: string): void {
-    this.#write(el('failure', { xmlns: NS.SASL }, [el(condition), text === undefined ? undefined : el('text', { 'xml:lang': 'en' }, [esc(text.slice(0, 200))])]));
+    this.#write(
+      el('failure', { xmlns: NS.SASL }, [el(condition), text === undefined ? undefined : el('text', { 'xml:lang': 'en' }, [esc(text.slice(0, 200))])]),
+    );
     if (++this.#authFailures >= MAX_AUTH_FAILURES) this.#streamError('policy-violation', 'Too many failed authentication attempts');
   }
 
@@ -524,7 +531,9 @@ export class XmppSession implements Connection {
     if (now - this.#lastIn > 2 * interval) this.#streamError('connection-timeout', 'No answer to ping');
     else if (now - this.#lastIn > interval && !this.#pinged) {
       this.#pinged = true;
-      this.#stanza(el('iq', { xmlns: NS.CLIENT, type: 'get', id: `ping-${now.toString(36)}`, from: this.#env.domain, to: this.#jid }, [el('ping', { xmlns: NS.PING })]));
+      this.#stanza(
+        el('iq', { xmlns: NS.CLIENT, type: 'get', id: `ping-${now.toString(36)}`, from: this.#env.domain, to: this.#jid }, [el('ping', { xmlns: NS.PING })]),
+      );
     }
   }
 

@@ -83,7 +83,11 @@ export function esc(s: string): string {
  * Serialize an element: `attrs` values are escaped (undefined ones left out), `children` are
  * already serialized XML (use `esc` for text). No children = self-closing.
  */
-export function el(name: string, attrs: Readonly<Record<string, string | number | undefined>> = {}, children: ReadonlyArray<string | undefined | false> = []): string {
+export function el(
+  name: string,
+  attrs: Readonly<Record<string, string | number | undefined>> = {},
+  children: ReadonlyArray<string | undefined | false> = [],
+): string {
   let out = `<${name}`;
   for (const k in attrs) {
     const v = attrs[k];

@@ -10,8 +10,12 @@ import { chan, publish, raw, req, waitSubscribers } from './clients.js';
 
 describe('nchan routes share channels with the rest of Herald', { skip: !IS_HERALD && 'Herald only' }, () => {
   let t: Target;
-  before(async () => { t = await startTarget(); });
-  after(async () => { await t.stop(); });
+  before(async () => {
+    t = await startTarget();
+  });
+  after(async () => {
+    await t.stop();
+  });
 
   test('a publish on /pub/x reaches a native SSE subscriber of x', async () => {
     const ch = chan();
@@ -28,7 +32,11 @@ describe('nchan routes share channels with the rest of Herald', { skip: !IS_HERA
     const ch = chan();
     const es = raw(t.base, `/sub/${ch}`, { Accept: 'text/event-stream' });
     await waitSubscribers(t.base, ch, 1);
-    const r = await req(t.base, `/api/publish?channel=${ch}`, { method: 'POST', body: new Uint8Array(Buffer.from('from-api')), headers: { 'Content-Type': 'text/plain' } });
+    const r = await req(t.base, `/api/publish?channel=${ch}`, {
+      method: 'POST',
+      body: new Uint8Array(Buffer.from('from-api')),
+      headers: { 'Content-Type': 'text/plain' },
+    });
     assert.equal(r.status, 200, r.body);
     const lp = await req(t.base, `/sub/${ch}`);
     assert.equal(lp.body, 'from-api');
@@ -42,7 +50,11 @@ describe('nchan routes share channels with the rest of Herald', { skip: !IS_HERA
 
   test('a JSON publish through the server API arrives as its JSON text with application/json', async () => {
     const ch = chan();
-    const r = await req(t.base, '/api/publish', { method: 'POST', body: JSON.stringify({ channel: ch, data: { a: 1 } }), headers: { 'Content-Type': 'application/json' } });
+    const r = await req(t.base, '/api/publish', {
+      method: 'POST',
+      body: JSON.stringify({ channel: ch, data: { a: 1 } }),
+      headers: { 'Content-Type': 'application/json' },
+    });
     assert.equal(r.status, 200, r.body);
     const lp = await req(t.base, `/sub/${ch}`);
     assert.deepEqual(JSON.parse(lp.body), { a: 1 });
@@ -52,7 +64,12 @@ describe('nchan routes share channels with the rest of Herald', { skip: !IS_HERA
   test('reserved namespaces (IM inboxes) can be neither read nor written through Nchan routes', async () => {
     assert.equal((await req(t.base, '/sub/inbox:alice')).status, 403);
     assert.equal((await publish(t.base, '/pub/inbox:alice', 'forged')).status, 403);
-    const ws = raw(t.base, '/sub/inbox:alice', { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' });
+    const ws = raw(t.base, '/sub/inbox:alice', {
+      Connection: 'Upgrade',
+      Upgrade: 'websocket',
+      'Sec-WebSocket-Version': '13',
+      'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+    });
     assert.equal((await ws.head).status, 403);
     ws.close();
   });

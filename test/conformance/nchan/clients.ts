@@ -93,7 +93,11 @@ export function parsePlainInfo(body: string): Record<string, string> {
 }
 
 /** Channel info as JSON via the publisher location (`/pub/<id>`), or null on 404. */
-export async function info(base: string, ch: string, pubPrefix = '/pub/'): Promise<{ messages: number; requested: number; subscribers: number; last_message_id: string } | null> {
+export async function info(
+  base: string,
+  ch: string,
+  pubPrefix = '/pub/',
+): Promise<{ messages: number; requested: number; subscribers: number; last_message_id: string } | null> {
   const r = await req(base, pubPrefix + ch, { headers: { Accept: 'text/json' } });
   if (r.status === 404) return null;
   return JSON.parse(r.body);
@@ -104,7 +108,7 @@ export async function waitSubscribers(base: string, ch: string, n: number, ms = 
   const end = Date.now() + ms;
   for (;;) {
     const r = await req(base, `/pub/${ch}`, { headers: { Accept: 'text/json' }, poll: true });
-    const i = r.status === 404 ? null : JSON.parse(r.body) as { subscribers: number };
+    const i = r.status === 404 ? null : (JSON.parse(r.body) as { subscribers: number });
     if (i && i.subscribers >= n) return;
     if (Date.now() > end) throw new Error(`channel ${ch}: expected ${n} subscribers, info ${JSON.stringify(i)}`);
     await sleep(25);
@@ -134,7 +138,10 @@ export function raw(base: string, path: string, headers: Record<string, string> 
   let headEnd = -1;
   let resolveHead!: (h: { status: number; reason: string; headers: Record<string, string>; rawHead: string }) => void;
   let rejectHead!: (e: Error) => void;
-  const head = new Promise<{ status: number; reason: string; headers: Record<string, string>; rawHead: string }>((res, rej) => { resolveHead = res; rejectHead = rej; });
+  const head = new Promise<{ status: number; reason: string; headers: Record<string, string>; rawHead: string }>((res, rej) => {
+    resolveHead = res;
+    rejectHead = rej;
+  });
   head.catch(() => undefined);
   const ended = new Promise<void>((resolve) => socket.on('close', () => resolve()));
   socket.on('error', (e) => rejectHead(e));
@@ -159,8 +166,12 @@ export function raw(base: string, path: string, headers: Record<string, string> 
       }
     }
   });
-  socket.on('close', () => { if (headEnd < 0) done(null); });
-  socket.on('close', () => { if (headEnd < 0) rejectHead(new Error(`connection closed before headers: ${buf.toString()}`)); });
+  socket.on('close', () => {
+    if (headEnd < 0) done(null);
+  });
+  socket.on('close', () => {
+    if (headEnd < 0) rejectHead(new Error(`connection closed before headers: ${buf.toString()}`));
+  });
   const method = opts.method ?? 'GET';
   const lines = [`${method} ${path} HTTP/1.1`, `Host: ${u.host}`];
   for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
@@ -181,7 +192,9 @@ export function raw(base: string, path: string, headers: Record<string, string> 
         await sleep(15);
       }
     },
-    close() { socket.destroy(); },
+    close() {
+      socket.destroy();
+    },
   };
 }
 
@@ -201,7 +214,12 @@ export function decodeChunks(b: Buffer): { chunks: Buffer[]; last: boolean } {
 }
 
 /** One EventSource event parsed from a text/event-stream body. */
-export interface SseEvent { id?: string; event?: string; data: string; comment?: string }
+export interface SseEvent {
+  id?: string;
+  event?: string;
+  data: string;
+  comment?: string;
+}
 
 /** Parse an event-stream body into events (comments kept as `comment` entries). */
 export function parseSse(text: string): SseEvent[] {
@@ -212,7 +230,10 @@ export function parseSse(text: string): SseEvent[] {
     const data: string[] = [];
     let isComment = true;
     for (const line of block.split('\n')) {
-      if (line.startsWith(':')) { ev.comment = (ev.comment ?? '') + line; continue; }
+      if (line.startsWith(':')) {
+        ev.comment = (ev.comment ?? '') + line;
+        continue;
+      }
       isComment = false;
       const c = line.indexOf(':');
       const k = c < 0 ? line : line.slice(0, c);

@@ -85,7 +85,11 @@ describe(`nchan answers, header by header (${process.env.HERALD_CONFORMANCE_TARG
       assert.equal((await req(t.base, `/auth_down/${chan()}`, { headers: h })).status, 502);
     });
 
-    for (const [type, th] of [['eventsource', { Accept: 'text/event-stream' }], ['chunked', { TE: 'chunked' }], ['multipart', { Accept: 'multipart/mixed' }]] as const) {
+    for (const [type, th] of [
+      ['eventsource', { Accept: 'text/event-stream' }],
+      ['chunked', { TE: 'chunked' }],
+      ['multipart', { Accept: 'multipart/mixed' }],
+    ] as const) {
       test(`${type} head and end by DELETE (${label})`, async () => {
         const ch = chan();
         const s = raw(t.base, `/sub/${ch}`, { ...h, ...th });

@@ -9,7 +9,15 @@ import { attachNchanFront } from '../../../src/fronts/nchan/front.js';
  */
 export async function startHerald(routes: Record<string, unknown>[]): Promise<{ baseUrl: string; stop(): Promise<void> }> {
   const server = createServer({
-    config: { port: 0, host: '127.0.0.1', trustLoopback: true, allowedOrigins: ['http://any.example', 'http://x.example', 'http://good.example'], logLevel: 'silent', nchan: { routes, hookTimeoutMs: 2000 }, timing: { shutdownTimeoutMs: 200 } },
+    config: {
+      port: 0,
+      host: '127.0.0.1',
+      trustLoopback: true,
+      allowedOrigins: ['http://any.example', 'http://x.example', 'http://good.example'],
+      logLevel: 'silent',
+      nchan: { routes, hookTimeoutMs: 2000 },
+      timing: { shutdownTimeoutMs: 200 },
+    },
     processMetrics: false,
   });
   // Attach the front unless the server composition already did.

@@ -211,13 +211,30 @@ describe(`nchan hooks and CORS (${process.env.HERALD_CONFORMANCE_TARGET ?? 'hera
     meta.close();
   });
 
-  test('stub status: text/plain with Nchan\'s fields', async () => {
+  test("stub status: text/plain with Nchan's fields", async () => {
     await publish(t.base, `/pub/${chan()}`, 'count me');
     const r = await req(t.base, '/nchan_stub_status');
     assert.equal(r.status, 200);
     assert.equal(r.headers.get('content-type'), 'text/plain');
-    const keys = r.body.trim().split('\n').map((l) => l.split(':')[0]);
-    for (const k of ['total published messages', 'stored messages', 'shared memory used', 'channels', 'subscribers', 'redis pending commands', 'redis connected servers', 'total interprocess alerts received', 'interprocess alerts in transit', 'interprocess queued alerts', 'total interprocess send delay', 'total interprocess receive delay', 'nchan version']) {
+    const keys = r.body
+      .trim()
+      .split('\n')
+      .map((l) => l.split(':')[0]);
+    for (const k of [
+      'total published messages',
+      'stored messages',
+      'shared memory used',
+      'channels',
+      'subscribers',
+      'redis pending commands',
+      'redis connected servers',
+      'total interprocess alerts received',
+      'interprocess alerts in transit',
+      'interprocess queued alerts',
+      'total interprocess send delay',
+      'total interprocess receive delay',
+      'nchan version',
+    ]) {
       assert.ok(keys.includes(k), `field ${k}`);
     }
     const published = Number(/^total published messages: (\d+)$/m.exec(r.body)?.[1]);

@@ -52,7 +52,10 @@ describe(`nchan long-poll (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})
     const p = await publish(t.base, `/pub/${ch}`, 'bcast');
     assert.equal(p.status, 201);
     const got = await Promise.all(subs);
-    assert.deepEqual(got.map((g) => [g.status, g.body]), Array(5).fill([200, 'bcast']));
+    assert.deepEqual(
+      got.map((g) => [g.status, g.body]),
+      Array(5).fill([200, 'bcast']),
+    );
   });
 
   test('an empty message is delivered to long-poll as a 200 with an empty body', async () => {
@@ -80,7 +83,10 @@ describe(`nchan long-poll (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})
 
   test('a WebSocket handshake or EventSource request on a subscriber type the route lacks → 403', async () => {
     const ws = raw(t.base, `/poll/${chan()}`, {
-      Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      Connection: 'Upgrade',
+      Upgrade: 'websocket',
+      'Sec-WebSocket-Version': '13',
+      'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
     });
     assert.equal((await ws.head).status, 403);
     ws.close();
@@ -132,7 +138,10 @@ describe(`nchan long-poll (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})
     await waitSubscribers(t.base, ch, 10);
     await publish(t.base, `/pub_nobuf/${ch}`, 'after');
     const got = await Promise.all(subs);
-    assert.deepEqual(got.map((g) => g.body), Array(10).fill('after'));
+    assert.deepEqual(
+      got.map((g) => g.body),
+      Array(10).fill('after'),
+    );
   });
 
   test('buffer length 5: a new subscriber walks the last 5 messages in order', async () => {

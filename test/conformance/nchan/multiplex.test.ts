@@ -51,7 +51,13 @@ describe(`nchan multiplexing (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald
     const resume = raw(t.base, `/es/${a},${b}?last_event_id=${encodeURIComponent(evs[0]!.id!)}`, { Accept: 'text/event-stream' });
     const t2 = await resume.waitBody((x) => x.includes('data: a2') && x.includes('data: b1'));
     resume.close();
-    assert.deepEqual(parseSse(t2).filter((e) => !e.comment).map((e) => e.data).sort(), ['a2', 'b1']);
+    assert.deepEqual(
+      parseSse(t2)
+        .filter((e) => !e.comment)
+        .map((e) => e.data)
+        .sort(),
+      ['a2', 'b1'],
+    );
   });
 
   test('a multiplexed WebSocket receives messages of every channel', async () => {

@@ -98,7 +98,10 @@ describe(`nchan publisher (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})
         if (ct === 'text/json') {
           assert.equal(r.body, `{"messages": 1, "requested": -1, "subscribers": 0, "last_message_id": "${id}" }`);
         } else if (ct === 'text/xml') {
-          assert.equal(r.body, `<?xml version="1.0" encoding="UTF-8" ?>\r\n<channel>\r\n  <messages>1</messages>\r\n  <requested>-1</requested>\r\n  <subscribers>0</subscribers>\r\n  <last_message_id>${id}</last_message_id>\r\n</channel>`);
+          assert.equal(
+            r.body,
+            `<?xml version="1.0" encoding="UTF-8" ?>\r\n<channel>\r\n  <messages>1</messages>\r\n  <requested>-1</requested>\r\n  <subscribers>0</subscribers>\r\n  <last_message_id>${id}</last_message_id>\r\n</channel>`,
+          );
         } else if (ct === 'text/yaml') {
           assert.equal(r.body, `---\r\nmessages: 1\r\nrequested: -1\r\nsubscribers: 0\r\nlast_message_id: "${id}"\r\n\r\n`);
         } else {

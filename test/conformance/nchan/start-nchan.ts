@@ -54,10 +54,14 @@ export async function startNchan(opts: { hookPort: number }): Promise<NchanInsta
   writeFileSync(confPath, conf);
   const child: ChildProcess = spawn(NGINX, ['-p', prefix, '-c', confPath, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   // If the test process dies without stop(), take nginx down with it.
-  const killOnExit = (): void => { if (child.exitCode === null) child.kill('SIGKILL'); };
+  const killOnExit = (): void => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  };
   process.once('exit', killOnExit);
   const baseUrl = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 10_000;
@@ -67,7 +71,9 @@ export async function startNchan(opts: { hookPort: number }): Promise<NchanInsta
       const r = await fetch(`${baseUrl}/nchan_stub_status`);
       await r.arrayBuffer();
       if (r.ok) break;
-    } catch { /* not listening yet */ }
+    } catch {
+      /* not listening yet */
+    }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`nginx did not start: ${stderr}`);
@@ -81,7 +87,9 @@ export async function startNchan(opts: { hookPort: number }): Promise<NchanInsta
     async stop() {
       if (child.exitCode === null && child.pid !== undefined) {
         process.kill(child.pid, 'SIGTERM');
-        const t = setTimeout(() => { if (child.exitCode === null) child.kill('SIGKILL'); }, 3000);
+        const t = setTimeout(() => {
+          if (child.exitCode === null) child.kill('SIGKILL');
+        }, 3000);
         await exited;
         clearTimeout(t);
       }
@@ -95,5 +103,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const hookPort = Number(process.argv[2] ?? 9);
   const n = await startNchan({ hookPort });
   console.log(`nchan at ${n.baseUrl} (prefix ${n.prefix}); Ctrl-C to stop`);
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { void n.stop().then(() => process.exit(0)); });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.on(sig, () => {
+      void n.stop().then(() => process.exit(0));
+    });
 }

@@ -49,7 +49,12 @@ describe(`nchan streaming subscribers (${process.env.HERALD_CONFORMANCE_TARGET ?
         ? raw(t.base, `/sub/${ch}`, { ...ES, 'Last-Event-ID': ids[0]! })
         : raw(t.base, `/sub/${ch}?last_event_id=${encodeURIComponent(ids[0]!)}`, ES);
       const text = await s.waitBody((b) => b.includes('data: c\n'));
-      assert.deepEqual(parseSse(text).filter((e) => !e.comment).map((e) => e.data), ['b', 'c']);
+      assert.deepEqual(
+        parseSse(text)
+          .filter((e) => !e.comment)
+          .map((e) => e.data),
+        ['b', 'c'],
+      );
       s.close();
     });
   }
@@ -59,10 +64,18 @@ describe(`nchan streaming subscribers (${process.env.HERALD_CONFORMANCE_TARGET ?
     const es = new EventSource(`${t.base}/es/${ch}`, { fetch: notingFetch });
     const got: string[] = [];
     const done = new Promise<void>((resolve) => {
-      es.addEventListener('message', (e) => { got.push(`message:${e.data}:${e.lastEventId}`); });
-      es.addEventListener('custom', (e) => { got.push(`custom:${e.data}`); resolve(); });
+      es.addEventListener('message', (e) => {
+        got.push(`message:${e.data}:${e.lastEventId}`);
+      });
+      es.addEventListener('custom', (e) => {
+        got.push(`custom:${e.data}`);
+        resolve();
+      });
     });
-    await new Promise<void>((resolve, reject) => { es.onopen = () => resolve(); es.onerror = (e) => reject(new Error(String(e.message))); });
+    await new Promise<void>((resolve, reject) => {
+      es.onopen = () => resolve();
+      es.onerror = (e) => reject(new Error(String(e.message)));
+    });
     await waitSubscribers(t.base, ch, 1);
     const p = await req(t.base, `/pub/${ch}`, { method: 'POST', body: 'live', headers: { Accept: 'text/json' } });
     await publish(t.base, `/pub/${ch}`, 'named', { 'X-EventSource-Event': 'custom' });
@@ -107,7 +120,10 @@ describe(`nchan streaming subscribers (${process.env.HERALD_CONFORMANCE_TARGET ?
     await req(t.base, `/pub/${ch}`, { method: 'DELETE' });
     await s.ended;
     const { chunks, last } = decodeChunks(s.body());
-    assert.deepEqual(chunks.map((c) => c.toString()), ['one', 'three']);
+    assert.deepEqual(
+      chunks.map((c) => c.toString()),
+      ['one', 'three'],
+    );
     assert.equal(last, true, 'the stream ends with the zero-length chunk');
   });
 
@@ -130,9 +146,11 @@ describe(`nchan streaming subscribers (${process.env.HERALD_CONFORMANCE_TARGET ?
     const text = s.body().toString();
     const esc = B.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
     const lm = '[A-Z][a-z]{2}, \\d{2} [A-Z][a-z]{2} \\d{4} \\d{2}:\\d{2}:\\d{2} GMT';
-    const re = new RegExp(`^--${esc}\\r\\nLast-Modified: ${lm}\\r\\nEtag: 0\\r\\nContent-Type: text/x-one\\r\\n\\r\\nfirst\\r\\n--${esc}` +
-      `\\r\\nLast-Modified: ${lm}\\r\\nEtag: \\d+\\r\\n\\r\\n\\r\\n--${esc}` +
-      `\\r\\nLast-Modified: ${lm}\\r\\nEtag: \\d+\\r\\n\\r\\nl1\\nl2\\r\\n--${esc}--\\r\\n$`);
+    const re = new RegExp(
+      `^--${esc}\\r\\nLast-Modified: ${lm}\\r\\nEtag: 0\\r\\nContent-Type: text/x-one\\r\\n\\r\\nfirst\\r\\n--${esc}` +
+        `\\r\\nLast-Modified: ${lm}\\r\\nEtag: \\d+\\r\\n\\r\\n\\r\\n--${esc}` +
+        `\\r\\nLast-Modified: ${lm}\\r\\nEtag: \\d+\\r\\n\\r\\nl1\\nl2\\r\\n--${esc}--\\r\\n$`,
+    );
     assert.match(text, re);
   });
 

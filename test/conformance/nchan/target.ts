@@ -29,12 +29,28 @@ export async function startTarget(): Promise<Target> {
   const hooks = await startHookServer();
   if (TARGET === 'nchan') {
     const n = await startNchan({ hookPort: hooks.port });
-    return { name: 'nchan', base: n.baseUrl, hooks, async stop() { await n.stop(); await hooks.close(); } };
+    return {
+      name: 'nchan',
+      base: n.baseUrl,
+      hooks,
+      async stop() {
+        await n.stop();
+        await hooks.close();
+      },
+    };
   }
   const deadPort = await freePort();
   const { startHerald } = await import('./herald-target.js');
   const h = await startHerald(nchanTestRoutes(hooks.port, deadPort));
-  return { name: 'herald', base: h.baseUrl, hooks, async stop() { await h.stop(); await hooks.close(); } };
+  return {
+    name: 'herald',
+    base: h.baseUrl,
+    hooks,
+    async stop() {
+      await h.stop();
+      await hooks.close();
+    },
+  };
 }
 
 /**
@@ -46,15 +62,32 @@ export async function startTarget(): Promise<Target> {
 export function useTarget(file: string): Target {
   let t: Target | undefined;
   const transcript = new FileTranscript(file, TARGET);
-  before(async () => { transcript.load(); t = await startTarget(); });
-  beforeEach((ctx) => { transcript.begin(ctx.name); });
-  afterEach(async () => { await transcript.end(); });
-  after(async () => { await t?.stop(); transcript.save(); });
-  const running = (): Target => { if (!t) throw new Error('target not started'); return t; };
+  before(async () => {
+    transcript.load();
+    t = await startTarget();
+  });
+  beforeEach((ctx) => {
+    transcript.begin(ctx.name);
+  });
+  afterEach(async () => {
+    await transcript.end();
+  });
+  after(async () => {
+    await t?.stop();
+    transcript.save();
+  });
+  const running = (): Target => {
+    if (!t) throw new Error('target not started');
+    return t;
+  };
   return {
     name: TARGET,
-    get base() { return running().base; },
-    get hooks() { return running().hooks; },
+    get base() {
+      return running().base;
+    },
+    get hooks() {
+      return running().hooks;
+    },
     stop: () => running().stop(),
   };
 }

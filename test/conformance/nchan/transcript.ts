@@ -35,7 +35,19 @@ export interface Entry {
 }
 
 /** Headers a test sets on a request that say which request it is (others are the client's own). */
-const DESCRIBING = new Set(['accept', 'origin', 'if-none-match', 'if-modified-since', 'last-event-id', 'te', 'upgrade', 'sec-websocket-version', 'sec-websocket-protocol', 'content-type', 'x-eventsource-event']);
+const DESCRIBING = new Set([
+  'accept',
+  'origin',
+  'if-none-match',
+  'if-modified-since',
+  'last-event-id',
+  'te',
+  'upgrade',
+  'sec-websocket-version',
+  'sec-websocket-protocol',
+  'content-type',
+  'x-eventsource-event',
+]);
 
 /** A channel id made by chan(): prefix-time-random. */
 const CHANNEL_ID = /[a-z]+-[0-9a-z]{6,}-[0-9a-f]{8}/g;
@@ -88,19 +100,29 @@ let current: { entries: Entry[]; pending: Set<Promise<void>> } | null = null;
  * Note a request about to be made; call the returned function with the response head, or with
  * null if none came. A no-op outside a recorded test (e.g. the Herald-only bridge suite).
  */
-export function note(method: string, path: string, headers: Record<string, string> = {}, poll = false): (status: number | null, headers?: Headers | Record<string, string | string[] | undefined>) => void {
+export function note(
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  poll = false,
+): (status: number | null, headers?: Headers | Record<string, string | string[] | undefined>) => void {
   const t = current;
   if (!t) return () => undefined;
   const entry: Entry = { req: describeRequest(method, path, headers), status: null, headers: null, ...(poll ? { poll: true as const } : {}) };
   t.entries.push(entry);
   let settle!: () => void;
-  const p = new Promise<void>((r) => { settle = r; });
+  const p = new Promise<void>((r) => {
+    settle = r;
+  });
   t.pending.add(p);
   return (status, hs) => {
     if (status !== null && hs) {
       entry.status = status;
       const flat: Record<string, string> = {};
-      if (hs instanceof Headers) hs.forEach((v, k) => { flat[k] = v; });
+      if (hs instanceof Headers)
+        hs.forEach((v, k) => {
+          flat[k] = v;
+        });
       else for (const [k, v] of Object.entries(hs)) if (v !== undefined) flat[k] = Array.isArray(v) ? v.join(', ') : v;
       entry.headers = normalizeHeaders(flat);
     }
@@ -118,9 +140,14 @@ export class FileTranscript {
   private golden: Golden | null = null;
   private testName = '';
 
-  constructor(private readonly file: string, private readonly target: 'nchan' | 'herald') {}
+  constructor(
+    private readonly file: string,
+    private readonly target: 'nchan' | 'herald',
+  ) {}
 
-  private get path(): string { return join(GOLDEN_DIR, `${this.file}.json`); }
+  private get path(): string {
+    return join(GOLDEN_DIR, `${this.file}.json`);
+  }
 
   /** Load the recording unless this run writes it. */
   load(): void {
@@ -174,7 +201,9 @@ export class FileTranscript {
     }
     seq.forEach((e, i) => diffs.push(...this.compareOne(name, `#${i} ${e.req}`, e, wantSeq[i]!)));
     for (const e of got.filter((x) => x.poll && x.status !== null)) {
-      const match = Object.values(this.golden!).flat().find((w) => w.req === e.req && w.status === e.status);
+      const match = Object.values(this.golden!)
+        .flat()
+        .find((w) => w.req === e.req && w.status === e.status);
       if (!match) diffs.push(`poll ${e.req}: status ${e.status}, never recorded for this request`);
       else diffs.push(...this.compareOne(name, `poll ${e.req}`, e, match));
     }
@@ -184,9 +213,16 @@ export class FileTranscript {
   private compareOne(name: string, label: string, got: Entry, want: Entry): string[] {
     if (got.req !== want.req) return [`${label}: recording has request ${want.req}`];
     if (got.status === null || want.status === null) return [];
-    const allowed = (what: string): boolean => this.target === 'herald' && INTENDED_DIFFERENCES.some((d) =>
-      d.what === what && (d.file === undefined || d.file === this.file) && (d.test === undefined || d.test === name) &&
-      (d.request === undefined || d.request.test(got.req)) && (d.status === undefined || d.status === got.status));
+    const allowed = (what: string): boolean =>
+      this.target === 'herald' &&
+      INTENDED_DIFFERENCES.some(
+        (d) =>
+          d.what === what &&
+          (d.file === undefined || d.file === this.file) &&
+          (d.test === undefined || d.test === name) &&
+          (d.request === undefined || d.request.test(got.req)) &&
+          (d.status === undefined || d.status === got.status),
+      );
     const out: string[] = [];
     if (got.status !== want.status && !allowed('status')) out.push(`${label}: status ${got.status}, Nchan ${want.status}`);
     if (got.status !== want.status) return out;
@@ -194,7 +230,8 @@ export class FileTranscript {
     for (const k of [...names].sort()) {
       const a = got.headers![k];
       const b = want.headers![k];
-      if (a !== b && !allowed(k)) out.push(`${label}: ${k}: ${a === undefined ? '(absent)' : JSON.stringify(a)}, Nchan ${b === undefined ? '(absent)' : JSON.stringify(b)}`);
+      if (a !== b && !allowed(k))
+        out.push(`${label}: ${k}: ${a === undefined ? '(absent)' : JSON.stringify(a)}, Nchan ${b === undefined ? '(absent)' : JSON.stringify(b)}`);
     }
     return out;
   }

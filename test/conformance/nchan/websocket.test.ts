@@ -6,18 +6,30 @@ import WebSocket from 'ws';
 import { useTarget } from './target.js';
 import { chan, noteWs, publish, raw, req, waitSubscribers } from './clients.js';
 
-interface Got { data: Buffer; binary: boolean }
+interface Got {
+  data: Buffer;
+  binary: boolean;
+}
 
 /** Open a WebSocket and collect its messages. */
-async function openWs(url: string, protocols?: string | string[], headers: Record<string, string> = {}): Promise<{ ws: WebSocket; got: Got[]; closed: Promise<{ code: number; reason: string }>; next(n: number): Promise<Got[]> }> {
+async function openWs(
+  url: string,
+  protocols?: string | string[],
+  headers: Record<string, string> = {},
+): Promise<{ ws: WebSocket; got: Got[]; closed: Promise<{ code: number; reason: string }>; next(n: number): Promise<Got[]> }> {
   const ws = new WebSocket(url, protocols, { headers });
   noteWs(ws, url, protocols, headers);
   const got: Got[] = [];
   ws.on('message', (data: Buffer, binary: boolean) => got.push({ data, binary }));
   const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-  await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
   return {
-    ws, got, closed,
+    ws,
+    got,
+    closed,
     async next(n) {
       const end = Date.now() + 5000;
       while (got.length < n) {
@@ -32,7 +44,9 @@ async function openWs(url: string, protocols?: string | string[], headers: Recor
 describe(`nchan websocket (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})`, () => {
   const t = useTarget('websocket');
   let wsBase: string;
-  before(() => { wsBase = t.base.replace('http:', 'ws:'); });
+  before(() => {
+    wsBase = t.base.replace('http:', 'ws:');
+  });
 
   test('a WebSocket subscriber gets buffered then live messages as text frames; octet-stream as binary', async () => {
     const ch = chan();
@@ -43,11 +57,14 @@ describe(`nchan websocket (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})
     await publish(t.base, `/pub/${ch}`, 'live', { 'Content-Type': 'text/plain' });
     await publish(t.base, `/pub/${ch}`, Buffer.from([0, 1, 2, 255]), { 'Content-Type': 'application/octet-stream' });
     const got = await c.next(3);
-    assert.deepEqual(got.map((g) => [g.data.toString('hex'), g.binary]), [
-      [Buffer.from('buffered').toString('hex'), false],
-      [Buffer.from('live').toString('hex'), false],
-      ['000102ff', true],
-    ]);
+    assert.deepEqual(
+      got.map((g) => [g.data.toString('hex'), g.binary]),
+      [
+        [Buffer.from('buffered').toString('hex'), false],
+        [Buffer.from('live').toString('hex'), false],
+        ['000102ff', true],
+      ],
+    );
     c.ws.close();
     await c.closed;
   });
@@ -92,7 +109,12 @@ describe(`nchan websocket (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})
   test('WebSocket ping interval: the server sends empty ping frames', async () => {
     const c = await openWs(`${wsBase}/es_ping/${chan()}`);
     const pings: string[] = [];
-    await new Promise<void>((resolve) => c.ws.on('ping', (d: Buffer) => { pings.push(d.toString()); if (pings.length === 2) resolve(); }));
+    await new Promise<void>((resolve) =>
+      c.ws.on('ping', (d: Buffer) => {
+        pings.push(d.toString());
+        if (pings.length === 2) resolve();
+      }),
+    );
     assert.deepEqual(pings, ['', '']);
     c.ws.close();
   });
@@ -181,7 +203,9 @@ describe(`nchan websocket (${process.env.HERALD_CONFORMANCE_TARGET ?? 'herald'})
       const s = raw(t.base, `/ws/${chan()}`, { ...up, 'Sec-WebSocket-Key': k, 'Sec-WebSocket-Version': '13' });
       const h = await s.head;
       assert.equal(h.status, 101);
-      const expect = createHash('sha1').update(k.trim() + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      const expect = createHash('sha1')
+        .update(k.trim() + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11')
+        .digest('base64');
       assert.equal(h.headers['sec-websocket-accept'], expect);
       s.close();
     });
