@@ -17,16 +17,15 @@
 //
 //   node bench/soak.js [--minutes 30] [--im-users 100] [--churn 60] [--stable 20] [--slow 10] [--herald-bin bin/herald.js]
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { freePort, ROOT, rssKb } from './common.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const API_KEY = 'soak-api-key-0123456789abcdef';
 const SAMPLE_MS = 10_000;
 
@@ -51,16 +50,6 @@ const stats = {
 const count = (what) => (stats.abusiveAnswers[what] = (stats.abusiveAnswers[what] ?? 0) + 1);
 
 // ---------------------------------------------------------------- server
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.once('error', reject);
-  });
-}
 
 /** A webhook receiver that answers 200 to everything and counts events. */
 async function startWebhookSink() {
@@ -117,11 +106,6 @@ async function heapUsedMB(base) {
   const res = await fetch(`${base}/metrics`, { headers: { authorization: `apikey ${API_KEY}` } });
   const m = /nodejs_heap_size_used_bytes(?:\{[^}]*\})? ([0-9.e+]+)/.exec(await res.text());
   return m ? Math.round(Number(m[1]) / 1024 / 102.4) / 10 : NaN;
-}
-
-function rssKb(pid) {
-  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : NaN;
 }
 
 // ---------------------------------------------------------------- clients

@@ -12,16 +12,15 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { childPids, freePort, ROOT, rssKb } from './common.js';
 
 const SELF = fileURLToPath(import.meta.url);
-const ROOT = path.resolve(path.dirname(SELF), '..');
 const WARMUP = 500;
 const SETTLE_MS = 3_000;
 
@@ -88,17 +87,6 @@ function start(cmd, args, options = {}) {
   return child;
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.once('error', reject);
-  });
-}
-
-const rssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
 /** Kernel TCP socket memory, KB (sockstat counts pages). */
 const tcpMemKb = () => Number(/TCP: .* mem (\d+)/.exec(readFileSync('/proc/net/sockstat', 'utf8'))?.[1]) * 4;
 
@@ -165,7 +153,7 @@ http {
   const child = start('nginx', ['-p', prefix, '-c', conf]);
   child.stdout.resume();
   child.stderr.resume();
-  return { child, workerPids: () => execFileSync('pgrep', ['-P', String(child.pid)]).toString().trim().split('\n').map(Number) };
+  return { child, workerPids: () => childPids(child.pid) };
 }
 
 /** Open `n` sessions in a client process; resolves with the process once they are held. */
