@@ -81,7 +81,12 @@ export class NodesView {
     const now = Date.now();
     const self = this.#reporter.report();
     const [listed, host] = await Promise.all([
-      this.#registry ? this.#registry.list().then((l) => l, () => undefined) : Promise.resolve([]),
+      this.#registry
+        ? this.#registry.list().then(
+            (l) => l,
+            () => undefined,
+          )
+        : Promise.resolve([]),
       hostReports()?.then(
         (h) => h,
         () => undefined,
