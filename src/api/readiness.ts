@@ -14,7 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HeraldCore } from '../core/core.js';
 import type { ImService } from '../core/im/service.js';
 import type { ImStore } from '../core/im/store.js';
-import { LazyRedis } from '../engines/redis-lazy.js';
+import { LazyRedis } from '../engines/redis-connection.js';
 import { sendJson } from '../transports/http.js';
 
 /** Longest a single readiness check may take, ms. */

@@ -19,7 +19,7 @@
  * expired ones. The set is as durable as the Redis it lives in.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import {
   type Broker,
   type BrokerHandler,
@@ -31,12 +31,12 @@ import {
   type PublishOptions,
 } from '../core/broker.js';
 import { type ControlMessage, parseControlMessage } from '../core/control-message.js';
-import { DEFAULT_REDIS_PREFIX } from '../core/config.js';
 import { HeraldError } from '../core/errors.js';
 import { type Logger, SILENT_LOGGER } from '../core/logger.js';
 import type { ClientInfo, Publication, PublicationInput } from '../core/publication.js';
 import type { StreamPosition } from '../protocol/position.js';
 import { HISTORY_SCRIPT, PUBLISH_SCRIPT, RETAIN_SCRIPT } from './broker-redis-scripts.js';
+import { closeRedis, connectError, createRedis, isTransient, keyPrefix, type RedisEngineOptions, redisUnavailable } from './redis-connection.js';
 
 /** A channel's meta hash (epoch, offset) outlives its last publication by this long, ms. */
 export const DEFAULT_META_TTL_MS = 7 * 24 * 3_600_000;
@@ -48,11 +48,7 @@ const SUBSCRIBE_BATCH = 512;
 const CATCH_UP_PARALLEL = 64;
 
 /** Options of `new RedisBroker()`. */
-export interface RedisBrokerOptions {
-  /** Redis URL, e.g. `redis://127.0.0.1:6379/0`. */
-  readonly url: string;
-  /** Key and pub/sub channel prefix (default `herald:`); isolates deployments sharing a Redis. */
-  readonly prefix?: string;
+export interface RedisBrokerOptions extends RedisEngineOptions {
   /** Lifetime of a channel's position after its last publication, ms (default 7 days). */
   readonly metaTtlMs?: number;
   readonly logger?: Logger;
@@ -105,13 +101,6 @@ function withFields(base: { payload: Buffer; channel: string; epoch: string; off
   return pub;
 }
 
-/** Redis errors that mean "not reachable right now" rather than a bug. */
-function isTransient(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  if (err.name !== 'ReplyError') return true; // connection closed, not writable, timeouts
-  return /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN)/.test(err.message);
-}
-
 /** The Redis broker. */
 export class RedisBroker implements Broker {
   readonly #url: string;
@@ -139,7 +128,7 @@ export class RedisBroker implements Broker {
 
   constructor(options: RedisBrokerOptions) {
     this.#url = options.url;
-    this.#prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
+    this.#prefix = keyPrefix(options);
     this.#metaTtlMs = options.metaTtlMs ?? DEFAULT_META_TTL_MS;
     this.#logger = options.logger ?? SILENT_LOGGER;
   }
@@ -151,20 +140,11 @@ export class RedisBroker implements Broker {
 
   async start(handler: BrokerHandler): Promise<void> {
     this.#handler = handler;
-    const { Redis } = await import('ioredis');
-    const common: RedisOptions = {
-      lazyConnect: true,
-      // Fail fast while disconnected: callers get HERALD_ERR_UNAVAILABLE, not a hang.
-      enableOfflineQueue: false,
-      // A command in flight when the connection broke may or may not have run: never resend it.
-      autoResendUnfulfilledCommands: false,
-      maxRetriesPerRequest: 0,
-      retryStrategy: (times) => Math.min(50 * times, 1_000),
-      connectTimeout: CONNECT_TIMEOUT_MS,
-    };
-    this.#cmd = new Redis(this.#url, { ...common, enableAutoPipelining: true, connectionName: `herald-cmd-${this.#id}` });
+    // A command in flight when the connection broke may or may not have run: never resend it.
+    const common = { resendUnfulfilled: false, connectTimeoutMs: CONNECT_TIMEOUT_MS };
+    this.#cmd = await createRedis(this.#url, { ...common, autoPipelining: true, connectionName: `herald-cmd-${this.#id}` });
     // Resubscription is ours (see #onSubscriberReady) so that it can be followed by catch-up.
-    this.#sub = new Redis(this.#url, { ...common, autoResubscribe: false, connectionName: `herald-sub-${this.#id}` });
+    this.#sub = await createRedis(this.#url, { ...common, autoResubscribe: false, connectionName: `herald-sub-${this.#id}` });
     let lastError = '';
     const onError = (which: string) => (err: Error) => {
       if (err.message === lastError) return; // one log line per distinct failure, not per retry
@@ -185,9 +165,7 @@ export class RedisBroker implements Broker {
     } catch (err) {
       this.#cmd.disconnect();
       this.#sub.disconnect();
-      throw new HeraldError('HERALD_ERR_UNAVAILABLE', `Cannot connect to Redis at ${redactUrl(this.#url)}: ${lastError || (err as Error).message}`, {
-        cause: err,
-      });
+      throw connectError(this.#url, err, lastError);
     }
     this.#connectedOnce = true;
   }
@@ -206,7 +184,7 @@ export class RedisBroker implements Broker {
     this.#wanted.add(channel);
     if (this.#sub?.status !== 'ready') {
       this.#wanted.delete(channel);
-      return Promise.reject(this.#unavailable());
+      return Promise.reject(redisUnavailable());
     }
     return this.#queue(channel);
   }
@@ -312,13 +290,7 @@ export class RedisBroker implements Broker {
     this.#last.clear();
     this.#mark.clear();
     this.#catchingUp.clear();
-    await Promise.all(
-      [this.#cmd, this.#sub].map(async (r) => {
-        if (!r) return;
-        if (r.status === 'ready') await r.quit().catch(() => r.disconnect());
-        else r.disconnect();
-      }),
-    );
+    await Promise.all([closeRedis(this.#cmd), closeRedis(this.#sub)]);
   }
 
   #metaKey(channel: string): string {
@@ -363,7 +335,7 @@ export class RedisBroker implements Broker {
 
   /** Both connections up (commands and fan-out) and Redis answering a PING. */
   async ping(): Promise<void> {
-    if (this.#sub?.status !== 'ready') throw this.#unavailable(new Error('subscriber connection down'));
+    if (this.#sub?.status !== 'ready') throw redisUnavailable(new Error('subscriber connection down'));
     try {
       await this.#ready().ping();
     } catch (err) {
@@ -371,20 +343,16 @@ export class RedisBroker implements Broker {
     }
   }
 
-  #unavailable(cause?: unknown): HeraldError {
-    return new HeraldError('HERALD_ERR_UNAVAILABLE', 'Redis is unavailable', { cause });
-  }
-
   #wrap(err: unknown): HeraldError {
     if (err instanceof HeraldError) return err;
-    if (this.#closed || isTransient(err)) return this.#unavailable(err);
+    if (this.#closed || isTransient(err)) return redisUnavailable(err);
     this.#logger.error({ err: (err as Error).message }, 'redis command failed');
     return new HeraldError('HERALD_ERR_INTERNAL', undefined, { cause: err });
   }
 
   #ready(): Redis {
     const cmd = this.#cmd;
-    if (!cmd || cmd.status !== 'ready' || this.#closed) throw this.#unavailable();
+    if (!cmd || cmd.status !== 'ready' || this.#closed) throw redisUnavailable();
     return cmd;
   }
 
@@ -556,15 +524,4 @@ function chunks<T>(list: T[]): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < list.length; i += SUBSCRIBE_BATCH) out.push(list.slice(i, i + SUBSCRIBE_BATCH));
   return out;
-}
-
-/** The URL without its password, for messages. */
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(invalid URL)';
-  }
 }

@@ -5,9 +5,8 @@
  * the TTL; a crashed node stops refreshing, so its users go offline within one TTL without a
  * clean shutdown. Scripts use the Redis clock, so nodes' clocks need not agree.
  */
-import { DEFAULT_REDIS_PREFIX } from '../core/config.js';
 import type { ChosenState, PresenceRecord, PresenceState, PresenceStore } from '../core/im/presence.js';
-import { LazyRedis } from './redis-lazy.js';
+import { keyPrefix, LazyRedis, type RedisEngineOptions } from './redis-connection.js';
 
 /** Default lifetime of a node's session entry without a refresh, ms. */
 export const DEFAULT_PRESENCE_TTL_MS = 30_000;
@@ -80,9 +79,7 @@ return #KEYS
 `;
 
 /** Options of `new RedisPresence()`. */
-export interface RedisPresenceOptions {
-  readonly url: string;
-  readonly prefix?: string;
+export interface RedisPresenceOptions extends RedisEngineOptions {
   /** Lifetime of a session entry without a refresh, ms (default 30 s; refreshed every third). */
   readonly ttlMs?: number;
 }
@@ -99,7 +96,7 @@ export class RedisPresence implements PresenceStore {
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: RedisPresenceOptions) {
-    this.#prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
+    this.#prefix = keyPrefix(options);
     this.#ttlMs = options.ttlMs ?? DEFAULT_PRESENCE_TTL_MS;
     this.#redis = new LazyRedis(options.url, {
       connectionName: 'herald-presence',

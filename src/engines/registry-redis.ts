@@ -4,10 +4,8 @@
  * so a node that died without withdrawing disappears one TTL after its last heartbeat.
  * Expiry uses the Redis server's clock, so nodes' clocks need not agree.
  */
-import type { Redis } from 'ioredis';
-import { DEFAULT_REDIS_PREFIX } from '../core/config.js';
-import { HeraldError } from '../core/errors.js';
 import type { NodeInfo, NodeRegistry } from '../core/nodes.js';
+import { keyPrefix, LazyRedis, type RedisEngineOptions } from './redis-connection.js';
 
 const ANNOUNCE = `
 local t = redis.call('TIME')
@@ -31,53 +29,36 @@ return redis.call('HMGET', KEYS[2], unpack(ids))
 `;
 
 /** Options of `new RedisNodeRegistry()`. */
-export interface RedisNodeRegistryOptions {
-  readonly url: string;
-  readonly prefix?: string;
-}
+export type RedisNodeRegistryOptions = RedisEngineOptions;
 
 /** The Redis node registry. */
 export class RedisNodeRegistry implements NodeRegistry {
-  readonly #url: string;
   readonly #prefix: string;
-  #redis: Redis | undefined;
+  readonly #redis: LazyRedis;
 
   constructor(options: RedisNodeRegistryOptions) {
-    this.#url = options.url;
-    this.#prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
+    this.#prefix = keyPrefix(options);
+    this.#redis = new LazyRedis(options.url, { connectionName: 'herald-registry', label: 'Node registry' });
   }
 
+  /** Connect now; rejects with HERALD_ERR_UNAVAILABLE when Redis cannot be reached. */
   async start(): Promise<void> {
-    if (this.#redis) return;
-    const { Redis } = await import('ioredis');
-    this.#redis = new Redis(this.#url, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      retryStrategy: (times) => Math.min(50 * times, 1_000),
-      connectionName: 'herald-registry',
-    });
-    this.#redis.on('error', () => undefined); // reported through rejected calls
-    try {
-      await this.#redis.connect();
-    } catch (err) {
-      this.#redis.disconnect();
-      throw new HeraldError('HERALD_ERR_UNAVAILABLE', `Cannot connect to Redis: ${(err as Error).message}`, { cause: err });
-    }
+    await this.#redis.connect();
   }
 
   async announce(info: NodeInfo, ttlMs: number): Promise<void> {
-    await this.#call((r) => r.eval(ANNOUNCE, 2, this.#keys()[0], this.#keys()[1], info.id, ttlMs, JSON.stringify(info)));
+    const [set, hash] = this.#keys();
+    await this.#redis.run((r) => r.eval(ANNOUNCE, 2, set, hash, info.id, ttlMs, JSON.stringify(info)));
   }
 
   async withdraw(id: string): Promise<void> {
     const [set, hash] = this.#keys();
-    await this.#call((r) => r.multi().zrem(set, id).hdel(hash, id).exec());
+    await this.#redis.run((r) => r.multi().zrem(set, id).hdel(hash, id).exec());
   }
 
   async list(): Promise<NodeInfo[]> {
     const [set, hash] = this.#keys();
-    const rows = (await this.#call((r) => r.eval(LIST, 2, set, hash))) as Array<string | null>;
+    const rows = (await this.#redis.run((r) => r.eval(LIST, 2, set, hash))) as Array<string | null>;
     const out: NodeInfo[] = [];
     for (const row of rows) {
       if (!row) continue;
@@ -91,23 +72,10 @@ export class RedisNodeRegistry implements NodeRegistry {
   }
 
   async close(): Promise<void> {
-    const r = this.#redis;
-    this.#redis = undefined;
-    if (r?.status === 'ready') await r.quit().catch(() => r.disconnect());
-    else r?.disconnect();
+    await this.#redis.close();
   }
 
   #keys(): [string, string] {
     return [`${this.#prefix}nodes`, `${this.#prefix}nodes:info`];
-  }
-
-  async #call<T>(fn: (r: Redis) => Promise<T>): Promise<T> {
-    const r = this.#redis;
-    if (!r || r.status !== 'ready') throw new HeraldError('HERALD_ERR_UNAVAILABLE', 'Redis is unavailable');
-    try {
-      return await fn(r);
-    } catch (err) {
-      throw new HeraldError('HERALD_ERR_UNAVAILABLE', 'Redis is unavailable', { cause: err });
-    }
   }
 }

@@ -9,9 +9,8 @@
  */
 import type { Redis } from 'ioredis';
 import { type Logger, SILENT_LOGGER } from '../core/logger.js';
-import { DEFAULT_REDIS_PREFIX } from '../core/config.js';
 import { type SessionEntry, type SessionRegistry, sortEntries } from '../core/sessions.js';
-import { LazyRedis } from './redis-lazy.js';
+import { keyPrefix, LazyRedis, type RedisEngineOptions } from './redis-connection.js';
 
 /** Default lifetime of a session entry without a refresh, ms. */
 export const DEFAULT_SESSION_TTL_MS = 30_000;
@@ -45,9 +44,7 @@ return live
 `;
 
 /** Options of `new RedisSessions()`. */
-export interface RedisSessionsOptions {
-  readonly url: string;
-  readonly prefix?: string;
+export interface RedisSessionsOptions extends RedisEngineOptions {
   /** Lifetime of an entry without a refresh, ms (default 30 s; refreshed every third). */
   readonly ttlMs?: number;
   readonly logger?: Logger;
@@ -71,7 +68,7 @@ export class RedisSessions implements SessionRegistry {
 
   constructor(options: RedisSessionsOptions) {
     this.#redis = new LazyRedis(options.url, { connectionName: 'herald-sessions', label: 'Session registry', autoPipelining: true });
-    this.#prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
+    this.#prefix = keyPrefix(options);
     this.#ttlMs = options.ttlMs ?? DEFAULT_SESSION_TTL_MS;
     this.#logger = options.logger ?? SILENT_LOGGER;
   }
