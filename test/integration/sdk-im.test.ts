@@ -143,8 +143,20 @@ for (const transport of TRANSPORTS) {
       const alice = await im(a);
       const bob = await im(b);
       const carol = await im(c);
+      // b is a mutual contact and joins at once; c is invited and accepts.
+      await alice.im.addContact(b);
+      await bob.im.addContact(a);
+      const invites: string[] = [];
+      carol.im.on('invite', (e) => invites.push(e.group));
       const g = await alice.im.createGroup([b, c], 'team');
-      assert.equal(g.memberCount, 3);
+      assert.equal(g.memberCount, 2);
+      assert.deepEqual(g.invited, [c]);
+      await waitFor(() => invites.includes(g.group), 3_000, 'invite event');
+      assert.deepEqual(
+        (await carol.im.invites()).map((i) => [i.group, i.from]),
+        [[g.group, a]],
+      );
+      assert.equal((await carol.im.acceptInvite(g.group)).memberCount, 3);
       await alice.im.send({ conversation: g.group }, 'hi team');
       const got = (x: typeof bob): boolean => x.messages.some((m) => m.message.data === 'hi team');
       await waitFor(() => got(bob) && got(carol), 3_000, 'group message');
@@ -157,6 +169,8 @@ for (const transport of TRANSPORTS) {
       const alice = await im(a);
       const bob = await im(b);
       await alice.im.addContact(b);
+      assert.equal((await alice.im.contacts())[0]!.state, 'offline', 'not shared until bob adds alice back');
+      await bob.im.addContact(a);
       const list = await alice.im.contacts();
       assert.equal(list[0]!.user, b);
       assert.equal(list[0]!.state, 'online');
