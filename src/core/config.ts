@@ -282,7 +282,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     DEFAULT_IM_MAX_PENDING_INVITES,
     'Most pending group invitations a user holds; further invitations to that user are not made (left out of `invited`).',
   ),
-  opt('im.maxContacts', z.number().int().min(1), DEFAULT_IM_MAX_CONTACTS, 'Most contacts per user: im.contacts.add beyond it is refused with HERALD_ERR_IM_TOO_MANY_CONTACTS.'),
+  opt(
+    'im.maxContacts',
+    z.number().int().min(1),
+    DEFAULT_IM_MAX_CONTACTS,
+    'Most contacts per user: im.contacts.add beyond it is refused with HERALD_ERR_IM_TOO_MANY_CONTACTS.',
+  ),
   opt(
     'im.presenceGraceMs',
     z.number().int().min(0),

@@ -164,7 +164,9 @@ export class SqliteImStore implements ImStore {
       user: p('SELECT id, name, created_at FROM im_users WHERE id = ?'),
       insertConv: p('INSERT INTO im_conversations (id, kind, title, created_at, last_time) VALUES (?, ?, ?, ?, ?)'),
       conv: p('SELECT id, kind, title, created_at, seq, member_count FROM im_conversations WHERE id = ?'),
-      insertMember: p('INSERT OR IGNORE INTO im_members (conversation, user, role, joined_at, joined_seq, read_seq, delivered_seq) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      insertMember: p(
+        'INSERT OR IGNORE INTO im_members (conversation, user, role, joined_at, joined_seq, read_seq, delivered_seq) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
       countMembers: p('UPDATE im_conversations SET member_count = (SELECT count(*) FROM im_members WHERE conversation = ?) WHERE id = ?'),
       member: p('SELECT user, role, joined_at, joined_seq, read_seq, delivered_seq FROM im_members WHERE conversation = ? AND user = ?'),
       members: p('SELECT user, role, joined_at, joined_seq, read_seq, delivered_seq FROM im_members WHERE conversation = ? ORDER BY joined_at, user'),

@@ -189,6 +189,25 @@ describe('XMPP front with @xmpp/client', () => {
     assert.equal(online.getChildText('status'), null);
   });
 
+  test('presence: a subscription request to a user who has not added the requester is not approved and shows nothing', async () => {
+    const [alice, bob] = names('alice', 'bob');
+    const b = await native(bob!);
+    await b.ok('im.presence.set', { state: 'busy', status: 'private' });
+    const a = await xmppUser(alice!);
+    await a.xmpp.send(xml('presence'));
+    await a.xmpp.send(xml('presence', { to: `${bob}@localhost`, type: 'subscribe' }));
+    const push = await a.stanzas.take((s) => s.is('iq') && s.attrs.type === 'set');
+    assert.equal(push.getChild('query', 'jabber:iq:roster')?.getChild('item')?.attrs.subscription, 'none');
+    // Stanzas are handled in order: once the ping is answered the subscription was handled.
+    await a.xmpp.iqCaller.get(xml('ping', 'urn:xmpp:ping'));
+    await b.ok('im.presence.set', { state: 'away', status: 'still private' });
+    await assert.rejects(
+      a.stanzas.take((s) => s.is('presence') && s.attrs.from === `${bob}@localhost`, 300),
+      /timed out/,
+      'neither an approval nor bob’s presence',
+    );
+  });
+
   test("interop: a native user's message reaches the XMPP user and the XMPP user's reply reaches the native user", async () => {
     const [alice, bob] = names('alice', 'bob');
     const a = await xmppUser(alice!, 'tcp');

@@ -65,7 +65,11 @@ export class ImGroups {
   }
 
   /** Create a group with the caller as owner; mutual contacts join, others are invited. */
-  async create(user: string, p: { title?: string; members: readonly string[] }, o: GroupChangeOptions = {}): Promise<{ conv: ConversationRecord; invited: string[] }> {
+  async create(
+    user: string,
+    p: { title?: string; members: readonly string[] },
+    o: GroupChangeOptions = {},
+  ): Promise<{ conv: ConversationRecord; invited: string[] }> {
     if (!o.direct) {
       this.#take(user);
       await this.#assertRoom(user);
@@ -100,7 +104,12 @@ export class ImGroups {
       throw new HeraldError('HERALD_ERR_IM_GROUP_FULL', `At most ${this.#cfg.maxGroupSize} members (pending invitations included)`);
     }
     const { join, invite } = await this.#split(user, fresh, o);
-    const added = join.length ? await this.#store.addMembers(group, join.map((u) => ({ user: u, role: 'member' as MemberRole }))) : [];
+    const added = join.length
+      ? await this.#store.addMembers(
+          group,
+          join.map((u) => ({ user: u, role: 'member' as MemberRole })),
+        )
+      : [];
     if (added.length) await this.#h.memberEvent(conv, user, { action: 'added', users: added }, added);
     return { added, invited: await this.#invite(conv, user, invite) };
   }
@@ -216,7 +225,9 @@ export class ImGroups {
     for (const u of users) if ((await this.#store.invites(u)).length < this.#cfg.maxPendingInvites) room.push(u);
     const invited = room.length ? await this.#store.invite(conv.id, inviter, room) : [];
     const time = Date.now();
-    const body = Buffer.from(JSON.stringify({ type: 'invite', group: conv.id, ...(conv.title !== undefined ? { title: conv.title } : {}), from: inviter, time }));
+    const body = Buffer.from(
+      JSON.stringify({ type: 'invite', group: conv.id, ...(conv.title !== undefined ? { title: conv.title } : {}), from: inviter, time }),
+    );
     for (const u of invited) this.#h.emit(u, body);
     return invited;
   }

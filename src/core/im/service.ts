@@ -14,6 +14,9 @@
  *   amplification): their messages live once in the group timeline, are pushed live to members
  *   without an inbox seq, and `sync` reports which large groups have entries past the member's
  *   delivered cursor so the client pages them with `history` and acks with `ackGroup`.
+ * - Group rules (consent by invitation, roles, bounds) live in groups.ts and contacts with the
+ *   presence visibility rules in contacts.ts; this facade delegates to them. Members read a
+ *   conversation's history from the seq they joined at.
  */
 import type { Identity } from '../auth.js';
 import type { HeraldCore } from '../core.js';
@@ -337,7 +340,11 @@ export class ImService {
   // ---- groups (groups.ts) -------------------------------------------------------------------
 
   /** Create a group with the caller as owner; mutual contacts join, others are invited (`direct`: the backend, all join). */
-  createGroup(user: string, p: { title?: string; members: readonly string[] }, o?: GroupChangeOptions): Promise<{ conv: ConversationRecord; invited: string[] }> {
+  createGroup(
+    user: string,
+    p: { title?: string; members: readonly string[] },
+    o?: GroupChangeOptions,
+  ): Promise<{ conv: ConversationRecord; invited: string[] }> {
     return this.groups.create(user, p, o);
   }
 
