@@ -40,7 +40,7 @@ export const DEFAULT_XMPP_MAX_STANZA_SIZE = 65_536;
 export const DEFAULT_REDIS_PREFIX = 'herald:';
 /** Default STOMP heart-beat interval. */
 export const DEFAULT_STOMP_HEARTBEAT_MS = 10_000;
-/** Default group changes (create, add, remove, leave, role, accept, decline) per second per user. */
+/** Default group changes (create, add, remove, leave, role, accept) per second per user. */
 export const DEFAULT_IM_GROUP_OPS_PER_SECOND = 2;
 /** Default most groups one user may be a member of (created ones included). */
 export const DEFAULT_IM_MAX_GROUPS_PER_USER = 500;
@@ -268,7 +268,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     'im.groupOpsPerSecond',
     z.number().int().min(1),
     DEFAULT_IM_GROUP_OPS_PER_SECOND,
-    'Group changes (create, add, remove, leave, role, accept, decline) per second per user (burst twice this) before HERALD_ERR_TOO_MANY_REQUESTS; the server API is not limited.',
+    'Group changes (create, add, remove, leave, role, accept) per second per user (burst twice this) before HERALD_ERR_TOO_MANY_REQUESTS; the server API is not limited.',
   ),
   opt(
     'im.maxGroupsPerUser',

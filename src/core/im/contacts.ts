@@ -107,8 +107,10 @@ export class ImContacts {
   /** Remove a contact; when that ends the pair's presence sharing, each sees the other offline. */
   async remove(user: string, contact: string): Promise<boolean> {
     await this.#h.ready();
+    // Only a pair that shared presence is told: a one-way contact's removal tells the other nothing.
+    const wasMutual = (await this.#h.store.contacts(contact)).includes(user);
     const removed = await this.#h.store.removeContact(user, contact);
-    if (removed && !(await this.peers(user)).has(contact)) {
+    if (removed && wasMutual && !(await this.peers(user)).has(contact)) {
       this.#h.emit(user, Buffer.from(JSON.stringify({ type: 'presence', ...hidden(contact) })));
       this.#h.emit(contact, Buffer.from(JSON.stringify({ type: 'presence', ...hidden(user) })));
     }

@@ -7,7 +7,7 @@
  *   pushed `{"type":"invite","group","title","from","time"}` and joins with `im.group.accept` (or
  *   drops it with `im.group.decline`). Until then the invitee gets no group messages, no inbox
  *   rows, and shares no presence with the members. The backend (server API) adds directly.
- * - **Bounds.** Group changes take a token of `im.groupOpsPerSecond` per user; a user is a member
+ * - **Bounds.** Group changes (all but declining) take a token of `im.groupOpsPerSecond` per user; a user is a member
  *   of at most `im.maxGroupsPerUser` groups and holds at most `im.maxPendingInvites` invitations;
  *   members plus pending invitations stay within `im.maxGroupSize`. The backend is not rate
  *   limited nor bound by the per-user caps.
@@ -127,9 +127,8 @@ export class ImGroups {
     return (await this.#store.conversation(group)) ?? conv;
   }
 
-  /** Decline (drop) a pending invitation. */
+  /** Decline (drop) a pending invitation. Not rate limited: it only deletes, and a spammed user may have many. */
   async decline(user: string, group: string): Promise<void> {
-    this.#take(user);
     if (!(await this.#store.removeInvite(group, user))) throw new HeraldError('HERALD_ERR_IM_NO_INVITE');
   }
 
