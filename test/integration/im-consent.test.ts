@@ -5,49 +5,14 @@
  * new group members reading what was said before they joined.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
-import type { HeraldServer } from '../../src/index.js';
-import { ImWs } from '../helpers/im-clients.js';
-import { startServer, wsUrl } from '../helpers/server.js';
-
-const dir = mkdtempSync(join(tmpdir(), 'herald-im-consent-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-/** Connected clients of one describe block, closed after each test. */
-function harness(config: () => Record<string, unknown>) {
-  const h = {
-    server: undefined as unknown as HeraldServer,
-    clients: [] as ImWs[],
-    n: 0,
-    names(...base: string[]): string[] {
-      h.n++;
-      return base.map((b) => `${b}${h.n}`);
-    },
-    async connect(user: string): Promise<ImWs> {
-      const c = await ImWs.connect(wsUrl(h.server), user);
-      h.clients.push(c);
-      return c;
-    },
-  };
-  before(async () => {
-    h.server = await startServer(config());
-  });
-  afterEach(async () => {
-    for (const c of h.clients.splice(0)) await c.close();
-  });
-  after(async () => {
-    await h.server.close();
-  });
-  return h;
-}
+import { describe, test } from 'node:test';
+import type { ImWs } from '../helpers/im-clients.js';
+import { useImServer } from '../helpers/im-fixture.js';
 
 const isMessage = (e: any): boolean => e.type === 'message';
 
 describe('IM group spam (default limits)', () => {
-  const h = harness(() => ({ dev: true, im: { storePath: join(dir, 'spam.db') } }));
+  const h = useImServer('im-spam', () => ({ dev: true }));
 
   test('a stranger creating groups of 199 users as fast as it can: invitations only, no inbox rows, refused past the rate', async () => {
     const [mallory, victim] = h.names('mallory', 'victim');
@@ -85,10 +50,9 @@ describe('IM group spam (default limits)', () => {
 });
 
 describe('IM consent, presence privacy and history (small caps)', () => {
-  const h = harness(() => ({
+  const h = useImServer('im-consent', () => ({
     dev: true,
     im: {
-      storePath: join(dir, 'caps.db'),
       groupOpsPerSecond: 1_000,
       maxGroupsPerUser: 3,
       maxPendingInvites: 2,
