@@ -45,6 +45,9 @@ export const ERRORS = {
   HERALD_ERR_IM_NOT_ALLOWED: { status: 403, wire: ErrorCode.PERMISSION_DENIED, message: 'Not allowed on this message or group', temporary: false },
   HERALD_ERR_IM_RECALL_EXPIRED: { status: 409, wire: ErrorCode.CONFLICT, message: 'Recall window has passed', temporary: false },
   HERALD_ERR_IM_GROUP_FULL: { status: 409, wire: ErrorCode.LIMIT_EXCEEDED, message: 'Group is full', temporary: false },
+  HERALD_ERR_IM_TOO_MANY_GROUPS: { status: 409, wire: ErrorCode.LIMIT_EXCEEDED, message: 'Member of too many groups', temporary: false },
+  HERALD_ERR_IM_TOO_MANY_CONTACTS: { status: 409, wire: ErrorCode.LIMIT_EXCEEDED, message: 'Too many contacts', temporary: false },
+  HERALD_ERR_IM_NO_INVITE: { status: 404, wire: ErrorCode.NOT_FOUND, message: 'No pending invitation to this group', temporary: false },
   HERALD_ERR_BACKEND_UNAVAILABLE: { status: 503, wire: ErrorCode.UNAVAILABLE, message: 'Backend unavailable', temporary: true },
   HERALD_ERR_BACKEND_TIMEOUT: { status: 504, wire: ErrorCode.UNAVAILABLE, message: 'Backend timed out', temporary: true },
   HERALD_ERR_BACKEND_DENIED: { status: 403, wire: ErrorCode.PERMISSION_DENIED, message: 'Denied by the backend', temporary: false },
@@ -77,19 +80,9 @@ export class InvalidArgumentError extends HeraldError {
   override name = 'InvalidArgumentError';
 }
 
-/** The peer violated the protocol (malformed frame, unknown command). */
-export class ProtocolError extends HeraldError {
-  override name = 'ProtocolError';
-}
-
 /** The caller lacks the credentials or permission. */
 export class UnauthorizedError extends HeraldError {
   override name = 'UnauthorizedError';
-}
-
-/** The resource or connection is closed. */
-export class ClosedError extends HeraldError {
-  override name = 'ClosedError';
 }
 
 /** An operation did not finish in time. */
