@@ -52,6 +52,9 @@ CREATE INDEX im_contacts_rev ON $S.im_contacts (contact, user_id);
     // after locking its conversation rows and then its user rows (each in id order). Raises (and
     // so applies nothing) when one write cannot apply: the store then re-runs the batch on its
     // careful path, where each write fails alone.
+    // CHANGE TOGETHER: its appends follow the append rule of sql-append.ts, as do
+    // store-sqlite.ts `append` and store-postgres.ts `#appendOne`; a change to the rule is a new
+    // migration replacing this function, in step with them.
     version: 2,
     sql: `
 CREATE FUNCTION $S.herald_batch(p_convs TEXT[], p_users TEXT[], p_ops JSONB, p_now BIGINT) RETURNS JSONB LANGUAGE plpgsql AS $fn$

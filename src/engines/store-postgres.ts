@@ -3,11 +3,11 @@
  * lazily on `open()`. Transactions run at READ COMMITTED and serialise what must be serialised
  * with row locks: an append locks its conversation row, then its recipients' user rows (each set
  * in id order, conversations before users, so two nodes never wait on each other in a cycle);
- * a deadlock or serialization failure retries the whole transaction. Appends go through a
- * group-commit queue: appends queued while the previous batch commits go in one transaction,
- * each inside its own savepoint so one failing append does not undo the others. Other writes
- * run in their own transaction. Reads run directly on the pool and see every write whose
- * promise has resolved, on this node or any other.
+ * a deadlock or serialization failure retries the whole transaction (store-postgres-commit.ts).
+ * Appends and acks go through a group commit (store-postgres-commit.ts): those queued in one
+ * event-loop turn commit in one transaction, and one failing append does not undo the others.
+ * Other writes run in their own transaction. Reads run directly on the pool and see every write
+ * whose promise has resolved, on this node or any other.
  *
  * `open()` creates and upgrades the schema first (store-postgres-migrations.ts).
  */
@@ -32,15 +32,9 @@ import type {
 } from '../core/im/store.js';
 import { migrate, quoteIdent } from './store-postgres-migrations.js';
 import { type ConvRow, type MessageRow, newMessageId, toConv, toMessage } from './im-rows.js';
+import { appendedMessage, changesTarget, checkEditTarget, duplicateAppend, recipientsOf, unknownConversation, unknownRecipient } from './sql-append.js';
+import { PgGroupCommit, storeError, transaction } from './store-postgres-commit.js';
 
-/** Attempts of a transaction that keeps failing with a deadlock or serialization failure. */
-const MAX_ATTEMPTS = 8;
-/** Upper bound of the random wait before a retry, ms (doubles per attempt from 5). */
-const MAX_RETRY_WAIT_MS = 200;
-/** SQLSTATEs worth retrying the whole transaction for: serialization_failure, deadlock_detected. */
-const RETRYABLE = new Set(['40001', '40P01']);
-/** SQLSTATE unique_violation. */
-const UNIQUE_VIOLATION = '23505';
 /** OID of int8: parsed to a JS number (seqs and ms times stay far below 2^53). */
 const INT8_OID = 20;
 
@@ -63,62 +57,12 @@ interface MemberRow {
   joined_seq: number;
 }
 
-/** A queued append: its input and the promise to settle after the batch commits. */
-type QueuedAppend =
-  | { readonly input: AppendInput; readonly ack?: undefined; readonly resolve: (r: AppendResult) => void; readonly reject: (e: unknown) => void }
-  | {
-      readonly input?: undefined;
-      readonly ack: { readonly user: string; readonly seq: number };
-      readonly resolve: (r: AckResult) => void;
-      readonly reject: (e: unknown) => void;
-    };
-
-/** How one write of a batch ends, settled once the batch commits. */
-type Settled = { readonly ok: true; readonly value: AppendResult | AckResult } | { readonly ok: false; readonly error: unknown };
-
-/** Most group commits in flight per store (each on its own pooled connection). */
-const MAX_LANES = 4;
-
 const MESSAGE_COLS = 'id, conversation, seq, sender, kind, payload, target, time, edited_at, recalled';
 const CONV_COLS = 'id, kind, title, created_at, seq, member_count';
 const MEMBER_COLS = 'user_id, role, joined_at, joined_seq, read_seq, delivered_seq';
 
 function toMember(r: MemberRow): MemberRecord {
   return { user: r.user_id, role: r.role as MemberRole, joinedAt: r.joined_at, joinedSeq: r.joined_seq, readSeq: r.read_seq, deliveredSeq: r.delivered_seq };
-}
-
-/** The SQLSTATE of a pg error, if any. */
-function sqlState(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && !code.startsWith('HERALD_') ? code : undefined;
-}
-
-/** Whether the error is worth retrying the whole transaction for. */
-function retryable(err: unknown): boolean {
-  return RETRYABLE.has(sqlState(err) ?? '');
-}
-
-/**
- * Whether a failed fast-path batch should be re-run on the careful path: one of its writes could
- * not apply (data or integrity error, or herald_batch's own HR001/HR002), as opposed to the
- * database being unavailable.
- */
-function writeRejected(err: unknown): boolean {
-  const state = sqlState(err instanceof HeraldError ? err.cause : err);
-  return state !== undefined && /^(22|23|HR)[0-9A-Z]{3}$/.test(state);
-}
-
-/** A store error as callers see it: HeraldErrors as they are, anything else as HERALD_ERR_UNAVAILABLE. */
-function storeError(err: unknown): unknown {
-  return err instanceof HeraldError ? err : new HeraldError('HERALD_ERR_UNAVAILABLE', 'IM store write failed', { cause: err });
-}
-
-/** The rows a batch writes, sorted (the lock order): its conversations, and the users of its inboxes and acks. */
-function lockSets(batch: readonly QueuedAppend[]): { convs: string[]; users: string[] } {
-  return {
-    convs: [...new Set(batch.flatMap((q) => (q.input ? [q.input.conversation] : [])))].sort(),
-    users: [...new Set(batch.flatMap((q) => (q.input ? q.input.recipients : [q.ack.user])))].sort(),
-  };
 }
 
 /** The PostgreSQL implementation of ImStore. */
@@ -131,12 +75,8 @@ export class PostgresImStore implements ImStore {
   #pool: Pool | undefined;
   #opening: Promise<void> | undefined;
   #closed = false;
-  #queue: QueuedAppend[] = [];
-  /** The append batch being committed, if any (the next one starts when it settles). */
-  /** Group-commit lanes running (each commits one batch at a time). */
-  readonly #lanes = new Set<Promise<void>>();
-  /** A lane is waiting for the end of the event-loop turn to take the queue. */
-  #gathering = false;
+  /** Appends and acks, committed in groups. */
+  readonly #commits: PgGroupCommit;
 
   /** Throws InvalidArgumentError (HERALD_ERR_BAD_REQUEST) on an empty URL or schema, or a pool size below 1. */
   constructor(options: PostgresStoreOptions) {
@@ -147,6 +87,20 @@ export class PostgresImStore implements ImStore {
       throw new InvalidArgumentError('HERALD_ERR_BAD_REQUEST', 'PostgresImStore needs a url, a schema and a poolSize >= 1');
     }
     this.#t = `${quoteIdent(this.#schema)}.`;
+    this.#commits = new PgGroupCommit(
+      {
+        pool: () => {
+          // close() ends the pool only after the queue is empty, so it is there while a batch commits.
+          if (!this.#pool) throw new HeraldError('HERALD_ERR_UNAVAILABLE', 'IM store not open');
+          return this.#pool;
+        },
+        t: this.#t,
+        appendOne: (c, input) => this.#appendOne(c, input),
+        ackOn: (c, user, seq) => this.#ackOn(c, user, seq),
+        byClient: (c, sender, clientId) => this.#byClient(c, sender, clientId),
+      },
+      this.#poolSize,
+    );
   }
 
   /** The schema this store uses. */
@@ -193,7 +147,7 @@ export class PostgresImStore implements ImStore {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#opening) await this.#opening.catch(() => undefined);
-    while (this.#lanes.size > 0) await Promise.all(this.#lanes);
+    await this.#commits.drain();
     await this.#pool?.end();
     this.#pool = undefined;
   }
@@ -213,39 +167,12 @@ export class PostgresImStore implements ImStore {
     }
   }
 
-  /**
-   * Run `fn` in a transaction on one client and commit; on a deadlock or serialization failure
-   * roll back and run it again (after a short random wait), up to MAX_ATTEMPTS times.
-   */
+  /** Run `fn` in a transaction (retried on deadlocks and serialization failures, store-postgres-commit.ts). */
   #tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
     try {
-      return this.#txOn(this.#requireOpen(), fn);
+      return transaction(this.#requireOpen(), fn);
     } catch (err) {
       return Promise.reject(err);
-    }
-  }
-
-  /** `#tx` on a given pool (the append queue still commits on the pool while `close()` waits for it). */
-  async #txOn<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      let client: PoolClient;
-      try {
-        client = await pool.connect();
-      } catch (err) {
-        throw storeError(err);
-      }
-      try {
-        await client.query('BEGIN');
-        const v = await fn(client);
-        await client.query('COMMIT');
-        return v;
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        if (!retryable(err) || attempt >= MAX_ATTEMPTS) throw storeError(err);
-      } finally {
-        client.release();
-      }
-      await new Promise((r) => setTimeout(r, Math.random() * Math.min(MAX_RETRY_WAIT_MS, 5 * 2 ** attempt)));
     }
   }
 
@@ -462,156 +389,7 @@ export class PostgresImStore implements ImStore {
     } catch (err) {
       return Promise.reject(err);
     }
-    return new Promise<AppendResult>((resolve, reject) => {
-      this.#queue.push({ input, resolve, reject });
-      this.#kick();
-    });
-  }
-
-  /**
-   * Make sure a lane will take the queue: unless one is already gathering, start one (up to
-   * `poolSize - 1` lanes, at most MAX_LANES, so several batches commit at once; their row locks,
-   * taken in id order, keep seqs gap-free and rule out deadlocks between them).
-   */
-  #kick(): void {
-    if (this.#gathering || this.#lanes.size >= Math.min(MAX_LANES, Math.max(1, this.#poolSize - 1))) return;
-    const lane: Promise<void> = this.#lane().finally(() => {
-      this.#lanes.delete(lane);
-      if (this.#queue.length > 0) this.#kick();
-    });
-    this.#lanes.add(lane);
-  }
-
-  /** Take what the event-loop turn queued and commit it; go on while no other lane gathers. */
-  async #lane(): Promise<void> {
-    for (;;) {
-      this.#gathering = true;
-      await new Promise((r) => setImmediate(r));
-      this.#gathering = false;
-      if (this.#queue.length === 0) return;
-      const batch = this.#queue;
-      this.#queue = [];
-      this.#kick(); // the next batch gathers (in another lane) while this one commits
-      await this.#commitBatch(batch);
-      if (this.#gathering) return;
-    }
-  }
-
-  /**
-   * Commit a batch of appends and acks. Fast path: one round trip (see #commitFast). When a
-   * write cannot apply there (a duplicate client id hits the unique index, an unknown user or
-   * conversation) or the batch holds a recall or edit, the batch runs on the careful path, where
-   * each append reads its idempotency key and runs in a savepoint so it fails alone.
-   */
-  async #commitBatch(batch: QueuedAppend[]): Promise<void> {
-    let results: Settled[] | undefined;
-    try {
-      if (batch.every((q) => q.input?.kind !== 'recall' && q.input?.kind !== 'edit')) results = await this.#commitFast(batch);
-      results ??= await this.#commitCareful(batch);
-    } catch (err) {
-      for (const q of batch) q.reject(storeError(err));
-      return;
-    }
-    batch.forEach((q, i) => {
-      const r = results![i]!;
-      if (!r.ok) q.reject(r.error);
-      else if (q.input) q.resolve(r.value as AppendResult);
-      else q.resolve(r.value as AckResult);
-    });
-  }
-
-  /** Lock the batch's conversation rows, then its users' rows, each in id order (no deadlocks between nodes). */
-  async #lockRows(c: PoolClient, batch: QueuedAppend[]): Promise<void> {
-    const { convs, users } = lockSets(batch);
-    await c.query(`SELECT id FROM ${this.#t}im_conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE`, [convs]);
-    if (users.length) await c.query(`SELECT id FROM ${this.#t}im_users WHERE id = ANY($1) ORDER BY id FOR UPDATE`, [users]);
-  }
-
-  /**
-   * The fast path: the whole batch in one call of the schema's `herald_batch` function (one
-   * round trip, no idempotency read, no savepoints); undefined when a write could not apply
-   * there (the function raised, so nothing was applied).
-   */
-  async #commitFast(batch: QueuedAppend[]): Promise<Settled[] | undefined> {
-    const now = Date.now();
-    const { convs, users } = lockSets(batch);
-    /** Per append: its message as stored (seq filled in from the answer) and its distinct recipients. */
-    const appends: Array<{ message: StoredMessage; rcpt: string[] }> = [];
-    const ops = batch.map((q, i) => {
-      if (!q.input) return { user: q.ack.user, seq: q.ack.seq };
-      const m = q.input;
-      const id = newMessageId(now);
-      const rcpt = [...new Set(m.recipients)];
-      appends[i] = {
-        message: {
-          id,
-          conversation: m.conversation,
-          seq: 0,
-          sender: m.sender,
-          kind: m.kind,
-          payload: m.payload,
-          ...(m.target !== undefined ? { target: m.target } : {}),
-          time: now,
-        },
-        rcpt,
-      };
-      return { id, conv: m.conversation, sender: m.sender, cid: m.clientId ?? null, kind: m.kind, payload: m.payload, target: m.target ?? null, rcpt };
-    });
-    let out: Array<{ seq: number; inbox: Array<[string, number]> } | { acked: number; delivered: Array<[string, number]> }>;
-    try {
-      // close() ends the pool only after the queue is empty, so it is still there.
-      out = await this.#txOn(this.#pool!, async (c) => {
-        const { rows } = await c.query<{ r: typeof out }>(`SELECT ${this.#t}herald_batch($1, $2, $3, $4) AS r`, [convs, users, JSON.stringify(ops), now]);
-        return rows[0]!.r;
-      });
-    } catch (err) {
-      if (writeRejected(err)) return undefined;
-      throw err;
-    }
-    return out.map((r, i): Settled => {
-      if ('acked' in r)
-        return { ok: true, value: { acked: Number(r.acked), delivered: r.delivered.map(([conversation, seq]) => ({ conversation, seq: Number(seq) })) } };
-      const inbox = new Map(r.inbox.map(([user, seq]) => [user, Number(seq)]));
-      const { message, rcpt } = appends[i]!;
-      return {
-        ok: true,
-        value: { message: { ...message, seq: Number(r.seq) }, inbox: rcpt.map((user) => ({ user, seq: inbox.get(user)! })), duplicate: false },
-      };
-    });
-  }
-
-  /** The careful path: one transaction, each append in its own savepoint. */
-  async #commitCareful(batch: QueuedAppend[]): Promise<Settled[]> {
-    return this.#txOn(this.#pool!, async (c) => {
-      const results: Settled[] = [];
-      await this.#lockRows(c, batch);
-      for (const q of batch) {
-        await c.query('SAVEPOINT op');
-        try {
-          results.push({ ok: true, value: q.input ? await this.#appendOne(c, q.input) : await this.#ackOn(c, q.ack.user, q.ack.seq) });
-          await c.query('RELEASE SAVEPOINT op');
-        } catch (err) {
-          // A deadlock aborts the whole transaction's locks: retry all of it, not this append.
-          if (retryable(err)) throw err;
-          await c.query('ROLLBACK TO SAVEPOINT op');
-          await c.query('RELEASE SAVEPOINT op');
-          results.push(q.input ? await this.#afterFailedAppend(c, q.input, err) : { ok: false, error: storeError(err) });
-        }
-      }
-      return results;
-    });
-  }
-
-  /**
-   * What a failed append settles with: a duplicate result when it lost a race on its idempotency
-   * key against another node's commit, else the error (HeraldErrors as they are).
-   */
-  async #afterFailedAppend(c: PoolClient, input: AppendInput, err: unknown): Promise<Settled> {
-    if (sqlState(err) === UNIQUE_VIOLATION && input.clientId !== undefined) {
-      const dup = await this.#byClient(c, input.sender, input.clientId);
-      if (dup) return { ok: true, value: { message: dup, inbox: [], duplicate: true } };
-    }
-    return { ok: false, error: storeError(err) };
+    return this.#commits.append(input);
   }
 
   async #byClient(c: PoolClient, sender: string, clientId: string): Promise<StoredMessage | undefined> {
@@ -619,60 +397,49 @@ export class PostgresImStore implements ImStore {
     return rows[0] ? toMessage(rows[0]) : undefined;
   }
 
+  /**
+   * One append on the careful path, in the batch's transaction after its row locks: the append
+   * rule of sql-append.ts, step by step. CHANGE TOGETHER with store-sqlite.ts `append` and
+   * `herald_batch` (store-postgres-migrations.ts).
+   */
   async #appendOne(c: PoolClient, input: AppendInput): Promise<AppendResult> {
     const t = this.#t;
     if (input.clientId !== undefined) {
       // Read after the conversation lock: a retry on another node committed before it is seen here.
       const dup = await this.#byClient(c, input.sender, input.clientId);
-      if (dup) return { message: dup, inbox: [], duplicate: true };
+      if (dup) return duplicateAppend(dup);
     }
     const now = Date.now();
-    if (input.kind === 'recall' || input.kind === 'edit') {
+    if (changesTarget(input)) {
       const { rows } =
         input.target === undefined
           ? { rows: [] as MessageRow[] }
           : await c.query<MessageRow>(`SELECT ${MESSAGE_COLS} FROM ${t}im_messages WHERE id = $1`, [input.target]);
       const target = rows[0];
-      if (!target || target.conversation !== input.conversation || target.kind !== 'message') throw new HeraldError('HERALD_ERR_IM_UNKNOWN_MESSAGE');
-      if (target.sender !== input.sender) throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'Only the author may recall or edit a message');
-      if (target.recalled) throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'The message was recalled');
-      if (input.kind === 'recall') {
-        if (input.notBefore !== undefined && target.time < input.notBefore) throw new HeraldError('HERALD_ERR_IM_RECALL_EXPIRED');
-        await c.query(`UPDATE ${t}im_messages SET payload = 'null', recalled = true WHERE id = $1`, [target.id]);
-      } else {
-        await c.query(`UPDATE ${t}im_messages SET payload = $1, edited_at = $2 WHERE id = $3`, [input.payload, now, target.id]);
-      }
+      checkEditTarget(input, target);
+      if (input.kind === 'recall') await c.query(`UPDATE ${t}im_messages SET payload = 'null', recalled = true WHERE id = $1`, [target.id]);
+      else await c.query(`UPDATE ${t}im_messages SET payload = $1, edited_at = $2 WHERE id = $3`, [input.payload, now, target.id]);
     }
     const bumped = await c.query<{ seq: number }>(`UPDATE ${t}im_conversations SET seq = seq + 1, last_time = $1 WHERE id = $2 RETURNING seq`, [
       now,
       input.conversation,
     ]);
     const seq = bumped.rows[0]?.seq;
-    if (seq === undefined) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION');
+    if (seq === undefined) throw unknownConversation();
     const id = newMessageId(now);
     await c.query(
       `INSERT INTO ${t}im_messages (id, conversation, seq, sender, client_id, kind, payload, target, time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
       [id, input.conversation, seq, input.sender, input.clientId ?? null, input.kind, input.payload, input.target ?? null, now],
     );
     const inbox: Array<{ user: string; seq: number }> = [];
-    for (const user of new Set(input.recipients)) {
+    for (const user of recipientsOf(input)) {
       const r = await c.query<{ inbox_head: number }>(`UPDATE ${t}im_users SET inbox_head = inbox_head + 1 WHERE id = $1 RETURNING inbox_head`, [user]);
       const head = r.rows[0]?.inbox_head;
-      if (head === undefined) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_USER', `Unknown user: ${user}`);
+      if (head === undefined) throw unknownRecipient(user);
       await c.query(`INSERT INTO ${t}im_inbox (user_id, seq, message) VALUES ($1, $2, $3)`, [user, head, id]);
       inbox.push({ user, seq: head });
     }
-    const message: StoredMessage = {
-      id,
-      conversation: input.conversation,
-      seq,
-      sender: input.sender,
-      kind: input.kind,
-      payload: input.payload,
-      ...(input.target !== undefined ? { target: input.target } : {}),
-      time: now,
-    };
-    return { message, inbox, duplicate: false };
+    return { message: appendedMessage(input, id, seq, now), inbox, duplicate: false };
   }
 
   async message(id: string): Promise<StoredMessage | undefined> {
@@ -703,10 +470,7 @@ export class PostgresImStore implements ImStore {
     } catch (err) {
       return Promise.reject(err);
     }
-    return new Promise<AckResult>((resolve, reject) => {
-      this.#queue.push({ ack: { user, seq }, resolve, reject });
-      this.#kick();
-    });
+    return this.#commits.ack(user, seq);
   }
 
   async #ackOn(c: PoolClient, user: string, seq: number): Promise<AckResult> {

@@ -1,20 +1,19 @@
 /**
  * The SQLite IM store (single-node default): one file in WAL mode, `better-sqlite3` loaded
- * lazily on `open()`. Writes go through a group-commit queue: every write arriving in the same
- * event-loop turn is applied in one transaction; a failing write is undone alone and does not
- * undo the others (see #flush). Reads run directly and see every write whose promise has
- * resolved.
+ * lazily on `open()`. Writes go through a group-commit queue (store-sqlite-commit.ts): every
+ * write arriving in the same event-loop turn is applied in one transaction; a failing write is
+ * undone alone and does not undo the others. Reads run directly and see every write whose
+ * promise has resolved. Every query is a named statement (`prepareStatements`).
  *
  * Durability (`synchronous: 'full'`, the default): SQLite runs with `synchronous=NORMAL` (no
- * fsync inside COMMIT, which would block the event loop for milliseconds), and the store
- * fsyncs the WAL file itself on libuv's thread pool after each group commit; a write's promise
+ * fsync inside COMMIT, which would block the event loop for milliseconds), and the group commit
+ * fsyncs the WAL file itself on libuv's thread pool after each commit; a write's promise
  * resolves only once the WAL holding it is on disk, so every resolved write survives a power
- * loss. Group commits that finish while an fsync is in flight share the next one. A reader may
- * see a committed write up to one fsync before it is durable (its writer has not been answered
- * yet). With `synchronous: 'normal'` writes resolve at commit: they survive a process crash,
- * not a power loss.
+ * loss. A reader may see a committed write up to one fsync before it is durable (its writer has
+ * not been answered yet). With `synchronous: 'normal'` writes resolve at commit: they survive a
+ * process crash, not a power loss.
  */
-import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { HeraldError } from '../core/errors.js';
 import type {
@@ -34,6 +33,8 @@ import type {
   UserRecord,
 } from '../core/im/store.js';
 import { type ConvRow, type MessageRow, newMessageId, toConv, toMessage } from './im-rows.js';
+import { appendedMessage, changesTarget, checkEditTarget, duplicateAppend, recipientsOf, unknownConversation, unknownRecipient } from './sql-append.js';
+import { type Db, SqliteGroupCommit, type Stmt } from './store-sqlite-commit.js';
 
 /** Options of the SQLite store. */
 export interface SqliteStoreOptions {
@@ -43,19 +44,6 @@ export interface SqliteStoreOptions {
   readonly synchronous?: 'full' | 'normal';
 }
 
-/** The subset of better-sqlite3 used here (its package ships no types; @types is not a dependency). */
-interface Stmt {
-  run(...params: unknown[]): { changes: number };
-  get(...params: unknown[]): unknown;
-  all(...params: unknown[]): unknown[];
-}
-interface Db {
-  prepare(sql: string): Stmt;
-  pragma(text: string): unknown;
-  exec(sql: string): void;
-  close(): void;
-  readonly inTransaction: boolean;
-}
 type DbConstructor = new (path: string) => Db;
 
 interface MemberRow {
@@ -65,12 +53,6 @@ interface MemberRow {
   read_seq: number;
   delivered_seq: number;
   joined_seq: number;
-}
-
-interface Op {
-  readonly fn: () => unknown;
-  readonly resolve: (v: unknown) => void;
-  readonly reject: (e: unknown) => void;
 }
 
 const SCHEMA = `
@@ -115,6 +97,73 @@ const ADDED_COLUMNS: ReadonlyArray<{ table: string; column: string; ddl: string 
   { table: 'im_members', column: 'joined_seq', ddl: 'joined_seq INTEGER NOT NULL DEFAULT 0' },
 ];
 
+/** Every query of the store, prepared once per database and named: a misspelt name does not compile. */
+function prepareStatements(db: Db) {
+  const p = (sql: string): Stmt => db.prepare(sql);
+  return {
+    upsertUser: p('INSERT INTO im_users (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = COALESCE(excluded.name, name)'),
+    user: p('SELECT id, name, created_at FROM im_users WHERE id = ?'),
+    insertConv: p('INSERT INTO im_conversations (id, kind, title, created_at, last_time) VALUES (?, ?, ?, ?, ?)'),
+    conv: p('SELECT id, kind, title, created_at, seq, member_count FROM im_conversations WHERE id = ?'),
+    insertMember: p('INSERT OR IGNORE INTO im_members (conversation, user, role, joined_at, joined_seq, read_seq, delivered_seq) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    countMembers: p('UPDATE im_conversations SET member_count = (SELECT count(*) FROM im_members WHERE conversation = ?) WHERE id = ?'),
+    member: p('SELECT user, role, joined_at, joined_seq, read_seq, delivered_seq FROM im_members WHERE conversation = ? AND user = ?'),
+    members: p('SELECT user, role, joined_at, joined_seq, read_seq, delivered_seq FROM im_members WHERE conversation = ? ORDER BY joined_at, user'),
+    removeMember: p('DELETE FROM im_members WHERE conversation = ? AND user = ?'),
+    setRole: p('UPDATE im_members SET role = ? WHERE conversation = ? AND user = ?'),
+    groupsOf: p("SELECT m.conversation AS id FROM im_members m JOIN im_conversations c ON c.id = m.conversation WHERE m.user = ? AND c.kind = 'group'"),
+    groupCount: p("SELECT count(*) AS n FROM im_members m JOIN im_conversations c ON c.id = m.conversation WHERE m.user = ? AND c.kind = 'group'"),
+    coMembers: p(
+      "SELECT DISTINCT o.user AS user FROM im_members m JOIN im_conversations c ON c.id = m.conversation JOIN im_members o ON o.conversation = m.conversation WHERE m.user = ? AND c.kind = 'group' AND c.member_count <= ? AND o.user <> m.user",
+    ),
+    insertInvite: p('INSERT OR IGNORE INTO im_invites (conversation, user, inviter, created_at) VALUES (?, ?, ?, ?)'),
+    invites: p('SELECT conversation, inviter, created_at FROM im_invites WHERE user = ? ORDER BY created_at, conversation'),
+    inviteCount: p('SELECT count(*) AS n FROM im_invites WHERE conversation = ?'),
+    removeInvite: p('DELETE FROM im_invites WHERE conversation = ? AND user = ?'),
+    byClient: p('SELECT * FROM im_messages WHERE sender = ? AND client_id = ?'),
+    bumpConv: p('UPDATE im_conversations SET seq = seq + 1, last_time = ? WHERE id = ? RETURNING seq'),
+    insertMessage: p('INSERT INTO im_messages (id, conversation, seq, sender, client_id, kind, payload, target, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+    message: p('SELECT * FROM im_messages WHERE id = ?'),
+    editMessage: p('UPDATE im_messages SET payload = ?, edited_at = ? WHERE id = ?'),
+    recallMessage: p("UPDATE im_messages SET payload = 'null', recalled = 1 WHERE id = ?"),
+    bumpInbox: p('UPDATE im_users SET inbox_head = inbox_head + 1 WHERE id = ? RETURNING inbox_head'),
+    insertInbox: p('INSERT INTO im_inbox (user, seq, message) VALUES (?, ?, ?)'),
+    inbox: p('SELECT i.seq AS inbox_seq, m.* FROM im_inbox i JOIN im_messages m ON m.id = i.message WHERE i.user = ? AND i.seq > ? ORDER BY i.seq LIMIT ?'),
+    cursor: p('SELECT inbox_head, inbox_acked FROM im_users WHERE id = ?'),
+    setAcked: p('UPDATE im_users SET inbox_acked = ? WHERE id = ?'),
+    ackedConvs: p(
+      'SELECT m.conversation AS conversation, max(m.seq) AS seq FROM im_inbox i JOIN im_messages m ON m.id = i.message WHERE i.user = ? AND i.seq > ? AND i.seq <= ? GROUP BY m.conversation',
+    ),
+    setDelivered: p('UPDATE im_members SET delivered_seq = max(delivered_seq, ?) WHERE conversation = ? AND user = ?'),
+    historyAfter: p('SELECT * FROM im_messages WHERE conversation = ? AND seq > ? ORDER BY seq LIMIT ?'),
+    historyBefore: p('SELECT * FROM im_messages WHERE conversation = ? AND seq < ? ORDER BY seq DESC LIMIT ?'),
+    convsOf: p(
+      'SELECT c.id, c.kind, c.title, c.created_at, c.seq, c.member_count, m.read_seq, m.joined_seq FROM im_members m JOIN im_conversations c ON c.id = m.conversation WHERE m.user = ? ORDER BY c.last_time DESC, c.id LIMIT ?',
+    ),
+    lastMessage: p("SELECT * FROM im_messages WHERE conversation = ? AND kind = 'message' AND seq > ? ORDER BY seq DESC LIMIT 1"),
+    unread: p("SELECT count(*) AS n FROM im_messages WHERE conversation = ? AND seq > ? AND kind = 'message' AND sender <> ? AND recalled = 0"),
+    setReadSeq: p('UPDATE im_members SET read_seq = ? WHERE conversation = ? AND user = ?'),
+    addContact: p('INSERT OR IGNORE INTO im_contacts (user, contact) VALUES (?, ?)'),
+    removeContact: p('DELETE FROM im_contacts WHERE user = ? AND contact = ?'),
+    contacts: p('SELECT contact FROM im_contacts WHERE user = ? ORDER BY contact'),
+    contactOf: p('SELECT user FROM im_contacts WHERE contact = ? ORDER BY user'),
+    mutualContacts: p(
+      'SELECT a.contact AS contact FROM im_contacts a JOIN im_contacts b ON b.user = a.contact AND b.contact = a.user WHERE a.user = ? ORDER BY a.contact',
+    ),
+    contactCount: p('SELECT count(*) AS n FROM im_contacts WHERE user = ?'),
+  };
+}
+
+/** The store's named statements. */
+type Statements = ReturnType<typeof prepareStatements>;
+
+/** An open store: the database, its statements and its group commit. */
+interface Live {
+  readonly db: Db;
+  readonly s: Statements;
+  readonly commits: SqliteGroupCommit<Statements>;
+}
+
 function toMember(r: MemberRow): MemberRecord {
   return { user: r.user, role: r.role as MemberRole, joinedAt: r.joined_at, joinedSeq: r.joined_seq, readSeq: r.read_seq, deliveredSeq: r.delivered_seq };
 }
@@ -122,18 +171,10 @@ function toMember(r: MemberRow): MemberRecord {
 /** The SQLite implementation of ImStore. */
 export class SqliteImStore implements ImStore {
   readonly #options: SqliteStoreOptions;
-  #db: Db | undefined;
+  /** The open database, its statements and its group commit (undefined before open and after close). */
+  #live: Live | undefined;
   #opening: Promise<void> | undefined;
-  #s: Record<string, Stmt> = {};
-  #queue: Op[] = [];
-  #scheduled = false;
   #closed = false;
-  /** Descriptor of the WAL file, fsynced after commits (`synchronous: 'full'` on a file). */
-  #walFd: number | undefined;
-  /** Committed writes waiting for the next WAL fsync. */
-  #unsynced: Array<{ op: Op; ok: boolean; v: unknown }> = [];
-  /** Resolves when the WAL fsync in flight (if any) has finished. */
-  #syncing: Promise<void> | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.#options = options;
@@ -158,198 +199,46 @@ export class SqliteImStore implements ImStore {
       const cols = db.prepare(`PRAGMA table_info(${c.table})`).all() as Array<{ name: string }>;
       if (!cols.some((x) => x.name === c.column)) db.exec(`ALTER TABLE ${c.table} ADD COLUMN ${c.ddl}`);
     }
-    const p = (sql: string): Stmt => db.prepare(sql);
-    this.#s = {
-      upsertUser: p('INSERT INTO im_users (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = COALESCE(excluded.name, name)'),
-      user: p('SELECT id, name, created_at FROM im_users WHERE id = ?'),
-      insertConv: p('INSERT INTO im_conversations (id, kind, title, created_at, last_time) VALUES (?, ?, ?, ?, ?)'),
-      conv: p('SELECT id, kind, title, created_at, seq, member_count FROM im_conversations WHERE id = ?'),
-      insertMember: p(
-        'INSERT OR IGNORE INTO im_members (conversation, user, role, joined_at, joined_seq, read_seq, delivered_seq) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      ),
-      countMembers: p('UPDATE im_conversations SET member_count = (SELECT count(*) FROM im_members WHERE conversation = ?) WHERE id = ?'),
-      member: p('SELECT user, role, joined_at, joined_seq, read_seq, delivered_seq FROM im_members WHERE conversation = ? AND user = ?'),
-      members: p('SELECT user, role, joined_at, joined_seq, read_seq, delivered_seq FROM im_members WHERE conversation = ? ORDER BY joined_at, user'),
-      removeMember: p('DELETE FROM im_members WHERE conversation = ? AND user = ?'),
-      setRole: p('UPDATE im_members SET role = ? WHERE conversation = ? AND user = ?'),
-      groupsOf: p("SELECT m.conversation AS id FROM im_members m JOIN im_conversations c ON c.id = m.conversation WHERE m.user = ? AND c.kind = 'group'"),
-      groupCount: p("SELECT count(*) AS n FROM im_members m JOIN im_conversations c ON c.id = m.conversation WHERE m.user = ? AND c.kind = 'group'"),
-      coMembers: p(
-        "SELECT DISTINCT o.user AS user FROM im_members m JOIN im_conversations c ON c.id = m.conversation JOIN im_members o ON o.conversation = m.conversation WHERE m.user = ? AND c.kind = 'group' AND c.member_count <= ? AND o.user <> m.user",
-      ),
-      insertInvite: p('INSERT OR IGNORE INTO im_invites (conversation, user, inviter, created_at) VALUES (?, ?, ?, ?)'),
-      invites: p('SELECT conversation, inviter, created_at FROM im_invites WHERE user = ? ORDER BY created_at, conversation'),
-      inviteCount: p('SELECT count(*) AS n FROM im_invites WHERE conversation = ?'),
-      removeInvite: p('DELETE FROM im_invites WHERE conversation = ? AND user = ?'),
-      byClient: p('SELECT * FROM im_messages WHERE sender = ? AND client_id = ?'),
-      bumpConv: p('UPDATE im_conversations SET seq = seq + 1, last_time = ? WHERE id = ? RETURNING seq'),
-      insertMessage: p('INSERT INTO im_messages (id, conversation, seq, sender, client_id, kind, payload, target, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
-      message: p('SELECT * FROM im_messages WHERE id = ?'),
-      editMessage: p('UPDATE im_messages SET payload = ?, edited_at = ? WHERE id = ?'),
-      recallMessage: p("UPDATE im_messages SET payload = 'null', recalled = 1 WHERE id = ?"),
-      bumpInbox: p('UPDATE im_users SET inbox_head = inbox_head + 1 WHERE id = ? RETURNING inbox_head'),
-      insertInbox: p('INSERT INTO im_inbox (user, seq, message) VALUES (?, ?, ?)'),
-      inbox: p('SELECT i.seq AS inbox_seq, m.* FROM im_inbox i JOIN im_messages m ON m.id = i.message WHERE i.user = ? AND i.seq > ? ORDER BY i.seq LIMIT ?'),
-      cursor: p('SELECT inbox_head, inbox_acked FROM im_users WHERE id = ?'),
-      setAcked: p('UPDATE im_users SET inbox_acked = ? WHERE id = ?'),
-      ackedConvs: p(
-        'SELECT m.conversation AS conversation, max(m.seq) AS seq FROM im_inbox i JOIN im_messages m ON m.id = i.message WHERE i.user = ? AND i.seq > ? AND i.seq <= ? GROUP BY m.conversation',
-      ),
-      setDelivered: p('UPDATE im_members SET delivered_seq = max(delivered_seq, ?) WHERE conversation = ? AND user = ?'),
-      historyAfter: p('SELECT * FROM im_messages WHERE conversation = ? AND seq > ? ORDER BY seq LIMIT ?'),
-      historyBefore: p('SELECT * FROM im_messages WHERE conversation = ? AND seq < ? ORDER BY seq DESC LIMIT ?'),
-      convsOf: p(
-        'SELECT c.id, c.kind, c.title, c.created_at, c.seq, c.member_count, m.read_seq, m.joined_seq FROM im_members m JOIN im_conversations c ON c.id = m.conversation WHERE m.user = ? ORDER BY c.last_time DESC, c.id LIMIT ?',
-      ),
-      lastMessage: p("SELECT * FROM im_messages WHERE conversation = ? AND kind = 'message' AND seq > ? ORDER BY seq DESC LIMIT 1"),
-      unread: p("SELECT count(*) AS n FROM im_messages WHERE conversation = ? AND seq > ? AND kind = 'message' AND sender <> ? AND recalled = 0"),
-      setReadSeq: p('UPDATE im_members SET read_seq = ? WHERE conversation = ? AND user = ?'),
-      addContact: p('INSERT OR IGNORE INTO im_contacts (user, contact) VALUES (?, ?)'),
-      removeContact: p('DELETE FROM im_contacts WHERE user = ? AND contact = ?'),
-      contacts: p('SELECT contact FROM im_contacts WHERE user = ? ORDER BY contact'),
-      contactOf: p('SELECT user FROM im_contacts WHERE contact = ? ORDER BY user'),
-      mutualContacts: p(
-        'SELECT a.contact AS contact FROM im_contacts a JOIN im_contacts b ON b.user = a.contact AND b.contact = a.user WHERE a.user = ? ORDER BY a.contact',
-      ),
-      contactCount: p('SELECT count(*) AS n FROM im_contacts WHERE user = ?'),
-      savepoint: p('SAVEPOINT op'),
-      release: p('RELEASE op'),
-      rollbackTo: p('ROLLBACK TO op'),
-      begin: p('BEGIN IMMEDIATE'),
-      commit: p('COMMIT'),
-      rollback: p('ROLLBACK'),
-    };
-    this.#db = db;
+    const s = prepareStatements(db);
+    const durable = this.#options.synchronous !== 'normal' && this.#options.path !== ':memory:';
+    this.#live = { db, s, commits: new SqliteGroupCommit(db, s, durable ? `${this.#options.path}-wal` : undefined) };
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#opening) await this.#opening.catch(() => undefined);
-    this.#flush();
-    while (this.#syncing) await this.#syncing;
-    if (this.#walFd !== undefined) {
-      fdatasyncSync(this.#walFd);
-      closeSync(this.#walFd);
-      this.#walFd = undefined;
-    }
-    this.#db?.close();
-    this.#db = undefined;
+    const live = this.#live;
+    if (!live) return;
+    await live.commits.close();
+    live.db.close();
+    this.#live = undefined;
   }
 
-  /** The open database; throws HERALD_ERR_UNAVAILABLE when the store is not open (or closed). */
-  #requireOpen(): Db {
-    if (!this.#db) throw new HeraldError('HERALD_ERR_UNAVAILABLE', this.#closed ? 'IM store closed' : 'IM store not open');
-    return this.#db;
+  /** The open database's statements; throws HERALD_ERR_UNAVAILABLE when the store is not open (or closed). */
+  #requireOpen(): Statements {
+    return this.#requireLive().s;
   }
 
-  /** Queue a write for the next group commit. */
-  #write<T>(fn: () => T): Promise<T> {
-    this.#requireOpen();
-    return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => this.#flush());
-      }
-    });
+  #requireLive(): Live {
+    if (!this.#live) throw new HeraldError('HERALD_ERR_UNAVAILABLE', this.#closed ? 'IM store closed' : 'IM store not open');
+    return this.#live;
   }
 
-  /**
-   * Commit every queued write in one transaction. Fast path: the writes run back to back; if
-   * one throws, the transaction is rolled back and the batch is re-run with each write in its
-   * own savepoint, so the failing write is undone alone (savepoints cost ~20 % of a batch, and
-   * failing writes are rare: bad input).
-   */
-  #flush(): void {
-    this.#scheduled = false;
-    const batch = this.#queue;
-    if (batch.length === 0 || !this.#db) return;
-    this.#queue = [];
-    let results: Array<{ ok: boolean; v: unknown }>;
-    try {
-      results = this.#commit(batch, false) ?? this.#commit(batch, true)!;
-    } catch (err) {
-      if (this.#db.inTransaction) this.#s.rollback!.run();
-      for (const op of batch) op.reject(new HeraldError('HERALD_ERR_UNAVAILABLE', 'IM store write failed', { cause: err }));
-      return;
-    }
-    if (this.#options.synchronous === 'normal' || this.#options.path === ':memory:') {
-      batch.forEach((op, i) => (results[i]!.ok ? op.resolve(results[i]!.v) : op.reject(results[i]!.v)));
-      return;
-    }
-    batch.forEach((op, i) => this.#unsynced.push({ op, ...results[i]! }));
-    if (!this.#syncing) this.#sync();
-  }
-
-  /** Fsync the WAL off the event loop, then answer every write committed before the fsync began. */
-  #sync(): void {
-    const waiting = this.#unsynced;
-    this.#unsynced = [];
-    let fd: number;
-    try {
-      // The WAL exists from the first commit until the last connection closes.
-      fd = this.#walFd ??= openSync(`${this.#options.path}-wal`, 'r');
-    } catch (err) {
-      for (const w of waiting) w.op.reject(new HeraldError('HERALD_ERR_UNAVAILABLE', 'IM store sync failed', { cause: err }));
-      return;
-    }
-    this.#syncing = new Promise<void>((done) => {
-      fdatasync(fd, (err) => {
-        for (const w of waiting) {
-          if (err) w.op.reject(new HeraldError('HERALD_ERR_UNAVAILABLE', 'IM store sync failed', { cause: err }));
-          else if (w.ok) w.op.resolve(w.v);
-          else w.op.reject(w.v);
-        }
-        this.#syncing = undefined;
-        if (this.#unsynced.length > 0) this.#sync();
-        done();
-      });
-    });
-  }
-
-  /**
-   * Run a batch in one transaction. Without savepoints, returns undefined (after rolling back)
-   * as soon as a write throws; with them, records each write's outcome. Throws when the
-   * transaction itself fails.
-   */
-  #commit(batch: readonly Op[], savepoints: boolean): Array<{ ok: boolean; v: unknown }> | undefined {
-    const s = this.#s;
-    const results: Array<{ ok: boolean; v: unknown }> = [];
-    s.begin!.run();
-    for (const op of batch) {
-      if (!savepoints) {
-        try {
-          results.push({ ok: true, v: op.fn() });
-        } catch {
-          s.rollback!.run();
-          return undefined;
-        }
-        continue;
-      }
-      s.savepoint!.run();
-      try {
-        results.push({ ok: true, v: op.fn() });
-        s.release!.run();
-      } catch (err) {
-        s.rollbackTo!.run();
-        s.release!.run();
-        results.push({ ok: false, v: err });
-      }
-    }
-    s.commit!.run();
-    return results;
+  /** Queue a write for the next group commit; `fn` runs with the statements, inside the group's transaction. */
+  #write<T>(fn: (s: Statements) => T): Promise<T> {
+    return this.#requireLive().commits.write(fn);
   }
 
   async upsertUser(id: string, name?: string): Promise<void> {
-    await this.#write(() => this.#s.upsertUser!.run(id, name ?? null, Date.now()));
+    await this.#write((s) => s.upsertUser.run(id, name ?? null, Date.now()));
   }
 
   async users(ids: readonly string[]): Promise<UserRecord[]> {
-    this.#requireOpen();
+    const s = this.#requireOpen();
     const out: UserRecord[] = [];
     for (const id of new Set(ids)) {
-      const r = this.#s.user!.get(id) as { id: string; name: string | null; created_at: number } | undefined;
+      const r = s.user.get(id) as { id: string; name: string | null; created_at: number } | undefined;
       if (r) out.push({ id: r.id, ...(r.name !== null ? { name: r.name } : {}), createdAt: r.created_at });
     }
     return out;
@@ -361,267 +250,250 @@ export class SqliteImStore implements ImStore {
     title?: string;
     members: ReadonlyArray<{ user: string; role: MemberRole }>;
   }): Promise<ConversationRecord> {
-    return this.#write(() => {
+    return this.#write((s) => {
       const now = Date.now();
-      if (this.#s.conv!.get(conv.id)) throw new HeraldError('HERALD_ERR_CONFLICT', 'Conversation exists');
-      this.#s.insertConv!.run(conv.id, conv.kind, conv.title ?? null, now, now);
-      for (const m of conv.members) this.#s.insertMember!.run(conv.id, m.user, m.role, now, 0, 0, 0);
-      this.#s.countMembers!.run(conv.id, conv.id);
-      return toConv(this.#s.conv!.get(conv.id) as ConvRow);
+      if (s.conv.get(conv.id)) throw new HeraldError('HERALD_ERR_CONFLICT', 'Conversation exists');
+      s.insertConv.run(conv.id, conv.kind, conv.title ?? null, now, now);
+      for (const m of conv.members) s.insertMember.run(conv.id, m.user, m.role, now, 0, 0, 0);
+      s.countMembers.run(conv.id, conv.id);
+      return toConv(s.conv.get(conv.id) as ConvRow);
     });
   }
 
   async ensureDirect(id: string, a: string, b: string): Promise<ConversationRecord> {
-    this.#requireOpen();
-    const existing = this.#s.conv!.get(id) as ConvRow | undefined;
+    const s = this.#requireOpen();
+    const existing = s.conv.get(id) as ConvRow | undefined;
     if (existing) return toConv(existing);
-    return this.#write(() => {
-      const again = this.#s.conv!.get(id) as ConvRow | undefined;
+    return this.#write((s) => {
+      const again = s.conv.get(id) as ConvRow | undefined;
       if (again) return toConv(again);
       const now = Date.now();
-      this.#s.insertConv!.run(id, 'direct', null, now, now);
-      for (const u of new Set([a, b])) this.#s.insertMember!.run(id, u, 'member', now, 0, 0, 0);
-      this.#s.countMembers!.run(id, id);
-      return toConv(this.#s.conv!.get(id) as ConvRow);
+      s.insertConv.run(id, 'direct', null, now, now);
+      for (const u of new Set([a, b])) s.insertMember.run(id, u, 'member', now, 0, 0, 0);
+      s.countMembers.run(id, id);
+      return toConv(s.conv.get(id) as ConvRow);
     });
   }
 
   async conversation(id: string): Promise<ConversationRecord | undefined> {
-    this.#requireOpen();
-    const r = this.#s.conv!.get(id) as ConvRow | undefined;
+    const s = this.#requireOpen();
+    const r = s.conv.get(id) as ConvRow | undefined;
     return r ? toConv(r) : undefined;
   }
 
   async member(conversation: string, user: string): Promise<MemberRecord | undefined> {
-    this.#requireOpen();
-    const r = this.#s.member!.get(conversation, user) as MemberRow | undefined;
+    const s = this.#requireOpen();
+    const r = s.member.get(conversation, user) as MemberRow | undefined;
     return r ? toMember(r) : undefined;
   }
 
   async members(conversation: string): Promise<MemberRecord[]> {
-    this.#requireOpen();
-    return (this.#s.members!.all(conversation) as MemberRow[]).map(toMember);
+    const s = this.#requireOpen();
+    return (s.members.all(conversation) as MemberRow[]).map(toMember);
   }
 
   addMembers(conversation: string, members: ReadonlyArray<{ user: string; role: MemberRole }>): Promise<string[]> {
-    return this.#write(() => {
-      const conv = this.#s.conv!.get(conversation) as ConvRow | undefined;
+    return this.#write((s) => {
+      const conv = s.conv.get(conversation) as ConvRow | undefined;
       if (!conv) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION');
       const now = Date.now();
       const added: string[] = [];
       // New members join at the current seq: what came before is neither theirs to read nor unread.
       for (const m of members) {
-        this.#s.removeInvite!.run(conversation, m.user);
-        if (this.#s.insertMember!.run(conversation, m.user, m.role, now, conv.seq, conv.seq, conv.seq).changes > 0) added.push(m.user);
+        s.removeInvite.run(conversation, m.user);
+        if (s.insertMember.run(conversation, m.user, m.role, now, conv.seq, conv.seq, conv.seq).changes > 0) added.push(m.user);
       }
-      this.#s.countMembers!.run(conversation, conversation);
+      s.countMembers.run(conversation, conversation);
       return added;
     });
   }
 
   removeMember(conversation: string, user: string): Promise<boolean> {
-    return this.#write(() => {
-      const removed = this.#s.removeMember!.run(conversation, user).changes > 0;
-      if (removed) this.#s.countMembers!.run(conversation, conversation);
+    return this.#write((s) => {
+      const removed = s.removeMember.run(conversation, user).changes > 0;
+      if (removed) s.countMembers.run(conversation, conversation);
       return removed;
     });
   }
 
   setRole(conversation: string, user: string, role: MemberRole): Promise<boolean> {
-    return this.#write(() => this.#s.setRole!.run(role, conversation, user).changes > 0);
+    return this.#write((s) => s.setRole.run(role, conversation, user).changes > 0);
   }
 
   async groupsOf(user: string): Promise<string[]> {
-    this.#requireOpen();
-    return (this.#s.groupsOf!.all(user) as Array<{ id: string }>).map((r) => r.id);
+    const s = this.#requireOpen();
+    return (s.groupsOf.all(user) as Array<{ id: string }>).map((r) => r.id);
   }
 
   async groupCount(user: string): Promise<number> {
-    this.#requireOpen();
-    return (this.#s.groupCount!.get(user) as { n: number }).n;
+    const s = this.#requireOpen();
+    return (s.groupCount.get(user) as { n: number }).n;
   }
 
   async coMembers(user: string, maxMembers: number): Promise<string[]> {
-    this.#requireOpen();
-    return (this.#s.coMembers!.all(user, maxMembers) as Array<{ user: string }>).map((r) => r.user);
+    const s = this.#requireOpen();
+    return (s.coMembers.all(user, maxMembers) as Array<{ user: string }>).map((r) => r.user);
   }
 
   invite(conversation: string, inviter: string, users: readonly string[]): Promise<string[]> {
-    return this.#write(() => {
-      if (!this.#s.conv!.get(conversation)) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION');
+    return this.#write((s) => {
+      if (!s.conv.get(conversation)) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION');
       const now = Date.now();
       const invited: string[] = [];
       for (const u of new Set(users)) {
-        if (this.#s.member!.get(conversation, u)) continue;
-        if (this.#s.insertInvite!.run(conversation, u, inviter, now).changes > 0) invited.push(u);
+        if (s.member.get(conversation, u)) continue;
+        if (s.insertInvite.run(conversation, u, inviter, now).changes > 0) invited.push(u);
       }
       return invited;
     });
   }
 
   async invites(user: string): Promise<InviteRecord[]> {
-    this.#requireOpen();
-    const rows = this.#s.invites!.all(user) as Array<{ conversation: string; inviter: string; created_at: number }>;
+    const s = this.#requireOpen();
+    const rows = s.invites.all(user) as Array<{ conversation: string; inviter: string; created_at: number }>;
     return rows.map((r) => ({ conversation: r.conversation, inviter: r.inviter, createdAt: r.created_at }));
   }
 
   async inviteCount(conversation: string): Promise<number> {
-    this.#requireOpen();
-    return (this.#s.inviteCount!.get(conversation) as { n: number }).n;
+    const s = this.#requireOpen();
+    return (s.inviteCount.get(conversation) as { n: number }).n;
   }
 
   acceptInvite(conversation: string, user: string): Promise<boolean> {
-    return this.#write(() => {
-      if (this.#s.removeInvite!.run(conversation, user).changes === 0) return false;
-      const conv = this.#s.conv!.get(conversation) as ConvRow | undefined;
+    return this.#write((s) => {
+      if (s.removeInvite.run(conversation, user).changes === 0) return false;
+      const conv = s.conv.get(conversation) as ConvRow | undefined;
       if (!conv) return false;
-      this.#s.insertMember!.run(conversation, user, 'member', Date.now(), conv.seq, conv.seq, conv.seq);
-      this.#s.countMembers!.run(conversation, conversation);
+      s.insertMember.run(conversation, user, 'member', Date.now(), conv.seq, conv.seq, conv.seq);
+      s.countMembers.run(conversation, conversation);
       return true;
     });
   }
 
   removeInvite(conversation: string, user: string): Promise<boolean> {
-    return this.#write(() => this.#s.removeInvite!.run(conversation, user).changes > 0);
+    return this.#write((s) => s.removeInvite.run(conversation, user).changes > 0);
   }
 
+  /** The append rule of sql-append.ts, step by step. CHANGE TOGETHER with store-postgres.ts `#appendOne` and `herald_batch`. */
   append(input: AppendInput): Promise<AppendResult> {
-    return this.#write(() => {
-      const s = this.#s;
+    return this.#write((s) => {
       if (input.clientId !== undefined) {
-        const dup = s.byClient!.get(input.sender, input.clientId) as MessageRow | undefined;
-        if (dup) return { message: toMessage(dup), inbox: [], duplicate: true };
+        const dup = s.byClient.get(input.sender, input.clientId) as MessageRow | undefined;
+        if (dup) return duplicateAppend(toMessage(dup));
       }
       const now = Date.now();
-      if (input.kind === 'recall' || input.kind === 'edit') {
-        const t = input.target === undefined ? undefined : (s.message!.get(input.target) as MessageRow | undefined);
-        if (!t || t.conversation !== input.conversation || t.kind !== 'message') throw new HeraldError('HERALD_ERR_IM_UNKNOWN_MESSAGE');
-        if (t.sender !== input.sender) throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'Only the author may recall or edit a message');
-        if (t.recalled) throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'The message was recalled');
-        if (input.kind === 'recall') {
-          if (input.notBefore !== undefined && t.time < input.notBefore) throw new HeraldError('HERALD_ERR_IM_RECALL_EXPIRED');
-          s.recallMessage!.run(t.id);
-        } else {
-          s.editMessage!.run(input.payload, now, t.id);
-        }
+      if (changesTarget(input)) {
+        const t = input.target === undefined ? undefined : (s.message.get(input.target) as MessageRow | undefined);
+        checkEditTarget(input, t);
+        if (input.kind === 'recall') s.recallMessage.run(t.id);
+        else s.editMessage.run(input.payload, now, t.id);
       }
-      const bumped = s.bumpConv!.get(now, input.conversation) as { seq: number } | undefined;
-      if (!bumped) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION');
+      const bumped = s.bumpConv.get(now, input.conversation) as { seq: number } | undefined;
+      if (!bumped) throw unknownConversation();
       const id = newMessageId(now);
-      s.insertMessage!.run(id, input.conversation, bumped.seq, input.sender, input.clientId ?? null, input.kind, input.payload, input.target ?? null, now);
+      s.insertMessage.run(id, input.conversation, bumped.seq, input.sender, input.clientId ?? null, input.kind, input.payload, input.target ?? null, now);
       const inbox: Array<{ user: string; seq: number }> = [];
-      for (const user of new Set(input.recipients)) {
-        const r = s.bumpInbox!.get(user) as { inbox_head: number } | undefined;
-        if (!r) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_USER', `Unknown user: ${user}`);
-        s.insertInbox!.run(user, r.inbox_head, id);
+      for (const user of recipientsOf(input)) {
+        const r = s.bumpInbox.get(user) as { inbox_head: number } | undefined;
+        if (!r) throw unknownRecipient(user);
+        s.insertInbox.run(user, r.inbox_head, id);
         inbox.push({ user, seq: r.inbox_head });
       }
-      const message: StoredMessage = {
-        id,
-        conversation: input.conversation,
-        seq: bumped.seq,
-        sender: input.sender,
-        kind: input.kind,
-        payload: input.payload,
-        ...(input.target !== undefined ? { target: input.target } : {}),
-        time: now,
-      };
-      return { message, inbox, duplicate: false };
+      return { message: appendedMessage(input, id, bumped.seq, now), inbox, duplicate: false };
     });
   }
 
   async message(id: string): Promise<StoredMessage | undefined> {
-    this.#requireOpen();
-    const r = this.#s.message!.get(id) as MessageRow | undefined;
+    const s = this.#requireOpen();
+    const r = s.message.get(id) as MessageRow | undefined;
     return r ? toMessage(r) : undefined;
   }
 
   async inbox(user: string, after: number, limit: number): Promise<InboxEntry[]> {
-    this.#requireOpen();
-    const rows = this.#s.inbox!.all(user, after, limit) as Array<MessageRow & { inbox_seq: number }>;
+    const s = this.#requireOpen();
+    const rows = s.inbox.all(user, after, limit) as Array<MessageRow & { inbox_seq: number }>;
     return rows.map((r) => ({ seq: r.inbox_seq, message: toMessage(r) }));
   }
 
   async cursor(user: string): Promise<InboxCursor> {
-    this.#requireOpen();
-    const r = this.#s.cursor!.get(user) as { inbox_head: number; inbox_acked: number } | undefined;
+    const s = this.#requireOpen();
+    const r = s.cursor.get(user) as { inbox_head: number; inbox_acked: number } | undefined;
     return r ? { head: r.inbox_head, acked: r.inbox_acked } : { head: 0, acked: 0 };
   }
 
   ack(user: string, seq: number): Promise<AckResult> {
-    return this.#write(() => {
-      const s = this.#s;
-      const c = s.cursor!.get(user) as { inbox_head: number; inbox_acked: number } | undefined;
+    return this.#write((s) => {
+      const c = s.cursor.get(user) as { inbox_head: number; inbox_acked: number } | undefined;
       if (!c) return { acked: 0, delivered: [] };
       const next = Math.max(c.inbox_acked, Math.min(seq, c.inbox_head));
       if (next === c.inbox_acked) return { acked: next, delivered: [] };
-      const delivered = s.ackedConvs!.all(user, c.inbox_acked, next) as Array<{ conversation: string; seq: number }>;
-      for (const d of delivered) s.setDelivered!.run(d.seq, d.conversation, user);
-      s.setAcked!.run(next, user);
+      const delivered = s.ackedConvs.all(user, c.inbox_acked, next) as Array<{ conversation: string; seq: number }>;
+      for (const d of delivered) s.setDelivered.run(d.seq, d.conversation, user);
+      s.setAcked.run(next, user);
       return { acked: next, delivered };
     });
   }
 
   async history(conversation: string, query: { before?: number; after?: number; limit: number }): Promise<StoredMessage[]> {
-    this.#requireOpen();
+    const s = this.#requireOpen();
     const rows =
       query.after !== undefined
-        ? (this.#s.historyAfter!.all(conversation, query.after, query.limit) as MessageRow[])
-        : (this.#s.historyBefore!.all(conversation, query.before ?? Number.MAX_SAFE_INTEGER, query.limit) as MessageRow[]);
+        ? (s.historyAfter.all(conversation, query.after, query.limit) as MessageRow[])
+        : (s.historyBefore.all(conversation, query.before ?? Number.MAX_SAFE_INTEGER, query.limit) as MessageRow[]);
     return rows.map(toMessage);
   }
 
   async conversations(user: string, limit: number): Promise<ConversationSummary[]> {
-    this.#requireOpen();
-    const rows = this.#s.convsOf!.all(user, limit) as Array<ConvRow & { read_seq: number; joined_seq: number }>;
+    const s = this.#requireOpen();
+    const rows = s.convsOf.all(user, limit) as Array<ConvRow & { read_seq: number; joined_seq: number }>;
     return rows.map((r) => {
-      const last = this.#s.lastMessage!.get(r.id, r.joined_seq) as MessageRow | undefined;
-      const unread = (this.#s.unread!.get(r.id, r.read_seq, user) as { n: number }).n;
+      const last = s.lastMessage.get(r.id, r.joined_seq) as MessageRow | undefined;
+      const unread = (s.unread.get(r.id, r.read_seq, user) as { n: number }).n;
       return { ...toConv(r), readSeq: r.read_seq, unread, ...(last ? { last: toMessage(last) } : {}) };
     });
   }
 
   markRead(conversation: string, user: string, seq: number): Promise<number> {
-    return this.#write(() => {
-      const conv = this.#s.conv!.get(conversation) as ConvRow | undefined;
+    return this.#write((s) => {
+      const conv = s.conv.get(conversation) as ConvRow | undefined;
       if (!conv) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION');
-      const m = this.#s.member!.get(conversation, user) as MemberRow | undefined;
+      const m = s.member.get(conversation, user) as MemberRow | undefined;
       if (!m) throw new HeraldError('HERALD_ERR_IM_NOT_MEMBER');
       const next = Math.max(m.read_seq, Math.min(seq, conv.seq));
-      if (next !== m.read_seq) this.#s.setReadSeq!.run(next, conversation, user);
+      if (next !== m.read_seq) s.setReadSeq.run(next, conversation, user);
       return next;
     });
   }
 
   async markDelivered(conversation: string, user: string, seq: number): Promise<void> {
-    await this.#write(() => this.#s.setDelivered!.run(seq, conversation, user));
+    await this.#write((s) => s.setDelivered.run(seq, conversation, user));
   }
 
   async addContact(user: string, contact: string): Promise<void> {
-    await this.#write(() => this.#s.addContact!.run(user, contact));
+    await this.#write((s) => s.addContact.run(user, contact));
   }
 
   removeContact(user: string, contact: string): Promise<boolean> {
-    return this.#write(() => this.#s.removeContact!.run(user, contact).changes > 0);
+    return this.#write((s) => s.removeContact.run(user, contact).changes > 0);
   }
 
   async contacts(user: string): Promise<string[]> {
-    this.#requireOpen();
-    return (this.#s.contacts!.all(user) as Array<{ contact: string }>).map((r) => r.contact);
+    const s = this.#requireOpen();
+    return (s.contacts.all(user) as Array<{ contact: string }>).map((r) => r.contact);
   }
 
   async contactOf(user: string): Promise<string[]> {
-    this.#requireOpen();
-    return (this.#s.contactOf!.all(user) as Array<{ user: string }>).map((r) => r.user);
+    const s = this.#requireOpen();
+    return (s.contactOf.all(user) as Array<{ user: string }>).map((r) => r.user);
   }
 
   async mutualContacts(user: string): Promise<string[]> {
-    this.#requireOpen();
-    return (this.#s.mutualContacts!.all(user) as Array<{ contact: string }>).map((r) => r.contact);
+    const s = this.#requireOpen();
+    return (s.mutualContacts.all(user) as Array<{ contact: string }>).map((r) => r.contact);
   }
 
   async contactCount(user: string): Promise<number> {
-    this.#requireOpen();
-    return (this.#s.contactCount!.get(user) as { n: number }).n;
+    const s = this.#requireOpen();
+    return (s.contactCount.get(user) as { n: number }).n;
   }
 }
