@@ -50,6 +50,12 @@ export interface XmppWire {
   /** Stop reading (back-pressure) and start again. */
   pause(): void;
   resume(): void;
+  /** The connection is encrypted (wss://, or TCP after STARTTLS). */
+  readonly secure: boolean;
+  /** Whether STARTTLS is offered now (`required`: nothing else is offered before it), or not at all. */
+  readonly tlsOffer: 'optional' | 'required' | undefined;
+  /** Write `proceed` in the clear, then switch to TLS; false when STARTTLS is not offered. */
+  startTls(proceed: string): boolean;
 }
 
 /** What every session of a front shares. */
@@ -244,6 +250,7 @@ export class XmppSession implements Connection {
     if (!this.#allow()) throw new StreamError('policy-violation', `More than ${this.#core.config.limits.commandsPerSecond} stanzas per second`);
     if (this.#phase === 'auth') return this.#preAuth(e);
     if (e.ns === NS_SM) return this.#streamManagement(e);
+    if (e.ns === NS.TLS) return this.#startTls(e);
     const stanza = e.ns === NS.CLIENT && (e.local === 'iq' || e.local === 'message' || e.local === 'presence');
     if (!stanza) throw new StreamError('unsupported-stanza-type', `Unsupported element: ${e.local.slice(0, 32)}`);
     const from = e.attr('from');
@@ -313,10 +320,14 @@ export class XmppSession implements Connection {
     if (version !== undefined && !/^1\.\d{1,3}$/.test(version)) throw new StreamError('unsupported-version', 'XMPP 1.0 is supported');
     this.#opened = true;
     if (this.#legacy) return;
+    const tls = this.#wire.tlsOffer;
+    const starttls = tls === undefined ? undefined : el('starttls', { xmlns: NS.TLS }, tls === 'required' ? [el('required')] : []);
     const features =
-      this.#phase === 'auth'
-        ? [el('mechanisms', { xmlns: NS.SASL }, [el('mechanism', {}, ['PLAIN'])]), el('auth', { xmlns: NS.IQ_AUTH_FEATURE })]
-        : [el('bind', { xmlns: NS.BIND }), el('session', { xmlns: NS.SESSION }, [el('optional')]), el('sm', { xmlns: NS_SM })];
+      this.#phase !== 'auth'
+        ? [el('bind', { xmlns: NS.BIND }), el('session', { xmlns: NS.SESSION }, [el('optional')]), el('sm', { xmlns: NS_SM })]
+        : tls === 'required'
+          ? [starttls]
+          : [starttls, el('mechanisms', { xmlns: NS.SASL }, [el('mechanism', {}, ['PLAIN'])]), el('auth', { xmlns: NS.IQ_AUTH_FEATURE })];
     this.#write(el('stream:features', framed ? { 'xmlns:stream': NS.STREAM } : {}, features));
   }
 
@@ -355,6 +366,9 @@ export class XmppSession implements Connection {
   // ---- authentication ------------------------------------------------------------------------
 
   #preAuth(e: XmlElement): Promise<void> | void {
+    if (e.ns === NS.TLS) return this.#startTls(e);
+    // RFC 6120 §5.3.1: where TLS is mandatory-to-negotiate nothing else is negotiated before it.
+    if (this.#wire.tlsOffer === 'required') throw new StreamError('policy-violation', 'Use STARTTLS first');
     if (e.ns === NS.SASL && e.local === 'auth') return this.#sasl(e);
     if (e.ns === NS.SASL && e.local === 'abort') {
       this.#write(el('failure', { xmlns: NS.SASL }, [el('aborted')]));
@@ -362,6 +376,27 @@ export class XmppSession implements Connection {
     }
     if (e.ns === NS.CLIENT && e.local === 'iq' && e.child('query', NS.IQ_AUTH)) return this.#legacyAuth(e);
     throw new StreamError('not-authorized', 'Authenticate first');
+  }
+
+  /**
+   * `<starttls/>` (RFC 6120 §5.4.2): `<proceed/>`, the switch to TLS and a fresh stream. Anything
+   * else in the TLS namespace, or STARTTLS where it is not offered (no TLS configured, already
+   * encrypted, a WebSocket, after a failed SASL attempt), gets `<failure/>` and the stream closes
+   * (§5.4.2.2).
+   */
+  #startTls(e: XmlElement): void {
+    if (e.local === 'starttls' && this.#phase === 'auth' && this.#authFailures === 0 && this.#wire.startTls(el('proceed', { xmlns: NS.TLS }))) {
+      // What the client pipelined in the clear after <starttls/> is dropped; the next stream starts inside TLS.
+      this.#events = [];
+      this.#chunks = [];
+      this.#queuedBytes = 0;
+      this.#paused = false;
+      this.#headerSent = false;
+      this.#restart();
+      return;
+    }
+    this.#write(el('failure', { xmlns: NS.TLS }));
+    this.#endStream();
   }
 
   async #sasl(e: XmlElement): Promise<void> {
