@@ -1,10 +1,11 @@
 /**
  * The XMPP front: XMPP client streams over WebSocket (RFC 7395, at `xmpp.path`, default
  * `/xmpp-websocket`, with or without the `xmpp` subprotocol; text or binary messages; the older
- * `<stream:stream>` framing too) and over plain TCP on `xmpp.tcpPort` (off unless set), mapped
- * onto the core and the IM. See docs/xmpp.md.
+ * `<stream:stream>` framing too), over BOSH (XEP-0206, at `xmpp.boshPath`, default `/http-bind`)
+ * and over TCP on `xmpp.tcpPort` (off unless set; STARTTLS when TLS is configured), mapped onto
+ * the core and the IM. See docs/xmpp.md.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type AddressInfo, createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type SecureContext, TLSSocket } from 'node:tls';
@@ -16,6 +17,7 @@ import { isLoopbackHost } from '../../core/config-security.js';
 import { TimerWheel } from '../../core/timer-wheel.js';
 import { DisconnectCode } from '../../protocol/codes.js';
 import { admitSocket, textFrame, WebSocketTransport, writeFrame } from '../../transports/websocket.js';
+import { BoshEndpoint } from './bosh.js';
 import { streamErrorXml } from './errors.js';
 import { type XmppEnv, XmppSession, type XmppWire } from './session.js';
 import { el, NS } from './xml.js';
@@ -167,6 +169,9 @@ export class XmppFront {
   readonly #sessions = new Set<XmppSession>();
   readonly #env: XmppEnv;
   readonly #tls: TlsOffer | undefined;
+  /** BOSH at `xmpp.boshPath` (undefined when it is ""). */
+  readonly bosh: BoshEndpoint | undefined;
+  readonly #boshPath: string;
   #nextId = 0;
 
   /** `secureContext`: the listen port's TLS context (undefined when TLS is off): STARTTLS on the TCP port uses it. */
@@ -191,6 +196,17 @@ export class XmppFront {
         this.#wheel.remove(s);
       },
     };
+    this.#boshPath = cfg.boshPath;
+    this.bosh = cfg.boshPath
+      ? new BoshEndpoint({
+          core,
+          domain: this.#env.domain,
+          limits: this.#env.limits,
+          maxWaitMs: cfg.boshMaxWaitMs,
+          inactivityMs: cfg.boshInactivityMs,
+          start: (wire, ticket) => this.#start(wire, ticket),
+        })
+      : undefined;
     // STARTTLS is required wherever TLS is configured; only development mode on a loopback host also lets clients stay in the clear.
     this.#tls = core.config.tls.certFile ? { context: secureContext, required: !(core.config.dev && isLoopbackHost(core.config.host)) } : undefined;
     if (cfg.tcpPort === undefined) {
@@ -217,6 +233,13 @@ export class XmppFront {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): boolean {
     if (url.pathname !== this.#path) return false;
     this.#ws.upgrade(req, socket, head, this.#openWs);
+    return true;
+  }
+
+  /** Handle BOSH requests on `xmpp.boshPath`; returns false for other paths. */
+  async handleHttp(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+    if (!this.bosh || url.pathname !== this.#boshPath) return false;
+    await this.bosh.handle(req, res);
     return true;
   }
 
@@ -261,6 +284,7 @@ export class XmppFront {
     this.#wheel.stop();
     this.#ws.stop();
     for (const s of [...this.#sessions]) s.disconnect(code, reason);
+    this.bosh?.close();
     const tcp = this.#tcp;
     if (tcp?.listening) await new Promise<void>((resolve) => tcp.close(() => resolve()));
   }
@@ -273,6 +297,7 @@ export interface XmppHost {
   /** The listen port's TLS context (undefined when TLS is off). */
   secureContext(): SecureContext | undefined;
   addUpgradeHandler(handler: (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => boolean): void;
+  addHttpHandler(handler: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>): void;
   onClose(hook: () => void | Promise<void>): void;
 }
 
@@ -280,6 +305,7 @@ export interface XmppHost {
 export function attachXmppFront(host: XmppHost): XmppFront {
   const front = new XmppFront(host.core, host.im, () => host.secureContext());
   host.addUpgradeHandler((req, socket, head, url) => front.handleUpgrade(req, socket, head, url));
+  host.addHttpHandler((req, res, url) => front.handleHttp(req, res, url));
   host.onClose(() => front.close());
   return front;
 }
