@@ -183,7 +183,11 @@ describe('IM consent, presence privacy and history (small caps)', () => {
     await b.ok('im.presence.set', { state: 'busy', status: 'secret' });
     assert.equal(await m.gets((e) => e.type === 'presence', 300), false);
     assert.deepEqual((await m.ok('im.presence.get', { users: [bob] })).presence, [{ user: bob, state: 'offline' }]);
+    // Accepting makes them peers: each is pushed the other's presence at once, then its changes.
     await b.ok('im.group.accept', { group: g.group });
+    const now = await m.event((e) => e.type === 'presence' && e.user === bob);
+    assert.deepEqual([now.state, now.status], ['busy', 'secret']);
+    assert.equal((await b.event((e) => e.type === 'presence' && e.user === mallory)).state, 'online');
     await b.ok('im.presence.set', { state: 'online' });
     assert.equal((await m.event((e) => e.type === 'presence' && e.user === bob)).state, 'online');
   });

@@ -148,6 +148,7 @@ export class ImService {
       assertKnown: (users) => this.#assertKnown(users),
       mutualContacts: (user) => this.contactBook.mutual(user),
       emit,
+      sharePresence: (user, others) => this.contactBook.share(user, others),
     });
     this.#logger = options.logger ?? options.core.logger;
     this.#sends = new RateLimiter(this.#cfg.sendsPerSecond);
