@@ -25,9 +25,9 @@ export const LONG_RUN = Number.isSafeInteger(envRuns) && envRuns > 0;
  * pass a weight of 0.1.
  */
 export function fuzzParams<T>(bounded: number, weight = 1): fc.Parameters<T> {
-  if (!LONG_RUN) return { numRuns: bounded, seed: BOUNDED_SEED, endOnFailure: true };
+  if (!LONG_RUN) return { numRuns: bounded, seed: BOUNDED_SEED, endOnFailure: true, includeErrorInReport: true };
   const numRuns = Math.max(bounded, Math.round(envRuns * weight));
-  return { numRuns, endOnFailure: true, ...(envSeed === undefined ? {} : { seed: Number(envSeed) }) };
+  return { numRuns, endOnFailure: true, includeErrorInReport: true, ...(envSeed === undefined ? {} : { seed: Number(envSeed) }) };
 }
 
 /** Weight of an integration property (each run is a real request over a socket). */

@@ -157,7 +157,7 @@ void describe('fuzz: command envelopes and params', () => {
         const back = JSON.parse(encodeResult(id, result)) as { id?: number; result: unknown };
         assert.equal(back.id, id);
         assert.deepEqual(back.result, JSON.parse(JSON.stringify(result)));
-        const err = JSON.parse(encodeError(id, { code: 107, name: 'HERALD_ERR_BAD_REQUEST', message: String(result), temporary: false })) as { id?: number };
+        const err = JSON.parse(encodeError(id, { code: 107, name: 'HERALD_ERR_BAD_REQUEST', message: JSON.stringify(result), temporary: false })) as { id?: number };
         assert.equal(err.id, id);
       }),
       fuzzParams(1000),

@@ -4,6 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { SignJWT } from 'jose';
+import { Authenticator } from '../../../src/core/auth.js';
+import { resolveConfig } from '../../../src/core/config.js';
+import { HeraldError } from '../../../src/core/errors.js';
 import { parseDocument } from '../../../src/fronts/xmpp/parser.js';
 import { el, esc } from '../../../src/fronts/xmpp/xml.js';
 
@@ -17,5 +21,15 @@ void describe('fuzz findings', () => {
     // Tabs and line breaks survive attribute-value and line-end normalization.
     assert.equal(r.element!.attr('id'), '\uFFFD\t');
     assert.equal(parseDocument(el('body', {}, [esc('x\r\ny\rz')]), LIMITS).element!.text(), 'x\r\ny\rz');
+  });
+
+  void test('JWT: a token whose jti is not a string is refused (a revocation by jti, always a string, could never match it)', async () => {
+    const secret = 'regression-secret-regression-secret';
+    const auth = new Authenticator(resolveConfig({ auth: { hmacSecret: secret } }));
+    const key = new TextEncoder().encode(secret);
+    const token = await new SignJWT({ jti: 709562425 }).setProtectedHeader({ alg: 'HS256' }).setSubject('uo').sign(key);
+    await assert.rejects(auth.verify(token), (e: unknown) => e instanceof HeraldError && e.code === 'HERALD_ERR_UNAUTHORIZED' && /jti/.test(e.message));
+    const ok = await new SignJWT({ jti: 'j-1' }).setProtectedHeader({ alg: 'HS256' }).setSubject('uo').sign(key);
+    assert.equal((await auth.verify(ok)).jti, 'j-1');
   });
 });
