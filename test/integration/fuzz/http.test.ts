@@ -80,7 +80,7 @@ type Req = typeof request extends fc.Arbitrary<infer R> ? R : never;
 /** Path with only characters a request line can carry (the rest percent-encoded). */
 function wirePath(path: string): string {
   const p = path.startsWith('/') ? path : `/${path}`;
-  return p.replace(/[^\x21-\x7e]/gu, (c) => encodeURIComponent(c.isWellFormed() ? c : '\uFFFD'));
+  return p.replace(/[^\x21-\x7e]/gu, (c) => encodeURIComponent(c.length === 1 && c >= '\uD800' && c <= '\uDFFF' ? '\uFFFD' : c));
 }
 
 /** Herald's own endpoints answer errors as JSON `{code, message}`; the Nchan front answers as Nchan does. */

@@ -27,7 +27,7 @@ void describe('fuzz findings', () => {
     const secret = 'regression-secret-regression-secret';
     const auth = new Authenticator(resolveConfig({ auth: { hmacSecret: secret } }));
     const key = new TextEncoder().encode(secret);
-    const token = await new SignJWT({ jti: 709562425 }).setProtectedHeader({ alg: 'HS256' }).setSubject('uo').sign(key);
+    const token = await new SignJWT({ jti: 709562425 } as unknown as Record<string, string>).setProtectedHeader({ alg: 'HS256' }).setSubject('uo').sign(key);
     await assert.rejects(auth.verify(token), (e: unknown) => e instanceof HeraldError && e.code === 'HERALD_ERR_UNAUTHORIZED' && /jti/.test(e.message));
     const ok = await new SignJWT({ jti: 'j-1' }).setProtectedHeader({ alg: 'HS256' }).setSubject('uo').sign(key);
     assert.equal((await auth.verify(ok)).jti, 'j-1');
