@@ -153,7 +153,8 @@ export class WebPages {
     const refused = this.#opts.net.crossSiteReason(requestFacts(req));
     if (refused) throw new HeraldError('HERALD_ERR_FORBIDDEN', refused);
     const type = mediaType(req);
-    if (type !== 'application/x-www-form-urlencoded') throw new HeraldError('HERALD_ERR_UNSUPPORTED_MEDIA_TYPE', 'Sign in with the form (application/x-www-form-urlencoded)');
+    if (type !== 'application/x-www-form-urlencoded')
+      throw new HeraldError('HERALD_ERR_UNSUPPORTED_MEDIA_TYPE', 'Sign in with the form (application/x-www-form-urlencoded)');
     const given = new URLSearchParams((await readBody(req, MAX_LOGIN_BODY)).toString('utf8')).get('key') ?? undefined;
     const key = this.#opts.apiKey;
     const headers = pageHeaders(req.headers.host);

@@ -68,11 +68,9 @@ const request = fc.record({
   method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'),
   path: mutated(PATHS),
   body: mutated(BODIES),
-  headers: fc.dictionary(
-    fc.constantFrom(...Object.keys(HEADER_VALUES)),
-    fc.oneof(fc.constantFrom(...Object.values(HEADER_VALUES).flat()), anyText),
-    { maxKeys: 4 },
-  ),
+  headers: fc.dictionary(fc.constantFrom(...Object.keys(HEADER_VALUES)), fc.oneof(fc.constantFrom(...Object.values(HEADER_VALUES).flat()), anyText), {
+    maxKeys: 4,
+  }),
 });
 
 type Req = typeof request extends fc.Arbitrary<infer R> ? R : never;
@@ -141,7 +139,11 @@ void describe('fuzz: HTTP endpoints of a real server', () => {
       fuzzParams(150, WIRE_WEIGHT),
     );
     // Still serving: a valid publish and a read of it.
-    const pub = await fetch(`${server.url()}/api/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"channel":"after","data":1}' });
+    const pub = await fetch(`${server.url()}/api/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"channel":"after","data":1}',
+    });
     assert.equal(pub.status, 200);
     assert.equal((await fetch(`${server.url()}/api/channels/after`)).status, 200);
   });

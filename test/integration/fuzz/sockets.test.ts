@@ -59,7 +59,7 @@ const XMPP_STANZAS = [
   "<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>",
   "<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>",
   "<message to='bob@localhost' type='chat' id='m1'><body>hi &amp; bye</body></message>",
-  "<presence><show>away</show><status>out</status></presence>",
+  '<presence><show>away</show><status>out</status></presence>',
   "<enable xmlns='urn:xmpp:sm:3' resume='true'/>",
   "<r xmlns='urn:xmpp:sm:3'/>",
   "<iq type='get' id='d1' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>",
@@ -86,7 +86,10 @@ void describe('fuzz: socket fronts of a real server', () => {
       ),
       { minLength: 1, maxLength: 4 },
     );
-    const connectFrame = fc.oneof({ arbitrary: fc.constant('{"id":1,"cmd":"connect","user":"alice"}'), weight: 3 }, { arbitrary: mutated(['{"id":1,"cmd":"connect","user":"alice","version":1}']), weight: 1 });
+    const connectFrame = fc.oneof(
+      { arbitrary: fc.constant('{"id":1,"cmd":"connect","user":"alice"}'), weight: 3 },
+      { arbitrary: mutated(['{"id":1,"cmd":"connect","user":"alice","version":1}']), weight: 1 },
+    );
     await fc.assert(
       fc.asyncProperty(connectFrame, frames, async (hello, sent) => {
         const ws = new WebSocket(wsUrl(server));

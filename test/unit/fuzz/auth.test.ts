@@ -83,7 +83,11 @@ void describe('fuzz: JWT verification', () => {
       awkwardJson,
     );
     const payload = fc.oneof(awkwardJson.map(b64), fc.string({ unit: 'binary', maxLength: 40 }).map(b64), fc.string({ maxLength: 40 }));
-    const signature = fc.oneof(fc.constant(''), fc.string({ maxLength: 60 }), fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a).toString('base64url')));
+    const signature = fc.oneof(
+      fc.constant(''),
+      fc.string({ maxLength: 60 }),
+      fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a).toString('base64url')),
+    );
     await fc.assert(
       fc.asyncProperty(header, payload, signature, fc.integer({ min: 0, max: 3 }), async (h, p, s, extraDots) => {
         const token = `${b64(h)}.${p}.${s}${'.'.repeat(extraDots)}`;
@@ -98,7 +102,17 @@ void describe('fuzz: JWT verification', () => {
     const key = new TextEncoder().encode(SECRET);
     const claim = fc.oneof(awkwardJson, fc.string({ maxLength: 20 }), fc.integer());
     const claims = fc.record(
-      { sub: claim, name: claim, channels: fc.oneof(claim, fc.array(claim, { maxLength: 3 })), jti: claim, iat: claim, exp: claim, nbf: claim, aud: claim, iss: claim },
+      {
+        sub: claim,
+        name: claim,
+        channels: fc.oneof(claim, fc.array(claim, { maxLength: 3 })),
+        jti: claim,
+        iat: claim,
+        exp: claim,
+        nbf: claim,
+        aud: claim,
+        iss: claim,
+      },
       { requiredKeys: [] },
     );
     await fc.assert(

@@ -76,15 +76,21 @@ void describe('fuzz: peer JSON', () => {
 
   void test('parseJson of any body bytes gives a value or a documented 400', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 256 }), mutated(COMMANDS).map((s) => Buffer.from(s))), (bytes) => {
-        try {
-          parseJson(Buffer.from(bytes));
-        } catch (e) {
-          assert.ok(e instanceof HeraldError, String(e));
-          assert.ok(['HERALD_ERR_MALFORMED_JSON', 'HERALD_ERR_JSON_TOO_DEEP'].includes(e.code), e.code);
-          assert.equal(e.status, 400);
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 256 }),
+          mutated(COMMANDS).map((s) => Buffer.from(s)),
+        ),
+        (bytes) => {
+          try {
+            parseJson(Buffer.from(bytes));
+          } catch (e) {
+            assert.ok(e instanceof HeraldError, String(e));
+            assert.ok(['HERALD_ERR_MALFORMED_JSON', 'HERALD_ERR_JSON_TOO_DEEP'].includes(e.code), e.code);
+            assert.equal(e.status, 400);
+          }
+        },
+      ),
       fuzzParams(1000),
     );
   });
@@ -157,7 +163,9 @@ void describe('fuzz: command envelopes and params', () => {
         const back = JSON.parse(encodeResult(id, result)) as { id?: number; result: unknown };
         assert.equal(back.id, id);
         assert.deepEqual(back.result, JSON.parse(JSON.stringify(result)));
-        const err = JSON.parse(encodeError(id, { code: 107, name: 'HERALD_ERR_BAD_REQUEST', message: JSON.stringify(result), temporary: false })) as { id?: number };
+        const err = JSON.parse(encodeError(id, { code: 107, name: 'HERALD_ERR_BAD_REQUEST', message: JSON.stringify(result), temporary: false })) as {
+          id?: number;
+        };
         assert.equal(err.id, id);
       }),
       fuzzParams(1000),

@@ -72,7 +72,13 @@ void describe('fuzz: STOMP codec', () => {
     const raw = fc.string({ unit: 'binary', maxLength: 24 }).filter((s) => !/[\r\n]/.test(s));
     fc.assert(
       fc.property(
-        fc.uniqueArray(fc.tuple(raw.filter((n) => n.length > 0 && !n.includes(':') && n !== 'content-length'), raw), { maxLength: 6, selector: ([n]) => n }),
+        fc.uniqueArray(
+          fc.tuple(
+            raw.filter((n) => n.length > 0 && !n.includes(':') && n !== 'content-length'),
+            raw,
+          ),
+          { maxLength: 6, selector: ([n]) => n },
+        ),
         (headers) => {
           const r = parseFrames(encodeFrame('CONNECT', headers), { maxFrameBytes: 1 << 16, maxHeaders: 16 });
           assert.equal(r.error, undefined, r.error);
