@@ -16,7 +16,7 @@ import { XmlParser } from '../../../src/fronts/xmpp/parser.js';
 import { startServer, wsUrl } from '../../helpers/server.js';
 import { frame, RawStomp } from '../../helpers/stomp.js';
 import { STREAM_HEADER, xmppTcpPort } from '../../helpers/xmpp.js';
-import { fuzzParams, mutated, WIRE_WEIGHT } from '../../helpers/fuzz.js';
+import { fuzzParams, mangledObject, mutated, WIRE_WEIGHT } from '../../helpers/fuzz.js';
 
 /** Native close codes of docs/protocol.md (1000 normal, 1006 abnormal, 1007 invalid UTF-8 text, 1009 too big). */
 const NATIVE_CLOSE = new Set([1000, 1005, 1006, 1007, 1009, 3001, 3002, 3005, 3006, 3007, 3500, 3501, 3503, 3504, 3505]);
@@ -38,6 +38,35 @@ const NATIVE_FRAMES = [
   '{"id":12,"cmd":"rpc","method":"x","data":{}}',
   '{"id":13,"cmd":"connect","user":"again"}',
 ];
+
+/** Valid params of every command a connected native client can send, to be mangled member by member. */
+const COMMAND_PARAMS: Record<string, Record<string, unknown>> = {
+  subscribe: { channel: 'news', since: 'e:0', last: 2 },
+  unsubscribe: { channel: 'news' },
+  publish: { channel: 'news', data: { x: 1 } },
+  history: { channel: 'news', since: 'e:0', limit: 3, reverse: true },
+  refresh: { token: 'a.b.c' },
+  'im.send': { to: 'bob', clientId: 'c1', data: 'hi' },
+  'im.sync': { after: 0, limit: 5 },
+  'im.ack': { seq: 1 },
+  'im.history': { conversation: 'd:alice:bob', before: 10, limit: 2 },
+  'im.conversations': { limit: 5 },
+  'im.read': { conversation: 'd:alice:bob', seq: 1 },
+  'im.typing': { conversation: 'd:alice:bob' },
+  'im.recall': { message: 'm1', clientId: 'c1' },
+  'im.edit': { message: 'm1', data: 'x', clientId: 'c2' },
+  'im.group.create': { title: 't', members: ['bob'] },
+  'im.group.add': { group: 'g:1', members: ['carol'] },
+  'im.group.remove': { group: 'g:1', user: 'bob' },
+  'im.group.leave': { group: 'g:1' },
+  'im.group.role': { group: 'g:1', user: 'bob', role: 'admin' },
+  'im.group.members': { group: 'g:1' },
+  'im.presence.set': { state: 'away', status: 'out' },
+  'im.presence.get': { users: ['bob'] },
+  'im.contacts.add': { user: 'bob' },
+  'im.contacts.remove': { user: 'bob' },
+  'im.contacts.list': {},
+};
 
 const STOMP_FRAMES = [
   frame('SUBSCRIBE', { id: '0', destination: '/topic/news' }),
@@ -78,6 +107,53 @@ void describe('fuzz: socket fronts of a real server', () => {
   });
   after(() => server.close());
 
+  /** Open a native WebSocket, send `frames` then a ping, and collect everything until the ping's reply or the close. */
+  async function nativeSession(frames: Array<string | Buffer>): Promise<{ received: string[]; closed?: number }> {
+    const ws = new WebSocket(wsUrl(server));
+    const received: string[] = [];
+    const outcome = await new Promise<{ closed?: number; pong?: boolean }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer; received ${received.join(' | ').slice(0, 500)}`)), 10_000);
+      const done = (o: { closed?: number; pong?: boolean }): void => {
+        clearTimeout(timer);
+        resolve(o);
+      };
+      ws.on('error', () => undefined);
+      ws.on('close', (code) => done({ closed: code }));
+      ws.on('message', (data) => {
+        const text = data.toString();
+        received.push(text);
+        if (/^\{"id":424242,/.test(text)) done({ pong: true });
+      });
+      ws.once('open', () => {
+        for (const f of frames) ws.send(f);
+        ws.send('{"id":424242,"cmd":"ping"}');
+      });
+    });
+    ws.terminate();
+    if (outcome.closed !== undefined) assert.ok(NATIVE_CLOSE.has(outcome.closed), `close ${outcome.closed}`);
+    for (const text of received) {
+      const f = JSON.parse(text) as { type?: string; error?: { code: number; name: string } };
+      if (f.error) assert.ok(WIRE_ERRORS.has(f.error.code) && /^HERALD_ERR_/.test(f.error.name), text);
+      else assert.ok(typeof f.type === 'string' || 'result' in f, text);
+    }
+    return { received, closed: outcome.closed };
+  }
+
+  void test('native WebSocket: every command with mangled params is answered with a result or a registered error, never an internal one', async () => {
+    const command = fc
+      .constantFrom(...Object.keys(COMMAND_PARAMS))
+      .chain((cmd) => fc.tuple(fc.constant(cmd), mangledObject(COMMAND_PARAMS[cmd]!), fc.nat({ max: 1000 })))
+      .map(([cmd, params, id]) => JSON.stringify({ ...params, id, cmd }));
+    await fc.assert(
+      fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 3 }), async (commands) => {
+        const { received, closed } = await nativeSession(['{"id":1,"cmd":"connect","user":"alice"}', ...commands]);
+        for (const text of received) assert.doesNotMatch(text, /HERALD_ERR_INTERNAL/, `${commands.join(' ')} → ${text}`);
+        assert.ok(closed === undefined || closed !== 3002, `closed with 3002 after ${commands.join(' ')}`);
+      }),
+      fuzzParams(120, WIRE_WEIGHT),
+    );
+  });
+
   void test('native WebSocket: mutated frames get replies with registered error codes or a documented close', async () => {
     const frames = fc.array(
       fc.oneof(
@@ -92,34 +168,7 @@ void describe('fuzz: socket fronts of a real server', () => {
     );
     await fc.assert(
       fc.asyncProperty(connectFrame, frames, async (hello, sent) => {
-        const ws = new WebSocket(wsUrl(server));
-        const received: string[] = [];
-        const outcome = await new Promise<{ closed?: number; pong?: boolean }>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`no answer; received ${received.join(' | ').slice(0, 500)}`)), 3_000);
-          const done = (o: { closed?: number; pong?: boolean }): void => {
-            clearTimeout(timer);
-            resolve(o);
-          };
-          ws.on('error', () => undefined);
-          ws.on('close', (code) => done({ closed: code }));
-          ws.on('message', (data) => {
-            const text = data.toString();
-            received.push(text);
-            if (/^\{"id":424242,/.test(text)) done({ pong: true });
-          });
-          ws.once('open', () => {
-            ws.send(hello);
-            for (const f of sent) ws.send('text' in f ? f.text : f.binary);
-            ws.send('{"id":424242,"cmd":"ping"}');
-          });
-        });
-        ws.terminate();
-        if (outcome.closed !== undefined) assert.ok(NATIVE_CLOSE.has(outcome.closed), `close ${outcome.closed}`);
-        for (const text of received) {
-          const f = JSON.parse(text) as { type?: string; error?: { code: number; name: string } };
-          if (f.error) assert.ok(WIRE_ERRORS.has(f.error.code) && /^HERALD_ERR_/.test(f.error.name), text);
-          else assert.ok(typeof f.type === 'string' || 'result' in f, text);
-        }
+        await nativeSession([hello, ...sent.map((f) => ('text' in f ? f.text : f.binary))]);
         runs++;
       }),
       fuzzParams(120, WIRE_WEIGHT),
