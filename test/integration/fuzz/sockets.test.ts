@@ -12,10 +12,10 @@ import fc from 'fast-check';
 import { WebSocket } from 'ws';
 import type { HeraldServer } from '../../../src/index.js';
 import { ErrorCode } from '../../../src/protocol/codes.js';
-import { XmlParser } from '../../../src/fronts/xmpp/parser.js';
+import { parseDocument, XmlParser } from '../../../src/fronts/xmpp/parser.js';
 import { startServer, wsUrl } from '../../helpers/server.js';
 import { frame, RawStomp } from '../../helpers/stomp.js';
-import { STREAM_HEADER, xmppTcpPort } from '../../helpers/xmpp.js';
+import { STREAM_HEADER, xmppTcpPort, xmppWsUrl } from '../../helpers/xmpp.js';
 import { fuzzParams, mangledObject, mutated, WIRE_WEIGHT } from '../../helpers/fuzz.js';
 
 /** Native close codes of docs/protocol.md (1000 normal, 1006 abnormal, 1007 invalid UTF-8 text, 1009 too big). */
@@ -255,5 +255,29 @@ void describe('fuzz: socket fronts of a real server', () => {
     while (!text.includes('stream:features') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     socket.destroy();
     assert.match(text, /<stream:features/);
+  });
+
+  void test('XMPP over WebSocket (RFC 7395): each mutated message is answered with well-formed documents and a documented close', async () => {
+    const open = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>";
+    const messages = fc.array(mutated([...XMPP_STANZAS, open, "<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>"]), { minLength: 1, maxLength: 4 });
+    await fc.assert(
+      fc.asyncProperty(messages, fc.boolean(), async (sent, binary) => {
+        const ws = new WebSocket(xmppWsUrl(server), ['xmpp']);
+        const received: string[] = [];
+        ws.on('error', () => undefined);
+        ws.on('message', (m: Buffer) => received.push(m.toString('utf8')));
+        const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+        await new Promise<void>((r, j) => ws.once('open', () => r()).once('error', j));
+        for (const m of [open, ...sent]) ws.send(binary ? Buffer.from(m) : m);
+        const code = await Promise.race([closed, new Promise<undefined>((r) => setTimeout(r, 300))]);
+        ws.terminate();
+        if (code !== undefined) assert.ok([1000, 1005, 1006, 1007, 1009].includes(code), `close ${code}`);
+        for (const doc of received) {
+          const r = parseDocument(doc, { maxStanzaSize: 1 << 20, maxDepth: 64, maxAttributes: 64 });
+          assert.equal(r.error, undefined, `${r.error?.message}: ${doc.slice(0, 300)}`);
+        }
+      }),
+      fuzzParams(40, WIRE_WEIGHT),
+    );
   });
 });
