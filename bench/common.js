@@ -176,6 +176,7 @@ export class Loadgen {
       '--max-secs', String(maxSecs), '--label', label];
     for (const f of spec.send ?? []) args.push('--send', f);
     if (spec.ping) args.push('--ping', spec.ping, '--pong', spec.pong);
+    if (spec.mode) args.push('--mode', spec.mode);
     this.child = spawnAt(cpu, LOADGEN_BIN, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.stderr = '';
     this.child.stderr.on('data', (d) => { this.stderr = (this.stderr + d).slice(-2000); });
@@ -241,7 +242,18 @@ export function summarizeReady(readies, conns) {
   const t1 = ok.length ? Math.max(...ok.map((r) => r.t_ready_us)) : 0;
   const errors = [...new Set(ok.map((r) => r.error).filter(Boolean))];
   const secs = (t1 - t0) / 1e6;
-  return { ready, failed: conns - ready, secs: +secs.toFixed(2), acceptPerSec: ok.length && secs > 0 ? Math.round(ready / secs) : 0, errors };
+  // Accept rate: until every connection finished its setup script (connect/subscribe replies);
+  // upgrade rate: until every WebSocket upgrade completed (null when some never did).
+  const allUpgraded = ok.length > 0 && ok.length === readies.length && ok.every((r) => r.t_connected_us > 0);
+  const th = allUpgraded ? Math.max(...ok.map((r) => r.t_connected_us)) : 0;
+  return {
+    ready,
+    failed: conns - ready,
+    secs: +secs.toFixed(2),
+    acceptPerSec: ok.length && secs > 0 ? Math.round(ready / secs) : 0,
+    upgradePerSec: th > t0 ? Math.round(conns / ((th - t0) / 1e6)) : null,
+    errors,
+  };
 }
 
 export async function statsAll(gens, cmd = 'stats') {

@@ -14,18 +14,15 @@
 // publications (clock stopped when the last delivery arrived) and publish→deliver latency at
 // a paced publication rate. Results: JSON in bench/results/, a markdown table on stdout.
 // Never part of `npm test`. Linux only (epoll, /proc, taskset).
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, statSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  BENCH_API_KEY, BUILD_DIR, CONNS_PER_SOURCE_ADDR, LOADGEN_BIN, MAX_CONNS_PER_LOADGEN, RESULTS_DIR, ROOT,
-  buildLoadgen, childPids, cpuSecs, heraldEnv, mergeLatency, rssKb, sh, statsAll, waitExit,
+  RESULTS_DIR, ROOT, benchProcessSetup, buildLoadgen, childPids, cpuSecs, drain as drainUntil, heraldEnv, machineInfo as commonMachineInfo,
+  makePublisher, median, mergeLatency, nowUs, openConnections as openOn, rssKb, sh, spawnAt, statsAll, stopChild, waitPort,
 } from './common.js';
 
 const SERVER_CPU = '0';
@@ -36,23 +33,8 @@ const DRAIN_IDLE_MS = 5_000;
 const DRAIN_TIMEOUT_MS = 120_000;
 const SETTLE_MS = 3_000;
 const LOADGEN_MAX_SECS = 900;
-/**
- * Scheduling priority of everything the bench starts. The machine may be shared with other
- * work (builds, test runs); a higher priority keeps that from taking the pinned cores.
- */
-const NICE = -10;
-/** Every child process started, so that an interrupted run can stop them by pid. */
-const children = new Set();
-
-/** Spawn `cmd` pinned to one core at the bench's priority (nice and taskset exec, so the pid is cmd's). */
-function spawnPinned(cpu, cmd, args, options) {
-  const canRaise = process.getuid?.() === 0;
-  const argv = [...(canRaise ? ['-n', String(NICE)] : ['-n', '0']), 'taskset', '-c', cpu, cmd, ...args];
-  const child = spawn('nice', argv, options);
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
+/** Spawn `cmd` pinned to one core at the bench's priority. */
+const spawnPinned = (cpu, cmd, args, options) => spawnAt(cpu, cmd, args, options);
 
 // ---------------------------------------------------------------- options
 
@@ -137,9 +119,6 @@ function parseArgs(argv) {
 
 // ---------------------------------------------------------------- helpers
 
-/** Wall-clock microseconds since the epoch, sub-millisecond resolution (same clock as loadgen). */
-const nowUs = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
-
 /** Per-core jiffies from /proc/stat: { busy, total } for the server and the client core. */
 function coreTimes() {
   const out = {};
@@ -156,31 +135,6 @@ function coreTimes() {
 function coreBusyPct(a, b, core) {
   const dt = b[core].total - a[core].total;
   return dt > 0 ? { busy: Math.round(((b[core].busy - a[core].busy) / dt) * 100), softirq: Math.round(((b[core].softirq - a[core].softirq) / dt) * 100) } : null;
-}
-
-function waitPort(port, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const attempt = () => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => { s.destroy(); resolve(); });
-      s.once('error', () => {
-        s.destroy();
-        if (Date.now() > deadline) reject(new Error(`port ${port} did not open`));
-        else setTimeout(attempt, 100);
-      });
-    };
-    attempt();
-  });
-}
-
-async function stopChild(child, signal = 'SIGTERM') {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill(signal);
-  if (!(await waitExit(child, 10_000))) {
-    child.kill('SIGKILL');
-    await waitExit(child, 5_000);
-  }
 }
 
 /** Which Herald was measured: the build's location and age, and the repository state. */
@@ -201,15 +155,9 @@ function heraldBuild(bin) {
 }
 
 function machineInfo() {
-  const cpuModel = os.cpus()[0]?.model ?? 'unknown';
+  const { commit: _commit, dirtySrcFiles: _dirty, ...machine } = commonMachineInfo();
   return {
-    cpus: os.cpus().length,
-    cpuModel,
-    memTotalGb: +(os.totalmem() / 2 ** 30).toFixed(1),
-    kernel: os.release(),
-    node: process.version,
-    nginx: sh('sh', ['-c', 'nginx -v 2>&1']).replace('nginx version: ', ''),
-    nchan: sh('dpkg-query', ['-W', '-f=${Version}', 'libnginx-mod-nchan']),
+    ...machine,
     socketio: JSON.parse(readFileSync(path.join(ROOT, 'node_modules/socket.io/package.json'), 'utf8')).version,
     ws: JSON.parse(readFileSync(path.join(ROOT, 'node_modules/ws/package.json'), 'utf8')).version,
     openFilesLimit: Number(sh('sh', ['-c', 'ulimit -n'])),
@@ -239,7 +187,7 @@ const SERVERS = {
       pre: 0,
       send: ['{"id":1,"cmd":"connect"}', '{"id":2,"cmd":"subscribe","channel":"bench"}', '{"id":3,"cmd":"subscribe","channel":"u%d"}'].slice(0, 1 + subs),
     }),
-    publish: { path: '/api/publish', body: (data) => JSON.stringify({ channel: 'bench', data }) },
+    publish: { path: () => '/api/publish', body: (channel, data) => JSON.stringify({ channel, data }) },
   },
   nchan: {
     label: 'Nchan',
@@ -257,7 +205,7 @@ const SERVERS = {
       return { child, pids: () => [child.pid, ...childPids(child.pid)], cleanup: () => rmSync(prefix, { recursive: true, force: true }) };
     },
     loadgen: (subs) => ({ path: subs === 2 ? '/sub/bench,u%d' : '/sub/bench', pre: 0, send: [], nchanRoute: true }),
-    publish: { path: '/pub/bench', body: (data) => JSON.stringify(data) },
+    publish: { path: (channel) => `/pub/${channel}`, body: (_channel, data) => JSON.stringify(data) },
   },
   // Herald's Nchan front (src/fronts/nchan, default routes): the same client script and publisher as Nchan.
   'herald-nchan': {
@@ -268,7 +216,7 @@ const SERVERS = {
       return { child, pids: () => [child.pid] };
     },
     loadgen: (subs) => ({ path: subs === 2 ? '/sub/bench,u%d' : '/sub/bench', pre: 0, send: [], nchanRoute: true }),
-    publish: { path: '/pub/bench', body: (data) => JSON.stringify(data) },
+    publish: { path: (channel) => `/pub/${channel}`, body: (_channel, data) => JSON.stringify(data) },
   },
   socketio: {
     label: 'Socket.IO',
@@ -284,163 +232,18 @@ const SERVERS = {
       ping: '2',
       pong: '3',
     }),
-    publish: { path: '/publish/bench', body: (data) => JSON.stringify(data) },
+    publish: { path: (channel) => `/publish/${channel}`, body: (_channel, data) => JSON.stringify(data) },
   },
 };
 
 // ---------------------------------------------------------------- load client
 
-let nextSourceAddr = 2; // 127.0.0.2, 127.0.0.3, … fresh ones for every batch (no TIME_WAIT clashes)
-
-class Loadgen {
-  constructor({ port, spec, conns, idBase, label, concurrency }) {
-    this.label = label;
-    const srcBase = nextSourceAddr;
-    nextSourceAddr += Math.ceil(conns / CONNS_PER_SOURCE_ADDR);
-    const args = ['--port', String(port), '--path', spec.path, '--conns', String(conns),
-      '--id-base', String(idBase), '--src-base', String(srcBase), '--per-src', String(CONNS_PER_SOURCE_ADDR),
-      '--concurrency', String(concurrency), '--pre', String(spec.pre), '--max-secs', String(LOADGEN_MAX_SECS), '--label', label];
-    for (const f of spec.send) args.push('--send', f);
-    if (spec.ping) args.push('--ping', spec.ping, '--pong', spec.pong);
-    if (spec.mode) args.push('--mode', spec.mode);
-    this.child = spawnPinned(CLIENT_CPU, LOADGEN_BIN, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.stderr = '';
-    this.child.stderr.on('data', (d) => { this.stderr += d; });
-    this.waiters = [];
-    this.readyEvent = null;
-    this.readyWaiters = [];
-    readline.createInterface({ input: this.child.stdout }).on('line', (line) => {
-      let msg;
-      try { msg = JSON.parse(line); } catch { return; }
-      if (msg.event === 'ready') {
-        this.readyEvent = msg;
-        for (const w of this.readyWaiters.splice(0)) w(msg);
-      } else {
-        const w = this.waiters.shift();
-        if (w) w(msg);
-      }
-    });
-    this.child.on('exit', () => {
-      for (const w of this.waiters.splice(0)) w(null);
-      for (const w of this.readyWaiters.splice(0)) w(null);
-    });
-  }
-
-  ready(timeoutMs) {
-    if (this.readyEvent) return Promise.resolve(this.readyEvent);
-    return new Promise((resolve) => {
-      const t = setTimeout(() => resolve(null), timeoutMs);
-      this.readyWaiters.push((m) => { clearTimeout(t); resolve(m); });
-    });
-  }
-
-  command(cmd) {
-    if (this.child.exitCode !== null) return Promise.resolve(null);
-    return new Promise((resolve) => {
-      this.waiters.push(resolve);
-      this.child.stdin.write(`${cmd}\n`);
-    });
-  }
-
-  async quit() {
-    if (this.child.exitCode === null) this.child.stdin.end('quit\n');
-    if (!(await waitExit(this.child, 10_000))) await stopChild(this.child, 'SIGKILL');
-  }
-}
-
-async function openConnections(port, spec, conns, concurrency, tag) {
-  const procs = Math.ceil(conns / MAX_CONNS_PER_LOADGEN);
-  const gens = [];
-  for (let p = 0, base = 0; p < procs; p++) {
-    const n = Math.floor(conns / procs) + (p < conns % procs ? 1 : 0);
-    gens.push(new Loadgen({ port, spec, conns: n, idBase: base, label: `${tag}-${p}`, concurrency: Math.ceil(concurrency / procs) }));
-    base += n;
-  }
-  const readies = await Promise.all(gens.map((g) => g.ready(READY_TIMEOUT_MS)));
-  return { gens, readies };
-}
-
-function summarizeReady(readies, conns) {
-  const ok = readies.filter(Boolean);
-  const ready = ok.reduce((s, r) => s + r.ready, 0);
-  const failed = conns - ready;
-  const t0 = Math.min(...ok.map((r) => r.t_start_us));
-  const t1 = Math.max(...ok.map((r) => r.t_ready_us));
-  const errors = [...new Set(ok.map((r) => r.error).filter(Boolean))];
-  // Handshake rate: until every WebSocket upgrade completed; accept rate: until every
-  // connection also finished its setup script (connect/subscribe replies).
-  const allUpgraded = ok.length === readies.length && ok.every((r) => r.t_connected_us > 0);
-  const th = allUpgraded ? Math.max(...ok.map((r) => r.t_connected_us)) : 0;
-  return {
-    ready, failed, secs: (t1 - t0) / 1e6,
-    acceptPerSec: ok.length ? Math.round(ready / ((t1 - t0) / 1e6)) : 0,
-    upgradePerSec: th ? Math.round(conns / ((th - t0) / 1e6)) : null,
-    errors,
-  };
-}
-
-// ---------------------------------------------------------------- publisher
-
-function makePublisher(port, pub, payloadBytes, concurrency) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const pad = 'x'.repeat(payloadBytes);
-  let seq = 0;
-  let errors = 0;
-  // A keep-alive socket the server just closed fails the request: retry on a fresh one.
-  const one = (attempt = 0) => new Promise((resolve) => {
-    const body = pub.body({ bt: nowUs(), seq: seq++, pad });
-    const req = http.request({ host: '127.0.0.1', port, path: pub.path, method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `apikey ${BENCH_API_KEY}` } }, (res) => {
-      if (res.statusCode >= 300) errors++;
-      res.resume();
-      res.on('end', resolve);
-    });
-    req.setNoDelay(true);
-    req.on('error', () => {
-      if (attempt < 2) one(attempt + 1).then(resolve);
-      else { errors++; resolve(); }
-    });
-    req.end(body);
-  });
-  return {
-    one,
-    async burst(n) {
-      let sent = 0;
-      const worker = async () => { while (sent < n) { sent++; await one(); } };
-      await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
-    },
-    async paced(ratePerSec, secs) {
-      const n = Math.round(ratePerSec * secs);
-      const t0 = performance.now();
-      const inflight = [];
-      for (let i = 0; i < n; i++) {
-        const due = t0 + (i * 1000) / ratePerSec;
-        const wait = due - performance.now();
-        if (wait > 0) await sleep(wait);
-        inflight.push(one());
-      }
-      await Promise.all(inflight);
-      return n;
-    },
-    get errors() { return errors; },
-    close() { agent.destroy(); },
-  };
-}
+/** Open `conns` connections from loadgen processes pinned to the client core. */
+const openConnections = (port, spec, conns, concurrency, tag) =>
+  openOn({ port, spec, conns, concurrency, tag, cpu: CLIENT_CPU, timeoutMs: READY_TIMEOUT_MS, maxSecs: LOADGEN_MAX_SECS });
 
 /** Poll loadgens until `expected` deliveries arrived, or nothing moved for DRAIN_IDLE_MS. */
-async function drain(gens, expected) {
-  const t0 = Date.now();
-  let last = -1;
-  let lastChange = Date.now();
-  for (;;) {
-    const st = await statsAll(gens);
-    const got = st.reduce((s, x) => s + x.deliveries, 0);
-    if (got >= expected) return;
-    if (got !== last) { last = got; lastChange = Date.now(); }
-    if (Date.now() - lastChange > DRAIN_IDLE_MS || Date.now() - t0 > DRAIN_TIMEOUT_MS) return;
-    await sleep(50);
-  }
-}
+const drain = (gens, expected) => drainUntil(gens, expected, DRAIN_IDLE_MS, DRAIN_TIMEOUT_MS);
 
 // ---------------------------------------------------------------- measurements
 
@@ -473,7 +276,8 @@ async function setup(name, conns, opts, scratch, portRef) {
     const open = await openConnections(port, withSecond(def.loadgen(opts.subs), opts.second, opts.subType), conns, opts.concurrency, `${name}-${conns}`);
     const k1 = coreTimes();
     h.gens.push(...open.gens);
-    Object.assign(result, summarizeReady(open.readies, conns), { acceptServerCore: coreBusyPct(k0, k1, SERVER_CPU) });
+    const { gens: _gens, readies: _readies, ...summary } = open;
+    Object.assign(result, summary, { acceptServerCore: coreBusyPct(k0, k1, SERVER_CPU) });
     await sleep(SETTLE_MS);
     const rssAfter = srv.pids().reduce((s, p) => s + rssKb(p), 0);
     Object.assign(result, {
@@ -516,7 +320,7 @@ async function fanoutRound(h, opts, rep) {
   await statsAll(h.gens, 'reset');
   const c0 = cpu();
   const t0 = nowUs();
-  await h.publisher.burst(opts.burst);
+  await h.publisher.burst('bench', opts.burst);
   const tPublished = nowUs();
   await drain(h.gens, subs * opts.burst);
   const st = await statsAll(h.gens, 'hist');
@@ -549,7 +353,7 @@ async function fanoutRound(h, opts, rep) {
 async function pacedRound(h, opts, rep) {
   const subs = h.result.ready;
   await statsAll(h.gens, 'reset');
-  const n = await h.publisher.paced(opts.rate, opts.duration);
+  const n = await h.publisher.paced('bench', opts.rate, opts.duration);
   await drain(h.gens, subs * n);
   const st = await statsAll(h.gens, 'hist');
   const delivered = st.reduce((s, x) => s + x.deliveries, 0);
@@ -559,11 +363,6 @@ async function pacedRound(h, opts, rep) {
   return { publications: n, expected: subs * n, delivered, st, latency };
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.floor((s.length - 1) / 2)] : null;
-};
-
 /**
  * Fan-out and latency, interleaved: every server holds its subscribers while the others
  * run, and rounds go server by server (rotating the order), so slow drifts in the machine's
@@ -572,7 +371,7 @@ const median = (xs) => {
 async function fanoutPhase(held, opts) {
   for (const h of held) {
     h.publisher = makePublisher(h.port, h.def.publish, opts.payload, opts.publishConcurrency);
-    await h.publisher.one(); // creates the channel and warms the publish path
+    await h.publisher.one('bench'); // creates the channel and warms the publish path
     await drain(h.gens, h.result.ready);
     h.rounds = [];
     h.paced = [];
@@ -649,23 +448,7 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   // The orchestrator and publisher share the client core; the server core stays for the server.
   execFileSync('taskset', ['-a', '-p', '-c', CLIENT_CPU, String(process.pid)], { stdio: 'ignore' });
-  if (process.getuid?.() === 0) {
-    os.setPriority(NICE);
-    // With autogroup scheduling, nice only ranks tasks inside one session; give this
-    // session's group the same priority so that other sessions' work does not halve the cores.
-    try { writeFileSync('/proc/self/autogroup', String(NICE)); } catch { /* no autogroup */ }
-  }
-  for (const sig of ['SIGINT', 'SIGTERM']) {
-    process.once(sig, () => {
-      // SIGTERM first: nginx's master then stops its worker too.
-      for (const c of children) c.kill('SIGTERM');
-      console.error(`bench: ${sig}, stopping ${children.size} child processes`);
-      setTimeout(() => {
-        for (const c of children) c.kill('SIGKILL');
-        process.exit(130);
-      }, 2_000);
-    });
-  }
+  benchProcessSetup();
   if (opts.fanoutConns && !opts.conns.includes(opts.fanoutConns)) opts.conns = [...opts.conns, opts.fanoutConns].sort((a, b) => a - b);
   buildLoadgen();
   if (opts.servers.some((s) => s.startsWith('herald')) && !existsSync(path.join(path.dirname(path.dirname(HERALD_BIN)), 'dist'))) {

@@ -179,7 +179,7 @@ export function argsLayer(argv: readonly string[], problems: string[], commandFl
  * option path (the schema would reject them too, without a suggestion).
  */
 function dropUnknownKeys(obj: ConfigInput, prefix: string, problems: string[], where: string): void {
-  const paths = OPTIONS.map((o) => o.path);
+  const paths: readonly string[] = OPTIONS.map((o) => o.path);
   for (const key of Object.keys(obj)) {
     const path = prefix + key;
     if (paths.includes(path)) continue;

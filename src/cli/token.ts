@@ -5,17 +5,17 @@
  */
 import { SignJWT } from 'jose';
 import type { HeraldConfig } from '../index.js';
+import { USER_ID_RE, USER_ID_RULE } from '../core/user-id.js';
 
 /** Default token lifetime, seconds (one day). */
 const DEFAULT_TOKEN_TTL_S = 86_400;
-const USER_RE = /^[A-Za-z0-9_.@-]{1,128}$/;
 
 /** Mint the token; returns the exit code (2 with a message on stderr for bad input). */
 export async function runToken(config: HeraldConfig, flags: Readonly<Record<string, string | boolean>>): Promise<number> {
   const problems: string[] = [];
   const user = typeof flags.user === 'string' ? flags.user : undefined;
   if (!user) problems.push("--user: required (the token's sub claim)");
-  else if (!USER_RE.test(user)) problems.push(`--user: "${user}" is not a valid user id (A-Z a-z 0-9 _ . @ -, 1-128 chars)`);
+  else if (!USER_ID_RE.test(user)) problems.push(`--user: "${user}" is not a valid user id: ${USER_ID_RULE}`);
   const ttlText = typeof flags.ttl === 'string' ? flags.ttl : String(DEFAULT_TOKEN_TTL_S);
   const ttl = Number(ttlText);
   if (!Number.isSafeInteger(ttl) || ttl < 1) problems.push(`--ttl: expected a positive number of seconds, got "${ttlText}"`);

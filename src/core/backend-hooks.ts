@@ -8,7 +8,7 @@
  */
 import { createHmac } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
-import type { BackendConfig } from './config-backend.js';
+import type { BackendConfig } from './config.js';
 import { HeraldError, TimeoutError, toHeraldError } from './errors.js';
 import type { Logger } from './logger.js';
 import { parsePeerJson } from '../protocol/json.js';

@@ -62,8 +62,11 @@ export const nchanRouteSchema = z
   })
   .strict();
 
-/** A configured route as given. */
-export type NchanRouteConfig = z.infer<typeof nchanRouteSchema>;
+/** A configured route as given (read-only, like the whole resolved configuration). */
+export type NchanRouteConfig = Readonly<Omit<z.infer<typeof nchanRouteSchema>, 'types' | 'allowOrigin'>> & {
+  readonly types?: readonly NchanSubscriberType[];
+  readonly allowOrigin?: readonly string[];
+};
 
 /** The default route set: `/pub/<id>`, `/sub/<id>[,<id>…]`, `/pubsub/<id>`, `/nchan_stub_status`. */
 export const DEFAULT_NCHAN_ROUTES: readonly NchanRouteConfig[] = [
@@ -72,12 +75,3 @@ export const DEFAULT_NCHAN_ROUTES: readonly NchanRouteConfig[] = [
   { path: '/pubsub/', role: 'pubsub' },
   { path: '/nchan_stub_status', role: 'status' },
 ];
-
-/** The `nchan` section of the configuration. */
-export interface NchanConfig {
-  readonly enabled: boolean;
-  readonly routes: readonly NchanRouteConfig[];
-  /** Who may publish, delete and read channel info: as the server API (the key when set, else loopback trust; default), key holders only, or anyone. */
-  readonly publishAccess: 'loopback-or-key' | 'key' | 'any';
-  readonly hookTimeoutMs: number;
-}

@@ -17,13 +17,6 @@ export const DEFAULT_CONNECTIONS_PER_IP_PER_SECOND = 50;
 /** Default open sessions per user on one node. */
 export const DEFAULT_MAX_CONNECTIONS_PER_USER = 100;
 
-/** The `tls` section: PEM files served on the listen port ("" = plain HTTP). */
-export interface TlsConfig {
-  readonly certFile: string;
-  readonly keyFile: string;
-  readonly watchIntervalMs: number;
-}
-
 /** An IP address or an `address/prefix` CIDR block. */
 export const addressOrCidr = z.string().refine((s) => {
   const [addr, bits, ...rest] = s.split('/');
@@ -63,7 +56,7 @@ export interface ExposureConfig {
   readonly dev: boolean;
   readonly devAllowUnsafe: boolean;
   readonly trustLoopback?: boolean;
-  readonly tls: TlsConfig;
+  readonly tls: { readonly certFile: string; readonly keyFile: string };
   readonly auth: { readonly hmacSecret?: string; readonly publicKeys: readonly string[]; readonly jwksFile?: string };
 }
 

@@ -5,7 +5,7 @@
  * Durations are integer milliseconds, sizes are bytes.
  */
 import { z } from 'zod';
-import { DEFAULT_NCHAN_HOOK_TIMEOUT_MS, DEFAULT_NCHAN_ROUTES, type NchanConfig, nchanRouteSchema } from './config-nchan.js';
+import { DEFAULT_NCHAN_HOOK_TIMEOUT_MS, DEFAULT_NCHAN_ROUTES, nchanRouteSchema } from './config-nchan.js';
 import * as B from './config-backend.js';
 import * as S from './config-security.js';
 import { userIdSchema } from './user-id.js';
@@ -40,6 +40,10 @@ export const DEFAULT_XMPP_MAX_STANZA_SIZE = 65_536;
 export const DEFAULT_REDIS_PREFIX = 'herald:';
 /** Default STOMP heart-beat interval. */
 export const DEFAULT_STOMP_HEARTBEAT_MS = 10_000;
+/** Default node heartbeat interval in the Redis node registry; an entry lives three intervals. */
+export const DEFAULT_NODE_HEARTBEAT_MS = 2_000;
+/** Default lifetime of a Redis session-registry entry without a refresh. */
+export const DEFAULT_SESSION_TTL_MS = 30_000;
 /** Most STOMP work queues per node. */
 export const DEFAULT_STOMP_MAX_QUEUES = 1_000;
 /** Most bytes held by the STOMP work queues of one node (64 MiB). */
@@ -62,10 +66,10 @@ const namespaceSchema = z
   .strict();
 
 /** One configuration option. */
-export interface OptionSpec {
+export interface OptionSpec<P extends string = string, S extends z.ZodType = z.ZodType> {
   /** Dotted path in the config object, e.g. `limits.maxConnections`. */
-  readonly path: string;
-  readonly schema: z.ZodType;
+  readonly path: P;
+  readonly schema: S;
   readonly default: unknown;
   /** One line for `--help` and the README. */
   readonly doc: string;
@@ -73,10 +77,16 @@ export interface OptionSpec {
 
 const hookPath = z.string().regex(/^(\/[^?#]*)?$/, 'a path starting with / (or "" = off)');
 
-const opt = (path: string, schema: z.ZodType, def: unknown, doc: string): OptionSpec => ({ path, schema, default: def, doc });
+/** An option; its default must be a value of its schema's output type. */
+const opt = <P extends string, S extends z.ZodType>(path: P, schema: S, def: DeepReadonly<z.output<S>> | undefined, doc: string): OptionSpec<P, S> => ({
+  path,
+  schema,
+  default: def,
+  doc,
+});
 
 /** Every option Herald understands. */
-export const OPTIONS: readonly OptionSpec[] = [
+export const OPTIONS = [
   opt('host', z.string().min(1), DEFAULT_HOST, 'Address to listen on. Anything but loopback requires apiKey.'),
   opt('port', z.number().int().min(0).max(65535), DEFAULT_PORT, 'TCP port for every transport, the API and the pages (0 = any free port).'),
   opt('dataDir', z.string().min(1), './data', 'Directory for embedded data files (SQLite IM store; token revocations of a single node).'),
@@ -424,11 +434,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     undefined,
     'URL clients use to reach this node, announced to the dispatcher (default: the listen address).',
   ),
-  opt('cluster.heartbeatMs', z.number().int().min(100), 2_000, 'Node heartbeat interval in the Redis node registry; a node missing three beats is dead.'),
+  opt(
+    'cluster.heartbeatMs',
+    z.number().int().min(100),
+    DEFAULT_NODE_HEARTBEAT_MS,
+    'Node heartbeat interval in the Redis node registry; a node missing three beats is dead.',
+  ),
   opt(
     'cluster.sessionTtlMs',
     z.number().int().min(300),
-    30_000,
+    DEFAULT_SESSION_TTL_MS,
     'Lifetime of a session entry in the Redis session registry without a refresh (refreshed every third); sessions of a crashed node drop out within it.',
   ),
   opt(
@@ -448,131 +463,33 @@ export const OPTIONS: readonly OptionSpec[] = [
   opt('web.chat', z.boolean().optional(), undefined, 'Serve the demo web chat at / (default: on in development mode only).'),
   opt('web.admin', z.boolean(), true, 'Serve the admin dashboard at /admin (protected like /api: API key, or loopback when no key is set).'),
   opt('web.root', z.string(), '', 'Directory holding chat/ and admin/ ("" = the web/ folder of this installation).'),
-];
+] as const;
 
-/** Channel policy resolved for one channel. */
-export interface ChannelPolicy {
-  readonly historySize: number;
-  readonly historyTtlMs: number;
-  readonly allowPublish: boolean;
-  readonly joinLeave: boolean;
-  readonly requireToken: boolean;
-}
+type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
+type DeepReadonly<T> = T extends readonly (infer E)[] ? readonly DeepReadonly<E>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+/** The nested object a dotted option path stands for; an option that may be undefined is an optional key. */
+type Nest<P extends string, V> = P extends `${infer Head}.${infer Rest}`
+  ? { readonly [K in Head]: Nest<Rest, V> }
+  : undefined extends V
+    ? { readonly [K in P]?: V }
+    : { readonly [K in P]: V };
+/** Intersections of nested objects merged into one plain object type (for readable hover types). */
+type Merge<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]: Merge<T[K]> } : T;
+type OptionTree<O> = UnionToIntersection<O extends OptionSpec<infer P, infer S> ? Nest<P, DeepReadonly<z.output<S>>> : never>;
 
-/** Namespace override as configured. */
-export type NamespaceConfig = { readonly name: string } & Partial<ChannelPolicy>;
-
-/** The validated, frozen configuration. */
-export interface HeraldConfig {
-  readonly host: string;
-  readonly port: number;
-  readonly dataDir: string;
-  readonly apiKey?: string;
-  readonly dev: boolean;
-  readonly devAllowUnsafe: boolean;
-  /** Undefined: follow `dev`. */
-  readonly trustLoopback?: boolean;
-  readonly trustedProxies: readonly string[];
-  readonly allowedHosts: readonly string[];
-  readonly allowedOrigins: readonly string[];
-  readonly tls: S.TlsConfig;
-  readonly logLevel: string;
-  readonly logFormat: 'auto' | 'json' | 'pretty';
-  readonly auth: {
-    readonly hmacSecret?: string;
-    readonly publicKeys: readonly string[];
-    readonly jwksFile?: string;
-    readonly jwksUrl?: string;
-    readonly audience?: string;
-    readonly issuer?: string;
-  };
-  readonly channels: ChannelPolicy;
-  readonly namespaces: readonly NamespaceConfig[];
-  readonly limits: {
-    readonly maxConnections: number;
-    readonly maxMessageBytes: number;
-    readonly maxChannelsPerConnection: number;
-    readonly maxChannelNameLength: number;
-    readonly maxOutboundBytes: number;
-    readonly maxHistoryRead: number;
-    readonly commandsPerSecond: number;
-    readonly maxConnectionsPerIp: number;
-    readonly connectionsPerIpPerSecond: number;
-    readonly maxConnectionsPerUser: number;
-    readonly perIpExempt: readonly string[];
-  };
-  readonly timing: {
-    readonly pingIntervalMs: number;
-    readonly connectTimeoutMs: number;
-    readonly longPollTimeoutMs: number;
-    readonly streamKeepAliveMs: number;
-    readonly sendTimeoutMs: number;
-    readonly requestTimeoutMs: number;
-    readonly shutdownTimeoutMs: number;
-  };
-  readonly im: {
-    readonly storePath: string;
-    readonly storeSync: 'full' | 'normal';
-    readonly maxPayloadBytes: number;
-    readonly recallWindowMs: number;
-    readonly maxGroupSize: number;
-    readonly largeGroupThreshold: number;
-    readonly redeliveryTimeoutMs: number;
-    readonly sendsPerSecond: number;
-    readonly typingPerSecond: number;
-    readonly presenceGraceMs: number;
-    readonly syncLimit: number;
-  };
-  readonly nchan: NchanConfig;
-  readonly stomp: {
-    readonly enabled: boolean;
-    readonly path: string;
-    readonly maxFrameBytes: number;
-    readonly maxHeaders: number;
-    readonly heartbeatMs: number;
-    readonly queueMaxLength: number;
-    readonly maxQueues: number;
-    readonly maxQueuedBytes: number;
-  };
-  readonly xmpp: {
-    readonly enabled: boolean;
-    readonly path: string;
-    readonly tcpPort?: number;
-    readonly domain: string;
-    readonly maxStanzaSize: number;
-    readonly maxDepth: number;
-    readonly maxAttributes: number;
-    readonly resumeTimeoutMs: number;
-  };
-  readonly redis: {
-    readonly url?: string;
-    readonly prefix: string;
-  };
-  readonly database: {
-    readonly url?: string;
-    readonly schema: string;
-    readonly poolSize: number;
-  };
-  readonly workers: number;
-  readonly cluster: {
-    readonly advertiseUrl?: string;
-    readonly heartbeatMs: number;
-    /** Session registry entry lifetime without a refresh, ms. */
-    readonly sessionTtlMs: number;
-    readonly drainWindowMs: number;
-  };
-  readonly dispatch: {
-    readonly strategy: 'hash' | 'load';
-    readonly backups: number;
-  };
-  readonly backend: B.BackendConfig;
-  readonly web: {
-    /** Undefined: follow `dev`. */
-    readonly chat?: boolean;
-    readonly admin: boolean;
-    readonly root: string;
-  };
-}
+/**
+ * The validated, frozen configuration. Derived from OPTIONS: one option row is one field, typed by
+ * its schema's output, so the table and the type cannot drift apart.
+ */
+export type HeraldConfig = Merge<OptionTree<(typeof OPTIONS)[number]>>;
+/** The `tls` section: PEM files served on the listen port ("" = plain HTTP). */
+export type TlsConfig = HeraldConfig['tls'];
+/** The `nchan` section. */
+export type NchanConfig = HeraldConfig['nchan'];
+/** The `backend` section. */
+export type BackendConfig = HeraldConfig['backend'];
+/** Channel policy resolved for one channel (the `channels` defaults, or a namespace's overrides over them). */
+export type ChannelPolicy = HeraldConfig['channels'];
 
 /** Partial config as given by a file, env or flags (validated later). */
 export type ConfigInput = Record<string, unknown>;
@@ -696,16 +613,4 @@ function deepFreeze<T>(v: T): T {
     Object.freeze(v);
   }
   return v;
-}
-
-/** Resolve the channel policy for a namespace (undefined = the default policy). */
-export function policyFor(cfg: HeraldConfig, namespace: string | undefined): ChannelPolicy {
-  if (namespace === undefined) return cfg.channels;
-  const ns = cfg.namespaces.find((n) => n.name === namespace);
-  return ns ? { ...cfg.channels, ...stripName(ns) } : cfg.channels;
-}
-
-function stripName(ns: NamespaceConfig): Partial<ChannelPolicy> {
-  const { name: _name, ...rest } = ns;
-  return rest;
 }

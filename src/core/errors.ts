@@ -77,19 +77,9 @@ export class InvalidArgumentError extends HeraldError {
   override name = 'InvalidArgumentError';
 }
 
-/** The peer violated the protocol (malformed frame, unknown command). */
-export class ProtocolError extends HeraldError {
-  override name = 'ProtocolError';
-}
-
 /** The caller lacks the credentials or permission. */
 export class UnauthorizedError extends HeraldError {
   override name = 'UnauthorizedError';
-}
-
-/** The resource or connection is closed. */
-export class ClosedError extends HeraldError {
-  override name = 'ClosedError';
 }
 
 /** An operation did not finish in time. */

@@ -32,9 +32,6 @@ export interface NodeRegistry {
   close(): Promise<void>;
 }
 
-/** Default heartbeat interval of node announcements, ms; an entry lives three intervals. */
-export const DEFAULT_HEARTBEAT_MS = 2_000;
-
 /** Announces one node on a heartbeat until stopped. Failures are logged and retried on the next beat. */
 export class NodeHeartbeat {
   readonly #registry: NodeRegistry;

@@ -11,7 +11,8 @@
 import { randomUUID } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
 import { signBody } from './backend-hooks.js';
-import type { BackendConfig, WebhookEventType } from './config-backend.js';
+import type { WebhookEventType } from './config-backend.js';
+import type { BackendConfig } from './config.js';
 import { HeraldError } from './errors.js';
 import type { Logger } from './logger.js';
 

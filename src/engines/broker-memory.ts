@@ -2,6 +2,11 @@
  * In-process broker: history in memory, fan-out by direct call. One process only; history and
  * epochs are lost on restart (each channel gets a new epoch, so clients learn of the gap).
  * Control messages go straight back to this node; there is no other node to retain them for.
+ *
+ * Expired publications are dropped, and idle unsubscribed channels forgotten, by a once-a-second
+ * sweep that visits only the channels due then: each channel with something that can expire is
+ * filed under the second of its next check. A node holding many quiet channels (one inbox per
+ * user) spends nothing on them per second.
  */
 import {
   type Broker,
@@ -38,12 +43,29 @@ const SWEEP_INTERVAL_MS = 1_000;
 /** An unsubscribed channel with no kept publications is forgotten after this idle time, ms. */
 export const CHANNEL_IDLE_MS = 60_000;
 
+/** Options of `new MemoryBroker()`. */
+export interface MemoryBrokerOptions {
+  /** Idle time after which an unsubscribed channel with no kept publications is forgotten, ms. */
+  readonly channelIdleMs?: number;
+}
+
 /** The in-memory broker. */
 export class MemoryBroker implements Broker {
   #handler: BrokerHandler | undefined;
   readonly #channels = new Map<string, ChannelState>();
   readonly #subscribed = new Set<string>();
+  readonly #idleMs: number;
+  /** Unix second → channels whose next check is due in it. */
+  readonly #due = new Map<number, Set<string>>();
+  /** Channel → the second it is filed under in `#due`. */
+  readonly #dueAt = new Map<string, number>();
+  /** The first second not swept yet. */
+  #swept = Math.floor(Date.now() / 1000);
   #sweeper: NodeJS.Timeout | undefined;
+
+  constructor(options: MemoryBrokerOptions = {}) {
+    this.#idleMs = options.channelIdleMs ?? CHANNEL_IDLE_MS;
+  }
 
   async start(handler: BrokerHandler): Promise<void> {
     this.#handler = handler;
@@ -62,6 +84,7 @@ export class MemoryBroker implements Broker {
       this.#compact(st);
     }
     st.touched = now;
+    this.#schedule(channel, st);
     if (this.#subscribed.has(channel)) this.#handler?.onPublication(pub);
     return pub;
   }
@@ -72,6 +95,8 @@ export class MemoryBroker implements Broker {
 
   async unsubscribe(channel: string): Promise<void> {
     this.#subscribed.delete(channel);
+    const st = this.#channels.get(channel);
+    if (st) this.#schedule(channel, st);
   }
 
   async history(channel: string, query: HistoryQuery): Promise<HistoryResult> {
@@ -79,6 +104,7 @@ export class MemoryBroker implements Broker {
     const st = this.#state(channel, now);
     st.touched = now;
     this.#expire(st, now);
+    this.#schedule(channel, st);
     const live = st.buffer.length - st.head;
     const oldest = live > 0 ? st.buffer[st.head]!.pub.offset : st.offset + 1;
     const position = { epoch: st.epoch, offset: st.offset };
@@ -105,6 +131,7 @@ export class MemoryBroker implements Broker {
 
   async deleteChannel(channel: string): Promise<boolean> {
     const existed = this.#channels.delete(channel);
+    this.#unschedule(channel);
     this.#handler?.onChannelDeleted(channel);
     return existed;
   }
@@ -126,6 +153,8 @@ export class MemoryBroker implements Broker {
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#channels.clear();
     this.#subscribed.clear();
+    this.#due.clear();
+    this.#dueAt.clear();
   }
 
   #state(channel: string, now: number): ChannelState {
@@ -154,11 +183,58 @@ export class MemoryBroker implements Broker {
    * node and were idle for CHANNEL_IDLE_MS. A forgotten channel starts a new epoch when used
    * again, so a client resuming from the old one is told its position could not be recovered.
    */
+  /** When `channel` next needs a look, ms since the epoch; undefined when nothing can change by itself. */
+  #nextCheck(channel: string, st: ChannelState): number | undefined {
+    if (st.head < st.buffer.length) {
+      const expires = st.buffer[st.head]!.expires;
+      return expires === Infinity ? undefined : expires;
+    }
+    return this.#subscribed.has(channel) ? undefined : st.touched + this.#idleMs;
+  }
+
+  /**
+   * File `channel` under the second of its next check. A check already filed earlier stays: it
+   * finds the channel's current state and files it again, so publications only cost a lookup.
+   */
+  #schedule(channel: string, st: ChannelState): void {
+    const next = this.#nextCheck(channel, st);
+    if (next === undefined) return;
+    const second = Math.max(Math.ceil(next / 1000), this.#swept);
+    const filed = this.#dueAt.get(channel);
+    if (filed !== undefined && filed <= second) return;
+    this.#unschedule(channel);
+    let bucket = this.#due.get(second);
+    if (!bucket) this.#due.set(second, (bucket = new Set()));
+    bucket.add(channel);
+    this.#dueAt.set(channel, second);
+  }
+
+  #unschedule(channel: string): void {
+    const second = this.#dueAt.get(channel);
+    if (second === undefined) return;
+    this.#dueAt.delete(channel);
+    const bucket = this.#due.get(second);
+    bucket?.delete(channel);
+    if (bucket?.size === 0) this.#due.delete(second);
+  }
+
+  /** Check the channels due up to `now`: drop what expired, forget idle channels, file the rest again. */
   #sweep(now: number): void {
-    for (const [name, st] of this.#channels) {
-      if (st.head < st.buffer.length) this.#expire(st, now);
-      if (st.head === st.buffer.length && now - st.touched > CHANNEL_IDLE_MS && !this.#subscribed.has(name)) {
-        this.#channels.delete(name);
+    const from = this.#swept;
+    const to = Math.floor(now / 1000);
+    // Checks filed during this pass land after it.
+    this.#swept = to + 1;
+    for (let second = from; second <= to; second++) {
+      const bucket = this.#due.get(second);
+      if (!bucket) continue;
+      this.#due.delete(second);
+      for (const name of bucket) {
+        this.#dueAt.delete(name);
+        const st = this.#channels.get(name);
+        if (!st) continue;
+        this.#expire(st, now);
+        if (st.head === st.buffer.length && now - st.touched > this.#idleMs && !this.#subscribed.has(name)) this.#channels.delete(name);
+        else this.#schedule(name, st);
       }
     }
   }

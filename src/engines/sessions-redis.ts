@@ -9,12 +9,10 @@
  */
 import type { Redis } from 'ioredis';
 import { type Logger, SILENT_LOGGER } from '../core/logger.js';
-import { DEFAULT_REDIS_PREFIX } from '../core/config.js';
+import { DEFAULT_REDIS_PREFIX, DEFAULT_SESSION_TTL_MS } from '../core/config.js';
 import { type SessionEntry, type SessionRegistry, sortEntries } from '../core/sessions.js';
 import { LazyRedis } from './redis-lazy.js';
 
-/** Default lifetime of a session entry without a refresh, ms. */
-export const DEFAULT_SESSION_TTL_MS = 30_000;
 /** Users written per script call. */
 const WRITE_BATCH = 500;
 

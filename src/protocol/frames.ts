@@ -66,11 +66,6 @@ export function validateParams<T>(schema: z.ZodType<T>, params: unknown): { ok: 
   return { ok: false, message: r.error.issues.map((i) => `${i.path.join('.') || 'params'}: ${i.message}`).join('; ') };
 }
 
-/** Encode a reply frame. */
-export function encodeResult(id: number | undefined, result: unknown): string {
-  return JSON.stringify({ id, result });
-}
-
 /** Wire form of an error. */
 export interface WireError {
   readonly code: number;

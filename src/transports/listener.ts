@@ -11,7 +11,7 @@ import { readFileSync, type Stats, unwatchFile, watchFile } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createSecureContext } from 'node:tls';
-import type { TlsConfig } from '../core/config-security.js';
+import type { TlsConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 
 /** A listening server and its TLS state. */

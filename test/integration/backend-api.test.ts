@@ -5,62 +5,36 @@
  * unauthorized input to every new command and endpoint.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
-import { type ExampleBackend, startBackend } from '../../examples/backend.js';
-import type { HeraldServer } from '../../src/index.js';
+import { describe, test } from 'node:test';
+import { useBackendServer } from '../helpers/backend-fixture.js';
 import { WsClient } from '../helpers/clients.js';
-import { startServer, waitFor, wsUrl } from '../helpers/server.js';
+import { waitFor, wsUrl } from '../helpers/server.js';
 import { signToken, TEST_SECRET } from '../helpers/tokens.js';
 
 const KEY = 'backend-api-key-0123456789';
 
 describe('client → backend and the server API additions', () => {
-  let backend: ExampleBackend;
-  let server: HeraldServer;
-  let dir: string;
-  const clients: WsClient[] = [];
-  const open = async (params: Record<string, unknown>): Promise<WsClient> => {
-    const c = await WsClient.connected(wsUrl(server), params);
-    clients.push(c);
-    return c;
-  };
+  const fx = useBackendServer('backend-api', {}, (url) => ({
+    dev: true,
+    // Bare names and tokens side by side, on purpose: the tests use both kinds of identity.
+    devAllowUnsafe: true,
+    apiKey: KEY,
+    auth: { hmacSecret: TEST_SECRET },
+    limits: { maxMessageBytes: 4096 },
+    im: { presenceGraceMs: 50 },
+    backend: { url: `${url}/herald`, rpcTimeoutMs: 700, webhookUrl: `${url}/webhook`, webhookIntervalMs: 10 },
+  }));
+  const { open } = fx;
   const api = async (method: string, path: string, body?: unknown, key: string | null = KEY): Promise<{ status: number; body: any }> => {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (key) headers.authorization = `apikey ${key}`;
-    const res = await fetch(`${server.url()}/api/${path}`, {
+    const res = await fetch(`${fx.server.url()}/api/${path}`, {
       method,
       headers,
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     return { status: res.status, body: await res.json() };
   };
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'herald-backend-api-'));
-    backend = await startBackend();
-    server = await startServer({
-      dev: true,
-      // Bare names and tokens side by side, on purpose: the tests use both kinds of identity.
-      devAllowUnsafe: true,
-      apiKey: KEY,
-      auth: { hmacSecret: TEST_SECRET },
-      limits: { maxMessageBytes: 4096 },
-      im: { storePath: join(dir, 'im.db'), presenceGraceMs: 50 },
-      backend: { url: `${backend.url}/herald`, rpcTimeoutMs: 700, webhookUrl: `${backend.url}/webhook`, webhookIntervalMs: 10 },
-    });
-    await server.im.ready();
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) await c.close();
-  });
-  after(async () => {
-    await server.close();
-    await backend.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
 
   test('rpc: the backend answer comes back to the caller, with its user', async () => {
     const c = await open({ user: 'rpc-ann' });
@@ -84,7 +58,7 @@ describe('client → backend and the server API additions', () => {
   });
 
   test('rpc and send over HTTP POST /connection/command too', async () => {
-    const res = await fetch(`${server.url()}/connection/command?user=rpc-http`, {
+    const res = await fetch(`${fx.server.url()}/connection/command?user=rpc-http`, {
       method: 'POST',
       body: JSON.stringify({ id: 1, cmd: 'rpc', method: 'echo', data: 'hi' }),
     });
@@ -101,16 +75,16 @@ describe('client → backend and the server API additions', () => {
     assert.equal((await c.command('send', { data: 1, to: 'x' })).error?.name, 'HERALD_ERR_BAD_REQUEST');
     c.send({ id: 99, cmd: 'rpc', method: 'echo', data: 'x'.repeat(5000) });
     assert.equal((await c.closed).code, 1009);
-    const anon = await WsClient.open(wsUrl(server));
-    clients.push(anon);
+    const anon = await WsClient.open(wsUrl(fx.server));
+    fx.track(anon);
     assert.equal((await anon.command('rpc', { method: 'echo' })).error?.name, 'HERALD_ERR_NOT_CONNECTED');
   });
 
   test('send: a fire-and-forget message reaches the backend as a client.message webhook', async () => {
     const c = await open({ user: 'send-ann' });
     assert.deepEqual(await c.ok('send', { data: { hello: 'backend' } }), {});
-    await waitFor(() => backend.events.some((e) => e.type === 'client.message' && e.data.user === 'send-ann'), 3_000, 'client.message');
-    const ev = backend.events.find((e) => e.type === 'client.message' && e.data.user === 'send-ann')!;
+    await waitFor(() => fx.backend.events.some((e) => e.type === 'client.message' && e.data.user === 'send-ann'), 3_000, 'client.message');
+    const ev = fx.backend.events.find((e) => e.type === 'client.message' && e.data.user === 'send-ann')!;
     assert.deepEqual(ev.data.data, { hello: 'backend' });
   });
 
@@ -176,7 +150,7 @@ describe('client → backend and the server API additions', () => {
     const other = await open({ user: 'kick-not' });
     const hello = await a1.command('ping', {});
     assert.equal(hello.error, undefined);
-    const clientId = (await (await WsClient.open(wsUrl(server))).command('connect', { user: 'kick-one' })).result.client as string;
+    const clientId = (await (await WsClient.open(wsUrl(fx.server))).command('connect', { user: 'kick-one' })).result.client as string;
     const one = await api('POST', 'disconnect', { client: clientId });
     assert.deepEqual(one.body, { disconnected: 1, nodes: 1 });
     const all = await api('POST', 'disconnect', { user: 'kick-me', reason: 'bye' });
@@ -193,11 +167,11 @@ describe('client → backend and the server API additions', () => {
     await open({ user: 'sess-bob' });
     // A long-poll of the same user waits meanwhile.
     const ac = new AbortController();
-    const polling = fetch(`${server.url()}/connection/poll?channel=sess-news&user=sess-ann`, { signal: ac.signal }).then(
+    const polling = fetch(`${fx.server.url()}/connection/poll?channel=sess-news&user=sess-ann`, { signal: ac.signal }).then(
       (r) => r.body?.cancel(),
       () => undefined,
     );
-    await waitFor(() => server.core.hub.connectionsByTransport()['long-poll'] === 1, 3_000, 'the long-poll');
+    await waitFor(() => fx.server.core.hub.connectionsByTransport()['long-poll'] === 1, 3_000, 'the long-poll');
     const listed = await api('GET', 'users/sess-ann/sessions');
     assert.equal(listed.status, 200);
     assert.equal(listed.body.user, 'sess-ann');
@@ -235,8 +209,8 @@ describe('client → backend and the server API additions', () => {
     assert.deepEqual(r.body, { disconnected: 1, nodes: 1 });
     assert.equal((await c1.closed).code, 3500);
     assert.deepEqual(await c2.ok('ping'), {});
-    const again = await WsClient.open(wsUrl(server));
-    clients.push(again);
+    const again = await WsClient.open(wsUrl(fx.server));
+    fx.track(again);
     const refused = await again.command('connect', { token: t1 });
     assert.equal(refused.error?.name, 'HERALD_ERR_TOKEN_REVOKED');
     assert.equal((await again.closed).code, 3500);
@@ -245,7 +219,7 @@ describe('client → backend and the server API additions', () => {
     const all = await api('POST', 'revoke', { user: 'rev-ann', issuedBefore: cutoff });
     assert.equal(all.body.disconnected, 1);
     assert.equal((await c2.closed).code, 3500);
-    const sse = await fetch(`${server.url()}/connection/sse?channel=news&token=${encodeURIComponent(t2)}`);
+    const sse = await fetch(`${fx.server.url()}/connection/sse?channel=news&token=${encodeURIComponent(t2)}`);
     assert.equal(sse.status, 401);
     await sse.body?.cancel();
   });

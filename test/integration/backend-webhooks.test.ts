@@ -5,59 +5,34 @@
  * the bounded queue drops (and counts) what does not fit.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
-import { type ExampleBackend, type ReceivedEvent, startBackend, verifySignature } from '../../examples/backend.js';
-import type { HeraldServer } from '../../src/index.js';
+import { describe, test } from 'node:test';
+import { type ReceivedEvent, startBackend, verifySignature } from '../../examples/backend.js';
+import { useBackendServer } from '../helpers/backend-fixture.js';
 import { WsClient } from '../helpers/clients.js';
 import { startServer, waitFor, wsUrl } from '../helpers/server.js';
 
 const SECRET = 'webhook-secret-0123456789';
 
 describe('webhooks', () => {
-  let backend: ExampleBackend;
-  let server: HeraldServer;
-  let dir: string;
-  const clients: WsClient[] = [];
-  const open = async (user: string): Promise<WsClient> => {
-    const c = await WsClient.connected(wsUrl(server), { user });
-    clients.push(c);
-    return c;
-  };
+  const fx = useBackendServer('webhooks', { secret: SECRET }, (url) => ({
+    dev: true,
+    im: { presenceGraceMs: 50 },
+    backend: {
+      webhookUrl: `${url}/webhook`,
+      secret: SECRET,
+      webhookIntervalMs: 20,
+      webhookBatchSize: 50,
+      webhookRetryMinMs: 50,
+      webhookRetryMaxMs: 200,
+    },
+  }));
+  const { open } = fx;
   const find = (type: string, pred: (e: ReceivedEvent) => boolean = () => true): ReceivedEvent | undefined =>
-    backend.events.find((e) => e.type === type && pred(e));
+    fx.backend.events.find((e) => e.type === type && pred(e));
   const waitEvent = async (type: string, pred: (e: ReceivedEvent) => boolean = () => true): Promise<ReceivedEvent> => {
     await waitFor(() => find(type, pred) !== undefined, 5_000, `webhook ${type}`);
     return find(type, pred)!;
   };
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'herald-webhooks-'));
-    backend = await startBackend({ secret: SECRET });
-    server = await startServer({
-      dev: true,
-      im: { storePath: join(dir, 'im.db'), presenceGraceMs: 50 },
-      backend: {
-        webhookUrl: `${backend.url}/webhook`,
-        secret: SECRET,
-        webhookIntervalMs: 20,
-        webhookBatchSize: 50,
-        webhookRetryMinMs: 50,
-        webhookRetryMaxMs: 200,
-      },
-    });
-    await server.im.ready();
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) await c.close();
-  });
-  after(async () => {
-    await server.close();
-    await backend.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
 
   test('connect, subscribe, unsubscribe and disconnect arrive signed, with unique ids', async () => {
     const c = await open('hook-ann');
@@ -70,13 +45,13 @@ describe('webhooks', () => {
     await waitEvent('unsubscribe', (e) => e.data.user === 'hook-ann' && e.data.channel === 'news');
     const disc = await waitEvent('disconnect', (e) => e.data.user === 'hook-ann');
     assert.equal(disc.data.client, conn.data.client);
-    assert.equal(new Set(backend.events.map((e) => e.id)).size, backend.events.length);
-    assert.equal(backend.stats.badSignatures, 0);
+    assert.equal(new Set(fx.backend.events.map((e) => e.id)).size, fx.backend.events.length);
+    assert.equal(fx.backend.stats.badSignatures, 0);
   });
 
   test('an SSE session reports connect and disconnect with its channels', async () => {
     const ac = new AbortController();
-    const res = await fetch(`${server.url()}/connection/sse?user=hook-sse&channel=news`, { signal: ac.signal });
+    const res = await fetch(`${fx.server.url()}/connection/sse?user=hook-sse&channel=news`, { signal: ac.signal });
     assert.equal(res.status, 200);
     const conn = await waitEvent('connect', (e) => e.data.user === 'hook-sse');
     assert.equal(conn.data.transport, 'sse');
@@ -89,12 +64,12 @@ describe('webhooks', () => {
 
   test('Nchan subscribers are client sessions: counted as opened and closed, connect and disconnect reported (long-poll requests not)', async () => {
     const opened = async (): Promise<number> => {
-      const text = await (await fetch(`${server.url()}/metrics`)).text();
+      const text = await (await fetch(`${fx.server.url()}/metrics`)).text();
       return Number(/^herald_connections_opened_total\{transport="nchan-eventsource"\} (\d+)/m.exec(text)?.[1] ?? 0);
     };
     const before = await opened();
     const ac = new AbortController();
-    const res = await fetch(`${server.url()}/sub/hook-nchan`, { headers: { accept: 'text/event-stream' }, signal: ac.signal });
+    const res = await fetch(`${fx.server.url()}/sub/hook-nchan`, { headers: { accept: 'text/event-stream' }, signal: ac.signal });
     assert.equal(res.status, 200);
     const conn = await waitEvent('connect', (e) => e.data.transport === 'nchan-eventsource');
     assert.deepEqual(conn.data.channels, ['hook-nchan']);
@@ -103,14 +78,14 @@ describe('webhooks', () => {
     await res.body?.cancel().catch(() => undefined);
     const disc = await waitEvent('disconnect', (e) => e.data.client === conn.data.client);
     assert.deepEqual(disc.data.channels, ['hook-nchan']);
-    await waitFor(() => server.core.clients.admitted === 0, 3_000, 'the session closed');
+    await waitFor(() => fx.server.core.clients.admitted === 0, 3_000, 'the session closed');
     // A long-poll is one request of many: counted as a connection, not reported as a session.
     const poll = new AbortController();
-    const pending = fetch(`${server.url()}/sub/hook-nchan-poll`, { signal: poll.signal }).catch(() => undefined);
-    await waitFor(() => server.core.hub.connectionsByTransport()['nchan-longpoll'] === 1, 3_000, 'the long-poll waiting');
+    const pending = fetch(`${fx.server.url()}/sub/hook-nchan-poll`, { signal: poll.signal }).catch(() => undefined);
+    await waitFor(() => fx.server.core.hub.connectionsByTransport()['nchan-longpoll'] === 1, 3_000, 'the long-poll waiting');
     poll.abort();
     await pending;
-    await waitFor(() => server.core.clients.admitted === 0, 3_000, 'the long-poll closed');
+    await waitFor(() => fx.server.core.clients.admitted === 0, 3_000, 'the long-poll closed');
     assert.equal(
       find('connect', (e) => e.data.transport === 'nchan-longpoll'),
       undefined,
@@ -118,7 +93,7 @@ describe('webhooks', () => {
   });
 
   test('IM: message stored, presence changes, and "offline with unread" for an offline recipient', async () => {
-    await fetch(`${server.url()}/api/im/users`, {
+    await fetch(`${fx.server.url()}/api/im/users`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ users: [{ id: 'hook-off' }] }),
@@ -137,15 +112,15 @@ describe('webhooks', () => {
   });
 
   test('a backend answering 500 gets the same events again later: none lost, duplicates only by id', async () => {
-    const before = backend.events.length;
-    backend.failWebhooks(3);
+    const before = fx.backend.events.length;
+    fx.backend.failWebhooks(3);
     const users = ['r1', 'r2', 'r3', 'r4', 'r5'].map((u) => `hook-retry-${u}`);
     for (const u of users) await (await open(u)).close();
     await waitFor(() => users.every((u) => find('disconnect', (e) => e.data.user === u)), 8_000, 'all retried events');
-    const got = backend.events.slice(before).filter((e) => users.includes(String(e.data.user)));
+    const got = fx.backend.events.slice(before).filter((e) => users.includes(String(e.data.user)));
     assert.equal(got.filter((e) => e.type === 'connect').length, users.length);
     assert.equal(got.filter((e) => e.type === 'disconnect').length, users.length);
-    const metrics = await (await fetch(`${server.url()}/metrics`)).text();
+    const metrics = await (await fetch(`${fx.server.url()}/metrics`)).text();
     assert.match(metrics, /herald_webhook_events_total\{outcome="failed"\} [1-9]/);
     assert.match(metrics, /herald_webhook_events_total\{outcome="delivered"\} [1-9]/);
   });

@@ -5,15 +5,11 @@
  * HERALD_ERR_JSON_TOO_DEEP (400 / an error reply), and the node keeps serving.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
-import { type ExampleBackend, startBackend } from '../../examples/backend.js';
-import type { HeraldServer } from '../../src/index.js';
+import { describe, test } from 'node:test';
+import { useBackendServer } from '../helpers/backend-fixture.js';
 import { MAX_JSON_DEPTH } from '../../src/protocol/json.js';
 import { WsClient } from '../helpers/clients.js';
-import { chan, startServer, waitFor, wsUrl } from '../helpers/server.js';
+import { chan, waitFor } from '../helpers/server.js';
 
 const API_KEY = 'deep-json-api-key-0123456789';
 /** `depth` nested arrays around a number, as text. */
@@ -22,15 +18,13 @@ const nested = (depth: number): string => '['.repeat(depth) + '1' + ']'.repeat(d
 const deepFrame = (id: number, cmd: string, extra: string, depth: number): string => `{"id":${id},"cmd":"${cmd}",${extra}"data":${nested(depth)}}`;
 
 describe('deeply nested JSON', () => {
-  let backend: ExampleBackend;
-  let server: HeraldServer;
-  let dir: string;
-  const clients: WsClient[] = [];
-  const open = async (user: string): Promise<WsClient> => {
-    const c = await WsClient.connected(wsUrl(server), { user });
-    clients.push(c);
-    return c;
-  };
+  const fx = useBackendServer('deep-json', {}, (url) => ({
+    dev: true,
+    apiKey: API_KEY,
+    namespaces: [{ name: 'chat', allowPublish: true }],
+    backend: { webhookUrl: `${url}/webhook`, webhookIntervalMs: 20, webhookEvents: ['client.message'] },
+  }));
+  const { open } = fx;
   /** Send a raw frame and wait for the reply with that id. */
   const raw = (c: WsClient, id: number, text: string): Promise<any> =>
     new Promise((resolve) => {
@@ -45,46 +39,25 @@ describe('deeply nested JSON', () => {
       c.send(text);
     });
 
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'herald-deep-json-'));
-    backend = await startBackend({});
-    server = await startServer({
-      dev: true,
-      apiKey: API_KEY,
-      namespaces: [{ name: 'chat', allowPublish: true }],
-      im: { storePath: join(dir, 'im.db') },
-      backend: { webhookUrl: `${backend.url}/webhook`, webhookIntervalMs: 20, webhookEvents: ['client.message'] },
-    });
-    await server.im.ready();
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) await c.close();
-  });
-  after(async () => {
-    await server.close();
-    await backend.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
   test('a 20,000-deep `send` over WebSocket is refused and the node keeps delivering webhooks', async () => {
     const c = await open('deep-ws');
     const r = await raw(c, 7, deepFrame(7, 'send', '', 20_000));
     assert.equal(r.error?.name, 'HERALD_ERR_JSON_TOO_DEEP');
     // The session stays usable, and a normal send still reaches the backend.
     await c.ok('send', { data: { hello: 'after' } });
-    await waitFor(() => backend.events.some((e) => e.type === 'client.message' && (e.data.data as any)?.hello === 'after'), 5_000, 'webhook');
-    assert.ok(!backend.events.some((e) => e.type === 'client.message' && Array.isArray(e.data.data)), 'the deep event never reached the queue');
+    await waitFor(() => fx.backend.events.some((e) => e.type === 'client.message' && (e.data.data as any)?.hello === 'after'), 5_000, 'webhook');
+    assert.ok(!fx.backend.events.some((e) => e.type === 'client.message' && Array.isArray(e.data.data)), 'the deep event never reached the queue');
   });
 
   test('a 20,000-deep `send` over POST /connection/command answers 400', async () => {
-    const res = await fetch(`${server.url()}/connection/command?user=deep-http`, {
+    const res = await fetch(`${fx.server.url()}/connection/command?user=deep-http`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: deepFrame(1, 'send', '', 20_000),
     });
     assert.equal(res.status, 400);
     assert.equal(((await res.json()) as any).code, 'HERALD_ERR_JSON_TOO_DEEP');
-    const ok = await fetch(`${server.url()}/health`);
+    const ok = await fetch(`${fx.server.url()}/health`);
     assert.equal(ok.status, 200);
   });
 
@@ -109,7 +82,7 @@ describe('deeply nested JSON', () => {
 
   test('/api/publish with a deep body answers 400', async () => {
     const headers = { authorization: `apikey ${API_KEY}`, 'content-type': 'application/json' };
-    const res = await fetch(`${server.url()}/api/publish`, { method: 'POST', headers, body: `{"channel":"${chan('api')}","data":${nested(20_000)}}` });
+    const res = await fetch(`${fx.server.url()}/api/publish`, { method: 'POST', headers, body: `{"channel":"${chan('api')}","data":${nested(20_000)}}` });
     assert.equal(res.status, 400);
     assert.equal(((await res.json()) as any).code, 'HERALD_ERR_JSON_TOO_DEEP');
   });
@@ -117,7 +90,7 @@ describe('deeply nested JSON', () => {
   test('a deep JSON body published raw on an Nchan route reaches native history as text, not as a 500', async () => {
     const id = chan('nchan-deep');
     const body = nested(20_000);
-    const p = await fetch(`${server.url()}/pub/${id}`, {
+    const p = await fetch(`${fx.server.url()}/pub/${id}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `apikey ${API_KEY}` },
       body,

@@ -4,59 +4,30 @@
  * nothing is stored.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
-import type { HeraldServer } from '../../src/index.js';
+import { describe, test } from 'node:test';
 import { WsClient } from '../helpers/clients.js';
-import { ImPoll, ImWs } from '../helpers/im-clients.js';
-import { sleep, startServer, wsUrl } from '../helpers/server.js';
+import { ImPoll } from '../helpers/im-clients.js';
+import { useImServer } from '../helpers/im-fixture.js';
+import { sleep } from '../helpers/server.js';
 import { signToken, TEST_SECRET } from '../helpers/tokens.js';
 
 describe('IM bad input', () => {
-  let server: HeraldServer;
-  let url: string;
-  let dir: string;
-  const clients: ImWs[] = [];
-  let n = 0;
-  const names = (...base: string[]): string[] => {
-    n++;
-    return base.map((b) => `${b}${n}`);
-  };
-  const connect = async (user: string, opts: { token?: string; subscribe?: boolean } = {}): Promise<ImWs> => {
-    const c = await ImWs.connect(url, user, opts);
-    clients.push(c);
-    return c;
-  };
-  const head = async (user: string): Promise<number> => (await server.engines.imStore.cursor(user)).head;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'herald-im-bad-'));
-    server = await startServer({
-      dev: true,
-      // Bare names and tokens side by side, on purpose: the tests use both kinds of identity.
-      devAllowUnsafe: true,
-      auth: { hmacSecret: TEST_SECRET },
-      channels: { allowPublish: true },
-      im: { storePath: join(dir, 'im.db'), sendsPerSecond: 5, typingPerSecond: 1, maxPayloadBytes: 1024, maxGroupSize: 3 },
-    });
-    url = wsUrl(server);
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) await c.close();
-  });
-  after(async () => {
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const im = useImServer('im-bad-input', () => ({
+    dev: true,
+    // Bare names and tokens side by side, on purpose: the tests use both kinds of identity.
+    devAllowUnsafe: true,
+    auth: { hmacSecret: TEST_SECRET },
+    channels: { allowPublish: true },
+    im: { sendsPerSecond: 5, typingPerSecond: 1, maxPayloadBytes: 1024, maxGroupSize: 3 },
+  }));
+  const { names, connect, head } = im;
 
   test('sending to an unknown user is refused and creates no conversation', async () => {
     const [alice] = names('alice');
     const a = await connect(alice!);
-    const err = await a.fails('im.send', { to: `ghost${n}`, clientId: '1', data: 'x' });
+    const err = await a.fails('im.send', { to: `ghost${im.n}`, clientId: '1', data: 'x' });
     assert.equal(err.name, 'HERALD_ERR_IM_UNKNOWN_USER');
-    assert.equal(await server.engines.imStore.conversation(`d:${alice}:ghost${n}`), undefined);
+    assert.equal(await im.server.engines.imStore.conversation(`d:${alice}:ghost${im.n}`), undefined);
     assert.equal(await head(alice!), 0);
   });
 
@@ -80,7 +51,7 @@ describe('IM bad input', () => {
       assert.equal((await m.fails('im.read', { conversation, seq: 1 })).name, 'HERALD_ERR_IM_NOT_MEMBER');
       assert.equal((await m.fails('im.typing', { conversation })).name, 'HERALD_ERR_IM_NOT_MEMBER');
     }
-    assert.equal((await server.engines.imStore.conversation(ack.conversation))?.seq, 1);
+    assert.equal((await im.server.engines.imStore.conversation(ack.conversation))?.seq, 1);
     assert.equal(await head(mallory!), 0);
   });
 
@@ -95,7 +66,7 @@ describe('IM bad input', () => {
     const ok = await m.ok('im.send', { to: bob, clientId: '2', data: 'hi' });
     const got = await b.message(1);
     assert.equal(got.message.from, mallory);
-    assert.equal((await server.engines.imStore.message(ok.id))?.sender, mallory);
+    assert.equal((await im.server.engines.imStore.message(ok.id))?.sender, mallory);
   });
 
   test("another user's inbox channel can be neither subscribed, read nor published to", async () => {
@@ -111,11 +82,11 @@ describe('IM bad input', () => {
       const r = await a.ws.command(cmd, params);
       assert.equal(r.error?.name, 'HERALD_ERR_FORBIDDEN', `${cmd} ${JSON.stringify(params)}`);
     }
-    const anon = await WsClient.connected(url, {});
+    const anon = await WsClient.connected(im.url, {});
     const r = await anon.command('subscribe', { channel: `inbox:${bob}` });
     assert.equal(r.error?.name, 'HERALD_ERR_UNAUTHORIZED');
     await anon.close();
-    const poll = await fetch(`${server.url()}/connection/poll?channel=inbox:${bob}&user=${alice}`);
+    const poll = await fetch(`${im.server.url()}/connection/poll?channel=inbox:${bob}&user=${alice}`);
     assert.equal(poll.status, 403);
   });
 
@@ -156,11 +127,11 @@ describe('IM bad input', () => {
   test('IM commands need an identity: anonymous WebSocket and HTTP callers are refused', async () => {
     const [bob] = names('bob');
     await connect(bob!);
-    const anon = await WsClient.connected(url, {});
+    const anon = await WsClient.connected(im.url, {});
     const r = await anon.command('im.send', { to: bob, clientId: '1', data: 'x' });
     assert.equal(r.error?.name, 'HERALD_ERR_UNAUTHORIZED');
     await anon.close();
-    const res = await fetch(`${server.url()}/connection/command`, { method: 'POST', body: JSON.stringify({ cmd: 'im.sync' }) });
+    const res = await fetch(`${im.server.url()}/connection/command`, { method: 'POST', body: JSON.stringify({ cmd: 'im.sync' }) });
     assert.equal(res.status, 401);
     assert.equal(((await res.json()) as any).code, 'HERALD_ERR_UNAUTHORIZED');
   });
@@ -168,15 +139,15 @@ describe('IM bad input', () => {
   test('expired and wrongly signed tokens are refused with terminal codes', async () => {
     const [alice] = names('alice');
     const expired = await signToken(alice!, {}, { exp: Math.floor(Date.now() / 1000) - 10 });
-    const c = await WsClient.open(url);
+    const c = await WsClient.open(im.url);
     const r = await c.command('connect', { token: expired });
     assert.equal(r.error?.name, 'HERALD_ERR_TOKEN_EXPIRED');
     assert.equal((await c.closed).code, 3500);
     const forged = await signToken(alice!, {}, { secret: 'another-secret-0123456789abcdef' });
-    const c2 = await WsClient.open(url);
+    const c2 = await WsClient.open(im.url);
     assert.equal((await c2.command('connect', { token: forged })).error?.name, 'HERALD_ERR_UNAUTHORIZED');
     assert.equal((await c2.closed).code, 3500);
-    const res = await fetch(`${server.url()}/connection/command?token=${expired}`, { method: 'POST', body: JSON.stringify({ cmd: 'im.sync' }) });
+    const res = await fetch(`${im.server.url()}/connection/command?token=${expired}`, { method: 'POST', body: JSON.stringify({ cmd: 'im.sync' }) });
     assert.equal(res.status, 401);
     assert.equal(((await res.json()) as any).code, 'HERALD_ERR_TOKEN_EXPIRED');
   });
@@ -209,14 +180,14 @@ describe('IM bad input', () => {
     const g = await a.ok('im.group.create', { members: [bob, carol] });
     assert.equal((await a.fails('im.group.add', { group: g.group, members: [dave] })).name, 'HERALD_ERR_IM_GROUP_FULL');
     assert.equal((await a.fails('im.group.role', { group: g.group, user: bob, role: 'god' })).name, 'HERALD_ERR_BAD_REQUEST');
-    assert.equal((await a.fails('im.group.add', { group: g.group, members: [`nobody${n}`] })).name, 'HERALD_ERR_IM_UNKNOWN_USER');
+    assert.equal((await a.fails('im.group.add', { group: g.group, members: [`nobody${im.n}`] })).name, 'HERALD_ERR_IM_UNKNOWN_USER');
   });
 
   test('over HTTP POST, errors come back with their status and code and nothing is stored', async () => {
     const [alice, bob] = names('alice', 'bob');
     await connect(bob!);
-    const p = new ImPoll(server.url(), alice!);
-    let r = await p.post('im.send', { to: `ghost${n}`, clientId: '1', data: 'x' });
+    const p = new ImPoll(im.server.url(), alice!);
+    let r = await p.post('im.send', { to: `ghost${im.n}`, clientId: '1', data: 'x' });
     assert.equal(r.status, 404);
     assert.equal(r.body.code, 'HERALD_ERR_IM_UNKNOWN_USER');
     r = await p.post('im.send', { to: bob, clientId: '1', data: 'x'.repeat(5000) });

@@ -3,46 +3,16 @@
  * contacts with several real WebSocket clients.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
-import type { HeraldServer } from '../../src/index.js';
-import { ImWs } from '../helpers/im-clients.js';
-import { startServer, wsUrl } from '../helpers/server.js';
+import { describe, test } from 'node:test';
+import { useImServer } from '../helpers/im-fixture.js';
 
 describe('IM groups, presence and contacts', () => {
-  let server: HeraldServer;
-  let url: string;
-  let dir: string;
-  const clients: ImWs[] = [];
-  let n = 0;
-  const names = (...base: string[]): string[] => {
-    n++;
-    return base.map((b) => `${b}${n}`);
-  };
-  const connect = async (user: string): Promise<ImWs> => {
-    const c = await ImWs.connect(url, user);
-    clients.push(c);
-    return c;
-  };
+  const im = useImServer('im-groups', () => ({
+    dev: true,
+    im: { largeGroupThreshold: 4, maxGroupSize: 10, presenceGraceMs: 100, redeliveryTimeoutMs: 5_000 },
+  }));
+  const { names, connect } = im;
   const memberEvent = (action: string) => (e: any) => e.type === 'message' && e.message.kind === 'member' && e.message.data.action === action;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'herald-im-groups-'));
-    server = await startServer({
-      dev: true,
-      im: { storePath: join(dir, 'im.db'), largeGroupThreshold: 4, maxGroupSize: 10, presenceGraceMs: 100, redeliveryTimeoutMs: 5_000 },
-    });
-    url = wsUrl(server);
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) await c.close();
-  });
-  after(async () => {
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
 
   test('a group is created with its owner; members get the created event and every message', async () => {
     const [alice, bob, carol] = names('alice', 'bob', 'carol');
@@ -116,11 +86,11 @@ describe('IM groups, presence and contacts', () => {
     const [a, b] = [await connect(alice!), await connect(bob!)];
     for (const u of [carol, dave, erin]) await connect(u!);
     const g = await a.ok('im.group.create', { title: 'Big', members: [bob, carol, dave, erin] });
-    const headBefore = (await server.engines.imStore.cursor(bob!)).head;
+    const headBefore = (await im.server.engines.imStore.cursor(bob!)).head;
     const ack = await a.ok('im.send', { conversation: g.group, clientId: 'big1', data: 'to everyone' });
     const live = await b.event((e) => e.type === 'message' && e.message.id === ack.id);
     assert.equal(live.seq, undefined, 'no inbox seq: not copied into the inbox');
-    assert.equal((await server.engines.imStore.cursor(bob!)).head, headBefore);
+    assert.equal((await im.server.engines.imStore.cursor(bob!)).head, headBefore);
     const sync = await b.ok('im.sync', {});
     const entry = sync.groups.find((x: any) => x.conversation === g.group);
     assert.equal(entry.seq, ack.seq);
@@ -145,7 +115,7 @@ describe('IM groups, presence and contacts', () => {
   test('contacts see presence: online on connect, chosen state and status, offline with last-seen after the grace period', async () => {
     const [alice, bob] = names('alice', 'bob');
     const a = await connect(alice!);
-    await server.im.registerUser(bob!); // known, never connected
+    await im.server.im.registerUser(bob!); // known, never connected
     await a.ok('im.contacts.add', { user: bob });
     assert.deepEqual(
       (await a.ok('im.contacts.list')).contacts.map((c: any) => c.user),
@@ -157,7 +127,7 @@ describe('IM groups, presence and contacts', () => {
     await b.ok('im.presence.set', { state: 'busy', status: 'in a meeting' });
     ev = await a.event((e) => e.type === 'presence' && e.state === 'busy');
     assert.equal(ev.status, 'in a meeting');
-    const got = await a.ok('im.presence.get', { users: [bob, `ghost${n}`] });
+    const got = await a.ok('im.presence.get', { users: [bob, `ghost${im.n}`] });
     assert.deepEqual(
       got.presence.map((p: any) => p.state),
       ['busy', 'offline'],
@@ -182,8 +152,8 @@ describe('IM groups, presence and contacts', () => {
   test('a reconnect within the grace period does not flap presence', async () => {
     const [alice, bob] = names('alice', 'bob');
     const a = await connect(alice!);
-    await a.ok('im.group.create', { members: [(await connect(bob!)).user] });
-    const b = clients.at(-1)!;
+    const b = await connect(bob!);
+    await a.ok('im.group.create', { members: [b.user] });
     await b.close();
     await connect(bob!);
     assert.equal(await a.gets((e) => e.type === 'presence' && e.user === bob && e.state === 'offline', 300), false);

@@ -3,47 +3,13 @@
  * acking by HTTP POST /connection/command. Mixed with WebSocket users.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
-import type { HeraldServer } from '../../src/index.js';
-import { ImPoll, ImWs } from '../helpers/im-clients.js';
-import { startServer, waitFor, wsUrl } from '../helpers/server.js';
+import { describe, test } from 'node:test';
+import { useImServer } from '../helpers/im-fixture.js';
+import { waitFor } from '../helpers/server.js';
 
 describe('IM over long-poll and HTTP POST', () => {
-  let server: HeraldServer;
-  let dir: string;
-  const ws: ImWs[] = [];
-  const polls: ImPoll[] = [];
-  let n = 0;
-  const names = (...base: string[]): string[] => {
-    n++;
-    return base.map((b) => `${b}${n}`);
-  };
-  const connect = async (user: string): Promise<ImWs> => {
-    const c = await ImWs.connect(wsUrl(server), user);
-    ws.push(c);
-    return c;
-  };
-  const poller = (user: string): ImPoll => {
-    const p = new ImPoll(server.url(), user);
-    polls.push(p);
-    return p;
-  };
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'herald-im-poll-'));
-    server = await startServer({ dev: true, im: { storePath: join(dir, 'im.db'), redeliveryTimeoutMs: 300, presenceGraceMs: 50 } });
-  });
-  afterEach(async () => {
-    for (const p of polls.splice(0)) await p.stop();
-    for (const c of ws.splice(0)) await c.close();
-  });
-  after(async () => {
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const im = useImServer('im-poll', () => ({ dev: true, im: { redeliveryTimeoutMs: 300, presenceGraceMs: 50 } }));
+  const { names, connect, poller } = im;
 
   test('an offline long-poll user syncs what it missed, then receives live messages in order, each once', async () => {
     const [alice, bob] = names('alice', 'bob');
@@ -102,6 +68,6 @@ describe('IM over long-poll and HTTP POST', () => {
     await bWs.message(1);
     await waitFor(() => bPoll.view.contiguous() === 1, 3_000, 'long-poll device');
     await bWs.ok('im.ack', { seq: 1 });
-    assert.deepEqual(await server.engines.imStore.cursor(bob!), { head: 1, acked: 1 });
+    assert.deepEqual(await im.server.engines.imStore.cursor(bob!), { head: 1, acked: 1 });
   });
 });

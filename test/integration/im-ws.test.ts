@@ -3,43 +3,13 @@
  * retries, offline sync, cumulative acks and re-delivery after a killed socket.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
-import type { HeraldServer } from '../../src/index.js';
-import { ImWs } from '../helpers/im-clients.js';
-import { sleep, startServer, wsUrl } from '../helpers/server.js';
+import { describe, test } from 'node:test';
+import { useImServer } from '../helpers/im-fixture.js';
+import { sleep } from '../helpers/server.js';
 
 describe('IM over WebSocket: durable 1:1 messaging', () => {
-  let server: HeraldServer;
-  let url: string;
-  let dir: string;
-  const clients: ImWs[] = [];
-  let n = 0;
-  /** Unique user names per test so the shared store does not mix tests. */
-  const names = (...base: string[]): string[] => {
-    n++;
-    return base.map((b) => `${b}${n}`);
-  };
-  const connect = async (user: string, opts: { subscribe?: boolean } = {}): Promise<ImWs> => {
-    const c = await ImWs.connect(url, user, opts);
-    clients.push(c);
-    return c;
-  };
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'herald-im-ws-'));
-    server = await startServer({ dev: true, im: { storePath: join(dir, 'im.db'), redeliveryTimeoutMs: 300, presenceGraceMs: 50 } });
-    url = wsUrl(server);
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) await c.close();
-  });
-  after(async () => {
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const im = useImServer('im-ws', () => ({ dev: true, im: { redeliveryTimeoutMs: 300, presenceGraceMs: 50 } }));
+  const { names, connect } = im;
 
   test("a send is acked with id, conversation seq and time, and reaches the recipient and the sender's other sessions", async () => {
     const [alice, bob] = names('alice', 'bob');
@@ -60,7 +30,7 @@ describe('IM over WebSocket: durable 1:1 messaging', () => {
     const echo = await a2.message(1);
     assert.equal(echo.message.id, ack.id);
     // The ack came after the commit: the store has it.
-    assert.equal((await server.engines.imStore.message(ack.id))?.sender, alice);
+    assert.equal((await im.server.engines.imStore.message(ack.id))?.sender, alice);
   });
 
   test('a user who was offline receives everything missed, in order, at the next connect', async () => {
@@ -115,7 +85,7 @@ describe('IM over WebSocket: durable 1:1 messaging', () => {
     }
     await b.message(1);
     assert.equal(await b.gets((e) => e.type === 'message' && !e.redelivered, 200), false, 'no second delivery');
-    assert.deepEqual(await server.engines.imStore.cursor(bob!), { head: 1, acked: 0 });
+    assert.deepEqual(await im.server.engines.imStore.cursor(bob!), { head: 1, acked: 0 });
     const second = await a.ok('im.send', { to: bob, clientId: 'retry-2', data: 'twice' });
     assert.equal(second.seq, 2);
   });
@@ -174,9 +144,8 @@ describe('IM over WebSocket: durable 1:1 messaging', () => {
   test('history pages a conversation both ways and conversations list unread counts and the last message', async () => {
     const [alice, bob] = names('alice', 'bob');
     const a = await connect(alice!);
-    await connect(bob!);
+    const b = await connect(bob!);
     for (let i = 1; i <= 4; i++) await a.ok('im.send', { to: bob, clientId: `h${i}`, data: `t${i}` });
-    const b = clients.at(-1)!;
     const conv = `d:${alice}:${bob}`;
     const back = await b.ok('im.history', { conversation: conv, limit: 2 });
     assert.deepEqual(
@@ -235,28 +204,21 @@ describe('IM over WebSocket: durable 1:1 messaging', () => {
 });
 
 describe('IM re-delivery timer with a client acking as messages stream in', () => {
+  const im = useImServer('im-rt', () => ({ dev: true, im: { redeliveryTimeoutMs: 1_000, presenceGraceMs: 50 } }));
+
   test('counts the timeout from the latest ack progress, then re-sends what is still unacked', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'herald-im-rt-'));
-    const server = await startServer({ dev: true, im: { storePath: join(dir, 'im.db'), redeliveryTimeoutMs: 1_000, presenceGraceMs: 50 } });
-    const url = wsUrl(server);
-    const b = await ImWs.connect(url, 'bob');
-    const a = await ImWs.connect(url, 'alice');
-    try {
-      await b.ok('im.sync', {});
-      await a.ok('im.send', { to: 'bob', clientId: '1', data: 1 });
-      await b.message(1);
-      await sleep(600);
-      await a.ok('im.send', { to: 'bob', clientId: '2', data: 2 });
-      await b.message(2);
-      await b.ok('im.ack', { seq: 1 });
-      // Counted from the first delivery, the timer would fire ~400 ms from here.
-      assert.equal(await b.gets((e) => e.type === 'message' && e.redelivered === true, 700), false);
-      const re = await b.event((e) => e.type === 'message' && e.redelivered === true, 3_000);
-      assert.equal(re.seq, 2);
-    } finally {
-      for (const c of [a, b]) await c.close();
-      await server.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const b = await im.connect('bob');
+    const a = await im.connect('alice');
+    await b.ok('im.sync', {});
+    await a.ok('im.send', { to: 'bob', clientId: '1', data: 1 });
+    await b.message(1);
+    await sleep(600);
+    await a.ok('im.send', { to: 'bob', clientId: '2', data: 2 });
+    await b.message(2);
+    await b.ok('im.ack', { seq: 1 });
+    // Counted from the first delivery, the timer would fire ~400 ms from here.
+    assert.equal(await b.gets((e) => e.type === 'message' && e.redelivered === true, 700), false);
+    const re = await b.event((e) => e.type === 'message' && e.redelivered === true, 3_000);
+    assert.equal(re.seq, 2);
   });
 });

@@ -50,16 +50,6 @@ export function pubFrame(pub: Publication): string {
   return `{"type":"pub","channel":${JSON.stringify(pub.channel)},"epoch":"${pub.epoch}","offset":${pub.offset},"time":${pub.time},${dataFields(pub)}${event}${info}}`;
 }
 
-/** The pub frame as UTF-8 bytes (shared by HTTP transports). */
-export function pubFrameBytes(pub: Publication): Buffer {
-  return Buffer.from(pubFrame(pub));
-}
-
-/** A publication as a JSON-ready object (used inside replies such as history). */
-export function pubObject(pub: Publication): unknown {
-  return JSON.parse(pubFrame(pub));
-}
-
 /** The `subscribed` push for HTTP transports: where a channel's stream starts. */
 export function subscribedFrame(channel: string, position: StreamPosition, recovered: boolean): string {
   return JSON.stringify({ type: 'subscribed', channel, position: formatPosition(position), epoch: position.epoch, offset: position.offset, recovered });

@@ -61,11 +61,6 @@ export function formatTags(tags: readonly number[], active: number): string {
   return tags.map((t, i) => (i === active ? `[${t}]` : t < 0 ? '-' : String(t))).join(',');
 }
 
-/** Format a full id. */
-export function formatId(time: number, tags: readonly number[], active: number): string {
-  return `${time}:${formatTags(tags, active)}`;
-}
-
 /** HTTP-date of unix seconds, as in `Last-Modified`. */
 export function httpDate(seconds: number): string {
   return new Date(seconds * 1000).toUTCString();

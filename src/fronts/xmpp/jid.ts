@@ -3,6 +3,7 @@
  * Herald user id. Herald ids may contain `@`, which a local part may not: it travels escaped as
  * `\40` (XEP-0106). Local parts are compared as they are (Herald ids are case-sensitive).
  */
+import { USER_ID_RE } from '../../core/user-id.js';
 
 /** A parsed JID. */
 export interface Jid {
@@ -15,8 +16,6 @@ export interface Jid {
 
 /** Longest local part, domain part and resource (RFC 7622 §3: 1023 bytes each; Herald ids are shorter). */
 const MAX_PART = 1023;
-/** What a Herald user id may contain (the same rule as the core's). */
-const USER_RE = /^[A-Za-z0-9_.@-]{1,128}$/;
 /** Characters a domain part may hold here (ASCII hostnames and IP literals). */
 const DOMAIN_RE = /^[A-Za-z0-9.:[\]-]{1,253}$/;
 
@@ -38,7 +37,7 @@ export function parseJid(text: string): Jid | undefined {
   if (!DOMAIN_RE.test(domain)) return undefined;
   if (at !== -1) {
     const user = local.replaceAll('\\40', '@');
-    if (!USER_RE.test(user)) return undefined;
+    if (!USER_ID_RE.test(user)) return undefined;
     return { user, domain, resource };
   }
   return { user: '', domain, resource };
