@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { COMMAND_SCHEMAS, decodeCommand, encodeError, encodeResult, validateParams } from '../../../src/protocol/frames.js';
+import { COMMAND_SCHEMAS, decodeCommand, encodeError, validateParams } from '../../../src/protocol/frames.js';
+import { RawJson, resultJson } from '../../../src/fronts/native/commands.js';
 import { jsonDepthExceeds, MAX_JSON_DEPTH, parsePeerJson } from '../../../src/protocol/json.js';
 import { formatPosition, formatPositionList, parsePosition, parsePositionList } from '../../../src/protocol/position.js';
 import { HeraldError } from '../../../src/core/errors.js';
@@ -160,9 +161,11 @@ void describe('fuzz: command envelopes and params', () => {
   void test('replies echo any accepted id and encode any result as JSON that decodes to it', () => {
     fc.assert(
       fc.property(fc.option(fc.nat(), { nil: undefined }), fc.jsonValue(), (id, result) => {
-        const back = JSON.parse(encodeResult(id, result)) as { id?: number; result: unknown };
+        const back = JSON.parse(resultJson(id, result)) as { id?: number; result: unknown };
         assert.equal(back.id, id);
-        assert.deepEqual(back.result, JSON.parse(JSON.stringify(result)));
+        assert.deepEqual(back.result, JSON.parse(JSON.stringify(result ?? {})));
+        const raw = JSON.parse(resultJson(id, new RawJson(JSON.stringify(result)))) as { id?: number; result: unknown };
+        assert.deepEqual(raw, { ...(id === undefined ? {} : { id }), result: JSON.parse(JSON.stringify(result)) });
         const err = JSON.parse(encodeError(id, { code: 107, name: 'HERALD_ERR_BAD_REQUEST', message: JSON.stringify(result), temporary: false })) as {
           id?: number;
         };
