@@ -90,13 +90,14 @@ export function registerBackendApi(api: ServerApi, core: HeraldCore, im: ImServi
   api.route('GET', /^im\/contacts\/([^/]+)$/, async (_req, _url, [user]) => {
     parseBody(userId, user);
     await im.ready();
-    return { contacts: await im.contacts(user!) };
+    return { contacts: await im.contacts(user!, true) };
   });
 
-  api.route('POST', /^presence$/, async (req) => ({ presence: await im.getPresence((await body(req, presenceBody)).users) }));
+  // The backend is trusted with everyone's presence: unmasked (no viewer).
+  api.route('POST', /^presence$/, async (req) => ({ presence: await im.getPresence(undefined, (await body(req, presenceBody)).users) }));
   api.route('GET', /^presence$/, async (_req, url) => {
     const list = (url.searchParams.get('users') ?? '').split(',').filter(Boolean);
-    return { presence: await im.getPresence(parseBody(presenceBody, { users: list }).users) };
+    return { presence: await im.getPresence(undefined, parseBody(presenceBody, { users: list }).users) };
   });
 
   api.route('GET', /^users\/([^/]+)\/sessions$/, async (_req, _url, [user]) => {

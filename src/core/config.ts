@@ -44,6 +44,14 @@ export const DEFAULT_STOMP_HEARTBEAT_MS = 10_000;
 export const DEFAULT_NODE_HEARTBEAT_MS = 2_000;
 /** Default lifetime of a Redis session-registry entry without a refresh. */
 export const DEFAULT_SESSION_TTL_MS = 30_000;
+/** Default group changes (create, add, remove, leave, role, accept) per second per user. */
+export const DEFAULT_IM_GROUP_OPS_PER_SECOND = 2;
+/** Default most groups one user may be a member of (created ones included). */
+export const DEFAULT_IM_MAX_GROUPS_PER_USER = 500;
+/** Default most pending group invitations one user may hold. */
+export const DEFAULT_IM_MAX_PENDING_INVITES = 100;
+/** Default most contacts of one user. */
+export const DEFAULT_IM_MAX_CONTACTS = 1_000;
 /** Most STOMP work queues per node. */
 export const DEFAULT_STOMP_MAX_QUEUES = 1_000;
 /** Most bytes held by the STOMP work queues of one node (64 MiB). */
@@ -266,6 +274,30 @@ export const OPTIONS = [
   ),
   opt('im.sendsPerSecond', z.number().int().min(1), 50, 'IM sends per second per user (burst twice this) before HERALD_ERR_TOO_MANY_REQUESTS.'),
   opt('im.typingPerSecond', z.number().int().min(1), 2, 'Typing notifications per second per user (burst twice this).'),
+  opt(
+    'im.groupOpsPerSecond',
+    z.number().int().min(1),
+    DEFAULT_IM_GROUP_OPS_PER_SECOND,
+    'Group changes (create, add, remove, leave, role, accept) per second per user (burst twice this) before HERALD_ERR_TOO_MANY_REQUESTS; the server API is not limited.',
+  ),
+  opt(
+    'im.maxGroupsPerUser',
+    z.number().int().min(1),
+    DEFAULT_IM_MAX_GROUPS_PER_USER,
+    'Most groups a user may be a member of: creating, being added or accepting beyond it is refused with HERALD_ERR_IM_TOO_MANY_GROUPS (the server API may go past it).',
+  ),
+  opt(
+    'im.maxPendingInvites',
+    z.number().int().min(1),
+    DEFAULT_IM_MAX_PENDING_INVITES,
+    'Most pending group invitations a user holds; further invitations to that user are not made (left out of `invited`).',
+  ),
+  opt(
+    'im.maxContacts',
+    z.number().int().min(1),
+    DEFAULT_IM_MAX_CONTACTS,
+    'Most contacts per user: im.contacts.add beyond it is refused with HERALD_ERR_IM_TOO_MANY_CONTACTS.',
+  ),
   opt(
     'im.presenceGraceMs',
     z.number().int().min(0),

@@ -105,6 +105,19 @@ END
 $fn$;
 `,
   },
+  {
+    // Group invitations (consent before joining), and the seq each member joined at (history
+    // before it stays hidden). Members from before read the whole timeline, as they did.
+    version: 3,
+    sql: `
+ALTER TABLE $S.im_members ADD COLUMN joined_seq BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE $S.im_invites (
+  conversation TEXT NOT NULL, user_id TEXT NOT NULL, inviter TEXT NOT NULL, created_at BIGINT NOT NULL,
+  PRIMARY KEY (conversation, user_id)
+);
+CREATE INDEX im_invites_user ON $S.im_invites (user_id, created_at);
+`,
+  },
 ];
 
 /** The newest migration version: what `open()` brings a schema to. */

@@ -24,6 +24,7 @@ import type {
   ImStore,
   InboxCursor,
   InboxEntry,
+  InviteRecord,
   MemberRecord,
   MemberRole,
   StoredMessage,
@@ -59,6 +60,7 @@ interface MemberRow {
   joined_at: number;
   read_seq: number;
   delivered_seq: number;
+  joined_seq: number;
 }
 
 /** A queued append: its input and the promise to settle after the batch commits. */
@@ -79,10 +81,10 @@ const MAX_LANES = 4;
 
 const MESSAGE_COLS = 'id, conversation, seq, sender, kind, payload, target, time, edited_at, recalled';
 const CONV_COLS = 'id, kind, title, created_at, seq, member_count';
-const MEMBER_COLS = 'user_id, role, joined_at, read_seq, delivered_seq';
+const MEMBER_COLS = 'user_id, role, joined_at, joined_seq, read_seq, delivered_seq';
 
 function toMember(r: MemberRow): MemberRecord {
-  return { user: r.user_id, role: r.role as MemberRole, joinedAt: r.joined_at, readSeq: r.read_seq, deliveredSeq: r.delivered_seq };
+  return { user: r.user_id, role: r.role as MemberRole, joinedAt: r.joined_at, joinedSeq: r.joined_seq, readSeq: r.read_seq, deliveredSeq: r.delivered_seq };
 }
 
 /** The SQLSTATE of a pg error, if any. */
@@ -275,9 +277,10 @@ export class PostgresImStore implements ImStore {
     const added: string[] = [];
     for (const m of members) {
       const r = await c.query(
-        `INSERT INTO ${this.#t}im_members (conversation, user_id, role, joined_at, read_seq, delivered_seq) VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING`,
+        `INSERT INTO ${this.#t}im_members (conversation, user_id, role, joined_at, joined_seq, read_seq, delivered_seq) VALUES ($1, $2, $3, $4, $5, $5, $5) ON CONFLICT DO NOTHING`,
         [conversation, m.user, m.role, now, seq],
       );
+      await c.query(`DELETE FROM ${this.#t}im_invites WHERE conversation = $1 AND user_id = $2`, [conversation, m.user]);
       if (r.rowCount) added.push(m.user);
     }
     await this.#countMembers(c, conversation);
@@ -357,7 +360,7 @@ export class PostgresImStore implements ImStore {
       // The row lock orders this against appends: the seq read here is the one new members start after.
       const { rows } = await c.query<{ seq: number }>(`SELECT seq FROM ${this.#t}im_conversations WHERE id = $1 FOR UPDATE`, [conversation]);
       if (!rows[0]) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION');
-      // New members start with everything before they joined counted as read and delivered.
+      // New members join at the current seq: what came before is neither theirs to read nor unread.
       return this.#insertMembers(c, conversation, members, Date.now(), rows[0].seq);
     });
   }
@@ -383,6 +386,74 @@ export class PostgresImStore implements ImStore {
       [user],
     );
     return rows.map((r) => r.id);
+  }
+
+  async groupCount(user: string): Promise<number> {
+    const [r] = await this.#rows<{ n: string }>(
+      `SELECT count(*) AS n FROM ${this.#t}im_members m JOIN ${this.#t}im_conversations c ON c.id = m.conversation WHERE m.user_id = $1 AND c.kind = 'group'`,
+      [user],
+    );
+    return Number(r?.n ?? 0);
+  }
+
+  async coMembers(user: string, maxMembers: number): Promise<string[]> {
+    const t = this.#t;
+    const rows = await this.#rows<{ user_id: string }>(
+      `SELECT DISTINCT o.user_id FROM ${t}im_members m JOIN ${t}im_conversations c ON c.id = m.conversation JOIN ${t}im_members o ON o.conversation = m.conversation
+       WHERE m.user_id = $1 AND c.kind = 'group' AND c.member_count <= $2 AND o.user_id <> $1`,
+      [user, maxMembers],
+    );
+    return rows.map((r) => r.user_id);
+  }
+
+  invite(conversation: string, inviter: string, users: readonly string[]): Promise<string[]> {
+    return this.#tx(async (c) => {
+      const t = this.#t;
+      // The conversation row lock orders this against accepts and member changes.
+      const { rows } = await c.query(`SELECT 1 FROM ${t}im_conversations WHERE id = $1 FOR UPDATE`, [conversation]);
+      if (!rows[0]) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION');
+      const now = Date.now();
+      const invited: string[] = [];
+      for (const u of new Set(users)) {
+        const r = await c.query(
+          `INSERT INTO ${t}im_invites (conversation, user_id, inviter, created_at) SELECT $1, $2, $3, $4
+           WHERE NOT EXISTS (SELECT 1 FROM ${t}im_members WHERE conversation = $1 AND user_id = $2) ON CONFLICT DO NOTHING`,
+          [conversation, u, inviter, now],
+        );
+        if (r.rowCount) invited.push(u);
+      }
+      return invited;
+    });
+  }
+
+  async invites(user: string): Promise<InviteRecord[]> {
+    const rows = await this.#rows<{ conversation: string; inviter: string; created_at: number }>(
+      `SELECT conversation, inviter, created_at FROM ${this.#t}im_invites WHERE user_id = $1 ORDER BY created_at, conversation`,
+      [user],
+    );
+    return rows.map((r) => ({ conversation: r.conversation, inviter: r.inviter, createdAt: r.created_at }));
+  }
+
+  async inviteCount(conversation: string): Promise<number> {
+    const [r] = await this.#rows<{ n: string }>(`SELECT count(*) AS n FROM ${this.#t}im_invites WHERE conversation = $1`, [conversation]);
+    return Number(r?.n ?? 0);
+  }
+
+  acceptInvite(conversation: string, user: string): Promise<boolean> {
+    return this.#tx(async (c) => {
+      const t = this.#t;
+      const { rows } = await c.query<{ seq: number }>(`SELECT seq FROM ${t}im_conversations WHERE id = $1 FOR UPDATE`, [conversation]);
+      if (!rows[0]) return false;
+      const r = await c.query(`DELETE FROM ${t}im_invites WHERE conversation = $1 AND user_id = $2`, [conversation, user]);
+      if (!r.rowCount) return false;
+      await this.#insertMembers(c, conversation, [{ user, role: 'member' }], Date.now(), rows[0].seq);
+      return true;
+    });
+  }
+
+  async removeInvite(conversation: string, user: string): Promise<boolean> {
+    const r = await this.#tx((c) => c.query(`DELETE FROM ${this.#t}im_invites WHERE conversation = $1 AND user_id = $2`, [conversation, user]));
+    return (r.rowCount ?? 0) > 0;
   }
 
   append(input: AppendInput): Promise<AppendResult> {
@@ -688,7 +759,7 @@ export class PostgresImStore implements ImStore {
     const rows = await this.#rows<ConvRow & { read_seq: number; unread: number; last: MessageRow | null }>(
       `SELECT c.id, c.kind, c.title, c.created_at, c.seq, c.member_count, m.read_seq,
          (SELECT count(*) FROM ${t}im_messages x WHERE x.conversation = c.id AND x.seq > m.read_seq AND x.kind = 'message' AND x.sender <> $1 AND NOT x.recalled) AS unread,
-         (SELECT row_to_json(l) FROM (SELECT ${MESSAGE_COLS} FROM ${t}im_messages y WHERE y.conversation = c.id AND y.kind = 'message' ORDER BY y.seq DESC LIMIT 1) l) AS last
+         (SELECT row_to_json(l) FROM (SELECT ${MESSAGE_COLS} FROM ${t}im_messages y WHERE y.conversation = c.id AND y.kind = 'message' AND y.seq > m.joined_seq ORDER BY y.seq DESC LIMIT 1) l) AS last
        FROM ${t}im_members m JOIN ${t}im_conversations c ON c.id = m.conversation
        WHERE m.user_id = $1 ORDER BY c.last_time DESC, c.id LIMIT $2`,
       [user, limit],
@@ -728,6 +799,20 @@ export class PostgresImStore implements ImStore {
     return (await this.#rows<{ contact: string }>(`SELECT contact FROM ${this.#t}im_contacts WHERE user_id = $1 ORDER BY contact`, [user])).map(
       (r) => r.contact,
     );
+  }
+
+  async mutualContacts(user: string): Promise<string[]> {
+    const t = this.#t;
+    const rows = await this.#rows<{ contact: string }>(
+      `SELECT a.contact FROM ${t}im_contacts a JOIN ${t}im_contacts b ON b.user_id = a.contact AND b.contact = a.user_id WHERE a.user_id = $1 ORDER BY a.contact`,
+      [user],
+    );
+    return rows.map((r) => r.contact);
+  }
+
+  async contactCount(user: string): Promise<number> {
+    const [r] = await this.#rows<{ n: string }>(`SELECT count(*) AS n FROM ${this.#t}im_contacts WHERE user_id = $1`, [user]);
+    return Number(r?.n ?? 0);
   }
 
   async contactOf(user: string): Promise<string[]> {

@@ -27,6 +27,7 @@ import type {
   ImStore,
   InboxCursor,
   InboxEntry,
+  InviteRecord,
   MemberRecord,
   MemberRole,
   StoredMessage,
@@ -63,6 +64,7 @@ interface MemberRow {
   joined_at: number;
   read_seq: number;
   delivered_seq: number;
+  joined_seq: number;
 }
 
 interface Op {
@@ -100,10 +102,21 @@ CREATE TABLE IF NOT EXISTS im_contacts (
   user TEXT NOT NULL, contact TEXT NOT NULL, PRIMARY KEY (user, contact)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS im_contacts_rev ON im_contacts (contact, user);
+CREATE TABLE IF NOT EXISTS im_invites (
+  conversation TEXT NOT NULL, user TEXT NOT NULL, inviter TEXT NOT NULL, created_at INTEGER NOT NULL,
+  PRIMARY KEY (conversation, user)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS im_invites_user ON im_invites (user, created_at);
 `;
 
+/** Columns added after the first schema: added to an existing file on open (SQLite has no ADD COLUMN IF NOT EXISTS). */
+const ADDED_COLUMNS: ReadonlyArray<{ table: string; column: string; ddl: string }> = [
+  // Members added before this column existed read the whole timeline, as they did then.
+  { table: 'im_members', column: 'joined_seq', ddl: 'joined_seq INTEGER NOT NULL DEFAULT 0' },
+];
+
 function toMember(r: MemberRow): MemberRecord {
-  return { user: r.user, role: r.role as MemberRole, joinedAt: r.joined_at, readSeq: r.read_seq, deliveredSeq: r.delivered_seq };
+  return { user: r.user, role: r.role as MemberRole, joinedAt: r.joined_at, joinedSeq: r.joined_seq, readSeq: r.read_seq, deliveredSeq: r.delivered_seq };
 }
 
 /** The SQLite implementation of ImStore. */
@@ -141,19 +154,33 @@ export class SqliteImStore implements ImStore {
     // FULL would fsync inside COMMIT, on the event loop; the WAL is fsynced off-thread instead (#sync).
     db.pragma('synchronous = NORMAL');
     db.exec(SCHEMA);
+    for (const c of ADDED_COLUMNS) {
+      const cols = db.prepare(`PRAGMA table_info(${c.table})`).all() as Array<{ name: string }>;
+      if (!cols.some((x) => x.name === c.column)) db.exec(`ALTER TABLE ${c.table} ADD COLUMN ${c.ddl}`);
+    }
     const p = (sql: string): Stmt => db.prepare(sql);
     this.#s = {
       upsertUser: p('INSERT INTO im_users (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = COALESCE(excluded.name, name)'),
       user: p('SELECT id, name, created_at FROM im_users WHERE id = ?'),
       insertConv: p('INSERT INTO im_conversations (id, kind, title, created_at, last_time) VALUES (?, ?, ?, ?, ?)'),
       conv: p('SELECT id, kind, title, created_at, seq, member_count FROM im_conversations WHERE id = ?'),
-      insertMember: p('INSERT OR IGNORE INTO im_members (conversation, user, role, joined_at, read_seq, delivered_seq) VALUES (?, ?, ?, ?, ?, ?)'),
+      insertMember: p(
+        'INSERT OR IGNORE INTO im_members (conversation, user, role, joined_at, joined_seq, read_seq, delivered_seq) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
       countMembers: p('UPDATE im_conversations SET member_count = (SELECT count(*) FROM im_members WHERE conversation = ?) WHERE id = ?'),
-      member: p('SELECT user, role, joined_at, read_seq, delivered_seq FROM im_members WHERE conversation = ? AND user = ?'),
-      members: p('SELECT user, role, joined_at, read_seq, delivered_seq FROM im_members WHERE conversation = ? ORDER BY joined_at, user'),
+      member: p('SELECT user, role, joined_at, joined_seq, read_seq, delivered_seq FROM im_members WHERE conversation = ? AND user = ?'),
+      members: p('SELECT user, role, joined_at, joined_seq, read_seq, delivered_seq FROM im_members WHERE conversation = ? ORDER BY joined_at, user'),
       removeMember: p('DELETE FROM im_members WHERE conversation = ? AND user = ?'),
       setRole: p('UPDATE im_members SET role = ? WHERE conversation = ? AND user = ?'),
       groupsOf: p("SELECT m.conversation AS id FROM im_members m JOIN im_conversations c ON c.id = m.conversation WHERE m.user = ? AND c.kind = 'group'"),
+      groupCount: p("SELECT count(*) AS n FROM im_members m JOIN im_conversations c ON c.id = m.conversation WHERE m.user = ? AND c.kind = 'group'"),
+      coMembers: p(
+        "SELECT DISTINCT o.user AS user FROM im_members m JOIN im_conversations c ON c.id = m.conversation JOIN im_members o ON o.conversation = m.conversation WHERE m.user = ? AND c.kind = 'group' AND c.member_count <= ? AND o.user <> m.user",
+      ),
+      insertInvite: p('INSERT OR IGNORE INTO im_invites (conversation, user, inviter, created_at) VALUES (?, ?, ?, ?)'),
+      invites: p('SELECT conversation, inviter, created_at FROM im_invites WHERE user = ? ORDER BY created_at, conversation'),
+      inviteCount: p('SELECT count(*) AS n FROM im_invites WHERE conversation = ?'),
+      removeInvite: p('DELETE FROM im_invites WHERE conversation = ? AND user = ?'),
       byClient: p('SELECT * FROM im_messages WHERE sender = ? AND client_id = ?'),
       bumpConv: p('UPDATE im_conversations SET seq = seq + 1, last_time = ? WHERE id = ? RETURNING seq'),
       insertMessage: p('INSERT INTO im_messages (id, conversation, seq, sender, client_id, kind, payload, target, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
@@ -172,15 +199,19 @@ export class SqliteImStore implements ImStore {
       historyAfter: p('SELECT * FROM im_messages WHERE conversation = ? AND seq > ? ORDER BY seq LIMIT ?'),
       historyBefore: p('SELECT * FROM im_messages WHERE conversation = ? AND seq < ? ORDER BY seq DESC LIMIT ?'),
       convsOf: p(
-        'SELECT c.id, c.kind, c.title, c.created_at, c.seq, c.member_count, m.read_seq FROM im_members m JOIN im_conversations c ON c.id = m.conversation WHERE m.user = ? ORDER BY c.last_time DESC, c.id LIMIT ?',
+        'SELECT c.id, c.kind, c.title, c.created_at, c.seq, c.member_count, m.read_seq, m.joined_seq FROM im_members m JOIN im_conversations c ON c.id = m.conversation WHERE m.user = ? ORDER BY c.last_time DESC, c.id LIMIT ?',
       ),
-      lastMessage: p("SELECT * FROM im_messages WHERE conversation = ? AND kind = 'message' ORDER BY seq DESC LIMIT 1"),
+      lastMessage: p("SELECT * FROM im_messages WHERE conversation = ? AND kind = 'message' AND seq > ? ORDER BY seq DESC LIMIT 1"),
       unread: p("SELECT count(*) AS n FROM im_messages WHERE conversation = ? AND seq > ? AND kind = 'message' AND sender <> ? AND recalled = 0"),
       setReadSeq: p('UPDATE im_members SET read_seq = ? WHERE conversation = ? AND user = ?'),
       addContact: p('INSERT OR IGNORE INTO im_contacts (user, contact) VALUES (?, ?)'),
       removeContact: p('DELETE FROM im_contacts WHERE user = ? AND contact = ?'),
       contacts: p('SELECT contact FROM im_contacts WHERE user = ? ORDER BY contact'),
       contactOf: p('SELECT user FROM im_contacts WHERE contact = ? ORDER BY user'),
+      mutualContacts: p(
+        'SELECT a.contact AS contact FROM im_contacts a JOIN im_contacts b ON b.user = a.contact AND b.contact = a.user WHERE a.user = ? ORDER BY a.contact',
+      ),
+      contactCount: p('SELECT count(*) AS n FROM im_contacts WHERE user = ?'),
       savepoint: p('SAVEPOINT op'),
       release: p('RELEASE op'),
       rollbackTo: p('ROLLBACK TO op'),
@@ -334,7 +365,7 @@ export class SqliteImStore implements ImStore {
       const now = Date.now();
       if (this.#s.conv!.get(conv.id)) throw new HeraldError('HERALD_ERR_CONFLICT', 'Conversation exists');
       this.#s.insertConv!.run(conv.id, conv.kind, conv.title ?? null, now, now);
-      for (const m of conv.members) this.#s.insertMember!.run(conv.id, m.user, m.role, now, 0, 0);
+      for (const m of conv.members) this.#s.insertMember!.run(conv.id, m.user, m.role, now, 0, 0, 0);
       this.#s.countMembers!.run(conv.id, conv.id);
       return toConv(this.#s.conv!.get(conv.id) as ConvRow);
     });
@@ -349,7 +380,7 @@ export class SqliteImStore implements ImStore {
       if (again) return toConv(again);
       const now = Date.now();
       this.#s.insertConv!.run(id, 'direct', null, now, now);
-      for (const u of new Set([a, b])) this.#s.insertMember!.run(id, u, 'member', now, 0, 0);
+      for (const u of new Set([a, b])) this.#s.insertMember!.run(id, u, 'member', now, 0, 0, 0);
       this.#s.countMembers!.run(id, id);
       return toConv(this.#s.conv!.get(id) as ConvRow);
     });
@@ -378,8 +409,11 @@ export class SqliteImStore implements ImStore {
       if (!conv) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION');
       const now = Date.now();
       const added: string[] = [];
-      // New members start with everything before they joined counted as read and delivered.
-      for (const m of members) if (this.#s.insertMember!.run(conversation, m.user, m.role, now, conv.seq, conv.seq).changes > 0) added.push(m.user);
+      // New members join at the current seq: what came before is neither theirs to read nor unread.
+      for (const m of members) {
+        this.#s.removeInvite!.run(conversation, m.user);
+        if (this.#s.insertMember!.run(conversation, m.user, m.role, now, conv.seq, conv.seq, conv.seq).changes > 0) added.push(m.user);
+      }
       this.#s.countMembers!.run(conversation, conversation);
       return added;
     });
@@ -400,6 +434,55 @@ export class SqliteImStore implements ImStore {
   async groupsOf(user: string): Promise<string[]> {
     this.#requireOpen();
     return (this.#s.groupsOf!.all(user) as Array<{ id: string }>).map((r) => r.id);
+  }
+
+  async groupCount(user: string): Promise<number> {
+    this.#requireOpen();
+    return (this.#s.groupCount!.get(user) as { n: number }).n;
+  }
+
+  async coMembers(user: string, maxMembers: number): Promise<string[]> {
+    this.#requireOpen();
+    return (this.#s.coMembers!.all(user, maxMembers) as Array<{ user: string }>).map((r) => r.user);
+  }
+
+  invite(conversation: string, inviter: string, users: readonly string[]): Promise<string[]> {
+    return this.#write(() => {
+      if (!this.#s.conv!.get(conversation)) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_CONVERSATION');
+      const now = Date.now();
+      const invited: string[] = [];
+      for (const u of new Set(users)) {
+        if (this.#s.member!.get(conversation, u)) continue;
+        if (this.#s.insertInvite!.run(conversation, u, inviter, now).changes > 0) invited.push(u);
+      }
+      return invited;
+    });
+  }
+
+  async invites(user: string): Promise<InviteRecord[]> {
+    this.#requireOpen();
+    const rows = this.#s.invites!.all(user) as Array<{ conversation: string; inviter: string; created_at: number }>;
+    return rows.map((r) => ({ conversation: r.conversation, inviter: r.inviter, createdAt: r.created_at }));
+  }
+
+  async inviteCount(conversation: string): Promise<number> {
+    this.#requireOpen();
+    return (this.#s.inviteCount!.get(conversation) as { n: number }).n;
+  }
+
+  acceptInvite(conversation: string, user: string): Promise<boolean> {
+    return this.#write(() => {
+      if (this.#s.removeInvite!.run(conversation, user).changes === 0) return false;
+      const conv = this.#s.conv!.get(conversation) as ConvRow | undefined;
+      if (!conv) return false;
+      this.#s.insertMember!.run(conversation, user, 'member', Date.now(), conv.seq, conv.seq, conv.seq);
+      this.#s.countMembers!.run(conversation, conversation);
+      return true;
+    });
+  }
+
+  removeInvite(conversation: string, user: string): Promise<boolean> {
+    return this.#write(() => this.#s.removeInvite!.run(conversation, user).changes > 0);
   }
 
   append(input: AppendInput): Promise<AppendResult> {
@@ -490,9 +573,9 @@ export class SqliteImStore implements ImStore {
 
   async conversations(user: string, limit: number): Promise<ConversationSummary[]> {
     this.#requireOpen();
-    const rows = this.#s.convsOf!.all(user, limit) as Array<ConvRow & { read_seq: number }>;
+    const rows = this.#s.convsOf!.all(user, limit) as Array<ConvRow & { read_seq: number; joined_seq: number }>;
     return rows.map((r) => {
-      const last = this.#s.lastMessage!.get(r.id) as MessageRow | undefined;
+      const last = this.#s.lastMessage!.get(r.id, r.joined_seq) as MessageRow | undefined;
       const unread = (this.#s.unread!.get(r.id, r.read_seq, user) as { n: number }).n;
       return { ...toConv(r), readSeq: r.read_seq, unread, ...(last ? { last: toMessage(last) } : {}) };
     });
@@ -530,5 +613,15 @@ export class SqliteImStore implements ImStore {
   async contactOf(user: string): Promise<string[]> {
     this.#requireOpen();
     return (this.#s.contactOf!.all(user) as Array<{ user: string }>).map((r) => r.user);
+  }
+
+  async mutualContacts(user: string): Promise<string[]> {
+    this.#requireOpen();
+    return (this.#s.mutualContacts!.all(user) as Array<{ contact: string }>).map((r) => r.contact);
+  }
+
+  async contactCount(user: string): Promise<number> {
+    this.#requireOpen();
+    return (this.#s.contactCount!.get(user) as { n: number }).n;
   }
 }

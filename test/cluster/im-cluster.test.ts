@@ -78,18 +78,25 @@ void describe('cluster: IM over two nodes sharing Redis and PostgreSQL', { timeo
     assert.equal(back.message.id, reply.id);
   });
 
-  test('a group message reaches members on both nodes with one conversation seq', async () => {
+  test('a group message reaches members on both nodes with one conversation seq; an invitation made on one node is accepted on the other', async () => {
     const [alice, bob, carol, dave] = names('alice', 'bob', 'carol', 'dave');
     const members = [await connect(a, alice!), await connect(b, bob!), await connect(a, carol!), await connect(b, dave!)];
+    // Bob and carol are alice's mutual contacts (set on different nodes) and join at once; dave is invited.
+    for (const m of [members[1]!, members[2]!]) {
+      await members[0]!.ok('im.contacts.add', { user: m.user });
+      await m.ok('im.contacts.add', { user: alice });
+    }
     const g = await members[0]!.ok('im.group.create', { title: 'Spread', members: [bob, carol, dave] });
-    assert.equal(g.memberCount, 4);
+    assert.deepEqual([g.memberCount, g.invited], [3, [dave]]);
+    assert.equal((await members[3]!.event((e) => e.type === 'invite', PUSH_MS)).group, g.group);
+    assert.equal((await members[3]!.ok('im.group.accept', { group: g.group })).memberCount, 4);
     const sent = [];
     for (const [i, sender] of [members[1]!, members[2]!, members[3]!].entries())
       sent.push(await sender.ok('im.send', { conversation: g.group, clientId: `g${i}`, data: i }));
     assert.deepEqual(
       sent.map((s) => s.seq),
-      [2, 3, 4],
-      'seq 1 is the created event',
+      [3, 4, 5],
+      'seq 1 is the created event, 2 dave joining',
     );
     for (const m of members) {
       const got = [];

@@ -49,7 +49,7 @@ export class Inbox<T> {
         this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
         reject(
           new Error(
-            `timed out after ${timeoutMs} ms waiting for an item${this.#failure ? ` (${this.#failure.message})` : ''}; have ${JSON.stringify(this.items).slice(0, 500)}`,
+            `timed out after ${timeoutMs} ms waiting for an item${this.#failure ? ` (${this.#failure.message})` : ''}; have ${describe(this.items).slice(0, 500)}`,
           ),
         );
       }, timeoutMs);
@@ -63,6 +63,15 @@ export class Inbox<T> {
     const deadline = Date.now() + timeoutMs;
     while (out.length < n) out.push(await this.take(pred, Math.max(1, deadline - Date.now())));
     return out;
+  }
+}
+
+/** Items for a timeout message: JSON, or their strings when they do not serialize (XML elements link to their parents). */
+function describe(items: readonly unknown[]): string {
+  try {
+    return JSON.stringify(items);
+  } catch {
+    return items.map(String).join(', ');
   }
 }
 

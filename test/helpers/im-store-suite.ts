@@ -193,6 +193,77 @@ export function imStoreSuite(name: string, factory: () => Promise<ImStore>): voi
       );
     });
 
+    it('records the seq a member joined at: 0 for the first members, the current seq for later ones', async () => {
+      await store.createConversation({ id: 'g:j', kind: 'group', members: [{ user: 'alice', role: 'owner' }] });
+      assert.equal((await store.member('g:j', 'alice'))?.joinedSeq, 0);
+      for (let i = 0; i < 3; i++) await store.append({ conversation: 'g:j', sender: 'alice', kind: 'message', payload: `${i}`, recipients: ['alice'] });
+      await store.addMembers('g:j', [{ user: 'bob', role: 'member' }]);
+      const bob = await store.member('g:j', 'bob');
+      assert.deepEqual([bob?.joinedSeq, bob?.readSeq, bob?.deliveredSeq], [3, 3, 3]);
+      let [conv] = await store.conversations('bob', 10);
+      assert.equal(conv?.last, undefined, 'the last message from before joining is not shown');
+      await store.append({ conversation: 'g:j', sender: 'alice', kind: 'message', payload: '"new"', recipients: ['alice', 'bob'] });
+      [conv] = await store.conversations('bob', 10);
+      assert.equal(conv?.last?.seq, 4);
+      assert.equal(conv?.unread, 1);
+    });
+
+    it('keeps pending invitations: invite skips members and repeats, accept joins at the current seq, decline drops', async () => {
+      await store.createConversation({ id: 'g:i', kind: 'group', title: 'T', members: [{ user: 'alice', role: 'owner' }] });
+      await store.append({ conversation: 'g:i', sender: 'alice', kind: 'message', payload: '1', recipients: ['alice'] });
+      assert.deepEqual((await store.invite('g:i', 'alice', ['bob', 'alice', 'carol', 'bob'])).sort(), ['bob', 'carol']);
+      assert.deepEqual(await store.invite('g:i', 'alice', ['bob']), [], 'already invited');
+      assert.equal(await store.inviteCount('g:i'), 2);
+      const [inv] = await store.invites('bob');
+      assert.equal(inv?.conversation, 'g:i');
+      assert.equal(inv?.inviter, 'alice');
+      assert.equal(typeof inv?.createdAt, 'number');
+      assert.equal(await store.member('g:i', 'bob'), undefined, 'an invitee is not a member');
+      assert.equal(await store.groupCount('bob'), 0);
+      assert.equal(await store.acceptInvite('g:i', 'bob'), true);
+      assert.equal(await store.acceptInvite('g:i', 'bob'), false, 'the invitation is used up');
+      assert.equal((await store.member('g:i', 'bob'))?.joinedSeq, 1);
+      assert.equal((await store.conversation('g:i'))?.memberCount, 2);
+      assert.equal(await store.groupCount('bob'), 1);
+      assert.deepEqual(await store.invites('bob'), []);
+      assert.equal(await store.removeInvite('g:i', 'carol'), true);
+      assert.equal(await store.removeInvite('g:i', 'carol'), false);
+      assert.equal(await store.acceptInvite('g:i', 'carol'), false, 'declined: nothing to accept');
+      await store.invite('g:i', 'alice', ['carol']);
+      await store.addMembers('g:i', [{ user: 'carol', role: 'member' }]);
+      assert.deepEqual(await store.invites('carol'), [], 'a direct add drops the invitation');
+      await assert.rejects(store.invite('g:nope', 'alice', ['bob']), { code: 'HERALD_ERR_IM_UNKNOWN_CONVERSATION' });
+    });
+
+    it('lists co-members of small groups only, and mutual contacts', async () => {
+      await store.createConversation({
+        id: 'g:s',
+        kind: 'group',
+        members: [
+          { user: 'alice', role: 'owner' },
+          { user: 'bob', role: 'member' },
+        ],
+      });
+      await store.createConversation({
+        id: 'g:l',
+        kind: 'group',
+        members: [
+          { user: 'alice', role: 'owner' },
+          { user: 'bob', role: 'member' },
+          { user: 'carol', role: 'member' },
+        ],
+      });
+      assert.deepEqual((await store.coMembers('alice', 3)).sort(), ['bob', 'carol']);
+      assert.deepEqual(await store.coMembers('alice', 2), ['bob'], 'groups above the size are left out');
+      assert.deepEqual(await store.coMembers('carol', 2), []);
+      await store.addContact('alice', 'bob');
+      await store.addContact('alice', 'carol');
+      await store.addContact('bob', 'alice');
+      assert.deepEqual(await store.mutualContacts('alice'), ['bob']);
+      assert.deepEqual(await store.mutualContacts('carol'), []);
+      assert.equal(await store.contactCount('alice'), 2);
+    });
+
     it('keeps contacts both ways', async () => {
       await store.addContact('alice', 'bob');
       await store.addContact('alice', 'bob');

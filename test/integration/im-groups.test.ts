@@ -1,9 +1,11 @@
 /**
  * IM groups (membership, roles, events, large-group timeline reads), typing, presence and
- * contacts with several real WebSocket clients.
+ * contacts with several real WebSocket clients. Group owners add their mutual contacts directly
+ * (`befriend`); invitations, caps and presence privacy are in im-consent.test.ts.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { ImWs } from '../helpers/im-clients.js';
 import { useImServer } from '../helpers/im-fixture.js';
 
 describe('IM groups, presence and contacts', () => {
@@ -12,12 +14,21 @@ describe('IM groups, presence and contacts', () => {
     im: { largeGroupThreshold: 4, maxGroupSize: 10, presenceGraceMs: 100, redeliveryTimeoutMs: 5_000 },
   }));
   const { names, connect } = im;
+  /** Make `owner` and each of `others` mutual contacts (so `owner` adds them to groups directly). */
+  const befriend = async (owner: ImWs, ...others: ImWs[]): Promise<void> => {
+    for (const o of others) {
+      await owner.ok('im.contacts.add', { user: o.user });
+      await o.ok('im.contacts.add', { user: owner.user });
+    }
+  };
   const memberEvent = (action: string) => (e: any) => e.type === 'message' && e.message.kind === 'member' && e.message.data.action === action;
 
   test('a group is created with its owner; members get the created event and every message', async () => {
     const [alice, bob, carol] = names('alice', 'bob', 'carol');
     const [a, b, c] = [await connect(alice!), await connect(bob!), await connect(carol!)];
+    await befriend(a, b, c);
     const g = await a.ok('im.group.create', { title: 'Team', members: [bob, carol] });
+    assert.deepEqual(g.invited, []);
     assert.match(g.group, /^g:/);
     assert.equal(g.memberCount, 3);
     for (const x of [a, b, c]) {
@@ -46,6 +57,8 @@ describe('IM groups, presence and contacts', () => {
   test('owners and admins add and remove members; members cannot; removed members stop receiving', async () => {
     const [alice, bob, carol, dave] = names('alice', 'bob', 'carol', 'dave');
     const [a, b, c, d] = [await connect(alice!), await connect(bob!), await connect(carol!), await connect(dave!)];
+    await befriend(a, b);
+    await befriend(b, c, d);
     const g = await a.ok('im.group.create', { members: [bob] });
     assert.equal((await b.fails('im.group.add', { group: g.group, members: [carol] })).name, 'HERALD_ERR_IM_NOT_ALLOWED');
     await a.ok('im.group.role', { group: g.group, user: bob, role: 'admin' });
@@ -64,7 +77,8 @@ describe('IM groups, presence and contacts', () => {
 
   test('leaving a group tells the members; an owner who leaves hands ownership on', async () => {
     const [alice, bob, carol] = names('alice', 'bob', 'carol');
-    const [a, b] = [await connect(alice!), await connect(bob!), await connect(carol!)];
+    const [a, b, c] = [await connect(alice!), await connect(bob!), await connect(carol!)];
+    await befriend(a, b, c);
     const g = await a.ok('im.group.create', { members: [bob, carol] });
     await a.ok('im.group.role', { group: g.group, user: carol, role: 'admin' });
     await a.ok('im.group.leave', { group: g.group });
@@ -84,7 +98,9 @@ describe('IM groups, presence and contacts', () => {
   test('large groups are read from the group timeline: live pushes without inbox seq, sync lists them, a group ack clears them', async () => {
     const [alice, bob, carol, dave, erin] = names('alice', 'bob', 'carol', 'dave', 'erin');
     const [a, b] = [await connect(alice!), await connect(bob!)];
-    for (const u of [carol, dave, erin]) await connect(u!);
+    const rest = [];
+    for (const u of [carol, dave, erin]) rest.push(await connect(u!));
+    await befriend(a, b, ...rest);
     const g = await a.ok('im.group.create', { title: 'Big', members: [bob, carol, dave, erin] });
     const headBefore = (await im.server.engines.imStore.cursor(bob!)).head;
     const ack = await a.ok('im.send', { conversation: g.group, clientId: 'big1', data: 'to everyone' });
@@ -106,13 +122,14 @@ describe('IM groups, presence and contacts', () => {
   test('typing is pushed to the other members only', async () => {
     const [alice, bob, carol] = names('alice', 'bob', 'carol');
     const [a, b, c] = [await connect(alice!), await connect(bob!), await connect(carol!)];
+    await befriend(a, b, c);
     const g = await a.ok('im.group.create', { members: [bob, carol] });
     await a.ok('im.typing', { conversation: g.group });
     for (const x of [b, c]) assert.deepEqual(await x.event((e) => e.type === 'typing'), { type: 'typing', conversation: g.group, user: alice });
     assert.equal(await a.gets((e) => e.type === 'typing', 150), false);
   });
 
-  test('contacts see presence: online on connect, chosen state and status, offline with last-seen after the grace period', async () => {
+  test('mutual contacts see presence: online once both added, chosen state and status, offline with last-seen after the grace period', async () => {
     const [alice, bob] = names('alice', 'bob');
     const a = await connect(alice!);
     await im.server.im.registerUser(bob!); // known, never connected
@@ -122,6 +139,7 @@ describe('IM groups, presence and contacts', () => {
       [bob],
     );
     const b = await connect(bob!);
+    await b.ok('im.contacts.add', { user: alice });
     let ev = await a.event((e) => e.type === 'presence' && e.user === bob && e.state === 'online', 2_000);
     assert.equal(typeof ev.lastSeen, 'number');
     await b.ok('im.presence.set', { state: 'busy', status: 'in a meeting' });
@@ -139,11 +157,15 @@ describe('IM groups, presence and contacts', () => {
     assert.deepEqual((await a.ok('im.contacts.list')).contacts, []);
   });
 
-  test("members of a user's groups see its presence changes", async () => {
+  test("members of a user's groups see its presence changes once the user accepted the invitation", async () => {
     const [alice, bob] = names('alice', 'bob');
     const a = await connect(alice!);
     const b = await connect(bob!);
-    await a.ok('im.group.create', { members: [bob] });
+    const g = await a.ok('im.group.create', { members: [bob] });
+    assert.deepEqual(g.invited, [bob]);
+    const invite = await b.event((e) => e.type === 'invite');
+    assert.equal(invite.group, g.group);
+    await b.ok('im.group.accept', { group: g.group });
     await b.ok('im.presence.set', { state: 'away' });
     const ev = await a.event((e) => e.type === 'presence' && e.user === bob);
     assert.equal(ev.state, 'away');
@@ -153,6 +175,7 @@ describe('IM groups, presence and contacts', () => {
     const [alice, bob] = names('alice', 'bob');
     const a = await connect(alice!);
     const b = await connect(bob!);
+    await befriend(a, b);
     await a.ok('im.group.create', { members: [b.user] });
     await b.close();
     await connect(bob!);

@@ -143,8 +143,20 @@ for (const transport of TRANSPORTS) {
       const alice = await im(a);
       const bob = await im(b);
       const carol = await im(c);
+      // b is a mutual contact and joins at once; c is invited and accepts.
+      await alice.im.addContact(b);
+      await bob.im.addContact(a);
+      const invites: string[] = [];
+      carol.im.on('invite', (e) => invites.push(e.group));
       const g = await alice.im.createGroup([b, c], 'team');
-      assert.equal(g.memberCount, 3);
+      assert.equal(g.memberCount, 2);
+      assert.deepEqual(g.invited, [c]);
+      await waitFor(() => invites.includes(g.group), 3_000, 'invite event');
+      assert.deepEqual(
+        (await carol.im.invites()).map((i) => [i.group, i.from]),
+        [[g.group, a]],
+      );
+      assert.equal((await carol.im.acceptInvite(g.group)).memberCount, 3);
       await alice.im.send({ conversation: g.group }, 'hi team');
       const got = (x: typeof bob): boolean => x.messages.some((m) => m.message.data === 'hi team');
       await waitFor(() => got(bob) && got(carol), 3_000, 'group message');
@@ -157,7 +169,14 @@ for (const transport of TRANSPORTS) {
       const alice = await im(a);
       const bob = await im(b);
       await alice.im.addContact(b);
-      const list = await alice.im.contacts();
+      assert.equal((await alice.im.contacts())[0]!.state, 'offline', 'not shared until bob adds alice back');
+      await bob.im.addContact(a);
+      // Bob's long-poll session may sit between two polls: read until he shows online (bounded).
+      let list = await alice.im.contacts();
+      for (let i = 0; i < 60 && list[0]!.state !== 'online'; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        list = await alice.im.contacts();
+      }
       assert.equal(list[0]!.user, b);
       assert.equal(list[0]!.state, 'online');
       await bob.im.setPresence('busy', 'in a meeting');

@@ -65,6 +65,9 @@ describe('XMPP front with strophe.js', () => {
   test('logs in over WebSocket, reads its roster, and chats with an @xmpp/client user over TCP', async () => {
     const b = await connectXmpp(server, { username: 'sbob', transport: 'tcp' });
     await b.xmpp.send(xml('presence'));
+    // Sbob lets salice see his presence (Herald shares it between mutual contacts only).
+    await b.xmpp.send(xml('presence', { to: 'salice@localhost', type: 'subscribed' }));
+    await b.xmpp.iqCaller.get(xml('ping', 'urn:xmpp:ping'));
     const { conn, stanzas } = await strophe(server, 'salice@localhost', 'any');
     assert.match(conn.jid, /^salice@localhost\/herald-[0-9a-f]+$/);
     const roster = await new Promise<Element>((resolve, reject) =>
@@ -77,7 +80,7 @@ describe('XMPP front with strophe.js', () => {
       ['sbob@localhost'],
     );
     conn.send($pres().c('show').t('away'));
-    // sbob is online: salice, who has him as a contact, gets his presence when she becomes available.
+    // sbob is online: salice, his mutual contact now, gets his presence when she becomes available.
     const bobPresence = await stanzas.take((s) => s.tagName === 'presence' && s.getAttribute('from') === 'sbob@localhost');
     assert.equal(bobPresence.getAttribute('type'), null);
     conn.send($msg({ to: 'sbob@localhost', type: 'chat' }).c('body').t('hello from strophe'));

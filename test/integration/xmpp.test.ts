@@ -134,7 +134,10 @@ describe('XMPP front with @xmpp/client', () => {
     const a = await xmppUser(alice!);
     await a.xmpp.iqCaller.set(xml('query', 'jabber:iq:roster', xml('item', { jid: `${bob}@localhost` })));
     const push = await a.stanzas.take((s) => s.is('iq') && s.attrs.type === 'set');
-    assert.equal(push.getChild('query', 'jabber:iq:roster')?.getChild('item')?.attrs.jid, `${bob}@localhost`);
+    const pushed = push.getChild('query', 'jabber:iq:roster')?.getChild('item');
+    assert.equal(pushed?.attrs.jid, `${bob}@localhost`);
+    // Bob has not added alice: no presence is shared yet (subscription none, asked).
+    assert.deepEqual([pushed?.attrs.subscription, pushed?.attrs.ask], ['none', 'subscribe']);
     await c.ok('im.contacts.add', { user: bob });
     const roster = await a.xmpp.iqCaller.get(xml('query', 'jabber:iq:roster'));
     assert.deepEqual(
@@ -150,17 +153,21 @@ describe('XMPP front with @xmpp/client', () => {
     );
     await a.xmpp.iqCaller.set(xml('query', 'jabber:iq:roster', xml('item', { jid: `${bob}@localhost`, subscription: 'remove' })));
     assert.equal((await a.xmpp.iqCaller.get(xml('query', 'jabber:iq:roster'))).getChildren('item').length, 0);
-    await assert.rejects(
-      a.xmpp.iqCaller.set(xml('query', 'jabber:iq:roster', xml('item', { jid: `nobody-${n}@localhost` }))),
-      (err: Error & { condition?: string }) => err.condition === 'item-not-found',
+    // An unknown account is added like a known one: the roster does not tell who exists.
+    await a.xmpp.iqCaller.set(xml('query', 'jabber:iq:roster', xml('item', { jid: `nobody-${n}@localhost` })));
+    assert.deepEqual(
+      (await a.xmpp.iqCaller.get(xml('query', 'jabber:iq:roster'))).getChildren('item').map((i) => i.attrs.jid),
+      [`nobody-${n}@localhost`],
     );
     void b;
   });
 
-  test('presence: a subscription request adds the contact, show/status become Herald presence both ways', async () => {
+  test('presence: a subscription request to a user who has the requester as a contact is approved, show/status become Herald presence both ways', async () => {
     const [alice, bob] = names('alice', 'bob');
     const b = await native(bob!);
     await b.ok('im.presence.set', { state: 'busy', status: 'in a meeting' });
+    // Bob has alice as a contact (native): her request makes them mutual contacts.
+    await b.ok('im.contacts.add', { user: alice });
     const a = await xmppUser(alice!);
     await a.xmpp.send(xml('presence', { to: `${bob}@localhost`, type: 'subscribe' }));
     const subscribed = await a.stanzas.take((s) => s.is('presence') && s.attrs.type === 'subscribed');
@@ -168,8 +175,7 @@ describe('XMPP front with @xmpp/client', () => {
     const bobNow = await a.stanzas.take((s) => s.is('presence') && s.attrs.from === `${bob}@localhost` && s.attrs.type === undefined);
     assert.equal(bobNow.getChildText('show'), 'dnd');
     assert.equal(bobNow.getChildText('status'), 'in a meeting');
-    // Bob has alice as a contact (native): alice's XMPP presence reaches him as Herald presence.
-    await b.ok('im.contacts.add', { user: alice });
+    // Alice's XMPP presence reaches him as Herald presence.
     await a.xmpp.send(xml('presence', {}, xml('show', {}, 'away'), xml('status', {}, 'lunch')));
     const ev = await b.event((e) => e.type === 'presence' && e.user === alice && e.state === 'away');
     assert.equal(ev.status, 'lunch');
@@ -181,6 +187,25 @@ describe('XMPP front with @xmpp/client', () => {
       (s) => s.is('presence') && s.attrs.from === `${bob}@localhost` && s.getChild('show') === undefined && s.attrs.type === undefined,
     );
     assert.equal(online.getChildText('status'), null);
+  });
+
+  test('presence: a subscription request to a user who has not added the requester is not approved and shows nothing', async () => {
+    const [alice, bob] = names('alice', 'bob');
+    const b = await native(bob!);
+    await b.ok('im.presence.set', { state: 'busy', status: 'private' });
+    const a = await xmppUser(alice!);
+    await a.xmpp.send(xml('presence'));
+    await a.xmpp.send(xml('presence', { to: `${bob}@localhost`, type: 'subscribe' }));
+    const push = await a.stanzas.take((s) => s.is('iq') && s.attrs.type === 'set');
+    assert.equal(push.getChild('query', 'jabber:iq:roster')?.getChild('item')?.attrs.subscription, 'none');
+    // Stanzas are handled in order: once the ping is answered the subscription was handled.
+    await a.xmpp.iqCaller.get(xml('ping', 'urn:xmpp:ping'));
+    await b.ok('im.presence.set', { state: 'away', status: 'still private' });
+    await assert.rejects(
+      a.stanzas.take((s) => s.is('presence') && s.attrs.from === `${bob}@localhost`, 300),
+      /timed out/,
+      'neither an approval nor bob’s presence',
+    );
   });
 
   test("interop: a native user's message reaches the XMPP user and the XMPP user's reply reaches the native user", async () => {

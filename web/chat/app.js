@@ -11,7 +11,7 @@ const UNKNOWN_USER = 'HERALD_ERR_IM_UNKNOWN_USER';
 const neverSignedIn = (who) =>
   `${who} has never signed in, so Herald does not know them yet. Ask them to open this chat once ` +
   '(or have your backend register them with POST /api/im/users), then try again.';
-const state = { me: '', client: null, im: null, convs: new Map(), contacts: new Map(), open: null, wasConnected: false };
+const state = { me: '', client: null, im: null, convs: new Map(), contacts: new Map(), invites: new Map(), open: null, wasConnected: false };
 window.herald = state; // for debugging and the browser tests
 
 // Development mode is announced on the page, not only in the server log.
@@ -78,6 +78,10 @@ async function signIn({ user, token, transport }) {
   im.on('receipt', onReceipt);
   im.on('typing', onTyping);
   im.on('presence', onPresence);
+  im.on('invite', (i) => {
+    state.invites.set(i.group, i);
+    renderInvites();
+  });
   im.on('synced', () => scheduleConversations());
   try {
     await im.start();
@@ -91,7 +95,7 @@ async function signIn({ user, token, transport }) {
   $('signin').hidden = true;
   $('app').hidden = false;
   document.body.dataset.user = state.me;
-  await Promise.all([loadContacts(), loadConversations()]);
+  await Promise.all([loadContacts(), loadConversations(), loadInvites()]);
   document.body.dataset.ready = 'true';
 }
 
@@ -99,8 +103,8 @@ async function signIn({ user, token, transport }) {
 function signOut() {
   state.im?.stop();
   state.client?.disconnect();
-  Object.assign(state, { me: '', client: null, im: null, convs: new Map(), contacts: new Map(), open: null, wasConnected: false });
-  for (const id of ['contacts', 'conversations', 'messages']) $(id).replaceChildren();
+  Object.assign(state, { me: '', client: null, im: null, convs: new Map(), contacts: new Map(), invites: new Map(), open: null, wasConnected: false });
+  for (const id of ['contacts', 'invites', 'conversations', 'messages']) $(id).replaceChildren();
   $('conv-title').textContent = 'Pick a contact or conversation';
   $('typing').textContent = '';
   $('composer-text').disabled = true;
@@ -131,6 +135,24 @@ async function loadContacts() {
   const list = await state.im.contacts();
   state.contacts = new Map(list.map((p) => [p.user, p]));
   renderContacts();
+}
+
+/** Pending group invitations (from people who are not mutual contacts): join or decline. */
+async function loadInvites() {
+  state.invites = new Map((await state.im.invites()).map((i) => [i.group, i]));
+  renderInvites();
+}
+
+async function answerInvite(group, join) {
+  try {
+    if (join) await state.im.acceptInvite(group);
+    else await state.im.declineInvite(group);
+  } catch (err) {
+    showNotice(`Cannot ${join ? 'join' : 'decline'}: ${err.message}`);
+  }
+  state.invites.delete(group);
+  renderInvites();
+  if (join) await loadConversations();
 }
 
 async function loadConversations() {
@@ -342,6 +364,8 @@ $('group-form').addEventListener('submit', async (e) => {
     $('group-dialog').close();
     await loadConversations();
     await openConversation(g.group);
+    // Only mutual contacts join at once; the others get an invitation to accept.
+    if (g.invited.length) showNotice(`Invited ${g.invited.join(', ')}: they join when they accept.`);
   } catch (err) {
     const who = /Unknown user: (.*)$/.exec(err.message ?? '')?.[1] ?? 'A member';
     $('group-error').textContent = err.errorName === UNKNOWN_USER ? neverSignedIn(who) : `Cannot create the group: ${err.message}`;
@@ -418,6 +442,23 @@ function renderContacts() {
   }
 }
 
+function renderInvites() {
+  const ul = $('invites');
+  ul.replaceChildren();
+  for (const i of state.invites.values()) {
+    const li = el('li', 'invite');
+    li.dataset.group = i.group;
+    const name = el('span', 'name', i.title || 'a group');
+    name.append(el('span', 'preview', `invited by ${i.from}`));
+    const join = el('button', 'small join', 'Join');
+    join.onclick = () => void answerInvite(i.group, true);
+    const decline = el('button', 'small ghost decline', 'Decline');
+    decline.onclick = () => void answerInvite(i.group, false);
+    li.append(el('span', 'dot group'), name, join, decline);
+    ul.append(li);
+  }
+}
+
 function renderConversations() {
   const ul = $('conversations');
   ul.replaceChildren();
@@ -446,6 +487,7 @@ function memberText(m) {
     case 'added': return `${m.from} added ${(d.users || []).join(', ')}`;
     case 'removed': return `${m.from} removed ${d.user}`;
     case 'left': return `${d.user} left`;
+    case 'joined': return `${d.user} joined`;
     case 'role': return `${d.user} is now ${d.role}`;
     default: return `${m.from}: ${JSON.stringify(d)}`;
   }

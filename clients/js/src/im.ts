@@ -60,8 +60,19 @@ export interface ImMember {
   readonly user: string;
   readonly role: 'owner' | 'admin' | 'member';
   readonly joinedAt: number;
+  /** Conversation seq the member joined at: its history starts after it. */
+  readonly joinedSeq: number;
   readonly readSeq: number;
   readonly deliveredSeq: number;
+}
+
+/** A pending group invitation (from someone who is not a mutual contact). */
+export interface ImInvite {
+  readonly group: string;
+  readonly title?: string;
+  /** Who invited. */
+  readonly from: string;
+  readonly time: number;
 }
 
 /** The sender's ack of a send. */
@@ -79,6 +90,8 @@ export type ImEvents = {
   receipt: { readonly kind: 'read' | 'delivered'; readonly conversation: string; readonly user: string; readonly seq: number };
   typing: { readonly conversation: string; readonly user: string };
   presence: ImPresence;
+  /** Someone invited the user into a group: `acceptInvite` or `declineInvite`. */
+  invite: ImInvite;
   /** A sync finished (after connecting or a gap); `count` messages came from it. */
   synced: { readonly count: number };
   error: { readonly error: Error };
@@ -167,6 +180,9 @@ export class ImClient extends Emitter<ImEvents> {
         break;
       case 'presence':
         this.emit('presence', ev as unknown as ImPresence);
+        break;
+      case 'invite':
+        this.emit('invite', ev as unknown as ImInvite);
         break;
       default:
         break;
@@ -355,18 +371,34 @@ export class ImClient extends Emitter<ImEvents> {
     return ((await this.client.command('im.presence.get', { users })) as { presence: ImPresence[] }).presence;
   }
 
-  /** Create a group with the user as owner. */
-  createGroup(members: string[], title?: string): Promise<{ group: string; title?: string; memberCount: number }> {
+  /** Create a group with the user as owner: mutual contacts join, the others named are `invited`. */
+  createGroup(members: string[], title?: string): Promise<{ group: string; title?: string; memberCount: number; invited: string[] }> {
     return this.client.command('im.group.create', title === undefined ? { members } : { members, title }) as Promise<{
       group: string;
       title?: string;
       memberCount: number;
+      invited: string[];
     }>;
   }
 
-  /** Add members to a group. */
-  async addMembers(group: string, members: string[]): Promise<string[]> {
-    return ((await this.client.command('im.group.add', { group, members })) as { added: string[] }).added;
+  /** Add members to a group: mutual contacts are `added`, the others `invited`. */
+  addMembers(group: string, members: string[]): Promise<{ added: string[]; invited: string[] }> {
+    return this.client.command('im.group.add', { group, members }) as Promise<{ added: string[]; invited: string[] }>;
+  }
+
+  /** Accept a pending invitation: the user joins (and reads the group from now on). */
+  acceptInvite(group: string): Promise<{ group: string; title?: string; memberCount: number }> {
+    return this.client.command('im.group.accept', { group }) as Promise<{ group: string; title?: string; memberCount: number }>;
+  }
+
+  /** Decline a pending invitation. */
+  async declineInvite(group: string): Promise<void> {
+    await this.client.command('im.group.decline', { group });
+  }
+
+  /** The user's pending invitations, oldest first. */
+  async invites(): Promise<ImInvite[]> {
+    return ((await this.client.command('im.group.invites', {})) as { invites: ImInvite[] }).invites;
   }
 
   /** Remove a member from a group. */
@@ -389,7 +421,7 @@ export class ImClient extends Emitter<ImEvents> {
     return ((await this.client.command('im.group.members', { group })) as { members: ImMember[] }).members;
   }
 
-  /** Add a contact (its presence changes are then pushed). */
+  /** Add a contact; presence is shared (and pushed) once the other user adds this one back. */
   async addContact(user: string): Promise<void> {
     await this.client.command('im.contacts.add', { user });
   }
@@ -399,7 +431,7 @@ export class ImClient extends Emitter<ImEvents> {
     return ((await this.client.command('im.contacts.remove', { user })) as { removed: boolean }).removed;
   }
 
-  /** Contacts with their presence. */
+  /** Contacts with their presence (`offline` for contacts who have not added the user back). */
   async contacts(): Promise<ImPresence[]> {
     return ((await this.client.command('im.contacts.list', {})) as { contacts: ImPresence[] }).contacts;
   }

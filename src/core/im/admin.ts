@@ -4,6 +4,7 @@
  * behind the IM facade (`ImService.admin`); the API only parses requests.
  */
 import { HeraldError } from '../errors.js';
+import type { GroupChangeOptions } from './groups.js';
 import type { ConversationRecord, ImStore, MemberRecord, MemberRole } from './store.js';
 
 /** The parts of the IM facade (ImService) that the backend's operations go through. */
@@ -11,11 +12,14 @@ export interface ImFacade {
   ready(): Promise<void>;
   registerUser(id: string): Promise<void>;
   send(user: string, p: { to?: string; conversation?: string; clientId?: string; data: unknown }, options?: { system?: boolean }): Promise<object>;
-  createGroup(user: string, p: { title?: string; members: readonly string[] }): Promise<ConversationRecord>;
-  addMembers(user: string, group: string, users: readonly string[]): Promise<string[]>;
-  removeMember(user: string, group: string, target: string): Promise<void>;
-  setRole(user: string, group: string, target: string, role: MemberRole): Promise<void>;
+  createGroup(user: string, p: { title?: string; members: readonly string[] }, o?: GroupChangeOptions): Promise<{ conv: ConversationRecord }>;
+  addMembers(user: string, group: string, users: readonly string[], o?: GroupChangeOptions): Promise<{ added: string[] }>;
+  removeMember(user: string, group: string, target: string, o?: GroupChangeOptions): Promise<void>;
+  setRole(user: string, group: string, target: string, role: MemberRole, o?: GroupChangeOptions): Promise<void>;
 }
+
+/** The backend changes groups directly: no invitations, rate limit or per-user caps. */
+const DIRECT: GroupChangeOptions = { direct: true };
 
 /** A system message: exactly one of `to`, `users` or `conversation`. */
 export interface SystemMessage {
@@ -65,10 +69,10 @@ export class ImAdmin {
     return im.send(system, { to: m.to, conversation: m.conversation, clientId: m.clientId, data: m.data }, { system: true });
   }
 
-  /** Create a group owned by `owner` (every user named becomes known). */
+  /** Create a group owned by `owner` (every user named becomes known and a member: the backend needs no consent). */
   async createGroup(owner: string, title: string | undefined, members: readonly string[]): Promise<{ group: string; title?: string; memberCount: number }> {
     for (const u of [owner, ...members]) await this.#im.registerUser(u);
-    const g = await this.#im.createGroup(owner, { title, members });
+    const { conv: g } = await this.#im.createGroup(owner, { title, members }, DIRECT);
     return { group: g.id, title: g.title, memberCount: g.memberCount };
   }
 
@@ -76,11 +80,11 @@ export class ImAdmin {
   async changeMembers(group: string, add: readonly string[], remove: readonly string[]): Promise<{ added: string[]; removed: string[] }> {
     const owner = await this.ownerOf(group);
     for (const u of add) await this.#im.registerUser(u);
-    const added = add.length ? await this.#im.addMembers(owner, group, add) : [];
+    const added = add.length ? (await this.#im.addMembers(owner, group, add, DIRECT)).added : [];
     const removed: string[] = [];
     for (const u of remove) {
       if (await this.#store.member(group, u)) {
-        await this.#im.removeMember(u === owner ? u : owner, group, u);
+        await this.#im.removeMember(u === owner ? u : owner, group, u, DIRECT);
         removed.push(u);
       }
     }
@@ -100,7 +104,7 @@ export class ImAdmin {
       if (role !== 'owner') throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'Transfer ownership by giving another member the owner role');
       return;
     }
-    await this.#im.setRole(owner, group, user, role);
+    await this.#im.setRole(owner, group, user, role, DIRECT);
   }
 
   /** Replace a user's contact list (contacts become known users). */

@@ -14,8 +14,10 @@
  *   amplification): their messages live once in the group timeline, are pushed live to members
  *   without an inbox seq, and `sync` reports which large groups have entries past the member's
  *   delivered cursor so the client pages them with `history` and acks with `ackGroup`.
+ * - Group rules (consent by invitation, roles, bounds) live in groups.ts and contacts with the
+ *   presence visibility rules in contacts.ts; this facade delegates to them. Members read a
+ *   conversation's history from the seq they joined at.
  */
-import { randomBytes } from 'node:crypto';
 import type { Identity } from '../auth.js';
 import type { HeraldCore } from '../core.js';
 import { HeraldError } from '../errors.js';
@@ -25,6 +27,8 @@ import type { StreamPosition } from '../../protocol/position.js';
 import type { ChosenState, PresenceRecord, PresenceStore } from './presence.js';
 import { RateLimiter } from './rate-limit.js';
 import { ImAdmin } from './admin.js';
+import { ImContacts } from './contacts.js';
+import { type GroupChangeOptions, ImGroups } from './groups.js';
 import type { ConversationRecord, ConversationSummary, ImStore, InboxEntry, MemberRecord, MemberRole, MessageKind, StoredMessage } from './store.js';
 import { inboxSeqOf, messageEventJson } from './wire.js';
 import { USER_ID_RE } from '../user-id.js';
@@ -100,6 +104,10 @@ export class ImService {
   readonly presence: PresenceStore;
   /** The backend's operations (server API): system messages, groups as their owner, contact lists. */
   readonly admin: ImAdmin;
+  /** Groups: creation, consent (invitations), membership, roles (groups.ts). */
+  readonly groups: ImGroups;
+  /** Contacts and who sees whose presence (contacts.ts). */
+  readonly contactBook: ImContacts;
   /** Private: every IM rule goes through this facade (or `admin`), never straight to the store. */
   readonly #store: ImStore;
   readonly #cfg: HeraldCore['config']['im'];
@@ -129,6 +137,18 @@ export class ImService {
     this.admin = new ImAdmin(this, options.store, options.core.config.backend.systemUser);
     this.presence = options.presence;
     this.#cfg = options.core.config.im;
+    const emit = (user: string, body: Buffer): void => this.#emit(user, body);
+    const ready = (): Promise<void> => this.ready();
+    this.contactBook = new ImContacts({ store: options.store, presence: options.presence, core: options.core, ready, emit, closed: () => this.#closed });
+    this.groups = new ImGroups({
+      store: options.store,
+      core: options.core,
+      membership: (user, conversation, groupOnly) => this.#membership(user, conversation, groupOnly),
+      memberEvent: (conv, actor, event, extra) => this.#memberEvent(conv, actor, event, extra),
+      assertKnown: (users) => this.#assertKnown(users),
+      mutualContacts: (user) => this.contactBook.mutual(user),
+      emit,
+    });
     this.#logger = options.logger ?? options.core.logger;
     this.#sends = new RateLimiter(this.#cfg.sendsPerSecond);
     this.#typing = new RateLimiter(this.#cfg.typingPerSecond);
@@ -285,8 +305,13 @@ export class ImService {
 
   /** Page a conversation the user belongs to. */
   async history(user: string, conversation: string, q: { before?: number; after?: number; limit?: number }): Promise<StoredMessage[]> {
-    await this.#membership(user, conversation);
-    return this.#store.history(conversation, { before: q.before, after: q.after, limit: Math.min(q.limit ?? 50, this.#cfg.syncLimit) });
+    const { member } = await this.#membership(user, conversation);
+    const limit = Math.min(q.limit ?? 50, this.#cfg.syncLimit);
+    // A member reads from the seq it joined at: what the group said before stays hidden.
+    const floor = member.joinedSeq;
+    if (q.after !== undefined) return this.#store.history(conversation, { after: Math.max(q.after, floor), limit });
+    const page = await this.#store.history(conversation, { before: q.before, limit });
+    return floor > 0 ? page.filter((m) => m.seq > floor) : page;
   }
 
   /** The user's conversations with unread counts and last messages. */
@@ -312,112 +337,65 @@ export class ImService {
     for (const m of members) if (m.user !== user) this.#emit(m.user, body);
   }
 
-  // ---- groups ------------------------------------------------------------------------------
+  // ---- groups (groups.ts) -------------------------------------------------------------------
 
-  /** Create a group with the caller as owner. */
-  async createGroup(user: string, p: { title?: string; members: readonly string[] }): Promise<ConversationRecord> {
-    const others = [...new Set(p.members)].filter((u) => u !== user);
-    if (others.length + 1 > this.#cfg.maxGroupSize) throw new HeraldError('HERALD_ERR_IM_GROUP_FULL', `At most ${this.#cfg.maxGroupSize} members`);
-    await this.#assertKnown(others);
-    const id = `g:${randomBytes(8).toString('hex')}`;
-    const conv = await this.#store.createConversation({
-      id,
-      kind: 'group',
-      title: p.title,
-      members: [{ user, role: 'owner' }, ...others.map((u) => ({ user: u, role: 'member' as const }))],
-    });
-    await this.#memberEvent(conv, user, { action: 'created', title: p.title, members: [user, ...others] }, []);
-    return (await this.#store.conversation(id)) ?? conv;
+  /** Create a group with the caller as owner; mutual contacts join, others are invited (`direct`: the backend, all join). */
+  createGroup(
+    user: string,
+    p: { title?: string; members: readonly string[] },
+    o?: GroupChangeOptions,
+  ): Promise<{ conv: ConversationRecord; invited: string[] }> {
+    return this.groups.create(user, p, o);
   }
 
-  /** Add members (owner or admin). */
-  async addMembers(user: string, group: string, users: readonly string[]): Promise<string[]> {
-    const { conv, member } = await this.#membership(user, group, true);
-    if (member.role === 'member') throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'Only owners and admins add members');
-    const list = [...new Set(users)];
-    await this.#assertKnown(list);
-    if (conv.memberCount + list.length > this.#cfg.maxGroupSize) {
-      const existing = new Set((await this.#store.members(group)).map((m) => m.user));
-      if (conv.memberCount + list.filter((u) => !existing.has(u)).length > this.#cfg.maxGroupSize) {
-        throw new HeraldError('HERALD_ERR_IM_GROUP_FULL', `At most ${this.#cfg.maxGroupSize} members`);
-      }
-    }
-    const added = await this.#store.addMembers(
-      group,
-      list.map((u) => ({ user: u, role: 'member' as MemberRole })),
-    );
-    if (added.length) await this.#memberEvent(conv, user, { action: 'added', users: added }, added);
-    return added;
+  /** Add members (owner or admin): mutual contacts join, others are invited (`direct`: the backend, all join). */
+  addMembers(user: string, group: string, users: readonly string[], o?: GroupChangeOptions): Promise<{ added: string[]; invited: string[] }> {
+    return this.groups.add(user, group, users, o);
   }
 
-  /** Remove a member (owner or admin; admins cannot remove the owner or other admins), or leave when `target === user`. */
-  async removeMember(user: string, group: string, target: string): Promise<void> {
-    const { conv, member } = await this.#membership(user, group, true);
-    const leaving = target === user;
-    const victim = leaving ? member : await this.#store.member(group, target);
-    if (!victim) throw new HeraldError('HERALD_ERR_IM_NOT_MEMBER', `${target} is not a member`);
-    if (!leaving) {
-      if (member.role === 'member') throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'Only owners and admins remove members');
-      if (member.role === 'admin' && victim.role !== 'member') throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'Admins remove members only');
-    }
-    // The removed user gets the event in its inbox too, so it learns it left.
-    await this.#memberEvent(conv, user, { action: leaving ? 'left' : 'removed', user: target }, [target]);
-    await this.#store.removeMember(group, target);
-    if (victim.role === 'owner') {
-      const rest = await this.#store.members(group);
-      const heir = rest.find((m) => m.role === 'admin') ?? rest[0];
-      if (heir) {
-        await this.#store.setRole(group, heir.user, 'owner');
-        await this.#memberEvent(conv, user, { action: 'role', user: heir.user, role: 'owner' }, []);
-      }
-    }
+  /** Remove a member (owner or admin), or leave when `target === user`. */
+  removeMember(user: string, group: string, target: string, o?: GroupChangeOptions): Promise<void> {
+    return this.groups.remove(user, group, target, o);
   }
 
-  /** Set a member's role (owner only; giving `owner` transfers ownership, the caller becomes admin). */
-  async setRole(user: string, group: string, target: string, role: MemberRole): Promise<void> {
-    const { conv, member } = await this.#membership(user, group, true);
-    if (member.role !== 'owner') throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'Only the owner sets roles');
-    if (target === user) throw new HeraldError('HERALD_ERR_IM_NOT_ALLOWED', 'Transfer ownership by giving another member the owner role');
-    if (!(await this.#store.setRole(group, target, role))) throw new HeraldError('HERALD_ERR_IM_NOT_MEMBER', `${target} is not a member`);
-    if (role === 'owner') await this.#store.setRole(group, user, 'admin');
-    await this.#memberEvent(conv, user, { action: 'role', user: target, role }, []);
+  /** Set a member's role (owner only; giving `owner` transfers ownership). */
+  setRole(user: string, group: string, target: string, role: MemberRole, o?: GroupChangeOptions): Promise<void> {
+    return this.groups.setRole(user, group, target, role, o);
   }
 
   /** Members of a conversation the user belongs to. */
-  async members(user: string, conversation: string): Promise<MemberRecord[]> {
-    await this.#membership(user, conversation);
-    return this.#store.members(conversation);
+  members(user: string, conversation: string): Promise<MemberRecord[]> {
+    return this.groups.members(user, conversation);
   }
 
-  // ---- presence and contacts ---------------------------------------------------------------
+  // ---- presence and contacts (contacts.ts) ---------------------------------------------------
 
-  /** Set the user's chosen state and status text; contacts and group members are told. */
-  async setPresence(user: string, state: ChosenState, status?: string): Promise<PresenceRecord> {
-    const rec = await this.presence.setChosen(user, state, status);
-    await this.#announce(rec);
-    return rec;
+  /** Set the user's chosen state and status text; its presence peers are told. */
+  setPresence(user: string, state: ChosenState, status?: string): Promise<PresenceRecord> {
+    return this.contactBook.set(user, state, status);
   }
 
-  /** Presence of users. */
-  getPresence(users: readonly string[]): Promise<PresenceRecord[]> {
-    return this.presence.get(users);
+  /**
+   * Presence of users as `viewer` may see it (peers as they are, anyone else as an unknown
+   * user); `viewer` undefined (the server API) reads unmasked.
+   */
+  getPresence(viewer: string | undefined, users: readonly string[]): Promise<PresenceRecord[]> {
+    return this.contactBook.get(viewer, users);
   }
 
-  /** Add a contact (must be a known user). */
-  async addContact(user: string, contact: string): Promise<void> {
-    if (contact === user) throw new HeraldError('HERALD_ERR_BAD_REQUEST', "One is not one's own contact");
-    await this.#assertKnown([contact]);
-    await this.#store.addContact(user, contact);
+  /** Add a contact (one-way; the same answer for known and unknown ids). */
+  addContact(user: string, contact: string): Promise<void> {
+    return this.contactBook.add(user, contact);
   }
 
   /** Remove a contact. */
-  async removeContact(user: string, contact: string): Promise<boolean> {
-    return this.#store.removeContact(user, contact);
+  removeContact(user: string, contact: string): Promise<boolean> {
+    return this.contactBook.remove(user, contact);
   }
 
-  /** The user's contacts with their presence. */
-  async contacts(user: string): Promise<PresenceRecord[]> {
-    return this.presence.get(await this.#store.contacts(user));
+  /** The user's contacts with their presence as the user may see it (`raw`: unmasked, for the server API). */
+  contacts(user: string, raw = false): Promise<PresenceRecord[]> {
+    return this.contactBook.list(user, raw);
   }
 
   // ---- internals ---------------------------------------------------------------------------
@@ -635,7 +613,7 @@ export class ImService {
     }, RECONNECT_REDELIVERY_DELAY_MS).unref();
     this.presence
       .setConnected(user, this.core.nodeId, true)
-      .then((rec) => this.#announce(rec))
+      .then((rec) => this.contactBook.announce(rec))
       .catch((err) => this.#warn(err, 'presence update failed'));
   }
 
@@ -647,28 +625,11 @@ export class ImService {
       this.#online.delete(user);
       this.presence
         .setConnected(user, this.core.nodeId, false)
-        .then((rec) => this.#announce(rec))
+        .then((rec) => this.contactBook.announce(rec))
         .catch((err) => this.#warn(err, 'presence update failed'));
     }, this.#cfg.presenceGraceMs);
     t.unref();
     this.#offlineTimers.set(user, t);
-  }
-
-  /** Push a presence change to the user's watchers: who has it as a contact, and members of its small groups. */
-  async #announce(rec: PresenceRecord): Promise<void> {
-    if (this.#closed) return;
-    this.core.backend.emit('presence', { ...rec });
-    await this.ready();
-    const to = new Set(await this.#store.contactOf(rec.user));
-    for (const id of await this.#store.groupsOf(rec.user)) {
-      const conv = await this.#store.conversation(id);
-      if (!conv || conv.memberCount > this.#cfg.largeGroupThreshold) continue;
-      for (const m of await this.#store.members(id)) to.add(m.user);
-    }
-    to.delete(rec.user);
-    if (to.size === 0) return;
-    const body = Buffer.from(JSON.stringify({ type: 'presence', ...rec }));
-    for (const u of to) this.#emit(u, body);
   }
 
   #warn(err: unknown, msg: string): void {

@@ -90,10 +90,24 @@ export interface MemberRecord {
   readonly user: string;
   readonly role: MemberRole;
   readonly joinedAt: number;
+  /**
+   * Conversation seq when the member joined (0 for the creator, the first members and direct
+   * conversations): the member reads the timeline after it only (history before joining stays
+   * hidden, as in Signal or WhatsApp).
+   */
+  readonly joinedSeq: number;
   /** Highest conversation seq the member has read (0 = none). */
   readonly readSeq: number;
   /** Highest conversation seq delivered to (acknowledged by) the member (0 = none). */
   readonly deliveredSeq: number;
+}
+
+/** A pending invitation of a user into a group (made when the inviter is not a mutual contact). */
+export interface InviteRecord {
+  readonly conversation: string;
+  /** Who invited. */
+  readonly inviter: string;
+  readonly createdAt: number;
 }
 
 /** A conversation. */
@@ -169,7 +183,11 @@ export interface ImStore {
   member(conversation: string, user: string): Promise<MemberRecord | undefined>;
   /** All members, ordered by join time. */
   members(conversation: string): Promise<MemberRecord[]>;
-  /** Add members (existing ones keep their role). Returns the users actually added. */
+  /**
+   * Add members (existing ones keep their role) and drop their pending invites to this
+   * conversation. New members join at the conversation's current seq (joinedSeq, readSeq and
+   * deliveredSeq all start there). Returns the users actually added.
+   */
   addMembers(conversation: string, members: ReadonlyArray<{ user: string; role: MemberRole }>): Promise<string[]>;
   /** Remove a member. Returns false when it was not a member. */
   removeMember(conversation: string, user: string): Promise<boolean>;
@@ -177,6 +195,31 @@ export interface ImStore {
   setRole(conversation: string, user: string, role: MemberRole): Promise<boolean>;
   /** Ids of the group conversations the user is a member of. */
   groupsOf(user: string): Promise<string[]>;
+  /** How many group conversations the user is a member of (any role). */
+  groupCount(user: string): Promise<number>;
+  /**
+   * Users sharing a group of at most `maxMembers` members with `user` (`user` excluded), each
+   * once, in no particular order.
+   */
+  coMembers(user: string, maxMembers: number): Promise<string[]>;
+
+  /**
+   * Record pending invitations of `users` into group `conversation` by `inviter`. Users already
+   * members or already invited are skipped. Returns the users newly invited.
+   */
+  invite(conversation: string, inviter: string, users: readonly string[]): Promise<string[]>;
+  /** The user's pending invitations, oldest first. */
+  invites(user: string): Promise<InviteRecord[]>;
+  /** Pending invitations into a conversation (count). */
+  inviteCount(conversation: string): Promise<number>;
+  /**
+   * Accept atomically: when `user` has a pending invitation into `conversation`, delete it and
+   * add `user` as a `member` (joining at the current seq, as `addMembers`). Returns false
+   * (changing nothing) without an invitation.
+   */
+  acceptInvite(conversation: string, user: string): Promise<boolean>;
+  /** Delete a pending invitation. Returns false when there was none. */
+  removeInvite(conversation: string, user: string): Promise<boolean>;
 
   /**
    * Append an entry to a conversation atomically: check idempotency, give it the next
@@ -217,4 +260,8 @@ export interface ImStore {
   contacts(user: string): Promise<string[]>;
   /** Users who have `user` as a contact. */
   contactOf(user: string): Promise<string[]>;
+  /** Users who are contacts of `user` and have `user` as a contact (mutual), sorted. */
+  mutualContacts(user: string): Promise<string[]>;
+  /** How many contacts the user has. */
+  contactCount(user: string): Promise<number>;
 }

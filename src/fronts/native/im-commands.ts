@@ -78,12 +78,21 @@ export function registerImCommands(front: CommandRegistry, im: ImService): void 
   );
 
   add('im.group.create', z.object({ title: z.string().max(256).optional(), members: z.array(user).max(100_000) }).strict(), async (u, p) => {
-    const g = await im.createGroup(u, p);
+    const { conv: g, invited } = await im.createGroup(u, p);
+    return { group: g.id, title: g.title, memberCount: g.memberCount, invited };
+  });
+  add('im.group.add', z.object({ group: conversation, members: z.array(user).min(1).max(100_000) }).strict(), async (u, p) =>
+    im.addMembers(u, p.group, p.members),
+  );
+  add('im.group.accept', z.object({ group: conversation }).strict(), async (u, p) => {
+    const g = await im.groups.accept(u, p.group);
     return { group: g.id, title: g.title, memberCount: g.memberCount };
   });
-  add('im.group.add', z.object({ group: conversation, members: z.array(user).min(1).max(100_000) }).strict(), async (u, p) => ({
-    added: await im.addMembers(u, p.group, p.members),
-  }));
+  add('im.group.decline', z.object({ group: conversation }).strict(), async (u, p) => {
+    await im.groups.decline(u, p.group);
+    return {};
+  });
+  add('im.group.invites', z.object({}).strict(), async (u) => ({ invites: await im.groups.invites(u) }));
   add('im.group.remove', z.object({ group: conversation, user }).strict(), async (u, p) => {
     await im.removeMember(u, p.group, p.user);
     return {};
@@ -101,7 +110,7 @@ export function registerImCommands(front: CommandRegistry, im: ImService): void 
   add('im.presence.set', z.object({ state: z.enum(['online', 'away', 'busy']), status: z.string().max(256).optional() }).strict(), async (u, p) =>
     im.setPresence(u, p.state, p.status),
   );
-  add('im.presence.get', z.object({ users: z.array(user).min(1).max(1000) }).strict(), async (_u, p) => ({ presence: await im.getPresence(p.users) }));
+  add('im.presence.get', z.object({ users: z.array(user).min(1).max(1000) }).strict(), async (u, p) => ({ presence: await im.getPresence(u, p.users) }));
 
   add('im.contacts.add', z.object({ user }).strict(), async (u, p) => {
     await im.addContact(u, p.user);

@@ -10,7 +10,6 @@
  * (group and own messages, edits, recalls), so the native re-delivery does not repeat them.
  */
 import type { HeraldCore } from '../../core/core.js';
-import { HeraldError } from '../../core/errors.js';
 import type { Subscriber } from '../../core/hub.js';
 import type { ChosenState, PresenceState } from '../../core/im/presence.js';
 import { directConversationId, type ImService, inboxChannel } from '../../core/im/service.js';
@@ -158,11 +157,13 @@ export class XmppIm {
   }
 
   /**
-   * Subscription requests and answers mapped onto contacts: `subscribe` to B (the user asks to
-   * see B's presence) adds B to the user's contacts and is approved at once, since contacts are
-   * the application's to decide (through the contacts hook or the API), not the peer's;
-   * `unsubscribe` removes B. `subscribed` / `unsubscribed` to B (letting B see, or no longer
-   * see, the user's presence) add or remove the user in B's contacts.
+   * Subscription requests and answers mapped onto contacts. Herald shares presence only between
+   * mutual contacts (a subscription `both`), so each side consents by adding the other:
+   * `subscribe` to B (asking to see B) and `subscribed` to B (letting B see the user) both add B
+   * to the user's contacts; `unsubscribe` and `unsubscribed` remove B. The request is approved
+   * (`subscribed` from B, then B's presence) once B has the user as a contact too; until then
+   * the roster item stays `none` with `ask="subscribe"`. Known and unknown accounts get the same
+   * answer (RFC 6121 §3.1.3).
    */
   async #subscription(type: string, to: string | undefined): Promise<void> {
     const peer = to === undefined ? undefined : parseJid(to);
@@ -171,25 +172,18 @@ export class XmppIm {
     const { im, user, domain, jid } = this.#ctx;
     const other = peer.user;
     if (other === user) return;
-    try {
-      if (type === 'subscribe') await im.addContact(user, other);
-      else if (type === 'unsubscribe') await im.removeContact(user, other);
-      else if (type === 'subscribed') await im.addContact(other, user);
-      else await im.removeContact(other, user);
-    } catch (err) {
-      // A subscription to an unknown account is not an error to reveal (RFC 6121 §3.1.3).
-      if (err instanceof HeraldError && err.code === 'HERALD_ERR_IM_UNKNOWN_USER') return;
-      throw err;
+    const from = bareJid(other, domain);
+    if (type === 'unsubscribe' || type === 'unsubscribed') {
+      if (await im.removeContact(user, other)) this.#ctx.write(rosterPush(from, 'remove'));
+      return;
     }
-    if (type === 'subscribe') {
-      const from = bareJid(other, domain);
-      this.#ctx.write(el('presence', { xmlns: NS.CLIENT, from, to: bareJid(user, domain), type: 'subscribed' }));
-      this.#ctx.write(rosterPush(from, 'to'));
-      const [rec] = await im.getPresence([other]);
-      if (rec && rec.state !== 'offline') this.#ctx.write(presenceXml(rec, domain, jid));
-    } else if (type === 'unsubscribe') {
-      this.#ctx.write(rosterPush(bareJid(other, domain), 'remove'));
-    }
+    await im.addContact(user, other);
+    const mutual = (await im.contactBook.mutual(user)).has(other);
+    this.#ctx.write(rosterPush(from, mutual ? 'both' : 'none'));
+    if (type !== 'subscribe' || !mutual) return;
+    this.#ctx.write(el('presence', { xmlns: NS.CLIENT, from, to: bareJid(user, domain), type: 'subscribed' }));
+    const [rec] = await im.getPresence(user, [other]);
+    if (rec && rec.state !== 'offline') this.#ctx.write(presenceXml(rec, domain, jid));
   }
 
   // ---- roster ------------------------------------------------------------------------------
@@ -199,10 +193,11 @@ export class XmppIm {
     const { im, user, domain } = this.#ctx;
     if (type === 'get') {
       const items = (await im.contacts(user)).map((r) => r.user);
+      const mutual = await im.contactBook.mutual(user);
       return el(
         'query',
         { xmlns: NS.ROSTER },
-        items.map((c) => el('item', { jid: bareJid(c, domain), subscription: 'to' })),
+        items.map((c) => el('item', { jid: bareJid(c, domain), subscription: mutual.has(c) ? 'both' : 'none' })),
       );
     }
     const items = query.elements().filter((e) => e.local === 'item');
@@ -216,13 +211,9 @@ export class XmppIm {
       if (!(await im.removeContact(user, peer.user))) throw new StanzaError('item-not-found');
       this.#ctx.write(rosterPush(jid, 'remove'));
     } else {
-      try {
-        await im.addContact(user, peer.user);
-      } catch (err) {
-        if (err instanceof HeraldError && err.code === 'HERALD_ERR_IM_UNKNOWN_USER') throw new StanzaError('item-not-found', 'Unknown user');
-        throw err;
-      }
-      this.#ctx.write(rosterPush(jid, 'to'));
+      // Known and unknown accounts alike: a roster may hold someone who has not signed up yet.
+      await im.addContact(user, peer.user);
+      this.#ctx.write(rosterPush(jid, (await im.contactBook.mutual(user)).has(peer.user) ? 'both' : 'none'));
     }
     return undefined;
   }
@@ -339,10 +330,11 @@ export class XmppIm {
   }
 }
 
-/** A roster push (RFC 6121 §2.1.6) of one item. */
-function rosterPush(jid: string, subscription: 'to' | 'remove'): string {
+/** A roster push (RFC 6121 §2.1.6) of one item; `none` carries `ask="subscribe"` (waiting for the peer). */
+function rosterPush(jid: string, subscription: 'both' | 'none' | 'remove'): string {
+  const ask = subscription === 'none' ? 'subscribe' : undefined;
   return el('iq', { xmlns: NS.CLIENT, type: 'set', id: `push-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}` }, [
-    el('query', { xmlns: NS.ROSTER }, [el('item', { jid, subscription })]),
+    el('query', { xmlns: NS.ROSTER }, [el('item', { jid, subscription, ask })]),
   ]);
 }
 
