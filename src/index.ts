@@ -22,7 +22,9 @@ export { RedisSessions, type RedisSessionsOptions } from './engines/sessions-red
 export type { SessionEntry, SessionRegistry } from './core/sessions.js';
 export { createDispatchServer, Dispatcher, listenDispatch, type Assignment, type DispatchStrategy } from './api/dispatcher.js';
 export { serveClusterMetrics } from './api/metrics.js';
-export type { NodeInfo, NodeRegistry } from './core/nodes.js';
+export { serveHostReports } from './api/node-report.js';
+export type { NodeEntry, NodesAnswer, NodeTotals } from './api/nodes-api.js';
+export type { NodeInfo, NodeLoad, NodeRegistry, NodeStats } from './core/nodes.js';
 export { keyEquals, NetPolicy, type RequestFacts } from './core/net-policy.js';
 export type { Broker } from './core/broker.js';
 export type { ControlAction, ControlMessage } from './core/control-message.js';

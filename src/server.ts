@@ -12,6 +12,8 @@ import { ServerApi } from './api/api.js';
 import { registerBackendApi } from './api/backend-api.js';
 import { registerImApi } from './api/im-api.js';
 import { Metrics } from './api/metrics.js';
+import { NodeReporter } from './api/node-report.js';
+import { NodesView } from './api/nodes-api.js';
 import { Readiness } from './api/readiness.js';
 import { instrumentStore } from './api/store-metrics.js';
 import { WebPages } from './api/web.js';
@@ -110,6 +112,9 @@ export class HeraldServer {
   #heartbeat: NodeHeartbeat | undefined;
   #draining: Promise<void> | undefined;
   readonly #registry: NodeRegistry | undefined;
+  readonly #reporter: NodeReporter;
+  /** Where clients reach this node, fixed once it listens (the advertised URL, else the bound address). */
+  #publicUrl: string | undefined;
 
   constructor(options: ServerOptions) {
     this.config = options.config;
@@ -126,6 +131,11 @@ export class HeraldServer {
       void this.drain();
       return { draining: true, connections: this.core.hub.connectionCount, windowMs: this.config.cluster.drainWindowMs };
     });
+    this.#reporter = new NodeReporter(this.core, {
+      url: () => this.#publicUrl ?? this.config.cluster.advertiseUrl ?? '',
+      draining: () => this.#draining !== undefined || this.#closing !== undefined,
+    });
+    new NodesView(this.#reporter, engines.registry).register(this.api);
     this.im = new ImService({ core: this.core, store: instrumentStore(engines.imStore, this.core.nodeId), presence: engines.presence });
     registerImCommands(this.native, this.im);
     registerImApi(this.api, this.im, options.config.limits.maxMessageBytes);
@@ -221,6 +231,7 @@ export class HeraldServer {
         resolve();
       });
     });
+    this.#publicUrl = this.config.cluster.advertiseUrl ?? this.url();
     await this.#announce();
     return this.address();
   }
@@ -228,13 +239,7 @@ export class HeraldServer {
   /** Announce this node in the registry on a heartbeat (after listen; the dispatcher reads it). */
   async #announce(): Promise<void> {
     if (!this.#registry) return;
-    const url = this.config.cluster.advertiseUrl ?? this.url();
-    this.#heartbeat = new NodeHeartbeat(
-      this.#registry,
-      () => ({ id: this.core.nodeId, url, connections: this.core.hub.connectionCount, draining: this.#draining !== undefined || this.#closing !== undefined }),
-      this.config.cluster.heartbeatMs,
-      this.core.logger,
-    );
+    this.#heartbeat = new NodeHeartbeat(this.#registry, () => this.#reporter.report(), this.config.cluster.heartbeatMs, this.core.logger);
     await this.#heartbeat.start();
   }
 
@@ -302,6 +307,7 @@ export class HeraldServer {
     this.http.closeAllConnections();
     await stopped;
     this.metrics.close();
+    this.#reporter.close();
     await this.readiness.close();
     await this.core.backend.close();
     await this.im.close();

@@ -13,7 +13,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '../core/logger.js';
-import { serveClusterMetrics } from '../index.js';
+import { serveClusterMetrics, serveHostReports } from '../index.js';
 
 /** Message a worker sends the primary once it listens. */
 export interface WorkerListening {
@@ -114,6 +114,7 @@ export function runPrimary(
     process.on('SIGINT', () => stop('SIGINT'));
 
     serveClusterMetrics();
+    serveHostReports();
     for (let i = 0; i < count; i++) fork();
   });
 }

@@ -16,6 +16,48 @@ export interface NodeInfo {
   readonly connections: number;
   /** True when the node is shutting down or drained by an admin: assign no new clients to it. */
   readonly draining: boolean;
+  /** What the node reported about itself with this announcement (absent from nodes that predate it). */
+  readonly stats?: NodeStats;
+}
+
+/** A node's report of itself: identity of the process, its load and its counters. */
+export interface NodeStats {
+  /** Host name of the machine the node runs on. */
+  readonly host: string;
+  /** Process id (workers of one host differ here). */
+  readonly pid: number;
+  /** Herald version the node runs. */
+  readonly version: string;
+  /** When the node started, ms since the epoch (the node's clock). */
+  readonly startedAt: number;
+  /** When this report was taken, ms since the epoch (the node's clock). */
+  readonly reportedAt: number;
+  /** Live channel subscriptions. */
+  readonly subscriptions: number;
+  /** Channels with at least one local subscriber. */
+  readonly channels: number;
+  /** Live connections per transport label. */
+  readonly connectionsByTransport: Readonly<Record<string, number>>;
+  /** Publications accepted since start. */
+  readonly published: number;
+  /** Publications handed to local subscribers since start (one per subscriber). */
+  readonly delivered: number;
+  /** Load of the process and host. */
+  readonly load: NodeLoad;
+}
+
+/** Load of one node, sampled over a window of at least a second. */
+export interface NodeLoad {
+  /** CPU time the process used over the last window, as a fraction of one core (0.5 = half a core). */
+  readonly cpu: number;
+  /** 99th percentile of the event loop delay over the last window, ms. */
+  readonly eventLoopDelayMs: number;
+  /** The host's 1-minute load average (0 where the OS has none). */
+  readonly loadAverage: number;
+  /** Resident set size of the process, bytes. */
+  readonly rss: number;
+  /** V8 heap in use, bytes. */
+  readonly heapUsed: number;
 }
 
 /** Live node registry (Redis in a cluster). */

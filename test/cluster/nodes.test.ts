@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { NodesAnswer } from '../../src/index.js';
 import { ErrorCode } from '../../src/protocol/codes.js';
 import { poll, WsClient } from '../helpers/clients.js';
 import { apiPublish, NodeProcess } from './nodes.js';
@@ -78,6 +79,62 @@ void describe('cluster: nodes sharing Redis', { timeout: 600_000 }, () => {
       seen,
       Array.from({ length: 7 }, (_, i) => `m${i + 1}`),
     );
+  });
+
+  void test('/api/nodes on either node lists both: itself live, the other from the registry, with connections, version, uptime and load', async () => {
+    const ch = chan('nodes');
+    const held: WsClient[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const c = await WsClient.connected(a.wsUrl);
+        held.push(c);
+        await c.ok('subscribe', { channel: ch });
+      }
+      // Earlier tests of this suite keep clients open too: count what each node says it holds.
+      const health = await Promise.all([a, b].map(async (n) => (await (await fetch(`${n.url}/health`)).json()) as { node: string; connections: number }));
+      const ids = health.map((h) => h.node);
+      const nodes = async (n: NodeProcess): Promise<NodesAnswer> => {
+        const res = await fetch(`${n.url}/api/nodes`);
+        assert.equal(res.status, 200);
+        return (await res.json()) as NodesAnswer;
+      };
+      // B sees A's new connections once A's next heartbeat lands (every 2 s by default).
+      let fromB = await nodes(b);
+      for (let i = 0; fromB.nodes.find((n) => n.id === ids[0])?.connections !== health[0]!.connections; i++) {
+        assert.ok(i < 200, `B's view: ${JSON.stringify(fromB)}`);
+        await new Promise((r) => setTimeout(r, 50));
+        fromB = await nodes(b);
+      }
+      const fromA = await nodes(a);
+      assert.ok(health[0]!.connections >= 3);
+      for (const [view, self, other, otherUrl] of [
+        [fromA, ids[0], ids[1], b.url],
+        [fromB, ids[1], ids[0], a.url],
+      ] as const) {
+        assert.equal(view.node, self);
+        assert.equal(view.registry, 'ok');
+        assert.equal(view.workers, undefined);
+        assert.deepEqual(new Set(view.nodes.map((n) => n.id)), new Set(ids));
+        const me = view.nodes.find((n) => n.id === self)!;
+        const them = view.nodes.find((n) => n.id === other)!;
+        assert.deepEqual([me.self, me.source, me.ageMs], [true, 'self', 0]);
+        assert.deepEqual([them.self, them.source, them.url], [false, 'registry', otherUrl]);
+        assert.ok(them.ageMs <= 6_000, `the registry entry is at most a TTL old: ${them.ageMs} ms`);
+        for (const n of [me, them]) {
+          assert.match(n.version!, /^\d+\.\d+\.\d+/);
+          assert.ok(n.uptimeMs! > 0 && n.pid! > 0 && n.load!.rss > 0 && n.load!.cpu >= 0);
+          assert.equal(n.draining, false);
+          assert.equal(n.connections, health[ids.indexOf(n.id)]!.connections);
+          assert.ok(n.subscriptions! >= 0);
+        }
+        assert.equal(view.totals.nodes, 2);
+        assert.equal(view.totals.connections, health[0]!.connections + health[1]!.connections);
+        assert.equal(view.totals.subscriptions, me.subscriptions! + them.subscriptions!);
+      }
+      assert.ok(fromA.nodes.find((n) => n.id === ids[0])!.subscriptions! >= 3);
+    } finally {
+      for (const c of held) c.terminate();
+    }
   });
 
   void test('history and epoch survive a node restart', { timeout: STARTUP_MS }, async () => {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { ConfigError, resolveConfig } from '../../src/index.js';
+import { ConfigError, type NodesAnswer, resolveConfig } from '../../src/index.js';
 import { DisconnectCode } from '../../src/protocol/codes.js';
 import { WsClient } from '../helpers/clients.js';
 import { signToken, TEST_SECRET } from '../helpers/tokens.js';
@@ -72,6 +72,57 @@ void describe('herald serve --workers 2', { timeout: 600_000 }, () => {
       });
       for (const id of workers) assert.match(text, new RegExp(`^herald_subscriptions\\{node="${id}"\\} \\d+`, 'm'), `scrape ${i} lacks worker ${id}`);
       assert.match(text, /^process_cpu_user_seconds_total\{node="[^"]+"\} /m);
+    }
+  });
+
+  void test('/api/nodes lists both workers, whichever takes the request, with their own figures and the host totals', async () => {
+    const workers = new Set<string>();
+    for (let i = 0; i < 6; i++) workers.add((await health(node.port)).node);
+    const held: WsClient[] = [];
+    try {
+      // Three connections, spread over the workers by the primary.
+      for (let i = 0; i < 3; i++) {
+        const c = await WsClient.connected(node.wsUrl);
+        held.push(c);
+        await c.ok('subscribe', { channel: `nodes-${i}` });
+      }
+      const answerers = new Set<string>();
+      for (let i = 0; i < 4; i++) {
+        const body = await new Promise<NodesAnswer>((resolve, reject) => {
+          get({ host: '127.0.0.1', port: node.port, path: '/api/nodes', agent: false }, (res) => {
+            let text = '';
+            res.on('data', (d: Buffer) => (text += d.toString()));
+            res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(text) as NodesAnswer) : reject(new Error(`${res.statusCode}: ${text}`))));
+          }).on('error', reject);
+        });
+        answerers.add(body.node);
+        assert.deepEqual(body.workers, { answered: 2, unanswered: 0 });
+        assert.equal(body.registry, 'ok');
+        assert.deepEqual(new Set(body.nodes.map((n) => n.id)), workers, 'both workers, whichever answered');
+        assert.deepEqual(
+          body.nodes.filter((n) => n.self).map((n) => n.id),
+          [body.node],
+        );
+        // Live figures from the workers themselves, not the registry's last heartbeat.
+        for (const n of body.nodes) {
+          assert.equal(n.source, n.self ? 'self' : 'worker');
+          assert.equal(n.ageMs, 0);
+          assert.equal(n.url, node.url);
+          assert.ok(n.pid! > 0 && n.pid !== node.child.pid);
+          assert.match(n.version!, /^\d+\.\d+\.\d+/);
+          assert.ok(n.uptimeMs! > 0);
+          assert.ok(n.load!.rss > 0);
+        }
+        assert.equal(new Set(body.nodes.map((n) => n.pid)).size, 2);
+        assert.equal(body.totals.nodes, 2);
+        assert.equal(body.totals.connections, 3);
+        assert.equal(body.totals.subscriptions, 3);
+        assert.equal(body.totals.connectionsByTransport.websocket, 3);
+        assert.equal(body.totals.connections, body.nodes[0]!.connections + body.nodes[1]!.connections);
+      }
+      assert.equal(answerers.size, 2, 'both workers answered some of the requests');
+    } finally {
+      for (const c of held) c.terminate();
     }
   });
 

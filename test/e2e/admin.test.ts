@@ -1,6 +1,7 @@
 /**
  * The admin dashboard in headless Chromium: live connection counts by transport, message rates
- * and top channels while SDK clients are connected; an API key is required when configured.
+ * and top channels while SDK clients are connected; the cluster's nodes (two nodes over the
+ * local Redis); an API key is required when configured.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,6 +14,7 @@ import type { HeraldServer } from '../../src/index.js';
 import { cspViolations, E2E_TEST_TIMEOUT_MS, launchBrowser, shot, WAIT_MS } from '../helpers/browser.js';
 import { sdkClient } from '../helpers/sdk.js';
 import { publish, startServer, waitFor } from '../helpers/server.js';
+import { deleteKeys, SHARED_REDIS_URL, testPrefix } from '../cluster/redis.js';
 
 void describe('admin dashboard in Chromium', () => {
   let server: HeraldServer;
@@ -128,6 +130,60 @@ void describe('admin dashboard in Chromium', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  void it(
+    'lists the cluster in the nodes table: this node marked, the other node with its connections, then draining',
+    { timeout: E2E_TEST_TIMEOUT_MS },
+    async () => {
+      // Two nodes sharing the local Redis (a key prefix of their own), heartbeating every 200 ms.
+      const prefix = testPrefix('e2e-admin');
+      const cluster = { redis: { url: SHARED_REDIS_URL, prefix }, cluster: { heartbeatMs: 200, drainWindowMs: 100 }, web: { chat: false } };
+      const a = await startServer({ dev: true, ...cluster });
+      const b = await startServer({ dev: true, ...cluster });
+      const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+      const onB: HeraldClient[] = [];
+      try {
+        for (let i = 0; i < 2; i++) {
+          const c = sdkClient(b, 'websocket', { user: `remote${i}` });
+          onB.push(c);
+          await c.connect();
+        }
+        await page.goto(`${a.url()}/admin`);
+        const rowA = page.locator(`#nodes tr[data-node="${a.core.nodeId}"]`);
+        const rowB = page.locator(`#nodes tr[data-node="${b.core.nodeId}"]`);
+        await rowA.waitFor({ timeout: WAIT_MS });
+        await rowB.waitFor({ timeout: WAIT_MS });
+        assert.equal(await page.locator('#nodes tr').count(), 2);
+        assert.match((await rowA.locator('td').first().textContent()) ?? '', /\(this node\)$/);
+        assert.equal(await rowA.getAttribute('class'), 'self');
+        const cells = async (row: typeof rowA): Promise<string[]> => row.locator('td').allTextContents();
+        const b0 = await cells(rowB);
+        assert.equal(b0[1], b.url());
+        assert.match(b0[3]!, /^\d+\.\d+\.\d+/, 'version');
+        assert.match(b0[4]!, /^\d+h \d+m \d+s$/, 'uptime');
+        await page.waitForFunction((id) => document.querySelector(`#nodes tr[data-node="${id}"] td:nth-child(6)`)?.textContent === '2', b.core.nodeId, {
+          timeout: WAIT_MS,
+        });
+        // The summary cards add the nodes up: B's two connections count on A's dashboard.
+        await page.waitForFunction(() => document.getElementById('connections')?.textContent === '2', undefined, { timeout: WAIT_MS });
+        assert.match((await page.textContent('#nodes-summary')) ?? '', /^2 nodes · 2 connections/);
+        await page.screenshot({ path: shot('admin-nodes.png') });
+        // Draining B shows in its row once its next heartbeat lands.
+        const drained = await fetch(`${b.url()}/api/drain`, { method: 'POST' });
+        assert.equal(drained.status, 200);
+        await drained.arrayBuffer();
+        await page.waitForFunction((id) => document.querySelector(`#nodes tr[data-node="${id}"]`)?.classList.contains('draining'), b.core.nodeId, {
+          timeout: WAIT_MS,
+        });
+        assert.equal((await cells(rowB)).at(-1), 'draining');
+      } finally {
+        for (const c of onB) c.disconnect();
+        await page.close();
+        await Promise.all([a.close(), b.close()]);
+        await deleteKeys(SHARED_REDIS_URL, prefix);
+      }
+    },
+  );
 
   void it("serves the favicon and the sign-in page's files without the key", { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
     const locked = await startServer({ apiKey: 'e2e-admin-key-0123456789' });

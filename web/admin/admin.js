@@ -1,13 +1,17 @@
-// Herald admin dashboard: polls /api/stats, /api/channels and /metrics once a second and plots
-// connections by transport, messages per second and delivery latency over the last minutes.
+// Herald admin dashboard: polls /api/stats, /api/nodes, /api/channels and /metrics once a second
+// and plots connections by transport, messages per second and delivery latency over the last
+// minutes. Connection, subscription and message figures are the totals over every node of the
+// cluster (/api/nodes), so they do not depend on which worker or node answers.
 const $ = (id) => document.getElementById(id);
 // No key here: the browser sends the HttpOnly admin session cookie with these same-origin reads.
 const headers = {};
 const HISTORY = 180;
 const COLORS = ['#818cf8', '#34d399', '#fbbf24', '#f87171', '#38bdf8', '#e879f9'];
 const series = { connections: new Map(), published: [], delivered: [], im: [], latency: [] };
-let prev;
+let prevIm;
 let prevLatency;
+/** Per node: its last counters, when they were taken, and the rates between its last two reports. */
+const nodeRates = new Map();
 window.heraldAdmin = { series };
 
 async function getJson(path) {
@@ -42,29 +46,97 @@ const push = (arr, v) => {
   if (arr.length > HISTORY) arr.shift();
 };
 const fmtBytes = (n) => (n > 1 << 30 ? `${(n / (1 << 30)).toFixed(1)} GB` : `${(n / (1 << 20)).toFixed(0)} MB`);
-const fmtUptime = (ms) => {
+const fmtDuration = (ms) => {
   const s = Math.floor(ms / 1000);
-  return `up ${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m ${s % 60}s`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m ${s % 60}s`;
 };
+const fmtUptime = (ms) => `up ${fmtDuration(ms)}`;
+
+/**
+ * Messages per second over the cluster: each node's rate between its last two reports, summed.
+ * Registry figures change only at each node's heartbeat, so a node's rate is measured between
+ * its own reports (taken `ageMs` ago), not between two polls.
+ */
+function clusterRates(nodes, now) {
+  const seen = new Set();
+  let published = 0;
+  let delivered = 0;
+  for (const n of nodes) {
+    seen.add(n.id);
+    const at = now - (n.ageMs || 0);
+    const p = nodeRates.get(n.id);
+    if (!p) nodeRates.set(n.id, { at, published: n.published || 0, delivered: n.delivered || 0, pub: 0, del: 0 });
+    else if (at - p.at >= 500) {
+      const dt = (at - p.at) / 1000;
+      p.pub = Math.max(0, ((n.published || 0) - p.published) / dt);
+      p.del = Math.max(0, ((n.delivered || 0) - p.delivered) / dt);
+      Object.assign(p, { at, published: n.published || 0, delivered: n.delivered || 0 });
+    }
+    const r = nodeRates.get(n.id);
+    published += r.pub;
+    delivered += r.del;
+  }
+  for (const id of nodeRates.keys()) if (!seen.has(id)) nodeRates.delete(id);
+  return { published, delivered };
+}
+
+/** The nodes table: one row per node of the cluster, this node marked. */
+function renderNodes(answer) {
+  const cell = (v) => Object.assign(document.createElement('td'), { textContent: v === undefined ? '–' : String(v) });
+  $('nodes').replaceChildren(
+    ...answer.nodes.map((n) => {
+      const tr = document.createElement('tr');
+      tr.dataset.node = n.id;
+      tr.classList.toggle('self', n.self);
+      tr.classList.toggle('draining', n.draining);
+      const load = n.load || {};
+      const status = n.draining ? 'draining' : n.ageMs > 0 ? `live · ${(n.ageMs / 1000).toFixed(1)} s ago` : 'live';
+      tr.append(
+        cell(n.self ? `${n.id} (this node)` : n.id),
+        cell(n.url),
+        cell(n.host === undefined ? undefined : `${n.host} · ${n.pid}`),
+        cell(n.version),
+        cell(n.uptimeMs === undefined ? undefined : fmtDuration(n.uptimeMs)),
+        cell(n.connections),
+        cell(n.subscriptions),
+        cell(load.cpu === undefined ? undefined : `${(load.cpu * 100).toFixed(0)} %`),
+        cell(load.eventLoopDelayMs === undefined ? undefined : `${load.eventLoopDelayMs.toFixed(1)} ms`),
+        cell(load.loadAverage === undefined ? undefined : load.loadAverage.toFixed(2)),
+        cell(load.rss === undefined ? undefined : fmtBytes(load.rss)),
+        cell(status),
+      );
+      return tr;
+    }),
+  );
+  const t = answer.totals;
+  const parts = [`${t.nodes} node${t.nodes === 1 ? '' : 's'}`, `${t.connections} connections`, `${t.subscriptions} subscriptions`];
+  if (t.draining) parts.push(`${t.draining} draining`);
+  if (answer.registry === 'unavailable') parts.push('registry unavailable: this host only');
+  if (answer.workers?.unanswered) parts.push(`${answer.workers.unanswered} worker(s) not answering`);
+  $('nodes-summary').textContent = parts.join(' · ');
+}
 
 async function tick() {
   try {
-    const [stats, metrics, channels] = await Promise.all([
+    const [stats, cluster, metrics, channels] = await Promise.all([
       getJson('/api/stats'),
+      getJson('/api/nodes'),
       fetch('/metrics', { headers, cache: 'no-store' }).then((r) => (r.ok ? r.text() : '')),
       getJson(`/api/channels?limit=1000${$('prefix').value ? `&prefix=${encodeURIComponent($('prefix').value)}` : ''}`),
     ]);
     const now = Date.now();
+    const totals = cluster.totals;
     $('status').textContent = 'live';
     $('status').className = 'status ok';
-    $('node').textContent = stats.node;
+    $('node').textContent = totals.nodes === 1 ? stats.node : `${totals.nodes} nodes`;
+    $('node').title = `answered by ${stats.node}`;
     $('dev-mode').hidden = !stats.dev;
-    $('uptime').textContent = fmtUptime(stats.uptimeMs);
-    $('connections').textContent = String(stats.connections);
+    $('uptime').textContent = fmtUptime(Math.max(stats.uptimeMs, ...cluster.nodes.map((n) => n.uptimeMs || 0)));
+    $('connections').textContent = String(totals.connections);
     $('channels').textContent = String(stats.channels);
-    $('subscriptions').textContent = String(stats.subscriptions);
-    $('rss').textContent = fmtBytes(stats.memory.rss);
-    const by = stats.connectionsByTransport || {};
+    $('subscriptions').textContent = String(totals.subscriptions);
+    $('rss').textContent = fmtBytes(totals.rss || stats.memory.rss);
+    const by = totals.connectionsByTransport || {};
     $('by-transport').replaceChildren(
       ...Object.entries(by).map(([t, n]) => {
         const li = document.createElement('li');
@@ -78,24 +150,18 @@ async function tick() {
     for (const t of Object.keys(by)) if (!series.connections.has(t)) series.connections.set(t, new Array(series.published.length).fill(0));
     for (const [t, arr] of series.connections) push(arr, by[t] ?? 0);
     const im = imTotal(metrics);
-    if (prev) {
-      const dt = (now - prev.at) / 1000;
-      const pub = Math.max(0, (stats.published - prev.published) / dt);
-      const del = Math.max(0, (stats.delivered - prev.delivered) / dt);
-      const imRate = Math.max(0, (im - prev.im) / dt);
-      push(series.published, pub);
-      push(series.delivered, del);
-      push(series.im, imRate);
-      $('rate-published').textContent = pub.toFixed(1);
-      $('rate-delivered').textContent = del.toFixed(1);
+    const rates = clusterRates(cluster.nodes, now);
+    const imRate = prevIm ? Math.max(0, (im - prevIm.im) / ((now - prevIm.at) / 1000)) : 0;
+    push(series.published, rates.published);
+    push(series.delivered, rates.delivered);
+    push(series.im, imRate);
+    if (prevIm) {
+      $('rate-published').textContent = rates.published.toFixed(1);
+      $('rate-delivered').textContent = rates.delivered.toFixed(1);
       $('rate-im').textContent = imRate.toFixed(1);
-    } else {
-      push(series.published, 0);
-      push(series.delivered, 0);
-      push(series.im, 0);
     }
     $('im-total').textContent = String(im);
-    prev = { at: now, published: stats.published, delivered: stats.delivered, im };
+    prevIm = { at: now, im };
     const lat = latencyTotals(metrics);
     if (prevLatency && lat.count > prevLatency.count) {
       const ms = ((lat.sum - prevLatency.sum) / (lat.count - prevLatency.count)) * 1000;
@@ -103,7 +169,7 @@ async function tick() {
       $('latency').textContent = `${ms.toFixed(2)} ms`;
     } else push(series.latency, series.latency.at(-1) ?? 0);
     prevLatency = lat;
-    $('nodes').replaceChildren(Object.assign(document.createElement('li'), { textContent: `${stats.node} (this node) · ${stats.connections} connections` }));
+    renderNodes(cluster);
     renderChannels(channels.channels);
     draw($('chart-connections'), [...series.connections.entries()].map(([name, data]) => ({ name, data })));
     draw($('chart-rate'), [{ name: 'published', data: series.published }, { name: 'delivered', data: series.delivered }, { name: 'IM', data: series.im }]);
