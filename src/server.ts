@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { SecureContext } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { ServerApi } from './api/api.js';
 import { registerBackendApi } from './api/backend-api.js';
@@ -276,6 +277,11 @@ export class HeraldServer {
     const a = this.address();
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
     return `${this.#listener.scheme}://${host}:${a.port}`;
+  }
+
+  /** The TLS context of the listen port's current certificate (undefined when TLS is off); it follows reloads. */
+  secureContext(): SecureContext | undefined {
+    return this.#listener.secureContext();
   }
 
   /** Re-read the TLS certificate and key now (as on SIGHUP); false when TLS is off or they did not load. */

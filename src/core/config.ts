@@ -36,6 +36,10 @@ export const DEFAULT_DATABASE_SCHEMA = 'herald';
 export const DEFAULT_DATABASE_POOL_SIZE = 10;
 /** Default largest XMPP stanza, characters. */
 export const DEFAULT_XMPP_MAX_STANZA_SIZE = 65_536;
+/** Default cap on how long a BOSH request is held (XEP-0124 `wait`). */
+export const DEFAULT_XMPP_BOSH_MAX_WAIT_MS = 60_000;
+/** Default time a BOSH session lives with no request open (XEP-0124 `inactivity`). */
+export const DEFAULT_XMPP_BOSH_INACTIVITY_MS = 60_000;
 /** Default prefix of every Redis key and pub/sub channel of Herald. */
 export const DEFAULT_REDIS_PREFIX = 'herald:';
 /** Default STOMP heart-beat interval. */
@@ -325,7 +329,7 @@ export const OPTIONS = [
     'STOMP heart-beat interval offered and asked for (0 = none); a client silent for twice the negotiated interval is dropped.',
   ),
   opt('stomp.queueMaxLength', z.number().int().min(1), 10_000, 'Most messages waiting in one /queue/<name> work queue (in-process, per node).'),
-  opt('xmpp.enabled', z.boolean(), true, 'Serve XMPP client streams over WebSocket (see docs/xmpp.md).'),
+  opt('xmpp.enabled', z.boolean(), true, 'Serve XMPP client streams over WebSocket and BOSH (see docs/xmpp.md).'),
   opt('xmpp.path', z.string().regex(/^\/[^?#]*$/, 'a URL path starting with /'), '/xmpp-websocket', 'URL path of the XMPP WebSocket endpoint (RFC 7395).'),
   opt(
     'xmpp.tcpPort',
@@ -346,6 +350,24 @@ export const OPTIONS = [
   ),
   opt('xmpp.maxDepth', z.number().int().min(2).max(256), 32, 'Deepest element nesting inside an XMPP stanza.'),
   opt('xmpp.maxAttributes', z.number().int().min(4).max(1_000), 64, 'Most attributes on one XMPP element.'),
+  opt(
+    'xmpp.boshPath',
+    z.string().regex(/^(\/[^?#]*)?$/, 'a URL path starting with / (or "" = off)'),
+    '/http-bind',
+    'URL path of XMPP over BOSH (XEP-0124/0206) on the HTTP port ("" = off).',
+  ),
+  opt(
+    'xmpp.boshMaxWaitMs',
+    z.number().int().min(1_000).max(3_600_000),
+    DEFAULT_XMPP_BOSH_MAX_WAIT_MS,
+    "Longest time a BOSH request is held open (the client's wait is capped by it; whole seconds on the wire).",
+  ),
+  opt(
+    'xmpp.boshInactivityMs',
+    z.number().int().min(1_000).max(3_600_000),
+    DEFAULT_XMPP_BOSH_INACTIVITY_MS,
+    'A BOSH session with no request open for this long ends (announced as inactivity, in seconds).',
+  ),
   opt(
     'xmpp.resumeTimeoutMs',
     z.number().int().min(0),

@@ -10,7 +10,7 @@
 import { readFileSync, type Stats, unwatchFile, watchFile } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { createSecureContext } from 'node:tls';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import type { TlsConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 
@@ -20,6 +20,11 @@ export interface Listener {
   readonly server: Server;
   /** `https` when TLS is on, else `http`. */
   readonly scheme: 'http' | 'https';
+  /**
+   * The secure context of the current certificate and key (undefined when TLS is off), for
+   * other listeners that upgrade their own sockets (XMPP STARTTLS): it follows every reload.
+   */
+  secureContext(): SecureContext | undefined;
   /** Re-read the certificate and key now; false (and logged) when they did not load. */
   reload(): boolean;
   /** Stop watching the files and SIGHUP (the server itself is closed by its owner). */
@@ -30,13 +35,14 @@ export interface Listener {
 interface KeyPair {
   readonly cert: Buffer;
   readonly key: Buffer;
+  /** The secure context made from them. */
+  readonly context: SecureContext;
 }
 
 /** Read and check a pair: throws when a file is unreadable or the key does not match. */
 function loadPair(tls: TlsConfig): KeyPair {
-  const pair = { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) };
-  createSecureContext(pair);
-  return pair;
+  const pem = { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) };
+  return { ...pem, context: createSecureContext(pem) };
 }
 
 /**
@@ -49,14 +55,15 @@ export function createListener(
   logger: Logger,
   onRequest: (req: IncomingMessage, res: ServerResponse) => void,
 ): Listener {
-  if (!tls.certFile) return { server: createHttpServer(options, onRequest), scheme: 'http', reload: () => false, stop: () => undefined };
+  if (!tls.certFile)
+    return { server: createHttpServer(options, onRequest), scheme: 'http', secureContext: () => undefined, reload: () => false, stop: () => undefined };
   let pair: KeyPair;
   try {
     pair = loadPair(tls);
   } catch (err) {
     throw new Error(`cannot load the TLS certificate and key (tls.certFile, tls.keyFile): ${(err as Error).message}`, { cause: err });
   }
-  const server: HttpsServer = createHttpsServer({ ...options, ...pair, ALPNProtocols: ['http/1.1'] }, onRequest);
+  const server: HttpsServer = createHttpsServer({ ...options, cert: pair.cert, key: pair.key, ALPNProtocols: ['http/1.1'] }, onRequest);
   const reload = (): boolean => {
     try {
       pair = loadPair(tls);
@@ -64,7 +71,7 @@ export function createListener(
       logger.warn({ err: (err as Error).message, certFile: tls.certFile }, 'TLS certificate not reloaded; the previous one stays in use');
       return false;
     }
-    server.setSecureContext(pair);
+    server.setSecureContext({ cert: pair.cert, key: pair.key });
     logger.info({ certFile: tls.certFile }, 'TLS certificate reloaded');
     return true;
   };
@@ -82,5 +89,5 @@ export function createListener(
     process.off('SIGHUP', onHup);
   };
   // https.Server extends tls.Server and carries http.Server's whole interface.
-  return { server: server as unknown as Server, scheme: 'https', reload, stop };
+  return { server: server as unknown as Server, scheme: 'https', secureContext: () => pair.context, reload, stop };
 }

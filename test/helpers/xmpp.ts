@@ -4,6 +4,7 @@
  * for malformed input and protocol violations a well-behaved client cannot produce on demand.
  */
 import { connect as tcpConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { client, type Client } from '@xmpp/client';
 import type { Element } from '@xmpp/xml';
 import { WebSocket } from 'ws';
@@ -72,8 +73,8 @@ export async function connectXmpp(server: HeraldServer, o: XmppOptions): Promise
 /** A raw XMPP connection: write XML, read what the server sends, see it close. */
 export interface RawXmpp {
   send(xml: string): void;
-  /** Resolves once the received text matches `re` (whole conversation so far), with that text. */
-  until(re: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves once the received text (whole conversation so far) matches `re` or satisfies it, with that text. */
+  until(re: RegExp | ((text: string) => boolean), timeoutMs?: number): Promise<string>;
   /** Everything received so far. */
   readonly received: () => string;
   /** Resolves when the server closed the connection. */
@@ -94,7 +95,7 @@ function rawConversation(write: (s: string) => void, close: () => void): { raw: 
     until: (re, timeoutMs = 3_000) =>
       new Promise((resolve, reject) => {
         const check = (): void => {
-          if (re.test(text)) {
+          if (typeof re === 'function' ? re(text) : re.test(text)) {
             waiters.delete(check);
             clearTimeout(timer);
             resolve(text);
@@ -102,7 +103,7 @@ function rawConversation(write: (s: string) => void, close: () => void): { raw: 
         };
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`timed out waiting for ${re}; received: ${text.slice(-1500)}`));
+          reject(new Error(`timed out waiting for ${String(re)}; received: ${text.slice(-1500)}`));
         }, timeoutMs);
         waiters.add(check);
         check();
@@ -118,20 +119,39 @@ function rawConversation(write: (s: string) => void, close: () => void): { raw: 
   };
 }
 
+/** A raw TCP connection that can switch to TLS after `<proceed/>` (STARTTLS). */
+export interface RawTcpXmpp extends RawXmpp {
+  /**
+   * Wrap the socket in TLS trusting `ca` (what the server sends from then on is appended to the
+   * same conversation, decrypted); resolves once the handshake is done, rejects when it fails.
+   */
+  startTls(ca: string): Promise<TLSSocket>;
+  /** Write raw bytes on the current socket (plain or TLS). */
+  writeBytes(bytes: Buffer | string): void;
+}
+
 /** A raw TCP connection to the XMPP port. */
-export async function rawTcp(server: HeraldServer): Promise<RawXmpp> {
+export async function rawTcp(server: HeraldServer): Promise<RawTcpXmpp> {
   const port = await xmppTcpPort(server);
-  const socket: Socket = tcpConnect(port, '127.0.0.1');
+  let socket: Socket = tcpConnect(port, '127.0.0.1');
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   const { raw, data, ended } = rawConversation(
     (s) => socket.write(s),
     () => socket.destroy(),
   );
-  socket.setEncoding('utf8');
-  socket.on('data', (s: string) => data(s));
+  const onData = (s: Buffer): void => data(s.toString('utf8'));
+  socket.on('data', onData);
   socket.on('error', () => undefined);
   socket.once('close', ended);
-  return raw;
+  const startTls = (ca: string): Promise<TLSSocket> => {
+    socket.off('data', onData);
+    const secure = tlsConnect({ socket, ca, servername: 'localhost' });
+    socket = secure;
+    secure.on('data', onData);
+    secure.on('error', () => undefined);
+    return new Promise((resolve, reject) => secure.once('secureConnect', () => resolve(secure)).once('error', reject));
+  };
+  return Object.assign(raw, { startTls, writeBytes: (bytes: Buffer | string) => socket.write(bytes) });
 }
 
 /** A raw WebSocket to the XMPP endpoint; each `send` is one message (binary when `binary`). */

@@ -1,19 +1,23 @@
 /**
  * The XMPP front: XMPP client streams over WebSocket (RFC 7395, at `xmpp.path`, default
  * `/xmpp-websocket`, with or without the `xmpp` subprotocol; text or binary messages; the older
- * `<stream:stream>` framing too) and over plain TCP on `xmpp.tcpPort` (off unless set), mapped
- * onto the core and the IM. See docs/xmpp.md.
+ * `<stream:stream>` framing too), over BOSH (XEP-0206, at `xmpp.boshPath`, default `/http-bind`)
+ * and over TCP on `xmpp.tcpPort` (off unless set; STARTTLS when TLS is configured), mapped onto
+ * the core and the IM. See docs/xmpp.md.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type AddressInfo, createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { type SecureContext, TLSSocket } from 'node:tls';
 import type { WebSocket } from 'ws';
 import { AdmissionError, type AdmissionTicket } from '../../core/client-sessions.js';
 import type { HeraldCore } from '../../core/core.js';
 import type { ImService } from '../../core/im/service.js';
+import { isLoopbackHost } from '../../core/config-security.js';
 import { TimerWheel } from '../../core/timer-wheel.js';
 import { DisconnectCode } from '../../protocol/codes.js';
 import { admitSocket, textFrame, WebSocketTransport, writeFrame } from '../../transports/websocket.js';
+import { BoshEndpoint } from './bosh.js';
 import { streamErrorXml } from './errors.js';
 import { type XmppEnv, XmppSession, type XmppWire } from './session.js';
 import { el, NS } from './xml.js';
@@ -32,9 +36,15 @@ function ignoreError(): void {
 /** A session's WebSocket. */
 class WebSocketWire implements XmppWire {
   readonly kind = 'websocket';
+  readonly tlsOffer = undefined;
+  readonly secure: boolean;
   readonly #ws: WebSocket;
-  constructor(ws: WebSocket) {
+  constructor(ws: WebSocket, secure: boolean) {
     this.#ws = ws;
+    this.secure = secure;
+  }
+  startTls(): boolean {
+    return false;
   }
   write(xml: string): number {
     return writeFrame(this.#ws, textFrame(xml));
@@ -53,21 +63,88 @@ class WebSocketWire implements XmppWire {
   }
 }
 
-/** A session's TCP socket. */
+/** How the TCP port offers STARTTLS: a context getter (follows certificate reloads) and whether it is required. */
+interface TlsOffer {
+  readonly context: () => SecureContext | undefined;
+  readonly required: boolean;
+}
+
+/**
+ * A session's TCP socket, upgraded in place to TLS by STARTTLS (RFC 6120 §5): once `<proceed/>`
+ * is flushed the plain socket is wrapped in a server `TLSSocket`; whatever the client sent in the
+ * clear after `<starttls/>` is dropped unread. A failed handshake closes the connection.
+ */
 class TcpWire implements XmppWire {
   readonly kind = 'tcp';
-  readonly #socket: Socket;
-  constructor(socket: Socket) {
+  #socket: Socket;
+  readonly #tls: TlsOffer | undefined;
+  #secure = false;
+  /** A TLS handshake is under way (an `end` then cuts instead of waiting for it). */
+  #handshaking = false;
+  #session: XmppSession | undefined;
+  #closed = false;
+  readonly #onData = (data: Buffer): void => this.#session?.input(data);
+  readonly #onClose = (): void => {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#session?.wireClosed(this, NORMAL_CLOSURE);
+  };
+
+  constructor(socket: Socket, tls: TlsOffer | undefined) {
     this.#socket = socket;
+    this.#tls = tls;
   }
+
+  /** Start reading into `session`. */
+  attach(session: XmppSession): void {
+    this.#session = session;
+    this.#socket.on('data', this.#onData);
+    this.#socket.once('close', this.#onClose);
+  }
+
+  get secure(): boolean {
+    return this.#secure;
+  }
+
+  get tlsOffer(): 'optional' | 'required' | undefined {
+    if (this.#secure || this.#handshaking || !this.#tls?.context()) return undefined;
+    return this.#tls.required ? 'required' : 'optional';
+  }
+
+  startTls(proceed: string): boolean {
+    const context = this.tlsOffer === undefined ? undefined : this.#tls!.context();
+    if (!context) return false;
+    const plain = this.#socket;
+    // Nothing sent in the clear after <starttls/> is read (RFC 6120 §5.4.3.3: no pipelined plaintext).
+    plain.off('data', this.#onData);
+    plain.pause();
+    this.#handshaking = true;
+    plain.write(proceed, () => {
+      if (this.#closed || plain.destroyed) return;
+      const secure = new TLSSocket(plain, { isServer: true, secureContext: context });
+      this.#socket = secure;
+      secure.on('error', ignoreError);
+      secure.once('secure', () => {
+        this.#handshaking = false;
+        this.#secure = true;
+      });
+      secure.on('data', this.#onData);
+      secure.once('close', this.#onClose);
+    });
+    return true;
+  }
+
   write(xml: string): number {
-    if (this.#socket.destroyed || !this.#socket.writable) return -1;
-    this.#socket.write(xml);
-    return this.#socket.writableLength;
+    const socket = this.#socket;
+    if (socket.destroyed || !socket.writable) return -1;
+    socket.write(xml);
+    return socket.writableLength;
   }
   end(): void {
+    if (this.#handshaking) return this.destroy();
     // Flushed, then closed without waiting for the peer's FIN (a client that never closes cannot hold the socket).
-    this.#socket.end(() => this.#socket.destroy());
+    const socket = this.#socket;
+    socket.end(() => socket.destroy());
   }
   destroy(): void {
     this.#socket.destroy();
@@ -91,9 +168,14 @@ export class XmppFront {
   readonly #wheel: TimerWheel<XmppSession>;
   readonly #sessions = new Set<XmppSession>();
   readonly #env: XmppEnv;
+  readonly #tls: TlsOffer | undefined;
+  /** BOSH at `xmpp.boshPath` (undefined when it is ""). */
+  readonly bosh: BoshEndpoint | undefined;
+  readonly #boshPath: string;
   #nextId = 0;
 
-  constructor(core: HeraldCore, im: ImService) {
+  /** `secureContext`: the listen port's TLS context (undefined when TLS is off): STARTTLS on the TCP port uses it. */
+  constructor(core: HeraldCore, im: ImService, secureContext: () => SecureContext | undefined = () => undefined) {
     this.core = core;
     const cfg = core.config.xmpp;
     this.#path = cfg.path;
@@ -114,6 +196,19 @@ export class XmppFront {
         this.#wheel.remove(s);
       },
     };
+    this.#boshPath = cfg.boshPath;
+    this.bosh = cfg.boshPath
+      ? new BoshEndpoint({
+          core,
+          domain: this.#env.domain,
+          limits: this.#env.limits,
+          maxWaitMs: cfg.boshMaxWaitMs,
+          inactivityMs: cfg.boshInactivityMs,
+          start: (wire, ticket) => this.#start(wire, ticket),
+        })
+      : undefined;
+    // STARTTLS is required wherever TLS is configured; only development mode on a loopback host also lets clients stay in the clear.
+    this.#tls = core.config.tls.certFile ? { context: secureContext, required: !(core.config.dev && isLoopbackHost(core.config.host)) } : undefined;
     if (cfg.tcpPort === undefined) {
       this.listening = Promise.resolve(undefined);
       return;
@@ -141,11 +236,18 @@ export class XmppFront {
     return true;
   }
 
+  /** Handle BOSH requests on `xmpp.boshPath`; returns false for other paths. */
+  async handleHttp(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+    if (!this.bosh || url.pathname !== this.#boshPath) return false;
+    await this.bosh.handle(req, res);
+    return true;
+  }
+
   /** Start a session on an upgraded socket once admitted (a refused one is closed with the refusal's code, e.g. 3007). */
   readonly #openWs = (ws: WebSocket, req: IncomingMessage): void => {
     const ticket = admitSocket(this.core.clients, this.core.net, ws, req, 'xmpp', 'xmpp-websocket');
     if (!ticket) return;
-    const wire = new WebSocketWire(ws);
+    const wire = new WebSocketWire(ws, 'encrypted' in req.socket && req.socket.encrypted === true);
     const session = this.#start(wire, ticket);
     ws.on('message', (data: Buffer) => session.input(data));
     ws.once('close', (code: number) => session.wireClosed(wire, code));
@@ -166,10 +268,8 @@ export class XmppFront {
       return;
     }
     socket.setKeepAlive(true);
-    const wire = new TcpWire(socket);
-    const session = this.#start(wire, ticket);
-    socket.on('data', (data: Buffer) => session.input(data));
-    socket.once('close', () => session.wireClosed(wire, NORMAL_CLOSURE));
+    const wire = new TcpWire(socket, this.#tls);
+    wire.attach(this.#start(wire, ticket));
   }
 
   #start(wire: XmppWire, ticket: AdmissionTicket): XmppSession {
@@ -184,6 +284,7 @@ export class XmppFront {
     this.#wheel.stop();
     this.#ws.stop();
     for (const s of [...this.#sessions]) s.disconnect(code, reason);
+    this.bosh?.close();
     const tcp = this.#tcp;
     if (tcp?.listening) await new Promise<void>((resolve) => tcp.close(() => resolve()));
   }
@@ -193,14 +294,18 @@ export class XmppFront {
 export interface XmppHost {
   readonly core: HeraldCore;
   readonly im: ImService;
+  /** The listen port's TLS context (undefined when TLS is off). */
+  secureContext(): SecureContext | undefined;
   addUpgradeHandler(handler: (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => boolean): void;
+  addHttpHandler(handler: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>): void;
   onClose(hook: () => void | Promise<void>): void;
 }
 
 /** Create the XMPP front and mount it on a server. */
 export function attachXmppFront(host: XmppHost): XmppFront {
-  const front = new XmppFront(host.core, host.im);
+  const front = new XmppFront(host.core, host.im, () => host.secureContext());
   host.addUpgradeHandler((req, socket, head, url) => front.handleUpgrade(req, socket, head, url));
+  host.addHttpHandler((req, res, url) => front.handleHttp(req, res, url));
   host.onClose(() => front.close());
   return front;
 }

@@ -24,7 +24,7 @@ import { HandledCountTooHigh, NS_SM, parseH, StreamManagement } from './stream-m
 import { answerIq } from './iq.js';
 import { bareJid, fullJid } from './jid.js';
 import { type ParseError, parseDocument, type XmlLimits, XmlParser } from './parser.js';
-import { el, esc, NS, type XmlElement } from './xml.js';
+import { el, esc, NS, XmlElement } from './xml.js';
 
 /** Failed SASL attempts allowed on one stream (RFC 6120 §6.4.5: at least 2, at most 5). */
 const MAX_AUTH_FAILURES = 3;
@@ -37,19 +37,28 @@ const RESOURCE_RE = /^[^\s\p{Cc}](?:[^\p{Cc}]*[^\s\p{Cc}])?$/u;
 /** The legacy WebSocket framing (tsung, pre-RFC 7395 clients) starts with a stream header. */
 const STREAM_HEADER_RE = /^\s*(?:<\?xml[^>]{0,200}\?>\s*)?<stream:stream[\s>]/;
 
-/** What a session writes to: a WebSocket or a TCP socket. */
+/**
+ * What a session writes to: a WebSocket, a TCP socket, or a BOSH session (XEP-0124/0206, whose
+ * HTTP requests carry the stream's elements in `<body/>` wrappers).
+ */
 export interface XmppWire {
-  /** `websocket` or `tcp`. */
-  readonly kind: 'websocket' | 'tcp';
-  /** Write serialized XML (one WebSocket message). Returns the bytes waiting in the socket's buffer. */
+  /** `websocket`, `tcp` or `bosh`. */
+  readonly kind: 'websocket' | 'tcp' | 'bosh';
+  /** Write serialized XML (one WebSocket message). Returns the bytes waiting to be sent. */
   write(xml: string): number;
-  /** Close after what was written. */
-  end(): void;
+  /** Close after what was written; `streamError`: what was written ends with a stream error. */
+  end(streamError?: boolean): void;
   /** Cut the connection now. */
   destroy(): void;
   /** Stop reading (back-pressure) and start again. */
   pause(): void;
   resume(): void;
+  /** The connection is encrypted (wss://, or TCP after STARTTLS). */
+  readonly secure: boolean;
+  /** Whether STARTTLS is offered now (`required`: nothing else is offered before it), or not at all. */
+  readonly tlsOffer: 'optional' | 'required' | undefined;
+  /** Write `proceed` in the clear, then switch to TLS; false when STARTTLS is not offered. */
+  startTls(proceed: string): boolean;
 }
 
 /** What every session of a front shares. */
@@ -84,8 +93,12 @@ export class XmppSession implements Connection {
   readonly #core: HeraldCore;
   /** The admission this session holds until it ends (core/client-sessions.ts). */
   readonly #ticket: AdmissionTicket;
-  /** `framed` = RFC 7395 (one element per message); `stream` = one XML stream; undefined until the first WebSocket message. */
-  #framing: 'framed' | 'stream' | undefined;
+  /**
+   * `framed` = RFC 7395 (one element per message); `stream` = one XML stream; `bosh` = elements
+   * handed over by the BOSH transport (no stream header of its own); undefined until the first
+   * WebSocket message.
+   */
+  #framing: 'framed' | 'stream' | 'bosh' | undefined;
   #parser: XmlParser | undefined;
   #decoder = new StringDecoder('utf8');
   #phase: Phase = 'auth';
@@ -93,6 +106,8 @@ export class XmppSession implements Connection {
   #opened = false;
   /** Our stream header was sent (an error before it is sent after one). */
   #headerSent = false;
+  /** The stream is ending with a stream error. */
+  #errored = false;
   /** The client's stream had no version: a pre-XMPP-1.0 client (no features, legacy auth only). */
   #legacy = false;
   #closed = false;
@@ -131,6 +146,7 @@ export class XmppSession implements Connection {
     this.#ticket = ticket;
     this.transport = `xmpp-${wire.kind}`;
     if (wire.kind === 'tcp') this.#framing = 'stream';
+    else if (wire.kind === 'bosh') this.#framing = 'bosh';
     this.#core.clients.opened(this, ticket);
   }
 
@@ -160,6 +176,40 @@ export class XmppSession implements Connection {
       this.#paused = true;
       this.#wire.pause();
     }
+    this.#pump();
+  }
+
+  /**
+   * BOSH: the stream starts, or restarts (`xmpp:restart`), with these attributes of the
+   * request's `<body/>` (`to`, and `version` from `xmpp:version`).
+   */
+  boshOpen(to: string | undefined, version: string | undefined): void {
+    this.#boshEvent({
+      type: 'open',
+      element: new XmlElement('open', 'open', NS.FRAMING, { ...(to === undefined ? {} : { to }), ...(version === undefined ? {} : { version }) }),
+    });
+  }
+
+  /** BOSH: the elements of one request's `<body/>`, in order. */
+  boshElements(elements: readonly XmlElement[]): void {
+    if (this.#adoptedBy) return this.#adoptedBy.boshElements(elements);
+    for (const element of elements) this.#events.push({ type: 'element', element });
+    this.#pump();
+  }
+
+  /** BOSH: the client terminated the session (after the elements it carried). */
+  boshClose(): void {
+    this.#boshEvent({ type: 'close' });
+  }
+
+  /** Input events waiting to be handled (BOSH bounds them). */
+  get backlog(): number {
+    return this.#events.length;
+  }
+
+  #boshEvent(ev: InputEvent): void {
+    if (this.#adoptedBy) return this.#adoptedBy.#boshEvent(ev);
+    this.#events.push(ev);
     this.#pump();
   }
 
@@ -244,6 +294,7 @@ export class XmppSession implements Connection {
     if (!this.#allow()) throw new StreamError('policy-violation', `More than ${this.#core.config.limits.commandsPerSecond} stanzas per second`);
     if (this.#phase === 'auth') return this.#preAuth(e);
     if (e.ns === NS_SM) return this.#streamManagement(e);
+    if (e.ns === NS.TLS) return this.#startTls(e);
     const stanza = e.ns === NS.CLIENT && (e.local === 'iq' || e.local === 'message' || e.local === 'presence');
     if (!stanza) throw new StreamError('unsupported-stanza-type', `Unsupported element: ${e.local.slice(0, 32)}`);
     const from = e.attr('from');
@@ -301,22 +352,28 @@ export class XmppSession implements Connection {
   // ---- stream --------------------------------------------------------------------------------
 
   #streamOpen(e: XmlElement): void {
-    const framed = this.#framing === 'framed';
+    // BOSH streams have no header of their own: the features travel in the response <body/>, and
+    // like RFC 7395 frames they declare the stream prefix on the element.
+    const framed = this.#framing === 'framed' || this.#framing === 'bosh';
     if (framed ? e.local !== 'open' || e.ns !== NS.FRAMING : e.local !== 'stream' || e.ns !== NS.STREAM) {
       throw new StreamError('invalid-namespace', 'Expected a stream header');
     }
     const to = e.attr('to');
     const version = e.attr('version');
-    this.#legacy = version === undefined && !framed;
+    this.#legacy = version === undefined && this.#framing !== 'framed';
     this.#sendHeader();
     if (to !== undefined && to.toLowerCase() !== this.#env.domain) throw new StreamError('host-unknown', `This server is ${this.#env.domain}`);
     if (version !== undefined && !/^1\.\d{1,3}$/.test(version)) throw new StreamError('unsupported-version', 'XMPP 1.0 is supported');
     this.#opened = true;
     if (this.#legacy) return;
+    const tls = this.#wire.tlsOffer;
+    const starttls = tls === undefined ? undefined : el('starttls', { xmlns: NS.TLS }, tls === 'required' ? [el('required')] : []);
     const features =
-      this.#phase === 'auth'
-        ? [el('mechanisms', { xmlns: NS.SASL }, [el('mechanism', {}, ['PLAIN'])]), el('auth', { xmlns: NS.IQ_AUTH_FEATURE })]
-        : [el('bind', { xmlns: NS.BIND }), el('session', { xmlns: NS.SESSION }, [el('optional')]), el('sm', { xmlns: NS_SM })];
+      this.#phase !== 'auth'
+        ? [el('bind', { xmlns: NS.BIND }), el('session', { xmlns: NS.SESSION }, [el('optional')]), el('sm', { xmlns: NS_SM })]
+        : tls === 'required'
+          ? [starttls]
+          : [starttls, el('mechanisms', { xmlns: NS.SASL }, [el('mechanism', {}, ['PLAIN'])]), el('auth', { xmlns: NS.IQ_AUTH_FEATURE })];
     this.#write(el('stream:features', framed ? { 'xmlns:stream': NS.STREAM } : {}, features));
   }
 
@@ -325,6 +382,7 @@ export class XmppSession implements Connection {
     const id = randomBytes(8).toString('hex');
     const common = { from: this.#env.domain, id, version: this.#legacy ? undefined : '1.0', 'xml:lang': 'en' };
     this.#headerSent = true;
+    if (this.#framing === 'bosh') return;
     if (this.#framing === 'framed') this.#write(el('open', { xmlns: NS.FRAMING, ...common }));
     else this.#write(`<?xml version='1.0'?>${el('stream:stream', { xmlns: NS.CLIENT, 'xmlns:stream': NS.STREAM, ...common }).replace('/>', '>')}`);
   }
@@ -332,16 +390,17 @@ export class XmppSession implements Connection {
   /** Answer the client's stream close with ours and close the connection. */
   #endStream(): void {
     if (this.#closed) return;
-    this.#write(this.#framing === 'framed' ? el('close', { xmlns: NS.FRAMING }) : '</stream:stream>');
+    if (this.#framing !== 'bosh') this.#write(this.#framing === 'framed' ? el('close', { xmlns: NS.FRAMING }) : '</stream:stream>');
     this.#closed = true;
-    this.#wire.end();
+    this.#wire.end(this.#errored);
   }
 
   /** Send a stream error (after a header, if none was sent yet) and close. */
   #streamError(condition: StreamCondition, text?: string): void {
     if (this.#closed) return;
     if (!this.#headerSent) this.#sendHeader();
-    this.#write(streamErrorXml(condition, text, this.#framing === 'framed'));
+    this.#write(streamErrorXml(condition, text, this.#framing === 'framed' || this.#framing === 'bosh'));
+    this.#errored = true;
     this.#endStream();
   }
 
@@ -355,6 +414,9 @@ export class XmppSession implements Connection {
   // ---- authentication ------------------------------------------------------------------------
 
   #preAuth(e: XmlElement): Promise<void> | void {
+    if (e.ns === NS.TLS) return this.#startTls(e);
+    // RFC 6120 §5.3.1: where TLS is mandatory-to-negotiate nothing else is negotiated before it.
+    if (this.#wire.tlsOffer === 'required') throw new StreamError('policy-violation', 'Use STARTTLS first');
     if (e.ns === NS.SASL && e.local === 'auth') return this.#sasl(e);
     if (e.ns === NS.SASL && e.local === 'abort') {
       this.#write(el('failure', { xmlns: NS.SASL }, [el('aborted')]));
@@ -362,6 +424,27 @@ export class XmppSession implements Connection {
     }
     if (e.ns === NS.CLIENT && e.local === 'iq' && e.child('query', NS.IQ_AUTH)) return this.#legacyAuth(e);
     throw new StreamError('not-authorized', 'Authenticate first');
+  }
+
+  /**
+   * `<starttls/>` (RFC 6120 §5.4.2): `<proceed/>`, the switch to TLS and a fresh stream. Anything
+   * else in the TLS namespace, or STARTTLS where it is not offered (no TLS configured, already
+   * encrypted, a WebSocket, after a failed SASL attempt), gets `<failure/>` and the stream closes
+   * (§5.4.2.2).
+   */
+  #startTls(e: XmlElement): void {
+    if (e.local === 'starttls' && this.#phase === 'auth' && this.#authFailures === 0 && this.#wire.startTls(el('proceed', { xmlns: NS.TLS }))) {
+      // What the client pipelined in the clear after <starttls/> is dropped; the next stream starts inside TLS.
+      this.#events = [];
+      this.#chunks = [];
+      this.#queuedBytes = 0;
+      this.#paused = false;
+      this.#headerSent = false;
+      this.#restart();
+      return;
+    }
+    this.#write(el('failure', { xmlns: NS.TLS }));
+    this.#endStream();
   }
 
   async #sasl(e: XmlElement): Promise<void> {

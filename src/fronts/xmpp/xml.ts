@@ -11,6 +11,7 @@ export const NS = {
   STREAMS: 'urn:ietf:params:xml:ns:xmpp-streams',
   STANZAS: 'urn:ietf:params:xml:ns:xmpp-stanzas',
   SASL: 'urn:ietf:params:xml:ns:xmpp-sasl',
+  TLS: 'urn:ietf:params:xml:ns:xmpp-tls',
   BIND: 'urn:ietf:params:xml:ns:xmpp-bind',
   SESSION: 'urn:ietf:params:xml:ns:xmpp-session',
   ROSTER: 'jabber:iq:roster',
