@@ -166,6 +166,8 @@ describe('IM groups, presence and contacts', () => {
     const invite = await b.event((e) => e.type === 'invite');
     assert.equal(invite.group, g.group);
     await b.ok('im.group.accept', { group: g.group });
+    // Joining shares the current presence at once, then every change.
+    assert.equal((await a.event((e) => e.type === 'presence' && e.user === bob)).state, 'online');
     await b.ok('im.presence.set', { state: 'away' });
     const ev = await a.event((e) => e.type === 'presence' && e.user === bob);
     assert.equal(ev.state, 'away');

@@ -101,7 +101,7 @@ export class ImContacts {
       throw new HeraldError('HERALD_ERR_IM_TOO_MANY_CONTACTS', `At most ${this.#cfg.maxContacts} contacts`);
     }
     await store.addContact(user, contact);
-    if ((await store.contacts(contact)).includes(user)) await this.#exchange(user, contact);
+    if ((await store.contacts(contact)).includes(user)) await this.share(user, [contact]);
   }
 
   /** Remove a contact; when that ends the pair's presence sharing, each sees the other offline. */
@@ -129,11 +129,18 @@ export class ImContacts {
     return new Set(await this.#h.store.mutualContacts(user));
   }
 
-  /** Push each of two users the other's presence (they just became peers). */
-  async #exchange(a: string, b: string): Promise<void> {
-    for (const rec of await this.#h.presence.get([a, b])) {
-      const to = rec.user === a ? b : a;
-      this.#h.emit(to, Buffer.from(JSON.stringify({ type: 'presence', ...rec })));
+  /**
+   * `user` just became a presence peer of `others` (mutual contacts, or joined a small group):
+   * push the user's presence to each of them and each one's to the user, so nobody waits for
+   * the next change to see the other.
+   */
+  async share(user: string, others: readonly string[]): Promise<void> {
+    const rest = others.filter((o) => o !== user);
+    if (rest.length === 0 || this.#h.closed()) return;
+    for (const rec of await this.#h.presence.get([user, ...rest])) {
+      const body = Buffer.from(JSON.stringify({ type: 'presence', ...rec }));
+      if (rec.user === user) for (const o of rest) this.#h.emit(o, body);
+      else this.#h.emit(user, body);
     }
   }
 }

@@ -34,6 +34,8 @@ export interface GroupsHost {
   mutualContacts(user: string): Promise<Set<string>>;
   /** Publish an event on a user's inbox channel (fire and forget). */
   emit(user: string, body: Buffer): void;
+  /** Push `user` and `others` each other's presence (they just became presence peers). */
+  sharePresence(user: string, others: readonly string[]): Promise<void>;
 }
 
 /** How a group change is made: by a user (consent, rate and caps apply) or by the backend (`direct`). */
@@ -110,7 +112,10 @@ export class ImGroups {
           join.map((u) => ({ user: u, role: 'member' as MemberRole })),
         )
       : [];
-    if (added.length) await this.#h.memberEvent(conv, user, { action: 'added', users: added }, added);
+    if (added.length) {
+      await this.#h.memberEvent(conv, user, { action: 'added', users: added }, added);
+      await this.#shareIfSmall(group, added);
+    }
     return { added, invited: await this.#invite(conv, user, invite) };
   }
 
@@ -124,6 +129,7 @@ export class ImGroups {
     if (conv.memberCount >= this.#cfg.maxGroupSize) throw new HeraldError('HERALD_ERR_IM_GROUP_FULL', `At most ${this.#cfg.maxGroupSize} members`);
     if (!(await this.#store.acceptInvite(group, user))) throw new HeraldError('HERALD_ERR_IM_NO_INVITE');
     await this.#h.memberEvent(conv, user, { action: 'joined', user }, [user]);
+    await this.#shareIfSmall(group, [user]);
     return (await this.#store.conversation(group)) ?? conv;
   }
 
@@ -184,6 +190,14 @@ export class ImGroups {
   }
 
   // ---- internals ---------------------------------------------------------------------------
+
+  /** New members of a small group and the others see each other's presence at once (large groups share none). */
+  async #shareIfSmall(group: string, joined: readonly string[]): Promise<void> {
+    const members = await this.#store.members(group);
+    if (members.length > this.#cfg.largeGroupThreshold) return;
+    const all = members.map((m) => m.user);
+    for (const u of joined) await this.#h.sharePresence(u, all);
+  }
 
   #take(user: string): void {
     if (!this.#ops.take(user)) throw new HeraldError('HERALD_ERR_TOO_MANY_REQUESTS', `At most ${this.#cfg.groupOpsPerSecond} group changes per second`);

@@ -14,15 +14,15 @@
  *   amplification): their messages live once in the group timeline, are pushed live to members
  *   without an inbox seq, and `sync` reports which large groups have entries past the member's
  *   delivered cursor so the client pages them with `history` and acks with `ackGroup`.
- * - Group rules (consent by invitation, roles, bounds) live in groups.ts and contacts with the
- *   presence visibility rules in contacts.ts; this facade delegates to them. Members read a
- *   conversation's history from the seq they joined at.
+ * - Group rules (consent by invitation, roles, bounds) live in groups.ts, contacts with the
+ *   presence visibility rules in contacts.ts, inbox publishing, sessions and re-delivery in
+ *   delivery.ts; this facade delegates to them. Members read a conversation's history from the
+ *   seq they joined at.
  */
 import type { Identity } from '../auth.js';
 import type { HeraldCore } from '../core.js';
 import { HeraldError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { JSON_CONTENT_TYPE } from '../publication.js';
 import type { StreamPosition } from '../../protocol/position.js';
 import type { ChosenState, PresenceRecord, PresenceStore } from './presence.js';
 import { RateLimiter } from './rate-limit.js';
@@ -30,12 +30,10 @@ import { ImAdmin } from './admin.js';
 import { ImContacts } from './contacts.js';
 import { type GroupChangeOptions, ImGroups } from './groups.js';
 import type { ConversationRecord, ConversationSummary, ImStore, InboxEntry, MemberRecord, MemberRole, MessageKind, StoredMessage } from './store.js';
-import { inboxSeqOf, messageEventJson } from './wire.js';
+import { messageEventJson } from './wire.js';
+import { ImDelivery, INBOX_NAMESPACE, inboxChannel } from './delivery.js';
 import { USER_ID_RE } from '../user-id.js';
 
-/** Namespace of the personal channels. */
-export const INBOX_NAMESPACE = 'inbox';
-const INBOX_PREFIX = `${INBOX_NAMESPACE}:`;
 /**
  * Inbox channels keep a short live history so a client that reconnects (SSE) or polls again
  * (long-poll) resumes from its position without losing what is never stored: typing, receipts,
@@ -43,14 +41,8 @@ const INBOX_PREFIX = `${INBOX_NAMESPACE}:`;
  */
 const INBOX_HISTORY_SIZE = 100;
 const INBOX_HISTORY_TTL_MS = 30_000;
-const MAX_REDELIVERY_BACKOFF_MS = 60_000;
-/** Delay before re-sending to a user whose first session just subscribed, so its subscription has settled. */
-const RECONNECT_REDELIVERY_DELAY_MS = 50;
 
-/** The personal channel of a user. */
-export function inboxChannel(user: string): string {
-  return INBOX_PREFIX + user;
-}
+export { INBOX_NAMESPACE, inboxChannel };
 
 /** The id of the direct conversation between two users (order-independent). */
 export function directConversationId(a: string, b: string): string {
@@ -89,15 +81,6 @@ export interface ImServiceOptions {
   readonly logger?: Logger;
 }
 
-interface Pending {
-  /** Highest inbox seq delivered and awaiting its ack. */
-  upTo: number;
-  /** Highest ack seen while waiting. */
-  acked: number;
-  due: number;
-  attempt: number;
-}
-
 /** The IM service of one node. */
 export class ImService {
   readonly core: HeraldCore;
@@ -108,6 +91,8 @@ export class ImService {
   readonly groups: ImGroups;
   /** Contacts and who sees whose presence (contacts.ts). */
   readonly contactBook: ImContacts;
+  /** Inbox publishing, sessions and re-delivery (delivery.ts). */
+  readonly #delivery: ImDelivery;
   /** Private: every IM rule goes through this facade (or `admin`), never straight to the store. */
   readonly #store: ImStore;
   readonly #cfg: HeraldCore['config']['im'];
@@ -120,15 +105,7 @@ export class ImService {
   readonly #registering = new Map<string, Promise<void>>();
   /** Direct conversations known to exist, with their members (skips store reads per 1:1 send and receipt). */
   readonly #directs = new Map<string, readonly string[]>();
-  /** Users with a live inbox subscription on this node. */
-  readonly #online = new Set<string>();
-  readonly #offlineTimers = new Map<string, NodeJS.Timeout>();
-  /** Users with inbox entries pushed but not yet acked. */
-  readonly #pending = new Map<string, Pending>();
-  /** Users an inbox publication failed for (broker down): their unacked entries are re-sent by the sweep until it works. */
-  readonly #unpublished = new Set<string>();
   #opening: Promise<void> | undefined;
-  #sweeper: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(options: ImServiceOptions) {
@@ -137,7 +114,8 @@ export class ImService {
     this.admin = new ImAdmin(this, options.store, options.core.config.backend.systemUser);
     this.presence = options.presence;
     this.#cfg = options.core.config.im;
-    const emit = (user: string, body: Buffer): void => this.#emit(user, body);
+    this.#logger = options.logger ?? options.core.logger;
+    const emit = (user: string, body: Buffer): void => this.#delivery.emit(user, body);
     const ready = (): Promise<void> => this.ready();
     this.contactBook = new ImContacts({ store: options.store, presence: options.presence, core: options.core, ready, emit, closed: () => this.#closed });
     this.groups = new ImGroups({
@@ -148,27 +126,25 @@ export class ImService {
       assertKnown: (users) => this.#assertKnown(users),
       mutualContacts: (user) => this.contactBook.mutual(user),
       emit,
+      sharePresence: (user, others) => this.contactBook.share(user, others),
     });
-    this.#logger = options.logger ?? options.core.logger;
     this.#sends = new RateLimiter(this.#cfg.sendsPerSecond);
     this.#typing = new RateLimiter(this.#cfg.typingPerSecond);
     this.core.reserveNamespace(
       INBOX_NAMESPACE,
       { historySize: INBOX_HISTORY_SIZE, historyTtlMs: INBOX_HISTORY_TTL_MS, allowPublish: false, joinLeave: false, requireToken: true },
-      (identity, channel) => identity !== undefined && channel === INBOX_PREFIX + identity.user,
+      (identity, channel) => identity !== undefined && channel === inboxChannel(identity.user),
     );
-    this.core.hub.watch(INBOX_PREFIX, {
-      active: (channel) => this.#sessionUp(channel.slice(INBOX_PREFIX.length)),
-      idle: (channel) => this.#sessionDown(channel.slice(INBOX_PREFIX.length)),
-      // The node that delivers an entry to a live session (whichever node appended it) awaits its ack.
-      delivered: (pub) => {
-        const seq = inboxSeqOf(pub.payload);
-        if (seq !== undefined) this.#track(pub.channel.slice(INBOX_PREFIX.length), seq);
-      },
+    this.#delivery = new ImDelivery({
+      core: options.core,
+      store: options.store,
+      presence: options.presence,
+      ready,
+      closed: () => this.#closed,
+      seen: (user) => this.#seen(user),
+      presenceChanged: (rec) => this.contactBook.announce(rec),
+      warn: (err, msg) => this.#warn(err, msg),
     });
-    const period = Math.max(20, Math.floor(this.#cfg.redeliveryTimeoutMs / 4));
-    this.#sweeper = setInterval(() => this.#sweep(), period);
-    this.#sweeper.unref();
   }
 
   /** Open the store (lazily, on first use). A failed open (database unreachable) is tried again by the next call. */
@@ -185,9 +161,7 @@ export class ImService {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#sweeper);
-    for (const t of this.#offlineTimers.values()) clearTimeout(t);
-    this.#offlineTimers.clear();
+    this.#delivery.close();
     await this.#store.close();
     await this.presence.close();
   }
@@ -283,14 +257,7 @@ export class ImService {
   /** Cumulative ack of the inbox up to `seq`; sends delivery receipts. Returns the new cursor. */
   async ack(user: string, seq: number): Promise<number> {
     const res = await this.#store.ack(user, seq);
-    const pending = this.#pending.get(user);
-    if (pending && res.acked >= pending.upTo) this.#pending.delete(user);
-    else if (pending && res.acked > pending.acked) {
-      // The client is acking as messages stream in: count the timeout from its latest progress.
-      pending.acked = res.acked;
-      pending.due = Date.now() + this.#cfg.redeliveryTimeoutMs;
-      pending.attempt = 0;
-    }
+    this.#delivery.acked(user, res.acked);
     for (const d of res.delivered) void this.#receipt(user, d.conversation, 'delivered', d.seq).catch((err) => this.#warn(err, 'receipt failed'));
     return res.acked;
   }
@@ -540,96 +507,20 @@ export class ImService {
     this.#directs.set(id, members);
   }
 
-  /** Publish a JSON body on a user's inbox channel (fire and forget; the store is the source of truth). */
+  /** Publish a JSON body on a user's inbox channel (delivery.ts). */
   #emit(user: string, body: Buffer): void {
-    if (this.#closed) return;
-    this.core.publish(inboxChannel(user), { payload: body, contentType: JSON_CONTENT_TYPE }, 'im').catch((err) => {
-      if (!this.#unpublished.has(user)) this.#warn(err, 'inbox publish failed; re-sending from the store once the broker is back');
-      this.#unpublished.add(user);
-    });
+    this.#delivery.emit(user, body);
   }
 
-  #track(user: string, seq: number): void {
-    const p = this.#pending.get(user);
-    if (p) p.upTo = Math.max(p.upTo, seq);
-    else this.#pending.set(user, { upTo: seq, acked: 0, due: Date.now() + this.#cfg.redeliveryTimeoutMs, attempt: 0 });
-  }
-
-  #sweep(): void {
-    const now = Date.now();
-    for (const user of this.#unpublished) {
-      this.#unpublished.delete(user);
-      this.#redeliver(user).catch((err) => this.#warn(err, 're-delivery failed'));
-    }
-    for (const [user, p] of this.#pending) {
-      if (p.due > now) continue;
-      // Users without a session here are re-sent to when their first session appears (#sessionUp).
-      if (!this.#online.has(user)) {
-        this.#pending.delete(user);
-        continue;
-      }
-      p.attempt++;
-      p.due = now + Math.min(this.#cfg.redeliveryTimeoutMs * 2 ** p.attempt, MAX_REDELIVERY_BACKOFF_MS);
-      this.#redeliver(user).catch((err) => this.#warn(err, 're-delivery failed'));
-    }
-  }
-
-  /**
-   * Re-send every unacked inbox entry of a user (same ids, same inbox seqs); with
-   * `committedBy`, only entries committed by then (a session that subscribed at that time gets
-   * later ones live, so re-sending them would only make duplicates).
-   */
-  async #redeliver(user: string, committedBy = Infinity): Promise<void> {
-    if (this.#closed) return;
-    await this.ready();
-    const cursor = await this.#store.cursor(user);
-    if (cursor.acked >= cursor.head) {
-      this.#pending.delete(user);
-      return;
-    }
-    const entries = (await this.#store.inbox(user, cursor.acked, this.#cfg.syncLimit)).filter((e) => e.message.time <= committedBy);
-    for (const e of entries) this.#emit(user, Buffer.from(messageEventJson(e.message, e.seq, true)));
-  }
-
-  #sessionUp(user: string): void {
-    const t = this.#offlineTimers.get(user);
-    if (t) {
-      clearTimeout(t);
-      this.#offlineTimers.delete(user);
-    }
-    if (this.#online.has(user)) return;
-    this.#online.add(user);
-    if (!this.#known.has(user) && !this.#registering.has(user)) {
-      const p = this.ready()
-        .then(() => this.#store.upsertUser(user))
-        .then(() => this.#remember(user))
-        .catch((err) => this.#warn(err, 'user registration failed'))
-        .finally(() => this.#registering.delete(user));
-      this.#registering.set(user, p);
-    }
-    const upAt = Date.now();
-    setTimeout(() => {
-      if (this.#online.has(user)) this.#redeliver(user, upAt).catch((err) => this.#warn(err, 're-delivery failed'));
-    }, RECONNECT_REDELIVERY_DELAY_MS).unref();
-    this.presence
-      .setConnected(user, this.core.nodeId, true)
-      .then((rec) => this.contactBook.announce(rec))
-      .catch((err) => this.#warn(err, 'presence update failed'));
-  }
-
-  #sessionDown(user: string): void {
-    if (this.#offlineTimers.has(user) || this.#closed) return;
-    const t = setTimeout(() => {
-      this.#offlineTimers.delete(user);
-      if (this.core.hub.subscriberCount(inboxChannel(user)) > 0) return;
-      this.#online.delete(user);
-      this.presence
-        .setConnected(user, this.core.nodeId, false)
-        .then((rec) => this.contactBook.announce(rec))
-        .catch((err) => this.#warn(err, 'presence update failed'));
-    }, this.#cfg.presenceGraceMs);
-    t.unref();
-    this.#offlineTimers.set(user, t);
+  /** A user's first session on this node appeared: register it as a known user (once). */
+  #seen(user: string): void {
+    if (this.#known.has(user) || this.#registering.has(user)) return;
+    const p = this.ready()
+      .then(() => this.#store.upsertUser(user))
+      .then(() => this.#remember(user))
+      .catch((err) => this.#warn(err, 'user registration failed'))
+      .finally(() => this.#registering.delete(user));
+    this.#registering.set(user, p);
   }
 
   #warn(err: unknown, msg: string): void {
