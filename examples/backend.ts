@@ -7,7 +7,10 @@
  *
  * Rules (a stand-in for the application's own database):
  *  - connect: token `user:<id>` → allowed as <id>; `deny` or a user starting with `banned` → denied;
- *    a token starting with `slow` waits `slowMs`; a verified JWT (claims given) is allowed as its `sub`.
+ *    a token starting with `slow` waits `slowMs`; a verified JWT (claims given) is allowed as its `sub`;
+ *    a bare name (`claimedUser`, which nothing has verified) is let in without being vouched for:
+ *    the answer names no user, so the name counts only where Herald accepts bare names itself
+ *    (development mode) and the connection is otherwise anonymous.
  *  - subscribe: `private:<id>` only for <id>; `forbidden:*` denied; everything else allowed.
  *  - publish and im.send: text containing `spam` rejected; `darn` replaced by `****` (modified);
  *    anything else accepted unchanged.
@@ -116,10 +119,13 @@ export async function startBackend(options: ExampleBackendOptions = {}): Promise
       case 'connect': {
         const token = typeof b.token === 'string' ? b.token : undefined;
         if (token?.startsWith('slow')) await sleep(slowMs);
-        if (token === 'deny' || user?.startsWith('banned')) return [200, { allow: false, reason: 'banned' }];
+        // `user` is set only for a verified token; `claimedUser` is whatever name the client typed.
+        const claimed = typeof b.claimedUser === 'string' ? b.claimedUser : undefined;
+        if (token === 'deny' || (user ?? claimed)?.startsWith('banned')) return [200, { allow: false, reason: 'banned' }];
         if (token?.startsWith('user:')) return [200, { allow: true, user: token.slice(5), claims: { role: 'member' } }];
         if (b.claims && user) return [200, { allow: true }];
-        if (user && !token) return [200, { allow: true, user }];
+        // Never answer `user: claimed`: that would turn an unproven name into a verified identity.
+        if (claimed && !token) return [200, { allow: true }];
         return [403, { reason: 'unknown credentials' }];
       }
       case 'subscribe': {

@@ -188,6 +188,7 @@ export class HeraldServer {
         admin: web.admin,
         root: web.root,
         apiKey: options.config.apiKey,
+        secure: this.#listener.scheme === 'https',
         net: this.core.net,
         authorized: (req) => this.api.authorized(req),
       });

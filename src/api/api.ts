@@ -11,6 +11,7 @@ import type { HeraldCore } from '../core/core.js';
 import { HeraldError } from '../core/errors.js';
 import { JSON_CONTENT_TYPE, type PublicationInput } from '../core/publication.js';
 import { formatPosition } from '../protocol/position.js';
+import { hasAdminSession } from './admin-session.js';
 import { apiAuthorized, hasBody, mediaType, parseBody, parseJson, readBody, requestFacts, sendJson } from '../transports/http.js';
 
 /** URL prefix of the server API. */
@@ -72,10 +73,13 @@ export class ServerApi {
 
   /**
    * Whether the request carries the API key (compared in constant time), or gets loopback trust
-   * (`trustLoopback`; with a key configured the key is always required).
+   * (`trustLoopback`; with a key configured the key is always required). A signed-in admin page
+   * session (the HttpOnly `herald_admin` cookie) stands for the key on reads only (GET, HEAD):
+   * the dashboard never writes, so a cookie the browser attaches on its own can change nothing.
    */
   authorized(req: IncomingMessage): boolean {
-    return apiAuthorized(req, this.#core.config.apiKey, this.#core.net);
+    if (apiAuthorized(req, this.#core.config.apiKey, this.#core.net)) return true;
+    return (req.method === 'GET' || req.method === 'HEAD') && hasAdminSession(req, this.#core.config.apiKey);
   }
 
   /**

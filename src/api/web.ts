@@ -3,6 +3,14 @@
  * dashboard at `/admin` (`<root>/admin/`, protected like the server API), and the browser bundle
  * of the SDK at `/sdk/herald-client.js` (built by `npm run build:client`; in a source checkout it
  * is bundled on first request when esbuild is installed).
+ *
+ * Every page answer carries a strict Content-Security-Policy (scripts, styles and connections
+ * from this origin only, no framing, no `<base>`, forms post here only), `Referrer-Policy:
+ * same-origin` (no referrer leaves the site; `no-referrer` would make Chromium send `Origin:
+ * null` with the sign-in form, which the cross-site guard refuses) and
+ * `X-Content-Type-Options: nosniff`. The admin page signs in with a form POST
+ * to `/admin/login` that sets an HttpOnly session cookie (see admin-session.ts): the key is
+ * never readable by a script on the page.
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -11,7 +19,8 @@ import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HeraldError } from '../core/errors.js';
 import { keyEquals, type NetPolicy } from '../core/net-policy.js';
-import { requestFacts } from '../transports/http.js';
+import { mediaType, readBody, requestFacts } from '../transports/http.js';
+import { adminCookie, adminSessionCookie, newAdminSession } from './admin-session.js';
 
 /** Options of the web pages. */
 export interface WebOptions {
@@ -21,11 +30,13 @@ export interface WebOptions {
   readonly admin: boolean;
   /** Directory with `chat/` and `admin/` ("" = the installation's `web/`). */
   readonly root: string;
-  /** The API key, if configured (the admin page also accepts it as the `herald_key` cookie). */
+  /** The API key, if configured (signing in on the admin page checks it). */
   readonly apiKey?: string;
+  /** The server speaks TLS: the admin session cookie is `Secure`. */
+  readonly secure?: boolean;
   /** The node's network policy (Host and cross-site checks of the admin pages). */
   readonly net: NetPolicy;
-  /** Whether a request may use the API (key header, or loopback trust without a key). */
+  /** Whether a request may use the API (key header, admin session for reads, or loopback trust without a key). */
   readonly authorized: (req: IncomingMessage) => boolean;
 }
 
@@ -46,17 +57,39 @@ const SDK_ENTRY = join(INSTALL_DIR, 'clients/js/src/index.ts');
 const FROM_SOURCE = import.meta.url.endsWith('.ts') && existsSync(SDK_ENTRY);
 
 /**
- * The admin sign-in page (answered with 401). `wrongKey`: the request carried a key cookie that
- * does not match, which the page says. Its script is a file (/admin/login.js, served without the
- * key), so the page works under a `script-src 'self'` policy.
+ * The admin sign-in page (answered with 401). `wrongKey`: the key just posted was not accepted,
+ * which the page says. The form posts to `/admin/login` (no script needed; /admin/login.js only
+ * focuses the field), so the page works under the `script-src 'self'` policy.
  */
 const loginPage = (wrongKey: boolean): string => `<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Herald admin — sign in</title>
 <link rel="icon" href="/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/admin/login.css"></head><body>
-<form id="f"><h2>Herald admin</h2><label>API key <input id="k" type="password" autocomplete="off" required></label><button>Sign in</button>
+<form id="f" method="post" action="/admin/login"><h2>Herald admin</h2><label>API key <input id="k" name="key" type="password" autocomplete="off" required></label><button>Sign in</button>
 <p id="login-error" class="error" role="alert">${wrongKey ? 'Wrong API key: this key was not accepted. Check it and try again.' : ''}</p></form>
 <script type="module" src="/admin/login.js"></script>
 </body></html>`;
+
+/** Largest sign-in form body, bytes. */
+const MAX_LOGIN_BODY = 4096;
+
+/** A Host header fit to appear in the policy (anything else leaves connect-src at 'self'). */
+const HOST_RE = /^[A-Za-z0-9.-]{1,253}(:\d{1,5})?$|^\[[0-9A-Fa-f:.]{2,45}\](:\d{1,5})?$/;
+
+/**
+ * Security headers of every page answer. `connect-src` names the page's own host over ws: and
+ * wss: besides 'self', for browsers that do not count WebSocket URLs of the same host as 'self'.
+ */
+export function pageHeaders(host: string | undefined): Record<string, string> {
+  const ws = host !== undefined && HOST_RE.test(host) ? ` ws://${host} wss://${host}` : '';
+  return {
+    'content-security-policy':
+      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+      `connect-src 'self'${ws}; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'`,
+    'referrer-policy': 'same-origin',
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+  };
+}
 
 /** Files of the sign-in page, served without the key. */
 const LOGIN_FILES = new Set(['/admin/login.js', '/admin/login.css']);
@@ -76,11 +109,13 @@ export class WebPages {
   async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
     const p = url.pathname;
     const { chat, admin } = this.#opts;
+    if (admin && p === '/admin/login' && req.method === 'POST') return this.#login(req, res);
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-    if (chat && (p === '/' || p === '/index.html')) return this.#file(res, 'chat', 'index.html');
-    if (chat && p.startsWith('/chat/')) return this.#file(res, 'chat', p.slice('/chat/'.length));
-    if ((chat || admin) && p === '/favicon.svg') return this.#file(res, '', 'favicon.svg');
-    if (admin && LOGIN_FILES.has(p)) return this.#file(res, 'admin', p.slice('/admin/'.length));
+    const headers = pageHeaders(req.headers.host);
+    if (chat && (p === '/' || p === '/index.html')) return this.#file(res, headers, 'chat', 'index.html');
+    if (chat && p.startsWith('/chat/')) return this.#file(res, headers, 'chat', p.slice('/chat/'.length));
+    if ((chat || admin) && p === '/favicon.svg') return this.#file(res, headers, '', 'favicon.svg');
+    if (admin && LOGIN_FILES.has(p)) return this.#file(res, headers, 'admin', p.slice('/admin/'.length));
     if (admin && (p === '/admin' || p === '/admin/' || p.startsWith('/admin/'))) {
       // A navigation from another site may open the page (it holds no secret); anything else
       // cross-site, and any unknown Host (DNS rebinding), is refused.
@@ -92,37 +127,47 @@ export class WebPages {
           : 'Host header not allowed (see allowedHosts)'
         : this.#opts.net.crossSiteReason(facts);
       if (refused) throw new HeraldError('HERALD_ERR_FORBIDDEN', refused);
-      if (!this.#adminAllowed(req)) {
-        res.writeHead(401, { 'content-type': TYPES['.html']!, 'cache-control': 'no-store' }).end(loginPage(this.#keyCookie(req) !== undefined));
+      if (!this.#opts.authorized(req)) {
+        // A session cookie that no longer works (expired, or the key changed) is cleared.
+        const clear: Record<string, string> = adminSessionCookie(req) === undefined ? {} : { 'set-cookie': adminCookie(undefined, this.#secure) };
+        res.writeHead(401, { ...headers, ...clear, 'content-type': TYPES['.html']!, 'cache-control': 'no-store' }).end(loginPage(false));
         return true;
       }
       const rest = p === '/admin' || p === '/admin/' ? 'index.html' : p.slice('/admin/'.length);
-      return this.#file(res, 'admin', rest);
+      return this.#file(res, headers, 'admin', rest);
     }
-    if ((chat || admin) && (p === '/sdk/herald-client.js' || p === '/sdk/herald-client.js.map')) return this.#sdk(res, p.endsWith('.map'));
+    if ((chat || admin) && (p === '/sdk/herald-client.js' || p === '/sdk/herald-client.js.map')) return this.#sdk(res, headers, p.endsWith('.map'));
     return false;
   }
 
-  #adminAllowed(req: IncomingMessage): boolean {
-    if (this.#opts.authorized(req)) return true;
-    const key = this.#opts.apiKey;
-    const given = this.#keyCookie(req);
-    return key !== undefined && key !== '' && given !== undefined && keyEquals(given, key);
+  get #secure(): boolean {
+    return this.#opts.secure ?? false;
   }
 
-  /** The `herald_key` cookie, if the request has one ('' when it cannot be decoded). */
-  #keyCookie(req: IncomingMessage): string | undefined {
-    const m = /(?:^|;\s*)herald_key=([^;]*)/.exec(req.headers.cookie ?? '');
-    if (!m) return undefined;
-    try {
-      return decodeURIComponent(m[1]!);
-    } catch {
-      return '';
+  /**
+   * `POST /admin/login` (the sign-in form, `key=<API key>` form-encoded): the right key gets the
+   * HttpOnly session cookie and a 303 to `/admin`; a wrong one the sign-in page again (401) saying
+   * so. Same-origin only (the cross-site and Host checks of the admin page).
+   */
+  async #login(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    const refused = this.#opts.net.crossSiteReason(requestFacts(req));
+    if (refused) throw new HeraldError('HERALD_ERR_FORBIDDEN', refused);
+    const type = mediaType(req);
+    if (type !== 'application/x-www-form-urlencoded')
+      throw new HeraldError('HERALD_ERR_UNSUPPORTED_MEDIA_TYPE', 'Sign in with the form (application/x-www-form-urlencoded)');
+    const given = new URLSearchParams((await readBody(req, MAX_LOGIN_BODY)).toString('utf8')).get('key') ?? undefined;
+    const key = this.#opts.apiKey;
+    const headers = pageHeaders(req.headers.host);
+    if (key === undefined || key === '' || !keyEquals(given, key)) {
+      res.writeHead(401, { ...headers, 'content-type': TYPES['.html']!, 'cache-control': 'no-store' }).end(loginPage(true));
+      return true;
     }
+    res.writeHead(303, { ...headers, location: '/admin', 'set-cookie': adminCookie(newAdminSession(key), this.#secure), 'cache-control': 'no-store' }).end();
+    return true;
   }
 
   /** A file under the web root: `area` '' for the root itself (the favicon). */
-  async #file(res: ServerResponse, area: '' | 'chat' | 'admin', rel: string): Promise<boolean> {
+  async #file(res: ServerResponse, headers: Record<string, string>, area: '' | 'chat' | 'admin', rel: string): Promise<boolean> {
     const dir = area ? join(this.#root, area) : this.#root;
     const path = normalize(join(dir, rel));
     if (!path.startsWith(dir + sep)) throw new HeraldError('HERALD_ERR_NOT_FOUND', 'No such page');
@@ -133,19 +178,19 @@ export class WebPages {
       throw new HeraldError('HERALD_ERR_NOT_FOUND', 'No such page');
     }
     res.writeHead(200, {
+      ...headers,
       'content-type': TYPES[extname(path)] ?? 'application/octet-stream',
       'cache-control': 'no-cache',
-      'x-content-type-options': 'nosniff',
     });
     res.end(body);
     return true;
   }
 
-  async #sdk(res: ServerResponse, map: boolean): Promise<boolean> {
+  async #sdk(res: ServerResponse, headers: Record<string, string>, map: boolean): Promise<boolean> {
     if (map) {
       if (FROM_SOURCE) throw new HeraldError('HERALD_ERR_NOT_FOUND', 'No source map');
       if (!existsSync(`${SDK_DIST}.map`)) throw new HeraldError('HERALD_ERR_NOT_FOUND', 'No source map');
-      res.writeHead(200, { 'content-type': TYPES['.map']! }).end(await readFile(`${SDK_DIST}.map`));
+      res.writeHead(200, { ...headers, 'content-type': TYPES['.map']! }).end(await readFile(`${SDK_DIST}.map`));
       return true;
     }
     this.#bundle ??= this.#loadBundle();
@@ -156,7 +201,7 @@ export class WebPages {
       this.#bundle = undefined;
       throw new HeraldError('HERALD_ERR_UNAVAILABLE', `SDK bundle missing: run \`npm run build:client\` (${(err as Error).message})`);
     }
-    res.writeHead(200, { 'content-type': TYPES['.js']!, 'cache-control': 'no-cache' }).end(body);
+    res.writeHead(200, { ...headers, 'content-type': TYPES['.js']!, 'cache-control': 'no-cache' }).end(body);
     return true;
   }
 

@@ -68,7 +68,8 @@ export class Authenticator {
 
   /**
    * Verify a JWT. Rejects with UnauthorizedError (HERALD_ERR_TOKEN_EXPIRED or
-   * HERALD_ERR_UNAUTHORIZED) when it is expired, malformed, wrongly signed or lacks `sub`.
+   * HERALD_ERR_UNAUTHORIZED) when it is expired, malformed, wrongly signed, lacks `sub` or has a
+   * `jti` that is not a string.
    */
   async verify(token: string): Promise<Identity> {
     if (!this.enabled) throw new UnauthorizedError('HERALD_ERR_UNAUTHORIZED', 'Token authentication is not configured');
@@ -97,6 +98,10 @@ export class Authenticator {
     }
     if (typeof payload.sub !== 'string' || !USER_ID_RE.test(payload.sub)) {
       throw new UnauthorizedError('HERALD_ERR_UNAUTHORIZED', 'Token has no valid sub claim');
+    }
+    // RFC 7519 §4.1.7: a string. Any other type could never match a revocation by jti (those are strings).
+    if (payload.jti !== undefined && typeof payload.jti !== 'string') {
+      throw new UnauthorizedError('HERALD_ERR_UNAUTHORIZED', 'Token jti claim must be a string');
     }
     const channels = Array.isArray(payload.channels) ? payload.channels.filter((c): c is string => typeof c === 'string') : undefined;
     const identity: Identity = {

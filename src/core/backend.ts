@@ -22,7 +22,11 @@ import { USER_ID_RE } from './user-id.js';
 /** Credentials a client presented at connect. */
 export interface ConnectRequest {
   readonly token?: string;
-  /** Bare user name (development mode, or a name the backend checks). */
+  /**
+   * Bare user name: unverified, whatever the client typed (accepted as the user id in
+   * development mode; otherwise only a claim the connect hook may check). The hook gets it as
+   * `claimedUser`, never as `user`, which is only ever a verified id.
+   */
   readonly user?: string;
   readonly client?: string;
   readonly transport: string;
@@ -146,9 +150,13 @@ export class Backend {
   async authenticate(req: ConnectRequest): Promise<Identity | undefined> {
     const hook = this.has('connect');
     let identity: Identity | undefined;
+    /** Whether `identity` comes from a verified token (not a development-mode bare name). */
+    let verified = false;
     // With the connect hook, a token that is not a JWT (or with no local keys) is opaque: the backend judges it.
-    if (req.token !== undefined && (!hook || (this.#auth.enabled && JWT_RE.test(req.token)))) identity = await this.#auth.verify(req.token);
-    else if (req.user !== undefined && (this.#auth.devMode || !hook)) identity = this.#auth.devIdentity(req.user);
+    if (req.token !== undefined && (!hook || (this.#auth.enabled && JWT_RE.test(req.token)))) {
+      identity = await this.#auth.verify(req.token);
+      verified = true;
+    } else if (req.user !== undefined && (this.#auth.devMode || !hook)) identity = this.#auth.devIdentity(req.user);
     if (!hook) {
       if (identity) await this.#loadContacts(identity.user);
       return identity;
@@ -162,8 +170,10 @@ export class Backend {
       client: req.client,
       transport: req.transport,
       token: req.token,
-      user: identity?.user ?? req.user,
-      claims: identity?.claims,
+      // `user` is only ever a verified id; a bare name is the client's unproven claim.
+      user: verified ? identity?.user : undefined,
+      claimedUser: req.user,
+      claims: verified ? identity?.claims : undefined,
     });
     if (answer === undefined) return identity; // failed open
     if (!answer.allow) throw new HeraldError('HERALD_ERR_BACKEND_DENIED', `Connection denied by the backend${reasonOf(answer)}`);

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import type { HeraldClient } from '../../clients/js/src/index.js';
 import type { HeraldServer } from '../../src/index.js';
-import { E2E_TEST_TIMEOUT_MS, launchBrowser, shot, WAIT_MS } from '../helpers/browser.js';
+import { cspViolations, E2E_TEST_TIMEOUT_MS, launchBrowser, shot, WAIT_MS } from '../helpers/browser.js';
 import { sdkClient } from '../helpers/sdk.js';
 import { publish, startServer, waitFor } from '../helpers/server.js';
 import { deleteKeys, SHARED_REDIS_URL, testPrefix } from '../cluster/redis.js';
@@ -41,6 +41,7 @@ void describe('admin dashboard in Chromium', () => {
     }
     await waitFor(() => server.core.hub.subscriberCount('news') >= 3, 5_000, 'subscribers');
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const violations = cspViolations(page);
     await page.goto(`${server.url()}/admin`);
     const timer = setInterval(() => void publish(server, 'news', { at: Date.now() }).catch(() => undefined), 50);
     try {
@@ -54,6 +55,7 @@ void describe('admin dashboard in Chromium', () => {
       assert.equal(top[0], 'news');
       await page.waitForTimeout(2_000);
       await page.screenshot({ path: shot('admin.png') });
+      assert.deepEqual(violations, [], 'the dashboard works under its Content-Security-Policy');
     } finally {
       clearInterval(timer);
       await page.close();
@@ -65,6 +67,7 @@ void describe('admin dashboard in Chromium', () => {
     const locked = await startServer({ apiKey: key });
     try {
       const page = await browser.newPage();
+      const violations = cspViolations(page);
       const res = await page.goto(`${locked.url()}/admin`);
       // Loopback still needs the key once one is configured.
       assert.equal(res?.status(), 401);
@@ -77,6 +80,15 @@ void describe('admin dashboard in Chromium', () => {
       await Promise.all([page.waitForLoadState('load'), page.click('button')]);
       await page.waitForFunction(() => Number(document.body.dataset.ticks ?? 0) >= 1, undefined, { timeout: WAIT_MS });
       assert.equal(await page.textContent('#status'), 'live');
+      // Signed in by an HttpOnly session cookie: no script on the page can read it (or the key).
+      assert.equal(await page.evaluate(() => document.cookie), '');
+      const cookies = await page.context().cookies();
+      const session = cookies.find((c) => c.name === 'herald_admin');
+      assert.ok(session, 'the session cookie is set');
+      assert.equal(session.httpOnly, true);
+      assert.equal(session.sameSite, 'Strict');
+      assert.ok(!cookies.some((c) => c.value.includes(key)), 'the key is in no cookie');
+      assert.deepEqual(violations, [], 'sign-in and dashboard work under the Content-Security-Policy');
       await page.close();
     } finally {
       await locked.close();

@@ -19,6 +19,7 @@ import { startServer } from '../helpers/server.js';
 void describe('web chat in Chromium', () => {
   let server: HeraldServer;
   let browser: Browser;
+  const cspFailures: string[] = [];
   let dir: string;
   const config = (): Record<string, unknown> => ({ dev: true, dataDir: dir, im: { presenceGraceMs: 300, redeliveryTimeoutMs: 500 } });
 
@@ -31,6 +32,7 @@ void describe('web chat in Chromium', () => {
     await browser?.close();
     await server?.close();
     rmSync(dir, { recursive: true, force: true });
+    assert.deepEqual(cspFailures, [], 'no Content-Security-Policy violation on the chat page');
   });
 
   async function signIn(
@@ -43,6 +45,10 @@ void describe('web chat in Chromium', () => {
     if (opts.swallowWebSocket) await context.routeWebSocket(/\/connection\/websocket/, (ws) => ws.onMessage(() => undefined));
     const page = await context.newPage();
     page.on('pageerror', (err) => console.error(`[${user}] page error:`, err));
+    page.on('console', (msg) => {
+      // The chat must work under its Content-Security-Policy: any violation fails the test run.
+      if (/Content Security Policy/i.test(msg.text())) cspFailures.push(`[${user}] ${msg.text()}`);
+    });
     const q = new URLSearchParams({ user, ...(opts.transport ? { transport: opts.transport } : {}) });
     await page.goto(`${server.url()}/?${q}`);
     await page.waitForSelector('body[data-ready="true"]', { timeout: WAIT_MS });

@@ -2,7 +2,7 @@
  * Headless Chromium (Debian's /usr/bin/chromium) driven by playwright-core, for the browser tests.
  */
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 
 /** Chromium binary (override with HERALD_CHROMIUM). */
 export const CHROMIUM = process.env.HERALD_CHROMIUM ?? '/usr/bin/chromium';
@@ -33,3 +33,15 @@ export const WAIT_MS = 30_000;
 
 /** Per-test timeout of the browser tests, ms. */
 export const E2E_TEST_TIMEOUT_MS = 180_000;
+
+/**
+ * Collect the Content-Security-Policy violations a page reports (Chromium logs each refused
+ * script, style, connection or frame to the console). Call before `goto`.
+ */
+export function cspViolations(page: Page): string[] {
+  const seen: string[] = [];
+  page.on('console', (msg) => {
+    if (/Content Security Policy/i.test(msg.text())) seen.push(msg.text());
+  });
+  return seen;
+}

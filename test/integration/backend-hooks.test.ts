@@ -6,6 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -66,6 +68,57 @@ describe('backend auth hooks and proxies', () => {
     clients.push(c);
     const r = await c.command('connect', { token });
     assert.equal(r.result.user, 'jwt-user');
+  });
+
+  test('connect: a bare name is only a claim: the example backend does not vouch for it, so outside development mode the connection stays anonymous', async () => {
+    const c = await WsClient.open(wsUrl(server));
+    clients.push(c);
+    const r = await c.command('connect', { user: 'mallory' });
+    assert.equal(r.error, undefined);
+    assert.equal(r.result.user, undefined, 'an unverified name never becomes the user id');
+    const banned = await WsClient.open(wsUrl(server));
+    clients.push(banned);
+    assert.equal((await banned.command('connect', { user: 'banned-claim' })).error?.name, 'HERALD_ERR_BACKEND_DENIED');
+  });
+
+  test('connect: the hook body carries a verified id in `user` and a bare name only in `claimedUser`', async () => {
+    const bodies: Array<Record<string, unknown>> = [];
+    const hook = createHttpServer((req, res) => {
+      let text = '';
+      req.on('data', (c: Buffer) => (text += c.toString()));
+      req.on('end', () => {
+        bodies.push(JSON.parse(text) as Record<string, unknown>);
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"allow":true}');
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    const closeHook = (): Promise<unknown> => new Promise((r) => hook.close(r));
+    const s = await startServer({
+      dev: true,
+      devAllowUnsafe: true,
+      auth: { hmacSecret: TEST_SECRET },
+      backend: { url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}`, connectPath: '/connect', cacheTtlMs: 0 },
+    }).catch(async (e: unknown) => {
+      await closeHook();
+      throw e;
+    });
+    try {
+      const dev = await open({ user: 'devname' }, s);
+      assert.equal((await dev.ok('ping')) !== undefined, true);
+      const jwt = await open({ token: await signToken('jwt-sub') }, s);
+      await jwt.ok('ping');
+      const [bare, verified] = bodies;
+      assert.equal(bare!.user, undefined, 'a development-mode name is not sent as a verified user');
+      assert.equal(bare!.claimedUser, 'devname');
+      assert.equal(bare!.claims, undefined);
+      assert.equal(verified!.user, 'jwt-sub');
+      assert.equal(verified!.claimedUser, undefined);
+      assert.equal((verified!.claims as { sub: string }).sub, 'jwt-sub');
+    } finally {
+      for (const c of clients.splice(0)) await c.close();
+      await s.close();
+      await closeHook();
+    }
   });
 
   test('connect: a denied connection gets HERALD_ERR_BACKEND_DENIED and close 3503', async () => {

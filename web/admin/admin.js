@@ -3,8 +3,8 @@
 // minutes. Connection, subscription and message figures are the totals over every node of the
 // cluster (/api/nodes), so they do not depend on which worker or node answers.
 const $ = (id) => document.getElementById(id);
-const key = decodeURIComponent((/(?:^|;\s*)herald_key=([^;]*)/.exec(document.cookie) || [])[1] || '');
-const headers = key ? { authorization: `apikey ${key}` } : {};
+// No key here: the browser sends the HttpOnly admin session cookie with these same-origin reads.
+const headers = {};
 const HISTORY = 180;
 const COLORS = ['#818cf8', '#34d399', '#fbbf24', '#f87171', '#38bdf8', '#e879f9'];
 const series = { connections: new Map(), published: [], delivered: [], im: [], latency: [] };

@@ -1,9 +1,3 @@
-// Admin sign-in: keep the key in a session cookie (sent with the page's requests) and reload.
-const form = document.getElementById('f');
-form.addEventListener('submit', (e) => {
-  e.preventDefault();
-  const key = document.getElementById('k').value;
-  document.cookie = `herald_key=${encodeURIComponent(key)};path=/;SameSite=Strict`;
-  location.reload();
-});
+// Admin sign-in: the form posts the key to /admin/login, which sets an HttpOnly session cookie
+// (no script here ever sees the key again). This only puts the cursor in the field.
 document.getElementById('k').focus();

@@ -73,11 +73,31 @@ export class XmlElement {
   }
 }
 
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+const ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&apos;',
+  '\t': '&#9;',
+  '\n': '&#10;',
+  '\r': '&#13;',
+};
 
-/** Escape text or an attribute value (all five predefined entities). */
+/**
+ * What `esc` rewrites: the five predefined entities, tab and line breaks (as character
+ * references, so an XML reader's line-end and attribute-value normalization keeps them), and any
+ * character XML 1.0 does not allow (C0 controls, lone surrogates, U+FFFE, U+FFFF).
+ */
+const ESCAPE_RE = /[&<>"'\t\n\r]|[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
+
+/**
+ * Escape text or an attribute value. Characters XML cannot carry become U+FFFD: text from other
+ * fronts (a native client's message, a publication) may hold any character, and one control
+ * character would otherwise make the whole stream not-well-formed for the XMPP client.
+ */
 export function esc(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+  return s.replace(ESCAPE_RE, (c) => ESCAPES[c] ?? '\uFFFD');
 }
 
 /**
