@@ -195,9 +195,17 @@ export class SqliteImStore implements ImStore {
     // FULL would fsync inside COMMIT, on the event loop; the WAL is fsynced off-thread instead (#sync).
     db.pragma('synchronous = NORMAL');
     db.exec(SCHEMA);
-    for (const c of ADDED_COLUMNS) {
-      const cols = db.prepare(`PRAGMA table_info(${c.table})`).all() as Array<{ name: string }>;
-      if (!cols.some((x) => x.name === c.column)) db.exec(`ALTER TABLE ${c.table} ADD COLUMN ${c.ddl}`);
+    // Under the write lock: workers opening the same file at once must not both add a column.
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      for (const c of ADDED_COLUMNS) {
+        const cols = db.prepare(`PRAGMA table_info(${c.table})`).all() as Array<{ name: string }>;
+        if (!cols.some((x) => x.name === c.column)) db.exec(`ALTER TABLE ${c.table} ADD COLUMN ${c.ddl}`);
+      }
+      db.exec('COMMIT');
+    } catch (err) {
+      db.exec('ROLLBACK');
+      throw err;
     }
     const s = prepareStatements(db);
     const durable = this.#options.synchronous !== 'normal' && this.#options.path !== ':memory:';
