@@ -158,10 +158,15 @@ async function answerInvite(group, join) {
 async function loadConversations() {
   const list = await state.im.conversations();
   for (const s of list) {
-    const c = conv(s.id, { kind: s.kind, title: s.title, seq: s.seq, readSeq: s.readSeq, placeholder: false });
-    c.unread = state.open === s.id ? 0 : s.unread;
+    const c = conv(s.id, { kind: s.kind, title: s.title, placeholder: false });
+    c.readSeq = Math.max(c.readSeq, s.readSeq);
+    // The list is a snapshot: messages that arrived live while it was read (seq past its seq)
+    // are not in its counts, so they are counted on top of them.
+    const newer = [...c.messages.values()].filter((m) => m.kind === 'message' && m.seq > s.seq && m.from !== state.me && m.seq > c.readSeq).length;
+    c.seq = Math.max(c.seq, s.seq);
+    c.unread = state.open === s.id ? 0 : s.unread + newer;
     if (s.last) {
-      c.last = s.last;
+      if (!c.last || s.last.seq >= c.last.seq) c.last = s.last;
       if (c.loaded) c.messages.set(s.last.seq, s.last);
     }
   }
@@ -179,12 +184,14 @@ function onMessage({ message: m }) {
   const c = conv(m.conversation, { placeholder: false });
   c.seq = Math.max(c.seq, m.seq);
   if (m.kind === 'message') {
+    // A re-delivered message (same seq) is not counted twice.
+    const fresh = !c.messages.has(m.seq);
     c.messages.set(m.seq, m);
     if (state.open === c.id && $('typing').textContent.startsWith(`${m.from} `)) $('typing').textContent = '';
     c.last = m;
     if (m.from !== state.me) {
       if (state.open === c.id && !document.hidden) void markRead(c);
-      else if (m.seq > c.readSeq) c.unread++;
+      else if (fresh && m.seq > c.readSeq) c.unread++;
     }
   } else if (m.kind === 'recall' || m.kind === 'edit') {
     applyChange(c, m);
