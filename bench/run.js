@@ -33,9 +33,6 @@ const DRAIN_IDLE_MS = 5_000;
 const DRAIN_TIMEOUT_MS = 120_000;
 const SETTLE_MS = 3_000;
 const LOADGEN_MAX_SECS = 900;
-/** Spawn `cmd` pinned to one core at the bench's priority. */
-const spawnPinned = (cpu, cmd, args, options) => spawnAt(cpu, cmd, args, options);
-
 // ---------------------------------------------------------------- options
 
 function parseArgs(argv) {
@@ -90,7 +87,7 @@ function parseArgs(argv) {
           ...SERVERS.herald,
           label: 'Herald (B)',
           start(port) {
-            const child = spawnPinned(SERVER_CPU, process.execPath, [bin, 'serve', '--port', String(port), '--host', '127.0.0.1'],
+            const child = spawnAt(SERVER_CPU, process.execPath, [bin, 'serve', '--port', String(port), '--host', '127.0.0.1'],
               { cwd: path.dirname(path.dirname(bin)), stdio: ['ignore', 'pipe', 'pipe'], env: heraldEnv() });
             return { child, pids: () => [child.pid] };
           },
@@ -178,7 +175,7 @@ const SERVERS = {
   herald: {
     label: 'Herald',
     start(port) {
-      const child = spawnPinned(SERVER_CPU, process.execPath, [HERALD_BIN, 'serve',
+      const child = spawnAt(SERVER_CPU, process.execPath, [HERALD_BIN, 'serve',
         '--port', String(port), '--host', '127.0.0.1'], { cwd: path.dirname(path.dirname(HERALD_BIN)), stdio: ['ignore', 'pipe', 'pipe'], env: heraldEnv() });
       return { child, pids: () => [child.pid] };
     },
@@ -200,7 +197,7 @@ const SERVERS = {
         .replaceAll('PREFIX', prefix).replaceAll('PORT', String(port))
         .replace('nchan_subscriber websocket;', 'nchan_subscriber websocket longpoll;');
       writeFileSync(path.join(prefix, 'nginx.conf'), conf);
-      const child = spawnPinned(SERVER_CPU, 'nginx', ['-c', path.join(prefix, 'nginx.conf'), '-p', prefix],
+      const child = spawnAt(SERVER_CPU, 'nginx', ['-c', path.join(prefix, 'nginx.conf'), '-p', prefix],
         { stdio: ['ignore', 'pipe', 'pipe'] });
       return { child, pids: () => [child.pid, ...childPids(child.pid)], cleanup: () => rmSync(prefix, { recursive: true, force: true }) };
     },
@@ -211,7 +208,7 @@ const SERVERS = {
   'herald-nchan': {
     label: 'Herald (Nchan routes)',
     start(port) {
-      const child = spawnPinned(SERVER_CPU, process.execPath, [HERALD_BIN, 'serve',
+      const child = spawnAt(SERVER_CPU, process.execPath, [HERALD_BIN, 'serve',
         '--port', String(port), '--host', '127.0.0.1'], { cwd: path.dirname(path.dirname(HERALD_BIN)), stdio: ['ignore', 'pipe', 'pipe'], env: heraldEnv() });
       return { child, pids: () => [child.pid] };
     },
@@ -221,7 +218,7 @@ const SERVERS = {
   socketio: {
     label: 'Socket.IO',
     start(port) {
-      const child = spawnPinned(SERVER_CPU, process.execPath, [path.join(ROOT, 'bench/peers/socketio-server.js'), String(port)],
+      const child = spawnAt(SERVER_CPU, process.execPath, [path.join(ROOT, 'bench/peers/socketio-server.js'), String(port)],
         { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
       return { child, pids: () => [child.pid] };
     },
