@@ -103,7 +103,7 @@ void describe('web chat in Chromium', () => {
     await bob.locator('#conversations .conv-item .unread', { hasText: '3' }).waitFor();
     await bob.screenshot({ path: shot('chat-bob-unread.png') });
     await bob.click('#conversations .conv-item');
-    await bob.locator('#messages .msg .text', { hasText: 'while you were out 3' }).waitFor();
+    await bob.locator('#messages[data-loaded="true"] .msg .text', { hasText: 'while you were out 3' }).waitFor();
     assert.deepEqual(await texts(bob), ['hi bob', 'hello alice', 'while you were out 1', 'while you were out 2', 'while you were out 3']);
     await alice.locator('#contacts .contact[data-user="bob"][data-state="online"]').waitFor();
     await bob.screenshot({ path: shot('chat-bob.png') });

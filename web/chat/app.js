@@ -37,7 +37,7 @@ const el = (tag, cls, text) => {
 function conv(id, init = {}) {
   let c = state.convs.get(id);
   if (!c) {
-    c = { id, kind: id.startsWith('d:') ? 'direct' : 'group', title: undefined, peer: peerOf(id), unread: 0, readSeq: 0, seq: 0, last: undefined,
+    c = { id, kind: id.startsWith('d:') ? 'direct' : 'group', title: undefined, peer: peerOf(id), listUnread: 0, listSeq: 0, readSeq: 0, seq: 0, last: undefined,
       messages: new Map(), read: new Map(), delivered: new Map(), placeholder: false, loaded: false, hasOlder: false };
     state.convs.set(id, c);
   }
@@ -160,17 +160,30 @@ async function loadConversations() {
   for (const s of list) {
     const c = conv(s.id, { kind: s.kind, title: s.title, placeholder: false });
     c.readSeq = Math.max(c.readSeq, s.readSeq);
-    // The list is a snapshot: messages that arrived live while it was read (seq past its seq)
-    // are not in its counts, so they are counted on top of them.
-    const newer = [...c.messages.values()].filter((m) => m.kind === 'message' && m.seq > s.seq && m.from !== state.me && m.seq > c.readSeq).length;
     c.seq = Math.max(c.seq, s.seq);
-    c.unread = state.open === s.id ? 0 : s.unread + newer;
+    // The list is a snapshot up to its seq: its unread count covers every message up to it,
+    // whether or not that message has also arrived (or arrives later) live. See unreadOf.
+    if (s.seq >= c.listSeq) Object.assign(c, { listSeq: s.seq, listUnread: s.unread });
     if (s.last) {
       if (!c.last || s.last.seq >= c.last.seq) c.last = s.last;
       if (c.loaded) c.messages.set(s.last.seq, s.last);
     }
   }
   renderConversations();
+}
+
+/**
+ * A conversation's unread count, derived rather than kept: the last list snapshot's count
+ * (none once the user has read past the snapshot) plus the messages from others held here
+ * past both the snapshot and the read mark. A message that arrives live and is also in a
+ * snapshot, or arrives twice, is therefore counted once, whatever the order of the two.
+ */
+function unreadOf(c) {
+  if (state.open === c.id && !document.hidden) return 0;
+  const from = Math.max(c.listSeq, c.readSeq);
+  let n = c.readSeq >= c.listSeq ? 0 : c.listUnread;
+  for (const m of c.messages.values()) if (m.kind === 'message' && m.from !== state.me && !m.recalled && m.seq > from) n++;
+  return n;
 }
 
 let convTimer;
@@ -184,15 +197,10 @@ function onMessage({ message: m }) {
   const c = conv(m.conversation, { placeholder: false });
   c.seq = Math.max(c.seq, m.seq);
   if (m.kind === 'message') {
-    // A re-delivered message (same seq) is not counted twice.
-    const fresh = !c.messages.has(m.seq);
     c.messages.set(m.seq, m);
     if (state.open === c.id && $('typing').textContent.startsWith(`${m.from} `)) $('typing').textContent = '';
     c.last = m;
-    if (m.from !== state.me) {
-      if (state.open === c.id && !document.hidden) void markRead(c);
-      else if (fresh && m.seq > c.readSeq) c.unread++;
-    }
+    if (m.from !== state.me && state.open === c.id && !document.hidden) void markRead(c);
   } else if (m.kind === 'recall' || m.kind === 'edit') {
     applyChange(c, m);
   } else if (m.kind === 'member') {
@@ -228,7 +236,6 @@ function onPresence(p) {
 async function openConversation(id) {
   const c = conv(id);
   state.open = id;
-  c.unread = 0;
   document.body.classList.add('conv-open');
   showNotice('');
   $('typing').textContent = '';
@@ -255,7 +262,6 @@ async function markRead(c) {
   const top = Math.max(0, ...c.messages.keys(), c.seq);
   if (top <= c.readSeq || c.placeholder) return;
   c.readSeq = top;
-  c.unread = 0;
   await state.im.read(c.id, top).catch(() => undefined);
   renderConversations();
 }
@@ -478,8 +484,9 @@ function renderConversations() {
     if (c.last) name.append(el('span', 'preview', `${c.last.from === state.me ? 'you' : c.last.from}: ${c.last.recalled ? '(recalled)' : textOf(c.last.data)}`));
     const dot = c.kind === 'direct' ? el('span', `dot ${state.contacts.get(c.peer)?.state ?? ''}`) : el('span', 'dot group');
     li.append(dot, name);
-    if (c.unread > 0) li.append(el('span', 'unread', String(c.unread)));
-    total += c.unread;
+    const unread = unreadOf(c);
+    if (unread > 0) li.append(el('span', 'unread', String(unread)));
+    total += unread;
     li.onclick = () => void openConversation(c.id);
     ul.append(li);
   }
@@ -506,6 +513,8 @@ function renderMessages({ keepScroll = false } = {}) {
   const top = ol.scrollTop;
   ol.replaceChildren();
   $('older').hidden = !c?.hasOlder;
+  // Live messages show at once; the newest page of history joins them when it arrives.
+  ol.dataset.loaded = String(Boolean(c?.loaded || c?.placeholder));
   if (!c) return;
   $('conv-title').textContent = titleOf(c);
   const others = (map) => Math.max(0, ...map.values());
