@@ -104,7 +104,7 @@ function wsScenario(port) {
     <session probability="100" name="im-hold-ws" type="ts_websocket">
       <setdynvars sourcetype="random_number" start="1" end="${opts.users}"><var name="peer"/></setdynvars>
       <transaction name="login">
-        <request><websocket type="connect" path="/connection/websocket"/></request>
+        <request><websocket type="connect" path="/connection/websocket" origin="http://127.0.0.1"/></request>
         ${send(1, '{"id":1,"cmd":"connect","user":"user%%_tsung_userid%%"}')}
         ${send(2, '{"id":2,"cmd":"subscribe","channel":"inbox:user%%_tsung_userid%%"}')}
       </transaction>
@@ -167,7 +167,12 @@ async function startHerald(bin, dir) {
   const child = spawnAt('0', process.execPath, [bin, 'serve', '--config', config], { cwd: path.dirname(path.dirname(bin)), env, stdio: ['ignore', 'ignore', 'inherit'] });
   await waitPort(xmppPort);
   await waitPort(port);
-  return { pids: [child.pid], port, xmppPort, stop: () => stopChild(child, 'SIGINT') };
+  /** Messages Herald stored (its /metrics; development mode trusts loopback). */
+  const stored = async () => {
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    return Number(/^herald_im_messages_stored_total(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1] ?? NaN);
+  };
+  return { pids: [child.pid], port, xmppPort, stored, stop: () => stopChild(child, 'SIGINT') };
 }
 
 /** Start a private ejabberd (its own config, spool and logs under dir); resolves with its pid and port. */
@@ -271,6 +276,7 @@ async function measure(name, server, scenario, dir) {
   const exited = await waitExit(tsung, (HOLD_S + RAMP_S * 2 + 120) * 1000);
   if (!exited) await stopChild(tsung);
   const { counters, samples } = tsungStats(logDir);
+  const stored = server.stored ? await server.stored() : undefined;
   const errors = Object.fromEntries(Object.entries(counters).filter(([k, v]) => k.startsWith('error') && v > 0));
   return {
     server: name,
@@ -280,6 +286,7 @@ async function measure(name, server, scenario, dir) {
     allInSecs: +allInSecs.toFixed(1),
     tsungFinished: counters.finish_users_count ?? 0,
     errors,
+    messagesStored: stored,
     login: samples.tr_login,
     connect: samples.connect,
     kbPerUser: +((rss1 - rss0) / Math.max(1, heldAtEnd)).toFixed(1),
