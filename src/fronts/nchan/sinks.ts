@@ -33,13 +33,20 @@ export class LongPollSink implements Sink {
   readonly #res: ServerResponse;
   readonly #cors: OutgoingHttpHeaders;
   readonly #resumeTags: string | undefined;
+  /** Whether the answer has no request-specific headers, so it can be shared (no CORS headers). */
+  readonly #plain: boolean;
   constructor(res: ServerResponse, cors: OutgoingHttpHeaders, resumeTags?: string) {
     this.#res = res;
     this.#cors = cors;
     this.#resumeTags = resumeTags;
+    this.#plain = Object.keys(cors).length === 0;
   }
   message(msg: NchanMessage): boolean {
-    if (!this.#res.headersSent) this.#res.writeHead(200, messageHeaders(msg, this.#cors)).end(msg.pub.payload);
+    if (this.#res.headersSent) return false;
+    // Every waiting subscriber of a single channel gets the same answer: its headers are built
+    // once per publication and shared (Node only reads them).
+    const headers = this.#plain && !msg.multiplexed ? (sharedEntry(msg).poll ??= messageHeaders(msg, NO_HEADERS)) : messageHeaders(msg, this.#cors);
+    this.#res.writeHead(200, headers).end(msg.pub.payload);
     return false;
   }
   end(reason: EndReason): void {
@@ -83,13 +90,30 @@ export class EventSourceSink implements Sink {
  * Encodings of single-channel messages, shared by every subscriber of the node ("encode once,
  * write many"): a single-channel id depends only on the publication.
  */
-const shared = new WeakMap<object, { es?: Buffer; frame?: Buffer; metaFrame?: Buffer }>();
+const shared = new WeakMap<object, SharedEncodings>();
+
+/** What is built once per single-channel publication. */
+interface SharedEncodings {
+  es?: Buffer;
+  frame?: Buffer;
+  metaFrame?: Buffer;
+  /** Headers of a long-poll answer without CORS headers. */
+  poll?: OutgoingHttpHeaders;
+}
+
+/** No extra headers. */
+const NO_HEADERS: OutgoingHttpHeaders = Object.freeze({});
+
+/** The shared encodings of a single-channel message's publication. */
+function sharedEntry(msg: NchanMessage): SharedEncodings {
+  let entry = shared.get(msg.pub);
+  if (!entry) shared.set(msg.pub, (entry = {}));
+  return entry;
+}
 
 function cached(msg: NchanMessage, kind: 'es' | 'frame' | 'metaFrame', make: () => Buffer): Buffer {
   if (msg.multiplexed) return make();
-  let entry = shared.get(msg.pub);
-  if (!entry) shared.set(msg.pub, (entry = {}));
-  return (entry[kind] ??= make());
+  return (sharedEntry(msg)[kind] ??= make());
 }
 
 /** Nchan's default EventSource ping (event `ping`, no comment, no data). */
