@@ -74,7 +74,7 @@ export class EventSourceSink implements Sink {
     res.write(': hi\n\n');
   }
   message(msg: NchanMessage): boolean {
-    this.#res.write(cached(msg, 'es', () => Buffer.from(formatEvent(msg))));
+    this.#res.write(msg.multiplexed ? Buffer.from(formatEvent(msg)) : (sharedEntry(msg).es ??= Buffer.from(formatEvent(msg))));
     return aliveOrCut(this.#res, this.#max);
   }
   ping(): void {
@@ -109,11 +109,6 @@ function sharedEntry(msg: NchanMessage): SharedEncodings {
   let entry = shared.get(msg.pub);
   if (!entry) shared.set(msg.pub, (entry = {}));
   return entry;
-}
-
-function cached(msg: NchanMessage, kind: 'es' | 'frame' | 'metaFrame', make: () => Buffer): Buffer {
-  if (msg.multiplexed) return make();
-  return (sharedEntry(msg)[kind] ??= make());
 }
 
 /** Nchan's default EventSource ping (event `ping`, no comment, no data). */
@@ -217,16 +212,24 @@ export class WebSocketSink implements Sink {
   }
   message(msg: NchanMessage): boolean {
     if (this.#ws.readyState !== 1) return true;
-    const binary = msg.pub.contentType === BINARY_CONTENT_TYPE;
-    const body = (): Buffer => {
-      if (!this.#meta) return msg.pub.payload;
+    // Single-channel frames are built once per publication and written to every socket.
+    let frame: Buffer;
+    if (msg.multiplexed) frame = this.#frame(msg);
+    else {
+      const entry = sharedEntry(msg);
+      frame = this.#meta ? (entry.metaFrame ??= this.#frame(msg)) : (entry.frame ??= this.#frame(msg));
+    }
+    return writeOrCut(this.#ws, frame, this.#max);
+  }
+  /** The frame of a message for this socket (binary for octet-stream). */
+  #frame(msg: NchanMessage): Buffer {
+    let body = msg.pub.payload;
+    if (this.#meta) {
       let head = `id: ${msg.time}:${msg.tags}\n`;
       if (msg.pub.contentType) head += `content-type: ${msg.pub.contentType}\n`;
-      return Buffer.concat([Buffer.from(head + '\n'), msg.pub.payload]);
-    };
-    // Single-channel frames are built once per publication and written to every socket.
-    const frame = cached(msg, this.#meta ? 'metaFrame' : 'frame', () => (binary ? binaryFrame(body()) : textFrame(body())));
-    return writeOrCut(this.#ws, frame, this.#max);
+      body = Buffer.concat([Buffer.from(head + '\n'), body]);
+    }
+    return msg.pub.contentType === BINARY_CONTENT_TYPE ? binaryFrame(body) : textFrame(body);
   }
   ping(): void {
     if (this.#ws.readyState === 1) this.#ws.ping();

@@ -147,16 +147,23 @@ export class NchanSubscription implements Subscriber {
   }
 
   #emit(index: number, pub: Publication): boolean {
-    const id = this.#ids.get(this.channels[index]!).idFor(pub);
-    this.#last[index] = id;
-    const multiplexed = this.channels.length > 1;
-    const tags = multiplexed
-      ? formatTags(
-          this.#last.map((l, j) => (j === index || l.time === id.time ? l.tag : -1)),
-          index,
-        )
-      : String(id.tag);
-    const more = this.#sink.message({ pub, time: id.time, tags, multiplexed });
+    const ids = this.#ids.get(this.channels[index]!);
+    let msg: NchanMessage;
+    if (this.channels.length === 1) {
+      // One channel: the message is the same for every subscriber, built once per publication.
+      const shared = ids.message(pub);
+      this.#last[0] = shared.id;
+      msg = shared.msg;
+    } else {
+      const id = ids.idFor(pub);
+      this.#last[index] = id;
+      const tags = formatTags(
+        this.#last.map((l, j) => (j === index || l.time === id.time ? l.tag : -1)),
+        index,
+      );
+      msg = { pub, time: id.time, tags, multiplexed: true };
+    }
+    const more = this.#sink.message(msg);
     if (!more) this.#finish('closed', false);
     return more && this.#open;
   }
