@@ -1,41 +1,36 @@
 /**
  * One XMPP client stream (RFC 6120) over a WebSocket (RFC 7395 framing, or the older
- * `<stream:stream>` framing) or a TCP socket: stream negotiation, SASL PLAIN (and legacy
- * `jabber:iq:auth`), resource binding, the session IQ, an answer to every IQ, stream errors,
- * and the IM stanzas handed to `XmppIm`.
- *
- * Input is handled strictly in order: raw chunks wait in a bounded queue (the socket is paused
- * past it) while an asynchronous stanza (authentication, a send) is handled, so a stream
- * restart after SASL starts a fresh parser exactly where the new stream begins.
+ * `<stream:stream>` framing), a TCP socket or BOSH: the session's state and lifecycle, and the
+ * routing of what the client sends to the module whose job it is — the ordered input queue
+ * (input.ts), authentication (auth.ts), stream headers and features (stream.ts), stream
+ * management and inbox acks (outbox.ts), IQs (iq.ts) and the IM stanzas (im.ts).
  */
-import { StringDecoder } from 'node:string_decoder';
 import { randomBytes } from 'node:crypto';
 import type { Identity } from '../../core/auth.js';
 import type { AdmissionTicket } from '../../core/client-sessions.js';
 import type { HeraldCore } from '../../core/core.js';
-import { HeraldError, toHeraldError } from '../../core/errors.js';
+import { type HeraldError, toHeraldError } from '../../core/errors.js';
 import type { Connection } from '../../core/hub.js';
 import type { ImService } from '../../core/im/service.js';
 import { DisconnectCode } from '../../protocol/codes.js';
+import { XmppAuth } from './auth.js';
 import { StanzaError, stanzaConditionOf, stanzaErrorXml, StreamError, type StreamCondition, streamErrorXml } from './errors.js';
 import { XmppIm } from './im.js';
-import { decodePlain } from './sasl.js';
-import { HandledCountTooHigh, NS_SM, parseH, StreamManagement } from './stream-management.js';
+import { type InputEvent, type InputHooks, XmppInput } from './input.js';
 import { answerIq } from './iq.js';
 import { bareJid, fullJid } from './jid.js';
-import { type ParseError, parseDocument, type XmlLimits, XmlParser } from './parser.js';
+import { XmppOutbox } from './outbox.js';
+import type { XmlLimits } from './parser.js';
+import { NS_SM, parseH } from './stream-management.js';
+import { type Phase, streamCloseXml, streamFeaturesXml, streamHeaderXml } from './stream.js';
 import { el, esc, NS, XmlElement } from './xml.js';
 
-/** Failed SASL attempts allowed on one stream (RFC 6120 §6.4.5: at least 2, at most 5). */
-const MAX_AUTH_FAILURES = 3;
 /** Longest resource kept as the client asked, characters. */
 const MAX_RESOURCE_LENGTH = 256;
 /** WebSocket close code / disconnect code of a session that ended normally. */
 const NORMAL_CLOSURE = 1000;
 /** Resources with control characters or spaces at the ends are replaced by a generated one. */
 const RESOURCE_RE = /^[^\s\p{Cc}](?:[^\p{Cc}]*[^\s\p{Cc}])?$/u;
-/** The legacy WebSocket framing (tsung, pre-RFC 7395 clients) starts with a stream header. */
-const STREAM_HEADER_RE = /^\s*(?:<\?xml[^>]{0,200}\?>\s*)?<stream:stream[\s>]/;
 
 /**
  * What a session writes to: a WebSocket, a TCP socket, or a BOSH session (XEP-0124/0206, whose
@@ -80,9 +75,6 @@ export interface XmppEnv {
 /** Most ended resumption ids remembered per node. */
 const MAX_ENDED_IDS = 10_000;
 
-type Phase = 'auth' | 'bind' | 'ready';
-type InputEvent = { type: 'open'; element: XmlElement } | { type: 'element'; element: XmlElement } | { type: 'close' } | { type: 'error'; error: ParseError };
-
 /** An XMPP client session. */
 export class XmppSession implements Connection {
   readonly id: string;
@@ -93,14 +85,9 @@ export class XmppSession implements Connection {
   readonly #core: HeraldCore;
   /** The admission this session holds until it ends (core/client-sessions.ts). */
   readonly #ticket: AdmissionTicket;
-  /**
-   * `framed` = RFC 7395 (one element per message); `stream` = one XML stream; `bosh` = elements
-   * handed over by the BOSH transport (no stream header of its own); undefined until the first
-   * WebSocket message.
-   */
-  #framing: 'framed' | 'stream' | 'bosh' | undefined;
-  #parser: XmlParser | undefined;
-  #decoder = new StringDecoder('utf8');
+  #input: XmppInput;
+  readonly #auth: XmppAuth;
+  readonly #outbox: XmppOutbox;
   #phase: Phase = 'auth';
   /** A stream header was received on the current stream (reset by a restart). */
   #opened = false;
@@ -112,12 +99,6 @@ export class XmppSession implements Connection {
   #legacy = false;
   #closed = false;
   #cleaned = false;
-  #chunks: Array<Buffer | string> = [];
-  #queuedBytes = 0;
-  #paused = false;
-  #events: InputEvent[] = [];
-  #busy = false;
-  #authFailures = 0;
   #resource = '';
   #jid: string | undefined;
   #im: XmppIm | undefined;
@@ -127,16 +108,10 @@ export class XmppSession implements Connection {
   #pinged = false;
   #windowStart = 0;
   #windowCount = 0;
-  /** XEP-0198 state, from `<enable/>` on. */
-  #sm: StreamManagement | undefined;
   /** When the connection of a resumable session dropped (0 = connected). */
   #detachedAt = 0;
   /** The session this one's connection was handed to by a resumption. */
   #adoptedBy: XmppSession | undefined;
-  /** Highest inbox seq to acknowledge to the IM, and whether an ack is on its way. */
-  #ackDue = 0;
-  #ackScheduled = false;
-  #ackRequested = false;
 
   constructor(id: string, wire: XmppWire, env: XmppEnv, ticket: AdmissionTicket) {
     this.id = id;
@@ -145,8 +120,9 @@ export class XmppSession implements Connection {
     this.#core = env.core;
     this.#ticket = ticket;
     this.transport = `xmpp-${wire.kind}`;
-    if (wire.kind === 'tcp') this.#framing = 'stream';
-    else if (wire.kind === 'bosh') this.#framing = 'bosh';
+    this.#input = new XmppInput(env.limits, wire.kind === 'tcp' ? 'stream' : wire.kind === 'bosh' ? 'bosh' : undefined, this.#inputHooks());
+    this.#auth = new XmppAuth(this.#authContext());
+    this.#outbox = this.#outboxOf();
     this.#core.clients.opened(this, ticket);
   }
 
@@ -170,13 +146,7 @@ export class XmppSession implements Connection {
     if (this.#adoptedBy) return this.#adoptedBy.input(data);
     if (this.#closed) return;
     this.#read = true;
-    this.#chunks.push(data);
-    this.#queuedBytes += data.length;
-    if (!this.#paused && this.#queuedBytes > this.#env.limits.maxStanzaSize * 2) {
-      this.#paused = true;
-      this.#wire.pause();
-    }
-    this.#pump();
+    this.#input.chunk(data);
   }
 
   /**
@@ -193,8 +163,7 @@ export class XmppSession implements Connection {
   /** BOSH: the elements of one request's `<body/>`, in order. */
   boshElements(elements: readonly XmlElement[]): void {
     if (this.#adoptedBy) return this.#adoptedBy.boshElements(elements);
-    for (const element of elements) this.#events.push({ type: 'element', element });
-    this.#pump();
+    this.#input.events(...elements.map((element): InputEvent => ({ type: 'element', element })));
   }
 
   /** BOSH: the client terminated the session (after the elements it carried). */
@@ -204,77 +173,25 @@ export class XmppSession implements Connection {
 
   /** Input events waiting to be handled (BOSH bounds them). */
   get backlog(): number {
-    return this.#events.length;
+    return this.#input.backlog;
   }
 
   #boshEvent(ev: InputEvent): void {
     if (this.#adoptedBy) return this.#adoptedBy.#boshEvent(ev);
-    this.#events.push(ev);
-    this.#pump();
+    this.#input.events(ev);
   }
 
-  #pump(): void {
-    while (!this.#busy && !this.#closed && this.#detachedAt === 0) {
-      const ev = this.#events.shift();
-      if (ev) {
-        this.#run(ev);
-        continue;
-      }
-      const chunk = this.#chunks.shift();
-      if (chunk === undefined) break;
-      this.#queuedBytes -= chunk.length;
-      this.#parse(chunk);
-    }
-    if (this.#paused && this.#queuedBytes <= this.#env.limits.maxStanzaSize) {
-      this.#paused = false;
-      this.#wire.resume();
-    }
+  #inputHooks(): InputHooks {
+    return {
+      canRun: () => !this.#closed && this.#detachedAt === 0,
+      handle: (ev) => this.#handle(ev),
+      failed: (err, ev) => this.#failed(err, ev),
+      pause: () => this.#wire.pause(),
+      resume: () => this.#wire.resume(),
+    };
   }
 
-  #parse(chunk: Buffer | string): void {
-    if (this.#framing === undefined) {
-      const text = typeof chunk === 'string' ? chunk : chunk.toString('utf8');
-      this.#framing = STREAM_HEADER_RE.test(text) ? 'stream' : 'framed';
-    }
-    if (this.#framing === 'framed') {
-      const text = typeof chunk === 'string' ? chunk : chunk.toString('utf8');
-      // Whitespace alone is a keep-alive.
-      if (text.trim() === '') return;
-      const res = parseDocument(text, this.#env.limits);
-      if (res.error) this.#events.push({ type: 'error', error: res.error });
-      else this.#events.push({ type: 'element', element: res.element! });
-      return;
-    }
-    const parser = (this.#parser ??= new XmlParser(this.#env.limits, 'stream'));
-    const res = parser.write(typeof chunk === 'string' ? chunk : this.#decoder.write(chunk));
-    for (const ev of res.events) this.#events.push(ev);
-    if (res.error) this.#events.push({ type: 'error', error: res.error });
-  }
-
-  /** Handle one input event; an asynchronous one holds the rest until it settles. */
-  #run(ev: InputEvent): void {
-    let pending: Promise<void> | void;
-    try {
-      pending = this.#handle(ev);
-    } catch (err) {
-      this.#failed(err, ev);
-      return;
-    }
-    if (!pending) return;
-    this.#busy = true;
-    pending.then(
-      () => {
-        this.#busy = false;
-        this.#pump();
-      },
-      (err: unknown) => {
-        this.#busy = false;
-        this.#failed(err, ev);
-        this.#pump();
-      },
-    );
-  }
-
+  /** Route one input event to the module whose job it is. */
   #handle(ev: InputEvent): Promise<void> | void {
     switch (ev.type) {
       case 'error':
@@ -285,14 +202,14 @@ export class XmppSession implements Connection {
         return this.#streamOpen(ev.element);
     }
     const e = ev.element;
-    if (this.#framing === 'framed' && e.ns === NS.FRAMING) {
+    if (this.#input.framing === 'framed' && e.ns === NS.FRAMING) {
       if (e.local === 'open') return this.#streamOpen(e);
       if (e.local === 'close') return this.#endStream();
       throw new StreamError('unsupported-stanza-type', `Unknown framing element: ${e.local.slice(0, 32)}`);
     }
     if (!this.#opened) throw new StreamError('bad-format', 'Open the stream first');
     if (!this.#allow()) throw new StreamError('policy-violation', `More than ${this.#core.config.limits.commandsPerSecond} stanzas per second`);
-    if (this.#phase === 'auth') return this.#preAuth(e);
+    if (this.#phase === 'auth') return this.#auth.handle(e);
     if (e.ns === NS_SM) return this.#streamManagement(e);
     if (e.ns === NS.TLS) return this.#startTls(e);
     const stanza = e.ns === NS.CLIENT && (e.local === 'iq' || e.local === 'message' || e.local === 'presence');
@@ -301,7 +218,7 @@ export class XmppSession implements Connection {
     if (from !== undefined && from !== this.#jid && from !== bareJid(this.identity!.user, this.#env.domain))
       throw new StreamError('invalid-from', "The from address is not this stream's");
     if (this.#phase === 'bind') return this.#bindPhase(e);
-    this.#sm?.handled();
+    this.#outbox.sm?.handled();
     if (e.local === 'iq') return this.#iq(e);
     if (e.local === 'message') return this.#im!.message(e);
     return this.#im!.presence(e);
@@ -354,43 +271,34 @@ export class XmppSession implements Connection {
   #streamOpen(e: XmlElement): void {
     // BOSH streams have no header of their own: the features travel in the response <body/>, and
     // like RFC 7395 frames they declare the stream prefix on the element.
-    const framed = this.#framing === 'framed' || this.#framing === 'bosh';
+    const framing = this.#input.framing;
+    const framed = framing === 'framed' || framing === 'bosh';
     if (framed ? e.local !== 'open' || e.ns !== NS.FRAMING : e.local !== 'stream' || e.ns !== NS.STREAM) {
       throw new StreamError('invalid-namespace', 'Expected a stream header');
     }
     const to = e.attr('to');
     const version = e.attr('version');
-    this.#legacy = version === undefined && this.#framing !== 'framed';
+    this.#legacy = version === undefined && framing !== 'framed';
     this.#sendHeader();
     if (to !== undefined && to.toLowerCase() !== this.#env.domain) throw new StreamError('host-unknown', `This server is ${this.#env.domain}`);
     if (version !== undefined && !/^1\.\d{1,3}$/.test(version)) throw new StreamError('unsupported-version', 'XMPP 1.0 is supported');
     this.#opened = true;
     if (this.#legacy) return;
-    const tls = this.#wire.tlsOffer;
-    const starttls = tls === undefined ? undefined : el('starttls', { xmlns: NS.TLS }, tls === 'required' ? [el('required')] : []);
-    const features =
-      this.#phase !== 'auth'
-        ? [el('bind', { xmlns: NS.BIND }), el('session', { xmlns: NS.SESSION }, [el('optional')]), el('sm', { xmlns: NS_SM })]
-        : tls === 'required'
-          ? [starttls]
-          : [starttls, el('mechanisms', { xmlns: NS.SASL }, [el('mechanism', {}, ['PLAIN'])]), el('auth', { xmlns: NS.IQ_AUTH_FEATURE })];
-    this.#write(el('stream:features', framed ? { 'xmlns:stream': NS.STREAM } : {}, features));
+    this.#write(streamFeaturesXml(this.#phase, this.#wire.tlsOffer, framed));
   }
 
   /** Our stream header for the current stream (a new id for each). */
   #sendHeader(): void {
-    const id = randomBytes(8).toString('hex');
-    const common = { from: this.#env.domain, id, version: this.#legacy ? undefined : '1.0', 'xml:lang': 'en' };
     this.#headerSent = true;
-    if (this.#framing === 'bosh') return;
-    if (this.#framing === 'framed') this.#write(el('open', { xmlns: NS.FRAMING, ...common }));
-    else this.#write(`<?xml version='1.0'?>${el('stream:stream', { xmlns: NS.CLIENT, 'xmlns:stream': NS.STREAM, ...common }).replace('/>', '>')}`);
+    const header = streamHeaderXml(this.#input.framing, this.#env.domain, this.#legacy);
+    if (header !== undefined) this.#write(header);
   }
 
   /** Answer the client's stream close with ours and close the connection. */
   #endStream(): void {
     if (this.#closed) return;
-    if (this.#framing !== 'bosh') this.#write(this.#framing === 'framed' ? el('close', { xmlns: NS.FRAMING }) : '</stream:stream>');
+    const close = streamCloseXml(this.#input.framing);
+    if (close !== undefined) this.#write(close);
     this.#closed = true;
     this.#wire.end(this.#errored);
   }
@@ -399,7 +307,8 @@ export class XmppSession implements Connection {
   #streamError(condition: StreamCondition, text?: string): void {
     if (this.#closed) return;
     if (!this.#headerSent) this.#sendHeader();
-    this.#write(streamErrorXml(condition, text, this.#framing === 'framed' || this.#framing === 'bosh'));
+    const framing = this.#input.framing;
+    this.#write(streamErrorXml(condition, text, framing === 'framed' || framing === 'bosh'));
     this.#errored = true;
     this.#endStream();
   }
@@ -407,23 +316,44 @@ export class XmppSession implements Connection {
   /** Restart after SASL success (RFC 6120 §6.4.6): a new stream on the same connection. */
   #restart(): void {
     this.#opened = false;
-    this.#parser = undefined;
-    this.#decoder = new StringDecoder('utf8');
+    this.#input.restart();
   }
 
-  // ---- authentication ------------------------------------------------------------------------
+  // ---- authentication (auth.ts) --------------------------------------------------------------
 
-  #preAuth(e: XmlElement): Promise<void> | void {
-    if (e.ns === NS.TLS) return this.#startTls(e);
-    // RFC 6120 §5.3.1: where TLS is mandatory-to-negotiate nothing else is negotiated before it.
-    if (this.#wire.tlsOffer === 'required') throw new StreamError('policy-violation', 'Use STARTTLS first');
-    if (e.ns === NS.SASL && e.local === 'auth') return this.#sasl(e);
-    if (e.ns === NS.SASL && e.local === 'abort') {
-      this.#write(el('failure', { xmlns: NS.SASL }, [el('aborted')]));
-      return;
-    }
-    if (e.ns === NS.CLIENT && e.local === 'iq' && e.child('query', NS.IQ_AUTH)) return this.#legacyAuth(e);
-    throw new StreamError('not-authorized', 'Authenticate first');
+  #authContext(): ConstructorParameters<typeof XmppAuth>[0] {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the context's getters read the session's live state
+    const session = this;
+    const env = this.#env;
+    return {
+      core: env.core,
+      im: env.im,
+      domain: env.domain,
+      id: this.id,
+      transport: this.transport,
+      get legacy() {
+        return session.#legacy;
+      },
+      get closed() {
+        return session.#closed;
+      },
+      get tlsRequired() {
+        return session.#wire.tlsOffer === 'required';
+      },
+      write: (xml) => this.#write(xml),
+      startTls: (e) => this.#startTls(e),
+      identify: (identity) => {
+        this.identity = identity;
+        this.#core.clients.identified(this, this.#ticket);
+      },
+      saslSucceeded: () => {
+        this.#phase = 'bind';
+        this.#restart();
+      },
+      bind: (resource) => void this.#bind(resource),
+      streamError: (condition, text) => this.#streamError(condition, text),
+      logInternal: (e) => this.#logInternal(e),
+    };
   }
 
   /**
@@ -433,96 +363,15 @@ export class XmppSession implements Connection {
    * (§5.4.2.2).
    */
   #startTls(e: XmlElement): void {
-    if (e.local === 'starttls' && this.#phase === 'auth' && this.#authFailures === 0 && this.#wire.startTls(el('proceed', { xmlns: NS.TLS }))) {
+    if (e.local === 'starttls' && this.#phase === 'auth' && this.#auth.failures === 0 && this.#wire.startTls(el('proceed', { xmlns: NS.TLS }))) {
       // What the client pipelined in the clear after <starttls/> is dropped; the next stream starts inside TLS.
-      this.#events = [];
-      this.#chunks = [];
-      this.#queuedBytes = 0;
-      this.#paused = false;
+      this.#input.clear();
       this.#headerSent = false;
       this.#restart();
       return;
     }
     this.#write(el('failure', { xmlns: NS.TLS }));
     this.#endStream();
-  }
-
-  async #sasl(e: XmlElement): Promise<void> {
-    if (this.#legacy) throw new StreamError('unsupported-stanza-type', 'SASL needs an XMPP 1.0 stream');
-    if (e.attr('mechanism') !== 'PLAIN') return this.#saslFailure('invalid-mechanism', 'PLAIN is offered');
-    const plain = decodePlain(e.text().trim(), this.#env.domain);
-    if ('failure' in plain) return this.#saslFailure(plain.failure, plain.text);
-    const { user, password } = plain;
-    let identity: Identity;
-    try {
-      identity = await this.#authenticate(user, password);
-    } catch (err) {
-      const h = toHeraldError(err);
-      this.#logInternal(h);
-      return this.#saslFailure(h.temporary ? 'temporary-auth-failure' : 'not-authorized', h.code === 'HERALD_ERR_INTERNAL' ? undefined : h.message);
-    }
-    if (this.#closed) return;
-    this.#identify(identity);
-    this.#write(el('success', { xmlns: NS.SASL }));
-    this.#phase = 'bind';
-    this.#restart();
-  }
-
-  #saslFailure(condition: string, text?: string): void {
-    this.#write(
-      el('failure', { xmlns: NS.SASL }, [el(condition), text === undefined ? undefined : el('text', { 'xml:lang': 'en' }, [esc(text.slice(0, 200))])]),
-    );
-    if (++this.#authFailures >= MAX_AUTH_FAILURES) this.#streamError('policy-violation', 'Too many failed authentication attempts');
-  }
-
-  /**
-   * Check credentials like the other fronts (core.clients.login: JWT, development names, the
-   * backend's connect hook, the contact list): the password is the connection token. In development mode
-   * without a connect hook any password is accepted for the user name. The token's user must be
-   * the user name the client logs in as.
-   */
-  async #authenticate(user: string, password: string): Promise<Identity> {
-    const backend = this.#core.backend;
-    const dev = this.#core.auth.devMode && !backend.has('connect');
-    const identity = await this.#core.clients.login({ token: dev ? undefined : password || undefined, user, client: this.id, transport: this.transport });
-    if (!identity || identity.user !== user) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'The credentials are not those of this user');
-    await this.#env.im.authorize(identity);
-    return identity;
-  }
-
-  #identify(identity: Identity): void {
-    this.identity = identity;
-    this.#core.clients.identified(this, this.#ticket);
-  }
-
-  /** XEP-0078 (legacy, pre-SASL): username, password (the token) and resource in one IQ; no stream restart. */
-  async #legacyAuth(iq: XmlElement): Promise<void> {
-    const id = iq.attr('id');
-    const query = iq.child('query', NS.IQ_AUTH)!;
-    if (iq.attr('type') === 'get') {
-      this.#write(el('iq', { xmlns: NS.CLIENT, type: 'result', id }, [el('query', { xmlns: NS.IQ_AUTH }, [el('username'), el('password'), el('resource')])]));
-      return;
-    }
-    if (iq.attr('type') !== 'set') throw new StreamError('not-authorized', 'Authenticate first');
-    const user = query.childText('username', NS.IQ_AUTH);
-    const password = query.childText('password', NS.IQ_AUTH);
-    const resource = query.childText('resource', NS.IQ_AUTH);
-    const reply = (condition: 'not-acceptable' | 'not-authorized' | 'internal-server-error', text: string): void =>
-      this.#write(stanzaErrorXml(iq, condition, text, { jid: undefined, domain: this.#env.domain }));
-    if (!user || password === undefined || !resource) return reply('not-acceptable', 'username, password and resource are required');
-    let identity: Identity;
-    try {
-      identity = await this.#authenticate(user, password);
-    } catch (err) {
-      const h = toHeraldError(err);
-      this.#logInternal(h);
-      if (++this.#authFailures >= MAX_AUTH_FAILURES) throw new StreamError('policy-violation', 'Too many failed authentication attempts');
-      return reply(h.temporary ? 'internal-server-error' : 'not-authorized', h.code === 'HERALD_ERR_INTERNAL' ? 'Internal error' : h.message);
-    }
-    if (this.#closed) return;
-    this.#identify(identity);
-    this.#bind(resource);
-    this.#write(el('iq', { xmlns: NS.CLIENT, type: 'result', id }));
   }
 
   // ---- binding and IQs -----------------------------------------------------------------------
@@ -560,7 +409,7 @@ export class XmppSession implements Connection {
         return isOpen();
       },
       write: (xml) => this.#stanza(xml),
-      deliver: (xml, seq) => this.#deliver(xml, seq),
+      deliver: (xml, seq) => this.#outbox.deliver(xml, seq),
       fail: (err) => this.#failed(err, { type: 'close' }),
     });
     return jid;
@@ -586,6 +435,11 @@ export class XmppSession implements Connection {
       this.#wire.destroy();
       this.#core.clients.slowConsumer(this);
     }
+  }
+
+  /** Write a stanza through the outbox (counted under stream management). */
+  #stanza(xml: string): void {
+    this.#outbox.stanza(xml);
   }
 
   /**
@@ -641,11 +495,9 @@ export class XmppSession implements Connection {
   wireClosed(wire: XmppWire, code: number): void {
     if (this.#adoptedBy) return this.#adoptedBy.wireClosed(wire, code);
     if (wire !== this.#wire || this.#cleaned) return;
-    if (this.#sm?.id !== undefined && !this.#closed) {
+    if (this.#outbox.sm?.id !== undefined && !this.#closed) {
       this.#detachedAt = Date.now();
-      this.#chunks = [];
-      this.#events = [];
-      this.#busy = false;
+      this.#input.detach();
       return;
     }
     this.#release(code);
@@ -657,119 +509,47 @@ export class XmppSession implements Connection {
     this.#cleaned = true;
     this.#closed = true;
     this.#im?.close();
-    this.#chunks = [];
-    this.#events = [];
-    const id = this.#sm?.id;
+    this.#input.clear();
+    const sm = this.#outbox.sm;
+    const id = sm?.id;
     if (id !== undefined && this.#env.resumable.get(id) === this) {
       this.#env.resumable.delete(id);
       if (this.#env.ended.size >= MAX_ENDED_IDS) this.#env.ended.delete(this.#env.ended.keys().next().value!);
-      this.#env.ended.set(id, { user: this.user!, h: this.#sm!.inbound });
+      this.#env.ended.set(id, { user: this.user!, h: sm!.inbound });
     }
     this.#core.clients.closed(this, this.#ticket, code, []);
     this.#env.onClose(this);
   }
 
-  // ---- stream management (XEP-0198) ----------------------------------------------------------
+  // ---- stream management (XEP-0198; outbox.ts keeps the counts) -------------------------------
 
-  /** Write a stanza; with stream management it is counted and kept until the client acknowledges it. */
-  #stanza(xml: string, seq = 0): void {
-    const sm = this.#sm;
-    if (sm) {
-      if (!sm.sent(xml, seq)) {
-        this.#unmanageable();
-        return;
-      }
-      this.#requestAck();
-    }
-    this.#write(xml);
-  }
-
-  /** An inbox entry's stanza (or none): its seq is acknowledged to the IM once the client has it. */
-  #deliver(xml: string | undefined, seq: number): void {
-    const sm = this.#sm;
-    if (!sm) {
-      if (xml !== undefined) this.#write(xml);
-      this.#ackInbox(seq);
-    } else if (xml !== undefined) {
-      this.#stanza(xml, seq);
-    } else {
-      const now = sm.seqOnly(seq);
-      if (now !== undefined) this.#ackInbox(now);
-    }
-  }
-
-  /** The client acknowledges nothing while the queue grows past its bound. */
-  #unmanageable(): void {
-    if (this.#detachedAt !== 0) this.#release(NORMAL_CLOSURE);
-    else this.#streamError('resource-constraint', 'Too many stanzas without an acknowledgement');
-  }
-
-  /** One `<r/>` per turn of the event loop after stanzas were sent. */
-  #requestAck(): void {
-    if (this.#ackRequested || this.#detachedAt !== 0) return;
-    this.#ackRequested = true;
-    setImmediate(() => {
-      this.#ackRequested = false;
-      this.#write(el('r', { xmlns: NS_SM }));
-    });
-  }
-
-  /** Cumulative inbox ack to the IM, one per turn of the event loop. */
-  #ackInbox(seq: number): void {
-    if (seq <= this.#ackDue) return;
-    this.#ackDue = seq;
-    if (this.#ackScheduled) return;
-    this.#ackScheduled = true;
-    setImmediate(() => {
-      this.#ackScheduled = false;
-      const user = this.identity!.user;
-      this.#env.im.ack(user, this.#ackDue).catch((err: unknown) => this.#core.logger.warn({ err: String(err) }, 'xmpp inbox ack failed'));
+  #outboxOf(): XmppOutbox {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the context's getters read the session's live state
+    const session = this;
+    const env = this.#env;
+    return new XmppOutbox({
+      core: env.core,
+      im: env.im,
+      resumeTimeoutMs: env.resumeTimeoutMs,
+      get detached() {
+        return session.#detachedAt !== 0;
+      },
+      get user() {
+        return session.identity!.user;
+      },
+      write: (xml) => this.#write(xml),
+      resumable: (id) => env.resumable.set(id, this),
+      unmanageable: () => {
+        if (this.#detachedAt !== 0) this.#release(NORMAL_CLOSURE);
+        else this.#streamError('resource-constraint', 'Too many stanzas without an acknowledgement');
+      },
     });
   }
 
   #streamManagement(e: XmlElement): void {
     if (e.local === 'resume' && this.#phase === 'bind') return this.#resume(e);
     if (this.#phase !== 'ready') throw new StreamError('unsupported-stanza-type', 'Bind a resource first');
-    const sm = this.#sm;
-    switch (e.local) {
-      case 'enable': {
-        if (sm) {
-          this.#write(el('failed', { xmlns: NS_SM }, [el('unexpected-request', { xmlns: NS.STANZAS })]));
-          return;
-        }
-        const resume = e.attr('resume') === 'true' || e.attr('resume') === '1';
-        const id = resume ? `${this.#core.nodeId.slice(0, 8)}.${randomBytes(12).toString('base64url')}` : undefined;
-        this.#sm = new StreamManagement(id, this.#core.config.limits.maxOutboundBytes);
-        if (id !== undefined) this.#env.resumable.set(id, this);
-        const max = id === undefined ? undefined : Math.ceil(this.#env.resumeTimeoutMs / 1000);
-        this.#write(el('enabled', { xmlns: NS_SM, id, resume: id === undefined ? undefined : 'true', max }));
-        return;
-      }
-      case 'r':
-        if (!sm) throw new StreamError('unsupported-stanza-type', 'Stream management is not enabled');
-        this.#write(el('a', { xmlns: NS_SM, h: sm.inbound }));
-        return;
-      case 'a': {
-        if (!sm) throw new StreamError('unsupported-stanza-type', 'Stream management is not enabled');
-        const h = parseH(e.attr('h'));
-        if (h === undefined) throw new StreamError('bad-format', 'h must be an unsigned 32-bit integer');
-        this.#acknowledge(sm, h);
-        return;
-      }
-      default:
-        throw new StreamError('unsupported-stanza-type', `Unsupported stream management element: ${e.local.slice(0, 32)}`);
-    }
-  }
-
-  #acknowledge(sm: StreamManagement, h: number): void {
-    let seq: number;
-    try {
-      seq = sm.acknowledge(h);
-    } catch (err) {
-      if (err instanceof HandledCountTooHigh) throw new StreamError('undefined-condition', err.message);
-      throw err;
-    }
-    if (seq > 0) this.#ackInbox(seq);
+    this.#outbox.element(e);
   }
 
   /**
@@ -796,36 +576,26 @@ export class XmppSession implements Connection {
 
   /** Take over `fresh`'s connection (its stream is at the `<resume/>` just handled). */
   #takeOver(fresh: XmppSession, h: number): void {
-    const sm = this.#sm!;
+    const sm = this.#outbox.sm!;
     const previous = this.#wire;
     this.#wire = fresh.#wire;
     if (this.#detachedAt === 0) previous.destroy();
     this.#detachedAt = 0;
-    this.#framing = fresh.#framing;
-    this.#parser = fresh.#parser;
-    this.#decoder = fresh.#decoder;
-    this.#chunks = fresh.#chunks;
-    this.#queuedBytes = fresh.#queuedBytes;
-    this.#events = fresh.#events;
-    this.#paused = fresh.#paused;
-    this.#busy = false;
+    this.#input = fresh.#input.transfer(this.#inputHooks());
     this.#opened = true;
     this.#headerSent = true;
     this.#read = true;
     fresh.#adoptedBy = this;
-    fresh.#chunks = [];
-    fresh.#events = [];
-    fresh.#paused = false;
     fresh.#release(NORMAL_CLOSURE);
     try {
-      this.#acknowledge(sm, h);
+      this.#outbox.acknowledge(h);
     } catch (err) {
       this.#failed(err, { type: 'close' });
       return;
     }
     this.#write(el('resumed', { xmlns: NS_SM, previd: sm.id, h: sm.inbound }));
     for (const xml of sm.pending()) this.#write(xml);
-    if (sm.unacked > 0) this.#requestAck();
-    setImmediate(() => this.#pump());
+    if (sm.unacked > 0) this.#outbox.requestAck();
+    setImmediate(() => this.#input.pump());
   }
 }

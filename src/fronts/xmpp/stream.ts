@@ -1,0 +1,57 @@
+/**
+ * What the server writes to open, describe and close an XMPP stream (RFC 6120 §4, RFC 7395 §3):
+ * the stream header in each framing, the stream features of each negotiation step, and the
+ * closing element.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Framing } from './input.js';
+import { NS_SM } from './stream-management.js';
+import { el, NS } from './xml.js';
+
+/** Where the stream's negotiation stands. */
+export type Phase = 'auth' | 'bind' | 'ready';
+
+/** SASL mechanisms offered, in order of preference. */
+export const SASL_MECHANISMS = ['PLAIN'] as const;
+
+/**
+ * Our stream header (a new stream id each time); none for BOSH, whose stream attributes travel
+ * in the response `<body/>`. A `legacy` stream (the client sent no version) gets no version.
+ */
+export function streamHeaderXml(framing: Framing | undefined, domain: string, legacy: boolean): string | undefined {
+  const id = randomBytes(8).toString('hex');
+  const common = { from: domain, id, version: legacy ? undefined : '1.0', 'xml:lang': 'en' };
+  if (framing === 'bosh') return undefined;
+  if (framing === 'framed') return el('open', { xmlns: NS.FRAMING, ...common });
+  return `<?xml version='1.0'?>${el('stream:stream', { xmlns: NS.CLIENT, 'xmlns:stream': NS.STREAM, ...common }).replace('/>', '>')}`;
+}
+
+/**
+ * `<stream:features/>` of a negotiation step: STARTTLS (alone when required) and the SASL
+ * mechanisms with legacy auth before authentication; bind, the optional session and stream
+ * management after it. `framed` streams declare the stream prefix on the element.
+ */
+export function streamFeaturesXml(phase: Phase, tls: 'optional' | 'required' | undefined, framed: boolean): string {
+  const starttls = tls === undefined ? undefined : el('starttls', { xmlns: NS.TLS }, tls === 'required' ? [el('required')] : []);
+  const features =
+    phase !== 'auth'
+      ? [el('bind', { xmlns: NS.BIND }), el('session', { xmlns: NS.SESSION }, [el('optional')]), el('sm', { xmlns: NS_SM })]
+      : tls === 'required'
+        ? [starttls]
+        : [
+            starttls,
+            el(
+              'mechanisms',
+              { xmlns: NS.SASL },
+              SASL_MECHANISMS.map((m) => el('mechanism', {}, [m])),
+            ),
+            el('auth', { xmlns: NS.IQ_AUTH_FEATURE }),
+          ];
+  return el('stream:features', framed ? { 'xmlns:stream': NS.STREAM } : {}, features);
+}
+
+/** The element that ends the stream; none for BOSH (its `terminate` body does). */
+export function streamCloseXml(framing: Framing | undefined): string | undefined {
+  if (framing === 'bosh') return undefined;
+  return framing === 'framed' ? el('close', { xmlns: NS.FRAMING }) : '</stream:stream>';
+}
