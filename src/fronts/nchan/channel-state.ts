@@ -5,12 +5,22 @@
  */
 import type { Publication } from '../../core/publication.js';
 import { compareIds } from './ids.js';
-import type { NchanMessage } from './subscription.js';
 
 /** The Nchan id of one publication. */
 export interface PubId {
   readonly time: number;
   readonly tag: number;
+}
+
+/** A message ready for a subscriber: the publication and its id as this subscription sees it. */
+export interface NchanMessage {
+  readonly pub: Publication;
+  /** Unix seconds of the id (Last-Modified). */
+  readonly time: number;
+  /** The tag part of the id (Etag): `5`, or `0,[5],-` when multiplexed. */
+  readonly tags: string;
+  /** Whether the message has several channels (the encoding cannot be shared). */
+  readonly multiplexed: boolean;
 }
 
 /** Entries kept per channel beyond which the oldest ids are forgotten. */

@@ -8,19 +8,10 @@ import type { HeraldCore } from '../../core/core.js';
 import type { Subscriber } from '../../core/hub.js';
 import type { Outgoing, Publication } from '../../core/publication.js';
 import { SubscriptionState } from '../../core/subscription.js';
-import type { ChannelRegistry, PubId } from './channel-state.js';
+import type { ChannelRegistry, NchanMessage, PubId } from './channel-state.js';
 import { compareIds, formatTags, type NchanMsgId } from './ids.js';
 
-/** A message ready for a subscriber: the publication and its id as this subscription sees it. */
-export interface NchanMessage {
-  readonly pub: Publication;
-  /** Unix seconds of the id (Last-Modified). */
-  readonly time: number;
-  /** The tag part of the id (Etag): `5`, or `0,[5],-` when multiplexed. */
-  readonly tags: string;
-  /** Whether the message has several channels (the encoding cannot be shared). */
-  readonly multiplexed: boolean;
-}
+export type { NchanMessage } from './channel-state.js';
 
 /** Why a subscription ended. */
 export type EndReason = 'deleted' | 'timeout' | 'closed';
