@@ -28,16 +28,21 @@ export function refuseUpgrade(socket: Duplex, status: number, reason: string): v
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
-/** Liveness flag kept on the socket object itself: no per-socket closure or map entry. */
-const ALIVE = Symbol('herald.alive');
-type Watched = WebSocket & { [ALIVE]?: boolean };
+/**
+ * Liveness kept on the socket object itself (no per-socket closure, listener or map entry): the
+ * raw socket's `bytesRead` at the last heartbeat visit. Any byte read since (a pong, or anything
+ * else the client sent) proves the peer alive; nothing read for a whole interval after a ping
+ * means it is gone.
+ */
+const SEEN = Symbol('herald.seen');
+type Watched = WebSocket & { [SEEN]?: number };
 
-/** Shared listener: a pong proves the peer alive (every RFC 6455 client answers pings). */
-function markAlive(this: Watched): void {
-  this[ALIVE] = true;
-}
-
-/** Accepts upgrades for one endpoint and keeps its sockets alive or drops them. */
+/**
+ * Accepts upgrades for one endpoint and keeps its sockets alive or drops them. Heartbeats are
+ * RFC 6455 pings, which every client answers without application code: one timer wheel visits
+ * each socket once per interval and writes one pre-built ping frame straight to its socket, so an
+ * idle connection costs one small write and one small read per interval and nothing else.
+ */
 export class WebSocketTransport {
   readonly #wss: WebSocketServer;
   readonly #wheel: TimerWheel<WebSocket>;
@@ -69,8 +74,7 @@ export class WebSocketTransport {
    * there would keep the upgrade request alive for the socket's lifetime (~2 KB each).
    */
   #opened(ws: Watched, req: IncomingMessage, onOpen: (ws: WebSocket, req: IncomingMessage) => void): void {
-    ws[ALIVE] = true;
-    ws.on('pong', markAlive);
+    ws[SEEN] = -1;
     ws.once('close', this.#unwatch);
     this.#wheel.add(ws);
     onOpen(ws, req);
@@ -89,15 +93,18 @@ export class WebSocketTransport {
     this.#wheel.stop();
   }
 
+  /** One visit: alive if anything was read since the last visit (then ping again), else dead. */
   #heartbeat(ws: Watched): void {
-    if (ws.readyState !== WebSocket.OPEN) return;
-    if (!ws[ALIVE]) {
+    const sock = rawSocket(ws) as (Duplex & { bytesRead: number }) | undefined;
+    if (ws.readyState !== WebSocket.OPEN || !sock) return;
+    const read = sock.bytesRead;
+    if (read === ws[SEEN]) {
       this.#onDead?.(ws);
       ws.terminate();
       return;
     }
-    ws[ALIVE] = false;
-    ws.ping();
+    ws[SEEN] = read;
+    sock.write(PING_FRAME);
   }
 }
 
@@ -110,6 +117,12 @@ interface FrameOptions {
 }
 /** ws's frame builder (its exported Sender class, which @types/ws does not declare). */
 const Sender = (wsModule as unknown as { Sender: { frame(data: Buffer, options: FrameOptions): Buffer[] } }).Sender;
+
+/**
+ * An empty unmasked ping, built once and written as is to every socket (permessage-deflate is
+ * off, so ws's sender never holds frames of its own that a direct write could overtake).
+ */
+const PING_FRAME = Buffer.concat(Sender.frame(Buffer.alloc(0), { fin: true, rsv1: false, opcode: 9, mask: false, readOnly: true }));
 
 /** Build a complete unmasked text frame once, to be written to many sockets. */
 export function textFrame(data: string | Buffer): Buffer {
