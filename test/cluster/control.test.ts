@@ -5,15 +5,12 @@
  * the session TTL; the control channel survives a Redis restart (private redis-server).
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { DisconnectCode } from '../../src/protocol/codes.js';
 import { WsClient } from '../helpers/clients.js';
 import { signToken, TEST_SECRET } from '../helpers/tokens.js';
-import { NodeProcess } from './nodes.js';
-import { deleteKeys, PrivateRedis, SHARED_REDIS_URL, testPrefix } from './redis.js';
+import { NodeProcess, STARTUP_MS, useNodes } from './nodes.js';
 
-/** Nodes start from TypeScript sources (tsx); on a loaded 2-core machine that takes a while. */
-const STARTUP_MS = 150_000;
 const SESSION_TTL_MS = 900;
 const ARGS = ['--auth.hmac-secret', TEST_SECRET, '--cluster.session-ttl-ms', String(SESSION_TTL_MS)];
 
@@ -40,34 +37,17 @@ async function eventually(fn: () => Promise<boolean>, what: string, timeoutMs = 
 }
 
 void describe('cluster control: disconnect, revoke and sessions across nodes', { timeout: 600_000 }, () => {
-  const prefix = testPrefix('control');
-  let a: NodeProcess;
-  let b: NodeProcess;
-  const clients: WsClient[] = [];
+  const cluster = useNodes<WsClient>({ tag: 'control', args: ARGS });
   const open = async (node: NodeProcess, params: Record<string, unknown>): Promise<{ c: WsClient; id: string }> => {
     const c = await WsClient.open(node.wsUrl);
-    clients.push(c);
+    cluster.clients.push(c);
     const r = await c.command('connect', params);
     assert.equal(r.error, undefined, JSON.stringify(r.error));
     return { c, id: r.result.client as string };
   };
 
-  before(
-    async () => {
-      [a, b] = await Promise.all([
-        NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: ARGS }),
-        NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: ARGS }),
-      ]);
-    },
-    { timeout: STARTUP_MS },
-  );
-  after(async () => {
-    for (const c of clients) c.terminate();
-    await Promise.all([a?.stop(), b?.stop()]);
-    await deleteKeys(SHARED_REDIS_URL, prefix);
-  });
-
   void test("a disconnect sent to node A closes the user's sessions on node B, and one session by its id", async () => {
+    const { a, b } = cluster;
     const onA = await open(a, { token: await signToken('kick-ann') });
     const onB = await open(b, { token: await signToken('kick-ann') });
     const other = await open(b, { token: await signToken('kick-bob') });
@@ -84,6 +64,7 @@ void describe('cluster control: disconnect, revoke and sessions across nodes', {
   });
 
   void test('a revocation sent to node A closes the session on node B (3500) and B refuses the token after', async () => {
+    const { a, b, clients } = cluster;
     const token = await signToken('rev-ann', { jti: 'cluster-jti-1' });
     const keep = await signToken('rev-ann', { jti: 'cluster-jti-2' });
     const onB = await open(b, { token });
@@ -107,6 +88,7 @@ void describe('cluster control: disconnect, revoke and sessions across nodes', {
     'the session listing shows both nodes; a SIGKILLed node drops out within the TTL; a node started later knows earlier revocations',
     { timeout: STARTUP_MS + 60_000 },
     async () => {
+      const { a, b, clients } = cluster;
       const [idA, idB] = await Promise.all([nodeId(a), nodeId(b)]);
       const onA = await open(a, { token: await signToken('list-ann') });
       const onB = await open(b, { token: await signToken('list-ann') });
@@ -139,8 +121,8 @@ void describe('cluster control: disconnect, revoke and sessions across nodes', {
       assert.deepEqual((await api(a, 'GET', 'users/list-ann/sessions')).body.sessions, [{ node: idA, session: onA.id }]);
 
       // The revocation was sent before this node existed: it is retained in Redis and replayed at start.
-      b = await NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, port, args: ARGS });
-      const late = await WsClient.open(b.wsUrl);
+      const restarted = (cluster.nodes[1] = await NodeProcess.start({ redis: cluster.redisUrl, prefix: cluster.prefix, port, args: ARGS }));
+      const late = await WsClient.open(restarted.wsUrl);
       clients.push(late);
       assert.equal((await late.command('connect', { token: revoked })).error?.name, 'HERALD_ERR_TOKEN_REVOKED');
     },
@@ -148,28 +130,10 @@ void describe('cluster control: disconnect, revoke and sessions across nodes', {
 });
 
 void describe('cluster control: Redis restart', { timeout: 300_000 }, () => {
-  let redis: PrivateRedis;
-  let a: NodeProcess;
-  let b: NodeProcess;
-  const clients: WsClient[] = [];
-
-  before(
-    async () => {
-      redis = await PrivateRedis.start();
-      [a, b] = await Promise.all([
-        NodeProcess.start({ redis: redis.url, prefix: 'h:', args: ARGS }),
-        NodeProcess.start({ redis: redis.url, prefix: 'h:', args: ARGS }),
-      ]);
-    },
-    { timeout: STARTUP_MS },
-  );
-  after(async () => {
-    for (const c of clients) c.terminate();
-    await Promise.all([a?.stop(), b?.stop()]);
-    await redis?.destroy();
-  });
+  const cluster = useNodes<WsClient>({ tag: 'h', args: ARGS, privateRedis: true });
 
   void test('the control channel and the session registry work again after Redis restarts', async () => {
+    const { a, b, clients, redis } = cluster;
     const before = await WsClient.connected(b.wsUrl, { token: await signToken('rr-ann') });
     clients.push(before);
     await redis.stop();

@@ -5,11 +5,10 @@
  * resumes on another with nothing lost.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { DisconnectCode } from '../../src/protocol/codes.js';
 import { WsClient } from '../helpers/clients.js';
-import { apiPublish, NodeProcess } from './nodes.js';
-import { deleteKeys, SHARED_REDIS_URL, testPrefix } from './redis.js';
+import { apiPublish, NodeProcess, useNodes } from './nodes.js';
 
 interface Answer {
   status: number;
@@ -36,32 +35,12 @@ async function userOn(d: NodeProcess, node: NodeProcess): Promise<string> {
 }
 
 void describe('herald dispatch', { timeout: 400_000 }, () => {
-  const prefix = testPrefix('dispatch');
   const fast = ['--cluster.heartbeat-ms', '300', '--cluster.drain-window-ms', '300'];
-  let a: NodeProcess;
-  let b: NodeProcess;
-  let c: NodeProcess;
-  let d: NodeProcess;
-  const clients: WsClient[] = [];
-
-  before(
-    async () => {
-      [a, b, c, d] = await Promise.all([
-        NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: fast }),
-        NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: fast }),
-        NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args: fast }),
-        NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, command: 'dispatch' }),
-      ]);
-    },
-    { timeout: 240_000 },
-  );
-  after(async () => {
-    for (const cl of clients) cl.terminate();
-    await Promise.all([a?.stop('SIGKILL'), b?.stop('SIGKILL'), c?.stop('SIGKILL'), d?.stop('SIGTERM')]);
-    await deleteKeys(SHARED_REDIS_URL, prefix);
-  });
+  const cluster = useNodes<WsClient>({ tag: 'dispatch', count: 3, args: fast, dispatcher: true, stopSignal: 'SIGKILL', startupMs: 240_000 });
 
   void test('answers a live primary and the other nodes as backups, stable per user, spread over users', async () => {
+    const { a, b, dispatcher: d } = cluster;
+    const c = cluster.nodes[2]!;
     const urls = [a.url, b.url, c.url].sort();
     const first = await dispatch(d, 'alice');
     assert.equal(first.status, 200);
@@ -75,6 +54,7 @@ void describe('herald dispatch', { timeout: 400_000 }, () => {
   });
 
   void test('the dispatcher serves /metrics: answers by outcome, live targets, process metrics', async () => {
+    const { dispatcher: d } = cluster;
     const text = await (await fetch(`${d.url}/metrics`)).text();
     assert.match(text, /^herald_dispatch_requests_total\{outcome="ok"\} [1-9]/m);
     assert.match(text, /^herald_dispatch_requests_total\{outcome="HERALD_ERR_BAD_REQUEST"\} [1-9]/m);
@@ -83,6 +63,8 @@ void describe('herald dispatch', { timeout: 400_000 }, () => {
   });
 
   void test('POST /api/drain: the node is no longer assigned and its clients are told to reconnect through the dispatcher', async () => {
+    const { clients, dispatcher: d } = cluster;
+    const c = cluster.nodes[2]!;
     const user = await userOn(d, c);
     const client = await WsClient.connected(c.wsUrl);
     clients.push(client);
@@ -101,6 +83,7 @@ void describe('herald dispatch', { timeout: 400_000 }, () => {
   });
 
   void test('failover: a client of a killed node resumes on another node from its position with nothing lost, within 10 s', async () => {
+    const { a, b, clients, dispatcher: d } = cluster;
     const ch = `failover-${Date.now()}`;
     const user = await userOn(d, a);
     const onA = await WsClient.connected(a.wsUrl);
@@ -138,6 +121,7 @@ void describe('herald dispatch', { timeout: 400_000 }, () => {
   });
 
   void test('a node shutting down (SIGTERM) is withdrawn at once; then no node is live: 503', async () => {
+    const { b, dispatcher: d } = cluster;
     const user = 'last-user';
     await eventually('only B left', async () => (await dispatch(d, user)).body.nodes === 1, 5_000);
     await b.stop('SIGTERM');

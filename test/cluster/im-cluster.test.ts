@@ -4,23 +4,19 @@
  * offline sync on the other node, and an idempotent retry through the other node.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { afterEach, describe, test } from 'node:test';
 import { ImWs } from '../helpers/im-clients.js';
-import { NodeProcess } from './nodes.js';
+import { type NodeProcess, useNodes } from './nodes.js';
 import { dropSchema, pgQuery, SHARED_PG_URL, testSchema } from './postgres.js';
-import { deleteKeys, SHARED_REDIS_URL, testPrefix } from './redis.js';
 
-/** Nodes start from TypeScript sources (tsx); on a loaded 2-core machine that takes a while. */
-const STARTUP_MS = 150_000;
 /** Cross-node pushes go through Redis; allow for a loaded machine. */
 const PUSH_MS = 10_000;
 
 void describe('cluster: IM over two nodes sharing Redis and PostgreSQL', { timeout: 600_000 }, () => {
-  const prefix = testPrefix('im');
   const schema = testSchema('im');
-  let a: NodeProcess;
-  let b: NodeProcess;
-  const clients: ImWs[] = [];
+  const args = ['--dev', '--database', SHARED_PG_URL, '--database.schema', schema, '--database.pool-size', '4', '--im.presence-grace-ms', '100'];
+  const cluster = useNodes<ImWs>({ tag: 'im', args, cleanup: () => dropSchema(schema) });
+  const { clients } = cluster;
   let n = 0;
   /** Unique user names per test. */
   const names = (...base: string[]): string[] => {
@@ -37,24 +33,12 @@ void describe('cluster: IM over two nodes sharing Redis and PostgreSQL', { timeo
   /** A first delivery of a user message (a session coming up also re-sends what it has not acked, flagged `redelivered`). */
   const message = (e: any): boolean => e.type === 'message' && e.message.kind === 'message' && !e.redelivered;
 
-  before(
-    async () => {
-      const args = ['--dev', '--database', SHARED_PG_URL, '--database.schema', schema, '--database.pool-size', '4', '--im.presence-grace-ms', '100'];
-      [a, b] = await Promise.all([NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args }), NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args })]);
-    },
-    { timeout: STARTUP_MS },
-  );
   afterEach(async () => {
     for (const c of clients.splice(0)) await c.close();
   });
-  after(async () => {
-    for (const c of clients) c.kill();
-    await Promise.all([a?.stop(), b?.stop()]);
-    await deleteKeys(SHARED_REDIS_URL, prefix);
-    await dropSchema(schema);
-  });
 
   test('a 1:1 message from node A reaches node B; the recipient acks and the sender gets the delivery receipt', async () => {
+    const { a, b } = cluster;
     const [alice, bob] = names('alice', 'bob');
     const bo = await connect(b, bob!);
     const al = await connect(a, alice!);
@@ -79,6 +63,7 @@ void describe('cluster: IM over two nodes sharing Redis and PostgreSQL', { timeo
   });
 
   test('a group message reaches members on both nodes with one conversation seq; an invitation made on one node is accepted on the other', async () => {
+    const { a, b } = cluster;
     const [alice, bob, carol, dave] = names('alice', 'bob', 'carol', 'dave');
     const members = [await connect(a, alice!), await connect(b, bob!), await connect(a, carol!), await connect(b, dave!)];
     // Bob and carol are alice's mutual contacts (set on different nodes) and join at once; dave is invited.
@@ -110,6 +95,7 @@ void describe('cluster: IM over two nodes sharing Redis and PostgreSQL', { timeo
   });
 
   test('a message sent through node A while the recipient is offline is synced when it connects to node B', async () => {
+    const { a, b } = cluster;
     const [alice, bob] = names('alice', 'bob');
     await (await connect(b, bob!)).close();
     const al = await connect(a, alice!);
@@ -132,6 +118,7 @@ void describe('cluster: IM over two nodes sharing Redis and PostgreSQL', { timeo
   });
 
   test('a send retried through the other node returns the original ack and delivers once', async () => {
+    const { a, b } = cluster;
     const [alice, bob] = names('alice', 'bob');
     const bo = await connect(b, bob!);
     const onA = await connect(a, alice!);

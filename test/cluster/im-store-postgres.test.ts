@@ -8,7 +8,7 @@ import { connect, createServer } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { PG_SCHEMA_VERSION } from '../../src/engines/store-postgres-migrations.js';
 import { PostgresImStore } from '../../src/engines/store-postgres.js';
-import { imStoreSuite } from '../helpers/im-store-suite.js';
+import { imStoreSuite } from '../unit/im-store.suite.js';
 import { dropSchema, pgQuery, SHARED_PG_URL, testSchema } from './postgres.js';
 import { freePort } from './redis.js';
 

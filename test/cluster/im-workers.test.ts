@@ -8,36 +8,18 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { ImWs } from '../helpers/im-clients.js';
-import { NodeProcess } from './nodes.js';
-import { deleteKeys, PrivateRedis, SHARED_REDIS_URL, testPrefix } from './redis.js';
+import { type NodeProcess, useNodes } from './nodes.js';
 
-/** Nodes start from TypeScript sources (tsx); on a loaded 2-core machine that takes a while. */
-const STARTUP_MS = 150_000;
 let n = 0;
 const name = (tag: string): string => `${tag}${process.pid}x${++n}`;
 
 void describe('cluster: IM on processes sharing Redis and one SQLite file', { timeout: 600_000 }, () => {
-  const prefix = testPrefix('imw');
   const dir = mkdtempSync(join(tmpdir(), 'herald-imw-'));
   const args = ['--dev', '--im.store-path', join(dir, 'im.db'), '--im.redelivery-timeout-ms', '400', '--im.sends-per-second', '1000'];
-  let a: NodeProcess;
-  let b: NodeProcess;
-  const clients: ImWs[] = [];
-
-  before(
-    async () => {
-      [a, b] = await Promise.all([NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args }), NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, args })]);
-    },
-    { timeout: STARTUP_MS },
-  );
-  after(async () => {
-    for (const c of clients) c.kill();
-    await Promise.all([a?.stop(), b?.stop()]);
-    await deleteKeys(SHARED_REDIS_URL, prefix);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const cluster = useNodes<ImWs>({ tag: 'imw', args, cleanup: () => rmSync(dir, { recursive: true, force: true }) });
+  const { clients } = cluster;
 
   /** Connect and sync, as the SDK does: the sync registers the user, so other nodes know it at once. */
   const connect = async (node: NodeProcess, user: string): Promise<ImWs> => {
@@ -48,6 +30,7 @@ void describe('cluster: IM on processes sharing Redis and one SQLite file', { ti
   };
 
   void test('the process holding the session re-sends an unacked message appended by the other one, until acked', async () => {
+    const { a, b } = cluster;
     const [alice, bob] = [name('alice'), name('bob')];
     const onB = await connect(b, bob);
     const onA = await connect(a, alice);
@@ -67,6 +50,7 @@ void describe('cluster: IM on processes sharing Redis and one SQLite file', { ti
   });
 
   void test('sequences stay gap-free when both processes append to one conversation at once', async () => {
+    const { a, b } = cluster;
     const [alice, bob] = [name('alice'), name('bob')];
     const a1 = await connect(a, alice);
     const a2 = await connect(b, alice);
@@ -86,31 +70,13 @@ void describe('cluster: IM on processes sharing Redis and one SQLite file', { ti
 });
 
 void describe('cluster: IM while Redis is down', { timeout: 300_000 }, () => {
-  let redis: PrivateRedis;
   const dir = mkdtempSync(join(tmpdir(), 'herald-imr-'));
   const args = ['--dev', '--im.store-path', join(dir, 'im.db'), '--im.redelivery-timeout-ms', '400'];
-  let a: NodeProcess;
-  let b: NodeProcess;
-  const clients: ImWs[] = [];
-
-  before(
-    async () => {
-      redis = await PrivateRedis.start();
-      [a, b] = await Promise.all([
-        NodeProcess.start({ redis: redis.url, prefix: 'imr:', args }),
-        NodeProcess.start({ redis: redis.url, prefix: 'imr:', args }),
-      ]);
-    },
-    { timeout: STARTUP_MS },
-  );
-  after(async () => {
-    for (const c of clients) c.kill();
-    await Promise.all([a?.stop(), b?.stop()]);
-    await redis?.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const cluster = useNodes<ImWs>({ tag: 'imr', args, privateRedis: true, cleanup: () => rmSync(dir, { recursive: true, force: true }) });
+  const { clients } = cluster;
 
   void test('a message stored and acked while Redis is down reaches the recipient on the other process once Redis is back', async () => {
+    const { a, b, redis } = cluster;
     const bob = await ImWs.connect(b.wsUrl, 'bob');
     const alice = await ImWs.connect(a.wsUrl, 'alice');
     clients.push(bob, alice);

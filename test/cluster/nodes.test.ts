@@ -4,37 +4,20 @@
  * (private redis-server) that nodes ride out by themselves.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { NodesAnswer } from '../../src/index.js';
 import { ErrorCode } from '../../src/protocol/codes.js';
 import { poll, WsClient } from '../helpers/clients.js';
-import { apiPublish, NodeProcess } from './nodes.js';
-import { deleteKeys, PrivateRedis, SHARED_REDIS_URL, testPrefix } from './redis.js';
+import { apiPublish, NodeProcess, STARTUP_MS, useNodes } from './nodes.js';
 
-/** Nodes start from TypeScript sources (tsx); on a loaded 2-core machine that takes a while. */
-const STARTUP_MS = 150_000;
 let seq = 0;
 const chan = (tag: string): string => `${tag}-${++seq}`;
 
 void describe('cluster: nodes sharing Redis', { timeout: 600_000 }, () => {
-  const prefix = testPrefix('nodes');
-  let a: NodeProcess;
-  let b: NodeProcess;
-  const clients: WsClient[] = [];
-
-  before(
-    async () => {
-      [a, b] = await Promise.all([NodeProcess.start({ redis: SHARED_REDIS_URL, prefix }), NodeProcess.start({ redis: SHARED_REDIS_URL, prefix })]);
-    },
-    { timeout: STARTUP_MS },
-  );
-  after(async () => {
-    for (const c of clients) c.terminate();
-    await Promise.all([a?.stop(), b?.stop()]);
-    await deleteKeys(SHARED_REDIS_URL, prefix);
-  });
+  const cluster = useNodes<WsClient>({ tag: 'nodes' });
 
   void test('a WebSocket subscriber on node A receives what is published through node B, in order', async () => {
+    const { a, b, clients } = cluster;
     const ch = chan('fan');
     const onA = await WsClient.connected(a.wsUrl);
     const onB = await WsClient.connected(b.wsUrl);
@@ -56,6 +39,7 @@ void describe('cluster: nodes sharing Redis', { timeout: 600_000 }, () => {
   });
 
   void test('a long-poll client hops between nodes with its position and misses nothing', async () => {
+    const { a, b } = cluster;
     const ch = chan('hop');
     const [first] = (await apiPublish(a, ch, 'm1')).body.results;
     let since = `${first.epoch}:0`;
@@ -82,6 +66,7 @@ void describe('cluster: nodes sharing Redis', { timeout: 600_000 }, () => {
   });
 
   void test('/api/nodes on either node lists both: itself live, the other from the registry, with connections, version, uptime and load', async () => {
+    const { a, b } = cluster;
     const ch = chan('nodes');
     const held: WsClient[] = [];
     try {
@@ -144,12 +129,13 @@ void describe('cluster: nodes sharing Redis', { timeout: 600_000 }, () => {
   });
 
   void test('history and epoch survive a node restart', { timeout: STARTUP_MS }, async () => {
+    let { a } = cluster;
     const ch = chan('restart');
     const [p1] = (await apiPublish(a, ch, 'before-1')).body.results;
     await apiPublish(a, ch, 'before-2');
     const port = a.port;
     await a.stop('SIGKILL');
-    a = await NodeProcess.start({ redis: SHARED_REDIS_URL, prefix, port });
+    a = cluster.nodes[0] = await NodeProcess.start({ redis: cluster.redisUrl, prefix: cluster.prefix, port });
     const r = await poll(`${a.url}/connection/poll?channel=${ch}&since=${p1.epoch}:1`);
     assert.equal(r.body.recovered, true);
     assert.deepEqual(
@@ -164,25 +150,10 @@ void describe('cluster: nodes sharing Redis', { timeout: 600_000 }, () => {
 });
 
 void describe('cluster: Redis restart', { timeout: 300_000 }, () => {
-  let redis: PrivateRedis;
-  let a: NodeProcess;
-  let b: NodeProcess;
-  const clients: WsClient[] = [];
-
-  before(
-    async () => {
-      redis = await PrivateRedis.start();
-      [a, b] = await Promise.all([NodeProcess.start({ redis: redis.url, prefix: 'h:' }), NodeProcess.start({ redis: redis.url, prefix: 'h:' })]);
-    },
-    { timeout: STARTUP_MS },
-  );
-  after(async () => {
-    for (const c of clients) c.terminate();
-    await Promise.all([a?.stop(), b?.stop()]);
-    await redis?.destroy();
-  });
+  const cluster = useNodes<WsClient>({ tag: 'h', privateRedis: true });
 
   void test('nodes report 503 / error 117 while Redis is down, then reconnect and resubscribe by themselves', async () => {
+    const { a, b, clients, redis } = cluster;
     const ch = chan('outage');
     const sub = await WsClient.connected(a.wsUrl);
     clients.push(sub);

@@ -1,9 +1,12 @@
 /**
  * Herald nodes as separate processes for the cluster suite: the CLI run from source
- * (test/helpers/herald-cli.ts) on 127.0.0.1, each told its port and Redis by flags.
+ * (test/helpers/herald-cli.ts) on 127.0.0.1, each told its port and Redis by flags, and
+ * `useNodes`, the set-up of a describe block's nodes and their clean-up.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
+import { deleteKeys, PrivateRedis, SHARED_REDIS_URL, testPrefix } from './redis.js';
 
 const ENTRY = join(import.meta.dirname, '..', 'helpers', 'herald-cli.ts');
 
@@ -142,4 +145,97 @@ export async function apiPublish(node: NodeProcess, channel: string, data: unkno
     body: JSON.stringify({ channel, data }),
   });
   return { status: res.status, body: (await res.json()) as PublishBody };
+}
+
+/** Time allowed for a describe block's nodes to start (tsx compiles on first start; CI machines are slow). */
+export const STARTUP_MS = 150_000;
+
+/** A client the cluster fixture ends after the block: a WebSocket client (terminate) or an IM client (kill). */
+type Endable = { terminate(): void } | { kill(): void };
+
+/** The nodes of one describe block, with the Redis they share and the clients to end after it. */
+export interface Cluster<C extends Endable> {
+  /** The nodes, in start order (a dispatcher, when asked for, is not among them). */
+  readonly nodes: NodeProcess[];
+  /** The first and second node. */
+  readonly a: NodeProcess;
+  readonly b: NodeProcess;
+  /** `herald dispatch` over the same Redis, when `dispatcher` was set. */
+  readonly dispatcher: NodeProcess;
+  /** The private Redis, when `privateRedis` was set (tests may stop and restart it). */
+  readonly redis: PrivateRedis;
+  /** The Redis URL and key prefix the nodes use. */
+  readonly redisUrl: string;
+  readonly prefix: string;
+  /** Clients ended after the block. */
+  readonly clients: C[];
+}
+
+/**
+ * Start `count` nodes (default 2) sharing Redis in the describe block's `before`, and in its
+ * `after` end every tracked client, stop the nodes (`stopSignal`, default SIGTERM) and remove
+ * what they left: the run's keys in the shared Redis (a fresh prefix per block), or the private
+ * Redis server (`privateRedis`, for tests that stop it), then `cleanup`.
+ */
+export function useNodes<C extends Endable = Endable>(opts: {
+  tag: string;
+  count?: number;
+  args?: string[];
+  privateRedis?: boolean;
+  dispatcher?: boolean;
+  stopSignal?: NodeJS.Signals;
+  startupMs?: number;
+  cleanup?: () => Promise<unknown> | void;
+}): Cluster<C> {
+  const nodes: NodeProcess[] = [];
+  const clients: C[] = [];
+  let redis: PrivateRedis | undefined;
+  let dispatcher: NodeProcess | undefined;
+  const prefix = opts.privateRedis ? `${opts.tag}:` : testPrefix(opts.tag);
+  const need = <T>(v: T | undefined, what: string): T => {
+    if (v === undefined) throw new Error(`useNodes: no ${what} (not started, or not asked for)`);
+    return v;
+  };
+  const cluster: Cluster<C> = {
+    nodes,
+    clients,
+    prefix,
+    get a() {
+      return need(nodes[0], 'node a');
+    },
+    get b() {
+      return need(nodes[1], 'node b');
+    },
+    get dispatcher() {
+      return need(dispatcher, 'dispatcher');
+    },
+    get redis() {
+      return need(redis, 'private Redis');
+    },
+    get redisUrl() {
+      return redis?.url ?? SHARED_REDIS_URL;
+    },
+  };
+  before(
+    async () => {
+      if (opts.privateRedis) redis = await PrivateRedis.start();
+      const start = (command?: 'dispatch'): Promise<NodeProcess> =>
+        NodeProcess.start({ redis: cluster.redisUrl, prefix, ...(command ? { command } : { args: opts.args ?? [] }) });
+      const started = await Promise.all([...Array.from({ length: opts.count ?? 2 }, () => start()), ...(opts.dispatcher ? [start('dispatch')] : [])]);
+      if (opts.dispatcher) dispatcher = started.pop();
+      nodes.push(...started);
+    },
+    { timeout: opts.startupMs ?? STARTUP_MS },
+  );
+  after(async () => {
+    for (const c of clients) {
+      if ('terminate' in c) c.terminate();
+      else c.kill();
+    }
+    await Promise.all([...nodes.map((n) => n.stop(opts.stopSignal)), dispatcher?.stop()]);
+    if (redis) await redis.destroy();
+    else await deleteKeys(SHARED_REDIS_URL, prefix);
+    await opts.cleanup?.();
+  });
+  return cluster;
 }

@@ -5,13 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { ConfigError, type NodesAnswer, resolveConfig } from '../../src/index.js';
 import { DisconnectCode } from '../../src/protocol/codes.js';
 import { WsClient } from '../helpers/clients.js';
 import { signToken, TEST_SECRET } from '../helpers/tokens.js';
-import { apiPublish, NodeProcess } from './nodes.js';
-import { deleteKeys, SHARED_REDIS_URL, testPrefix } from './redis.js';
+import { apiPublish, useNodes } from './nodes.js';
 
 /** GET /health on a fresh connection (so the primary hands it to the next worker). */
 function health(port: number): Promise<{ node: string; connections: number }> {
@@ -33,33 +32,23 @@ void test('more than one worker without Redis is a configuration error that says
 });
 
 void describe('herald serve --workers 2', { timeout: 600_000 }, () => {
-  const prefix = testPrefix('workers');
-  let node: NodeProcess;
-  const clients: WsClient[] = [];
-
-  before(
-    async () => {
-      node = await NodeProcess.start({
-        redis: SHARED_REDIS_URL,
-        prefix,
-        args: ['--workers', '2', '--cluster.drain-window-ms', '200', '--auth.hmac-secret', TEST_SECRET],
-      });
-    },
-    { timeout: 300_000 },
-  );
-  after(async () => {
-    for (const c of clients) c.terminate();
-    await node?.stop('SIGKILL');
-    await deleteKeys(SHARED_REDIS_URL, prefix);
+  const cluster = useNodes<WsClient>({
+    tag: 'workers',
+    count: 1,
+    args: ['--workers', '2', '--cluster.drain-window-ms', '200', '--auth.hmac-secret', TEST_SECRET],
+    stopSignal: 'SIGKILL',
+    startupMs: 300_000,
   });
 
   void test('connections to the one port are served by both workers', async () => {
+    const { a: node } = cluster;
     const nodes = new Set<string>();
     for (let i = 0; i < 6; i++) nodes.add((await health(node.port)).node);
     assert.equal(nodes.size, 2);
   });
 
   void test('/metrics answers for the whole host whichever worker takes the scrape, each series labelled by node', async () => {
+    const { a: node } = cluster;
     const workers = new Set<string>();
     for (let i = 0; i < 6; i++) workers.add((await health(node.port)).node);
     for (let i = 0; i < 3; i++) {
@@ -76,6 +65,7 @@ void describe('herald serve --workers 2', { timeout: 600_000 }, () => {
   });
 
   void test('/api/nodes lists both workers, whichever takes the request, with their own figures and the host totals', async () => {
+    const { a: node } = cluster;
     const workers = new Set<string>();
     for (let i = 0; i < 6; i++) workers.add((await health(node.port)).node);
     const held: WsClient[] = [];
@@ -127,6 +117,7 @@ void describe('herald serve --workers 2', { timeout: 600_000 }, () => {
   });
 
   void test('a publication reaches subscribers on every worker', async () => {
+    const { a: node, clients } = cluster;
     const ch = `w-${Date.now()}`;
     for (let i = 0; i < 6; i++) {
       const c = await WsClient.connected(node.wsUrl);
@@ -138,6 +129,7 @@ void describe('herald serve --workers 2', { timeout: 600_000 }, () => {
   });
 
   void test("a user's sessions on both workers are listed by either and closed by one disconnect", async () => {
+    const { a: node } = cluster;
     const token = await signToken('wk-ann');
     const mine: WsClient[] = [];
     const sessions = new Set<string>();
@@ -168,6 +160,7 @@ void describe('herald serve --workers 2', { timeout: 600_000 }, () => {
   });
 
   void test('SIGTERM on the primary drains the workers: clients are told to reconnect through the dispatcher, the primary exits 0', async () => {
+    const { a: node, clients } = cluster;
     const closes = clients.map((c) => c.closed);
     const exit = await node.stop('SIGTERM');
     assert.deepEqual(exit, { code: 0, signal: null });

@@ -3,10 +3,11 @@
  * its own data directory and an environment free of the developer's HERALD_* variables.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, afterEach, before } from 'node:test';
 
 const ENTRY = join(import.meta.dirname, '..', 'helpers', 'herald-cli.ts');
 
@@ -67,4 +68,34 @@ export function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * A describe block's scratch folder (`dir`, made before the block, removed after it) and the
+ * runs its tests push on `running`: those still alive are killed (SIGKILL) after each test.
+ */
+export function useCliRuns(tag: string): { readonly dir: string; readonly running: Run[] } {
+  let dir: string | undefined;
+  const running: Run[] = [];
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), `${tag}-`));
+  });
+  afterEach(async () => {
+    for (const r of running.splice(0)) {
+      if (r.child.exitCode === null && r.child.signalCode === null) {
+        r.child.kill('SIGKILL');
+        await r.exited;
+      }
+    }
+  });
+  after(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    running,
+    get dir() {
+      if (!dir) throw new Error('useCliRuns: the folder exists only while the block runs');
+      return dir;
+    },
+  };
 }

@@ -5,14 +5,11 @@
  * backend (timeout), plus the hook metrics.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
-import { type ExampleBackend, startBackend } from '../../examples/backend.js';
-import type { HeraldServer } from '../../src/index.js';
+import { describe, test } from 'node:test';
+import { startBackend } from '../../examples/backend.js';
+import { useBackendServer } from '../helpers/backend-fixture.js';
 import { WsClient } from '../helpers/clients.js';
 import { connectStomp } from '../helpers/stomp.js';
 import { startServer, wsUrl } from '../helpers/server.js';
@@ -21,63 +18,38 @@ import { signToken, TEST_SECRET } from '../helpers/tokens.js';
 const HOOKS = { connectPath: '/connect', subscribePath: '/subscribe', publishPath: '/publish', imSendPath: '/im.send', contactsPath: '/contacts' };
 
 describe('backend auth hooks and proxies', () => {
-  let backend: ExampleBackend;
-  let server: HeraldServer;
-  let dir: string;
-  const clients: WsClient[] = [];
-  const open = async (params: Record<string, unknown>, s: HeraldServer = server): Promise<WsClient> => {
-    const c = await WsClient.connected(wsUrl(s), params);
-    clients.push(c);
-    return c;
-  };
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'herald-backend-'));
-    backend = await startBackend({ slowMs: 1_500 });
-    server = await startServer({
-      auth: { hmacSecret: TEST_SECRET },
-      namespaces: [{ name: 'chat', allowPublish: true }],
-      im: { storePath: join(dir, 'im.db') },
-      backend: { url: `${backend.url}/herald`, ...HOOKS, timeoutMs: 400, cacheTtlMs: 60_000 },
-    });
-    // Open the IM store before the first test (the contacts hook writes to it at login).
-    await server.im.ready();
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) await c.close();
-  });
-  after(async () => {
-    await server.close();
-    await backend.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const fx = useBackendServer('backend', { slowMs: 1_500 }, (url) => ({
+    auth: { hmacSecret: TEST_SECRET },
+    namespaces: [{ name: 'chat', allowPublish: true }],
+    backend: { url: `${url}/herald`, ...HOOKS, timeoutMs: 400, cacheTtlMs: 60_000 },
+  }));
 
   test('connect: an opaque token the backend accepts gives the user it names', async () => {
-    const c = await open({ token: 'user:ann' });
+    const c = await fx.open({ token: 'user:ann' });
     const r = await c.ok('ping');
     assert.deepEqual(r, {});
-    const again = await WsClient.open(wsUrl(server));
-    clients.push(again);
+    const again = await WsClient.open(wsUrl(fx.server));
+    fx.track(again);
     const reply = await again.command('connect', { token: 'user:ann' });
     assert.equal(reply.result.user, 'ann');
   });
 
   test('connect: a verified JWT is passed to the backend with its claims and allowed as its sub', async () => {
     const token = await signToken('jwt-user');
-    const c = await WsClient.open(wsUrl(server));
-    clients.push(c);
+    const c = await WsClient.open(wsUrl(fx.server));
+    fx.track(c);
     const r = await c.command('connect', { token });
     assert.equal(r.result.user, 'jwt-user');
   });
 
   test('connect: a bare name is only a claim: the example backend does not vouch for it, so outside development mode the connection stays anonymous', async () => {
-    const c = await WsClient.open(wsUrl(server));
-    clients.push(c);
+    const c = await WsClient.open(wsUrl(fx.server));
+    fx.track(c);
     const r = await c.command('connect', { user: 'mallory' });
     assert.equal(r.error, undefined);
     assert.equal(r.result.user, undefined, 'an unverified name never becomes the user id');
-    const banned = await WsClient.open(wsUrl(server));
-    clients.push(banned);
+    const banned = await WsClient.open(wsUrl(fx.server));
+    fx.track(banned);
     assert.equal((await banned.command('connect', { user: 'banned-claim' })).error?.name, 'HERALD_ERR_BACKEND_DENIED');
   });
 
@@ -102,10 +74,13 @@ describe('backend auth hooks and proxies', () => {
       await closeHook();
       throw e;
     });
+    const held: WsClient[] = [];
     try {
-      const dev = await open({ user: 'devname' }, s);
+      const dev = await WsClient.connected(wsUrl(s), { user: 'devname' });
+      held.push(dev);
       assert.equal((await dev.ok('ping')) !== undefined, true);
-      const jwt = await open({ token: await signToken('jwt-sub') }, s);
+      const jwt = await WsClient.connected(wsUrl(s), { token: await signToken('jwt-sub') });
+      held.push(jwt);
       await jwt.ok('ping');
       const [bare, verified] = bodies;
       assert.equal(bare!.user, undefined, 'a development-mode name is not sent as a verified user');
@@ -115,15 +90,15 @@ describe('backend auth hooks and proxies', () => {
       assert.equal(verified!.claimedUser, undefined);
       assert.equal((verified!.claims as { sub: string }).sub, 'jwt-sub');
     } finally {
-      for (const c of clients.splice(0)) await c.close();
+      for (const c of held) await c.close();
       await s.close();
       await closeHook();
     }
   });
 
   test('connect: a denied connection gets HERALD_ERR_BACKEND_DENIED and close 3503', async () => {
-    const c = await WsClient.open(wsUrl(server));
-    clients.push(c);
+    const c = await WsClient.open(wsUrl(fx.server));
+    fx.track(c);
     const r = await c.command('connect', { token: 'deny' });
     assert.equal(r.error?.name, 'HERALD_ERR_BACKEND_DENIED');
     assert.match(r.error!.message, /banned/);
@@ -131,39 +106,39 @@ describe('backend auth hooks and proxies', () => {
   });
 
   test('connect: a 403 answer is a denial; a JWT with a bad signature never reaches the backend', async () => {
-    const c = await WsClient.open(wsUrl(server));
-    clients.push(c);
+    const c = await WsClient.open(wsUrl(fx.server));
+    fx.track(c);
     const r = await c.command('connect', {});
     assert.equal(r.error?.name, 'HERALD_ERR_BACKEND_DENIED');
-    const before = backend.stats.hooks.connect ?? 0;
+    const before = fx.backend.stats.hooks.connect ?? 0;
     const bad = await signToken('mallory', {}, { secret: 'another-secret-0123456789abcdef' });
-    const c2 = await WsClient.open(wsUrl(server));
-    clients.push(c2);
+    const c2 = await WsClient.open(wsUrl(fx.server));
+    fx.track(c2);
     const r2 = await c2.command('connect', { token: bad });
     assert.equal(r2.error?.name, 'HERALD_ERR_UNAUTHORIZED');
     assert.equal((await c2.closed).code, 3500);
-    assert.equal(backend.stats.hooks.connect ?? 0, before);
+    assert.equal(fx.backend.stats.hooks.connect ?? 0, before);
   });
 
   test('connect decisions are cached for the TTL', async () => {
-    await open({ token: 'user:cache-me' });
-    const calls = backend.stats.hooks.connect ?? 0;
-    await open({ token: 'user:cache-me' });
-    await open({ token: 'user:cache-me' });
-    assert.equal(backend.stats.hooks.connect, calls);
+    await fx.open({ token: 'user:cache-me' });
+    const calls = fx.backend.stats.hooks.connect ?? 0;
+    await fx.open({ token: 'user:cache-me' });
+    await fx.open({ token: 'user:cache-me' });
+    assert.equal(fx.backend.stats.hooks.connect, calls);
   });
 
   test('a reconnect storm of one credential makes one connect and one contacts hook call, not one per connection', async () => {
-    const connects = backend.stats.hooks.connect ?? 0;
-    const contacts = backend.stats.hooks.contacts ?? 0;
-    const storm = await Promise.all(Array.from({ length: 20 }, () => open({ token: 'user:storm' })));
+    const connects = fx.backend.stats.hooks.connect ?? 0;
+    const contacts = fx.backend.stats.hooks.contacts ?? 0;
+    const storm = await Promise.all(Array.from({ length: 20 }, () => fx.open({ token: 'user:storm' })));
     for (const c of storm) assert.deepEqual(await c.ok('ping'), {});
-    assert.equal(backend.stats.hooks.connect, connects + 1);
-    assert.equal(backend.stats.hooks.contacts, contacts + 1);
+    assert.equal(fx.backend.stats.hooks.connect, connects + 1);
+    assert.equal(fx.backend.stats.hooks.contacts, contacts + 1);
   });
 
   test('subscribe: the backend allows a private channel only to its owner, denies forbidden ones', async () => {
-    const bob = await open({ token: 'user:bob' });
+    const bob = await fx.open({ token: 'user:bob' });
     const ok = await bob.command('subscribe', { channel: 'private:bob' });
     assert.equal(ok.error, undefined);
     const no = await bob.command('subscribe', { channel: 'private:carol' });
@@ -176,7 +151,7 @@ describe('backend auth hooks and proxies', () => {
   });
 
   test('subscribe: a slow backend times out and the subscription fails closed with a clear, temporary error', async () => {
-    const c = await open({ token: 'user:slowpoke' });
+    const c = await fx.open({ token: 'user:slowpoke' });
     const started = Date.now();
     const r = await c.command('subscribe', { channel: 'slow:one' });
     assert.equal(r.error?.name, 'HERALD_ERR_BACKEND_TIMEOUT');
@@ -185,8 +160,8 @@ describe('backend auth hooks and proxies', () => {
   });
 
   test('publish proxy: accept unchanged, modify, reject', async () => {
-    const pubber = await open({ token: 'user:pub' });
-    const reader = await open({ token: 'user:reader' });
+    const pubber = await fx.open({ token: 'user:pub' });
+    const reader = await fx.open({ token: 'user:reader' });
     await reader.ok('subscribe', { channel: 'chat:room' });
     await pubber.ok('publish', { channel: 'chat:room', data: { text: 'hello' } });
     assert.deepEqual((await reader.nextPub('chat:room')).data, { text: 'hello' });
@@ -200,8 +175,8 @@ describe('backend auth hooks and proxies', () => {
   });
 
   test('IM send proxy: accept, modify, reject', async () => {
-    const a = await open({ token: 'user:im-a' });
-    const b = await open({ token: 'user:im-b' });
+    const a = await fx.open({ token: 'user:im-a' });
+    const b = await fx.open({ token: 'user:im-b' });
     await b.ok('subscribe', { channel: 'inbox:im-b' });
     await a.ok('im.send', { to: 'im-b', clientId: 'x1', data: { text: 'hi' } });
     await a.ok('im.send', { to: 'im-b', clientId: 'x2', data: { text: 'darn it' } });
@@ -215,17 +190,17 @@ describe('backend auth hooks and proxies', () => {
   });
 
   test('contacts hook: the list is fetched at login, stored, and cached', async () => {
-    backend.setContacts('kim', ['lee']);
-    const c = await open({ token: 'user:kim' });
+    fx.backend.setContacts('kim', ['lee']);
+    const c = await fx.open({ token: 'user:kim' });
     const list = await c.ok('im.contacts.list', {});
     assert.deepEqual(list.contacts.map((p: { user: string }) => p.user).sort(), ['kim.friend', 'lee']);
-    const calls = backend.stats.hooks.contacts;
-    await open({ token: 'user:kim' });
-    assert.equal(backend.stats.hooks.contacts, calls);
+    const calls = fx.backend.stats.hooks.contacts;
+    await fx.open({ token: 'user:kim' });
+    assert.equal(fx.backend.stats.hooks.contacts, calls);
   });
 
   test('metrics count hook latency and failures', async () => {
-    const res = await fetch(`${server.url()}/metrics`);
+    const res = await fetch(`${fx.server.url()}/metrics`);
     const text = await res.text();
     assert.match(text, /herald_backend_hook_duration_seconds_count\{hook="connect",outcome="allow"\} \d+/);
     assert.match(text, /herald_backend_hook_failures_total\{hook="subscribe",reason="timeout"\} [1-9]/);

@@ -5,31 +5,16 @@
  * per-file time budget on a loaded machine.)
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
-import { freePort, listening, run, type Run } from '../helpers/cli-run.js';
+import { describe, test } from 'node:test';
+import { freePort, listening, run, useCliRuns } from '../helpers/cli-run.js';
 import { WsClient } from '../helpers/clients.js';
 
 describe('herald CLI start', () => {
-  let dir: string;
-  const running: Run[] = [];
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'herald-cli-start-'));
-  });
-  afterEach(async () => {
-    for (const r of running.splice(0)) {
-      if (r.child.exitCode === null && r.child.signalCode === null) {
-        r.child.kill('SIGKILL');
-        await r.exited;
-      }
-    }
-  });
-  after(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const cli = useCliRuns('herald-cli-start');
+  const { running } = cli;
 
   test('a port in use exits 2 with a clear message', async () => {
     const blocker = createServer();
@@ -45,7 +30,7 @@ describe('herald CLI start', () => {
   });
 
   test('an IM store that cannot open fails the start with exit 2: unusable data directory, unreachable PostgreSQL', async () => {
-    const notADir = join(dir, 'a-file');
+    const notADir = join(cli.dir, 'a-file');
     writeFileSync(notADir, 'x');
     const sqlite = run(['--port', '0'], { HERALD_IM_STORE_PATH: join(notADir, 'data', 'herald.db') });
     assert.equal((await sqlite.exited).code, 2);

@@ -3,31 +3,16 @@
  * flags, the loopback/API-key rule and graceful shutdown on SIGTERM.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { envName, flagName, OPTIONS } from '../../src/index.js';
-import { freePort, listening, run, type Run } from '../helpers/cli-run.js';
+import { freePort, listening, run, useCliRuns } from '../helpers/cli-run.js';
 import { WsClient } from '../helpers/clients.js';
 
 describe('herald CLI', () => {
-  let dir: string;
-  const running: Run[] = [];
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'herald-cli-'));
-  });
-  afterEach(async () => {
-    for (const r of running.splice(0)) {
-      if (r.child.exitCode === null && r.child.signalCode === null) {
-        r.child.kill('SIGKILL');
-        await r.exited;
-      }
-    }
-  });
-  after(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const cli = useCliRuns('herald-cli');
+  const { running } = cli;
 
   test('--help lists every option with its flag, environment variable and default', async () => {
     const r = run(['--help']);
@@ -42,7 +27,7 @@ describe('herald CLI', () => {
   });
 
   test('an invalid configuration reports every error at once and exits non-zero', async () => {
-    const file = join(dir, 'bad.json');
+    const file = join(cli.dir, 'bad.json');
     writeFileSync(file, JSON.stringify({ limits: { maxConnections: 0 }, colour: 'blue' }));
     const r = run(['--config', file, '--port', 'abc', '--no-such-flag', '1'], { HERALD_TIMING_PING_INTERVAL_MS: '10' });
     const { code } = await r.exited;
@@ -56,7 +41,7 @@ describe('herald CLI', () => {
 
   test('a config file is layered under HERALD_* variables, which are layered under flags', async () => {
     const [filePort, envPort, flagPort] = [await freePort(), await freePort(), await freePort()];
-    const file = join(dir, 'herald.config.json');
+    const file = join(cli.dir, 'herald.config.json');
     writeFileSync(file, JSON.stringify({ port: filePort, dev: true, timing: { pingIntervalMs: 1_000 } }));
 
     const envWins = run(['--config', file], { HERALD_PORT: String(envPort) });
@@ -82,7 +67,7 @@ describe('herald CLI', () => {
   });
 
   test('an environment variable overrides the file default for a nested option', async () => {
-    const file = join(dir, 'nested.json');
+    const file = join(cli.dir, 'nested.json');
     writeFileSync(file, JSON.stringify({ port: 0, timing: { pingIntervalMs: 1_000 } }));
     const r = run(['--config', file], { HERALD_TIMING_PING_INTERVAL_MS: '1500' });
     running.push(r);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { SqliteImStore } from '../../src/engines/store-sqlite.js';
-import { imStoreSuite } from '../helpers/im-store-suite.js';
+import { imStoreSuite } from './im-store.suite.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'herald-im-store-'));
 let n = 0;
