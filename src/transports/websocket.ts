@@ -144,8 +144,17 @@ function rawSocket(ws: WebSocket): Duplex | undefined {
 
 /** Sockets corked during this turn of the event loop, uncorked together in the check phase. */
 const corked: Duplex[] = [];
+/** Frames `writeFrame` wrote during this turn. */
+let framesThisTurn = 0;
+/**
+ * Whether the last turn that wrote frames was a burst (some socket got more than one): then the
+ * first frame of a socket waits for the rest of the turn too, so that all leave in one `writev`.
+ */
+let bursting = false;
 
 function uncorkAll(): void {
+  bursting = framesThisTurn > corked.length;
+  framesThisTurn = 0;
   for (let i = 0; i < corked.length; i++) corked[i]!.uncork();
   corked.length = 0;
 }
@@ -153,20 +162,26 @@ function uncorkAll(): void {
 /**
  * Write a pre-built frame straight to the socket. Safe because permessage-deflate is off, so
  * ws's sender never holds queued frames of its own. Frames written to one socket during one
- * turn of the event loop leave in one `writev` (the socket is corked until the check phase):
- * under a burst of publications each subscriber costs one system call per turn instead of one
- * per publication; a lone frame waits at most until the end of the current turn.
+ * turn of the event loop are coalesced: the socket is corked until the check phase, so the
+ * frames that follow the first leave together in one `writev`. The first frame itself leaves at
+ * once unless the previous turn that wrote frames was a burst (a socket got more than one
+ * frame): one publication at a time reaches its first subscribers without waiting for the
+ * whole broadcast to be queued, and under a burst of publications each subscriber still costs
+ * one system call per turn instead of one per publication.
  * Returns the bytes now waiting in the socket's buffer (for slow-consumer checks), or -1 if
  * the socket is not open.
  */
 export function writeFrame(ws: WebSocket, frame: Buffer): number {
   const sock = rawSocket(ws) as (Duplex & { writableCorked: number; writableLength: number }) | undefined;
   if (ws.readyState !== WebSocket.OPEN || !sock) return -1;
-  if (sock.writableCorked === 0) {
+  framesThisTurn++;
+  if (sock.writableCorked !== 0) sock.write(frame);
+  else {
+    if (!bursting) sock.write(frame);
     sock.cork();
     if (corked.push(sock) === 1) setImmediate(uncorkAll);
+    if (bursting) sock.write(frame);
   }
-  sock.write(frame);
   return sock.writableLength;
 }
 
