@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import type { HeraldServer } from '../../src/index.js';
-import { startServer } from '../helpers/server.js';
+import { startServer, waitFor } from '../helpers/server.js';
 import { connectXmpp, plain, type RawXmpp, rawTcp, rawWs, STREAM_HEADER, xmppTcpPort } from '../helpers/xmpp.js';
 
 const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
@@ -247,6 +247,46 @@ describe('XMPP front: framing and bad input', () => {
       first.close();
     } finally {
       await full.close();
+    }
+  });
+
+  test('over TCP a silent client is pinged with single-quoted attributes (what tsung answers); one that answers stays, one that does not is dropped', async () => {
+    const pinging = await startServer({ dev: true, xmpp: { tcpPort: 0 }, timing: { pingIntervalMs: 300 }, im: { storePath: join(dir, 'ping.db') } });
+    const bind = async (user: string): Promise<RawXmpp> => {
+      const c = await rawTcp(pinging);
+      conns.push(c);
+      c.send(STREAM_HEADER);
+      await c.until(/<\/stream:features>/);
+      c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain(user)}</auth>`);
+      await c.until(/<success/);
+      c.send(STREAM_HEADER);
+      await c.until(/<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"\/>/);
+      c.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>raw</resource></bind></iq>");
+      await c.until(/<jid>[^<]+\/raw<\/jid>/);
+      return c;
+    };
+    const PING = /<iq xmlns='jabber:client' type='get' id='(ping-[0-9a-z]+)' from='localhost' to='([^']+)'><ping xmlns='urn:xmpp:ping'\/><\/iq>/g;
+    try {
+      const answering = await bind('pinged');
+      const silent = await bind('silent');
+      let answered = 0;
+      await waitFor(
+        () => {
+          for (const [, id, to] of [...answering.received().matchAll(PING)].slice(answered)) {
+            assert.equal(to, 'pinged@localhost/raw');
+            answering.send(`<iq type='result' id='${id}' to='localhost'/>`);
+            answered++;
+          }
+          return answered >= 3;
+        },
+        10_000,
+        'three pings answered',
+      );
+      await silent.until(streamError('connection-timeout'), 5_000);
+      await silent.closed;
+      assert.doesNotMatch(answering.received(), /<stream:error/);
+    } finally {
+      await pinging.close();
     }
   });
 

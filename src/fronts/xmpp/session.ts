@@ -468,8 +468,10 @@ export class XmppSession implements Connection {
     if (now - this.#lastIn > 2 * interval) this.#streamError('connection-timeout', 'No answer to ping');
     else if (now - this.#lastIn > interval && !this.#pinged) {
       this.#pinged = true;
+      // Single-quoted attributes on purpose: tsung's XMPP client answers server pings only when it
+      // finds from='…' and id='…' written that way.
       this.#stanza(
-        el('iq', { xmlns: NS.CLIENT, type: 'get', id: `ping-${now.toString(36)}`, from: this.#env.domain, to: this.#jid }, [el('ping', { xmlns: NS.PING })]),
+        `<iq xmlns='${NS.CLIENT}' type='get' id='ping-${now.toString(36)}' from='${esc(this.#env.domain)}' to='${esc(this.#jid ?? '')}'><ping xmlns='${NS.PING}'/></iq>`,
       );
     }
   }
