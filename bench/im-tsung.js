@@ -120,7 +120,7 @@ function wsScenario(port) {
       ${send(3, '{"id":3,"cmd":"im.presence.set","state":"online"}')}
       <thinktime value="1" random="false"/>
       <transaction name="message">
-        ${send(4, '{"id":4,"cmd":"im.send","to":"user%%_peer%%","text":"hello from a held user"}')}
+        ${send(4, '{"id":4,"cmd":"im.send","to":"user%%_peer%%","clientId":"c%%_tsung_userid%%","data":{"text":"hello from a held user"}}')}
       </transaction>
       <thinktime value="${HOLD_S}" random="false"/>
       <request><websocket type="close"/></request>
