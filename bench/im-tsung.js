@@ -8,14 +8,16 @@
 // idle (a window after every user is in, before the first one leaves).
 //
 //   node bench/im-tsung.js [--users 10000] [--rate 500] [--window 40] [--settle 10]
-//       [--herald-bin bin/herald.js ...] [--no-ejabberd] [--ws]
+//       [--herald-bin bin/herald.js ...] [--no-ejabberd] [--ws] [--no-xmpp] [--prof <dir>]
 //
 // Servers: each --herald-bin (default bin/herald.js; `npm run build` first) runs in development
 // mode (any password) with its default heartbeat; ejabberd (Debian 23.01) runs as a private
-// instance on a free loopback port with its own config, spool and log directory, and an
-// external-auth script that accepts every password (bench/peers/ejabberd-extauth.py). The
+// instance on a free loopback port with its own config, spool and log directory, with
+// anonymous login over SASL PLAIN (`login_anon`: any user name and password, as Herald's
+// development mode; no credential store on either side). The
 // servers run pinned to core 0 and tsung to core 1, one server after the other. --ws adds the
-// native protocol over WebSocket (tsung's websocket type) against each Herald build.
+// native protocol over WebSocket (tsung's websocket type) against each Herald build; --no-xmpp
+// leaves out the XMPP scenario against Herald; --prof writes a V8 CPU profile of each Herald run.
 // Every process started is stopped by its pid. Never part of `npm test`.
 import { spawn } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
@@ -25,12 +27,14 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { benchProcessSetup, children, cpuSecs, freePort, loadavg, machineInfo, ROOT, rssKb, spawnAt, stopChild, waitExit, waitPort } from './common.js';
 
-const opts = { users: 10_000, rate: 500, window: 40, settle: 10, bins: [], ejabberd: true, ws: false };
+const opts = { users: 10_000, rate: 500, window: 40, settle: 10, bins: [], ejabberd: true, ws: false, xmpp: true, prof: undefined };
 for (let i = 2; i < process.argv.length; i++) {
   const k = process.argv[i];
   const v = process.argv[i + 1];
   if (k === '--no-ejabberd') opts.ejabberd = false;
   else if (k === '--ws') opts.ws = true;
+  else if (k === '--no-xmpp') opts.xmpp = false;
+  else if (k === '--prof') (opts.prof = path.resolve(v), i++);
   else if (k === '--herald-bin') (opts.bins.push(path.resolve(v)), i++);
   else if (['--users', '--rate', '--window', '--settle'].includes(k)) (opts[k.slice(2)] = Number(v), i++);
   else throw new Error(`unknown option ${k}`);
@@ -72,11 +76,11 @@ function xmppScenario(port) {
         <request><jabber type="auth_sasl_session" ack="local"/></request>
       </transaction>
       <request><jabber type="presence:initial" ack="no_ack"/></request>
-      <thinktime value="1"/>
+      <thinktime value="1" random="false"/>
       <transaction name="message">
         <request><jabber type="chat" ack="no_ack" size="32" destination="online"/></request>
       </transaction>
-      <thinktime value="${HOLD_S}"/>
+      <thinktime value="${HOLD_S}" random="false"/>
       <request><jabber type="close" ack="no_ack"/></request>
     </session>
   </sessions>
@@ -109,11 +113,11 @@ function wsScenario(port) {
         ${send(2, '{"id":2,"cmd":"subscribe","channel":"inbox:user%%_tsung_userid%%"}')}
       </transaction>
       ${send(3, '{"id":3,"cmd":"im.presence.set","state":"online"}')}
-      <thinktime value="1"/>
+      <thinktime value="1" random="false"/>
       <transaction name="message">
         ${send(4, '{"id":4,"cmd":"im.send","to":"user%%_peer%%","text":"hello from a held user"}')}
       </transaction>
-      <thinktime value="${HOLD_S}"/>
+      <thinktime value="${HOLD_S}" random="false"/>
       <request><websocket type="close"/></request>
     </session>
   </sessions>
@@ -164,7 +168,8 @@ async function startHerald(bin, dir) {
   writeFileSync(config, JSON.stringify({ dev: true, host: '127.0.0.1', port, dataDir: path.join(dir, 'data'), logLevel: 'warn', xmpp: { tcpPort: xmppPort } }));
   // tsung logs every user in from one address: lift the per-address caps.
   const env = { ...process.env, HERALD_LIMITS_MAX_CONNECTIONS_PER_IP: '0', HERALD_LIMITS_CONNECTIONS_PER_IP_PER_SECOND: '0' };
-  const child = spawnAt('0', process.execPath, [bin, 'serve', '--config', config], { cwd: path.dirname(path.dirname(bin)), env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const prof = opts.prof ? ['--cpu-prof', '--cpu-prof-dir', opts.prof] : [];
+  const child = spawnAt('0', process.execPath, [...prof, bin, 'serve', '--config', config], { cwd: path.dirname(path.dirname(bin)), env, stdio: ['ignore', 'ignore', 'inherit'] });
   await waitPort(xmppPort);
   await waitPort(port);
   /** Messages Herald stored (its /metrics; development mode trusts loopback). */
@@ -193,9 +198,9 @@ listen:
     shaper: c2s_shaper
     access: c2s
     starttls_required: false
-auth_method: [external]
-extauth_program: "/usr/bin/python3 ${path.join(ROOT, 'bench/peers/ejabberd-extauth.py')}"
-extauth_pool_size: 2
+auth_method: [anonymous]
+anonymous_protocol: login_anon
+allow_multiple_connections: true
 acl:
   local:
     user_regexp: ""
@@ -243,6 +248,17 @@ modules:
   return { pids: [child.pid], port, xmppPort: port, stop: () => stopChild(child, 'SIGTERM') };
 }
 
+/** Process groups of tsung runs not yet finished, stopped whenever this script exits. */
+const tsungGroups = new Set();
+function killGroup(pid) {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+process.on('exit', () => tsungGroups.forEach(killGroup));
+
 const cpuOf = (pids) => pids.reduce((s, p) => s + cpuSecs(p), 0);
 const rssOf = (pids) => pids.reduce((s, p) => s + rssKb(p), 0);
 
@@ -255,7 +271,9 @@ async function measure(name, server, scenario, dir) {
   writeFileSync(conf, scenario);
   const logDir = path.join(dir, 'tsung-log');
   const started = Date.now();
-  const tsung = spawnAt('1', 'tsung', ['-f', conf, '-l', logDir, '-n', 'start'], { cwd: dir, env: { ...process.env, HOME: dir }, stdio: ['ignore', 'ignore', 'inherit'] });
+  // In its own process group: the tsung script leaves its Erlang VM behind when only it is stopped.
+  const tsung = spawnAt('1', 'tsung', ['-f', conf, '-l', logDir, '-n', 'start'], { cwd: dir, env: { ...process.env, HOME: dir }, stdio: ['ignore', 'ignore', 'inherit'], detached: true });
+  tsungGroups.add(tsung.pid);
   const port = scenario.includes('ts_websocket') ? server.port : server.xmppPort;
   // Wait for every user to be in (or the slack to run out), then let the logins' garbage settle.
   let held = 0;
@@ -274,7 +292,8 @@ async function measure(name, server, scenario, dir) {
   // The first user leaves HOLD_S after its message: the window must have ended before.
   const windowClean = Date.now() < started + HOLD_S * 1000;
   const exited = await waitExit(tsung, (HOLD_S + RAMP_S * 2 + 120) * 1000);
-  if (!exited) await stopChild(tsung);
+  if (!exited) killGroup(tsung.pid);
+  tsungGroups.delete(tsung.pid);
   const { counters, samples } = tsungStats(logDir);
   const stored = server.stored ? await server.stored() : undefined;
   const errors = Object.fromEntries(Object.entries(counters).filter(([k, v]) => k.startsWith('error') && v > 0));
@@ -328,7 +347,7 @@ try {
   if (opts.ejabberd) await run('ejabberd 23.01 (XMPP/TCP)', startEjabberd, (s) => xmppScenario(s.xmppPort));
   for (const bin of opts.bins) {
     const label = path.relative(process.cwd(), bin) || bin;
-    await run(`herald ${label} (XMPP/TCP)`, (dir) => startHerald(bin, dir), (s) => xmppScenario(s.xmppPort));
+    if (opts.xmpp) await run(`herald ${label} (XMPP/TCP)`, (dir) => startHerald(bin, dir), (s) => xmppScenario(s.xmppPort));
     if (opts.ws) await run(`herald ${label} (native/WebSocket)`, (dir) => startHerald(bin, dir), (s) => wsScenario(s.port));
   }
 } finally {
