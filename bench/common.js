@@ -177,6 +177,7 @@ export class Loadgen {
     for (const f of spec.send ?? []) args.push('--send', f);
     if (spec.ping) args.push('--ping', spec.ping, '--pong', spec.pong);
     if (spec.mode) args.push('--mode', spec.mode);
+    if (spec.pipeline) args.push('--pipeline', '1');
     this.child = spawnAt(cpu, LOADGEN_BIN, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.stderr = '';
     this.child.stderr.on('data', (d) => { this.stderr = (this.stderr + d).slice(-2000); });

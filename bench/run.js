@@ -5,6 +5,7 @@
 //                    [--burst 100] [--repeat 3] [--rate 2] [--duration 10] [--payload 64] [--concurrency 256] [--subs 2] [--second personal|shared]
 //                    [--herald-bin path/to/bin/herald.js] [--herald-b path/to/another/bin/herald.js]
 //                    [--sub-type websocket|longpoll]  (subscribers on the Nchan routes: nchan, herald-nchan)
+//                    [--pipeline]  (Herald's native clients send connect + subscribes at once: one round trip)
 //
 // For each server and each connection count the server is started fresh (pinned to core 0),
 // warmed up with a few hundred connections, and then N WebSocket connections are opened by
@@ -51,6 +52,7 @@ function parseArgs(argv) {
     subs: 2,
     second: 'personal',
     subType: 'websocket',
+    pipeline: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -79,34 +81,43 @@ function parseArgs(argv) {
         i++;
         break;
       case '--herald-bin': HERALD_BIN = path.resolve(v); i++; break;
-      case '--herald-b': {
-        // A/B: a second Herald build (path to its bin/herald.js) measured in the same run.
-        const bin = path.resolve(v);
+      case '--herald-b':
+        // A/B: a second Herald build (path to its bin/herald.js) measured in the same run, on
+        // each Herald entry of --servers (herald → herald-b, herald-nchan → herald-nchan-b).
+        HERALD_B_BIN = path.resolve(v);
         i++;
-        SERVERS['herald-b'] = {
-          ...SERVERS.herald,
-          label: 'Herald (B)',
-          start(port) {
-            const child = spawnAt(SERVER_CPU, process.execPath, [bin, 'serve', '--port', String(port), '--host', '127.0.0.1'],
-              { cwd: path.dirname(path.dirname(bin)), stdio: ['ignore', 'pipe', 'pipe'], env: heraldEnv() });
-            return { child, pids: () => [child.pid] };
-          },
-        };
-        if (!opts.servers.includes('herald-b')) opts.servers.push('herald-b');
         break;
-      }
       case '--sub-type':
         // Subscriber transport on the Nchan routes (nchan, herald-nchan): websocket (default) or longpoll.
         if (v !== 'websocket' && v !== 'longpoll') throw new Error('--sub-type is websocket or longpoll');
         opts.subType = v;
         i++;
         break;
+      case '--pipeline':
+        // Herald's native clients send connect and their subscribes at once (one round trip), not in lock step.
+        opts.pipeline = true;
+        break;
       case '--subs': opts.subs = num(); if (opts.subs !== 1 && opts.subs !== 2) throw new Error('--subs is 1 or 2'); break;
       case '--help': case '-h':
-        console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split("\n").slice(1, 16).join('\n'));
+        console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split("\n").slice(1, 17).join('\n'));
         process.exit(0);
         break;
       default: throw new Error(`unknown option ${a}`);
+    }
+  }
+  if (HERALD_B_BIN) {
+    for (const base of ['herald', 'herald-nchan']) {
+      if (!opts.servers.includes(base)) continue;
+      SERVERS[`${base}-b`] = {
+        ...SERVERS[base],
+        label: `${SERVERS[base].label} (B)`,
+        start(port) {
+          const child = spawnAt(SERVER_CPU, process.execPath, [HERALD_B_BIN, 'serve', '--port', String(port), '--host', '127.0.0.1'],
+            { cwd: path.dirname(path.dirname(HERALD_B_BIN)), stdio: ['ignore', 'pipe', 'pipe'], env: heraldEnv() });
+          return { child, pids: () => [child.pid] };
+        },
+      };
+      if (!opts.servers.includes(`${base}-b`)) opts.servers.push(`${base}-b`);
     }
   }
   for (const s of opts.servers) if (!SERVERS[s]) throw new Error(`unknown server ${s}`);
@@ -159,6 +170,7 @@ function machineInfo() {
     ws: JSON.parse(readFileSync(path.join(ROOT, 'node_modules/ws/package.json'), 'utf8')).version,
     openFilesLimit: Number(sh('sh', ['-c', 'ulimit -n'])),
     herald: heraldBuild(HERALD_BIN),
+    ...(HERALD_B_BIN ? { heraldB: heraldBuild(HERALD_B_BIN) } : {}),
   };
 }
 
@@ -170,6 +182,8 @@ function machineInfo() {
  */
 /** The Herald under test (`--herald-bin` to measure another build, e.g. a snapshot of a commit). */
 let HERALD_BIN = path.join(ROOT, 'bin/herald.js');
+/** The B build of an A/B run (`--herald-b`), or null. */
+let HERALD_B_BIN = null;
 
 const SERVERS = {
   herald: {
@@ -179,10 +193,11 @@ const SERVERS = {
         '--port', String(port), '--host', '127.0.0.1'], { cwd: path.dirname(path.dirname(HERALD_BIN)), stdio: ['ignore', 'pipe', 'pipe'], env: heraldEnv() });
       return { child, pids: () => [child.pid] };
     },
-    loadgen: (subs) => ({
+    loadgen: (subs, pipeline) => ({
       path: '/connection/websocket',
       pre: 0,
       send: ['{"id":1,"cmd":"connect"}', '{"id":2,"cmd":"subscribe","channel":"bench"}', '{"id":3,"cmd":"subscribe","channel":"u%d"}'].slice(0, 1 + subs),
+      pipeline,
     }),
     publish: { path: () => '/api/publish', body: (channel, data) => JSON.stringify({ channel, data }) },
   },
@@ -265,12 +280,12 @@ async function setup(name, conns, opts, scratch, portRef) {
     await waitPort(port);
     await sleep(500);
     // Warm-up: load lazily required code and JIT the accept path, then measure from there.
-    const warm = await openConnections(port, withSecond(def.loadgen(opts.subs), opts.second, opts.subType), WARMUP_CONNS, opts.concurrency, `${name}-warm`);
+    const warm = await openConnections(port, withSecond(def.loadgen(opts.subs, opts.pipeline), opts.second, opts.subType), WARMUP_CONNS, opts.concurrency, `${name}-warm`);
     await Promise.all(warm.gens.map((g) => g.quit()));
     await sleep(2_000);
     const rssBefore = srv.pids().reduce((s, p) => s + rssKb(p), 0);
     const k0 = coreTimes();
-    const open = await openConnections(port, withSecond(def.loadgen(opts.subs), opts.second, opts.subType), conns, opts.concurrency, `${name}-${conns}`);
+    const open = await openConnections(port, withSecond(def.loadgen(opts.subs, opts.pipeline), opts.second, opts.subType), conns, opts.concurrency, `${name}-${conns}`);
     const k1 = coreTimes();
     h.gens.push(...open.gens);
     const { gens: _gens, readies: _readies, ...summary } = open;

@@ -37,7 +37,7 @@ export function selectEngines(config: HeraldConfig, overrides: EngineOverrides =
   return {
     broker: overrides.broker ?? (r ? new RedisBroker({ ...r, logger }) : new MemoryBroker()),
     sessions: overrides.sessions ?? (r ? new RedisSessions({ ...r, ttlMs: config.cluster.sessionTtlMs, logger }) : new MemorySessions()),
-    presence: overrides.presence ?? (r ? new RedisPresence(r) : new MemoryPresence()),
+    presence: overrides.presence ?? (r ? new RedisPresence({ ...r, ttlMs: config.cluster.sessionTtlMs }) : new MemoryPresence()),
     registry: overrides.registry ?? (r ? new RedisNodeRegistry(r) : undefined),
     imStore:
       overrides.imStore ??

@@ -86,6 +86,7 @@ static uint32_t o_concurrency = 256;
 static int o_pre = 0;
 static const char *o_send[MAX_SEND];
 static int o_nsend = 0;
+static int o_pipeline = 0; /* 1: send every setup frame at once instead of in lock step */
 static const char *o_ping = NULL, *o_pong = NULL;
 static const char *o_marker = "\"bt\":";
 static double o_max_secs = 600;
@@ -162,19 +163,24 @@ static int send_bytes(uint32_t i, const uint8_t *b, size_t len) {
   return 0;
 }
 
-/* Masked client frame (RFC 6455 §5.3). */
-static int send_frame(uint32_t i, int opcode, const char *payload, size_t len) {
-  uint8_t hdr[14]; size_t h = 0; uint8_t fb[4096]; uint8_t *f = fb;
-  hdr[h++] = (uint8_t)(0x80 | opcode);
-  if (len < 126) hdr[h++] = (uint8_t)(0x80 | len);
-  else if (len < 65536) { hdr[h++] = 0x80 | 126; hdr[h++] = (uint8_t)(len >> 8); hdr[h++] = (uint8_t)len; }
-  else { hdr[h++] = 0x80 | 127; for (int k = 7; k >= 0; k--) hdr[h++] = (uint8_t)(len >> (8 * k)); }
+/* Build a masked client frame (RFC 6455 §5.3) into f (room for len + 14 bytes); returns its size. */
+static size_t build_frame(uint8_t *f, int opcode, const char *payload, size_t len) {
+  size_t h = 0;
+  f[h++] = (uint8_t)(0x80 | opcode);
+  if (len < 126) f[h++] = (uint8_t)(0x80 | len);
+  else if (len < 65536) { f[h++] = 0x80 | 126; f[h++] = (uint8_t)(len >> 8); f[h++] = (uint8_t)len; }
+  else { f[h++] = 0x80 | 127; for (int k = 7; k >= 0; k--) f[h++] = (uint8_t)(len >> (8 * k)); }
   uint32_t r = (uint32_t)rand(); uint8_t mask[4] = { (uint8_t)r, (uint8_t)(r >> 8), (uint8_t)(r >> 16), (uint8_t)(r >> 24) };
-  memcpy(hdr + h, mask, 4); h += 4;
-  if (h + len > sizeof fb) { f = malloc(h + len); if (!f) return -1; }
-  memcpy(f, hdr, h);
+  memcpy(f + h, mask, 4); h += 4;
   for (size_t k = 0; k < len; k++) f[h + k] = (uint8_t)payload[k] ^ mask[k & 3];
-  int rc = send_bytes(i, f, h + len);
+  return h + len;
+}
+
+/* Masked client frame, written at once. */
+static int send_frame(uint32_t i, int opcode, const char *payload, size_t len) {
+  uint8_t fb[4096]; uint8_t *f = fb;
+  if (len + 14 > sizeof fb) { f = malloc(len + 14); if (!f) return -1; }
+  int rc = send_bytes(i, f, build_frame(f, opcode, payload, len));
   if (f != fb) free(f);
   return rc;
 }
@@ -191,9 +197,21 @@ static void check_ready_all(void) {
   }
 }
 
-/* Send the next setup frames allowed by the replies seen so far (lock step). */
+/*
+ * Send the next setup frames allowed by the replies seen so far: in lock step (each after the
+ * previous one's reply), or with --pipeline all of them in one write once the --pre frames arrived.
+ */
 static int advance_setup(uint32_t i) {
   conn_t *c = &conns[i]; char buf[2048];
+  if (o_pipeline && c->sent == 0 && o_nsend > 0 && c->got >= o_pre) {
+    uint8_t out[MAX_SEND * (sizeof buf + 14)]; size_t len = 0;
+    for (int k = 0; k < o_nsend; k++) {
+      size_t n = subst(buf, sizeof buf, o_send[k], o_id_base + i);
+      len += build_frame(out + len, 1, buf, n);
+    }
+    if (send_bytes(i, out, len) < 0) return -1;
+    c->sent = o_nsend;
+  }
   while (c->sent < o_nsend && c->got >= o_pre + c->sent) {
     size_t n = subst(buf, sizeof buf, o_send[c->sent], o_id_base + i);
     if (send_frame(i, 1, buf, n) < 0) return -1;
@@ -526,7 +544,7 @@ static void usage(void) {
     "usage: loadgen --port P [--host 127.0.0.1] [--path /ws/%%d] [--conns N] [--id-base B]\n"
     "  [--src-base K] [--per-src 15000] [--concurrency 256] [--pre N] [--send FRAME]... \n"
     "  [--ping TEXT --pong TEXT] [--marker '\"bt\":'] [--sample K] [--max-secs S] [--label L]\n"
-    "  [--mode websocket|longpoll]\n"
+    "  [--mode websocket|longpoll] [--pipeline 0|1]\n"
     "  %%d in --path and --send is replaced by the connection's global index (id-base + i).\n");
   exit(2);
 }
@@ -545,6 +563,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--per-src")) o_per_src = (uint32_t)strtoul(v, 0, 10);
     else if (!strcmp(k, "--concurrency")) o_concurrency = (uint32_t)strtoul(v, 0, 10);
     else if (!strcmp(k, "--pre")) o_pre = atoi(v);
+    else if (!strcmp(k, "--pipeline")) o_pipeline = atoi(v);
     else if (!strcmp(k, "--send")) { if (o_nsend == MAX_SEND) usage(); o_send[o_nsend++] = v; }
     else if (!strcmp(k, "--ping")) o_ping = v;
     else if (!strcmp(k, "--pong")) o_pong = v;

@@ -20,6 +20,9 @@ export interface AdmissionLimitsConfig {
   readonly perIpExempt: readonly string[];
 }
 
+/** Addresses whose exemption is remembered before the memo starts over. */
+const EXEMPT_MEMO_MAX = 4096;
+
 /** Why a client was refused. */
 export type LimitRefusal = 'ip-connections' | 'ip-rate';
 
@@ -35,6 +38,11 @@ interface IpEntry {
 export class AdmissionLimits {
   readonly #cfg: AdmissionLimitsConfig;
   readonly #exempt = new BlockList();
+  /**
+   * Answers of `#exempted` by address (a `BlockList` check allocates and costs ~1 µs; it ran
+   * once per admission). Bounded: cleared once it holds `EXEMPT_MEMO_MAX` addresses.
+   */
+  readonly #exemptMemo = new Map<string, boolean>();
   readonly #ips = new Map<string, IpEntry>();
   readonly #users = new Map<string, number>();
   #lastSweep = Date.now();
@@ -50,8 +58,14 @@ export class AdmissionLimits {
   }
 
   #exempted(ip: string): boolean {
-    const family = isIP(ip);
-    return family === 0 || this.#exempt.check(ip, family === 6 ? 'ipv6' : 'ipv4');
+    let exempt = this.#exemptMemo.get(ip);
+    if (exempt === undefined) {
+      const family = isIP(ip);
+      exempt = family === 0 || this.#exempt.check(ip, family === 6 ? 'ipv6' : 'ipv4');
+      if (this.#exemptMemo.size >= EXEMPT_MEMO_MAX) this.#exemptMemo.clear();
+      this.#exemptMemo.set(ip, exempt);
+    }
+    return exempt;
   }
 
   /**

@@ -504,7 +504,7 @@ export const OPTIONS = [
     'cluster.sessionTtlMs',
     z.number().int().min(300),
     DEFAULT_SESSION_TTL_MS,
-    'Lifetime of a session entry in the Redis session registry without a refresh (refreshed every third); sessions of a crashed node drop out within it.',
+    "Lifetime of a node's lease in the Redis session registry and presence engine without a renewal (renewed every third, one command per node whatever its number of users); sessions and presence of a crashed node drop out within it.",
   ),
   opt(
     'cluster.drainWindowMs',

@@ -1,8 +1,8 @@
 /**
  * The session registry interface: which nodes hold which sessions of a user, cluster-wide. Nodes
- * record their users' sessions as they open and close; entries expire by TTL unless the node
- * that added them keeps refreshing them, so a node that dies without a clean shutdown drops out
- * within one TTL. Long-poll requests are not sessions here (each request is a new client id).
+ * record their users' sessions as they open and close; a node's entries live as long as the
+ * node's lease, which it renews on a timer at a cost independent of its number of sessions, so a
+ * node that dies without a clean shutdown drops out within one TTL. Long-poll requests are not sessions here (each request is a new client id).
  */
 
 /** One live session of a user. */
@@ -17,14 +17,14 @@ export interface SessionEntry {
 export interface SessionRegistry {
   /**
    * Record a session of `user` on `node` (adding it again changes nothing). Writes are batched:
-   * a listing may miss the session for a moment (one tick). The engine refreshes the entry until
-   * `remove`; it never throws here (an engine outage delays the entry until the next refresh
-   * after it ends).
+   * a listing may miss the session for a moment (one tick). The entry stays until `remove` or the
+   * node's death; the engine never throws here (an engine outage delays the entry until the
+   * first lease renewal after it ends).
    */
   add(user: string, node: string, session: string): void;
   /**
    * Forget a session; a session never added is ignored. Batched like `add`; when the write is
-   * lost the entry expires by TTL.
+   * lost the entry stays until the node's lease ends.
    */
   remove(user: string, node: string, session: string): void;
   /** Live sessions of `user` on every node, sorted by node then session. Rejects HERALD_ERR_UNAVAILABLE when the engine is down. */

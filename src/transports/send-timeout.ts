@@ -5,11 +5,14 @@
  * what it pinned is freed. Idle sockets (nothing to send) are never touched: waiting long-polls
  * and quiet streams are not "stuck".
  *
- * One sweep over the server's sockets every quarter of the timeout, so a stuck socket is cut
- * between 1 and 1.25 times the timeout after it last made progress; no timer per socket.
+ * Only sockets that may hold unsent bytes are looked at: a socket joins the watch list when a
+ * write or end leaves bytes in its buffer, and leaves it at the first sweep that finds the
+ * buffer empty. One sweep every quarter of the timeout, so a stuck socket is cut between 1 and
+ * 1.25 times the timeout after it last made progress; no timer per socket, and a sweep costs
+ * O(sockets written to since the last one), nothing per idle connection.
  */
 import type { Server } from 'node:http';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 
 /** Sweeps per timeout: the cut comes at most this fraction of the timeout late. */
 const SWEEPS_PER_TIMEOUT = 4;
@@ -17,10 +20,16 @@ const SWEEPS_PER_TIMEOUT = 4;
 /** Where a socket with unsent bytes stood at the sweep that first saw it stuck. */
 interface Stall {
   /** Progress marker (see `progress`). */
-  readonly done: number;
-  /** When it was first seen with unsent bytes and this count, ms since the epoch. */
-  readonly since: number;
+  done: number;
+  /** When it was first seen with unsent bytes and this marker, ms since the epoch. */
+  since: number;
 }
+
+/** Watch state kept on the socket itself: its stall, or null when it is listed with none yet. */
+const WATCH = Symbol('herald.sendWatch');
+/** The list a socket joins when bytes wait in its buffer (its server's SendTimeout). */
+const OWNER = Symbol('herald.sendOwner');
+type Watched = Socket & { [WATCH]?: Stall | null; [OWNER]?: Set<Socket> };
 
 /**
  * A number that changes whenever the peer takes bytes: bytes whose writes completed, minus what
@@ -32,41 +41,78 @@ function progress(socket: Socket, pending: number): number {
   return socket.bytesWritten - pending - queued;
 }
 
+/** List the socket once its buffer holds bytes (shared by every socket: no closure each). */
+function note(socket: Watched): void {
+  if (socket[WATCH] === undefined && socket.writableLength !== 0) {
+    socket[WATCH] = null;
+    socket[OWNER]!.add(socket);
+  }
+}
+
+const plainWrite = Socket.prototype.write;
+const plainEnd = Socket.prototype.end;
+
+/** `socket.write` of a watched socket: the plain write, then `note`. */
+function watchedWrite(this: Watched, ...args: Parameters<Socket['write']>): boolean {
+  const ok = plainWrite.apply(this, args);
+  note(this);
+  return ok;
+}
+
+/** `socket.end` of a watched socket: the plain end (whose bytes bypass `write`), then `note`. */
+function watchedEnd(this: Watched, ...args: Parameters<Socket['end']>): Socket {
+  plainEnd.apply(this, args);
+  note(this);
+  return this;
+}
+
+/** Shared close listener: a closed socket leaves its list. */
+function unlist(this: Watched): void {
+  this[OWNER]!.delete(this);
+}
+
 /** Watches the sockets of one server. */
 export class SendTimeout {
   readonly #timeoutMs: number;
-  readonly #sockets = new Set<Socket>();
-  readonly #stalls = new Map<Socket, Stall>();
+  /** Sockets that had bytes waiting when last written to, until a sweep finds them empty. */
+  readonly #listed = new Set<Socket>();
   readonly #timer: NodeJS.Timeout;
   /** Sockets destroyed for not reading, since start. */
   cut = 0;
 
   constructor(server: Server, timeoutMs: number) {
     this.#timeoutMs = timeoutMs;
-    server.on('connection', (socket: Socket) => {
-      this.#sockets.add(socket);
-      socket.once('close', () => {
-        this.#sockets.delete(socket);
-        this.#stalls.delete(socket);
-      });
+    const listed = this.#listed;
+    server.on('connection', (socket: Watched) => {
+      socket[OWNER] = listed;
+      socket.write = watchedWrite as Socket['write'];
+      socket.end = watchedEnd as Socket['end'];
+      socket.once('close', unlist);
     });
     this.#timer = setInterval(() => this.sweep(Date.now()), Math.max(1, Math.floor(timeoutMs / SWEEPS_PER_TIMEOUT)));
     this.#timer.unref();
   }
 
-  /** One pass: note sockets that stopped making progress, destroy those stuck for the timeout. */
+  /** Sockets currently looked at by the sweep (those written to with bytes left unsent). */
+  get watched(): number {
+    return this.#listed.size;
+  }
+
+  /** One pass over the listed sockets: drop the drained ones, destroy those stuck for the timeout. */
   sweep(now: number): void {
-    for (const socket of this.#sockets) {
+    for (const socket of this.#listed as Set<Watched>) {
       const pending = socket.writableLength;
-      if (pending === 0) {
-        this.#stalls.delete(socket);
+      if (pending === 0 || socket.destroyed) {
+        this.#listed.delete(socket);
+        socket[WATCH] = undefined;
         continue;
       }
       const done = progress(socket, pending);
-      const stall = this.#stalls.get(socket);
-      if (!stall || stall.done !== done) this.#stalls.set(socket, { done, since: now });
+      const stall = socket[WATCH];
+      if (!stall || stall.done !== done) socket[WATCH] = { done, since: now };
       else if (now - stall.since >= this.#timeoutMs) {
-        this.#stalls.delete(socket);
+        this.#listed.delete(socket);
+        socket[WATCH] = undefined;
         this.cut++;
         socket.destroy();
       }

@@ -28,16 +28,21 @@ export function refuseUpgrade(socket: Duplex, status: number, reason: string): v
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
-/** Liveness flag kept on the socket object itself: no per-socket closure or map entry. */
-const ALIVE = Symbol('herald.alive');
-type Watched = WebSocket & { [ALIVE]?: boolean };
+/**
+ * Liveness kept on the socket object itself (no per-socket closure, listener or map entry): the
+ * raw socket's `bytesRead` at the last heartbeat visit. Any byte read since (a pong, or anything
+ * else the client sent) proves the peer alive; nothing read for a whole interval after a ping
+ * means it is gone.
+ */
+const SEEN = Symbol('herald.seen');
+type Watched = WebSocket & { [SEEN]?: number };
 
-/** Shared listener: a pong proves the peer alive (every RFC 6455 client answers pings). */
-function markAlive(this: Watched): void {
-  this[ALIVE] = true;
-}
-
-/** Accepts upgrades for one endpoint and keeps its sockets alive or drops them. */
+/**
+ * Accepts upgrades for one endpoint and keeps its sockets alive or drops them. Heartbeats are
+ * RFC 6455 pings, which every client answers without application code: one timer wheel visits
+ * each socket once per interval and writes one pre-built ping frame straight to its socket, so an
+ * idle connection costs one small write and one small read per interval and nothing else.
+ */
 export class WebSocketTransport {
   readonly #wss: WebSocketServer;
   readonly #wheel: TimerWheel<WebSocket>;
@@ -69,8 +74,7 @@ export class WebSocketTransport {
    * there would keep the upgrade request alive for the socket's lifetime (~2 KB each).
    */
   #opened(ws: Watched, req: IncomingMessage, onOpen: (ws: WebSocket, req: IncomingMessage) => void): void {
-    ws[ALIVE] = true;
-    ws.on('pong', markAlive);
+    ws[SEEN] = -1;
     ws.once('close', this.#unwatch);
     this.#wheel.add(ws);
     onOpen(ws, req);
@@ -89,15 +93,18 @@ export class WebSocketTransport {
     this.#wheel.stop();
   }
 
+  /** One visit: alive if anything was read since the last visit (then ping again), else dead. */
   #heartbeat(ws: Watched): void {
-    if (ws.readyState !== WebSocket.OPEN) return;
-    if (!ws[ALIVE]) {
+    const sock = rawSocket(ws) as (Duplex & { bytesRead: number }) | undefined;
+    if (ws.readyState !== WebSocket.OPEN || !sock) return;
+    const read = sock.bytesRead;
+    if (read === ws[SEEN]) {
       this.#onDead?.(ws);
       ws.terminate();
       return;
     }
-    ws[ALIVE] = false;
-    ws.ping();
+    ws[SEEN] = read;
+    sock.write(PING_FRAME);
   }
 }
 
@@ -110,6 +117,12 @@ interface FrameOptions {
 }
 /** ws's frame builder (its exported Sender class, which @types/ws does not declare). */
 const Sender = (wsModule as unknown as { Sender: { frame(data: Buffer, options: FrameOptions): Buffer[] } }).Sender;
+
+/**
+ * An empty unmasked ping, built once and written as is to every socket (permessage-deflate is
+ * off, so ws's sender never holds frames of its own that a direct write could overtake).
+ */
+const PING_FRAME = Buffer.concat(Sender.frame(Buffer.alloc(0), { fin: true, rsv1: false, opcode: 9, mask: false, readOnly: true }));
 
 /** Build a complete unmasked text frame once, to be written to many sockets. */
 export function textFrame(data: string | Buffer): Buffer {
@@ -131,8 +144,17 @@ function rawSocket(ws: WebSocket): Duplex | undefined {
 
 /** Sockets corked during this turn of the event loop, uncorked together in the check phase. */
 const corked: Duplex[] = [];
+/** Frames `writeFrame` wrote during this turn. */
+let framesThisTurn = 0;
+/**
+ * Whether the last turn that wrote frames was a burst (some socket got more than one): then the
+ * first frame of a socket waits for the rest of the turn too, so that all leave in one `writev`.
+ */
+let bursting = false;
 
 function uncorkAll(): void {
+  bursting = framesThisTurn > corked.length;
+  framesThisTurn = 0;
   for (let i = 0; i < corked.length; i++) corked[i]!.uncork();
   corked.length = 0;
 }
@@ -140,20 +162,26 @@ function uncorkAll(): void {
 /**
  * Write a pre-built frame straight to the socket. Safe because permessage-deflate is off, so
  * ws's sender never holds queued frames of its own. Frames written to one socket during one
- * turn of the event loop leave in one `writev` (the socket is corked until the check phase):
- * under a burst of publications each subscriber costs one system call per turn instead of one
- * per publication; a lone frame waits at most until the end of the current turn.
+ * turn of the event loop are coalesced: the socket is corked until the check phase, so the
+ * frames that follow the first leave together in one `writev`. The first frame itself leaves at
+ * once unless the previous turn that wrote frames was a burst (a socket got more than one
+ * frame): one publication at a time reaches its first subscribers without waiting for the
+ * whole broadcast to be queued, and under a burst of publications each subscriber still costs
+ * one system call per turn instead of one per publication.
  * Returns the bytes now waiting in the socket's buffer (for slow-consumer checks), or -1 if
  * the socket is not open.
  */
 export function writeFrame(ws: WebSocket, frame: Buffer): number {
   const sock = rawSocket(ws) as (Duplex & { writableCorked: number; writableLength: number }) | undefined;
   if (ws.readyState !== WebSocket.OPEN || !sock) return -1;
-  if (sock.writableCorked === 0) {
+  framesThisTurn++;
+  if (sock.writableCorked !== 0) sock.write(frame);
+  else {
+    if (!bursting) sock.write(frame);
     sock.cork();
     if (corked.push(sock) === 1) setImmediate(uncorkAll);
+    if (bursting) sock.write(frame);
   }
-  sock.write(frame);
   return sock.writableLength;
 }
 

@@ -62,6 +62,11 @@ export async function connectXmpp(server: HeraldServer, o: XmppOptions): Promise
   xmpp.on('stanza', (s: Element) => stanzas.put(s));
   xmpp.on('error', () => undefined);
   const address = await xmpp.start();
+  // @xmpp/client 0.14 resets its handled count when it processes <enabled/>, which can happen
+  // after stanzas that followed it were counted: its h then stays behind the server's count for
+  // good (and the last stanza is never acknowledged). Send nothing before stream management is on.
+  const sm = (xmpp as unknown as { streamManagement: { enabled: boolean } }).streamManagement;
+  for (let i = 0; i < 200 && !sm.enabled; i++) await new Promise((r) => setTimeout(r, 10));
   return {
     xmpp,
     stanzas,

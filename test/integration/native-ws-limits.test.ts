@@ -1,6 +1,6 @@
 /**
  * Limits and liveness of native WebSocket connections: frame size, subscriptions, command rate,
- * connect timeout, heartbeats, slow consumers and the connection cap (shared by every front). Each test runs its own
+ * connect timeout, heartbeats, slow consumers, the send timeout and the connection cap (shared by every front). Each test runs its own
  * server with the limit shrunk.
  */
 import assert from 'node:assert/strict';
@@ -145,6 +145,29 @@ describe('native WebSocket limits and liveness', () => {
     await waitFor(() => fastGot >= sent, 10_000, 'the fast subscriber to get everything');
     const metrics = await (await fetch(`${s.url()}/metrics`)).text();
     assert.match(metrics, /herald_slow_consumers_dropped_total\{transport="websocket"\} 1\b/);
+  });
+
+  test('idle connections are not watched by the send timeout; a WebSocket whose peer stops reading is cut by it', async () => {
+    // A large buffer cap and a long ping interval: only the send timeout can cut the stuck reader.
+    const s = await start({ limits: { maxOutboundBytes: 64 * 1024 * 1024 }, timing: { sendTimeoutMs: 400, pingIntervalMs: 60_000 } });
+    const ch = chan();
+    const idle = await Promise.all(Array.from({ length: 20 }, () => connected(s)));
+    for (const c of idle) await c.ok('subscribe', { channel: chan() });
+    // Their answers are written and drained: after a sweep no idle socket is left on the watch list.
+    await waitFor(() => s.sendTimeout.watched === 0, 2_000, 'idle sockets to leave the watch list');
+    const stuck = await connected(s);
+    await stuck.ok('subscribe', { channel: ch });
+    const sock = (stuck.ws as unknown as { _socket: Duplex })._socket;
+    sock.pause();
+    const big = 'x'.repeat(60_000);
+    // More than the kernel's socket buffers take, far below the buffer cap.
+    for (let i = 0; i < 100; i++) await publish(s, ch, big);
+    assert.ok(s.sendTimeout.watched >= 1, 'the stuck socket is watched');
+    await waitFor(() => s.sendTimeout.cut === 1, 5_000, 'the stuck socket to be cut');
+    sock.resume();
+    assert.notEqual((await stuck.closed).code, 1000);
+    for (const c of idle) assert.equal(c.ws.readyState, c.ws.OPEN, 'an idle connection was cut');
+    await waitFor(() => s.sendTimeout.watched === 0, 2_000, 'the watch list to empty');
   });
 
   test('connections past maxConnections are closed with 3007; HTTP subscribers get 503', async () => {

@@ -7,12 +7,13 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import type { HeraldServer } from '../../src/index.js';
 import { startServer } from '../helpers/server.js';
-import { connectXmpp, plain, type RawXmpp, rawTcp, rawWs, STREAM_HEADER } from '../helpers/xmpp.js';
+import { connectXmpp, plain, type RawXmpp, rawTcp, rawWs, STREAM_HEADER, xmppTcpPort } from '../helpers/xmpp.js';
 
 const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 const OPEN = `<open xmlns='${FRAMING}' to='localhost' version='1.0'/>`;
@@ -66,6 +67,35 @@ describe('XMPP front: framing and bad input', () => {
   after(async () => {
     await server.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('over TCP a client that sends its next request on the first bytes of each answer (tsung) logs in: header and features arrive together', async () => {
+    const socket = tcpConnect(await xmppTcpPort(server), '127.0.0.1');
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    const steps = [
+      `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain('eager')}</auth>`,
+      STREAM_HEADER,
+      "<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>tsung</resource></bind></iq>",
+    ];
+    let text = '';
+    const done = new Promise<void>((resolve, reject) => {
+      socket.on('data', (d: Buffer) => {
+        text += d.toString('utf8');
+        if (/<stream:error/.test(text)) reject(new Error(text));
+        else if (/<jid>[^<]+\/tsung<\/jid>/.test(text)) resolve();
+        else {
+          const next = steps.shift();
+          if (next !== undefined) socket.write(next);
+        }
+      });
+      socket.once('close', () => reject(new Error(`closed: ${text}`)));
+    });
+    socket.write(STREAM_HEADER);
+    try {
+      await done;
+    } finally {
+      socket.destroy();
+    }
   });
 
   test('RFC 7395: <open/> is answered with <open/> and features; <close/> with <close/> and the socket closes', async () => {

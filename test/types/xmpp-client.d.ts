@@ -33,6 +33,8 @@ declare module '@xmpp/client' {
     iqCaller: {
       get(payload: Element, to?: string, timeout?: number): Promise<Element>;
       set(payload: Element, to?: string, timeout?: number): Promise<Element>;
+      /** Send a whole `<iq/>`; resolves with the result stanza. */
+      request(iq: Element, timeout?: number): Promise<Element>;
     };
   }
 

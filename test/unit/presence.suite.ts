@@ -105,6 +105,24 @@ export function presenceSuite(name: string, factory: PresenceFactory): void {
       assert.equal((await b.get(['eve']))[0]!.state, 'offline');
     });
 
+    void test('a node whose entries Redis lost (lease lapsed) writes them again at its next renewal', async () => {
+      if (!factory.cleanup) return;
+      const a = make(600);
+      const b = make(600);
+      await a.setConnected('gus', 'node-a', true);
+      await a.setConnected('hal', 'node-a', true);
+      await factory.cleanup(space);
+      assert.deepEqual(
+        (await b.get(['gus', 'hal'])).map((r) => r.state),
+        ['offline', 'offline'],
+      );
+      // The next renewal (every third of the TTL) finds its lease gone and restores both users.
+      const deadline = Date.now() + 3_000;
+      let states: string[] = [];
+      while (Date.now() < deadline && (states = (await b.get(['gus', 'hal'])).map((r) => r.state)).some((st) => st !== 'online')) await sleep(50);
+      assert.deepEqual(states, ['online', 'online']);
+    });
+
     void test('a user is online while any of two nodes holds a session', async () => {
       const a = make();
       const b = make();

@@ -91,6 +91,19 @@ export function sessionsSuite(name: string, factory: SessionsFactory): void {
       assert.deepEqual(await b.list('dee'), want);
     });
 
+    void test('cross-node: a node whose entries Redis lost (lease lapsed) writes them again at its next renewal', async () => {
+      if (!factory.cleanup) return;
+      const node = make(600);
+      const other = make(600);
+      node.add('ivy', 'n1', 's1');
+      node.add('joe', 'n1', 's2');
+      await listUntil(other, 'joe', (l) => l.length === 1);
+      await factory.cleanup(space);
+      assert.deepEqual(await other.list('ivy'), []);
+      assert.deepEqual(await listUntil(other, 'ivy', (l) => l.length === 1, 3_000), [{ node: 'n1', session: 's1' }]);
+      assert.deepEqual(await listUntil(other, 'joe', (l) => l.length === 1, 3_000), [{ node: 'n1', session: 's2' }]);
+    });
+
     void test('cross-node: a node that stops refreshing (crash) drops out within the TTL; live ones are refreshed', async () => {
       const ttl = 600;
       const crashed = make(ttl);

@@ -1,8 +1,9 @@
 /**
  * The presence engine interface: which users are connected (aggregated over their sessions on
  * every node) and the state and status text they chose. The memory engine serves one process; a
- * Redis engine (hashes with TTL per node) serves a cluster. Entries of a node expire when the
- * node stops refreshing them, so a crashed node's users go offline without a clean shutdown.
+ * Redis engine serves a cluster. A node's entries live as long as the node's lease, which the
+ * node renews on a timer at a cost independent of its number of users; when a node stops
+ * renewing (it crashed), its users go offline within one TTL without a clean shutdown.
  */
 
 /** A presence state as shown to others. */

@@ -281,6 +281,18 @@ export class ImService {
     return floor > 0 ? page.filter((m) => m.seq > floor) : page;
   }
 
+  /**
+   * A message by id, when the user is a member of its conversation and the message is not older
+   * than the member's join (history's rule); otherwise HERALD_ERR_IM_UNKNOWN_MESSAGE, the same
+   * answer whether the message does not exist or belongs to others.
+   */
+  async message(user: string, id: string): Promise<StoredMessage> {
+    const m = await this.#store.message(id);
+    const member = m && (await this.#store.member(m.conversation, user));
+    if (!m || !member || m.seq <= member.joinedSeq) throw new HeraldError('HERALD_ERR_IM_UNKNOWN_MESSAGE');
+    return m;
+  }
+
   /** The user's conversations with unread counts and last messages. */
   conversations(user: string, limit?: number): Promise<ConversationSummary[]> {
     return this.#store.conversations(user, Math.min(limit ?? 100, this.#cfg.syncLimit));

@@ -12,6 +12,17 @@ export interface PubId {
   readonly tag: number;
 }
 
+/** A message ready for a subscriber: the publication and its id as this subscription sees it. */
+export interface NchanMessage {
+  readonly pub: Publication;
+  /** Unix seconds of the id (Last-Modified). */
+  readonly time: number;
+  /** The tag part of the id (Etag): `5`, or `0,[5],-` when multiplexed. */
+  readonly tags: string;
+  /** Whether the message has several channels (the encoding cannot be shared). */
+  readonly multiplexed: boolean;
+}
+
 /** Entries kept per channel beyond which the oldest ids are forgotten. */
 const MAX_IDS = 4096;
 
@@ -26,6 +37,22 @@ export class ChannelIds {
   /** Last use of this state, ms (for idle sweeping). */
   touchedAt = Date.now();
   readonly #byOffset = new Map<number, PubId>();
+  /**
+   * The single-channel message of the publication last asked for (`message`): a broadcast
+   * asks for the same publication once per subscriber, and they all share one message.
+   */
+  #last: { readonly id: PubId; readonly msg: NchanMessage } | undefined;
+
+  /**
+   * The id of `pub` and its message as a single-channel subscriber sees it (`tags` is the id's
+   * tag), shared by every such subscriber: built once per publication.
+   */
+  message(pub: Publication): { readonly id: PubId; readonly msg: NchanMessage } {
+    const last = this.#last;
+    if (last !== undefined && last.msg.pub === pub) return last;
+    const id = this.idFor(pub);
+    return (this.#last = { id, msg: { pub, time: id.time, tags: String(id.tag), multiplexed: false } });
+  }
 
   /** The id of `pub`, assigning the next one if it has none yet. */
   idFor(pub: Publication): PubId {
@@ -55,6 +82,7 @@ export class ChannelIds {
 
   /** Forget ids of publications older than `oldest` (no longer in history). */
   prune(oldest: number): void {
+    if (this.#last !== undefined && this.#last.msg.pub.offset < oldest) this.#last = undefined;
     for (const k of this.#byOffset.keys()) {
       if (k >= oldest) break;
       this.#byOffset.delete(k);
@@ -68,6 +96,7 @@ export class ChannelIds {
     this.lastTime = 0;
     this.lastTag = -1;
     this.#byOffset.clear();
+    this.#last = undefined;
   }
 
   /** The last assigned id as `time:tag`, `0:0` before any. */

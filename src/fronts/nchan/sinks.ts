@@ -33,13 +33,20 @@ export class LongPollSink implements Sink {
   readonly #res: ServerResponse;
   readonly #cors: OutgoingHttpHeaders;
   readonly #resumeTags: string | undefined;
+  /** Whether the answer has no request-specific headers, so it can be shared (no CORS headers). */
+  readonly #plain: boolean;
   constructor(res: ServerResponse, cors: OutgoingHttpHeaders, resumeTags?: string) {
     this.#res = res;
     this.#cors = cors;
     this.#resumeTags = resumeTags;
+    this.#plain = Object.keys(cors).length === 0;
   }
   message(msg: NchanMessage): boolean {
-    if (!this.#res.headersSent) this.#res.writeHead(200, messageHeaders(msg, this.#cors)).end(msg.pub.payload);
+    if (this.#res.headersSent) return false;
+    // Every waiting subscriber of a single channel gets the same answer: its headers are built
+    // once per publication and shared (Node only reads them).
+    const headers = this.#plain && !msg.multiplexed ? (sharedEntry(msg).poll ??= messageHeaders(msg, NO_HEADERS)) : messageHeaders(msg, this.#cors);
+    this.#res.writeHead(200, headers).end(msg.pub.payload);
     return false;
   }
   end(reason: EndReason): void {
@@ -67,7 +74,7 @@ export class EventSourceSink implements Sink {
     res.write(': hi\n\n');
   }
   message(msg: NchanMessage): boolean {
-    this.#res.write(cached(msg, 'es', () => Buffer.from(formatEvent(msg))));
+    this.#res.write(msg.multiplexed ? Buffer.from(formatEvent(msg)) : (sharedEntry(msg).es ??= Buffer.from(formatEvent(msg))));
     return aliveOrCut(this.#res, this.#max);
   }
   ping(): void {
@@ -83,13 +90,25 @@ export class EventSourceSink implements Sink {
  * Encodings of single-channel messages, shared by every subscriber of the node ("encode once,
  * write many"): a single-channel id depends only on the publication.
  */
-const shared = new WeakMap<object, { es?: Buffer; frame?: Buffer; metaFrame?: Buffer }>();
+const shared = new WeakMap<object, SharedEncodings>();
 
-function cached(msg: NchanMessage, kind: 'es' | 'frame' | 'metaFrame', make: () => Buffer): Buffer {
-  if (msg.multiplexed) return make();
+/** What is built once per single-channel publication. */
+interface SharedEncodings {
+  es?: Buffer;
+  frame?: Buffer;
+  metaFrame?: Buffer;
+  /** Headers of a long-poll answer without CORS headers. */
+  poll?: OutgoingHttpHeaders;
+}
+
+/** No extra headers. */
+const NO_HEADERS: OutgoingHttpHeaders = Object.freeze({});
+
+/** The shared encodings of a single-channel message's publication. */
+function sharedEntry(msg: NchanMessage): SharedEncodings {
   let entry = shared.get(msg.pub);
   if (!entry) shared.set(msg.pub, (entry = {}));
-  return (entry[kind] ??= make());
+  return entry;
 }
 
 /** Nchan's default EventSource ping (event `ping`, no comment, no data). */
@@ -193,16 +212,24 @@ export class WebSocketSink implements Sink {
   }
   message(msg: NchanMessage): boolean {
     if (this.#ws.readyState !== 1) return true;
-    const binary = msg.pub.contentType === BINARY_CONTENT_TYPE;
-    const body = (): Buffer => {
-      if (!this.#meta) return msg.pub.payload;
+    // Single-channel frames are built once per publication and written to every socket.
+    let frame: Buffer;
+    if (msg.multiplexed) frame = this.#frame(msg);
+    else {
+      const entry = sharedEntry(msg);
+      frame = this.#meta ? (entry.metaFrame ??= this.#frame(msg)) : (entry.frame ??= this.#frame(msg));
+    }
+    return writeOrCut(this.#ws, frame, this.#max);
+  }
+  /** The frame of a message for this socket (binary for octet-stream). */
+  #frame(msg: NchanMessage): Buffer {
+    let body = msg.pub.payload;
+    if (this.#meta) {
       let head = `id: ${msg.time}:${msg.tags}\n`;
       if (msg.pub.contentType) head += `content-type: ${msg.pub.contentType}\n`;
-      return Buffer.concat([Buffer.from(head + '\n'), msg.pub.payload]);
-    };
-    // Single-channel frames are built once per publication and written to every socket.
-    const frame = cached(msg, this.#meta ? 'metaFrame' : 'frame', () => (binary ? binaryFrame(body()) : textFrame(body())));
-    return writeOrCut(this.#ws, frame, this.#max);
+      body = Buffer.concat([Buffer.from(head + '\n'), body]);
+    }
+    return msg.pub.contentType === BINARY_CONTENT_TYPE ? binaryFrame(body) : textFrame(body);
   }
   ping(): void {
     if (this.#ws.readyState === 1) this.#ws.ping();

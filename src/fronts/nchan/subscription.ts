@@ -8,19 +8,10 @@ import type { HeraldCore } from '../../core/core.js';
 import type { Subscriber } from '../../core/hub.js';
 import type { Outgoing, Publication } from '../../core/publication.js';
 import { SubscriptionState } from '../../core/subscription.js';
-import type { ChannelRegistry, PubId } from './channel-state.js';
+import type { ChannelRegistry, NchanMessage, PubId } from './channel-state.js';
 import { compareIds, formatTags, type NchanMsgId } from './ids.js';
 
-/** A message ready for a subscriber: the publication and its id as this subscription sees it. */
-export interface NchanMessage {
-  readonly pub: Publication;
-  /** Unix seconds of the id (Last-Modified). */
-  readonly time: number;
-  /** The tag part of the id (Etag): `5`, or `0,[5],-` when multiplexed. */
-  readonly tags: string;
-  /** Whether the message has several channels (the encoding cannot be shared). */
-  readonly multiplexed: boolean;
-}
+export type { NchanMessage } from './channel-state.js';
 
 /** Why a subscription ended. */
 export type EndReason = 'deleted' | 'timeout' | 'closed';
@@ -147,16 +138,23 @@ export class NchanSubscription implements Subscriber {
   }
 
   #emit(index: number, pub: Publication): boolean {
-    const id = this.#ids.get(this.channels[index]!).idFor(pub);
-    this.#last[index] = id;
-    const multiplexed = this.channels.length > 1;
-    const tags = multiplexed
-      ? formatTags(
-          this.#last.map((l, j) => (j === index || l.time === id.time ? l.tag : -1)),
-          index,
-        )
-      : String(id.tag);
-    const more = this.#sink.message({ pub, time: id.time, tags, multiplexed });
+    const ids = this.#ids.get(this.channels[index]!);
+    let msg: NchanMessage;
+    if (this.channels.length === 1) {
+      // One channel: the message is the same for every subscriber, built once per publication.
+      const shared = ids.message(pub);
+      this.#last[0] = shared.id;
+      msg = shared.msg;
+    } else {
+      const id = ids.idFor(pub);
+      this.#last[index] = id;
+      const tags = formatTags(
+        this.#last.map((l, j) => (j === index || l.time === id.time ? l.tag : -1)),
+        index,
+      );
+      msg = { pub, time: id.time, tags, multiplexed: true };
+    }
+    const more = this.#sink.message(msg);
     if (!more) this.#finish('closed', false);
     return more && this.#open;
   }

@@ -101,6 +101,8 @@ export function stanzaConditionOf(err: HeraldError): StanzaCondition {
     case 'HERALD_ERR_IM_NOT_MEMBER':
     case 'HERALD_ERR_IM_NOT_ALLOWED':
       return 'forbidden';
+    case 'HERALD_ERR_IM_RECALL_EXPIRED':
+      return 'not-allowed';
     case 'HERALD_ERR_IM_UNKNOWN_USER':
       // RFC 6120 §8.5.1: a server does not tell whether an account exists.
       return 'service-unavailable';

@@ -74,6 +74,11 @@ interface TlsOffer {
  * is flushed the plain socket is wrapped in a server `TLSSocket`; whatever the client sent in the
  * clear after `<starttls/>` is dropped unread. A failed handshake closes the connection.
  */
+/** Uncork a socket corked for one tick (a shared function: no closure per write). */
+function uncork(socket: Socket): void {
+  socket.uncork();
+}
+
 class TcpWire implements XmppWire {
   readonly kind = 'tcp';
   #socket: Socket;
@@ -134,9 +139,19 @@ class TcpWire implements XmppWire {
     return true;
   }
 
+  /**
+   * Writes made while handling one input event leave together (the socket is corked until the
+   * end of the current tick): a stream header and its features arrive as one segment, so a
+   * client that answers the first bytes it gets (tsung's `ack="local"`) does not send its
+   * `<auth/>` and then, on the features, a stream restart ahead of `<success/>`.
+   */
   write(xml: string): number {
     const socket = this.#socket;
     if (socket.destroyed || !socket.writable) return -1;
+    if (socket.writableCorked === 0) {
+      socket.cork();
+      process.nextTick(uncork, socket);
+    }
     socket.write(xml);
     return socket.writableLength;
   }

@@ -1,30 +1,31 @@
 /**
  * RFC 6121 on Herald's IM for one XMPP session: the roster is the user's contacts, presence is
- * Herald presence, a `chat` (or `normal`) message is an entry of the direct conversation with
- * its body as `data.text`, and the user's inbox channel feeds what the client receives.
+ * Herald presence, and the user's inbox channel feeds what the client receives; chat messages
+ * both ways (and their receipts, markers, chat states, corrections, retractions, carbons and
+ * archive) are chat-session.ts's job.
  *
  * Delivery: when the client becomes available (initial presence) the session subscribes to the
  * inbox, writes every unacknowledged entry with a delay stamp (offline delivery), then the live
  * ones; an entry is never written twice to one session. The session acknowledges entries to the
- * IM (cumulatively, by inbox seq) once the client has them, including those XMPP cannot show
- * (group and own messages, edits, recalls), so the native re-delivery does not repeat them.
+ * IM (cumulatively, by inbox seq) once the client has them, including those XMPP does not show
+ * (group messages, the session's own), so the native re-delivery does not repeat them.
  */
 import type { HeraldCore } from '../../core/core.js';
 import type { Subscriber } from '../../core/hub.js';
 import type { ChosenState, PresenceState } from '../../core/im/presence.js';
-import { directConversationId, type ImService, inboxChannel } from '../../core/im/service.js';
+import { type ImService, inboxChannel } from '../../core/im/service.js';
 import type { Outgoing, Publication } from '../../core/publication.js';
 import { SubscriptionState } from '../../core/subscription.js';
+import { XmppChat } from './chat-session.js';
 import { StanzaError } from './errors.js';
 import { bareJid, parseJid } from './jid.js';
+import type { ImMessage } from './render.js';
 import { el, esc, NS, type XmlElement } from './xml.js';
 
 /** Most pages of offline entries read when the client becomes available (the rest follow by re-delivery). */
 const MAX_SYNC_PAGES = 20;
 /** Longest status text taken from a presence (the native protocol's limit), characters. */
 const MAX_STATUS_LENGTH = 256;
-/** XEP-0335: the namespace of a JSON payload beside the body. */
-const NS_JSON = 'urn:xmpp:json:0';
 
 /** What the IM part needs from its session. */
 export interface ImSessionContext {
@@ -48,26 +49,21 @@ export interface ImSessionContext {
   fail(err: unknown): void;
 }
 
-/** A message of the inbox, as pushed live or read from the store. */
-interface InboxMessage {
-  readonly id: string;
-  readonly conversation: string;
-  readonly from: string;
-  readonly kind: string;
-  readonly time: number;
-  readonly data: unknown;
-}
-
 /** A decoded inbox event (parsed once per publication, shared by every XMPP session of the node). */
 type InboxEvent =
-  | { readonly type: 'message'; readonly seq?: number; readonly redelivered?: boolean; readonly message: InboxMessage }
+  | { readonly type: 'message'; readonly seq?: number; readonly redelivered?: boolean; readonly message: ImMessage }
   | { readonly type: 'presence'; readonly user: string; readonly state: PresenceState; readonly status?: string }
+  | { readonly type: 'receipt'; readonly kind: string; readonly conversation: string; readonly user: string; readonly seq: number }
+  | { readonly type: 'typing'; readonly conversation: string; readonly user: string }
   | { readonly type: 'other' };
+
+/** Inbox event types the XMPP front shows. */
+const SHOWN = new Set(['message', 'presence', 'receipt', 'typing']);
 
 function decodeEvent(pub: Publication): InboxEvent {
   try {
     const v = JSON.parse(pub.payload.toString('utf8')) as InboxEvent;
-    return v && (v.type === 'message' || v.type === 'presence') ? v : { type: 'other' };
+    return v && SHOWN.has(v.type) ? v : { type: 'other' };
   } catch {
     return { type: 'other' };
   }
@@ -118,9 +114,12 @@ export class XmppIm {
   #inbox: InboxSubscription | undefined;
   /** Highest inbox seq written to this session. */
   #lastSeq = 0;
+  /** One-to-one chat both ways (chat-session.ts). */
+  readonly chat: XmppChat;
 
   constructor(ctx: ImSessionContext) {
     this.#ctx = ctx;
+    this.chat = new XmppChat(ctx);
   }
 
   /** Whether the client sent its initial presence and has not gone unavailable. */
@@ -218,28 +217,11 @@ export class XmppIm {
     return undefined;
   }
 
-  // ---- messages ----------------------------------------------------------------------------
+  // ---- messages (chat-session.ts) ---------------------------------------------------------
 
-  /** A message stanza from the client, sent to a user of this server as a direct conversation entry. */
-  async message(stanza: XmlElement): Promise<void> {
-    const type = stanza.attr('type') ?? 'normal';
-    if (type === 'error' || type === 'headline') return;
-    if (type === 'groupchat') throw new StanzaError('service-unavailable', 'Group chat is not offered over XMPP yet');
-    if (type !== 'chat' && type !== 'normal') throw new StanzaError('bad-request', `Unknown message type: ${type.slice(0, 32)}`);
-    const to = stanza.attr('to');
-    if (to === undefined) return;
-    const peer = parseJid(to);
-    if (!peer) throw new StanzaError('jid-malformed');
-    if (peer.domain !== this.#ctx.domain) throw new StanzaError('remote-server-not-found');
-    if (peer.user === '') throw new StanzaError('service-unavailable');
-    const body = stanza.childText('body', NS.CLIENT);
-    // Chat states, receipts and markers without a body are not stored (Phase 2 maps them).
-    if (body === undefined) return;
-    const clientId = stanza.child('origin-id', NS.SID)?.attr('id');
-    const { core, im, user } = this.#ctx;
-    const p = { to: peer.user, clientId: clientId && clientId.length <= 128 ? clientId : undefined };
-    const data = await core.backend.proxyImSend(user, this.#ctx.jid, p, { text: body });
-    await im.send(user, { ...p, data });
+  /** A message stanza from the client. */
+  message(stanza: XmlElement): Promise<void> {
+    return this.chat.message(stanza);
   }
 
   // ---- inbox -------------------------------------------------------------------------------
@@ -264,7 +246,16 @@ export class XmppIm {
           {
             type: 'message',
             seq: e.seq,
-            message: { id: m.id, conversation: m.conversation, from: m.sender, kind: m.kind, time: m.time, data: JSON.parse(m.payload) as unknown },
+            message: {
+              id: m.id,
+              conversation: m.conversation,
+              from: m.sender,
+              kind: m.kind,
+              time: m.time,
+              data: JSON.parse(m.payload) as unknown,
+              target: m.target,
+              recalled: m.recalled,
+            },
           },
           true,
         );
@@ -292,36 +283,30 @@ export class XmppIm {
   /** @internal An inbox event, live (`stored` false) or read from the store at availability. */
   onEvent(ev: InboxEvent, stored: boolean): void {
     if (!this.#ctx.open) return;
-    if (ev.type === 'presence') {
-      if (ev.user !== this.#ctx.user) this.#ctx.write(presenceXml(ev, this.#ctx.domain, this.#ctx.jid));
-      return;
+    switch (ev.type) {
+      case 'presence':
+        if (ev.user !== this.#ctx.user) this.#ctx.write(presenceXml(ev, this.#ctx.domain, this.#ctx.jid));
+        return;
+      case 'receipt':
+        this.chat
+          .receipt(ev.kind, ev.conversation, ev.user, ev.seq)
+          .catch((err: unknown) => this.#ctx.core.logger.warn({ err: String(err) }, 'xmpp receipt failed'));
+        return;
+      case 'typing':
+        this.chat.typing(ev.conversation, ev.user);
+        return;
+      case 'message': {
+        const seq = ev.seq;
+        if (seq !== undefined) {
+          if (seq <= this.#lastSeq) return;
+          this.#lastSeq = seq;
+        }
+        this.chat.entry(ev.message, seq, stored || ev.redelivered === true);
+        return;
+      }
+      default:
+        return;
     }
-    if (ev.type !== 'message') return;
-    const seq = ev.seq;
-    if (seq !== undefined) {
-      if (seq <= this.#lastSeq) return;
-      this.#lastSeq = seq;
-    }
-    const xml = this.#messageXml(ev.message, stored || ev.redelivered === true);
-    if (seq !== undefined) this.#ctx.deliver(xml, seq);
-    else if (xml !== undefined) this.#ctx.write(xml);
-  }
-
-  /** The `<message/>` a client receives for an inbox message; undefined for what XMPP does not show yet. */
-  #messageXml(m: InboxMessage, delayed: boolean): string | undefined {
-    const { user, domain } = this.#ctx;
-    if (m.kind !== 'message' || m.from === user || !m.conversation.startsWith('d:')) return undefined;
-    if (m.conversation !== directConversationId(user, m.from)) return undefined;
-    const data = m.data;
-    const text = typeof data === 'string' ? data : isObject(data) && typeof data.text === 'string' ? data.text : undefined;
-    const extra = isObject(data) && Object.keys(data).some((k) => k !== 'text');
-    const own = bareJid(user, domain);
-    return el('message', { xmlns: NS.CLIENT, type: 'chat', id: m.id, from: bareJid(m.from, domain), to: this.#ctx.jid }, [
-      text !== undefined && el('body', {}, [esc(text)]),
-      (extra || text === undefined) && el('json', { xmlns: NS_JSON }, [esc(JSON.stringify(data))]),
-      el('stanza-id', { xmlns: NS.SID, id: m.id, by: own }),
-      delayed && el('delay', { xmlns: NS.DELAY, from: domain, stamp: new Date(m.time).toISOString() }),
-    ]);
   }
 
   /** The session ended. */
@@ -336,8 +321,4 @@ function rosterPush(jid: string, subscription: 'both' | 'none' | 'remove'): stri
   return el('iq', { xmlns: NS.CLIENT, type: 'set', id: `push-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}` }, [
     el('query', { xmlns: NS.ROSTER }, [el('item', { jid, subscription, ask })]),
   ]);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -1,12 +1,14 @@
 /**
  * The IQs a bound session answers (RFC 6120 §8.2.3: every `get` and `set` gets a result or an
- * error): roster, ping (XEP-0199), session (RFC 3921), service discovery (XEP-0030); anything
- * else, and anything addressed to another user (IQs are not routed between users), is
- * `service-unavailable`, a roster query to another user `forbidden`.
+ * error): roster, ping (XEP-0199), session (RFC 3921), service discovery (XEP-0030), carbons
+ * (XEP-0280) and the message archive (XEP-0313); anything else, and anything addressed to
+ * another user (IQs are not routed between users), is `service-unavailable`, a roster or archive
+ * query to another user `forbidden`.
  */
 import { StanzaError } from './errors.js';
 import type { XmppIm } from './im.js';
 import { parseJid } from './jid.js';
+import { mamFormXml } from './mam.js';
 import { el, NS, type XmlElement } from './xml.js';
 
 /** Who the session is. */
@@ -29,6 +31,7 @@ export async function answerIq(iq: XmlElement, type: 'get' | 'set', ctx: IqConte
   const target = addressee(iq.attr('to'), ctx);
   if (target === 'user') {
     if (q.ns === NS.ROSTER) throw new StanzaError('forbidden', "A roster is only its owner's");
+    if (q.ns === NS.MAM) throw new StanzaError('forbidden', "An archive is only its owner's");
     throw new StanzaError('service-unavailable');
   }
   switch (q.ns) {
@@ -44,6 +47,15 @@ export async function answerIq(iq: XmlElement, type: 'get' | 'set', ctx: IqConte
       if (type !== 'get') throw new StanzaError('bad-request');
       if (q.attr('node') !== undefined) throw new StanzaError('item-not-found');
       return discoInfo(target === 'server');
+    case NS.CARBONS:
+      if (type !== 'set' || (q.local !== 'enable' && q.local !== 'disable'))
+        throw new StanzaError('bad-request', 'Carbons are enabled or disabled by an IQ set');
+      ctx.im.chat.carbons(q.local === 'enable');
+      return undefined;
+    case NS.MAM:
+      if (target === 'server') throw new StanzaError('service-unavailable', 'Query your own archive (no `to`, or your bare JID)');
+      if (q.local !== 'query') throw new StanzaError('bad-request');
+      return type === 'get' ? mamFormXml() : ctx.im.chat.archive(q);
     case NS.DISCO_ITEMS:
       if (type !== 'get') throw new StanzaError('bad-request');
       return el('query', { xmlns: NS.DISCO_ITEMS });
@@ -66,9 +78,25 @@ function addressee(to: string | undefined, ctx: IqContext): 'server' | 'self' | 
   return 'user';
 }
 
+/** Features advertised in disco#info (of the server and of accounts alike). */
+export const FEATURES = [
+  NS.DISCO_INFO,
+  NS.DISCO_ITEMS,
+  NS.PING,
+  NS.SID,
+  NS.DELAY,
+  NS.RECEIPTS,
+  NS.CHAT_STATES,
+  NS.MARKERS,
+  NS.CORRECT,
+  NS.RETRACT,
+  NS.CARBONS,
+  NS.MAM,
+] as const;
+
 /** XEP-0030 info of the server or of a user's account. */
 function discoInfo(server: boolean): string {
-  const features = [NS.DISCO_INFO, NS.DISCO_ITEMS, NS.PING, NS.SID];
+  const features = FEATURES;
   return el('query', { xmlns: NS.DISCO_INFO }, [
     server ? el('identity', { category: 'server', type: 'im', name: 'Herald' }) : el('identity', { category: 'account', type: 'registered' }),
     ...features.map((f) => el('feature', { var: f })),

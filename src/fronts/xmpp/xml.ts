@@ -23,6 +23,20 @@ export const NS = {
   DISCO_ITEMS: 'http://jabber.org/protocol/disco#items',
   SID: 'urn:xmpp:sid:0',
   DELAY: 'urn:xmpp:delay',
+  RECEIPTS: 'urn:xmpp:receipts',
+  CHAT_STATES: 'http://jabber.org/protocol/chatstates',
+  MARKERS: 'urn:xmpp:chat-markers:0',
+  CORRECT: 'urn:xmpp:message-correct:0',
+  RETRACT: 'urn:xmpp:message-retract:1',
+  RETRACT_0: 'urn:xmpp:message-retract:0',
+  FASTEN: 'urn:xmpp:fasten:0',
+  FALLBACK: 'urn:xmpp:fallback:0',
+  HINTS: 'urn:xmpp:hints',
+  CARBONS: 'urn:xmpp:carbons:2',
+  FORWARD: 'urn:xmpp:forward:0',
+  MAM: 'urn:xmpp:mam:2',
+  RSM: 'http://jabber.org/protocol/rsm',
+  DATA: 'jabber:x:data',
 } as const;
 
 /** An element received from a client: qualified name, resolved namespace, attributes and children. */

@@ -53,6 +53,33 @@ describe(`nchan hooks and CORS (${process.env.HERALD_CONFORMANCE_TARGET ?? 'hera
     assert.equal(r.headers.get('access-control-allow-origin'), 'http://any.example');
   });
 
+  test('long-polls with and without Origin answered by one message each keep their own CORS headers', async () => {
+    const ch = chan();
+    await publish(t.base, `/pub/${ch}`, 'old');
+    const first = await req(t.base, `/sub/${ch}`);
+    const at = { 'If-Modified-Since': first.headers.get('last-modified')!, 'If-None-Match': first.headers.get('etag')! };
+    const plain = req(t.base, `/sub/${ch}`, { headers: at });
+    const cors = req(t.base, `/sub/${ch}`, { headers: { ...at, Origin: 'http://any.example' } });
+    await waitSubscribers(t.base, ch, 2);
+    await publish(t.base, `/pub/${ch}`, 'new');
+    // A third subscriber reads the same message from the buffer after the two waiting ones got it.
+    const late = await req(t.base, `/sub/${ch}`, { headers: at });
+    for (const r of [await plain, await cors, late]) {
+      assert.equal(r.status, 200);
+      assert.equal(r.body, 'new');
+    }
+    const [p, c] = [await plain, await cors];
+    assert.equal(p.headers.get('etag'), c.headers.get('etag'));
+    assert.equal(late.headers.get('etag'), c.headers.get('etag'));
+    assert.equal(p.headers.get('last-modified'), c.headers.get('last-modified'));
+    assert.equal(c.headers.get('access-control-allow-origin'), 'http://any.example');
+    assert.equal(c.headers.get('access-control-expose-headers'), 'Last-Modified, Etag, Content-Type');
+    for (const r of [p, late]) {
+      assert.equal(r.headers.get('access-control-allow-origin'), null);
+      assert.equal(r.headers.get('access-control-expose-headers'), null);
+    }
+  });
+
   test('an Origin outside allow_origin → 403 for subscribe and publish; a listed one is allowed', async () => {
     const ch = chan();
     const bad = await req(t.base, `/cors/${ch}`, { headers: { Origin: 'http://evil.example' } });
