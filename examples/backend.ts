@@ -15,9 +15,10 @@
  *  - publish and im.send: text containing `spam` rejected; `darn` replaced by `****` (modified);
  *    anything else accepted unchanged.
  *  - contacts: `<id>.friend` and the ids given with `setContacts`.
+ *  - scram: the SCRAM-SHA-1 keys of a password given with `setPassword` (never the password), or 404.
  *  - rpc: `echo` (returns data), `add` ({a,b} → a+b), `slow` (waits data.ms), `fail` (error 1001).
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
@@ -58,7 +59,32 @@ export interface ExampleBackend {
   setBroken(broken: boolean): void;
   /** Contacts returned for `user` (besides `<user>.friend`). */
   setContacts(user: string, contacts: string[]): void;
+  /** Keep the SCRAM-SHA-1 keys of `user`'s password (for the scram hook). */
+  setPassword(user: string, password: string): void;
   close(): Promise<void>;
+}
+
+/** What the scram hook answers for a user: the salt, iterations, stored key and server key (base64). */
+export interface ScramKeys {
+  salt: string;
+  iterations: number;
+  storedKey: string;
+  serverKey: string;
+}
+
+/**
+ * The SCRAM-SHA-1 keys of a password (RFC 5802 §3): what an application keeps instead of the
+ * password (at sign-up or password change) and hands to Herald's scram hook.
+ */
+export function scramKeys(password: string, salt = randomBytes(16), iterations = 4_096): ScramKeys {
+  const salted = pbkdf2Sync(password.normalize('NFKC'), salt, iterations, 20, 'sha1');
+  const clientKey = createHmac('sha1', salted).update('Client Key').digest();
+  return {
+    salt: salt.toString('base64'),
+    iterations,
+    storedKey: createHash('sha1').update(clientKey).digest('base64'),
+    serverKey: createHmac('sha1', salted).update('Server Key').digest('base64'),
+  };
 }
 
 /** Verify `X-Herald-Signature` (`sha256=<hex>` over `<timestamp>.<body>`) and the timestamp's age. */
@@ -108,6 +134,7 @@ export async function startBackend(options: ExampleBackendOptions = {}): Promise
   const seen = new Set<string>();
   const stats = { webhookRequests: 0, duplicates: 0, badSignatures: 0, hooks: {} as Record<string, number> };
   const contacts = new Map<string, string[]>();
+  const passwords = new Map<string, ScramKeys>();
   let failures = 0;
   let broken = false;
 
@@ -140,6 +167,10 @@ export async function startBackend(options: ExampleBackendOptions = {}): Promise
         return [200, moderate(b.data)];
       case 'contacts':
         return [200, { contacts: [`${user}.friend`, ...(contacts.get(user ?? '') ?? [])] }];
+      case 'scram': {
+        const keys = passwords.get(user ?? '');
+        return keys ? [200, keys] : [404, { error: 'no such user' }];
+      }
       case 'rpc': {
         const data = b.data as Record<string, unknown> | null;
         switch (b.method) {
@@ -206,6 +237,7 @@ export async function startBackend(options: ExampleBackendOptions = {}): Promise
     failWebhooks: (n) => void (failures = n),
     setBroken: (b) => void (broken = b),
     setContacts: (user, list) => void contacts.set(user, list),
+    setPassword: (user, password) => void passwords.set(user, scramKeys(password)),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

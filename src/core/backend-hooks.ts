@@ -43,7 +43,7 @@ export interface BackendTransport {
 }
 
 /** Hooks the backend may implement. */
-export type HookName = 'connect' | 'subscribe' | 'publish' | 'imSend' | 'contacts' | 'rpc';
+export type HookName = 'connect' | 'subscribe' | 'publish' | 'imSend' | 'contacts' | 'scram' | 'rpc';
 
 /** A decision hook's answer: `allow`, an optional `reason`, and whatever else the hook returns. */
 export interface HookAnswer {
@@ -157,6 +157,8 @@ export class BackendHooks {
         return c.imSendPath;
       case 'contacts':
         return c.contactsPath;
+      case 'scram':
+        return c.scramPath;
       case 'rpc':
         return c.rpcPath;
     }

@@ -28,8 +28,39 @@ export interface ConnectRequest {
    * `claimedUser`, never as `user`, which is only ever a verified id.
    */
   readonly user?: string;
+  /**
+   * A user id the front has verified itself (an XMPP SCRAM exchange against the keys of the
+   * scram hook): the identity is this user, and the connect hook gets it as `user`.
+   */
+  readonly verifiedUser?: string;
   readonly client?: string;
   readonly transport: string;
+}
+
+/** A user's SCRAM-SHA-1 keys (RFC 5802 §3), from the scram hook. */
+export interface ScramCredentials {
+  readonly salt: Buffer;
+  readonly iterations: number;
+  readonly storedKey: Buffer;
+  readonly serverKey: Buffer;
+}
+
+/** Bounds of the scram hook's answer: SHA-1 keys are 20 bytes; a salt of 8 to 64 bytes; iterations as RFC 5802 §5.1 and sane clients allow. */
+const SCRAM_KEY_BYTES = 20;
+const SCRAM_SALT_BYTES = { min: 8, max: 64 };
+const SCRAM_ITERATIONS = { min: 4_096, max: 1_000_000 };
+
+/** The scram hook's answer checked against those bounds; undefined when it is not a valid one. */
+function scramCredentialsOf(body: Record<string, unknown>): ScramCredentials | undefined {
+  const bytes = (v: unknown): Buffer | undefined => (typeof v === 'string' && /^[A-Za-z0-9+/]+={0,2}$/.test(v) ? Buffer.from(v, 'base64') : undefined);
+  const salt = bytes(body.salt);
+  const storedKey = bytes(body.storedKey);
+  const serverKey = bytes(body.serverKey);
+  const { iterations } = body;
+  if (!salt || salt.length < SCRAM_SALT_BYTES.min || salt.length > SCRAM_SALT_BYTES.max) return undefined;
+  if (storedKey?.length !== SCRAM_KEY_BYTES || serverKey?.length !== SCRAM_KEY_BYTES) return undefined;
+  if (!Number.isInteger(iterations) || (iterations as number) < SCRAM_ITERATIONS.min || (iterations as number) > SCRAM_ITERATIONS.max) return undefined;
+  return { salt, iterations: iterations as number, storedKey, serverKey };
 }
 
 const JWT_RE = /^[\w-]+\.[\w-]+\.[\w-]*$/;
@@ -153,7 +184,10 @@ export class Backend {
     /** Whether `identity` comes from a verified token (not a development-mode bare name). */
     let verified = false;
     // With the connect hook, a token that is not a JWT (or with no local keys) is opaque: the backend judges it.
-    if (req.token !== undefined && (!hook || (this.#auth.enabled && JWT_RE.test(req.token)))) {
+    if (req.verifiedUser !== undefined) {
+      identity = { user: req.verifiedUser, claims: { sub: req.verifiedUser } };
+      verified = true;
+    } else if (req.token !== undefined && (!hook || (this.#auth.enabled && JWT_RE.test(req.token)))) {
       identity = await this.#auth.verify(req.token);
       verified = true;
     } else if (req.user !== undefined && (this.#auth.devMode || !hook)) identity = this.#auth.devIdentity(req.user);
@@ -164,7 +198,7 @@ export class Backend {
     const key =
       'c:' +
       createHash('sha256')
-        .update(`${req.token ?? ''}\0${req.user ?? ''}`)
+        .update(`${req.token ?? ''}\0${req.user ?? ''}\0${req.verifiedUser ?? ''}`)
         .digest('base64');
     const answer = await this.#decideCached('connect', key, {
       client: req.client,
@@ -257,6 +291,35 @@ export class Backend {
     return body.result ?? null;
   }
 
+  /**
+   * A user's SCRAM-SHA-1 keys from the scram hook (cached like a decision: one call per user and
+   * TTL, shared by concurrent logins): undefined when the application does not know the user
+   * (404). Throws HERALD_ERR_BACKEND_UNAVAILABLE (temporary) when the hook fails or answers
+   * something that is not a valid set of keys.
+   */
+  async scramCredentials(user: string): Promise<ScramCredentials | undefined> {
+    const answer = await this.#cache.get(`x:${user}`, async () => {
+      const started = Date.now();
+      try {
+        const res = await this.#hooks.post('scram', { user, mechanism: 'SCRAM-SHA-1' }, this.config.timeoutMs);
+        if (res.status === 404) {
+          this.#hooks.observe('scram', 'deny', started);
+          return { found: false };
+        }
+        const body = parseObject(res.body);
+        const credentials = res.status >= 200 && res.status <= 299 && body ? scramCredentialsOf(body) : undefined;
+        if (!credentials) throw new Error(res.status >= 200 && res.status <= 299 ? 'answer is not a valid set of SCRAM-SHA-1 keys' : `status ${res.status}`);
+        this.#hooks.observe('scram', 'allow', started);
+        return { found: true, credentials };
+      } catch (err) {
+        const e = this.#hooks.failure('scram', started, err);
+        this.#logger.warn({ user, err: e.message }, 'scram hook failed');
+        throw e;
+      }
+    });
+    return answer?.found ? answer.credentials : undefined;
+  }
+
   /** Fetch and store a user's contact list (cached: one hook call per user and TTL, shared by concurrent logins). */
   async #loadContacts(user: string): Promise<void> {
     const sync = this.#contactSync;
@@ -288,7 +351,7 @@ export class Backend {
   /** Forget cached decisions (all, or those of one user). */
   invalidate(user?: string): void {
     if (user === undefined) return this.#cache.invalidate();
-    this.#cache.invalidate((key) => key.startsWith(`s:${user}\0`) || key === `k:${user}`);
+    this.#cache.invalidate((key) => key.startsWith(`s:${user}\0`) || key === `k:${user}` || key === `x:${user}`);
   }
 }
 

@@ -431,6 +431,12 @@ export const OPTIONS = [
   opt('backend.publishPath', hookPath, '', 'Publish proxy hook path ("" = off): accept, modify or reject a client publication.'),
   opt('backend.imSendPath', hookPath, '', 'IM send proxy hook path ("" = off): accept, modify or reject an IM message.'),
   opt('backend.contactsPath', hookPath, '', 'Contacts hook path ("" = off): a user\'s contact list, fetched at login and cached.'),
+  opt(
+    'backend.scramPath',
+    hookPath,
+    '',
+    'SCRAM hook path ("" = off): a user\'s SCRAM-SHA-1 salt, iterations, stored and server keys, so XMPP clients can log in with SCRAM-SHA-1 (docs/xmpp.md).',
+  ),
   opt('backend.rpcPath', hookPath, '/rpc', 'Path the `rpc` command is forwarded to ("" = off).'),
   opt('backend.timeoutMs', z.number().int().min(1), B.DEFAULT_BACKEND_TIMEOUT_MS, 'Time a hook may take before it counts as failed.'),
   opt(

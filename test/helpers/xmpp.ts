@@ -40,6 +40,8 @@ export interface XmppOptions {
   readonly transport?: 'websocket' | 'tcp';
   readonly username: string;
   readonly password?: string;
+  /** SASL mechanism (default PLAIN). */
+  readonly mechanism?: 'PLAIN' | 'SCRAM-SHA-1';
   readonly resource?: string;
   readonly domain?: string;
 }
@@ -53,7 +55,7 @@ export async function connectXmpp(server: HeraldServer, o: XmppOptions): Promise
     domain: o.domain ?? 'localhost',
     resource: o.resource,
     // The client offers PLAIN only on connections it deems secure (TLS or loopback WebSocket): choose it on loopback TCP too.
-    credentials: (authenticate: (c: typeof credentials, mechanism: string) => Promise<void>) => authenticate(credentials, 'PLAIN'),
+    credentials: (authenticate: (c: typeof credentials, mechanism: string) => Promise<void>) => authenticate(credentials, o.mechanism ?? 'PLAIN'),
   });
   xmpp.reconnect.stop();
   const stanzas = new Inbox<Element>();

@@ -13,7 +13,7 @@ import { type HeraldError, toHeraldError } from '../../core/errors.js';
 import type { Connection } from '../../core/hub.js';
 import type { ImService } from '../../core/im/service.js';
 import { DisconnectCode } from '../../protocol/codes.js';
-import { XmppAuth } from './auth.js';
+import { saslMechanisms, XmppAuth } from './auth.js';
 import { StanzaError, stanzaConditionOf, stanzaErrorXml, StreamError, type StreamCondition, streamErrorXml } from './errors.js';
 import { XmppIm } from './im.js';
 import { type InputEvent, type InputHooks, XmppInput } from './input.js';
@@ -284,7 +284,7 @@ export class XmppSession implements Connection {
     if (version !== undefined && !/^1\.\d{1,3}$/.test(version)) throw new StreamError('unsupported-version', 'XMPP 1.0 is supported');
     this.#opened = true;
     if (this.#legacy) return;
-    this.#write(streamFeaturesXml(this.#phase, this.#wire.tlsOffer, framed));
+    this.#write(streamFeaturesXml(this.#phase, this.#wire.tlsOffer, framed, saslMechanisms(this.#core)));
   }
 
   /** Our stream header for the current stream (a new id for each). */

@@ -11,9 +11,6 @@ import { el, NS } from './xml.js';
 /** Where the stream's negotiation stands. */
 export type Phase = 'auth' | 'bind' | 'ready';
 
-/** SASL mechanisms offered, in order of preference. */
-export const SASL_MECHANISMS = ['PLAIN'] as const;
-
 /**
  * Our stream header (a new stream id each time); none for BOSH, whose stream attributes travel
  * in the response `<body/>`. A `legacy` stream (the client sent no version) gets no version.
@@ -28,10 +25,10 @@ export function streamHeaderXml(framing: Framing | undefined, domain: string, le
 
 /**
  * `<stream:features/>` of a negotiation step: STARTTLS (alone when required) and the SASL
- * mechanisms with legacy auth before authentication; bind, the optional session and stream
+ * `mechanisms` (in order of preference) with legacy auth before authentication; bind, the optional session and stream
  * management after it. `framed` streams declare the stream prefix on the element.
  */
-export function streamFeaturesXml(phase: Phase, tls: 'optional' | 'required' | undefined, framed: boolean): string {
+export function streamFeaturesXml(phase: Phase, tls: 'optional' | 'required' | undefined, framed: boolean, mechanisms: readonly string[]): string {
   const starttls = tls === undefined ? undefined : el('starttls', { xmlns: NS.TLS }, tls === 'required' ? [el('required')] : []);
   const features =
     phase !== 'auth'
@@ -43,7 +40,7 @@ export function streamFeaturesXml(phase: Phase, tls: 'optional' | 'required' | u
             el(
               'mechanisms',
               { xmlns: NS.SASL },
-              SASL_MECHANISMS.map((m) => el('mechanism', {}, [m])),
+              mechanisms.map((m) => el('mechanism', {}, [m])),
             ),
             el('auth', { xmlns: NS.IQ_AUTH_FEATURE }),
           ];
