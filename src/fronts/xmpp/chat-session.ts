@@ -9,7 +9,7 @@
  * - XEP-0280 carbons: once enabled, the user's messages (edits, recalls) sent from another
  *   session — XMPP or not — arrive as `<sent/>` copies; messages to the user reach every session
  *   anyway (Herald's inbox), so `<received/>` copies are never needed;
- * - XEP-0313 archive queries (mam.ts).
+ * - XEP-0313 archive queries (mam.ts), and group chat rooms (muc.ts).
  *
  * Guarantees: every inbox entry is handed to `deliver` exactly once, in inbox order, with the
  * stanza it shows (or none), so the inbox is acknowledged as before; a user's own entry is never
@@ -23,6 +23,7 @@ import { chatAction } from './chat.js';
 import { StanzaError } from './errors.js';
 import { bareJid, parseJid } from './jid.js';
 import { parseMamQuery, runMamQuery } from './mam.js';
+import { roomOf, XmppRooms } from './muc.js';
 import { chatMessageXml, composingXml, displayedXml, type ImMessage, receivedXml, sentCarbonXml } from './render.js';
 import { SentLog } from './sent-log.js';
 import type { XmlElement } from './xml.js';
@@ -59,10 +60,13 @@ export class XmppChat {
   #carbons = false;
   /** Sends of this session waiting for their ack: the user's own entries wait too (are they this session's?). */
   #inflight = 0;
-  #heldOwn: ImMessage[] = [];
+  #heldOwn: Array<{ readonly m: ImMessage; readonly delayed: boolean }> = [];
+  /** Group chat rooms (XEP-0045 subset, muc.ts). */
+  readonly rooms: XmppRooms;
 
   constructor(ctx: ChatContext) {
     this.#ctx = ctx;
+    this.rooms = new XmppRooms(ctx, this.#sent);
   }
 
   /** XEP-0280 `<enable/>` / `<disable/>`. */
@@ -82,12 +86,18 @@ export class XmppChat {
   async message(stanza: XmlElement): Promise<void> {
     const type = stanza.attr('type') ?? 'normal';
     if (type === 'error' || type === 'headline') return;
-    if (type === 'groupchat') throw new StanzaError('service-unavailable', 'Group chat is not offered over XMPP yet');
-    if (type !== 'chat' && type !== 'normal') throw new StanzaError('bad-request', `Unknown message type: ${type.slice(0, 32)}`);
+    if (type !== 'chat' && type !== 'normal' && type !== 'groupchat') throw new StanzaError('bad-request', `Unknown message type: ${type.slice(0, 32)}`);
     const to = stanza.attr('to');
     if (to === undefined) return;
     const peer = parseJid(to);
     if (!peer) throw new StanzaError('jid-malformed');
+    const room = roomOf(peer, this.#ctx.domain);
+    if (type === 'groupchat') {
+      if (room === undefined) throw new StanzaError('service-unavailable', 'groupchat goes to a room of conference.<domain>');
+      const action = chatAction(stanza);
+      if (action.type !== 'send') return;
+      return this.#sending(this.rooms.message(peer, room, action.body, action.clientId, action.stanzaId));
+    }
     if (peer.domain !== this.#ctx.domain) throw new StanzaError('remote-server-not-found');
     if (peer.user === '') throw new StanzaError('service-unavailable');
     const action = chatAction(stanza);
@@ -157,8 +167,8 @@ export class XmppChat {
     if (this.#inflight > 0) return;
     const held = this.#heldOwn;
     this.#heldOwn = [];
-    for (const m of held) {
-      const xml = this.#carbon(m);
+    for (const { m, delayed } of held) {
+      const xml = this.#sent.has(m.id) && directPeer(m.conversation, this.#ctx.user) !== undefined ? undefined : this.#show(m, delayed);
       if (xml !== undefined) this.#ctx.write(xml);
     }
   }
@@ -167,21 +177,24 @@ export class XmppChat {
 
   /** An inbox message entry (`seq` undefined: a large group's live push), live or read from the store (`delayed`). */
   entry(m: ImMessage, seq: number | undefined, delayed: boolean): void {
-    const { user, domain, jid } = this.#ctx;
-    const peer = directPeer(m.conversation, user);
     let xml: string | undefined;
-    if (peer !== undefined && m.from === user) {
-      // The user's own entry: a carbon for the other sessions, nothing for the one that sent it.
-      if (this.#carbons && this.#inflight > 0 && !this.#sent.has(m.id)) {
-        this.#heldOwn.push(m);
-      } else if (!this.#sent.has(m.id)) {
-        xml = this.#carbon(m);
-      }
-    } else if (peer !== undefined && m.from === peer) {
-      xml = chatMessageXml(m, { from: bareJid(peer, domain), to: jid, by: bareJid(user, domain) }, domain, delayed);
-    }
+    // The user's own entry while a send of this session waits for its ack: is it this session's
+    // (no carbon; a room reflects it with the client's id)? Decided once the sends settle.
+    if (m.from === this.#ctx.user && this.#inflight > 0 && !this.#sent.has(m.id)) this.#heldOwn.push({ m, delayed });
+    else xml = this.#show(m, delayed);
     if (seq !== undefined) this.#ctx.deliver(xml, seq);
     else if (xml !== undefined) this.#ctx.write(xml);
+  }
+
+  /** The stanza of an entry: the peer's message, a carbon of the user's own, a room's message; or none. */
+  #show(m: ImMessage, delayed: boolean): string | undefined {
+    const { user, domain, jid } = this.#ctx;
+    const peer = directPeer(m.conversation, user);
+    if (peer === undefined) return this.rooms.entry(m, delayed);
+    // The user's own entry: a carbon for the other sessions, nothing for the one that sent it.
+    if (m.from === user) return this.#carbon(m);
+    if (m.from === peer) return chatMessageXml(m, { from: bareJid(peer, domain), to: jid, by: bareJid(user, domain) }, domain, delayed);
+    return undefined;
   }
 
   /** The `<sent/>` carbon of the user's own entry, when carbons are on. */

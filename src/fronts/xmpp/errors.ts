@@ -46,6 +46,7 @@ const STANZA_TYPES = {
   'not-allowed': 'cancel',
   'not-authorized': 'auth',
   'policy-violation': 'modify',
+  'registration-required': 'auth',
   'remote-server-not-found': 'cancel',
   'resource-constraint': 'wait',
   'service-unavailable': 'cancel',

@@ -17,6 +17,7 @@ import { type ImService, inboxChannel } from '../../core/im/service.js';
 import type { Outgoing, Publication } from '../../core/publication.js';
 import { SubscriptionState } from '../../core/subscription.js';
 import { XmppChat } from './chat-session.js';
+import { roomOf } from './muc.js';
 import { StanzaError } from './errors.js';
 import { bareJid, parseJid } from './jid.js';
 import type { ImMessage } from './render.js';
@@ -134,6 +135,9 @@ export class XmppIm {
     const type = stanza.attr('type');
     const to = stanza.attr('to');
     if (type === 'subscribe' || type === 'subscribed' || type === 'unsubscribe' || type === 'unsubscribed') return this.#subscription(type, to);
+    const room = to === undefined ? undefined : parseJid(to);
+    const conversation = room && roomOf(room, this.#ctx.domain);
+    if (room && conversation) return this.chat.rooms.presence(room, conversation, type);
     // Directed presence (to one entity) and probes are not routed between users.
     if (to !== undefined || type === 'probe' || type === 'error') return;
     if (type === 'unavailable') {
@@ -286,6 +290,7 @@ export class XmppIm {
     switch (ev.type) {
       case 'presence':
         if (ev.user !== this.#ctx.user) this.#ctx.write(presenceXml(ev, this.#ctx.domain, this.#ctx.jid));
+        this.chat.rooms.presenceOf(ev.user, ev.state);
         return;
       case 'receipt':
         this.chat

@@ -9,6 +9,7 @@ import { StanzaError } from './errors.js';
 import type { XmppIm } from './im.js';
 import { parseJid } from './jid.js';
 import { mamFormXml } from './mam.js';
+import { mucDomain, roomOf } from './muc.js';
 import { el, NS, type XmlElement } from './xml.js';
 
 /** Who the session is. */
@@ -28,7 +29,16 @@ export async function answerIq(iq: XmlElement, type: 'get' | 'set', ctx: IqConte
   const payloads = iq.elements();
   if (payloads.length !== 1) throw new StanzaError('bad-request', 'An IQ get or set carries exactly one element');
   const q = payloads[0]!;
-  const target = addressee(iq.attr('to'), ctx);
+  const to = iq.attr('to');
+  const muc = to === undefined ? undefined : mucTarget(to, ctx.domain);
+  if (muc) {
+    if (q.ns === NS.DISCO_INFO || q.ns === NS.DISCO_ITEMS) {
+      if (type !== 'get') throw new StanzaError('bad-request');
+      return ctx.im.chat.rooms.disco(q.ns === NS.DISCO_INFO ? 'info' : 'items', muc.room);
+    }
+    throw new StanzaError('service-unavailable');
+  }
+  const target = addressee(to, ctx);
   if (target === 'user') {
     if (q.ns === NS.ROSTER) throw new StanzaError('forbidden', "A roster is only its owner's");
     if (q.ns === NS.MAM) throw new StanzaError('forbidden', "An archive is only its owner's");
@@ -58,10 +68,20 @@ export async function answerIq(iq: XmlElement, type: 'get' | 'set', ctx: IqConte
       return type === 'get' ? mamFormXml() : ctx.im.chat.archive(q);
     case NS.DISCO_ITEMS:
       if (type !== 'get') throw new StanzaError('bad-request');
-      return el('query', { xmlns: NS.DISCO_ITEMS });
+      return el('query', { xmlns: NS.DISCO_ITEMS }, target === 'server' ? [el('item', { jid: mucDomain(ctx.domain), name: 'Groups' })] : []);
     default:
       throw new StanzaError('service-unavailable');
   }
+}
+
+/** An IQ to the MUC service (`room` undefined) or one of its rooms; undefined for any other address. */
+function mucTarget(to: string, domain: string): { room: string | undefined } | undefined {
+  const jid = parseJid(to);
+  if (!jid || jid.domain !== mucDomain(domain)) return undefined;
+  if (jid.user === '') return { room: undefined };
+  const room = roomOf(jid, domain);
+  if (room === undefined || jid.resource !== '') throw new StanzaError('item-not-found');
+  return { room };
 }
 
 /** Who an IQ is for: the server, the user's own account, or another user. */

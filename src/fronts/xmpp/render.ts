@@ -33,16 +33,18 @@ export interface Addresses {
   readonly to: string;
   /** The bare JID whose archive assigned the stanza id (XEP-0359 `by`). */
   readonly by: string;
+  /** The stanza's `id` when it is not the message id (a reflected groupchat message keeps its sender's). */
+  readonly id?: string;
 }
 
 /**
- * The `<message type="chat"/>` of a direct-conversation entry: `message` with its body (and the
+ * The `<message type="chat"/>` (or `groupchat`) of a conversation entry: `message` with its body (and the
  * whole payload as XEP-0335 JSON when it holds more than `text`) and `<markable/>`; `edit` as a
  * correction of its target; `recall` as a retraction of its target with the fallback body; a
  * recalled message from the store as a tombstone. `delay`: the time stamp (XEP-0203) of an entry
  * read from the store. Undefined for kinds XMPP does not show.
  */
-export function chatMessageXml(m: ImMessage, a: Addresses, domain: string, delay: boolean): string | undefined {
+export function chatMessageXml(m: ImMessage, a: Addresses, domain: string, delay: boolean, type: 'chat' | 'groupchat' = 'chat'): string | undefined {
   let payload: Array<string | undefined | false>;
   if (m.kind === 'message' && m.recalled) payload = [el('retracted', { xmlns: NS.RETRACT, stamp: new Date(m.time).toISOString() })];
   else if (m.kind === 'message') payload = [...dataXml(m.data), el('markable', { xmlns: NS.MARKERS })];
@@ -55,7 +57,7 @@ export function chatMessageXml(m: ImMessage, a: Addresses, domain: string, delay
       el('store', { xmlns: NS.HINTS }),
     ];
   else return undefined;
-  return el('message', { xmlns: NS.CLIENT, type: 'chat', id: m.id, from: a.from, to: a.to }, [
+  return el('message', { xmlns: NS.CLIENT, type, id: a.id ?? m.id, from: a.from, to: a.to }, [
     ...payload,
     el('stanza-id', { xmlns: NS.SID, id: m.id, by: a.by }),
     delay && el('delay', { xmlns: NS.DELAY, from: domain, stamp: new Date(m.time).toISOString() }),

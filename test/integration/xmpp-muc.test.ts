@@ -1,0 +1,143 @@
+/**
+ * The MUC subset (XEP-0045) over Herald groups with @xmpp/client beside native users: joining a
+ * group's room, occupant presence, groupchat both ways with the sender's reflection, and the
+ * errors for non-members, unknown rooms and messages without joining.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { xml } from '@xmpp/client';
+import type { Element } from '@xmpp/xml';
+import type { HeraldServer } from '../../src/index.js';
+import { ImWs } from '../helpers/im-clients.js';
+import { startServer, wsUrl } from '../helpers/server.js';
+import { connectXmpp, type XmppHandle } from '../helpers/xmpp.js';
+
+const MUC = 'http://jabber.org/protocol/muc';
+const MUC_USER = 'http://jabber.org/protocol/muc#user';
+const STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
+
+describe('XMPP group chat (XEP-0045 subset over Herald groups)', () => {
+  let server: HeraldServer;
+  let dir: string;
+  const clients: Array<{ stop(): Promise<void> } | ImWs> = [];
+  let n = 0;
+  const names = (...base: string[]): string[] => {
+    n++;
+    return base.map((b) => `${b}${n}`);
+  };
+  const xmppUser = async (username: string): Promise<XmppHandle> => {
+    const c = await connectXmpp(server, { username });
+    clients.push(c);
+    await c.xmpp.send(xml('presence'));
+    await c.stanzas.take((s) => s.is('presence') && s.attrs.from === `${username}@localhost`);
+    return c;
+  };
+  const native = async (user: string): Promise<ImWs> => {
+    const c = await ImWs.connect(wsUrl(server), user);
+    clients.push(c);
+    return c;
+  };
+  const conditionOf = (s: Element): string | undefined =>
+    s.getChild('error')?.children.find((x): x is Element => typeof x !== 'string' && x.attrs.xmlns === STANZAS)?.name;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'herald-xmpp-muc-'));
+    server = await startServer({ dev: true, im: { storePath: join(dir, 'im.db'), presenceGraceMs: 50 } });
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) await (c instanceof ImWs ? c.close() : c.stop());
+  });
+  after(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a member joins the room of a group, sees online members, and chats with native members both ways', async () => {
+    const [alice, bob, carol] = names('alice', 'bob', 'carol');
+    const b = await native(bob!);
+    await native(carol!);
+    // The backend creates the group (all join at once).
+    const res = await fetch(`${server.url()}/api/im/groups`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ owner: bob, title: 'Team', members: [alice, carol] }),
+    });
+    const created = (await res.json()) as { group: string };
+    assert.equal(res.status, 200, JSON.stringify(created));
+    const group = created.group;
+    const room = `${group.slice(2)}@conference.localhost`;
+    const a = await xmppUser(alice!);
+    const items = await a.xmpp.iqCaller.get(xml('query', 'http://jabber.org/protocol/disco#items'), 'conference.localhost');
+    assert.deepEqual(
+      items.getChildren('item').map((i) => [i.attrs.jid, i.attrs.name]),
+      [[room, 'Team']],
+    );
+    await a.xmpp.send(xml('presence', { to: `${room}/Ali` }, xml('x', { xmlns: MUC })));
+    const bobOcc = await a.stanzas.take((s) => s.is('presence') && s.attrs.from === `${room}/${bob}`);
+    assert.equal(bobOcc.getChild('x', MUC_USER)?.getChild('item')?.attrs.affiliation, 'owner');
+    const self = await a.stanzas.take((s) => s.is('presence') && s.attrs.from === `${room}/${alice}`);
+    const codes = self
+      .getChild('x', MUC_USER)!
+      .getChildren('status')
+      .map((s) => s.attrs.code);
+    assert.deepEqual(codes, ['100', '110', '210'], 'the nick is the user id');
+    await a.stanzas.take((s) => s.is('message') && s.attrs.type === 'groupchat' && s.getChild('subject') !== undefined);
+
+    await b.ok('im.send', { conversation: group, clientId: 'g1', data: { text: 'hello team' } });
+    const got = await a.stanzas.take((s) => s.is('message') && s.attrs.type === 'groupchat' && s.getChildText('body') === 'hello team');
+    assert.equal(got.attrs.from, `${room}/${bob}`);
+    assert.equal(got.getChild('stanza-id', 'urn:xmpp:sid:0')?.attrs.by, room);
+
+    await a.xmpp.send(xml('message', { type: 'groupchat', to: room, id: 'mine-1' }, xml('body', {}, 'hi all')));
+    const ev = await b.event((e) => e.type === 'message' && e.message.conversation === group && e.message.from === alice);
+    assert.deepEqual(ev.message.data, { text: 'hi all' });
+    const echo = await a.stanzas.take((s) => s.is('message') && s.attrs.type === 'groupchat' && s.getChildText('body') === 'hi all');
+    assert.equal(echo.attrs.id, 'mine-1', 'the sender gets its message reflected with its own id');
+    assert.equal(echo.getChild('stanza-id', 'urn:xmpp:sid:0')?.attrs.id, ev.message.id);
+
+    // Bob goes away: his occupant presence follows.
+    await b.ok('im.presence.set', { state: 'away' });
+    const away = await a.stanzas.take((s) => s.is('presence') && s.attrs.from === `${room}/${bob}` && s.getChildText('show') === 'away');
+    assert.ok(away);
+    // Leaving.
+    await a.xmpp.send(xml('presence', { to: `${room}/${alice}`, type: 'unavailable' }));
+    await a.stanzas.take((s) => s.is('presence') && s.attrs.from === `${room}/${alice}` && s.attrs.type === 'unavailable');
+    await b.ok('im.send', { conversation: group, clientId: 'g2', data: { text: 'after she left' } });
+    await assert.rejects(
+      a.stanzas.take((s) => s.getChildText('body') === 'after she left', 300),
+      /timed out/,
+    );
+  });
+
+  test('non-members, unknown rooms, messages without joining and private messages get the MUC errors', async () => {
+    const [alice, bob, mallory] = names('alice', 'bob', 'mallory');
+    await native(alice!);
+    const b = await native(bob!);
+    await b.ok('im.contacts.add', { user: alice });
+    const res = await fetch(`${server.url()}/api/im/groups`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ owner: bob, members: [alice] }),
+    });
+    const group = ((await res.json()) as { group: string }).group;
+    const room = `${group.slice(2)}@conference.localhost`;
+    const m = await xmppUser(mallory!);
+    await m.xmpp.send(xml('presence', { to: `${room}/m` }, xml('x', { xmlns: MUC })));
+    const denied = await m.stanzas.take((s) => s.is('presence') && s.attrs.type === 'error');
+    assert.equal(conditionOf(denied), 'registration-required');
+    await m.xmpp.send(xml('presence', { to: `ffff0000ffff0000@conference.localhost/m` }, xml('x', { xmlns: MUC })));
+    const unknown = await m.stanzas.take((s) => s.is('presence') && s.attrs.type === 'error' && s.attrs.from?.startsWith('ffff') === true);
+    assert.equal(conditionOf(unknown), 'item-not-found');
+    await m.xmpp.send(xml('message', { type: 'groupchat', to: room, id: 'x1' }, xml('body', {}, 'let me in')));
+    const notIn = await m.stanzas.take((s) => s.is('message') && s.attrs.type === 'error' && s.attrs.id === 'x1');
+    assert.equal(conditionOf(notIn), 'not-acceptable');
+    await assert.rejects(
+      m.xmpp.iqCaller.get(xml('query', 'http://jabber.org/protocol/disco#info'), room),
+      (e: Error & { condition?: string }) => e.condition === 'item-not-found',
+    );
+    assert.equal(await b.gets((e) => e.type === 'message' && e.message.conversation === group && e.message.from === mallory, 200), false);
+  });
+});
