@@ -16,10 +16,10 @@
  * echoed to the session that sent it; chat states are advisory — one the IM refuses (rate, no
  * conversation yet) is dropped, never answered with an error.
  */
-import type { HeraldCore } from '../../core/core.js';
 import { toHeraldError } from '../../core/errors.js';
-import { directConversationId, type ImService } from '../../core/im/service.js';
+import { directConversationId } from '../../core/im/service.js';
 import { chatAction } from './chat.js';
+import type { ChatContext } from './chat-context.js';
 import { StanzaError } from './errors.js';
 import { bareJid, parseJid } from './jid.js';
 import { parseMamQuery, runMamQuery } from './mam.js';
@@ -27,21 +27,6 @@ import { roomOf, XmppRooms } from './muc.js';
 import { chatMessageXml, composingXml, displayedXml, type ImMessage, receivedXml, sentCarbonXml } from './render.js';
 import { SentLog } from './sent-log.js';
 import type { XmlElement } from './xml.js';
-
-/** What the chat needs from its session. */
-export interface ChatContext {
-  readonly core: HeraldCore;
-  readonly im: ImService;
-  readonly domain: string;
-  readonly user: string;
-  /** The bound full JID. */
-  readonly jid: string;
-  readonly open: boolean;
-  /** Write a stanza that settles no inbox entry. */
-  write(xml: string): void;
-  /** Write an inbox entry's stanza (or none) and have its inbox seq acknowledged once the client has it. */
-  deliver(xml: string | undefined, seq: number): void;
-}
 
 /** The peer of a direct conversation the user is in, or undefined for any other conversation. */
 export function directPeer(conversation: string, user: string): string | undefined {

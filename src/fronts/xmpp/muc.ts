@@ -19,7 +19,7 @@ import type { PresenceState } from '../../core/im/presence.js';
 import type { MemberRecord } from '../../core/im/store.js';
 import { StanzaError } from './errors.js';
 import { bareJid, type Jid } from './jid.js';
-import type { ChatContext } from './chat-session.js';
+import type { ChatContext } from './chat-context.js';
 import type { SentLog } from './sent-log.js';
 import { chatMessageXml, type ImMessage } from './render.js';
 import { el, NS } from './xml.js';
