@@ -10,12 +10,12 @@
  * IM (cumulatively, by inbox seq) once the client has them, including those XMPP does not show
  * (group messages, the session's own), so the native re-delivery does not repeat them.
  */
-import type { HeraldCore } from '../../core/core.js';
 import type { Subscriber } from '../../core/hub.js';
 import type { ChosenState, PresenceState } from '../../core/im/presence.js';
-import { type ImService, inboxChannel } from '../../core/im/service.js';
+import { inboxChannel } from '../../core/im/service.js';
 import type { Outgoing, Publication } from '../../core/publication.js';
 import { SubscriptionState } from '../../core/subscription.js';
+import type { ChatContext } from './chat-context.js';
 import { XmppChat } from './chat-session.js';
 import { roomOf } from './muc.js';
 import { StanzaError } from './errors.js';
@@ -28,24 +28,11 @@ const MAX_SYNC_PAGES = 20;
 /** Longest status text taken from a presence (the native protocol's limit), characters. */
 const MAX_STATUS_LENGTH = 256;
 
-/** What the IM part needs from its session. */
-export interface ImSessionContext {
-  readonly core: HeraldCore;
-  readonly im: ImService;
-  readonly domain: string;
-  /** The authenticated user id. */
-  readonly user: string;
-  /** The bound full JID. */
-  readonly jid: string;
-  /** Whether the session can still write. */
-  readonly open: boolean;
-  /** Write serialized stanzas. */
-  write(xml: string): void;
-  /**
-   * Write an inbox entry's stanza (none for what XMPP does not show) and have its inbox seq
-   * acknowledged once the client has it (at once, or on its XEP-0198 ack).
-   */
-  deliver(xml: string | undefined, seq: number): void;
+/**
+ * What the IM part needs from its session: what its chat side needs (chat-context.ts; `deliver`
+ * acknowledges an entry at once, or on the client's XEP-0198 ack), and a way to end the stream.
+ */
+export interface ImSessionContext extends ChatContext {
   /** The inbox subscription failed for good: end the stream. */
   fail(err: unknown): void;
 }
