@@ -1,16 +1,18 @@
 /**
  * One IM server per suite: a temporary data directory holding the SQLite IM store, a server on
  * port 0, user names unique per test (the store is shared by the suite's tests), and the
- * suite's clients closed after each test. Call `useImServer` inside `describe`: it registers
+ * suite's clients (native and XMPP) closed after each test. Call `useImServer` inside `describe`: it registers
  * the suite's before/afterEach/after hooks.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before } from 'node:test';
+import { xml as xmppXml } from '@xmpp/client';
 import type { HeraldServer } from '../../src/index.js';
 import { ImPoll, ImWs } from './im-clients.js';
 import { startServer, wsUrl } from './server.js';
+import { connectXmpp, type XmppHandle, type XmppOptions } from './xmpp.js';
 
 type Config = Parameters<typeof startServer>[0];
 
@@ -27,6 +29,11 @@ export interface ImFixture {
   readonly n: number;
   /** A WebSocket IM client of `user`, closed after the test. */
   connect(user: string, opts?: Parameters<typeof ImWs.connect>[2]): Promise<ImWs>;
+  /**
+   * An online @xmpp/client, stopped after the test; `available`: it also sends its initial
+   * presence and waits for the server's echo of it.
+   */
+  xmpp(o: XmppOptions & { available?: boolean }): Promise<XmppHandle>;
   /** A long-poll IM client of `user`, stopped after the test. */
   poller(user: string): ImPoll;
   /** The user's inbox head in the store. */
@@ -43,6 +50,7 @@ export function useImServer(prefix: string, config: (dir: string) => Config): Im
   let n = 0;
   const clients: ImWs[] = [];
   const polls: ImPoll[] = [];
+  const xmpps: XmppHandle[] = [];
   const started = (): HeraldServer => {
     if (!server) throw new Error('the IM fixture is used before its before() hook ran');
     return server;
@@ -58,6 +66,7 @@ export function useImServer(prefix: string, config: (dir: string) => Config): Im
   afterEach(async () => {
     for (const p of polls.splice(0)) await p.stop();
     for (const c of clients.splice(0)) await c.close();
+    for (const x of xmpps.splice(0)) await x.stop();
   });
   after(async () => {
     await server?.close();
@@ -85,6 +94,15 @@ export function useImServer(prefix: string, config: (dir: string) => Config): Im
       const c = await ImWs.connect(wsUrl(started()), user, opts);
       clients.push(c);
       return c;
+    },
+    async xmpp(o) {
+      const x = await connectXmpp(started(), o);
+      xmpps.push(x);
+      if (o.available) {
+        await x.xmpp.send(xmppXml('presence'));
+        await x.stanzas.take((st) => st.is('presence') && st.attrs.from === `${o.username}@${o.domain ?? 'localhost'}`);
+      }
+      return x;
     },
     poller(user) {
       const p = new ImPoll(started().url(), user);

@@ -5,41 +5,22 @@
  * for references to other users' messages or malformed ones.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { xml } from '@xmpp/client';
 import type { Element } from '@xmpp/xml';
-import type { HeraldServer } from '../../src/index.js';
 import { ImWs } from '../helpers/im-clients.js';
-import { startServer, wsUrl } from '../helpers/server.js';
-import { connectXmpp, type XmppHandle } from '../helpers/xmpp.js';
+import { useImServer } from '../helpers/im-fixture.js';
+import type { XmppHandle } from '../helpers/xmpp.js';
 
 const STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
 
 describe('XMPP messenger extensions', () => {
-  let server: HeraldServer;
-  let dir: string;
-  const clients: Array<{ stop(): Promise<void> } | ImWs> = [];
-  let n = 0;
-  const names = (...base: string[]): string[] => {
-    n++;
-    return base.map((b) => `${b}${n}`);
-  };
+  const fx = useImServer('xmpp-im', () => ({ dev: true, xmpp: { tcpPort: 0 }, im: { presenceGraceMs: 50, typingPerSecond: 50 } }));
+  const { names } = fx;
+  const native = (user: string): Promise<ImWs> => fx.connect(user);
   /** An available XMPP user (initial presence sent and echoed). */
-  const xmppUser = async (username: string, resource?: string, transport: 'websocket' | 'tcp' = 'websocket'): Promise<XmppHandle> => {
-    const c = await connectXmpp(server, { username, resource, transport });
-    clients.push(c);
-    await c.xmpp.send(xml('presence'));
-    await c.stanzas.take((s) => s.is('presence') && s.attrs.from === `${username}@localhost`);
-    return c;
-  };
-  const native = async (user: string): Promise<ImWs> => {
-    const c = await ImWs.connect(wsUrl(server), user);
-    clients.push(c);
-    return c;
-  };
+  const xmppUser = (username: string, resource?: string, transport: 'websocket' | 'tcp' = 'websocket'): Promise<XmppHandle> =>
+    fx.xmpp({ username, resource, transport, available: true });
   const chat = (to: string, id: string | undefined, ...children: Element[]): Element =>
     xml('message', { type: 'chat', to: `${to}@localhost`, id }, ...children);
   const body = (t: string): Element => xml('body', {}, t);
@@ -50,18 +31,6 @@ describe('XMPP messenger extensions', () => {
     const err = await c.stanzas.take((s) => s.is('message') && s.attrs.type === 'error' && s.attrs.id === id);
     return err.getChild('error')?.children.find((x): x is Element => typeof x !== 'string' && x.attrs.xmlns === STANZAS)?.name;
   };
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'herald-xmpp-im-'));
-    server = await startServer({ dev: true, xmpp: { tcpPort: 0 }, im: { storePath: join(dir, 'im.db'), presenceGraceMs: 50, typingPerSecond: 50 } });
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) await (c instanceof ImWs ? c.close() : c.stop());
-  });
-  after(async () => {
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
 
   test('disco#info of the server and of the account lists every extension offered', async () => {
     const [alice] = names('alice');

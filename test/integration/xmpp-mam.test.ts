@@ -4,16 +4,12 @@
  * another user's archive, conversations of others and malformed queries.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { xml } from '@xmpp/client';
 import type { Element } from '@xmpp/xml';
-import type { HeraldServer } from '../../src/index.js';
 import { ImWs } from '../helpers/im-clients.js';
-import { startServer, wsUrl } from '../helpers/server.js';
-import { connectXmpp, type XmppHandle } from '../helpers/xmpp.js';
+import { useImServer } from '../helpers/im-fixture.js';
+import type { XmppHandle } from '../helpers/xmpp.js';
 
 const MAM = 'urn:xmpp:mam:2';
 const RSM = 'http://jabber.org/protocol/rsm';
@@ -31,24 +27,10 @@ function query(queryid: string, fields: Record<string, string>, rsm: Record<stri
 }
 
 describe('XMPP message archive (XEP-0313)', () => {
-  let server: HeraldServer;
-  let dir: string;
-  const clients: Array<{ stop(): Promise<void> } | ImWs> = [];
-  let n = 0;
-  const names = (...base: string[]): string[] => {
-    n++;
-    return base.map((b) => `${b}${n}`);
-  };
-  const xmppUser = async (username: string): Promise<XmppHandle> => {
-    const c = await connectXmpp(server, { username });
-    clients.push(c);
-    return c;
-  };
-  const native = async (user: string): Promise<ImWs> => {
-    const c = await ImWs.connect(wsUrl(server), user);
-    clients.push(c);
-    return c;
-  };
+  const fx = useImServer('xmpp-mam', () => ({ dev: true, xmpp: { tcpPort: 0 } }));
+  const { names } = fx;
+  const native = (user: string): Promise<ImWs> => fx.connect(user);
+  const xmppUser = (username: string): Promise<XmppHandle> => fx.xmpp({ username });
   /** Run a query; the results (in order) and the `<fin/>`. */
   const archive = async (c: XmppHandle, q: Element, to?: string): Promise<{ results: Element[]; fin: Element }> => {
     const queryid = q.attrs.queryid as string;
@@ -60,18 +42,6 @@ describe('XMPP message archive (XEP-0313)', () => {
   const bodyOf = (r: Element): string | undefined =>
     r.getChild('result')?.getChild('forwarded', 'urn:xmpp:forward:0')?.getChild('message')?.getChildText('body') ?? undefined;
   const condition = (err: unknown): string | undefined => (err as { condition?: string }).condition;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'herald-xmpp-mam-'));
-    server = await startServer({ dev: true, xmpp: { tcpPort: 0 }, im: { storePath: join(dir, 'im.db') } });
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) await (c instanceof ImWs ? c.close() : c.stop());
-  });
-  after(async () => {
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
 
   test('pages a direct conversation forward with after and backward from the end, edits applied, native messages included', async () => {
     const [alice, bob] = names('alice', 'bob');
@@ -110,7 +80,7 @@ describe('XMPP message archive (XEP-0313)', () => {
 
     const future = await archive(a, query('q6', { with: `${bob}@localhost`, start: new Date(Date.now() + 60_000).toISOString() }));
     assert.equal(future.results.length, 0);
-    const none = await archive(a, query('q7', { with: `nobody-${n}@localhost` }));
+    const none = await archive(a, query('q7', { with: `nobody-${fx.n}@localhost` }));
     assert.equal(none.results.length, 0);
     assert.equal(none.fin.attrs.complete, 'true');
     const form = await a.xmpp.iqCaller.get(xml('query', { xmlns: MAM }));

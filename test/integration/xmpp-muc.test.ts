@@ -4,63 +4,31 @@
  * errors for non-members, unknown rooms and messages without joining.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { xml } from '@xmpp/client';
 import type { Element } from '@xmpp/xml';
-import type { HeraldServer } from '../../src/index.js';
 import { ImWs } from '../helpers/im-clients.js';
-import { startServer, wsUrl } from '../helpers/server.js';
-import { connectXmpp, type XmppHandle } from '../helpers/xmpp.js';
+import { useImServer } from '../helpers/im-fixture.js';
+import type { XmppHandle } from '../helpers/xmpp.js';
 
 const MUC = 'http://jabber.org/protocol/muc';
 const MUC_USER = 'http://jabber.org/protocol/muc#user';
 const STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
 
 describe('XMPP group chat (XEP-0045 subset over Herald groups)', () => {
-  let server: HeraldServer;
-  let dir: string;
-  const clients: Array<{ stop(): Promise<void> } | ImWs> = [];
-  let n = 0;
-  const names = (...base: string[]): string[] => {
-    n++;
-    return base.map((b) => `${b}${n}`);
-  };
-  const xmppUser = async (username: string): Promise<XmppHandle> => {
-    const c = await connectXmpp(server, { username });
-    clients.push(c);
-    await c.xmpp.send(xml('presence'));
-    await c.stanzas.take((s) => s.is('presence') && s.attrs.from === `${username}@localhost`);
-    return c;
-  };
-  const native = async (user: string): Promise<ImWs> => {
-    const c = await ImWs.connect(wsUrl(server), user);
-    clients.push(c);
-    return c;
-  };
+  const fx = useImServer('xmpp-muc', () => ({ dev: true, im: { presenceGraceMs: 50 } }));
+  const { names } = fx;
+  const native = (user: string): Promise<ImWs> => fx.connect(user);
+  const xmppUser = (username: string): Promise<XmppHandle> => fx.xmpp({ username, available: true });
   const conditionOf = (s: Element): string | undefined =>
     s.getChild('error')?.children.find((x): x is Element => typeof x !== 'string' && x.attrs.xmlns === STANZAS)?.name;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'herald-xmpp-muc-'));
-    server = await startServer({ dev: true, im: { storePath: join(dir, 'im.db'), presenceGraceMs: 50 } });
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) await (c instanceof ImWs ? c.close() : c.stop());
-  });
-  after(async () => {
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
 
   test('a member joins the room of a group, sees online members, and chats with native members both ways', async () => {
     const [alice, bob, carol] = names('alice', 'bob', 'carol');
     const b = await native(bob!);
     await native(carol!);
     // The backend creates the group (all join at once).
-    const res = await fetch(`${server.url()}/api/im/groups`, {
+    const res = await fetch(`${fx.server.url()}/api/im/groups`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ owner: bob, title: 'Team', members: [alice, carol] }),
@@ -117,7 +85,7 @@ describe('XMPP group chat (XEP-0045 subset over Herald groups)', () => {
     await native(alice!);
     const b = await native(bob!);
     await b.ok('im.contacts.add', { user: alice });
-    const res = await fetch(`${server.url()}/api/im/groups`, {
+    const res = await fetch(`${fx.server.url()}/api/im/groups`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ owner: bob, members: [alice] }),
