@@ -188,6 +188,29 @@ describe('XMPP SCRAM-SHA-1 without the scram hook', () => {
     }
   });
 
+  test('nodes sharing backend.secret give an unknown user the same decoy salt; another secret gives another', async () => {
+    const start = (secret: string): ReturnType<typeof startServer> =>
+      startServer({ auth: { hmacSecret: TEST_SECRET }, backend: { url: 'http://127.0.0.1:9/herald', scramPath: '/scram', secret } });
+    const servers = [await start('cluster-secret-0123456789'), await start('cluster-secret-0123456789'), await start('another-secret-0123456789')];
+    try {
+      const salts: string[] = [];
+      for (const server of servers) {
+        const c = await rawWs(server);
+        c.send(OPEN);
+        await c.until(/<\/stream:features>/);
+        // Not a possible user id: answered with a decoy without asking the (unreachable) hook.
+        c.send(`<auth xmlns='${SASL}' mechanism='SCRAM-SHA-1'>${b64('n,,n=no such user,r=abc')}</auth>`);
+        const text = await c.until(/<challenge[^>]*>[^<]+<\/challenge>/);
+        salts.push(/s=([^,]+)/.exec(unb64(/<challenge[^>]*>([^<]+)<\/challenge>/.exec(text)![1]!))![1]!);
+        c.close();
+      }
+      assert.equal(salts[0], salts[1]);
+      assert.notEqual(salts[0], salts[2]);
+    } finally {
+      for (const server of servers) await server.close();
+    }
+  });
+
   test('with the hook, SCRAM-SHA-1 is offered first', async () => {
     const server = await startServer({ auth: { hmacSecret: TEST_SECRET }, backend: { url: 'http://127.0.0.1:9/herald', scramPath: '/scram' } });
     try {

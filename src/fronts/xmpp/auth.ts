@@ -18,7 +18,7 @@ import type { ImService } from '../../core/im/service.js';
 import { USER_ID_RE } from '../../core/user-id.js';
 import { stanzaErrorXml, StreamError } from './errors.js';
 import { decodePlain } from './sasl.js';
-import { parseClientFirst, SCRAM_SHA_1, ScramExchange } from './scram.js';
+import { decoyKey, parseClientFirst, SCRAM_SHA_1, ScramExchange } from './scram.js';
 import { el, esc, NS, type XmlElement } from './xml.js';
 
 /** Failed SASL attempts allowed on one stream (RFC 6120 §6.4.5: at least 2, at most 5). */
@@ -128,7 +128,7 @@ export class XmppAuth {
       return this.#saslFailure('temporary-auth-failure');
     }
     if (this.#ctx.closed) return;
-    this.#scram = new ScramExchange(first, credentials);
+    this.#scram = new ScramExchange(first, credentials, decoyKey(this.#ctx.core.config.backend.secret));
     this.#ctx.write(el('challenge', { xmlns: NS.SASL }, [this.#scram.challenge()]));
   }
 

@@ -21,8 +21,17 @@ const MAX_MESSAGE_BYTES = 1_024;
 const SERVER_NONCE_BYTES = 18;
 /** Iterations claimed for a user the application does not know (a common real value). */
 const DECOY_ITERATIONS = 4_096;
-/** Key of the decoy salts (one per process: the same user gets the same decoy salt on this node). */
-const DECOY_KEY = randomBytes(32);
+/** Decoy-salt key of a node with no `backend.secret` (one per process). */
+const PROCESS_DECOY_KEY = randomBytes(32);
+
+/**
+ * The key of the decoy salts: derived from `secret` (`backend.secret`, which every node of a
+ * cluster shares), so an unknown user gets the same made-up salt from every node, as a real user
+ * gets the application's one salt; without a secret, a key per process (stable on one node only).
+ */
+export function decoyKey(secret: string | undefined): Buffer {
+  return secret === undefined ? PROCESS_DECOY_KEY : createHmac('sha256', secret).update('herald scram decoy salt').digest();
+}
 
 /** A SASL failure condition (RFC 6120 §6.5) and an optional text. */
 export interface ScramFailure {
@@ -90,12 +99,15 @@ export class ScramExchange {
   readonly #nonce: string;
   readonly #serverFirst: string;
 
-  /** `credentials`: the user's keys, or undefined for a user the application does not know (the exchange then fails at the proof). */
-  constructor(first: ClientFirst, credentials: ScramCredentials | undefined) {
+  /**
+   * `credentials`: the user's keys, or undefined for a user the application does not know (the
+   * exchange then fails at the proof, after a salt made from `decoy`, see decoyKey).
+   */
+  constructor(first: ClientFirst, credentials: ScramCredentials | undefined, decoy: Buffer) {
     this.#first = first;
     this.#credentials = credentials;
     this.#nonce = first.clientNonce + randomBytes(SERVER_NONCE_BYTES).toString('base64');
-    const salt = credentials?.salt ?? createHmac('sha256', DECOY_KEY).update(first.user).digest().subarray(0, 16);
+    const salt = credentials?.salt ?? createHmac('sha256', decoy).update(first.user).digest().subarray(0, 16);
     const iterations = credentials?.iterations ?? DECOY_ITERATIONS;
     this.#serverFirst = `r=${this.#nonce},s=${salt.toString('base64')},i=${iterations}`;
   }

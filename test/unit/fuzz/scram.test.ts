@@ -8,7 +8,7 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { ScramCredentials } from '../../../src/core/backend.js';
-import { type ClientFirst, parseClientFirst, ScramExchange } from '../../../src/fronts/xmpp/scram.js';
+import { type ClientFirst, decoyKey, parseClientFirst, ScramExchange } from '../../../src/fronts/xmpp/scram.js';
 import { anyText, fuzzParams, mutated } from '../../helpers/fuzz.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -32,7 +32,7 @@ const FIRSTS = ['n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL', 'y,,n=us=2Cer,r=abc', 'n
 /** A started exchange for `user` and the server-first message it sent. */
 function started(user = 'user'): { x: ScramExchange; first: ClientFirst; serverFirst: string } {
   const first = parseClientFirst(b64(`n,,n=${user},r=clientnonce`), 'localhost') as ClientFirst;
-  const x = new ScramExchange(first, CREDENTIALS);
+  const x = new ScramExchange(first, CREDENTIALS, decoyKey(undefined));
   return { x, first, serverFirst: Buffer.from(x.challenge(), 'base64').toString() };
 }
 
@@ -80,7 +80,7 @@ describe('fuzz: SCRAM-SHA-1', () => {
           const first = parseClientFirst(b64(`n,,${bare}`), 'localhost');
           assert.ok(!('failure' in first), JSON.stringify(first));
           assert.equal(first.user, user);
-          const x = new ScramExchange(first, credentials);
+          const x = new ScramExchange(first, credentials, decoyKey(undefined));
           const serverFirst = Buffer.from(x.challenge(), 'base64').toString();
           const final = `c=${b64('n,,')},r=${/r=([^,]+)/.exec(serverFirst)![1]}`;
           const authMessage = `${bare},${serverFirst},${final}`;
