@@ -195,8 +195,9 @@ export class XmppFront {
     const cfg = core.config.xmpp;
     this.#path = cfg.path;
     this.#ws = new WebSocketTransport({ maxPayload: cfg.maxStanzaSize * 4, pingIntervalMs: core.config.timing.pingIntervalMs, protocols: [XMPP_SUBPROTOCOL] });
-    const { connectTimeoutMs } = core.config.timing;
-    const tick = Math.max(10, Math.floor(Math.min(connectTimeoutMs, cfg.tcpPingIntervalMs || connectTimeoutMs) / 2));
+    // Each session is visited twice per shortest deadline it keeps: authentication, TCP ping, resumption.
+    const deadlines = [core.config.timing.connectTimeoutMs, cfg.tcpPingIntervalMs, cfg.resumeTimeoutMs].filter((ms) => ms > 0);
+    const tick = Math.max(10, Math.floor(Math.min(...deadlines) / 2));
     this.#wheel = new TimerWheel<XmppSession>(tick, (s) => s.tick(Date.now()), Math.max(1, Math.min(16, Math.floor(tick / 20))));
     this.#env = {
       core,
