@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import type { HeraldServer } from '../../src/index.js';
-import { WsClient } from '../helpers/clients.js';
-import { chan, startServer, waitFor, wsUrl } from '../helpers/server.js';
+import { SseClient, WsClient } from '../helpers/clients.js';
+import { chan, publish, startServer, waitFor, wsUrl } from '../helpers/server.js';
 
 const BODY = 'x'.repeat(60_000);
 
@@ -134,6 +134,51 @@ test('a history answer stops at limits.maxOutboundBytes with more:true over HTTP
       'a reverse answer keeps the newest',
     );
   } finally {
+    ws.terminate();
+    await server.close();
+  }
+});
+
+test('a subscribe starting with more history than limits.maxOutboundBytes does not cut its reader: last keeps the newest, a cut resume is not recovered', async () => {
+  const MAX = 200_000;
+  const server = await startServer({ dev: true, limits: { maxOutboundBytes: MAX } });
+  const ws = await WsClient.connected(wsUrl(server), { user: 'reader' });
+  let sse: SseClient | undefined;
+  try {
+    const ch = chan('start');
+    await fill(server, [ch], 20);
+    // 1.2 MB of history in one subscribe answer cut the WebSocket (1006) and the SSE stream before.
+    const closed = ws.closed.then((c) => ({ closed: c.code }));
+    const last = await Promise.race([ws.command('subscribe', { channel: ch, last: 20 }), closed]);
+    assert.equal((last as { closed?: number }).closed, undefined, 'the WebSocket reader stays connected');
+    const { result } = last as { result: { recovered: boolean; offset: number; publications: Array<{ offset: number; data: { i: number } }> } };
+    assert.deepEqual(
+      result.publications.map((p) => p.data.i),
+      [17, 18, 19],
+      'the newest that fit',
+    );
+    assert.equal(result.recovered, true);
+    const epoch = (await ws.ok('history', { channel: ch, limit: 0 })).epoch as string;
+    await ws.ok('unsubscribe', { channel: ch });
+    const since = await ws.ok('subscribe', { channel: ch, since: `${epoch}:0` });
+    assert.deepEqual(
+      since.publications.map((p: { data: { i: number } }) => p.data.i),
+      [0, 1, 2],
+      'a resume keeps the oldest',
+    );
+    assert.equal(since.recovered, false, 'and says it did not deliver everything');
+    assert.equal(since.offset, 20);
+    // SSE writes its start at once: the same bound, and the stream stays open.
+    sse = await SseClient.open(`${server.url()}/connection/sse?channel=${ch}&last=20`);
+    const subscribed = await sse.next('subscribed');
+    assert.equal(subscribed.json.recovered, true);
+    const got: number[] = [];
+    for (let i = 0; i < 3; i++) got.push((await sse.next('pub')).json.data.i);
+    assert.deepEqual(got, [17, 18, 19]);
+    await publish(server, ch, { i: 20, body: 'live' });
+    assert.equal((await sse.next('pub')).json.data.i, 20, 'live publications follow on the same stream');
+  } finally {
+    sse?.close();
     ws.terminate();
     await server.close();
   }
