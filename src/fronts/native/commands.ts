@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import type { Identity } from '../../core/auth.js';
 import type { HeraldCore } from '../../core/core.js';
 import { HeraldError } from '../../core/errors.js';
+import { countWithin } from '../../core/history-budget.js';
 import { jsonInput } from '../../core/publication.js';
 import { COMMAND_SCHEMAS } from '../../protocol/frames.js';
 import { parsePosition, type StreamPosition } from '../../protocol/position.js';
@@ -76,7 +77,12 @@ export function builtinCommands(): Map<string, CommandSpec<never>> {
       ctx.core.clients.assertCanRead(ctx.identity, p.channel);
       const since = positionParam(p.since);
       const res = await ctx.core.history(p.channel, { since, limit: p.limit, reverse: p.reverse });
-      const { frames, more } = framesWithin(res.publications.map(pubFrame), ctx.core.config.limits.maxOutboundBytes);
+      // One answer stays within limits.maxOutboundBytes, as a long-poll answer does: a reader is
+      // not cut as a slow consumer for its own answer, and a request that never reads holds no more.
+      const all = res.publications.map(pubFrame);
+      const { count } = countWithin(all, ctx.core.config.limits.maxOutboundBytes, frameBytes, true);
+      const frames = all.slice(0, count);
+      const more = count < all.length;
       return new RawJson(
         `{"channel":${JSON.stringify(p.channel)},"epoch":"${res.position.epoch}","offset":${res.position.offset},"publications":[${frames.join(',')}]` +
           `${more ? ',"more":true' : ''}}`,
@@ -88,17 +94,5 @@ export function builtinCommands(): Map<string, CommandSpec<never>> {
   return m;
 }
 
-/**
- * The leading `frames` whose bytes (with a separator each) stay within `maxBytes`, the first one
- * always, and whether any were left out. One history answer stays within
- * `limits.maxOutboundBytes`, as a long-poll answer does: a reader is not cut as a slow consumer
- * for the size of its own answer, and a request that never reads holds no more than that.
- */
-function framesWithin(frames: string[], maxBytes: number): { frames: string[]; more: boolean } {
-  let bytes = 0;
-  for (let i = 0; i < frames.length; i++) {
-    bytes += Buffer.byteLength(frames[i]!) + 1;
-    if (i > 0 && bytes > maxBytes) return { frames: frames.slice(0, i), more: true };
-  }
-  return { frames, more: false };
-}
+/** Bytes of a frame in a history answer, its separator included. */
+const frameBytes = (frame: string): number => Buffer.byteLength(frame) + 1;

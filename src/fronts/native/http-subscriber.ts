@@ -14,11 +14,12 @@ import { HeraldError } from '../../core/errors.js';
 import type { Connection, Subscriber } from '../../core/hub.js';
 import type { Outgoing, Publication } from '../../core/publication.js';
 import { SubscriptionState } from '../../core/subscription.js';
+import { historyWithin } from '../../core/history-budget.js';
 import { DisconnectCode } from '../../protocol/codes.js';
 import { encodePush } from '../../protocol/frames.js';
 import { formatPosition, parsePositionList, type StreamPosition } from '../../protocol/position.js';
 import { aliveOrCut } from '../../transports/http.js';
-import { historyWithin, pubFrame, subscribedFrame } from './encode.js';
+import { pubFrame, pubFrameBytes, subscribedFrame } from './encode.js';
 
 /** The HTTP transports of the native protocol. */
 export type HttpMode = 'sse' | 'long-poll' | 'http-stream';
@@ -138,7 +139,7 @@ export class HttpSubscriber implements Connection, Subscriber {
       if (this.#closed) return;
       if (this.transport === 'long-poll') results.push(started);
       else {
-        const within = historyWithin(started, request.since[i] !== undefined, max - spent, spent === 0);
+        const within = historyWithin(started, request.since[i] !== undefined, max - spent, spent === 0, pubFrameBytes);
         spent += within.bytes;
         results.push(within.result);
       }

@@ -12,6 +12,7 @@ import { connectCloseCode } from '../../core/backend.js';
 import type { AdmissionTicket } from '../../core/client-sessions.js';
 import type { HeraldCore } from '../../core/core.js';
 import { HeraldError, toHeraldError } from '../../core/errors.js';
+import { historyWithin } from '../../core/history-budget.js';
 import type { Connection } from '../../core/hub.js';
 import { jsonInput, Outgoing } from '../../core/publication.js';
 import { MAX_JSON_DEPTH, parsePeerJson } from '../../protocol/json.js';
@@ -35,6 +36,8 @@ const MAX_TRANSACTION_FRAMES = 1_000;
 const QUEUE_WINDOW_BYTES = 65_536;
 /** WebSocket close code after DISCONNECT. */
 const NORMAL_CLOSURE = 1000;
+/** Room kept in a replay's byte budget for the `herald-history-omitted: N` header. */
+const OMITTED_HEADER_BYTES = 64;
 
 /** Origin of the session clock. */
 const CLOCK_BASE = Date.now();
@@ -476,7 +479,15 @@ export class StompSession implements Connection, SubscriptionOwner {
       this.#core.unsubscribe(sub, sub.channel);
       return;
     }
-    for (const pub of res.publications) sub.send(new Outgoing(pub));
+    // The replayed history fits beside what already waits unsent, within limits.maxOutboundBytes
+    // (the newest that fit; the first always): a reader is not cut as a slow consumer for its
+    // own SUBSCRIBE. The first MESSAGE says how many older ones were left out.
+    const outgoing = new Map(res.publications.map((pub) => [pub, new Outgoing(pub)]));
+    const budget = this.#core.config.limits.maxOutboundBytes - this.bufferedBytes() - OMITTED_HEADER_BYTES;
+    const { result, omitted } = historyWithin(res, false, budget, true, (pub) => sub.frame(outgoing.get(pub)!).length);
+    for (const [i, pub] of result.publications.entries()) {
+      sub.send(outgoing.get(pub)!, i === 0 && omitted > 0 ? [['herald-history-omitted', String(omitted)]] : []);
+    }
     for (const out of sub.settle(res.position)) sub.send(out);
     this.#core.backend.emit('subscribe', { client: this.id, user: this.user, channel: sub.channel });
     this.#presence('join', sub.channel);

@@ -50,6 +50,20 @@ export function channelMessageId(pub: Publication): string {
   return `${pub.epoch}-${pub.offset}`;
 }
 
+/** The MESSAGE frame of a publication for one subscription, with `extra` headers appended. */
+function buildMessageFrame(pub: Publication, subId: string, destination: string, ack: boolean, extra: ReadonlyArray<[string, string]>): Buffer {
+  const messageId = channelMessageId(pub);
+  const headers: Array<[string, string]> = [
+    ['subscription', subId],
+    ['message-id', messageId],
+    ['destination', destination],
+  ];
+  if (pub.contentType !== undefined) headers.push(['content-type', pub.contentType]);
+  if (ack) headers.push(['ack', `${subId}/${messageId}`]);
+  headers.push(...extra);
+  return wsFrame(encodeFrame('MESSAGE', headers, pub.payload));
+}
+
 /**
  * The MESSAGE frame of a publication for one subscription. Built once per node for every
  * subscription with the same id, destination and ack mode (clients mostly use `sub-0`).
@@ -59,16 +73,7 @@ function channelMessageFrame(out: Outgoing, subId: string, destination: string, 
   const key = `${ack ? 'a' : 'n'}${subId}\n${destination}`;
   let frame = cache.get(key);
   if (!frame) {
-    const pub = out.pub;
-    const messageId = channelMessageId(pub);
-    const headers: Array<[string, string]> = [
-      ['subscription', subId],
-      ['message-id', messageId],
-      ['destination', destination],
-    ];
-    if (pub.contentType !== undefined) headers.push(['content-type', pub.contentType]);
-    if (ack) headers.push(['ack', `${subId}/${messageId}`]);
-    frame = wsFrame(encodeFrame('MESSAGE', headers, pub.payload));
+    frame = buildMessageFrame(out.pub, subId, destination, ack, []);
     cache.set(key, frame);
   }
   return frame;
@@ -108,9 +113,18 @@ export class ChannelSubscription extends SubscriptionState implements Subscriber
     if (this.#owner.open && this.accept(out)) this.send(out);
   }
 
-  /** Write a publication the state has accepted (live, or from history / the recovery buffer). */
-  send(out: Outgoing): void {
-    this.#owner.write(channelMessageFrame(out, this.id, this.destination, this.ack !== 'auto'));
+  /** The MESSAGE frame of a publication for this subscription (shared, built once per node). */
+  frame(out: Outgoing): Buffer {
+    return channelMessageFrame(out, this.id, this.destination, this.ack !== 'auto');
+  }
+
+  /**
+   * Write a publication the state has accepted (live, or from history / the recovery buffer).
+   * `extra` headers make a frame of its own instead of the shared one (the first replayed
+   * MESSAGE of a cut history carries `herald-history-omitted`).
+   */
+  send(out: Outgoing, extra: ReadonlyArray<[string, string]> = []): void {
+    this.#owner.write(extra.length === 0 ? this.frame(out) : buildMessageFrame(out.pub, this.id, this.destination, this.ack !== 'auto', extra));
     if (!this.inbox) return;
     const seq = inboxSeq(out.pub);
     if (seq === undefined) return;
