@@ -1,10 +1,13 @@
 /**
  * `GET /ready` with the Redis broker and the PostgreSQL IM store: ready while both answer;
  * 503 naming the broker and Redis while a private Redis is stopped, ready again once it is back.
+ * Meanwhile a client publication over `POST /connection/command` is answered 503 and the outage
+ * is logged with the command and transport.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { HeraldServer } from '../../src/index.js';
+import { captureLogger } from '../helpers/log-capture.js';
 import { startServer } from '../helpers/server.js';
 import { dropSchema, SHARED_PG_URL, testSchema } from './postgres.js';
 import { PrivateRedis, testPrefix } from './redis.js';
@@ -17,10 +20,19 @@ async function ready(server: HeraldServer): Promise<{ status: number; body: any 
 describe('readiness with Redis and PostgreSQL', () => {
   let redis: PrivateRedis;
   let server: HeraldServer;
+  const logger = captureLogger();
   const schema = testSchema('ready');
   before(async () => {
     redis = await PrivateRedis.start();
-    server = await startServer({ redis: { url: redis.url, prefix: testPrefix('ready') }, database: { url: SHARED_PG_URL, schema } });
+    server = await startServer(
+      {
+        dev: true,
+        namespaces: [{ name: 'pub', allowPublish: true }],
+        redis: { url: redis.url, prefix: testPrefix('ready') },
+        database: { url: SHARED_PG_URL, schema },
+      },
+      { logger },
+    );
   });
   after(async () => {
     await server.close();
@@ -46,6 +58,16 @@ describe('readiness with Redis and PostgreSQL', () => {
     assert.equal(down.body.checks.broker.status, 'error');
     assert.equal(down.body.checks.redis.status, 'error');
     assert.equal(down.body.checks.imStore.status, 'ok');
+    const published = await fetch(`${server.url()}/connection/command?user=ready-pub`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 1, cmd: 'publish', channel: 'pub:x', data: { n: 1 } }),
+    });
+    assert.equal(published.status, 503);
+    const outage = logger.entries.find((e) => e.msg === 'engine unavailable' && e.command === 'publish');
+    assert.equal(outage?.level, 'warn', JSON.stringify(logger.entries.filter((e) => e.command === 'publish')));
+    assert.equal(outage?.transport, 'http');
+    assert.equal(typeof outage?.err, 'string');
 
     await redis.start();
     let back: { status: number; body: any } | undefined;
