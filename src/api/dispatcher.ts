@@ -11,10 +11,11 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { HeraldError, toHeraldError } from '../core/errors.js';
 import type { NetPolicy } from '../core/net-policy.js';
 import type { NodeInfo, NodeRegistry } from '../core/nodes.js';
+import { collectProcessMetrics } from './process-metrics.js';
 import { answerPreflight, applyCors, clientCors } from '../transports/cors.js';
 import { apiAuthorized, sendError } from '../transports/http.js';
 
@@ -136,7 +137,7 @@ export interface DispatchServerOptions {
 /** Prometheus metrics of a dispatcher. */
 function dispatchMetrics(dispatcher: Dispatcher, processMetrics: boolean): { registry: Registry; answered: Counter } {
   const registry = new Registry();
-  if (processMetrics) collectDefaultMetrics({ register: registry });
+  if (processMetrics) collectProcessMetrics(registry);
   const answered = new Counter({
     name: 'herald_dispatch_requests_total',
     help: 'GET /dispatch answers by outcome (ok, or the error code)',

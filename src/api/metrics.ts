@@ -14,10 +14,11 @@
 import cluster from 'node:cluster';
 import { randomUUID } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
-import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type RegistryContentType } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, type RegistryContentType } from 'prom-client';
 import type { HeraldCore } from '../core/core.js';
 import type { CommandErrorEvent, ConnectionEvent, FanoutEvent, PublishEvent } from '../core/events.js';
 import type { BackendHookEvent } from '../core/backend-hooks.js';
+import { collectProcessMetrics } from './process-metrics.js';
 import type { ReadyReport } from './readiness.js';
 import type { StoreEvent } from './store-metrics.js';
 import type { WebhookOutcomeEvent } from '../core/webhooks.js';
@@ -41,7 +42,7 @@ export class Metrics {
       // Constructing one installs prom-client's answer to the primary's collection requests.
       workerAnswers ??= new AggregatorRegistry();
     }
-    if (options.defaultMetrics) collectDefaultMetrics({ register: r });
+    if (options.defaultMetrics) collectProcessMetrics(r);
     new Gauge({
       name: 'herald_connections',
       help: 'Live client connections by transport',

@@ -11,14 +11,13 @@ import { hostname, loadavg } from 'node:os';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { HeraldCore } from '../core/core.js';
 import type { NodeInfo, NodeLoad } from '../core/nodes.js';
+import { LOOP_DELAY_RESOLUTION_MS } from './process-metrics.js';
 
 /** The installed package's version (package.json two levels up from src/api and dist/api). */
 export const HERALD_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 /** Shortest window CPU and event loop delay are measured over, ms: reports asked for sooner reuse the last sample. */
 const LOAD_WINDOW_MS = 1_000;
-/** Resolution of the event loop delay monitor, ms. */
-const LOOP_DELAY_RESOLUTION_MS = 20;
 /** Longest wait for the other workers' reports, ms (a worker that does not answer is counted, not waited for). */
 export const WORKER_REPORT_TIMEOUT_MS = 1_000;
 

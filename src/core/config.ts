@@ -369,6 +369,12 @@ export const OPTIONS = [
     'A BOSH session with no request open for this long ends (announced as inactivity, in seconds).',
   ),
   opt(
+    'xmpp.tcpPingIntervalMs',
+    z.number().int().min(0),
+    0,
+    "XEP-0199 pings to an XMPP-over-TCP client silent this long, dropped after twice that (0 = none: the kernel's TCP keepalive, first probe after timing.pingIntervalMs, judges the connection, as in ejabberd and Prosody by default).",
+  ),
+  opt(
     'xmpp.resumeTimeoutMs',
     z.number().int().min(0),
     300_000,

@@ -1,13 +1,17 @@
 /**
  * One timer for many items: items are spread over `slots` buckets and one interval visits one
- * bucket per tick, so every item is visited once per `periodMs` without a timer per item.
+ * bucket per tick, so every item is visited once per `periodMs` without a timer per item. The
+ * interval runs only while the wheel holds items: an empty wheel never wakes the process.
  */
 
 /** A periodic visitor over a changing set of items. */
 export class TimerWheel<T> {
   readonly #slots: Set<T>[];
   readonly #visit: (item: T) => void;
-  readonly #timer: NodeJS.Timeout;
+  readonly #tickMs: number;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  #size = 0;
   #cursor = 0;
   #next = 0;
 
@@ -19,31 +23,45 @@ export class TimerWheel<T> {
   constructor(periodMs: number, visit: (item: T) => void, slots = 16) {
     this.#slots = Array.from({ length: slots }, () => new Set<T>());
     this.#visit = visit;
-    this.#timer = setInterval(() => this.#tick(), Math.max(1, Math.floor(periodMs / slots)));
-    this.#timer.unref();
+    this.#tickMs = Math.max(1, Math.floor(periodMs / slots));
   }
 
-  /** Add an item; it is first visited within one period. */
+  /** Add an item; it is first visited within one period (never after stop()). */
   add(item: T): void {
-    this.#slots[this.#next]!.add(item);
+    const slot = this.#slots[this.#next]!;
+    if (slot.has(item)) return;
+    slot.add(item);
     this.#next = (this.#next + 1) % this.#slots.length;
+    if (++this.#size === 1 && !this.#stopped) {
+      this.#timer = setInterval(() => this.#tick(), this.#tickMs);
+      this.#timer.unref();
+    }
   }
 
   /** Remove an item (no-op when absent). */
   remove(item: T): void {
-    for (const s of this.#slots) if (s.delete(item)) return;
+    for (const s of this.#slots) {
+      if (s.delete(item)) {
+        if (--this.#size === 0) this.#idle();
+        return;
+      }
+    }
   }
 
   /** Number of items held. */
   get size(): number {
-    let n = 0;
-    for (const s of this.#slots) n += s.size;
-    return n;
+    return this.#size;
   }
 
-  /** Stop the timer. */
+  /** Stop the timer for good; items stay but are no longer visited. */
   stop(): void {
+    this.#stopped = true;
+    this.#idle();
+  }
+
+  #idle(): void {
     clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 
   #tick(): void {

@@ -5,6 +5,7 @@
  * answered with the stream or stanza error RFC 6120 names, the node unharmed.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect as tcpConnect } from 'node:net';
@@ -250,8 +251,8 @@ describe('XMPP front: framing and bad input', () => {
     }
   });
 
-  test('over TCP a silent client is pinged with single-quoted attributes (what tsung answers); one that answers stays, one that does not is dropped', async () => {
-    const pinging = await startServer({ dev: true, xmpp: { tcpPort: 0 }, timing: { pingIntervalMs: 300 }, im: { storePath: join(dir, 'ping.db') } });
+  test('over TCP with xmpp.tcpPingIntervalMs a silent client is pinged with single-quoted attributes (what tsung answers); one that answers stays, one that does not is dropped', async () => {
+    const pinging = await startServer({ dev: true, xmpp: { tcpPort: 0, tcpPingIntervalMs: 300 }, im: { storePath: join(dir, 'ping.db') } });
     const bind = async (user: string): Promise<RawXmpp> => {
       const c = await rawTcp(pinging);
       conns.push(c);
@@ -287,6 +288,48 @@ describe('XMPP front: framing and bad input', () => {
       assert.doesNotMatch(answering.received(), /<stream:error/);
     } finally {
       await pinging.close();
+    }
+  });
+
+  test('by default a silent TCP client is not pinged nor dropped: the kernel keepalive of timing.pingIntervalMs watches its socket', async () => {
+    const quiet = await startServer({ dev: true, xmpp: { tcpPort: 0 }, timing: { pingIntervalMs: 1_000 }, im: { storePath: join(dir, 'quiet.db') } });
+    try {
+      const c = await rawTcp(quiet);
+      conns.push(c);
+      c.send(STREAM_HEADER);
+      await c.until(/<\/stream:features>/);
+      c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain('quiet')}</auth>`);
+      await c.until(/<success/);
+      c.send(STREAM_HEADER);
+      await c.until(/<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"\/>/);
+      c.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>raw</resource></bind></iq>");
+      await c.until(/<jid>[^<]+\/raw<\/jid>/);
+      // The server's end of the connection: TCP keepalive on, first probe after 1 s of silence
+      // (without the option the kernel would wait its default two hours).
+      const port = await xmppTcpPort(quiet);
+      let ss = '';
+      let timer: RegExpExecArray | null = null;
+      // Right after a write the socket may show its retransmission timer instead; it settles at once.
+      await waitFor(
+        () => {
+          ss = execFileSync('ss', ['-tnoH', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' });
+          timer = /timer:\(keepalive,(?:(\d+)min)?(?:(\d+)sec)?(?:(\d+)ms)?/.exec(ss);
+          return timer !== null;
+        },
+        2_000,
+        'a keepalive timer on the server socket',
+      ).catch(() => assert.fail(`keepalive timer on the server's socket: ${ss}`));
+      assert.ok(timer);
+      const ms = Number(timer[1] ?? 0) * 60_000 + Number(timer[2] ?? 0) * 1_000 + Number(timer[3] ?? 0);
+      assert.ok(ms <= 1_000, `first probe within timing.pingIntervalMs, was ${ms} ms`);
+      // Two ping intervals of silence: no XEP-0199 ping, no stream error, still connected.
+      const before = c.received().length;
+      await new Promise((r) => setTimeout(r, 2_500));
+      assert.equal(c.received().slice(before), '');
+      c.send("<iq type='get' id='v1'><ping xmlns='urn:xmpp:ping'/></iq>");
+      await c.until(/id="v1"/);
+    } finally {
+      await quiet.close();
     }
   });
 

@@ -32,4 +32,29 @@ describe('TimerWheel', () => {
     mock.timers.tick(1_000);
     assert.deepEqual(seen, ['y']);
   });
+
+  test('runs its interval only while it holds items, and not after stop', () => {
+    const started = mock.method(globalThis, 'setInterval');
+    const seen: string[] = [];
+    const wheel = new TimerWheel<string>(100, (s) => seen.push(s), 2);
+    assert.equal(started.mock.callCount(), 0, 'an empty wheel starts no interval');
+    wheel.add('a');
+    wheel.add('b');
+    assert.equal(started.mock.callCount(), 1);
+    wheel.remove('a');
+    wheel.remove('b');
+    mock.timers.tick(1_000);
+    assert.deepEqual(seen, []);
+    wheel.add('c');
+    assert.equal(started.mock.callCount(), 2, 'the first item after empty starts it again');
+    mock.timers.tick(100);
+    assert.deepEqual(seen, ['c']);
+    wheel.stop();
+    wheel.remove('c');
+    wheel.add('d');
+    assert.equal(started.mock.callCount(), 2, 'a stopped wheel stays stopped');
+    mock.timers.tick(1_000);
+    assert.deepEqual(seen, ['c']);
+    started.mock.restore();
+  });
 });

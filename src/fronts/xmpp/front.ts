@@ -195,8 +195,9 @@ export class XmppFront {
     const cfg = core.config.xmpp;
     this.#path = cfg.path;
     this.#ws = new WebSocketTransport({ maxPayload: cfg.maxStanzaSize * 4, pingIntervalMs: core.config.timing.pingIntervalMs, protocols: [XMPP_SUBPROTOCOL] });
-    const { connectTimeoutMs, pingIntervalMs } = core.config.timing;
-    const tick = Math.max(10, Math.floor(Math.min(connectTimeoutMs, pingIntervalMs) / 2));
+    // Each session is visited twice per shortest deadline it keeps: authentication, TCP ping, resumption.
+    const deadlines = [core.config.timing.connectTimeoutMs, cfg.tcpPingIntervalMs, cfg.resumeTimeoutMs].filter((ms) => ms > 0);
+    const tick = Math.max(10, Math.floor(Math.min(...deadlines) / 2));
     this.#wheel = new TimerWheel<XmppSession>(tick, (s) => s.tick(Date.now()), Math.max(1, Math.min(16, Math.floor(tick / 20))));
     this.#env = {
       core,
@@ -204,6 +205,7 @@ export class XmppFront {
       domain: cfg.domain.toLowerCase(),
       limits: { maxStanzaSize: cfg.maxStanzaSize, maxDepth: cfg.maxDepth, maxAttributes: cfg.maxAttributes },
       resumeTimeoutMs: cfg.resumeTimeoutMs,
+      tcpPingIntervalMs: cfg.tcpPingIntervalMs,
       resumable: new Map(),
       ended: new Map(),
       onClose: (s) => {
@@ -282,7 +284,9 @@ export class XmppFront {
       socket.end(`<?xml version='1.0'?>${header}${streamErrorXml('resource-constraint', err.message, false)}</stream:stream>`);
       return;
     }
-    socket.setKeepAlive(true);
+    // The heartbeat of a TCP stream: kernel keepalive probes after timing.pingIntervalMs of
+    // silence, which cost the process nothing (XEP-0199 pings only with xmpp.tcpPingIntervalMs).
+    socket.setKeepAlive(true, this.core.config.timing.pingIntervalMs);
     const wire = new TcpWire(socket, this.#tls);
     wire.attach(this.#start(wire, ticket));
   }

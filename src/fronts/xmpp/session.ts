@@ -64,6 +64,8 @@ export interface XmppEnv {
   readonly limits: XmlLimits;
   /** How long a resumable session (XEP-0198) waits for its client after the connection dropped, ms. */
   readonly resumeTimeoutMs: number;
+  /** XEP-0199 pings to a TCP client silent this long, ms (0 = none: TCP keepalive judges the connection). */
+  readonly tcpPingIntervalMs: number;
   /** Resumable sessions of this node by resumption id. */
   readonly resumable: Map<string, XmppSession>;
   /** Resumption ids of sessions that ended, with the count of stanzas they handled (for `<failed h/>`). */
@@ -444,8 +446,8 @@ export class XmppSession implements Connection {
 
   /**
    * Periodic visit (the front's timer wheel): the stream must be bound within
-   * `timing.connectTimeoutMs`; on TCP (no WebSocket pings) a silent client is pinged (XEP-0199)
-   * after `timing.pingIntervalMs` and dropped after twice that.
+   * `timing.connectTimeoutMs`; on TCP (no WebSocket pings), with `xmpp.tcpPingIntervalMs` set, a
+   * silent client is pinged (XEP-0199) after that long and dropped after twice that.
    */
   tick(now: number): void {
     if (this.#closed) return;
@@ -457,14 +459,14 @@ export class XmppSession implements Connection {
       if (now - this.#openedAt > this.#core.config.timing.connectTimeoutMs) this.#streamError('connection-timeout', 'Not authenticated in time');
       return;
     }
-    if (this.#wire.kind !== 'tcp') return;
+    const interval = this.#env.tcpPingIntervalMs;
+    if (this.#wire.kind !== 'tcp' || interval === 0) return;
     if (this.#read) {
       this.#read = false;
       this.#pinged = false;
       this.#lastIn = now;
       return;
     }
-    const interval = this.#core.config.timing.pingIntervalMs;
     if (now - this.#lastIn > 2 * interval) this.#streamError('connection-timeout', 'No answer to ping');
     else if (now - this.#lastIn > interval && !this.#pinged) {
       this.#pinged = true;
