@@ -12,6 +12,8 @@ import { RedisBroker } from './engines/broker-redis.js';
 import { MemoryPresence } from './engines/presence-memory.js';
 import { RedisPresence } from './engines/presence-redis.js';
 import { RedisNodeRegistry } from './engines/registry-redis.js';
+import { MemoryResumptions } from './engines/resumptions-memory.js';
+import { RedisResumptions } from './engines/resumptions-redis.js';
 import { MemorySessions } from './engines/sessions-memory.js';
 import { RedisSessions } from './engines/sessions-redis.js';
 import { FileRevocationStore } from './engines/revocations-file.js';
@@ -24,7 +26,7 @@ export type EngineOverrides = { readonly [K in keyof Engines]?: Engines[K] };
 
 /**
  * Choose every engine: an override when given, else from the configuration. `redis.url`
- * selects Redis for the broker, presence, session and node registries (ioredis loads when each
+ * selects Redis for the broker, presence, session and node registries and the resumption store (ioredis loads when each
  * first connects); `database.url` the PostgreSQL IM store, else SQLite at `im.storePath` or
  * `<dataDir>/herald.db`; `backend.url` or `backend.webhookUrl` the HTTP backend client; without
  * Redis, token revocations persist in `<dataDir>/revocations.json`. Without
@@ -37,6 +39,7 @@ export function selectEngines(config: HeraldConfig, overrides: EngineOverrides =
   return {
     broker: overrides.broker ?? (r ? new RedisBroker({ ...r, logger }) : new MemoryBroker()),
     sessions: overrides.sessions ?? (r ? new RedisSessions({ ...r, ttlMs: config.cluster.sessionTtlMs, logger }) : new MemorySessions()),
+    resumptions: overrides.resumptions ?? (r ? new RedisResumptions({ ...r, logger }) : new MemoryResumptions()),
     presence: overrides.presence ?? (r ? new RedisPresence({ ...r, ttlMs: config.cluster.sessionTtlMs }) : new MemoryPresence()),
     registry: overrides.registry ?? (r ? new RedisNodeRegistry(r) : undefined),
     imStore:

@@ -29,6 +29,7 @@ import type { ImStore } from './core/im/store.js';
 import type { Logger } from './core/logger.js';
 import type { RevocationStore } from './core/revocation.js';
 import { NodeHeartbeat, type NodeRegistry } from './core/nodes.js';
+import type { ResumptionStore } from './core/resumptions.js';
 import type { SessionRegistry } from './core/sessions.js';
 import { registerBackendCommands } from './fronts/native/backend-commands.js';
 import { NativeFront } from './fronts/native/front.js';
@@ -59,6 +60,8 @@ export interface Engines {
   readonly broker: Broker;
   /** Which nodes hold which sessions of a user. */
   readonly sessions: SessionRegistry;
+  /** State of sessions resumable on any node (XMPP stream management). */
+  readonly resumptions: ResumptionStore;
   /** IM presence. */
   readonly presence: PresenceStore;
   /** IM store, opened on first IM use. */
@@ -317,6 +320,7 @@ export class HeraldServer {
     await this.readiness.close();
     await this.core.backend.close();
     await this.im.close();
+    await this.engines.resumptions.close();
     await this.core.close();
   }
 

@@ -181,6 +181,8 @@ export function useNodes<C extends Endable = Endable>(opts: {
   tag: string;
   count?: number;
   args?: string[];
+  /** Flags of node `i` alone (after `args`), e.g. a port of its own. */
+  nodeArgs?: (i: number) => Promise<string[]> | string[];
   privateRedis?: boolean;
   dispatcher?: boolean;
   stopSignal?: NodeJS.Signals;
@@ -219,9 +221,13 @@ export function useNodes<C extends Endable = Endable>(opts: {
   before(
     async () => {
       if (opts.privateRedis) redis = await PrivateRedis.start();
-      const start = (command?: 'dispatch'): Promise<NodeProcess> =>
-        NodeProcess.start({ redis: cluster.redisUrl, prefix, ...(command ? { command } : { args: opts.args ?? [] }) });
-      const started = await Promise.all([...Array.from({ length: opts.count ?? 2 }, () => start()), ...(opts.dispatcher ? [start('dispatch')] : [])]);
+      const start = async (i: number, command?: 'dispatch'): Promise<NodeProcess> =>
+        NodeProcess.start({
+          redis: cluster.redisUrl,
+          prefix,
+          ...(command ? { command } : { args: [...(opts.args ?? []), ...((await opts.nodeArgs?.(i)) ?? [])] }),
+        });
+      const started = await Promise.all([...Array.from({ length: opts.count ?? 2 }, (_, i) => start(i)), ...(opts.dispatcher ? [start(-1, 'dispatch')] : [])]);
       if (opts.dispatcher) dispatcher = started.pop();
       nodes.push(...started);
     },

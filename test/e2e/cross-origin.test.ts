@@ -1,8 +1,8 @@
 /**
  * Herald from a page on another origin, in headless Chromium: the SDK over SSE and long-poll
- * (GET streams and `POST /connection/command`, preflight included) and the dispatcher work for an
- * origin in `allowedOrigins`, and a page on an origin nobody listed can neither read the HTTP
- * transports nor open a WebSocket. And TLS: Chromium trusting the test certificate's key opens
+ * (GET streams and `POST /connection/command`, preflight included), the chunked NDJSON stream
+ * read with fetch, and the dispatcher work for an origin in `allowedOrigins`, and a page on an
+ * origin nobody listed can neither read the HTTP transports nor open a WebSocket. And TLS: Chromium trusting the test certificate's key opens
  * `https://` and `wss://` on Herald's one port, and refuses the same server without that trust.
  */
 import assert from 'node:assert/strict';
@@ -73,6 +73,32 @@ void describe('Herald from another origin in Chromium', () => {
     });
   }
 
+  void it('the chunked NDJSON stream is readable from an allowed origin', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
+    // The SDK has no stream transport: the page reads /connection/stream with fetch, as an app would.
+    const received = page.evaluate(async (url) => {
+      const res = await fetch(url);
+      const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended: ${text}`);
+        text += value;
+        const pub = text
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .map((l) => JSON.parse(l) as { type: string; data?: unknown })
+          .find((f) => f.type === 'pub');
+        if (pub) {
+          await reader.cancel();
+          return { type: res.headers.get('content-type'), data: pub.data };
+        }
+      }
+    }, `${herald.url()}/connection/stream?channel=xo-stream&user=carol`);
+    await waitFor(() => herald.core.hub.subscriberCount('xo-stream') > 0, WAIT_MS, 'the page subscribed');
+    await publish(herald, 'xo-stream', { hello: 'stream' });
+    assert.deepEqual(await received, { type: 'application/x-ndjson; charset=utf-8', data: { hello: 'stream' } });
+  });
+
   void it('the dispatcher answers an allowed origin, and the SDK follows it to the node', { timeout: E2E_TEST_TIMEOUT_MS }, async () => {
     const prefix = `herald-e2e-xo-${process.pid}:`;
     const registry = new RedisNodeRegistry({ url: 'redis://127.0.0.1:6379', prefix });
@@ -101,6 +127,10 @@ void describe('Herald from another origin in Chromium', () => {
           () => 'read',
           (e: Error) => e.name,
         );
+        const stream = await fetch(`${base}/connection/stream?channel=x&user=mallory`).then(
+          () => 'read',
+          (e: Error) => e.name,
+        );
         const command = await fetch(`${base}/connection/command?user=mallory`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
@@ -114,9 +144,9 @@ void describe('Herald from another origin in Chromium', () => {
           s.onopen = () => resolve('open');
           s.onclose = (e) => resolve(`closed ${e.code}`);
         });
-        return { poll, command, ws };
+        return { poll, stream, command, ws };
       }, closed.url());
-      assert.deepEqual(outcome, { poll: 'TypeError', command: 'TypeError', ws: 'closed 1006' });
+      assert.deepEqual(outcome, { poll: 'TypeError', stream: 'TypeError', command: 'TypeError', ws: 'closed 1006' });
       assert.equal(closed.core.hub.connectionCount, 0);
     } finally {
       await closed.close();

@@ -139,7 +139,11 @@ export interface RawTcpXmpp extends RawXmpp {
 
 /** A raw TCP connection to the XMPP port. */
 export async function rawTcp(server: HeraldServer): Promise<RawTcpXmpp> {
-  const port = await xmppTcpPort(server);
+  return rawTcpPort(await xmppTcpPort(server));
+}
+
+/** A raw TCP connection to the XMPP port `port` on 127.0.0.1 (a node in another process). */
+export async function rawTcpPort(port: number): Promise<RawTcpXmpp> {
   let socket: Socket = tcpConnect(port, '127.0.0.1');
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   const { raw, data, ended } = rawConversation(

@@ -2,15 +2,17 @@
  * Admission in the client-session service, replaying the review's attacks: one address taking
  * every connection slot (per-IP cap, separate from the global one), a connection storm from one
  * address (per-IP rate), one user holding many sessions (per-user cap), and a session living on
- * past its token's `exp` (closed with 3500 unless refreshed; the SDK refreshes on its own).
+ * past its token's `exp` (closed with 3500 unless refreshed, on every front; the SDK refreshes on
+ * its own).
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { HeraldClient } from '../../clients/js/src/index.js';
 import type { HeraldServer } from '../../src/index.js';
-import { WsClient } from '../helpers/clients.js';
+import { NdjsonClient, SseClient, WsClient } from '../helpers/clients.js';
 import { NODE_IMPLS } from '../helpers/sdk.js';
-import { sleep, startServer, waitFor, wsUrl } from '../helpers/server.js';
+import { chan, sleep, startServer, waitFor, wsUrl } from '../helpers/server.js';
+import { RawStomp } from '../helpers/stomp.js';
 import { signToken, TEST_SECRET } from '../helpers/tokens.js';
 
 /** A WebSocket from client address `ip`, relayed by the trusted proxy on loopback. */
@@ -109,6 +111,36 @@ describe('token expiry', () => {
       assert.equal((await kept.command('ping')).error, undefined);
       kept.terminate();
     } finally {
+      await server.close();
+    }
+  });
+
+  test("SSE, NDJSON stream and STOMP sessions are ended with 3500 at their token's expiry too", async () => {
+    const server = await startServer({ auth: { hmacSecret: TEST_SECRET } });
+    const held: Array<{ close(): unknown }> = [];
+    try {
+      const exp = now() + 2;
+      const auth = { authorization: `Bearer ${await signToken('erin', {}, { exp })}` };
+      const sse = await SseClient.open(`${server.url()}/connection/sse?channel=${chan('exp')}`, auth);
+      const stream = await NdjsonClient.open(`${server.url()}/connection/stream?channel=${chan('exp')}`, auth);
+      const { raw: stomp } = await RawStomp.connected(server, { login: 'erin', passcode: await signToken('erin', {}, { exp }) });
+      held.push(sse, stream, stomp);
+      assert.equal(sse.status, 200);
+      assert.equal(stream.status, 200);
+      const ended = (await sse.next('disconnect', () => true, 5_000)).json;
+      assert.deepEqual([ended.code, ended.reason, ended.reconnect], [3500, 'token expired', false]);
+      await sse.ended;
+      const streamEnd = await stream.frames.take((f) => f.type === 'disconnect', 5_000);
+      assert.deepEqual([streamEnd.code, streamEnd.reason], [3500, 'token expired']);
+      await stream.ended;
+      const error = await stomp.next(5_000);
+      assert.equal(error.command, 'ERROR');
+      assert.equal(error.headers['herald-close-code'], '3500');
+      assert.equal((await stomp.closed).code, 3500);
+      assert.ok(now() >= exp, 'not before the expiry');
+      await waitFor(() => server.core.hub.connectionCount === 0, 3_000, 'every session gone from the hub');
+    } finally {
+      for (const h of held) await h.close();
       await server.close();
     }
   });

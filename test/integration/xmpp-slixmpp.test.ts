@@ -3,46 +3,18 @@
  * stream management (XEP-0198) with resumption. The client loses its connection without closing
  * the stream, messages arrive for it meanwhile, it reconnects and resumes: every message arrives
  * exactly once, in order, and the resumed stream carries messages both ways.
- * The Python side is test/fixtures/xmpp-slixmpp-sm.py; CI installs python3-slixmpp (.ci/run).
+ * The Python side is test/fixtures/xmpp-slixmpp-sm.py (test/helpers/slixmpp.ts drives it); CI installs python3-slixmpp (.ci/run).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { xml } from '@xmpp/client';
 import type { HeraldServer } from '../../src/index.js';
-import { Inbox } from '../helpers/clients.js';
 import { sleep, startServer } from '../helpers/server.js';
+import { slixmpp } from '../helpers/slixmpp.js';
 import { connectXmpp, xmppTcpPort } from '../helpers/xmpp.js';
-
-const FIXTURE = fileURLToPath(new URL('../fixtures/xmpp-slixmpp-sm.py', import.meta.url));
-/** Debian's interpreter, where python3-slixmpp is installed (not a python3 of a version manager earlier in PATH). */
-const PYTHON = '/usr/bin/python3';
-
-type SlixEvent = { event: string; body?: string; sender?: string; delayed?: boolean; id?: string };
-
-/** The slixmpp client process: its events, and a way to send it commands. */
-function slixmpp(
-  port: number,
-  jid: string,
-): { proc: ChildProcessWithoutNullStreams; events: Inbox<SlixEvent>; command(line: string): void; stderr: () => string } {
-  const proc = spawn(PYTHON, [FIXTURE, String(port), jid]);
-  const events = new Inbox<SlixEvent>();
-  let stderr = '';
-  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  createInterface({ input: proc.stdout }).on('line', (line) => {
-    try {
-      events.put(JSON.parse(line) as SlixEvent);
-    } catch {
-      stderr += `unparsed: ${line}\n`;
-    }
-  });
-  return { proc, events, command: (line) => proc.stdin.write(`${line}\n`), stderr: () => stderr };
-}
 
 describe('XMPP stream management with slixmpp', () => {
   let server: HeraldServer;
@@ -62,12 +34,7 @@ describe('XMPP stream management with slixmpp', () => {
     // Available: bob's session receives his inbox.
     await bob.xmpp.send(xml('presence'));
     const alice = slixmpp(await xmppTcpPort(server), 'slixalice@localhost/slix');
-    const take = (event: string): Promise<SlixEvent> =>
-      alice.events
-        .take((e) => e.event === event, 15_000)
-        .catch((err: Error) => {
-          throw new Error(`${err.message}; slixmpp stderr: ${alice.stderr().slice(-2000)}`);
-        });
+    const take = alice.take;
     try {
       const enabled = await take('enabled');
       assert.ok(enabled.id, 'resumable: the server gave a resumption id');

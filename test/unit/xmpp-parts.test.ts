@@ -1,11 +1,14 @@
 /**
  * Small parts of the XMPP front: JIDs (with XEP-0106 escaping of `@` in user ids), SASL PLAIN
- * decoding, and the XEP-0198 counters (acks mapped onto inbox seqs, 2^32 wrap, too-high h).
+ * decoding, and the XEP-0198 counters (acks mapped onto inbox seqs, 2^32 wrap, too-high h) and
+ * their record for a resumption on another node.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { bareJid, fullJid, parseJid } from '../../src/fronts/xmpp/jid.js';
 import { decodePlain } from '../../src/fronts/xmpp/sasl.js';
+import { decodeSm, encodeSm, type SmData, settledBy } from '../../src/fronts/xmpp/resumption.js';
 import { HandledCountTooHigh, parseH, StreamManagement } from '../../src/fronts/xmpp/stream-management.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -90,5 +93,61 @@ void describe('XEP-0198 counters', () => {
     const sm = new StreamManagement(undefined, 100);
     assert.equal(sm.sent('x'.repeat(60)), true);
     assert.equal(sm.sent('y'.repeat(60)), false);
+  });
+});
+
+void describe('XEP-0198 state recorded for another node', () => {
+  /** What a session records (resumption.ts) from its counters; `settled`: the highest seq its acks settled. */
+  const record = (sm: StreamManagement, settled: number): SmData => ({
+    resource: 'r',
+    in: sm.inbound,
+    out: sm.outbound,
+    acked: sm.acked,
+    sent: sm.sentSeqs(),
+    settled,
+    from: 0,
+    carbons: false,
+    rooms: [],
+  });
+
+  void test("the record settles for any h what the session's own counters settle, across the 2^32 wrap", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+        fc.array(fc.oneof(fc.constant('stanza'), fc.constant('entry'), fc.constant('bare'), fc.constant('ack')), { maxLength: 40 }),
+        fc.nat(),
+        (start, ops, pick) => {
+          const sm = new StreamManagement('id', 1 << 20, { inbound: 0, acked: start });
+          let seq = 0;
+          let settled = 0;
+          let out = 0;
+          for (const op of ops) {
+            if (op === 'stanza') sm.sent('<iq/>');
+            else if (op === 'entry') sm.sent('<message/>', ++seq);
+            else if (op === 'bare') settled = Math.max(settled, sm.seqOnly(++seq) ?? 0);
+            else if (sm.unacked > 0) settled = Math.max(settled, sm.acknowledge((sm.acked + 1) % 2 ** 32));
+            out = sm.outbound;
+          }
+          const rec = decodeSm(encodeSm(record(sm, settled)))!;
+          const h = (sm.acked + (pick % (sm.unacked + 1))) % 2 ** 32;
+          assert.equal(settledBy(rec, h), Math.max(settled, sm.acknowledge(h)));
+          assert.equal(settledBy(rec, (out + 1) % 2 ** 32), undefined, 'more than was sent');
+        },
+      ),
+    );
+  });
+
+  void test('a malformed record is not read', () => {
+    const good = { resource: 'r', in: 1, out: 2, acked: 1, sent: [[2, 5]], settled: 0, from: null, carbons: true, rooms: ['g:ab'] };
+    assert.deepEqual(decodeSm(JSON.stringify(good)), good);
+    for (const bad of [
+      '',
+      '{',
+      'null',
+      JSON.stringify({ ...good, in: -1 }),
+      JSON.stringify({ ...good, out: 2 ** 32 }),
+      JSON.stringify({ ...good, resource: '' }),
+    ])
+      assert.equal(decodeSm(bad), undefined, bad);
   });
 });

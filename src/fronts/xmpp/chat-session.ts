@@ -59,6 +59,11 @@ export class XmppChat {
     this.#carbons = enabled;
   }
 
+  /** Whether XEP-0280 carbons are on. */
+  get carbonsOn(): boolean {
+    return this.#carbons;
+  }
+
   /** XEP-0313: an archive query (IQ set); writes the results, returns the `<fin/>`. */
   archive(q: XmlElement): Promise<string> {
     const { im, domain, user, jid } = this.#ctx;

@@ -13,6 +13,7 @@ import type { WebSocket } from 'ws';
 import { AdmissionError, type AdmissionTicket } from '../../core/client-sessions.js';
 import type { HeraldCore } from '../../core/core.js';
 import type { ImService } from '../../core/im/service.js';
+import type { ResumptionStore } from '../../core/resumptions.js';
 import { isLoopbackHost } from '../../core/config-security.js';
 import { TimerWheel } from '../../core/timer-wheel.js';
 import { DisconnectCode } from '../../protocol/codes.js';
@@ -190,7 +191,7 @@ export class XmppFront {
   #nextId = 0;
 
   /** `secureContext`: the listen port's TLS context (undefined when TLS is off): STARTTLS on the TCP port uses it. */
-  constructor(core: HeraldCore, im: ImService, secureContext: () => SecureContext | undefined = () => undefined) {
+  constructor(core: HeraldCore, im: ImService, resumptions: ResumptionStore, secureContext: () => SecureContext | undefined = () => undefined) {
     this.core = core;
     const cfg = core.config.xmpp;
     this.#path = cfg.path;
@@ -207,7 +208,7 @@ export class XmppFront {
       resumeTimeoutMs: cfg.resumeTimeoutMs,
       tcpPingIntervalMs: cfg.tcpPingIntervalMs,
       resumable: new Map(),
-      ended: new Map(),
+      resumptions,
       onClose: (s) => {
         this.#sessions.delete(s);
         this.#wheel.remove(s);
@@ -313,6 +314,8 @@ export class XmppFront {
 export interface XmppHost {
   readonly core: HeraldCore;
   readonly im: ImService;
+  /** The engines: the XMPP front records resumable sessions in `resumptions`. */
+  readonly engines: { readonly resumptions: ResumptionStore };
   /** The listen port's TLS context (undefined when TLS is off). */
   secureContext(): SecureContext | undefined;
   addUpgradeHandler(handler: (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => boolean): void;
@@ -322,7 +325,7 @@ export interface XmppHost {
 
 /** Create the XMPP front and mount it on a server. */
 export function attachXmppFront(host: XmppHost): XmppFront {
-  const front = new XmppFront(host.core, host.im, () => host.secureContext());
+  const front = new XmppFront(host.core, host.im, host.engines.resumptions, () => host.secureContext());
   host.addUpgradeHandler((req, socket, head, url) => front.handleUpgrade(req, socket, head, url));
   host.addHttpHandler((req, res, url) => front.handleHttp(req, res, url));
   host.onClose(() => front.close());

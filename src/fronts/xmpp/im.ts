@@ -102,6 +102,8 @@ export class XmppIm {
   #inbox: InboxSubscription | undefined;
   /** Highest inbox seq written to this session. */
   #lastSeq = 0;
+  /** Inbox seq after which this session delivers, while available. */
+  #from: number | undefined;
   /** One-to-one chat both ways (chat-session.ts). */
   readonly chat: XmppChat;
 
@@ -113,6 +115,22 @@ export class XmppIm {
   /** Whether the client sent its initial presence and has not gone unavailable. */
   get available(): boolean {
     return this.#inbox !== undefined;
+  }
+
+  /** While available, the inbox seq after which this session delivers (what came before was not its business). */
+  get deliveredFrom(): number | undefined {
+    return this.#inbox ? this.#from : undefined;
+  }
+
+  /**
+   * A session resumed from another node (resumption.ts) whose client was available: deliver the
+   * inbox after `after` (what the client did not acknowledge there), then the contacts' presence
+   * afresh (what the other node sent and the client did not acknowledge is gone).
+   */
+  async resumeAvailable(after: number): Promise<void> {
+    await this.#subscribe(after);
+    if (!this.#ctx.open) return;
+    for (const c of await this.#ctx.im.contacts(this.#ctx.user)) if (c.state !== 'offline') this.#ctx.write(presenceXml(c, this.#ctx.domain, this.#ctx.jid));
   }
 
   // ---- presence ----------------------------------------------------------------------------
@@ -217,7 +235,8 @@ export class XmppIm {
 
   // ---- inbox -------------------------------------------------------------------------------
 
-  async #subscribe(): Promise<void> {
+  /** Subscribe to the inbox and deliver what is unacknowledged (after `start`, else after the inbox's ack cursor), then what comes. */
+  async #subscribe(start?: number): Promise<void> {
     const { core, im, user } = this.#ctx;
     const channel = inboxChannel(user);
     const sub = (this.#inbox = new InboxSubscription(this, channel));
@@ -227,10 +246,11 @@ export class XmppIm {
       core.unsubscribe(sub, channel);
       return;
     }
-    let after: number | undefined;
+    let after = start;
     for (let page = 0; page < MAX_SYNC_PAGES; page++) {
       const r = await im.sync(user, after, undefined);
       if (this.#inbox !== sub) return;
+      if (page === 0) this.#from = start ?? r.acked;
       for (const e of r.entries) {
         const m = e.message;
         this.onEvent(

@@ -72,6 +72,22 @@ export class XmppRooms {
     this.#sent = sent;
   }
 
+  /** Conversations of the joined rooms. */
+  joinedRooms(): string[] {
+    return [...this.#joined.keys()];
+  }
+
+  /**
+   * Rooms joined before a resumption on another node: joined again without a word to the client
+   * (its occupancy never ended); rooms the user is no longer a member of are dropped.
+   */
+  async restore(conversations: readonly string[]): Promise<void> {
+    for (const conversation of conversations) {
+      const members = await this.#ctx.im.members(this.#ctx.user, conversation).catch(() => undefined);
+      if (members) this.#joined.set(conversation, new Map(members.map((m) => [m.user, m.role as string])));
+    }
+  }
+
   /** Presence to a room JID: join (available) or leave (`unavailable`). */
   async presence(to: Jid, conversation: string, type: string | undefined): Promise<void> {
     const { im, user, domain, jid } = this.#ctx;

@@ -31,6 +31,8 @@ export interface OutboxContext {
   resumable(id: string): void;
   /** The client lets unacknowledged stanzas pile up past the bound. */
   unmanageable(): void;
+  /** The stream management state changed (a stanza sent, an acknowledgement). */
+  changed(): void;
 }
 
 /** The output side of one bound session. */
@@ -52,6 +54,20 @@ export class XmppOutbox {
     return this.#sm;
   }
 
+  /** Highest inbox seq settled (acknowledged to the IM, or about to be). */
+  get settled(): number {
+    return this.#ackDue;
+  }
+
+  /**
+   * Stream management of a session resumed from another node's record: `inbound` stanzas
+   * handled, `acked` acknowledged by the client, the inbox settled up to `settled`.
+   */
+  resumed(id: string, inbound: number, acked: number, settled: number): void {
+    this.#sm = new StreamManagement(id, this.#ctx.core.config.limits.maxOutboundBytes, { inbound, acked });
+    this.#ackInbox(settled);
+  }
+
   /** Write a stanza; with stream management it is counted and kept until the client acknowledges it. */
   stanza(xml: string, seq = 0): void {
     const sm = this.#sm;
@@ -60,6 +76,7 @@ export class XmppOutbox {
         this.#ctx.unmanageable();
         return;
       }
+      this.#ctx.changed();
       this.requestAck();
     }
     this.#ctx.write(xml);
@@ -76,6 +93,7 @@ export class XmppOutbox {
     } else {
       const now = sm.seqOnly(seq);
       if (now !== undefined) this.#ackInbox(now);
+      this.#ctx.changed();
     }
   }
 
@@ -132,6 +150,7 @@ export class XmppOutbox {
       throw err;
     }
     if (seq > 0) this.#ackInbox(seq);
+    this.#ctx.changed();
   }
 
   /** Cumulative inbox ack to the IM, one per turn of the event loop. */

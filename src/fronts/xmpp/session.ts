@@ -12,6 +12,7 @@ import type { HeraldCore } from '../../core/core.js';
 import { type HeraldError, toHeraldError } from '../../core/errors.js';
 import type { Connection } from '../../core/hub.js';
 import type { ImService } from '../../core/im/service.js';
+import type { ResumptionStore } from '../../core/resumptions.js';
 import { DisconnectCode } from '../../protocol/codes.js';
 import { saslMechanisms, XmppAuth } from './auth.js';
 import { StanzaError, stanzaConditionOf, stanzaErrorXml, StreamError, type StreamCondition, streamErrorXml } from './errors.js';
@@ -21,10 +22,13 @@ import { answerIq } from './iq.js';
 import { bareJid, fullJid } from './jid.js';
 import { XmppOutbox } from './outbox.js';
 import type { XmlLimits } from './parser.js';
+import { handoff, type SmData, type SmOwner, SmRecorder } from './resumption.js';
 import { NS_SM, parseH } from './stream-management.js';
 import { type Phase, streamCloseXml, streamFeaturesXml, streamHeaderXml } from './stream.js';
 import { el, esc, NS, XmlElement } from './xml.js';
 
+/** Longest resumption id looked up, characters (ours are 25). */
+const MAX_PREVID_LENGTH = 64;
 /** Longest resource kept as the client asked, characters. */
 const MAX_RESOURCE_LENGTH = 256;
 /** WebSocket close code / disconnect code of a session that ended normally. */
@@ -68,14 +72,14 @@ export interface XmppEnv {
   readonly tcpPingIntervalMs: number;
   /** Resumable sessions of this node by resumption id. */
   readonly resumable: Map<string, XmppSession>;
-  /** Resumption ids of sessions that ended, with the count of stanzas they handled (for `<failed h/>`). */
-  readonly ended: Map<string, { readonly user: string; readonly h: number }>;
+  /** Where resumable sessions record their state, so any node can resume them (resumption.ts). */
+  readonly resumptions: ResumptionStore;
   /** The session ended (once). */
   readonly onClose: (session: XmppSession) => void;
 }
 
-/** Most ended resumption ids remembered per node. */
-const MAX_ENDED_IDS = 10_000;
+/** Disconnect codes of the "reconnect" family (3000–3499): a resumable session is let go resumable, not ended. */
+const RECONNECT_CODES = { min: 3000, max: 3499 };
 
 /** An XMPP client session. */
 export class XmppSession implements Connection {
@@ -114,6 +118,10 @@ export class XmppSession implements Connection {
   #detachedAt = 0;
   /** The session this one's connection was handed to by a resumption. */
   #adoptedBy: XmppSession | undefined;
+  /** Records the state of a resumable session for the other nodes (from `<enable resume/>` on). */
+  #recorder: SmRecorder | undefined;
+  /** The server lets the session go resumable (shutdown, drain, a resumption on another node). */
+  #park = false;
 
   constructor(id: string, wire: XmppWire, env: XmppEnv, ticket: AdmissionTicket) {
     this.id = id;
@@ -221,6 +229,7 @@ export class XmppSession implements Connection {
       throw new StreamError('invalid-from', "The from address is not this stream's");
     if (this.#phase === 'bind') return this.#bindPhase(e);
     this.#outbox.sm?.handled();
+    this.#recorder?.changed();
     if (e.local === 'iq') return this.#iq(e);
     if (e.local === 'message') return this.#im!.message(e);
     return this.#im!.presence(e);
@@ -480,6 +489,7 @@ export class XmppSession implements Connection {
 
   /** Close from the server side (shutdown, kick, revoked token) with a stream error saying why. */
   disconnect(code: number, reason: string): void {
+    if (code >= RECONNECT_CODES.min && code <= RECONNECT_CODES.max) this.#park = true;
     if (this.#detachedAt !== 0) {
       this.#release(code);
       return;
@@ -507,20 +517,21 @@ export class XmppSession implements Connection {
     this.#release(code);
   }
 
-  /** End the session for good: the IM side, the hub, the resumption id. */
+  /**
+   * End the session here for good: the IM side, the hub, the resumption id. A resumable session
+   * records its final state: `parked` (resumable on any node) when the server let it go, else
+   * `ended` (a resumption then fails with the count of stanzas handled).
+   */
   #release(code: number): void {
     if (this.#cleaned) return;
     this.#cleaned = true;
     this.#closed = true;
+    const id = this.#outbox.sm?.id;
+    if (id !== undefined && this.#env.resumable.get(id) === this) this.#env.resumable.delete(id);
+    // Before the IM side closes: the record says whether the client was available.
+    void this.#recorder?.finish(this.#park ? 'parked' : 'ended');
     this.#im?.close();
     this.#input.clear();
-    const sm = this.#outbox.sm;
-    const id = sm?.id;
-    if (id !== undefined && this.#env.resumable.get(id) === this) {
-      this.#env.resumable.delete(id);
-      if (this.#env.ended.size >= MAX_ENDED_IDS) this.#env.ended.delete(this.#env.ended.keys().next().value!);
-      this.#env.ended.set(id, { user: this.user!, h: sm!.inbound });
-    }
     this.#core.clients.closed(this, this.#ticket, code, []);
     this.#env.onClose(this);
   }
@@ -542,7 +553,12 @@ export class XmppSession implements Connection {
         return session.identity!.user;
       },
       write: (xml) => this.#write(xml),
-      resumable: (id) => env.resumable.set(id, this),
+      resumable: (id) => {
+        env.resumable.set(id, this);
+        this.#recorder = new SmRecorder(id, this.#smOwner(), () => this.#smData());
+        this.#recorder.changed();
+      },
+      changed: () => this.#recorder?.changed(),
       unmanageable: () => {
         if (this.#detachedAt !== 0) this.#release(NORMAL_CLOSURE);
         else this.#streamError('resource-constraint', 'Too many stanzas without an acknowledgement');
@@ -550,32 +566,81 @@ export class XmppSession implements Connection {
     });
   }
 
-  #streamManagement(e: XmlElement): void {
+  #streamManagement(e: XmlElement): Promise<void> | void {
     if (e.local === 'resume' && this.#phase === 'bind') return this.#resume(e);
     if (this.#phase !== 'ready') throw new StreamError('unsupported-stanza-type', 'Bind a resource first');
     this.#outbox.element(e);
   }
 
+  /** Who this session's resumption record belongs to. */
+  #smOwner(): SmOwner {
+    return { store: this.#env.resumptions, user: this.identity!.user, node: this.#core.nodeId, session: this.id, resumeTimeoutMs: this.#env.resumeTimeoutMs };
+  }
+
+  /** The state a resumable session records (resumption.ts). */
+  #smData(): SmData {
+    const sm = this.#outbox.sm!;
+    const im = this.#im;
+    return {
+      resource: this.#resource,
+      in: sm.inbound,
+      out: sm.outbound,
+      acked: sm.acked,
+      sent: sm.sentSeqs(),
+      settled: this.#outbox.settled,
+      from: im?.deliveredFrom ?? null,
+      carbons: im?.chat.carbonsOn ?? false,
+      rooms: im?.chat.rooms.joinedRooms() ?? [],
+    };
+  }
+
   /**
    * `<resume previd h/>` on a new, authenticated stream: the detached (or not yet detached)
    * session of the same user on this node takes this connection over, learns what the client
-   * got, and sends again what it did not. Unknown ids (expired, or from another node) fail
-   * with the count of stanzas handled when it is known; the client then binds anew and gets
-   * what it missed by offline delivery.
+   * got, and sends again what it did not. A session another node holds (or held, and let go) is
+   * handed over (resumption.ts). Unknown ids, expired ones and another user's fail, with the
+   * count of stanzas handled when the session is the user's and is known to have ended; the
+   * client then binds anew and gets what it missed by offline delivery.
    */
-  #resume(e: XmlElement): void {
+  async #resume(e: XmlElement): Promise<void> {
     const previd = e.attr('previd') ?? '';
     const h = parseH(e.attr('h'));
     if (h === undefined) throw new StreamError('bad-format', 'h must be an unsigned 32-bit integer');
     const user = this.identity!.user;
     const old = this.#env.resumable.get(previd);
-    if (!old || old.user !== user || old.#closed) {
-      const ended = this.#env.ended.get(previd);
-      const known = ended?.user === user ? ended.h : undefined;
-      this.#write(el('failed', { xmlns: NS_SM, h: known }, [el('item-not-found', { xmlns: NS.STANZAS })]));
+    if (old && old.user === user && !old.#closed) return old.#takeOver(this, h);
+    const failed = (known?: number): void => this.#write(el('failed', { xmlns: NS_SM, h: known }, [el('item-not-found', { xmlns: NS.STANZAS })]));
+    if ((old && old.user !== user) || previd === '' || previd.length > MAX_PREVID_LENGTH) return failed();
+    let outcome;
+    try {
+      outcome = await handoff(this.#core, this.#smOwner(), previd, h);
+    } catch (err) {
+      // The store is unreachable: the client binds anew and gets what it missed by offline delivery.
+      this.#core.logger.warn({ err: String(err) }, 'xmpp resumption failed');
+      return failed();
+    }
+    if (outcome.type === 'failed') return failed(outcome.h);
+    if (outcome.type === 'too-high') throw new StreamError('undefined-condition', `h=${outcome.h} acknowledges more than the ${outcome.sent} stanzas sent`);
+    await this.#resumed(previd, outcome.data);
+  }
+
+  /** Go on with a session handed over by another node, on this connection (its state recorded as held here already). */
+  async #resumed(id: string, data: SmData): Promise<void> {
+    if (this.#closed) {
+      // The client went away during the handoff: the session stays resumable, as it was.
+      await new SmRecorder(id, this.#smOwner(), () => data).finish('parked');
       return;
     }
-    old.#takeOver(this, h);
+    this.#bind(data.resource);
+    this.#outbox.resumed(id, data.in, data.acked, data.settled);
+    this.#recorder = new SmRecorder(id, this.#smOwner(), () => this.#smData());
+    this.#env.resumable.set(id, this);
+    this.#write(el('resumed', { xmlns: NS_SM, previd: id, h: data.in }));
+    const im = this.#im!;
+    im.chat.carbons(data.carbons);
+    await im.chat.rooms.restore(data.rooms);
+    if (data.from !== null) await im.resumeAvailable(data.from);
+    this.#recorder.changed();
   }
 
   /** Take over `fresh`'s connection (its stream is at the `<resume/>` just handled). */

@@ -42,9 +42,31 @@ export class StreamManagement {
   #bytes = 0;
   readonly #maxBytes: number;
 
-  constructor(id: string | undefined, maxBytes: number) {
+  /**
+   * `resumed`: the counts of a session resumed from another node's record: stanzas handled from
+   * the client, and those the client acknowledged (everything sent before is settled).
+   */
+  constructor(id: string | undefined, maxBytes: number, resumed?: { readonly inbound: number; readonly acked: number }) {
     this.id = id;
     this.#maxBytes = maxBytes;
+    if (resumed) {
+      this.inbound = resumed.inbound;
+      this.#acked = resumed.acked;
+    }
+  }
+
+  /** Stanzas the client has acknowledged, mod 2^32. */
+  get acked(): number {
+    return this.#acked;
+  }
+
+  /** The unacknowledged stanzas that settle inbox entries: [the stanza's count mod 2^32, the highest inbox seq it settles]. */
+  sentSeqs(): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    this.#unacked.forEach((u, i) => {
+      if (u.seq > 0) out.push([(this.#acked + i + 1) % WRAP, u.seq]);
+    });
+    return out;
   }
 
   /** A stanza from the client was handled. */

@@ -1,7 +1,8 @@
 /**
  * Fuzzing the HTTP surface of a real server (port 0, real `fetch`): the native HTTP transports
- * and command endpoint, the server and IM APIs and the Nchan front get mutated paths, queries,
- * headers and bodies. Every answer is a documented one (no 500; Herald's own endpoints answer
+ * and command endpoint, the server and IM APIs, the admin page and its sign-in form, and the Nchan
+ * front get mutated paths, queries, headers (forwarding, cookies, fetch metadata included) and
+ * bodies. Every answer is a documented one (no 500; Herald's own endpoints answer
  * errors as JSON `{code, message}` with a registered code) and the server keeps serving.
  */
 import assert from 'node:assert/strict';
@@ -15,8 +16,9 @@ import { anyText, fuzzParams, mutated, WIRE_WEIGHT } from '../../helpers/fuzz.js
 const PATHS = [
   '/connection/command',
   '/connection/sse?channel=news&since=e1:0',
-  '/connection/long-poll?channel=news,chat&since=a:1,&user=alice',
-  '/connection/ndjson?channel=news&last=5',
+  '/connection/poll?channels=news,chat&since=a:1,&user=alice',
+  '/connection/poll?channel=news&channel=chat&last=3&token=abc.def.ghi',
+  '/connection/stream?channel=news&last=5',
   '/connection/websocket',
   '/api/publish',
   '/api/publish?channel=news&event=x',
@@ -28,6 +30,11 @@ const PATHS = [
   '/api/presence?users=alice,bob',
   '/api/revoke',
   '/api/disconnect',
+  '/api/users/alice/sessions',
+  '/admin',
+  '/admin/login',
+  '/admin/admin.js',
+  '/nchan_stub_status',
   '/sub/news',
   '/sub/news,chat?last_event_id=1700000000:[1],-',
   '/pub/news',
@@ -45,6 +52,7 @@ const BODIES = [
   '{"from":"alice","to":"bob","clientId":"x","data":1}',
   '{"jti":"abc","expiresAt":1}',
   '{"user":"alice","code":3503,"reason":"x"}',
+  'key=not-the-key&x=1',
   'plain text body',
   '',
 ];
@@ -58,6 +66,12 @@ const HEADER_VALUES: Record<string, string[]> = {
   origin: ['http://127.0.0.1', 'https://evil.example', 'null'],
   authorization: ['Bearer abc.def.ghi', 'apikey nope', 'Bearer '],
   te: ['chunked', 'trailers, chunked;q=0'],
+  cookie: ['herald_admin=1.x', 'herald_admin=99999999999999.AAAA; other=1', 'herald_admin='],
+  'x-forwarded-for': ['203.0.113.9', '127.0.0.1, 10.0.0.1', '::1', 'junk, 127.0.0.1'],
+  forwarded: ['for=203.0.113.9', 'for="[::1]"'],
+  'x-real-ip': ['198.51.100.7'],
+  'sec-fetch-site': ['cross-site', 'same-origin', 'same-site', 'none'],
+  'sec-fetch-mode': ['navigate', 'cors'],
   'x-eventsource-event': ['ev', ''],
 };
 
@@ -98,6 +112,8 @@ void describe('fuzz: HTTP endpoints of a real server', () => {
   before(async () => {
     server = await startServer({
       dev: true,
+      // X-Forwarded-For from loopback is believed, so the client-address walk is fuzzed too.
+      trustedProxies: ['127.0.0.1', '::1'],
       limits: { maxMessageBytes: 4096 },
       timing: { longPollTimeoutMs: 200 },
       nchan: {
