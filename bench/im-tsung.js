@@ -334,6 +334,7 @@ async function measure(name, server, scenarioOf, dir) {
   const allInSecs = (Date.now() - started) / 1000;
   const loginCpu = cpuOf(server.pids) - cpuStart;
   await sleep(opts.settle * 1000);
+  const heldAtStart = established(port);
   const cpu0 = cpuOf(server.pids);
   const redis0 = cpuOf(redisPids);
   const t0 = Date.now();
@@ -360,6 +361,7 @@ async function measure(name, server, scenarioOf, dir) {
     users: opts.users,
     rate: opts.rate,
     held: Math.min(held, heldAtEnd),
+    heldWindow: [heldAtStart, heldAtEnd],
     allInSecs: +allInSecs.toFixed(1),
     tsungStarted: counters.users_count ?? 0,
     errors,
