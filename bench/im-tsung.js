@@ -160,6 +160,7 @@ function established(port) {
 function tsungStats(logDirs) {
   const counters = {};
   const samples = {};
+  const instances = [];
   for (const logDir of logDirs) {
     const run = readdirSync(logDir).find((d) => /^\d{8}-\d{4}/.test(d));
     if (!run) throw new Error(`no tsung run directory in ${logDir}`);
@@ -178,10 +179,12 @@ function tsungStats(logDirs) {
       }
     }
     for (const [k, v] of Object.entries(last)) counters[k] = (counters[k] ?? 0) + v;
+    // tsung's own view per instance: users launched, and users connected at its last dump.
+    instances.push({ launched: last.users_count ?? 0, connectedAtLastDump: last.users ?? 0 });
   }
   const out = {};
   for (const [k, s] of Object.entries(samples)) out[k] = { count: s.count, meanMs: s.count ? +(s.sum / s.count).toFixed(1) : 0, maxMs: +s.max.toFixed(1) };
-  return { counters, samples: out };
+  return { counters, samples: out, instances };
 }
 
 /** Start one Herald build; resolves with its pids, port and a stop function. */
@@ -353,7 +356,7 @@ async function measure(name, server, scenarioOf, dir) {
     tsungGroups.delete(tsung.pid);
     await waitExit(tsung, 10_000);
   }
-  const { counters, samples } = tsungStats(logDirs);
+  const { counters, samples, instances } = tsungStats(logDirs);
   const stored = server.stored ? await server.stored() : undefined;
   const errors = Object.fromEntries(Object.entries(counters).filter(([k, v]) => k.startsWith('error') && v > 0));
   return {
@@ -373,7 +376,7 @@ async function measure(name, server, scenarioOf, dir) {
     idleCpuPct: +(((cpu1 - cpu0) / windowSecs) * 100).toFixed(2),
     redisIdleCpuPct: opts.workers > 1 ? +(((redis1 - redis0) / windowSecs) * 100).toFixed(2) : undefined,
     processes: server.pids().length,
-    tsungInstances: opts.tsung,
+    tsungInstances: instances,
     loginCpuSecsPer1k: +((loginCpu / Math.max(1, held)) * 1000).toFixed(2),
     windowClean,
     load: loadavg(),
