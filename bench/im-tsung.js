@@ -169,7 +169,8 @@ function tsungStats(logDirs) {
       // Counters: "stats: name this-interval total"; samples: "stats: name count mean stddev max min meanfull countfull".
       const f = line.trim().split(/\s+/);
       if (f[0] !== 'stats:' || f.length < 4) continue;
-      if (f.length === 4) last[f[1]] = Number(f[3]);
+      // The `users` line is a gauge: "stats: users now max".
+      if (f.length === 4) last[f[1]] = Number(f[f[1] === 'users' ? 2 : 3]);
       else {
         const s = (samples[f[1]] ??= { count: 0, sum: 0, max: 0 });
         const count = Number(f[2]);
