@@ -2,13 +2,15 @@
  * HTTP answers are bounded in bytes and time: a long-poll answer stops at
  * `limits.maxOutboundBytes` and says `more` (the client continues from its `position`), and a
  * socket whose peer never reads is cut after `timing.sendTimeoutMs`. Replays issue 12's attack:
- * several `GET /connection/poll?channels=a,b,c&last=100` on sockets that never read.
+ * several `GET /connection/poll?channels=a,b,c&last=100` on sockets that never read. A `history`
+ * answer is paged the same way (over HTTP and WebSocket).
  */
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import type { HeraldServer } from '../../src/index.js';
-import { chan, startServer, waitFor } from '../helpers/server.js';
+import { SseClient, WsClient } from '../helpers/clients.js';
+import { chan, publish, startServer, waitFor, wsUrl } from '../helpers/server.js';
 
 const BODY = 'x'.repeat(60_000);
 
@@ -79,6 +81,105 @@ test('long-poll answers stop at limits.maxOutboundBytes with more:true, and the 
     );
     assert.ok(pages >= 6, `${pages} pages`);
   } finally {
+    await server.close();
+  }
+});
+
+test('a history answer stops at limits.maxOutboundBytes with more:true over HTTP and WebSocket; a WebSocket reader is not cut for it', async () => {
+  const MAX = 200_000;
+  const server = await startServer({ dev: true, limits: { maxOutboundBytes: MAX } });
+  const ws = await WsClient.connected(wsUrl(server), { user: 'reader' });
+  try {
+    const ch = chan('history');
+    await fill(server, [ch], 20);
+    // 20 publications of 60 KB: 1.2 MB in one answer before, which cut the WebSocket (1006) and
+    // was held whole for a POST /connection/command that never reads.
+    const viaHttp = async (since?: string): Promise<{ text: string; body: any }> => {
+      const res = await fetch(`${server.url()}/connection/command?user=reader`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ id: 1, cmd: 'history', channel: ch, limit: 100, ...(since ? { since } : {}) }),
+      });
+      const text = await res.text();
+      return { text, body: (JSON.parse(text) as { result: unknown }).result };
+    };
+    const seen: number[] = [];
+    let since: string | undefined;
+    for (let page = 0; seen.length < 20; page++) {
+      assert.ok(page < 20, 'paging ends');
+      const { text, body } = await viaHttp(since);
+      assert.ok(text.length <= MAX + 1_024, `answer of ${text.length} bytes`);
+      for (const p of body.publications) seen.push(p.data.i);
+      assert.equal(body.more, seen.length < 20 ? true : undefined);
+      const last = body.publications.at(-1);
+      since = `${last.epoch}:${last.offset}`;
+    }
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 20 }, (_, i) => i),
+      'every publication once, in order',
+    );
+    const r = await Promise.race([ws.command('history', { channel: ch, limit: 100 }), ws.closed.then((c) => ({ closed: c.code }))]);
+    assert.equal((r as { closed?: number }).closed, undefined, 'the WebSocket reader stays connected');
+    const { result } = r as { result: { more: boolean; publications: Array<{ data: { i: number } }> } };
+    assert.equal(result.more, true);
+    assert.deepEqual(
+      result.publications.map((p) => p.data.i),
+      [0, 1, 2],
+    );
+    const newest = await ws.ok('history', { channel: ch, limit: 100, reverse: true });
+    assert.deepEqual(
+      newest.publications.map((p: { data: { i: number } }) => p.data.i),
+      [19, 18, 17],
+      'a reverse answer keeps the newest',
+    );
+  } finally {
+    ws.terminate();
+    await server.close();
+  }
+});
+
+test('a subscribe starting with more history than limits.maxOutboundBytes does not cut its reader: last keeps the newest, a cut resume is not recovered', async () => {
+  const MAX = 200_000;
+  const server = await startServer({ dev: true, limits: { maxOutboundBytes: MAX } });
+  const ws = await WsClient.connected(wsUrl(server), { user: 'reader' });
+  let sse: SseClient | undefined;
+  try {
+    const ch = chan('start');
+    await fill(server, [ch], 20);
+    // 1.2 MB of history in one subscribe answer cut the WebSocket (1006) and the SSE stream before.
+    const closed = ws.closed.then((c) => ({ closed: c.code }));
+    const last = await Promise.race([ws.command('subscribe', { channel: ch, last: 20 }), closed]);
+    assert.equal((last as { closed?: number }).closed, undefined, 'the WebSocket reader stays connected');
+    const { result } = last as { result: { recovered: boolean; offset: number; publications: Array<{ offset: number; data: { i: number } }> } };
+    assert.deepEqual(
+      result.publications.map((p) => p.data.i),
+      [17, 18, 19],
+      'the newest that fit',
+    );
+    assert.equal(result.recovered, true);
+    const epoch = (await ws.ok('history', { channel: ch, limit: 0 })).epoch as string;
+    await ws.ok('unsubscribe', { channel: ch });
+    const since = await ws.ok('subscribe', { channel: ch, since: `${epoch}:0` });
+    assert.deepEqual(
+      since.publications.map((p: { data: { i: number } }) => p.data.i),
+      [0, 1, 2],
+      'a resume keeps the oldest',
+    );
+    assert.equal(since.recovered, false, 'and says it did not deliver everything');
+    assert.equal(since.offset, 20);
+    // SSE writes its start at once: the same bound, and the stream stays open.
+    sse = await SseClient.open(`${server.url()}/connection/sse?channel=${ch}&last=20`);
+    const subscribed = await sse.next('subscribed');
+    assert.equal(subscribed.json.recovered, true);
+    const got: number[] = [];
+    for (let i = 0; i < 3; i++) got.push((await sse.next('pub')).json.data.i);
+    assert.deepEqual(got, [17, 18, 19]);
+    await publish(server, ch, { i: 20, body: 'live' });
+    assert.equal((await sse.next('pub')).json.data.i, 20, 'live publications follow on the same stream');
+  } finally {
+    sse?.close();
+    ws.terminate();
     await server.close();
   }
 });

@@ -107,6 +107,11 @@ export interface HistoryResult {
   readonly epoch: string;
   readonly offset: number;
   readonly publications: Publication[];
+  /**
+   * True when the server left publications out to keep the answer within its
+   * `limits.maxOutboundBytes`: read on with `since` set to the last publication's position.
+   */
+  readonly more?: boolean;
 }
 
 function toPosition(p: Position | string | undefined): Position | undefined {

@@ -76,11 +76,29 @@ export function builtinCommands(): Map<string, CommandSpec<never>> {
       ctx.core.clients.assertCanRead(ctx.identity, p.channel);
       const since = positionParam(p.since);
       const res = await ctx.core.history(p.channel, { since, limit: p.limit, reverse: p.reverse });
-      const pubs = res.publications.map(pubFrame).join(',');
-      return new RawJson(`{"channel":${JSON.stringify(p.channel)},"epoch":"${res.position.epoch}","offset":${res.position.offset},"publications":[${pubs}]}`);
+      const { frames, more } = framesWithin(res.publications.map(pubFrame), ctx.core.config.limits.maxOutboundBytes);
+      return new RawJson(
+        `{"channel":${JSON.stringify(p.channel)},"epoch":"${res.position.epoch}","offset":${res.position.offset},"publications":[${frames.join(',')}]` +
+          `${more ? ',"more":true' : ''}}`,
+      );
     },
   });
 
   add('ping', { schema: COMMAND_SCHEMAS.ping, handler: async () => ({}) });
   return m;
+}
+
+/**
+ * The leading `frames` whose bytes (with a separator each) stay within `maxBytes`, the first one
+ * always, and whether any were left out. One history answer stays within
+ * `limits.maxOutboundBytes`, as a long-poll answer does: a reader is not cut as a slow consumer
+ * for the size of its own answer, and a request that never reads holds no more than that.
+ */
+function framesWithin(frames: string[], maxBytes: number): { frames: string[]; more: boolean } {
+  let bytes = 0;
+  for (let i = 0; i < frames.length; i++) {
+    bytes += Buffer.byteLength(frames[i]!) + 1;
+    if (i > 0 && bytes > maxBytes) return { frames: frames.slice(0, i), more: true };
+  }
+  return { frames, more: false };
 }

@@ -2,6 +2,7 @@
  * Encoders for publications in the native protocol. Each encoder is a pure function of the
  * publication so `Outgoing.encoded()` runs it once per node for all subscribers.
  */
+import type { SubscribeResult } from '../../core/core.js';
 import { BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE, type Publication } from '../../core/publication.js';
 import { parsePeerJson } from '../../protocol/json.js';
 import { formatPosition, type StreamPosition } from '../../protocol/position.js';
@@ -53,4 +54,28 @@ export function pubFrame(pub: Publication): string {
 /** The `subscribed` push for HTTP transports: where a channel's stream starts. */
 export function subscribedFrame(channel: string, position: StreamPosition, recovered: boolean): string {
   return JSON.stringify({ type: 'subscribed', channel, position: formatPosition(position), epoch: position.epoch, offset: position.offset, recovered });
+}
+
+/**
+ * The part of a subscription's starting history that fits `budget` bytes (each publication's
+ * frame plus a separator), so a reader is not cut as a slow consumer for the size of its own
+ * subscribe answer (`limits.maxOutboundBytes`). `alwaysOne`: the first publication is kept
+ * whatever its size. A resume (`resume`: the client gave `since`) keeps the oldest publications
+ * and, when cut, is reported as not recovered (the client reads the rest with `history`); a
+ * `last` read keeps the newest. Returns the result and the bytes it carries.
+ */
+export function historyWithin(result: SubscribeResult, resume: boolean, budget: number, alwaysOne: boolean): { result: SubscribeResult; bytes: number } {
+  const pubs = result.publications;
+  const order = resume ? pubs : [...pubs].reverse();
+  let bytes = 0;
+  let kept = 0;
+  for (const pub of order) {
+    const size = Buffer.byteLength(pubFrame(pub)) + 1;
+    if (bytes + size > budget && !(alwaysOne && kept === 0)) break;
+    bytes += size;
+    kept++;
+  }
+  if (kept === pubs.length) return { result, bytes };
+  const publications = resume ? pubs.slice(0, kept) : pubs.slice(pubs.length - kept);
+  return { result: { ...result, publications, recovered: resume ? false : result.recovered }, bytes };
 }

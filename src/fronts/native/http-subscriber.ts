@@ -18,7 +18,7 @@ import { DisconnectCode } from '../../protocol/codes.js';
 import { encodePush } from '../../protocol/frames.js';
 import { formatPosition, parsePositionList, type StreamPosition } from '../../protocol/position.js';
 import { aliveOrCut } from '../../transports/http.js';
-import { pubFrame, subscribedFrame } from './encode.js';
+import { historyWithin, pubFrame, subscribedFrame } from './encode.js';
 
 /** The HTTP transports of the native protocol. */
 export type HttpMode = 'sse' | 'long-poll' | 'http-stream';
@@ -126,12 +126,22 @@ export class HttpSubscriber implements Connection, Subscriber {
     clients.opened(this, this.#ticket);
     clients.identified(this, this.#ticket, request.channels);
     const results = [];
+    // SSE and stream write the history of every channel at once: together it stays within
+    // limits.maxOutboundBytes, or a reader would be cut for its own start (long-poll pages instead).
+    const max = this.#core.config.limits.maxOutboundBytes;
+    let spent = 0;
     for (const [i, channel] of request.channels.entries()) {
       const st = new SubscriptionState(channel);
       this.#states.push(st);
       this.#index.set(channel, i);
-      results.push(await this.#core.subscribe(this, channel, { since: request.since[i], last: request.last }));
+      const started = await this.#core.subscribe(this, channel, { since: request.since[i], last: request.last });
       if (this.#closed) return;
+      if (this.transport === 'long-poll') results.push(started);
+      else {
+        const within = historyWithin(started, request.since[i] !== undefined, max - spent, spent === 0);
+        spent += within.bytes;
+        results.push(within.result);
+      }
     }
     this.#writeHead();
     // Each channel's id starts just before its first history publication, so an SSE client that

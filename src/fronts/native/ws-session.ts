@@ -18,7 +18,7 @@ import { DisconnectCode, PROTOCOL_VERSION } from '../../protocol/codes.js';
 import { COMMAND_SCHEMAS, decodeCommand, encodeError, encodePush, validateParams } from '../../protocol/frames.js';
 import { textFrame, writeOrCut } from '../../transports/websocket.js';
 import { type CommandContext, type CommandSpec, positionParam, RawJson, resultJson } from './commands.js';
-import { pubFrame } from './encode.js';
+import { historyWithin, pubFrame } from './encode.js';
 
 /** The pre-built WebSocket frame of a publication, shared by every native WS subscriber. */
 export const wsPubFrame = (pub: Publication): Buffer => textFrame(pubFrame(pub));
@@ -264,6 +264,7 @@ export class WsSession implements Connection, Subscriber, CommandContext {
       this.core.unsubscribe(this, p.channel);
       return;
     }
+    res = historyWithin(res, since !== undefined, this.core.config.limits.maxOutboundBytes, true).result;
     const pubs = res.publications.map(pubFrame).join(',');
     const result =
       `{"channel":${JSON.stringify(p.channel)},"epoch":"${res.position.epoch}","offset":${res.position.offset},` +
