@@ -9,6 +9,13 @@
 //
 //   node bench/im-tsung.js [--users 10000] [--rate 500] [--window 40] [--settle 10]
 //       [--herald-bin bin/herald.js ...] [--no-ejabberd] [--ws] [--no-xmpp] [--prof <dir>]
+//       [--workers N] [--tsung K]
+//
+// Beyond one process's 20,000 open files: --workers N runs each Herald build as N workers on
+// one port with Redis (127.0.0.1:6379, a run prefix deleted afterwards), and --tsung K splits
+// the users over K tsung instances run at once (each its own Erlang VM, user names and loopback
+// source address 127.0.0.2, 127.0.0.3, …; the arrival rate is shared). Redis's CPU over the
+// idle window is reported beside the server's (it serves other clients too on a shared host).
 //
 // Servers: each --herald-bin (default bin/herald.js; `npm run build` first) runs in development
 // mode (any password) with its default heartbeat; ejabberd (Debian 23.01) runs as a private
@@ -25,9 +32,9 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { benchProcessSetup, children, cpuSecs, freePort, loadavg, machineInfo, ROOT, rssKb, spawnAt, stopChild, waitExit, waitPort } from './common.js';
+import { benchProcessSetup, childPids, children, cpuSecs, redisCleanup, freePort, loadavg, machineInfo, ROOT, rssKb, spawnAt, stopChild, waitExit, waitPort } from './common.js';
 
-const opts = { users: 10_000, rate: 500, window: 40, settle: 10, bins: [], ejabberd: true, ws: false, xmpp: true, prof: undefined };
+const opts = { users: 10_000, rate: 500, window: 40, settle: 10, bins: [], ejabberd: true, ws: false, xmpp: true, prof: undefined, workers: 1, tsung: 1 };
 for (let i = 2; i < process.argv.length; i++) {
   const k = process.argv[i];
   const v = process.argv[i + 1];
@@ -36,7 +43,7 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (k === '--no-xmpp') opts.xmpp = false;
   else if (k === '--prof') (opts.prof = path.resolve(v), i++);
   else if (k === '--herald-bin') (opts.bins.push(path.resolve(v)), i++);
-  else if (['--users', '--rate', '--window', '--settle'].includes(k)) (opts[k.slice(2)] = Number(v), i++);
+  else if (['--users', '--rate', '--window', '--settle', '--workers', '--tsung'].includes(k)) (opts[k.slice(2)] = Number(v), i++);
   else throw new Error(`unknown option ${k}`);
 }
 if (!opts.bins.length) opts.bins.push(path.join(ROOT, 'bin/herald.js'));
@@ -52,23 +59,30 @@ const HOLD_S = ARRIVAL_S + opts.settle + opts.window + 20;
 const LAST_DUMP_MS = 12_000;
 const EJABBERD_LIB = '/usr/lib/x86_64-linux-gnu';
 
-/** tsung's XMPP scenario (TCP, SASL PLAIN) against 127.0.0.1:port. */
-function xmppScenario(port) {
+/** Users of tsung instance k of opts.tsung (the last one takes the remainder). */
+const usersOf = (k) => Math.floor(opts.users / opts.tsung) + (k === opts.tsung - 1 ? opts.users % opts.tsung : 0);
+/** The <client> line of tsung instance k: its own loopback source address when there are several. */
+const clientOf = (k) =>
+  `<client host="localhost" use_controller_vm="true" maxusers="${usersOf(k) + 100}">${opts.tsung > 1 ? `<ip value="127.0.0.${k + 2}"/>` : ''}</client>`;
+const rateOf = () => +(opts.rate / opts.tsung).toFixed(3);
+
+/** tsung's XMPP scenario (TCP, SASL PLAIN) against 127.0.0.1:port, for instance k. */
+function xmppScenario(port, k) {
   return `<?xml version="1.0"?>
 <!DOCTYPE tsung SYSTEM "/usr/share/tsung/tsung-1.0.dtd">
 <tsung loglevel="warning" version="1.0" dumptraffic="false">
-  <clients><client host="localhost" use_controller_vm="true" maxusers="${opts.users + 100}"/></clients>
+  <clients>${clientOf(k)}</clients>
   <servers><server host="127.0.0.1" port="${port}" type="tcp"/></servers>
   <load>
     <arrivalphase phase="1" duration="${ARRIVAL_S}" unit="second">
-      <users maxnumber="${opts.users}" arrivalrate="${opts.rate}" unit="second"/>
+      <users maxnumber="${usersOf(k)}" arrivalrate="${rateOf()}" unit="second"/>
     </arrivalphase>
   </load>
   <options>
-    <option type="ts_jabber" name="global_number" value="${opts.users}"/>
-    <option type="ts_jabber" name="userid_max" value="${opts.users}"/>
+    <option type="ts_jabber" name="global_number" value="${usersOf(k)}"/>
+    <option type="ts_jabber" name="userid_max" value="${usersOf(k)}"/>
     <option type="ts_jabber" name="domain" value="localhost"/>
-    <option type="ts_jabber" name="username" value="user"/>
+    <option type="ts_jabber" name="username" value="${opts.tsung > 1 ? `t${k}user` : 'user'}"/>
     <option type="ts_jabber" name="passwd" value="pass"/>
   </options>
   <sessions>
@@ -97,30 +111,30 @@ function xmppScenario(port) {
  * tsung's websocket scenario against Herald's native protocol: connect as tsung's user N,
  * subscribe to the inbox, set presence, send one message to a random user, hold.
  */
-function wsScenario(port) {
+function wsScenario(port, k) {
   const send = (id, body) => `<request subst="true"><websocket type="message">${body.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;')}</websocket></request>`;
   return `<?xml version="1.0"?>
 <!DOCTYPE tsung SYSTEM "/usr/share/tsung/tsung-1.0.dtd">
 <tsung loglevel="warning" version="1.0">
-  <clients><client host="localhost" use_controller_vm="true" maxusers="${opts.users + 100}"/></clients>
+  <clients>${clientOf(k)}</clients>
   <servers><server host="127.0.0.1" port="${port}" type="tcp"/></servers>
   <load>
     <arrivalphase phase="1" duration="${ARRIVAL_S}" unit="second">
-      <users maxnumber="${opts.users}" arrivalrate="${opts.rate}" unit="second"/>
+      <users maxnumber="${usersOf(k)}" arrivalrate="${rateOf()}" unit="second"/>
     </arrivalphase>
   </load>
   <sessions>
     <session probability="100" name="im-hold-ws" type="ts_websocket">
-      <setdynvars sourcetype="random_number" start="1" end="${opts.users}"><var name="peer"/></setdynvars>
+      <setdynvars sourcetype="random_number" start="1" end="${usersOf(k)}"><var name="peer"/></setdynvars>
       <transaction name="login">
         <request><websocket type="connect" path="/connection/websocket" origin="http://127.0.0.1"/></request>
-        ${send(1, '{"id":1,"cmd":"connect","user":"user%%_tsung_userid%%"}')}
-        ${send(2, '{"id":2,"cmd":"subscribe","channel":"inbox:user%%_tsung_userid%%"}')}
+        ${send(1, '{"id":1,"cmd":"connect","user":"t${k}user%%_tsung_userid%%"}')}
+        ${send(2, '{"id":2,"cmd":"subscribe","channel":"inbox:t${k}user%%_tsung_userid%%"}')}
       </transaction>
       ${send(3, '{"id":3,"cmd":"im.presence.set","state":"online"}')}
       <thinktime value="1" random="false"/>
       <transaction name="message">
-        ${send(4, '{"id":4,"cmd":"im.send","to":"user%%_peer%%","clientId":"c%%_tsung_userid%%","data":{"text":"hello from a held user"}}')}
+        ${send(4, '{"id":4,"cmd":"im.send","to":"t${k}user%%_peer%%","clientId":"c%%_tsung_userid%%","data":{"text":"hello from a held user"}}')}
       </transaction>
       <thinktime value="${HOLD_S}" random="false"/>
       <request><websocket type="close"/></request>
@@ -140,37 +154,47 @@ function established(port) {
 }
 
 /**
- * tsung's figures from the last run under logDir: counters (name → total), and for each sample
- * (transactions, connect) its count, mean and max over the whole run, ms.
+ * tsung's figures from the runs under logDirs (one per instance): counters (name → total), and
+ * for each sample (transactions, connect) its count, mean and max over the whole run, ms.
  */
-function tsungStats(logDir) {
-  const run = readdirSync(logDir).find((d) => /^\d{8}-\d{4}/.test(d));
-  if (!run) throw new Error(`no tsung run directory in ${logDir}`);
+function tsungStats(logDirs) {
   const counters = {};
   const samples = {};
-  for (const line of readFileSync(path.join(logDir, run, 'tsung.log'), 'utf8').split('\n')) {
-    // Counters: "stats: name this-interval total"; samples: "stats: name count mean stddev max min meanfull countfull".
-    const f = line.trim().split(/\s+/);
-    if (f[0] !== 'stats:' || f.length < 4) continue;
-    if (f.length === 4) counters[f[1]] = Number(f[3]);
-    else {
-      const s = (samples[f[1]] ??= { count: 0, sum: 0, max: 0 });
-      const count = Number(f[2]);
-      s.count += count;
-      s.sum += count * Number(f[3]);
-      if (count > 0) s.max = Math.max(s.max, Number(f[5]));
+  const instances = [];
+  for (const logDir of logDirs) {
+    const run = readdirSync(logDir).find((d) => /^\d{8}-\d{4}/.test(d));
+    if (!run) throw new Error(`no tsung run directory in ${logDir}`);
+    const last = {};
+    for (const line of readFileSync(path.join(logDir, run, 'tsung.log'), 'utf8').split('\n')) {
+      // Counters: "stats: name this-interval total"; samples: "stats: name count mean stddev max min meanfull countfull".
+      const f = line.trim().split(/\s+/);
+      if (f[0] !== 'stats:' || f.length < 4) continue;
+      // The `users` line is a gauge: "stats: users now max".
+      if (f.length === 4) last[f[1]] = Number(f[f[1] === 'users' ? 2 : 3]);
+      else {
+        const s = (samples[f[1]] ??= { count: 0, sum: 0, max: 0 });
+        const count = Number(f[2]);
+        s.count += count;
+        s.sum += count * Number(f[3]);
+        if (count > 0) s.max = Math.max(s.max, Number(f[5]));
+      }
     }
+    for (const [k, v] of Object.entries(last)) counters[k] = (counters[k] ?? 0) + v;
+    // tsung's own view per instance: users launched, and users connected at its last dump.
+    instances.push({ launched: last.users_count ?? 0, connectedAtLastDump: last.users ?? 0 });
   }
   const out = {};
   for (const [k, s] of Object.entries(samples)) out[k] = { count: s.count, meanMs: s.count ? +(s.sum / s.count).toFixed(1) : 0, maxMs: +s.max.toFixed(1) };
-  return { counters, samples: out };
+  return { counters, samples: out, instances };
 }
 
 /** Start one Herald build; resolves with its pids, port and a stop function. */
 async function startHerald(bin, dir) {
   const [port, xmppPort] = [await freePort(), await freePort()];
   const config = path.join(dir, 'herald.json');
-  writeFileSync(config, JSON.stringify({ dev: true, host: '127.0.0.1', port, dataDir: path.join(dir, 'data'), logLevel: 'warn', xmpp: { tcpPort: xmppPort } }));
+  const prefix = `imtsung-${process.pid}-${path.basename(dir)}:`;
+  const cluster = opts.workers > 1 ? { workers: opts.workers, redis: { url: 'redis://127.0.0.1:6379', prefix } } : {};
+  writeFileSync(config, JSON.stringify({ dev: true, host: '127.0.0.1', port, dataDir: path.join(dir, 'data'), logLevel: 'warn', xmpp: { tcpPort: xmppPort }, ...cluster }));
   // tsung logs every user in from one address: lift the per-address caps.
   const env = { ...process.env, HERALD_LIMITS_MAX_CONNECTIONS_PER_IP: '0', HERALD_LIMITS_CONNECTIONS_PER_IP_PER_SECOND: '0' };
   const prof = opts.prof ? ['--cpu-prof', '--cpu-prof-dir', opts.prof] : [];
@@ -180,9 +204,16 @@ async function startHerald(bin, dir) {
   /** Messages Herald stored (its /metrics; development mode trusts loopback). */
   const stored = async () => {
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    return Number(/^herald_im_messages_stored_total(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1] ?? NaN);
+    // With workers every node has its own series (labelled by node): add them up.
+    const series = [...metrics.matchAll(/^herald_im_messages_stored_total(?:\{[^}]*\})? (\d+)/gm)];
+    return series.length ? series.reduce((sum, m) => sum + Number(m[1]), 0) : NaN;
   };
-  return { pids: [child.pid], port, xmppPort, stored, stop: () => stopChild(child, 'SIGINT') };
+  const stop = async () => {
+    await stopChild(child, 'SIGINT');
+    if (opts.workers > 1) redisCleanup(prefix);
+  };
+  // With workers the primary's children are the nodes (read when measured: they start after it).
+  return { pids: () => [child.pid, ...childPids(child.pid)], port, xmppPort, stored, stop };
 }
 
 /** Start a private ejabberd (its own config, spool and logs under dir); resolves with its pid and port. */
@@ -250,7 +281,7 @@ modules:
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   await waitPort(port, 60_000);
-  return { pids: [child.pid], port, xmppPort: port, stop: () => stopChild(child, 'SIGTERM') };
+  return { pids: () => [child.pid], port, xmppPort: port, stop: () => stopChild(child, 'SIGTERM') };
 }
 
 /** Process groups of tsung runs not yet finished, stopped whenever this script exits. */
@@ -264,22 +295,42 @@ function killGroup(pid) {
 }
 process.on('exit', () => tsungGroups.forEach(killGroup));
 
-const cpuOf = (pids) => pids.reduce((s, p) => s + cpuSecs(p), 0);
-const rssOf = (pids) => pids.reduce((s, p) => s + rssKb(p), 0);
+const cpuOf = (pids) => pids().reduce((s, p) => s + cpuSecs(p), 0);
+const rssOf = (pids) => pids().reduce((s, p) => s + rssKb(p), 0);
+/** The host's Redis server (serves the workers' sessions, presence and broker). */
+function redisPids() {
+  try {
+    return execFileSync('pgrep', ['-x', 'redis-server'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
 
 /** Run one scenario against one started server and measure. */
-async function measure(name, server, scenario, dir) {
+async function measure(name, server, scenarioOf, dir) {
   await sleep(2_000);
   const rss0 = rssOf(server.pids);
   const cpuStart = cpuOf(server.pids);
-  const conf = path.join(dir, 'tsung.xml');
-  writeFileSync(conf, scenario);
-  const logDir = path.join(dir, 'tsung-log');
+  const logDirs = [];
+  const tsungs = [];
   const started = Date.now();
-  // In its own process group: the tsung script leaves its Erlang VM behind when only it is stopped.
-  const tsung = spawnAt('1', 'tsung', ['-f', conf, '-l', logDir, '-n', 'start'], { cwd: dir, env: { ...process.env, HOME: dir }, stdio: ['ignore', 'ignore', 'inherit'], detached: true });
-  tsungGroups.add(tsung.pid);
-  const port = scenario.includes('ts_websocket') ? server.port : server.xmppPort;
+  let websocket = false;
+  for (let k = 0; k < opts.tsung; k++) {
+    const scenario = scenarioOf(k);
+    websocket = scenario.includes('ts_websocket');
+    const conf = path.join(dir, `tsung-${k}.xml`);
+    writeFileSync(conf, scenario);
+    const logDir = path.join(dir, `tsung-log-${k}`);
+    logDirs.push(logDir);
+    // In its own process group: the tsung script leaves its Erlang VM behind when only it is stopped.
+    // Several instances need their own controller names (-i).
+    const home = path.join(dir, `tsung-home-${k}`);
+    mkdirSync(home);
+    const tsung = spawnAt('1', 'tsung', ['-f', conf, '-l', logDir, '-n', ...(opts.tsung > 1 ? ['-i', String(k)] : []), 'start'], { cwd: dir, env: { ...process.env, HOME: home }, stdio: ['ignore', 'ignore', 'inherit'], detached: true });
+    tsungGroups.add(tsung.pid);
+    tsungs.push(tsung);
+  }
+  const port = websocket ? server.port : server.xmppPort;
   // Wait for every user to be in (or the slack to run out), then let the logins' garbage settle.
   let held = 0;
   const loginDeadline = started + ARRIVAL_S * 1000;
@@ -287,10 +338,13 @@ async function measure(name, server, scenario, dir) {
   const allInSecs = (Date.now() - started) / 1000;
   const loginCpu = cpuOf(server.pids) - cpuStart;
   await sleep(opts.settle * 1000);
+  const heldAtStart = established(port);
   const cpu0 = cpuOf(server.pids);
+  const redis0 = cpuOf(redisPids);
   const t0 = Date.now();
   await sleep(opts.window * 1000);
   const cpu1 = cpuOf(server.pids);
+  const redis1 = cpuOf(redisPids);
   const windowSecs = (Date.now() - t0) / 1000;
   const heldAtEnd = established(port);
   const rss1 = rssOf(server.pids);
@@ -298,10 +352,12 @@ async function measure(name, server, scenario, dir) {
   const windowClean = Date.now() < started + HOLD_S * 1000;
   // Every login and message is in tsung's statistics by now; its users would only leave.
   await sleep(LAST_DUMP_MS);
-  killGroup(tsung.pid);
-  tsungGroups.delete(tsung.pid);
-  await waitExit(tsung, 10_000);
-  const { counters, samples } = tsungStats(logDir);
+  for (const tsung of tsungs) {
+    killGroup(tsung.pid);
+    tsungGroups.delete(tsung.pid);
+    await waitExit(tsung, 10_000);
+  }
+  const { counters, samples, instances } = tsungStats(logDirs);
   const stored = server.stored ? await server.stored() : undefined;
   const errors = Object.fromEntries(Object.entries(counters).filter(([k, v]) => k.startsWith('error') && v > 0));
   return {
@@ -309,6 +365,7 @@ async function measure(name, server, scenario, dir) {
     users: opts.users,
     rate: opts.rate,
     held: Math.min(held, heldAtEnd),
+    heldWindow: [heldAtStart, heldAtEnd],
     allInSecs: +allInSecs.toFixed(1),
     tsungStarted: counters.users_count ?? 0,
     errors,
@@ -318,6 +375,9 @@ async function measure(name, server, scenario, dir) {
     kbPerUser: +((rss1 - rss0) / Math.max(1, heldAtEnd)).toFixed(1),
     rssMb: +(rss1 / 1024).toFixed(0),
     idleCpuPct: +(((cpu1 - cpu0) / windowSecs) * 100).toFixed(2),
+    redisIdleCpuPct: opts.workers > 1 ? +(((redis1 - redis0) / windowSecs) * 100).toFixed(2) : undefined,
+    processes: server.pids().length,
+    tsungInstances: instances,
     loginCpuSecsPer1k: +((loginCpu / Math.max(1, held)) * 1000).toFixed(2),
     windowClean,
     load: loadavg(),
@@ -337,7 +397,7 @@ async function run(name, start, scenarioOf) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'herald-im-tsung-'));
   const server = await start(dir);
   try {
-    const r = await measure(name, server, scenarioOf(server), dir);
+    const r = await measure(name, server, (k) => scenarioOf(server, k), dir);
     console.log(JSON.stringify(r));
     return r;
   } finally {
@@ -351,11 +411,11 @@ const epmdBefore = epmds();
 console.error(`im-tsung: ${opts.users} users at ${opts.rate}/s, hold ${HOLD_S} s, idle window ${opts.window} s; load ${loadavg()}`);
 console.error(JSON.stringify(machineInfo()));
 try {
-  if (opts.ejabberd) await run('ejabberd 23.01 (XMPP/TCP)', startEjabberd, (s) => xmppScenario(s.xmppPort));
+  if (opts.ejabberd) await run('ejabberd 23.01 (XMPP/TCP)', startEjabberd, (s, k) => xmppScenario(s.xmppPort, k));
   for (const bin of opts.bins) {
     const label = path.relative(process.cwd(), bin) || bin;
-    if (opts.xmpp) await run(`herald ${label} (XMPP/TCP)`, (dir) => startHerald(bin, dir), (s) => xmppScenario(s.xmppPort));
-    if (opts.ws) await run(`herald ${label} (native/WebSocket)`, (dir) => startHerald(bin, dir), (s) => wsScenario(s.port));
+    if (opts.xmpp) await run(`herald ${label} (XMPP/TCP)`, (dir) => startHerald(bin, dir), (s, k) => xmppScenario(s.xmppPort, k));
+    if (opts.ws) await run(`herald ${label} (native/WebSocket)`, (dir) => startHerald(bin, dir), (s, k) => wsScenario(s.port, k));
   }
 } finally {
   for (const pid of epmds()) if (!epmdBefore.has(pid)) process.kill(pid, 'SIGTERM');

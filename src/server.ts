@@ -5,6 +5,7 @@
  * (`createServer` in index.ts chooses them, select-engines.ts) and does HTTP and lifecycle only:
  * it names no concrete engine.
  */
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { SecureContext } from 'node:tls';
@@ -16,7 +17,7 @@ import { Metrics } from './api/metrics.js';
 import { NodeReporter } from './api/node-report.js';
 import { NodesView } from './api/nodes-api.js';
 import { Readiness } from './api/readiness.js';
-import { instrumentStore } from './api/store-metrics.js';
+import { instrumentBroker, instrumentStore } from './api/engine-metrics.js';
 import { WebPages } from './api/web.js';
 import { type HeraldConfig, isResolvedConfig } from './core/config.js';
 import { HeraldCore } from './core/core.js';
@@ -128,7 +129,10 @@ export class HeraldServer {
     }
     this.engines = engines;
     this.#registry = engines.registry;
-    this.core = new HeraldCore({ config: options.config, broker: engines.broker, sessions: engines.sessions, logger: options.logger });
+    const nodeId = randomUUID();
+    // Redis broker operations are timed for the metrics; the memory broker's cannot fail or wait.
+    const broker = options.config.redis.url ? instrumentBroker(engines.broker, nodeId) : engines.broker;
+    this.core = new HeraldCore({ config: options.config, nodeId, broker, sessions: engines.sessions, logger: options.logger });
     this.native = new NativeFront(this.core);
     this.api = new ServerApi(this.core);
     this.api.route('POST', /^drain$/, async () => {

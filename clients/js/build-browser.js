@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Bundle the SDK into one ESM file for browsers (dist/herald-client.browser.js). esbuild comes
-// from the root's node_modules (it is a dependency of tsx).
+// Bundle the SDK into one ESM file for browsers (dist/herald-client.browser.js) with esbuild, a
+// devDependency of this package (in a checkout it resolves from the root's node_modules too).
 import { build } from 'esbuild';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

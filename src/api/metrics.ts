@@ -20,7 +20,7 @@ import type { CommandErrorEvent, ConnectionEvent, FanoutEvent, PublishEvent } fr
 import type { BackendHookEvent } from '../core/backend-hooks.js';
 import { collectProcessMetrics } from './process-metrics.js';
 import type { ReadyReport } from './readiness.js';
-import type { StoreEvent } from './store-metrics.js';
+import type { EngineOpEvent } from './engine-metrics.js';
 import type { WebhookOutcomeEvent } from '../core/webhooks.js';
 import type { QueueStats } from '../fronts/stomp/queue.js';
 
@@ -160,10 +160,28 @@ export class Metrics {
       help: 'IM messages committed to the store (1:1, group and system)',
       registers: [r],
     });
-    this.#on('herald:im-store', (m: StoreEvent) => {
+    this.#on('herald:im-store', (m: EngineOpEvent) => {
       storeOps.inc({ op: m.op, outcome: m.ok ? 'ok' : 'error' });
       storeTime.observe({ op: m.op }, m.ms / 1000);
       if (m.op === 'append' && m.ok) imStored.inc();
+    });
+
+    const brokerOps = new Counter({
+      name: 'herald_broker_operations_total',
+      help: 'Redis broker operations (publish, subscribe, history, control, …) by operation and outcome (ok, error)',
+      labelNames: ['op', 'outcome'],
+      registers: [r],
+    });
+    const brokerTime = new Histogram({
+      name: 'herald_broker_operation_duration_seconds',
+      help: 'Redis broker operation latency by operation (round trips to Redis)',
+      labelNames: ['op'],
+      buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [r],
+    });
+    this.#on('herald:broker', (m: EngineOpEvent) => {
+      brokerOps.inc({ op: m.op, outcome: m.ok ? 'ok' : 'error' });
+      brokerTime.observe({ op: m.op }, m.ms / 1000);
     });
 
     const readiness = options.readiness;

@@ -8,7 +8,7 @@ import cluster from 'node:cluster';
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { hostname, loadavg } from 'node:os';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { type IntervalHistogram, monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { HeraldCore } from '../core/core.js';
 import type { NodeInfo, NodeLoad } from '../core/nodes.js';
 import { LOOP_DELAY_RESOLUTION_MS } from './process-metrics.js';
@@ -21,19 +21,23 @@ const LOAD_WINDOW_MS = 1_000;
 /** Longest wait for the other workers' reports, ms (a worker that does not answer is counted, not waited for). */
 export const WORKER_REPORT_TIMEOUT_MS = 1_000;
 
-/** Samples the process's CPU share and event loop delay over windows of at least LOAD_WINDOW_MS. */
+/**
+ * Samples the process's CPU share and event loop delay over windows of at least LOAD_WINDOW_MS.
+ * The delay monitor (a libuv timer) starts with the first report asked for, so a node nobody
+ * asks (one process, no registry) never wakes for it; the first report says 0.
+ */
 class LoadSampler {
-  readonly #delay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
+  #delay: IntervalHistogram | undefined;
   #cpuAt = process.cpuUsage();
   #at = performance.now();
   #cpu = 0;
   #loopDelayMs = 0;
 
-  constructor() {
-    this.#delay.enable();
-  }
-
   sample(): NodeLoad {
+    if (!this.#delay) {
+      this.#delay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
+      this.#delay.enable();
+    }
     const now = performance.now();
     if (now - this.#at >= LOAD_WINDOW_MS) {
       const used = process.cpuUsage(this.#cpuAt);
@@ -54,7 +58,7 @@ class LoadSampler {
   }
 
   close(): void {
-    this.#delay.disable();
+    this.#delay?.disable();
   }
 }
 

@@ -3,9 +3,9 @@
  * problem at once (exit 2), starts the server, and shuts down gracefully on SIGTERM/SIGINT.
  *
  * Exit codes: 0 after a clean shutdown (or help, version, token); 2 for what will not fix
- * itself by restarting: an invalid configuration, a port in use or not allowed, an IM store that
- * cannot open (unreachable PostgreSQL, unusable data directory); 1 for other start failures
- * (e.g. Redis unreachable) and crashes.
+ * itself by restarting: an invalid configuration, a port in use or not allowed, a data directory
+ * that cannot be written, an IM store that cannot open (unreachable PostgreSQL, unusable SQLite
+ * file); 1 for other start failures (e.g. Redis unreachable) and crashes.
  */
 import { createRequire } from 'node:module';
 import { pino } from 'pino';
@@ -14,6 +14,7 @@ import { argsLayer, envLayer, fileLayer } from './config-sources.js';
 import { runDispatcher } from './dispatch.js';
 import { COMMANDS, type Command, helpText, TOKEN_FLAGS } from './help.js';
 import { prettyDestination } from './log-pretty.js';
+import { checkDataDir, errorChain } from './start-checks.js';
 import { startupSummary, summaryLines } from './summary.js';
 import { didYouMean } from './suggest.js';
 import { runToken } from './token.js';
@@ -101,12 +102,17 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       announce(url, `herald listening with ${cfg.workers} workers`, { host, port }),
     );
   }
+  const dataDirProblem = checkDataDir(config);
+  if (dataDirProblem) {
+    process.stderr.write(`herald: cannot start: ${dataDirProblem}\n`);
+    return 2;
+  }
   let server;
   try {
     server = createServer({ config, logger });
   } catch (err) {
     // E.g. the TLS certificate or key cannot be read.
-    process.stderr.write(`herald: cannot start: ${(err as Error).message}\n`);
+    process.stderr.write(`herald: cannot start: ${errorChain(err)}\n`);
     return 1;
   }
   try {
@@ -115,7 +121,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     const where = config.database.url
       ? `PostgreSQL (database.url, schema ${config.database.schema})`
       : `SQLite under ${config.im.storePath || config.dataDir} (dataDir / im.storePath)`;
-    process.stderr.write(`herald: cannot open the IM store in ${where}: ${(err as Error).message}\n`);
+    process.stderr.write(`herald: cannot open the IM store in ${where}: ${errorChain(err)}\n`);
     await server.close().catch(() => undefined);
     return 2;
   }

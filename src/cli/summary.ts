@@ -5,6 +5,7 @@
  */
 import { resolve } from 'node:path';
 import type { HeraldConfig } from '../index.js';
+import { dataDirFiles } from './start-checks.js';
 
 /** The startup summary as log fields. */
 export interface StartupSummary {
@@ -12,6 +13,7 @@ export interface StartupSummary {
   readonly url: string;
   readonly workers: number;
   readonly engines: { readonly broker: string; readonly imStore: string; readonly presence: string };
+  /** The data directory and what it holds (`none` when every store is external). */
   readonly data: string;
   readonly dev: boolean;
   readonly chatUrl?: string;
@@ -43,7 +45,7 @@ export function startupSummary(config: HeraldConfig, url: string, version: strin
       imStore: config.database.url ? `postgres ${redact(config.database.url)} (schema ${config.database.schema})` : `sqlite ${sqlite}`,
       presence: redis ? 'redis' : 'memory (this process)',
     },
-    data: config.database.url ? 'PostgreSQL' : sqlite,
+    data: dataDirFiles(config).length ? `${resolve(config.dataDir)} (${dataDirFiles(config).join(', ')})` : 'none (PostgreSQL and Redis)',
     dev: config.dev,
     chatUrl: chat ? `${url}/` : undefined,
     adminUrl: config.web.admin ? `${url}/admin` : undefined,
@@ -57,6 +59,7 @@ export function summaryLines(s: StartupSummary): string {
     ['Broker', s.engines.broker],
     ['IM store', s.engines.imStore],
     ['Presence', s.engines.presence],
+    ['Data', s.data],
     ['Mode', s.dev ? 'DEVELOPMENT: bare user names are identities; never in production' : 'production'],
     ['Chat', s.chatUrl],
     ['Admin', s.adminUrl],

@@ -100,16 +100,22 @@ export function toHeraldError(err: unknown): HeraldError {
 let lastUnavailableLog = 0;
 
 /**
- * Log what a client is not told: the cause of an internal error (always, at error level), and
- * the cause of an engine being unavailable (a database or Redis error behind a 503 / wire 117;
- * at warn level, at most once per second so an outage does not flood the log).
+ * Log a failure answered to a client: the cause of an internal error (always, at error level,
+ * since the client is not told it), an engine being unavailable with its cause when known (a
+ * database or Redis error behind a 503 / wire 117; at warn level, at most once per second so an
+ * outage does not flood the log), and any other refusal at debug level (code and message, no
+ * payload).
+ * `context` names what failed, e.g. `{ command, transport }`.
  */
-export function logFailure(logger: Logger | undefined, e: HeraldError): void {
+export function logFailure(logger: Logger | undefined, e: HeraldError, context: object = {}): void {
   if (!logger) return;
   if (e.code === 'HERALD_ERR_INTERNAL') {
-    logger.error({ err: String((e.cause as Error | undefined)?.stack ?? e.cause) }, 'internal error');
-  } else if (e.code === 'HERALD_ERR_UNAVAILABLE' && e.cause !== undefined && Date.now() - lastUnavailableLog >= 1_000) {
+    logger.error({ ...context, err: String((e.cause as Error | undefined)?.stack ?? e.cause) }, 'internal error');
+  } else if (e.code === 'HERALD_ERR_UNAVAILABLE' && Date.now() - lastUnavailableLog >= 1_000) {
     lastUnavailableLog = Date.now();
-    logger.warn({ err: String((e.cause as Error | undefined)?.message ?? e.cause), reason: e.message }, 'engine unavailable');
+    const cause = e.cause === undefined ? e.message : String((e.cause as Error | undefined)?.message ?? e.cause);
+    logger.warn({ ...context, err: cause, reason: e.message }, 'engine unavailable');
+  } else {
+    logger.debug({ ...context, code: e.code, err: e.message }, 'refused');
   }
 }

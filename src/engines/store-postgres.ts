@@ -137,7 +137,7 @@ export class PostgresImStore implements ImStore {
       await migrate(pool, this.#schema);
     } catch (err) {
       await pool.end();
-      throw storeError(err);
+      throw err instanceof HeraldError ? err : new HeraldError('HERALD_ERR_UNAVAILABLE', 'IM store open failed', { cause: err });
     }
     this.#pool = pool;
   }

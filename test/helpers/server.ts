@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type HeraldServer } from '../../src/index.js';
 import type { Broker } from '../../src/index.js';
+import type { Logger } from '../../src/core/logger.js';
 
 /**
  * Test defaults layered under the given config (deep-merged one level for the option groups).
@@ -37,9 +38,9 @@ function isObject(v: unknown): v is Config {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Create and start a server; `config` overrides the test defaults. */
-export async function startServer(config: Config = {}, options: { broker?: Broker } = {}): Promise<HeraldServer> {
-  const server = createServer({ config: merge(TEST_DEFAULTS, config), processMetrics: false, broker: options.broker });
+/** Create and start a server; `config` overrides the test defaults (a `logger` replaces the silent one). */
+export async function startServer(config: Config = {}, options: { broker?: Broker; logger?: Logger } = {}): Promise<HeraldServer> {
+  const server = createServer({ config: merge(TEST_DEFAULTS, config), processMetrics: false, broker: options.broker, logger: options.logger });
   await server.listen();
   return server;
 }

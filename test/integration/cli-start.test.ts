@@ -29,7 +29,20 @@ describe('herald CLI start', () => {
     }
   });
 
-  test('an IM store that cannot open fails the start with exit 2: unusable data directory, unreachable PostgreSQL', async () => {
+  test('a data directory that cannot be written fails the start with exit 2 and says which directory and why', async () => {
+    const notADir = join(cli.dir, 'a-file-for-data');
+    writeFileSync(notADir, 'x');
+    const r = run(['--port', '0', '--data-dir', join(notADir, 'data')]);
+    assert.equal((await r.exited).code, 2);
+    assert.match(
+      r.stderr,
+      /cannot start: the data directory .*a-file-for-data\/data \(dataDir, for herald\.db and revocations\.json\) cannot be used: ENOTDIR/,
+    );
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.equal(r.stdout.includes('listening'), false);
+  });
+
+  test('an IM store that cannot open fails the start with exit 2 and names the cause: unusable SQLite path, unreachable PostgreSQL', async () => {
     const notADir = join(cli.dir, 'a-file');
     writeFileSync(notADir, 'x');
     const sqlite = run(['--port', '0'], { HERALD_IM_STORE_PATH: join(notADir, 'data', 'herald.db') });
@@ -38,7 +51,10 @@ describe('herald CLI start', () => {
     const blocker = await freePort();
     const pg = run(['--port', '0', '--database', `postgres://herald@127.0.0.1:${blocker}/herald`]);
     assert.equal((await pg.exited).code, 2);
-    assert.match(pg.stderr, /cannot open the IM store in PostgreSQL/);
+    assert.match(
+      pg.stderr,
+      new RegExp(`cannot open the IM store in PostgreSQL \\(database\\.url, schema herald\\): .*ECONNREFUSED 127\\.0\\.0\\.1:${blocker}`),
+    );
     assert.equal(pg.stdout.includes('listening'), false);
   });
 
@@ -56,6 +72,7 @@ describe('herald CLI start', () => {
     assert.equal(line.dev, false);
     assert.match(String((line.engines as { imStore: string }).imStore), /^sqlite .*herald\.db$/);
     assert.equal((line.engines as { broker: string }).broker, 'memory (this process)');
+    assert.match(String(line.data), /herald-cli-data-\d+-\d+ \(herald\.db, revocations\.json\)$/);
   });
 
   test('--log-format pretty prints a readable summary and plain log lines instead of JSON', async () => {
@@ -68,6 +85,7 @@ describe('herald CLI start', () => {
     }
     assert.match(r.stdout, /Herald \d+\.\d+\.\d+/);
     assert.match(r.stdout, /Chat\s+http:\/\/127\.0\.0\.1:\d+\//);
+    assert.match(r.stdout, /Data\s+\/\S+ \(herald\.db, revocations\.json\)/);
     assert.match(r.stdout, /\d\d:\d\d:\d\d WARN  DEVELOPMENT MODE/);
     assert.equal(r.stdout.includes('{"level"'), false);
   });

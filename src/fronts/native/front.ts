@@ -187,11 +187,12 @@ export class NativeFront {
     } catch (err) {
       // Logged and counted as on the WebSocket path.
       const e = toHeraldError(err);
-      logFailure(this.core.logger, e);
+      const command = spec ? decoded.cmd : 'other';
+      logFailure(this.core.logger, e, { command, transport: 'http' });
       if (commandErrorEvents.hasSubscribers)
         commandErrorEvents.publish({
           node: this.core.nodeId,
-          command: spec ? decoded.cmd : 'other',
+          command,
           code: e.code,
           transport: 'http',
         } satisfies CommandErrorEvent);

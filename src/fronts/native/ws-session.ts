@@ -289,12 +289,13 @@ export class WsSession implements Connection, Subscriber, CommandContext {
 
   #replyError(id: number | undefined, err: unknown, cmd: string): void {
     const e = toHeraldError(err);
-    logFailure(this.core.logger, e);
+    const known = cmd === 'connect' || cmd === 'subscribe' || cmd === 'unsubscribe' || this.#env.commands.has(cmd);
+    const command = known ? cmd : 'other';
+    logFailure(this.core.logger, e, { command, transport: this.transport, client: this.id });
     if (commandErrorEvents.hasSubscribers) {
-      const known = cmd === 'connect' || cmd === 'subscribe' || cmd === 'unsubscribe' || this.#env.commands.has(cmd);
       commandErrorEvents.publish({
         node: this.core.nodeId,
-        command: known ? cmd : 'other',
+        command,
         code: e.code,
         transport: this.transport,
       } satisfies CommandErrorEvent);
