@@ -99,6 +99,28 @@ describe('XMPP front: framing and bad input', () => {
     }
   });
 
+  test('over TCP the stream restart pipelined after <auth/> in the same write (and the bind after it) is read as the new stream', async () => {
+    const c = await tcp();
+    c.send(STREAM_HEADER);
+    await c.until(/<\/stream:features>/);
+    const auth = `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain('pipeliner')}</auth>`;
+    const bind = "<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>pipe</resource></bind></iq>";
+    c.send(`${auth}${STREAM_HEADER}${bind}`);
+    const text = await c.until((t) => /<jid>[^<]+\/pipe<\/jid>/.test(t) || /<stream:error/.test(t));
+    assert.doesNotMatch(text, /<stream:error/);
+    assert.equal(text.match(/<stream:stream /g)?.length, 2, 'a second stream header: the restart was read');
+  });
+
+  test('over TCP a restart pipelined after a failing <auth/> belongs to the old stream, which it breaks: SASL failure, then not-well-formed', async () => {
+    const c = await tcp();
+    c.send(STREAM_HEADER);
+    await c.until(/<\/stream:features>/);
+    c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='NOPE'>x</auth>${STREAM_HEADER}`);
+    const text = await c.until(/<\/stream:stream>/);
+    assert.match(text, /<failure xmlns="urn:ietf:params:xml:ns:xmpp-sasl"><invalid-mechanism\/>.*<\/failure><stream:error[^>]*><not-well-formed /);
+    await stillServes();
+  });
+
   test('RFC 7395: <open/> is answered with <open/> and features; <close/> with <close/> and the socket closes', async () => {
     const c = await ws();
     assert.equal(c.protocol, 'xmpp');

@@ -1,7 +1,7 @@
 /**
  * The MUC subset (XEP-0045) over Herald groups with @xmpp/client beside native users: joining a
- * group's room, occupant presence, groupchat both ways with the sender's reflection, and the
- * errors for non-members, unknown rooms and messages without joining.
+ * group's room, occupant presence, groupchat both ways with the sender's reflection, the room's history at join,
+ * and the errors for non-members, unknown rooms and messages without joining.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -78,6 +78,47 @@ describe('XMPP group chat (XEP-0045 subset over Herald groups)', () => {
       a.stanzas.take((s) => s.getChildText('body') === 'after she left', 300),
       /timed out/,
     );
+  });
+
+  test('a join gets the last messages of the room with delay stamps before the subject; maxstanzas limits them, 0 sends none', async () => {
+    const [alice, bob] = names('alice', 'bob');
+    const b = await native(bob!);
+    const res = await fetch(`${fx.server.url()}/api/im/groups`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ owner: bob, title: 'History', members: [alice] }),
+    });
+    const { group } = (await res.json()) as { group: string };
+    const room = `${group.slice(2)}@conference.localhost`;
+    for (const text of ['one', 'two', 'three']) await b.ok('im.send', { conversation: group, clientId: text, data: { text } });
+    const a = await xmppUser(alice!);
+    /** Join, and collect the room's messages until the subject. */
+    const join = async (history?: Record<string, string>): Promise<Element[]> => {
+      await a.xmpp.send(xml('presence', { to: `${room}/${alice}` }, xml('x', { xmlns: MUC }, ...(history ? [xml('history', history)] : []))));
+      const got: Element[] = [];
+      for (;;) {
+        const s = await a.stanzas.take((x) => x.is('message') && x.attrs.type === 'groupchat' && String(x.attrs.from).startsWith(room));
+        if (s.getChild('subject')) return got;
+        got.push(s);
+      }
+    };
+    const leave = async (): Promise<void> => {
+      await a.xmpp.send(xml('presence', { to: `${room}/${alice}`, type: 'unavailable' }));
+      await a.stanzas.take((s) => s.is('presence') && s.attrs.from === `${room}/${alice}` && s.attrs.type === 'unavailable');
+    };
+    const all = await join();
+    assert.deepEqual(
+      all.map((s) => s.getChildText('body')),
+      ['one', 'two', 'three'],
+    );
+    assert.ok(all.every((s) => s.attrs.from === `${room}/${bob}` && s.getChild('delay', 'urn:xmpp:delay') !== undefined));
+    await leave();
+    assert.deepEqual(
+      (await join({ maxstanzas: '1' })).map((s) => s.getChildText('body')),
+      ['three'],
+    );
+    await leave();
+    assert.deepEqual(await join({ maxchars: '0' }), []);
   });
 
   test('non-members, unknown rooms, messages without joining and private messages get the MUC errors', async () => {

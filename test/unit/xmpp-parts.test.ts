@@ -120,7 +120,7 @@ void describe('XEP-0198 state recorded for another node', () => {
           const sm = new StreamManagement('id', 1 << 20, { inbound: 0, acked: start });
           let seq = 0;
           let settled = 0;
-          let out = 0;
+          let out = sm.outbound;
           for (const op of ops) {
             if (op === 'stanza') sm.sent('<iq/>');
             else if (op === 'entry') sm.sent('<message/>', ++seq);

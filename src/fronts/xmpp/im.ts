@@ -142,7 +142,7 @@ export class XmppIm {
     if (type === 'subscribe' || type === 'subscribed' || type === 'unsubscribe' || type === 'unsubscribed') return this.#subscription(type, to);
     const room = to === undefined ? undefined : parseJid(to);
     const conversation = room && roomOf(room, this.#ctx.domain);
-    if (room && conversation) return this.chat.rooms.presence(room, conversation, type);
+    if (room && conversation) return this.chat.rooms.presence(room, conversation, type, stanza);
     // Directed presence (to one entity) and probes are not routed between users.
     if (to !== undefined || type === 'probe' || type === 'error') return;
     if (type === 'unavailable') {

@@ -7,11 +7,15 @@
  *   connection is paused, and resumed once the queue is back under `maxStanzaSize`;
  * - an event whose handler returns a promise holds every later event until it settles, so a
  *   stream restart after SASL starts a fresh parser exactly where the new stream begins;
- * - a handler that throws or rejects is reported to `failed` with its event; the queue goes on.
+ * - a handler that throws or rejects is reported to `failed` with its event; the queue goes on;
+ * - what a chunk carries after a SASL element (`<auth/>`, `<response/>`: a stream restart may
+ *   follow them) waits until that element was handled: after a restart it is parsed as the new
+ *   stream (a client may pipeline the new stream header right after `<auth/>`), else as the
+ *   old one.
  */
 import { StringDecoder } from 'node:string_decoder';
 import { type ParseError, parseDocument, type XmlLimits, XmlParser } from './parser.js';
-import type { XmlElement } from './xml.js';
+import { NS, type XmlElement } from './xml.js';
 
 /** The legacy WebSocket framing (tsung, pre-RFC 7395 clients) starts with a stream header. */
 const STREAM_HEADER_RE = /^\s*(?:<\?xml[^>]{0,200}\?>\s*)?<stream:stream[\s>]/;
@@ -53,6 +57,8 @@ export class XmppInput {
   #paused = false;
   #events: InputEvent[] = [];
   #busy = false;
+  /** What a chunk went on with after a SASL element, until that element is handled (ParseResult.after). */
+  #held: { readonly rest: string; readonly events: InputEvent[]; readonly error?: ParseError; restarted: boolean } | undefined;
 
   constructor(limits: XmlLimits, framing: Framing | undefined, hooks: InputHooks) {
     this.#limits = limits;
@@ -95,6 +101,10 @@ export class XmppInput {
         this.#run(ev);
         continue;
       }
+      if (this.#held) {
+        this.#release();
+        continue;
+      }
       const chunk = this.#chunks.shift();
       if (chunk === undefined) break;
       this.#queuedBytes -= chunk.length;
@@ -109,13 +119,15 @@ export class XmppInput {
   /** A new stream on the same connection (after SASL success or STARTTLS): a fresh parser. */
   restart(): void {
     this.#parser = undefined;
-    this.#decoder = new StringDecoder('utf8');
+    if (this.#held) this.#held.restarted = true;
   }
 
-  /** Drop everything waiting (STARTTLS: what was pipelined in the clear; a detached or ended session). */
+  /** Drop everything waiting (STARTTLS: what was pipelined in the clear, and the text decoder's state; a detached or ended session). */
   clear(): void {
     this.#chunks = [];
     this.#events = [];
+    this.#held = undefined;
+    this.#decoder = new StringDecoder('utf8');
     this.#queuedBytes = 0;
     this.#paused = false;
   }
@@ -124,6 +136,7 @@ export class XmppInput {
   detach(): void {
     this.#chunks = [];
     this.#events = [];
+    this.#held = undefined;
     this.#busy = false;
   }
 
@@ -138,9 +151,11 @@ export class XmppInput {
     next.#chunks = this.#chunks;
     next.#queuedBytes = this.#queuedBytes;
     next.#events = this.#events;
+    next.#held = this.#held;
     next.#paused = this.#paused;
     this.#chunks = [];
     this.#events = [];
+    this.#held = undefined;
     this.#paused = false;
     return next;
   }
@@ -159,10 +174,23 @@ export class XmppInput {
       else this.#events.push({ type: 'element', element: res.element! });
       return;
     }
-    const parser = (this.#parser ??= new XmlParser(this.#limits, 'stream'));
+    const parser = (this.#parser ??= new XmlParser(this.#limits, 'stream', isSasl));
     const res = parser.write(typeof chunk === 'string' ? chunk : this.#decoder.write(chunk));
     for (const ev of res.events) this.#events.push(ev);
     if (res.error) this.#events.push({ type: 'error', error: res.error });
+    if (res.after) this.#held = { ...res.after, restarted: false };
+  }
+
+  /** The SASL element before the held input was handled: parse it as the new stream, or take the old parser's reading. */
+  #release(): void {
+    const held = this.#held!;
+    this.#held = undefined;
+    if (held.restarted) {
+      if (held.rest !== '') this.#parse(held.rest);
+      return;
+    }
+    for (const ev of held.events) this.#events.push(ev);
+    if (held.error) this.#events.push({ type: 'error', error: held.error });
   }
 
   /** Handle one input event; an asynchronous one holds the rest until it settles. */
@@ -188,4 +216,9 @@ export class XmppInput {
       },
     );
   }
+}
+
+/** Elements after which a stream restart may follow (SASL success). */
+function isSasl(e: XmlElement): boolean {
+  return e.ns === NS.SASL;
 }

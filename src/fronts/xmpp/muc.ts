@@ -8,25 +8,30 @@
  *   always names its user; the occupant list at join is the members whose Herald presence is
  *   not offline (affiliation from the group role), and it follows their presence afterwards.
  * - Joining is a session's own business (other occupants are not told; presence is Herald
- *   presence); the room's subject is empty; no history is replayed at join (use MAM by
- *   conversation over the native protocol, or the inbox).
+ *   presence); the room's subject is empty; the room's last messages (XEP-0045 §7.2.15: 20 by
+ *   default, `<history maxstanzas/>` up to 50, `maxchars="0"` for none) come at join with delay
+ *   stamps, between the self-presence and the subject, from the member's join on.
  * - A non-member's join is `registration-required`, an unknown room `item-not-found`, a message
  *   from a session that did not join `not-acceptable`; private messages through the room are
  *   `feature-not-implemented`. Room configuration, moderation, invitations and nick changes are
  *   not offered.
  */
 import type { PresenceState } from '../../core/im/presence.js';
-import type { MemberRecord } from '../../core/im/store.js';
+import type { MemberRecord, StoredMessage } from '../../core/im/store.js';
 import { StanzaError } from './errors.js';
 import { bareJid, type Jid } from './jid.js';
 import type { ChatContext } from './chat-context.js';
 import type { SentLog } from './sent-log.js';
 import { chatMessageXml, type ImMessage } from './render.js';
-import { el, NS } from './xml.js';
+import { el, NS, type XmlElement } from './xml.js';
 
 /** XEP-0045 namespaces. */
 export const NS_MUC = 'http://jabber.org/protocol/muc';
 export const NS_MUC_USER = 'http://jabber.org/protocol/muc#user';
+
+/** Room history sent at join when the client does not say (XEP-0045 §7.2.15), and the most sent. */
+export const DEFAULT_JOIN_HISTORY = 20;
+export const MAX_JOIN_HISTORY = 50;
 
 /** Local parts of room JIDs: the hex of a Herald group id. */
 const ROOM_RE = /^[0-9a-f]{1,64}$/;
@@ -44,6 +49,19 @@ export function roomJid(conversation: string, domain: string): string | undefine
 /** The group conversation of a room JID (any resource), or undefined when `jid` is not a room. */
 export function roomOf(jid: Jid, domain: string): string | undefined {
   return jid.domain === mucDomain(domain) && ROOM_RE.test(jid.user) ? `g:${jid.user}` : undefined;
+}
+
+/**
+ * How many of the room's last messages a join asks for: `<history maxstanzas="N"/>` (capped at
+ * MAX_JOIN_HISTORY), none for `maxchars="0"` (or `maxstanzas="0"`), else DEFAULT_JOIN_HISTORY.
+ * `seconds` and `since` are not applied.
+ */
+export function joinHistory(join: XmlElement | undefined): number {
+  const h = join?.child('x', NS_MUC)?.child('history', NS_MUC);
+  const max = h?.attr('maxstanzas');
+  if (max !== undefined && /^\d{1,9}$/.test(max)) return Math.min(Number(max), MAX_JOIN_HISTORY);
+  if (h?.attr('maxchars') === '0') return 0;
+  return DEFAULT_JOIN_HISTORY;
 }
 
 /** The occupant `<presence/>` of a member. */
@@ -88,8 +106,8 @@ export class XmppRooms {
     }
   }
 
-  /** Presence to a room JID: join (available) or leave (`unavailable`). */
-  async presence(to: Jid, conversation: string, type: string | undefined): Promise<void> {
+  /** Presence to a room JID: join (available, `stanza` saying how much history it wants) or leave (`unavailable`). */
+  async presence(to: Jid, conversation: string, type: string | undefined, stanza?: XmlElement): Promise<void> {
     const { im, user, domain, jid } = this.#ctx;
     const room = `${to.user}@${to.domain}`;
     if (type === 'unavailable') {
@@ -117,6 +135,15 @@ export class XmppRooms {
     }
     const codes = to.resource === user ? [100, 110] : [100, 110, 210];
     this.#ctx.write(occupantXml(room, user, domain, jid, roles.get(user) ?? 'member', 'online', codes));
+    const wanted = joinHistory(stanza);
+    if (wanted > 0) {
+      // Newest first from the store; the member sees nothing from before it joined.
+      const page = (await im.history(user, conversation, { limit: wanted })).filter((m) => m.kind === 'message');
+      for (const s of page.sort((x, y) => x.seq - y.seq)) {
+        const xml = this.entry(imMessageOf(s), true);
+        if (xml !== undefined) this.#ctx.write(xml);
+      }
+    }
     this.#ctx.write(el('message', { xmlns: NS.CLIENT, type: 'groupchat', from: room, to: jid, id: `subject-${conversation.slice(2, 10)}` }, [el('subject')]));
   }
 
@@ -178,4 +205,17 @@ export class XmppRooms {
       ...[NS_MUC, 'muc_membersonly', 'muc_persistent', 'muc_nonanonymous', 'muc_unmoderated', NS.SID].map((f) => el('feature', { var: f })),
     ]);
   }
+}
+
+/** A stored message as the renderer takes it. */
+function imMessageOf(s: StoredMessage): ImMessage {
+  return {
+    id: s.id,
+    conversation: s.conversation,
+    from: s.sender,
+    kind: s.kind,
+    time: s.time,
+    data: s.recalled ? null : (JSON.parse(s.payload) as unknown),
+    recalled: s.recalled,
+  };
 }

@@ -13,7 +13,11 @@
  * - anything else that is not well-formed, namespace-well-formed XML ends it with
  *   `not-well-formed`;
  * - no input makes `write` throw: every failure is returned as a `ParseError`, after which the
- *   parser accepts nothing more.
+ *   parser accepts nothing more;
+ * - after a top-level element the caller marks as a boundary (one after which the stream may
+ *   restart, e.g. SASL `<auth/>`), what the same chunk goes on with is returned apart, both as
+ *   the rest of the text (for a parser of the new stream) and as this parser's events and error
+ *   (for when the stream goes on).
  */
 import { type SaxesAttributeNS, SaxesParser, type SaxesTagNS } from 'saxes';
 import { NS, XmlElement } from './xml.js';
@@ -55,6 +59,11 @@ export interface ParseResult {
   readonly events: XmlEvent[];
   /** Set when the input broke a rule; later input is refused. */
   readonly error?: ParseError;
+  /**
+   * The chunk went on after a boundary element (the last of `events`): its text after the
+   * element, and what this parser made of it (only valid if the stream does not restart).
+   */
+  readonly after?: { readonly rest: string; readonly events: XmlEvent[]; readonly error?: ParseError };
 }
 
 /**
@@ -71,9 +80,16 @@ export class XmlParser {
   #error: ParseError | undefined;
   /** Input position where the current stanza (or the text before it) began. */
   #mark = 0;
+  readonly #boundary: ((e: XmlElement) => boolean) | undefined;
+  /** Characters written so far. */
+  #fed = 0;
+  /** In the chunk being written: the position after the first boundary element and the events before it. */
+  #cut: { readonly at: number; readonly events: number } | undefined;
 
-  constructor(limits: XmlLimits, mode: 'stream' | 'document') {
+  /** `boundary`: top-level elements after which the stream may restart (see ParseResult.after). */
+  constructor(limits: XmlLimits, mode: 'stream' | 'document', boundary?: (e: XmlElement) => boolean) {
     this.#limits = limits;
+    this.#boundary = boundary;
     this.#stanzaDepth = mode === 'stream' ? 1 : 0;
     const p = (this.#parser = new SaxesParser({ xmlns: true }));
     p.on('doctype', () => fail('restricted-xml', 'DOCTYPE is not allowed'));
@@ -89,13 +105,26 @@ export class XmlParser {
   /** Feed the next chunk. After an error, returns that error again and parses nothing. */
   write(chunk: string): ParseResult {
     if (this.#error) return { events: [], error: this.#error };
+    // During a write saxes' position is the offset in everything written so far (not so between writes).
+    const start = this.#fed;
+    this.#fed += chunk.length;
+    this.#cut = undefined;
     try {
       this.#parser.write(chunk);
       this.#checkSize();
     } catch (err) {
       this.#error = err instanceof ParseError ? err : new ParseError('not-well-formed', 'unparseable input');
     }
-    return this.#take();
+    // (Set by the handlers during write: the compiler cannot see it.)
+    const cut = this.#cut as { readonly at: number; readonly events: number } | undefined;
+    this.#cut = undefined;
+    const rest = cut === undefined ? '' : chunk.slice(cut.at - start);
+    if (cut === undefined || (rest === '' && cut.events === this.#events.length && !this.#error)) return this.#take();
+    const events = this.#events;
+    this.#events = [];
+    const after = { rest, events: events.slice(cut.events), ...(this.#error ? { error: this.#error } : {}) };
+    // An error after the boundary is the old stream's only: until the caller knows, it stands for the rest.
+    return { events: events.slice(0, cut.events), after };
   }
 
   /** Document mode: the input is complete; an unfinished document is an error. */
@@ -149,6 +178,7 @@ export class XmlParser {
       this.#checkSize();
       this.#mark = this.#parser.position;
       this.#events.push({ type: 'element', element });
+      if (this.#cut === undefined && this.#boundary?.(element)) this.#cut = { at: this.#parser.position, events: this.#events.length };
     } else if (depth === 0) {
       this.#events.push({ type: 'close' });
     }
