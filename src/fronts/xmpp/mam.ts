@@ -19,7 +19,7 @@ import type { StoredMessage } from '../../core/im/store.js';
 import { MAX_ID_LENGTH } from './chat.js';
 import { StanzaError } from './errors.js';
 import { bareJid, parseJid } from './jid.js';
-import { archiveResultXml, chatMessageXml, type ImMessage } from './render.js';
+import { archiveResultXml, chatMessageXml, imMessageOf } from './render.js';
 import { el, esc, NS, type XmlElement } from './xml.js';
 
 /** Default page size when the client gives no `max`. */
@@ -147,15 +147,7 @@ export async function runMamQuery(query: MamQuery, ctx: MamContext): Promise<str
   if (backward) page.reverse();
   const owner = bareJid(user, domain);
   for (const s of page) {
-    const m: ImMessage = {
-      id: s.id,
-      conversation: s.conversation,
-      from: s.sender,
-      kind: s.kind,
-      time: s.time,
-      data: s.recalled ? null : (JSON.parse(s.payload) as unknown),
-      recalled: s.recalled,
-    };
+    const m = imMessageOf(s);
     const peer = s.sender === user ? query.with : user;
     const inner = chatMessageXml(m, { from: bareJid(s.sender, domain), to: bareJid(peer, domain), by: owner }, domain, false);
     if (inner !== undefined) ctx.write(archiveResultXml(inner, m, query.queryId, owner, ctx.jid));

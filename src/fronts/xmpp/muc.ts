@@ -17,12 +17,12 @@
  *   not offered.
  */
 import type { PresenceState } from '../../core/im/presence.js';
-import type { MemberRecord, StoredMessage } from '../../core/im/store.js';
+import type { MemberRecord } from '../../core/im/store.js';
 import { StanzaError } from './errors.js';
 import { bareJid, type Jid } from './jid.js';
 import type { ChatContext } from './chat-context.js';
 import type { SentLog } from './sent-log.js';
-import { chatMessageXml, type ImMessage } from './render.js';
+import { chatMessageXml, imMessageOf, type ImMessage } from './render.js';
 import { el, NS, type XmlElement } from './xml.js';
 
 /** XEP-0045 namespaces. */
@@ -205,17 +205,4 @@ export class XmppRooms {
       ...[NS_MUC, 'muc_membersonly', 'muc_persistent', 'muc_nonanonymous', 'muc_unmoderated', NS.SID].map((f) => el('feature', { var: f })),
     ]);
   }
-}
-
-/** A stored message as the renderer takes it. */
-function imMessageOf(s: StoredMessage): ImMessage {
-  return {
-    id: s.id,
-    conversation: s.conversation,
-    from: s.sender,
-    kind: s.kind,
-    time: s.time,
-    data: s.recalled ? null : (JSON.parse(s.payload) as unknown),
-    recalled: s.recalled,
-  };
 }

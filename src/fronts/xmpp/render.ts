@@ -5,6 +5,7 @@
  * the user's own messages (XEP-0280) and archive results (XEP-0313), both wrapping the message
  * in `<forwarded/>` (XEP-0297).
  */
+import type { StoredMessage } from '../../core/im/store.js';
 import { bareJid } from './jid.js';
 import { el, esc, NS } from './xml.js';
 
@@ -25,6 +26,19 @@ export interface ImMessage {
   readonly target?: string;
   /** Recalled (from the store: the message itself is kept as a tombstone). */
   readonly recalled?: boolean;
+}
+
+/** A stored message (archive or room history) as the renderer takes it; a recalled one carries no data. */
+export function imMessageOf(s: StoredMessage): ImMessage {
+  return {
+    id: s.id,
+    conversation: s.conversation,
+    from: s.sender,
+    kind: s.kind,
+    time: s.time,
+    data: s.recalled ? null : (JSON.parse(s.payload) as unknown),
+    recalled: s.recalled,
+  };
 }
 
 /** Addresses of a rendered `<message/>`. */
