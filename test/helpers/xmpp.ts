@@ -187,3 +187,17 @@ export function plain(user: string, password = 'x'): string {
 /** The RFC 6120 stream header a TCP client sends. */
 export const STREAM_HEADER =
   "<?xml version='1.0'?><stream:stream to='localhost' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>";
+
+/** A raw TCP stream logged in as `user` (SASL PLAIN, development mode) and bound to resource `raw`. */
+export async function rawTcpBound(server: HeraldServer, user: string): Promise<RawTcpXmpp> {
+  const c = await rawTcp(server);
+  c.send(STREAM_HEADER);
+  await c.until(/<\/stream:features>/);
+  c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain(user)}</auth>`);
+  await c.until(/<success/);
+  c.send(STREAM_HEADER);
+  await c.until(/<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"\/>/);
+  c.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>raw</resource></bind></iq>");
+  await c.until(/<jid>[^<]+\/raw<\/jid>/);
+  return c;
+}

@@ -14,7 +14,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import type { HeraldServer } from '../../src/index.js';
 import { startServer, waitFor } from '../helpers/server.js';
-import { connectXmpp, plain, type RawXmpp, rawTcp, rawWs, STREAM_HEADER, xmppTcpPort } from '../helpers/xmpp.js';
+import { connectXmpp, plain, type RawXmpp, rawTcp, rawTcpBound, rawWs, STREAM_HEADER, xmppTcpPort } from '../helpers/xmpp.js';
 
 const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 const OPEN = `<open xmlns='${FRAMING}' to='localhost' version='1.0'/>`;
@@ -276,16 +276,8 @@ describe('XMPP front: framing and bad input', () => {
   test('over TCP with xmpp.tcpPingIntervalMs a silent client is pinged with single-quoted attributes (what tsung answers); one that answers stays, one that does not is dropped', async () => {
     const pinging = await startServer({ dev: true, xmpp: { tcpPort: 0, tcpPingIntervalMs: 300 }, im: { storePath: join(dir, 'ping.db') } });
     const bind = async (user: string): Promise<RawXmpp> => {
-      const c = await rawTcp(pinging);
+      const c = await rawTcpBound(pinging, user);
       conns.push(c);
-      c.send(STREAM_HEADER);
-      await c.until(/<\/stream:features>/);
-      c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain(user)}</auth>`);
-      await c.until(/<success/);
-      c.send(STREAM_HEADER);
-      await c.until(/<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"\/>/);
-      c.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>raw</resource></bind></iq>");
-      await c.until(/<jid>[^<]+\/raw<\/jid>/);
       return c;
     };
     const PING = /<iq xmlns='jabber:client' type='get' id='(ping-[0-9a-z]+)' from='localhost' to='([^']+)'><ping xmlns='urn:xmpp:ping'\/><\/iq>/g;
@@ -316,16 +308,8 @@ describe('XMPP front: framing and bad input', () => {
   test('by default a silent TCP client is not pinged nor dropped: the kernel keepalive of timing.pingIntervalMs watches its socket', async () => {
     const quiet = await startServer({ dev: true, xmpp: { tcpPort: 0 }, timing: { pingIntervalMs: 1_000 }, im: { storePath: join(dir, 'quiet.db') } });
     try {
-      const c = await rawTcp(quiet);
+      const c = await rawTcpBound(quiet, 'quiet');
       conns.push(c);
-      c.send(STREAM_HEADER);
-      await c.until(/<\/stream:features>/);
-      c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain('quiet')}</auth>`);
-      await c.until(/<success/);
-      c.send(STREAM_HEADER);
-      await c.until(/<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"\/>/);
-      c.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>raw</resource></bind></iq>");
-      await c.until(/<jid>[^<]+\/raw<\/jid>/);
       // The server's end of the connection: TCP keepalive on, first probe after 1 s of silence
       // (without the option the kernel would wait its default two hours).
       const port = await xmppTcpPort(quiet);
