@@ -296,7 +296,7 @@ async function main() {
   let imPublisher;
   const result = { started, machine, options: opts, prefix };
   try {
-    await Promise.all([...nodes.map((n) => waitPort(n.port)), waitPort(dport)]);
+    await Promise.all([...nodes.map((n) => waitPort(n.port, 90_000)), waitPort(dport, 90_000)]);
     for (let t = Date.now(); (await getJson(`${dispatchUrl}/dispatch?user=probe`)).body.nodes !== opts.nodes;) {
       if (Date.now() - t > 20_000) throw new Error(`dispatcher never saw ${opts.nodes} nodes: ${dlog.out}`);
       await sleep(100);
