@@ -77,7 +77,7 @@ export class WsSession implements Connection, Subscriber, CommandContext {
     this.core = env.core;
     (ws as SessionSocket)[SESSION] = this;
     ws.on('message', onSocketMessage as (this: WebSocket, data: unknown, isBinary: boolean) => void);
-    ws.once('close', onSocketClose as (this: WebSocket, code: number) => void);
+    ws.on('close', onSocketClose as (this: WebSocket, code: number) => void);
     ws.on('error', ignoreError);
     this.core.clients.opened(this, ticket);
   }
