@@ -13,7 +13,7 @@
 // Loopback only; every process stopped by pid. Never part of `npm test`.
 //
 //   node bench/memory.js [--servers herald,herald-nchan,nchan] [--conns 10000] [--snapshot]
-//                        [--save-snapshot /tmp/prefix] [--herald-bin bin/herald.js] [--herald-b other/bin/herald.js] [--node-env MALLOC_ARENA_MAX=2]
+//                        [--save-snapshot /tmp/prefix] [--herald-bin bin/herald.js] [--herald-b other/bin/herald.js] [--node-env MALLOC_ARENA_MAX=2] [--b-env …]
 //   herald: native protocol, connect + subscribe `bench` + `u<i>`; herald-nchan / nchan: `/sub/bench`
 //   (--nchan-path '/sub/bench,u%d' for two channels).
 import { execFileSync } from 'node:child_process';
@@ -43,7 +43,10 @@ const snapshot = process.argv.includes('--snapshot');
 const heraldA = path.resolve(option('herald-bin', path.join(ROOT, 'bin/herald.js')));
 const heraldB = option('herald-b') ? path.resolve(option('herald-b')) : null;
 const nchanPath = option('nchan-path', '/sub/bench');
-const extraEnv = Object.fromEntries((option('node-env', '') || '').split(',').filter(Boolean).map((kv) => kv.split('=')));
+const envOption = (name) => Object.fromEntries((option(name, '') || '').split(',').filter(Boolean).map((kv) => kv.split('=')));
+/** Environment of the Herald processes (e.g. MALLOC_ARENA_MAX=2); --b-env for the B build only. */
+const extraEnv = envOption('node-env');
+const bEnv = envOption('b-env');
 let servers = option('servers', 'herald,herald-nchan,nchan').split(',');
 if (heraldB) servers = servers.flatMap((s) => (s.startsWith('herald') ? [s, `${s}-b`] : [s]));
 
@@ -59,8 +62,7 @@ const commitOf = (bin) => {
 const nativeSpec = { path: '/connection/websocket', pre: 0, send: ['{"id":1,"cmd":"connect"}', '{"id":2,"cmd":"subscribe","channel":"bench"}', '{"id":3,"cmd":"subscribe","channel":"u%d"}'] };
 const nchanSpec = { path: nchanPath, pre: 0, send: [] };
 
-function startHerald(bin, port) {
-  const env = { ...heraldEnv(), ...extraEnv };
+function startHerald(bin, port, env) {
   const child = spawnAt(SERVER_CPU, process.execPath, ['--expose-gc', '--inspect=127.0.0.1:0', bin, 'serve', '--port', String(port), '--host', '127.0.0.1'], {
     cwd: path.dirname(path.dirname(bin)),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -169,9 +171,10 @@ async function measure(name, scratch) {
   const port = await freePort();
   const isHerald = name.startsWith('herald');
   const bin = name.endsWith('-b') ? heraldB : heraldA;
-  const srv = isHerald ? startHerald(bin, port) : startNchan(port, scratch);
+  const env = { ...heraldEnv(), ...extraEnv, ...(name.endsWith('-b') ? bEnv : {}) };
+  const srv = isHerald ? startHerald(bin, port, env) : startNchan(port, scratch);
   const spec = name.startsWith('herald-nchan') || name === 'nchan' ? nchanSpec : nativeSpec;
-  const result = { server: name, commit: isHerald ? commitOf(bin) : 'nginx', conns, path: spec.path };
+  const result = { server: name, commit: isHerald ? commitOf(bin) : 'nginx', conns, path: spec.path, env: isHerald ? { ...extraEnv, ...(name.endsWith('-b') ? bEnv : {}) } : {} };
   let insp;
   const gens = [];
   try {
@@ -181,11 +184,11 @@ async function measure(name, scratch) {
     const warm = await openConnections({ port, spec, conns: WARMUP, concurrency: 256, tag: `${name}-warm`, cpu: CLIENT_CPU });
     await Promise.all(warm.gens.map((g) => g.quit()));
     await sleep(2_000);
+    // The first snapshot comes before every reading: its own memory must not count as the connections'.
+    const snapBefore = insp && snapshot ? await insp.snapshot() : undefined;
     const before = { rss: srv.pids().reduce((s, p) => s + rssKb(p), 0), tcpPages: tcpMemPages(), slab: slabKb(), skmem: serverSkmem(port) };
     if (insp) before.mem = await insp.memory();
     if (insp) before.rssGc = rssKb(srv.child.pid);
-    const snapBefore = insp && snapshot ? await insp.snapshot() : undefined;
-    const rssBefore = srv.pids().reduce((s, p) => s + rssKb(p), 0);
     const open = await openConnections({ port, spec, conns, concurrency: 256, tag: `${name}-${conns}`, cpu: CLIENT_CPU });
     gens.push(...open.gens);
     await sleep(SETTLE_MS);
@@ -194,7 +197,7 @@ async function measure(name, scratch) {
     Object.assign(result, {
       ready: n,
       acceptPerSec: open.acceptPerSec,
-      rssKbPerConn: +((after.rss - rssBefore) / n).toFixed(2),
+      rssKbPerConn: +((after.rss - before.rss) / n).toFixed(2),
       kernel: {
         serverSocketsKbPerConn: +((after.skmem.bytes - before.skmem.bytes) / 1024 / n).toFixed(3),
         serverSockets: after.skmem.sockets,
@@ -258,7 +261,7 @@ async function main() {
   rmSync(scratch, { recursive: true, force: true });
   mkdirSync(RESULTS_DIR, { recursive: true });
   const file = path.join(RESULTS_DIR, `memory-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), load, conns, env: extraEnv, results }, null, 2));
+  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), load, conns, results }, null, 2));
   console.error(`load ${load.join(' → ')}; written ${file}`);
   execFileSync('true');
 }
