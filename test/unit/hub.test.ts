@@ -20,8 +20,7 @@ class Recorder implements Subscriber {
   }
 }
 
-const pub = (channel: string, offset: number): Outgoing =>
-  new Outgoing({ channel, offset, epoch: 'e', time: 0, payload: Buffer.from('x') } as Publication);
+const pub = (channel: string, offset: number): Outgoing => new Outgoing({ channel, offset, epoch: 'e', time: 0, payload: Buffer.from('x') } as Publication);
 
 void test('hub: a channel goes from one subscriber to several and back to none, delivering to each exactly once', async () => {
   const broker = new MemoryBroker();
