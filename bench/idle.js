@@ -4,35 +4,38 @@
 // presence set online), and RSS per user. Several builds can be measured in one run
 // (A/B), one after the other on the same machine.
 //
-//   node bench/idle.js [--users 10000] [--hold 60] [--ping <ms>] [--herald-bin path/to/bin/herald.js ...] [--prof <dir>]
+//   node bench/idle.js [--users 10000[,20000…]] [--hold 60] [--settle 5] [--ping <ms>] [--herald-bin path/to/bin/herald.js ...] [--prof <dir>]
 //
 // --ping sets timing.pingIntervalMs (default: Herald's own, 25 s), so the cost of heartbeats
-// can be told from the rest. Server pinned to core 0, the loadgen to core 1. Never part of npm test.
+// can be told from the rest. Several user counts (--users 1,10000,18000) measure each build at
+// each size, so the cost per idle user (the slope) can be told from the node's own (the
+// intercept). --settle: seconds between the last login and the window (V8's collections after
+// the logins' garbage fall in it). Server pinned to core 0, the loadgen to core 1. Never part
+// of npm test.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT, benchProcessSetup, buildLoadgen, cpuSecs, freePort, heraldEnv, loadavg, openConnections, rssKb, spawnAt, stopChild, waitPort } from './common.js';
 
-const opts = { users: 10_000, hold: 60, ping: undefined, bins: [], prof: undefined };
+const opts = { users: [10_000], hold: 60, settle: 5, ping: undefined, bins: [], prof: undefined };
 for (let i = 2; i < process.argv.length; i += 2) {
   const [k, v] = [process.argv[i], process.argv[i + 1]];
-  if (k === '--users') opts.users = Number(v);
+  if (k === '--users') opts.users = v.split(',').map(Number);
   else if (k === '--hold') opts.hold = Number(v);
+  else if (k === '--settle') opts.settle = Number(v);
   else if (k === '--ping') opts.ping = Number(v);
   else if (k === '--herald-bin') opts.bins.push(path.resolve(v));
   else if (k === '--prof') opts.prof = path.resolve(v);
   else throw new Error(`unknown option ${k}`);
 }
 if (!opts.bins.length) opts.bins.push(path.join(ROOT, 'bin/herald.js'));
-/** Let the logins' garbage settle before the clock starts. */
-const SETTLE_MS = 5_000;
 
 benchProcessSetup();
 buildLoadgen();
 
-/** One build: start it, hold the users, measure, stop. */
-async function measure(bin) {
+/** One build at one size: start it, hold the users, measure, stop. */
+async function measure(bin, users) {
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'herald-idle-'));
   const args = ['serve', '--dev', '--port', String(port), '--data-dir', dir];
@@ -49,14 +52,14 @@ async function measure(bin) {
       send: ['{"id":1,"cmd":"connect","user":"u%d"}', '{"id":2,"cmd":"subscribe","channel":"inbox:u%d"}', '{"id":3,"cmd":"im.presence.set","state":"online"}'],
     };
     const rss0 = rssKb(srv.pid);
-    const open = await openConnections({ port, spec, conns: opts.users, concurrency: 256, tag: 'idle', cpu: '1' });
-    await sleep(SETTLE_MS);
+    const open = await openConnections({ port, spec, conns: users, concurrency: 256, tag: 'idle', cpu: '1' });
+    await sleep(opts.settle * 1000);
     const cpu0 = cpuSecs(srv.pid);
     await sleep(opts.hold * 1000);
     const cpu1 = cpuSecs(srv.pid);
     const result = {
       bin,
-      users: opts.users,
+      users,
       ready: open.ready,
       loginSecs: open.secs,
       idleCpuPct: +(((cpu1 - cpu0) / opts.hold) * 100).toFixed(2),
@@ -70,9 +73,11 @@ async function measure(bin) {
   }
 }
 
-console.error(`idle: ${opts.users} users held ${opts.hold} s, ping ${opts.ping ?? 'default'}; load ${loadavg()}`);
-for (const bin of opts.bins) {
-  const r = await measure(bin);
-  console.log(JSON.stringify(r));
+console.error(`idle: ${opts.users.join(', ')} users held ${opts.hold} s after ${opts.settle} s, ping ${opts.ping ?? 'default'}; load ${loadavg()}`);
+for (const users of opts.users) {
+  for (const bin of opts.bins) {
+    const r = await measure(bin, users);
+    console.log(JSON.stringify({ ...r, load: loadavg() }));
+  }
 }
 console.error(`load after: ${loadavg()}`);

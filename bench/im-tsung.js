@@ -9,7 +9,11 @@
 //
 //   node bench/im-tsung.js [--users 10000] [--rate 500] [--window 40] [--settle 10]
 //       [--herald-bin bin/herald.js ...] [--no-ejabberd] [--ws] [--no-xmpp] [--prof <dir>]
-//       [--workers N] [--tsung K]
+//       [--workers N] [--tsung K] [--driver tsung|node]
+//
+// --driver node drives the XMPP scenario with bench/xmpp-login-driver.js instead of tsung (the
+// same steps; every login timed, so the login's p50 / p90 / p99 are reported beside mean and
+// max, which tsung 1.7 does not give). The WebSocket scenario is always tsung's.
 //
 // Beyond one process's 20,000 open files: --workers N runs each Herald build as N workers on
 // one port with Redis (127.0.0.1:6379, a run prefix deleted afterwards), and --tsung K splits
@@ -34,7 +38,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { benchProcessSetup, childPids, children, cpuSecs, redisCleanup, freePort, loadavg, machineInfo, ROOT, rssKb, spawnAt, stopChild, waitExit, waitPort } from './common.js';
 
-const opts = { users: 10_000, rate: 500, window: 40, settle: 10, bins: [], ejabberd: true, ws: false, xmpp: true, prof: undefined, workers: 1, tsung: 1 };
+const opts = { users: 10_000, rate: 500, window: 40, settle: 10, bins: [], ejabberd: true, ws: false, xmpp: true, prof: undefined, workers: 1, tsung: 1, driver: 'tsung' };
 for (let i = 2; i < process.argv.length; i++) {
   const k = process.argv[i];
   const v = process.argv[i + 1];
@@ -43,10 +47,12 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (k === '--no-xmpp') opts.xmpp = false;
   else if (k === '--prof') (opts.prof = path.resolve(v), i++);
   else if (k === '--herald-bin') (opts.bins.push(path.resolve(v)), i++);
+  else if (k === '--driver') (opts.driver = v, i++);
   else if (['--users', '--rate', '--window', '--settle', '--workers', '--tsung'].includes(k)) (opts[k.slice(2)] = Number(v), i++);
   else throw new Error(`unknown option ${k}`);
 }
 if (!opts.bins.length) opts.bins.push(path.join(ROOT, 'bin/herald.js'));
+if (!['tsung', 'node'].includes(opts.driver)) throw new Error(`unknown driver ${opts.driver}`);
 const RAMP_S = Math.ceil(opts.users / opts.rate);
 /**
  * The arrival phase: long enough for every user even when tsung launches them slower than the
@@ -314,10 +320,18 @@ async function measure(name, server, scenarioOf, dir) {
   const logDirs = [];
   const tsungs = [];
   const started = Date.now();
-  let websocket = false;
-  for (let k = 0; k < opts.tsung; k++) {
+  const websocket = scenarioOf(0).includes('ts_websocket');
+  const drivers = [];
+  for (let k = 0; k < opts.tsung && opts.driver === 'node' && !websocket; k++) {
+    const args = ['--port', String(server.xmppPort), '--users', String(usersOf(k)), '--rate', String(rateOf()), '--prefix', opts.tsung > 1 ? `t${k}user` : 'user'];
+    if (opts.tsung > 1) args.push('--host', `127.0.0.${k + 2}`);
+    const driver = spawnAt('1', process.execPath, [path.join(ROOT, 'bench/xmpp-login-driver.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    driver.stdout.on('data', (d) => (out += d));
+    drivers.push({ child: driver, result: () => JSON.parse(out.trim().split('\n').at(-1)) });
+  }
+  for (let k = 0; k < opts.tsung && !drivers.length; k++) {
     const scenario = scenarioOf(k);
-    websocket = scenario.includes('ts_websocket');
     const conf = path.join(dir, `tsung-${k}.xml`);
     writeFileSync(conf, scenario);
     const logDir = path.join(dir, `tsung-log-${k}`);
@@ -351,37 +365,46 @@ async function measure(name, server, scenarioOf, dir) {
   // The first user leaves HOLD_S after its message: the window must have ended before.
   const windowClean = Date.now() < started + HOLD_S * 1000;
   // Every login and message is in tsung's statistics by now; its users would only leave.
-  await sleep(LAST_DUMP_MS);
+  if (tsungs.length) await sleep(LAST_DUMP_MS);
   for (const tsung of tsungs) {
     killGroup(tsung.pid);
     tsungGroups.delete(tsung.pid);
     await waitExit(tsung, 10_000);
   }
-  const { counters, samples, instances } = tsungStats(logDirs);
   const stored = server.stored ? await server.stored() : undefined;
-  const errors = Object.fromEntries(Object.entries(counters).filter(([k, v]) => k.startsWith('error') && v > 0));
-  return {
+  const common = {
     server: name,
     users: opts.users,
     rate: opts.rate,
     held: Math.min(held, heldAtEnd),
     heldWindow: [heldAtStart, heldAtEnd],
     allInSecs: +allInSecs.toFixed(1),
-    tsungStarted: counters.users_count ?? 0,
-    errors,
     messagesStored: stored,
-    login: samples.tr_login,
-    connect: samples.connect,
     kbPerUser: +((rss1 - rss0) / Math.max(1, heldAtEnd)).toFixed(1),
     rssMb: +(rss1 / 1024).toFixed(0),
     idleCpuPct: +(((cpu1 - cpu0) / windowSecs) * 100).toFixed(2),
     redisIdleCpuPct: opts.workers > 1 ? +(((redis1 - redis0) / windowSecs) * 100).toFixed(2) : undefined,
     processes: server.pids().length,
-    tsungInstances: instances,
     loginCpuSecsPer1k: +((loginCpu / Math.max(1, held)) * 1000).toFixed(2),
     windowClean,
     load: loadavg(),
   };
+  if (drivers.length) {
+    // The Node driver: every login timed; its users are closed once it has reported.
+    const results = [];
+    for (const d of drivers) {
+      d.child.kill('SIGINT');
+      await waitExit(d.child, 30_000);
+      results.push(d.result());
+    }
+    const all = (f) => results.reduce((s, r) => s + r[f], 0);
+    // Percentiles of several drivers are not merged: with one driver (up to 19,000 users) they are exact.
+    const login = results.length === 1 ? results[0].login : { count: all('loggedIn'), meanMs: +(results.reduce((s, r) => s + r.login.meanMs * r.loggedIn, 0) / Math.max(1, all('loggedIn'))).toFixed(1), maxMs: Math.max(...results.map((r) => r.login.maxMs)) };
+    return { ...common, driver: 'node', started: all('started'), loggedIn: all('loggedIn'), errors: all('errors'), login, drivers: results };
+  }
+  const { counters, samples, instances } = tsungStats(logDirs);
+  const errors = Object.fromEntries(Object.entries(counters).filter(([k, v]) => k.startsWith('error') && v > 0));
+  return { ...common, tsungStarted: counters.users_count ?? 0, errors, login: samples.tr_login, connect: samples.connect, tsungInstances: instances };
 }
 
 /** epmd daemons running now (tsung starts one and leaves it behind). */

@@ -176,7 +176,8 @@ export class PostgresImStore implements ImStore {
     }
   }
 
-  async upsertUser(id: string, name?: string): Promise<void> {
+  /** Every commit here is durable: `durable: false` changes nothing. */
+  async upsertUser(id: string, name?: string, _options?: { durable?: boolean }): Promise<void> {
     await this.#tx((c) =>
       c.query(
         `INSERT INTO ${this.#t}im_users (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET name = COALESCE(EXCLUDED.name, im_users.name)`,

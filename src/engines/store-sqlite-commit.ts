@@ -30,6 +30,8 @@ interface Op<C> {
   readonly fn: (ctx: C) => unknown;
   readonly resolve: (v: unknown) => void;
   readonly reject: (e: unknown) => void;
+  /** Answered only once the WAL holding it is on disk (when the store syncs at all). */
+  readonly synced: boolean;
 }
 
 /** How one write of a batch ended. */
@@ -70,10 +72,15 @@ export class SqliteGroupCommit<C> {
     };
   }
 
-  /** Queue a write for the next group commit; settles with what `fn` returned or threw, once committed (and synced). */
-  write<T>(fn: (ctx: C) => T): Promise<T> {
+  /**
+   * Queue a write for the next group commit; settles with what `fn` returned or threw, once
+   * committed and, unless `synced` is false, once the WAL holding it is on disk. A write answered
+   * at commit is visible to every read at once and becomes durable with the next synced write
+   * (the WAL is written and synced in order), or on close.
+   */
+  write<T>(fn: (ctx: C) => T, synced = true): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      this.#queue.push({ fn, resolve: resolve as (v: unknown) => void, reject, synced });
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => this.flush());
@@ -104,8 +111,16 @@ export class SqliteGroupCommit<C> {
       batch.forEach((op, i) => (results[i]!.ok ? op.resolve(results[i]!.v) : op.reject(results[i]!.v)));
       return;
     }
-    batch.forEach((op, i) => this.#unsynced.push({ op, ...results[i]! }));
-    if (!this.#syncing) this.#sync(this.#walPath);
+    let unsynced = false;
+    batch.forEach((op, i) => {
+      const r = results[i]!;
+      if (op.synced) {
+        this.#unsynced.push({ op, ...r });
+        unsynced = true;
+      } else if (r.ok) op.resolve(r.v);
+      else op.reject(r.v);
+    });
+    if (unsynced && !this.#syncing) this.#sync(this.#walPath);
   }
 
   /** Commit what is queued, wait for the fsyncs in flight, then sync and close the WAL descriptor; later flushes do nothing. */

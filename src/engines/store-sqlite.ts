@@ -234,12 +234,12 @@ export class SqliteImStore implements ImStore {
   }
 
   /** Queue a write for the next group commit; `fn` runs with the statements, inside the group's transaction. */
-  #write<T>(fn: (s: Statements) => T): Promise<T> {
-    return this.#requireLive().commits.write(fn);
+  #write<T>(fn: (s: Statements) => T, synced = true): Promise<T> {
+    return this.#requireLive().commits.write(fn, synced);
   }
 
-  async upsertUser(id: string, name?: string): Promise<void> {
-    await this.#write((s) => s.upsertUser.run(id, name ?? null, Date.now()));
+  async upsertUser(id: string, name?: string, options?: { durable?: boolean }): Promise<void> {
+    await this.#write((s) => s.upsertUser.run(id, name ?? null, Date.now()), options?.durable !== false);
   }
 
   async users(ids: readonly string[]): Promise<UserRecord[]> {

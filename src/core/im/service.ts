@@ -175,7 +175,9 @@ export class ImService {
     if (identity.exp !== undefined && identity.exp * 1000 <= Date.now()) throw new HeraldError('HERALD_ERR_TOKEN_EXPIRED', 'Token expired');
     await this.ready();
     if (!this.#known.has(identity.user)) {
-      await this.#store.upsertUser(identity.user, identity.name);
+      // A login does not wait for the disk: a registration lost in a crash is made again at the
+      // user's next login, and anything stored for the user later syncs it to disk first.
+      await this.#store.upsertUser(identity.user, identity.name, { durable: false });
       this.#remember(identity.user);
     }
     return identity.user;
@@ -528,7 +530,7 @@ export class ImService {
   #seen(user: string): void {
     if (this.#known.has(user) || this.#registering.has(user)) return;
     const p = this.ready()
-      .then(() => this.#store.upsertUser(user))
+      .then(() => this.#store.upsertUser(user, undefined, { durable: false }))
       .then(() => this.#remember(user))
       .catch((err) => this.#warn(err, 'user registration failed'))
       .finally(() => this.#registering.delete(user));

@@ -160,8 +160,13 @@ export interface ImStore {
   /** Flush pending writes and release the engine. */
   close(): Promise<void>;
 
-  /** Create the user or update its display name. Idempotent. */
-  upsertUser(id: string, name?: string): Promise<void>;
+  /**
+   * Create the user or update its display name. Idempotent. Resolves once the row is durable,
+   * or with `durable: false` once it is committed and visible to every read (an engine whose
+   * commits sync to disk in order may answer before the sync: the row is then on disk with the
+   * next durable write, or at close).
+   */
+  upsertUser(id: string, name?: string, options?: { durable?: boolean }): Promise<void>;
   /** The known users among `ids` (unknown ones are omitted). */
   users(ids: readonly string[]): Promise<UserRecord[]>;
 

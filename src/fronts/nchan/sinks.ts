@@ -8,7 +8,7 @@ import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { WebSocket } from 'ws';
 import { BINARY_CONTENT_TYPE } from '../../core/publication.js';
 import { aliveOrCut } from '../../transports/http.js';
-import { binaryFrame, textFrame, writeOrCut } from '../../transports/websocket.js';
+import { binaryFrame, bufferedBytes, textFrame, whenDrained, writeOrCut } from '../../transports/websocket.js';
 import { httpDate } from './ids.js';
 import type { EndReason, NchanMessage, Sink } from './subscription.js';
 
@@ -63,6 +63,22 @@ function startStream(res: ServerResponse, headers: OutgoingHttpHeaders): void {
   res.writeHead(200, headers);
 }
 
+/**
+ * Undefined while a streamed response takes more at once (Node's own backpressure signal:
+ * its socket's buffer is below the high-water mark), else a promise that settles on `drain`
+ * or when the response closes.
+ */
+function responseDrained(res: ServerResponse): Promise<void> | undefined {
+  if (!res.writableNeedDrain) return undefined;
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done).off('close', done);
+      resolve();
+    };
+    res.on('drain', done).on('close', done);
+  });
+}
+
 /** EventSource: `: hi`, then `[event: X]\nid: <id>\ndata: <line>…\n\n`; `:410: 410 Gone` on delete. */
 export class EventSourceSink implements Sink {
   readonly #res: ServerResponse;
@@ -76,6 +92,12 @@ export class EventSourceSink implements Sink {
   message(msg: NchanMessage): boolean {
     this.#res.write(msg.multiplexed ? Buffer.from(formatEvent(msg)) : (sharedEntry(msg).es ??= Buffer.from(formatEvent(msg))));
     return aliveOrCut(this.#res, this.#max);
+  }
+  drained(): Promise<void> | undefined {
+    return responseDrained(this.#res);
+  }
+  cut(): void {
+    this.#res.destroy();
   }
   ping(): void {
     this.#res.write(ES_PING);
@@ -145,6 +167,12 @@ export class ChunkedSink implements Sink {
     if (msg.pub.payload.length > 0) this.#res.write(msg.pub.payload);
     return aliveOrCut(this.#res, this.#max);
   }
+  drained(): Promise<void> | undefined {
+    return responseDrained(this.#res);
+  }
+  cut(): void {
+    this.#res.destroy();
+  }
   end(): void {
     // Like Nchan, the connection closes after the last chunk.
     const socket = this.#res.socket;
@@ -175,6 +203,12 @@ export class MultipartSink implements Sink {
     this.#res.write(`\r\n--${this.#boundary}`);
     return aliveOrCut(this.#res, this.#max);
   }
+  drained(): Promise<void> | undefined {
+    return responseDrained(this.#res);
+  }
+  cut(): void {
+    this.#res.destroy();
+  }
   end(): void {
     this.#res.end('--\r\n');
   }
@@ -194,11 +228,20 @@ export class RawStreamSink implements Sink {
     this.#res.write(Buffer.concat([msg.pub.payload, NL]));
     return aliveOrCut(this.#res, this.#max);
   }
+  drained(): Promise<void> | undefined {
+    return responseDrained(this.#res);
+  }
+  cut(): void {
+    this.#res.destroy();
+  }
   end(): void {
     this.#res.end();
   }
 }
 const NL = Buffer.from('\n');
+
+/** Unsent bytes at which a WebSocket backlog waits for the socket to drain: its high-water mark. */
+const WS_PACE_BYTES = 16_384;
 
 /** WebSocket: one frame per message (binary for octet-stream); `ws+meta.nchan` adds id and content-type. */
 export class WebSocketSink implements Sink {
@@ -220,6 +263,22 @@ export class WebSocketSink implements Sink {
       frame = this.#meta ? (entry.metaFrame ??= this.#frame(msg)) : (entry.frame ??= this.#frame(msg));
     }
     return writeOrCut(this.#ws, frame, this.#max);
+  }
+  drained(): Promise<void> | undefined {
+    // At the socket's high-water mark (16 KiB) a drain is pending, so it is sure to come.
+    if (bufferedBytes(this.#ws) < WS_PACE_BYTES) return undefined;
+    const ws = this.#ws;
+    return new Promise((resolve) => {
+      const done = (): void => {
+        ws.off('close', done);
+        resolve();
+      };
+      ws.on('close', done);
+      whenDrained(ws, done);
+    });
+  }
+  cut(): void {
+    this.#ws.terminate();
   }
   /** The frame of a message for this socket (binary for octet-stream). */
   #frame(msg: NchanMessage): Buffer {

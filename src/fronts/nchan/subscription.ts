@@ -24,6 +24,14 @@ export interface Sink {
   end(reason: EndReason): void;
   /** Send a keep-alive (EventSource `event: ping`, WebSocket ping frame), if the type has one. */
   ping?(): void;
+  /**
+   * Streaming types: undefined while the transport takes more at once, else a promise that
+   * settles once what was written has drained to the operating system, or the connection
+   * closed. A backlog goes out at the pace the reader reads instead of all at once.
+   */
+  drained?(): Promise<void> | undefined;
+  /** Streaming types: cut the connection of a reader that fell behind (a slow consumer). */
+  cut?(): void;
 }
 
 /** Where a subscription starts. */
@@ -45,8 +53,10 @@ export class NchanSubscription implements Subscriber {
   readonly #last: PubId[];
   #open = true;
   #started = false;
-  /** Live publications accepted before the backlog was delivered (multiplexed start). */
-  readonly #early: { pub: Publication; index: number }[] = [];
+  /** Live publications accepted before the backlog was delivered, in order of arrival. */
+  #early: { pub: Publication; index: number }[] = [];
+  /** Payload bytes waiting in #early. */
+  #earlyBytes = 0;
   #timer: NodeJS.Timeout | undefined;
   /** Called once when the subscription ends, for any reason. */
   onEnd: ((reason: EndReason) => void) | undefined;
@@ -103,14 +113,10 @@ export class NchanSubscription implements Subscriber {
       }
     }
     // Live publications of channels settled while later channels were still being read.
-    backlog.push(...this.#early);
-    this.#early.length = 0;
-    this.#started = true;
+    backlog.push(...this.#takeEarly());
     // Across channels, history is merged by publication time (stable: per-channel order kept).
     if (this.channels.length > 1) backlog.sort((a, b) => a.pub.time - b.pub.time);
-    for (const { pub, index } of backlog) {
-      if (!this.#emit(index, pub)) return;
-    }
+    if (!(await this.#catchUp(backlog))) return;
     if (timeoutMs > 0 && this.#open) {
       this.#timer = setTimeout(() => this.#finish('timeout', true), timeoutMs);
     }
@@ -122,8 +128,49 @@ export class NchanSubscription implements Subscriber {
     const i = this.channels.indexOf(out.pub.channel);
     if (i < 0) return;
     if (!this.#states[i]!.accept(out)) return;
-    if (this.#started) this.#emit(i, out.pub);
-    else this.#early.push({ pub: out.pub, index: i });
+    if (this.#started) {
+      this.#emit(i, out.pub);
+      return;
+    }
+    this.#early.push({ pub: out.pub, index: i });
+    this.#earlyBytes += out.pub.payload.length;
+    // A streaming reader still catching up that falls this far behind is a slow consumer.
+    if (this.#sink.cut && this.#earlyBytes > this.#core.config.limits.maxOutboundBytes) {
+      this.#sink.cut();
+      this.#finish('closed', false);
+    }
+  }
+
+  /**
+   * Deliver the backlog, then what arrived live meanwhile, then follow live. Between messages
+   * it waits whenever the sink asks (its transport's buffer is full), so a backlog larger than
+   * `limits.maxOutboundBytes` reaches the reader at its pace instead of cutting it; live
+   * publications wait in order in #early meanwhile (bounded: see deliver). Returns whether the
+   * subscription is still open.
+   */
+  async #catchUp(queue: { pub: Publication; index: number }[]): Promise<boolean> {
+    for (;;) {
+      for (const { pub, index } of queue) {
+        if (!this.#emit(index, pub)) return false;
+        const wait = this.#sink.drained?.();
+        if (wait) {
+          await wait;
+          if (!this.#open) return false;
+        }
+      }
+      if (this.#early.length === 0) break;
+      queue = this.#takeEarly();
+    }
+    this.#started = true;
+    return true;
+  }
+
+  /** Take the live publications waiting in #early. */
+  #takeEarly(): { pub: Publication; index: number }[] {
+    const early = this.#early;
+    this.#early = [];
+    this.#earlyBytes = 0;
+    return early;
   }
 
   /** Hub: one of the channels was deleted; the whole subscription ends (as in Nchan). */

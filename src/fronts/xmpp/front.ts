@@ -213,6 +213,8 @@ export class XmppFront {
         this.#sessions.delete(s);
         this.#wheel.remove(s);
       },
+      watch: (s) => this.#wheel.add(s),
+      unwatch: (s) => this.#wheel.remove(s),
     };
     this.#boshPath = cfg.boshPath;
     this.bosh = cfg.boshPath

@@ -76,6 +76,14 @@ export interface XmppEnv {
   readonly resumptions: ResumptionStore;
   /** The session ended (once). */
   readonly onClose: (session: XmppSession) => void;
+  /**
+   * Visit the session periodically again (the front's timer wheel; a new session is visited from
+   * the start). A session asks for it only while a deadline runs: authentication, a TCP ping,
+   * a resumption.
+   */
+  readonly watch: (session: XmppSession) => void;
+  /** Stop visiting the session: nothing of it is due (a bound stream kept alive by TCP keepalive or WebSocket pings). */
+  readonly unwatch: (session: XmppSession) => void;
 }
 
 /** Disconnect codes of the "reconnect" family (3000–3499): a resumable session is let go resumable, not ended. */
@@ -112,6 +120,8 @@ export class XmppSession implements Connection {
   #read = true;
   #lastIn = Date.now();
   #pinged = false;
+  /** The front's timer wheel visits the session (it does from the start). */
+  #watched = true;
   #windowStart = 0;
   #windowCount = 0;
   /** When the connection of a resumable session dropped (0 = connected). */
@@ -469,7 +479,12 @@ export class XmppSession implements Connection {
       return;
     }
     const interval = this.#env.tcpPingIntervalMs;
-    if (this.#wire.kind !== 'tcp' || interval === 0) return;
+    if (this.#wire.kind !== 'tcp' || interval === 0) {
+      // Nothing is due until the connection drops or is taken over: an idle user costs no visits.
+      this.#watched = false;
+      this.#env.unwatch(this);
+      return;
+    }
     if (this.#read) {
       this.#read = false;
       this.#pinged = false;
@@ -485,6 +500,13 @@ export class XmppSession implements Connection {
         `<iq xmlns='${NS.CLIENT}' type='get' id='ping-${now.toString(36)}' from='${esc(this.#env.domain)}' to='${esc(this.#jid ?? '')}'><ping xmlns='${NS.PING}'/></iq>`,
       );
     }
+  }
+
+  /** Be visited by the front's timer wheel again (once: a session is never in it twice). */
+  #watch(): void {
+    if (this.#watched) return;
+    this.#watched = true;
+    this.#env.watch(this);
   }
 
   /** Close from the server side (shutdown, kick, revoked token) with a stream error saying why. */
@@ -512,6 +534,7 @@ export class XmppSession implements Connection {
     if (this.#outbox.sm?.id !== undefined && !this.#closed) {
       this.#detachedAt = Date.now();
       this.#input.detach();
+      this.#watch();
       return;
     }
     this.#release(code);
@@ -650,6 +673,8 @@ export class XmppSession implements Connection {
     this.#wire = fresh.#wire;
     if (this.#detachedAt === 0) previous.destroy();
     this.#detachedAt = 0;
+    // The new connection may need pings (TCP with xmpp.tcpPingIntervalMs): the next visit decides.
+    this.#watch();
     this.#input = fresh.#input.transfer(this.#inputHooks());
     this.#opened = true;
     this.#headerSent = true;
