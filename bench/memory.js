@@ -9,7 +9,8 @@
 //   - kernel memory, not part of RSS: the server's sockets' buffers (`ss -tm`, skmem r+t+f of the
 //     server side), host-wide TCP buffer pages (/proc/net/sockstat, both ends) and host-wide slab
 //     (/proc/meminfo Slab, both ends: struct sock, inode, epoll items; other work on the host moves it);
-//   - with --snapshot, a heap-snapshot diff of Herald by constructor: count and bytes per connection.
+//   - with --snapshot, a heap-snapshot diff of Herald by constructor: count and bytes per connection
+//     (taking snapshots grows the process: read only the diff from such a run, not its RSS figures).
 // Loopback only; every process stopped by pid. Never part of `npm test`.
 //
 //   node bench/memory.js [--servers herald,herald-nchan,nchan] [--conns 10000] [--snapshot]
