@@ -19,7 +19,7 @@
 // publisher and the dispatcher probe keep their own event loop. Every wait is bounded.
 // Results: JSON in bench/results/, markdown on stdout. Never part of `npm test`.
 import { fork } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,6 +29,11 @@ import { BENCH_API_KEY } from './common.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const TEN_S = 10_000;
+/** Inclusive CPU of these frames (function name + file) in the storm profiles. */
+const PROFILE_MARKS = {
+  dispatch: /Dispatcher|dispatcher\.js/, upgrade: /handleUpgrade|completeUpgrade|onServerUpgrade|onupgrade/i, wsFrames: /Receiver|getData|sendFrame/,
+  subscribe: /subscribe/i, history: /history|since|recover/i, redis: /ioredis|redis/i, json: /JSON/, gc: /garbage/,
+};
 
 // ---------------------------------------------------------------- client worker
 
@@ -43,8 +48,25 @@ async function clientWorker() {
   let killAt = 0;
   process.on('message', async (msg) => {
     if (msg.cmd === 'start') {
-      const { dispatcher, users, group, concurrency, minReconnectDelayMs, wsSyncEvents, imUsers } = msg;
-      if (!wsSyncEvents) WebSocket = class extends WS { constructor(url, protocols, o) { super(url, protocols, { ...o, allowSynchronousEvents: false }); } };
+      const { dispatcher, users, group, concurrency, minReconnectDelayMs, wsSyncEvents, imUsers, localAddress, openTimeoutMs } = msg;
+      // One loopback source address per client process: 28k ephemeral ports per (source, destination) pair.
+      WebSocket = class extends WS {
+        constructor(url, protocols, o) { super(url, protocols, { ...o, localAddress, ...(wsSyncEvents ? {} : { allowSynchronousEvents: false }) }); }
+      };
+      // The dispatcher over a bounded keep-alive pool from the same source address (a storm of
+      // fetches through the default pool would open one socket each and exhaust the dispatcher's files).
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 64, localAddress });
+      const getDispatch = (url) => new Promise((resolve, reject) => {
+        const req = http.get(url, { agent, timeout: 10_000 }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (d) => { body += d; });
+          res.on('end', () => resolve({ ok: res.statusCode >= 200 && res.statusCode < 300, status: res.statusCode, json: async () => JSON.parse(body) }));
+          res.on('error', reject);
+        });
+        req.on('timeout', () => req.destroy(new Error('dispatch timeout')));
+        req.on('error', reject);
+      });
       let next = 0;
       let failed = 0;
       const t0 = Date.now();
@@ -52,12 +74,12 @@ async function clientWorker() {
         const user = users[i];
         const channel = `g${Math.floor(Number(user.slice(1)) / group)}`;
         // The SDK's own fetch, timed: when the dispatcher answered the first time after the kill.
-        const fetch = (url, init) => globalThis.fetch(url, init).then((res) => {
+        const fetch = (url) => getDispatch(url).then((res) => {
           if (c.disconnectedAt && !c.dispatchedAt) c.dispatchedAt = Date.now();
           return res;
         });
         const client = new HeraldClient({ dispatcher, user, WebSocket, fetch, transports: ['websocket'],
-          ...(minReconnectDelayMs ? { minReconnectDelayMs } : {}) });
+          ...(minReconnectDelayMs ? { minReconnectDelayMs } : {}), ...(openTimeoutMs ? { openTimeoutMs } : {}) });
         const c = { user, channel, client, node: '', expect: 1, got: 0, gaps: 0, gapMsgs: 0, dups: 0, lastN: 0,
           disconnects: 0, gapLog: [], disconnectedAt: 0, reconnectingAt: 0, dispatchedAt: 0, connectedAt: 0, resubAt: 0, resubNode: '', recoveredFalse: 0, reconnectAttempts: 0, connectedNodes: [] };
         clients.push(c);
@@ -106,6 +128,16 @@ async function clientWorker() {
         nodes: clients.map((c) => c.node) });
     } else if (msg.cmd === 'kill-at') {
       killAt = msg.at;
+    } else if (msg.cmd === 'progress') {
+      let down = 0;
+      let back = 0;
+      let attempts = 0;
+      for (const c of clients) {
+        if (c.disconnectedAt) down++;
+        if (c.resubAt) back++;
+        attempts += c.reconnectAttempts;
+      }
+      process.send({ ev: 'progress', down, back, attempts });
     } else if (msg.cmd === 'report') {
       process.send({ ev: 'report', killAt, clients: clients.map(({ client, ...c }) => ({ ...c, state: client.state, nodeNow: client.info?.node ?? '' })) });
     } else if (msg.cmd === 'quit') {
@@ -120,10 +152,12 @@ async function clientWorker() {
 
 function parseArgs(argv) {
   const opts = { clients: 1_000, group: 50, rate: 100, heartbeatMs: 500, warm: 5, after: 20, clientProcs: 2, concurrency: 100,
-    minReconnectDelayMs: 0, wsSyncEvents: 1, imUsers: 0, imRate: 20, portBase: 21_000 + Math.floor(Math.random() * 500) * 8 };
+    minReconnectDelayMs: 0, wsSyncEvents: 1, imUsers: 0, imRate: 20, portBase: 21_000 + Math.floor(Math.random() * 500) * 8,
+    nodes: 3, workers: 1, profile: 0, openTimeoutMs: 0, stormTimeout: 60 };
   const keys = { '--clients': 'clients', '--group': 'group', '--rate': 'rate', '--heartbeat-ms': 'heartbeatMs', '--warm': 'warm',
     '--after': 'after', '--client-procs': 'clientProcs', '--concurrency': 'concurrency', '--port-base': 'portBase',
-    '--min-reconnect-delay-ms': 'minReconnectDelayMs', '--ws-sync-events': 'wsSyncEvents', '--im-users': 'imUsers', '--im-rate': 'imRate' };
+    '--min-reconnect-delay-ms': 'minReconnectDelayMs', '--ws-sync-events': 'wsSyncEvents', '--im-users': 'imUsers', '--im-rate': 'imRate',
+    '--nodes': 'nodes', '--workers': 'workers', '--profile': 'profile', '--open-timeout-ms': 'openTimeoutMs', '--storm-timeout': 'stormTimeout' };
   for (let i = 0; i < argv.length; i += 2) {
     const k = keys[argv[i]];
     const v = Number(argv[i + 1]);
@@ -212,7 +246,7 @@ function startPublisher(port, channels, rate, request = (ch, n) => ({ path: '/ap
 }
 
 async function main() {
-  const { ROOT, RESULTS_DIR, benchProcessSetup, loadavg, machineInfo, redisCleanup, sh, spawnAt, stopChild, waitPort, childPids } = await import('./common.js');
+  const { ROOT, RESULTS_DIR, benchProcessSetup, loadavg, machineInfo, redisCleanup, sh, spawnAt, stopChild, waitPort, childPids, cpuSecs } = await import('./common.js');
   const opts = parseArgs(process.argv.slice(2));
   benchProcessSetup();
   const HERALD_BIN = path.join(ROOT, 'bin/herald.js');
@@ -237,18 +271,23 @@ async function main() {
     return t;
   };
   const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HERALD_'))), HERALD_LOG_LEVEL: 'warn', HERALD_API_KEY: BENCH_API_KEY };
-  const nodes = [0, 1, 2].map((i) => {
+  // --profile 1: every node process (workers included: node:cluster forks with the same flags)
+  // and the dispatcher write a CPU profile on exit; only the storm window is summarized.
+  const profDir = path.join(scratch, 'prof');
+  const prof = (tag) => (opts.profile ? ['--cpu-prof', '--cpu-prof-dir', path.join(profDir, tag)] : []);
+  const nodes = Array.from({ length: opts.nodes }, (_, i) => i).map((i) => {
     const port = opts.portBase + i;
     const dataDir = path.join(scratch, `node-${i}`);
     mkdirSync(dataDir, { recursive: true });
-    const child = spawnAt(null, process.execPath, [HERALD_BIN, 'serve', '--dev', '--host', '127.0.0.1', '--port', String(port),
+    const child = spawnAt(null, process.execPath, [...prof(`node-${i}`), HERALD_BIN, 'serve', '--dev', '--host', '127.0.0.1', '--port', String(port),
       '--redis', REDIS_URL, '--redis.prefix', prefix, '--data-dir', dataDir, '--cluster.heartbeat-ms', String(opts.heartbeatMs),
+      '--cluster.drain-window-ms', '0', ...(opts.workers > 1 ? ['--workers', String(opts.workers)] : []),
       ...(opts.imUsers ? ['--database', PG_URL, '--database.schema', schema, '--database.pool-size', '4'] : [])],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
     return { i, port, url: `http://127.0.0.1:${port}`, child, log: tail(child) };
   });
-  const dport = opts.portBase + 3;
-  const dispatcher = spawnAt(null, process.execPath, [HERALD_BIN, 'dispatch', '--host', '127.0.0.1', '--port', String(dport),
+  const dport = opts.portBase + opts.nodes;
+  const dispatcher = spawnAt(null, process.execPath, [...prof('dispatcher'), HERALD_BIN, 'dispatch', '--host', '127.0.0.1', '--port', String(dport),
     '--redis', REDIS_URL, '--redis.prefix', prefix], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
   const dlog = tail(dispatcher);
   const dispatchUrl = `http://127.0.0.1:${dport}`;
@@ -257,15 +296,16 @@ async function main() {
   let imPublisher;
   const result = { started, machine, options: opts, prefix };
   try {
-    await Promise.all([...nodes.map((n) => waitPort(n.port)), waitPort(dport)]);
-    for (let t = Date.now(); (await getJson(`${dispatchUrl}/dispatch?user=probe`)).body.nodes !== 3;) {
-      if (Date.now() - t > 20_000) throw new Error(`dispatcher never saw 3 nodes: ${dlog.out}`);
+    await Promise.all([...nodes.map((n) => waitPort(n.port, 90_000)), waitPort(dport, 90_000)]);
+    for (let t = Date.now(); (await getJson(`${dispatchUrl}/dispatch?user=probe`)).body.nodes !== opts.nodes;) {
+      if (Date.now() - t > 20_000) throw new Error(`dispatcher never saw ${opts.nodes} nodes: ${dlog.out}`);
       await sleep(100);
     }
 
     // Clients: u0…u(N-1), channel g<floor(i/group)>, spread over the client processes.
     const users = Array.from({ length: opts.clients }, (_, i) => `u${i}`);
     const per = Math.ceil(users.length / opts.clientProcs);
+    if (per > 15_000) throw new Error(`${per} clients per client process: at most 15,000 (open files); raise --client-procs`);
     const readies = [];
     for (let p = 0; p < opts.clientProcs; p++) {
       const w = fork(SELF, ['--client-worker'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -279,7 +319,8 @@ async function main() {
       await w.waitFor('up', 20_000);
       const ready = w.waitFor('ready', 300_000);
       w.send({ cmd: 'start', dispatcher: dispatchUrl, users: users.slice(p * per, (p + 1) * per), group: opts.group,
-        concurrency: Math.ceil(opts.concurrency / opts.clientProcs), minReconnectDelayMs: opts.minReconnectDelayMs, wsSyncEvents: opts.wsSyncEvents, imUsers: opts.imUsers });
+        concurrency: Math.ceil(opts.concurrency / opts.clientProcs), minReconnectDelayMs: opts.minReconnectDelayMs, wsSyncEvents: opts.wsSyncEvents, imUsers: opts.imUsers,
+        localAddress: `127.0.0.${2 + p}`, openTimeoutMs: opts.openTimeoutMs });
       readies.push(ready);
     }
     const t0 = Date.now();
@@ -291,8 +332,8 @@ async function main() {
     console.error(`  ${opts.clients - failed}/${opts.clients} clients subscribed in ${connectSecs.toFixed(1)} s; per node ${perNode.join(' / ')}; load ${loadavg()}`);
     result.connect = { failed, secs: connectSecs, perNode };
 
-    // Victim: the node whose share is closest to a third; the publisher uses another node.
-    const victim = [...nodes].sort((a, b) => Math.abs(perNode[a.i] - opts.clients / 3) - Math.abs(perNode[b.i] - opts.clients / 3))[0];
+    // Victim: the node holding the most clients; the publisher uses another node.
+    const victim = [...nodes].sort((a, b) => perNode[b.i] - perNode[a.i])[0];
     const pubNode = nodes.find((n) => n !== victim);
     const channels = Array.from({ length: Math.ceil(opts.clients / opts.group) }, (_, g) => `g${g}`);
     publisher = startPublisher(pubNode.port, channels, opts.rate);
@@ -300,16 +341,43 @@ async function main() {
       imPublisher = startPublisher(pubNode.port, users.slice(0, opts.imUsers), opts.imRate,
         (u, n) => ({ path: '/api/im/system', body: { to: u, clientId: `fo-${u}-${n}`, data: { n } } }));
     }
+    // CPU-seconds per role (node processes with their workers, dispatcher, Redis, client
+    // processes): before the warm-up, at the kill, and when the last client is back.
+    const redisPid = Number(/process_id:(\d+)/.exec(sh('redis-cli', ['info', 'server']))?.[1] ?? 0);
+    const roles = () => ({
+      survivors: nodes.filter((n) => n !== victim).flatMap((n) => [n.child.pid, ...childPids(n.child.pid)]),
+      dispatcher: [dispatcher.pid], redis: redisPid ? [redisPid] : [], clients: workers.map((w) => w.pid), bench: [process.pid],
+    });
+    const cpu = () => Object.fromEntries(Object.entries(roles()).map(([k, pids]) => [k, pids.reduce((s, pid) => s + cpuSecs(pid), 0)]));
+    const warmCpu = { at: performance.now(), cpu: cpu() };
     await sleep(opts.warm * 1000);
 
     // A user the dispatcher sends to the victim: probed every 20 ms from the kill.
     const probeUser = users.find((u, i) => nodeOf[i] === victim.url);
     load.atKill = loadavg();
     const victimPids = [victim.child.pid, ...childPids(victim.child.pid)];
+    const killCpu = { at: performance.now(), cpu: cpu() };
+    const killMonoUs = Number(process.hrtime.bigint() / 1000n);
     const killAt = Date.now();
     for (const pid of victimPids.reverse()) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
     for (const w of workers) w.send({ cmd: 'kill-at', at: killAt });
     console.error(`  SIGKILL node ${victim.i} (${victim.url}, ${perNode[victim.i]} clients) after ${opts.warm} s of publishing; load ${load.atKill}`);
+    // The storm: poll the client processes until every client of the killed node is back
+    // (resubscribed with its position) or --storm-timeout, and take the CPU at that moment.
+    const storm = (async () => {
+      const deadline = killAt + opts.stormTimeout * 1000;
+      const timeline = [];
+      for (;;) {
+        await sleep(200);
+        const ps = await Promise.all(workers.map((w) => { const r = w.waitFor('progress', 10_000); w.send({ cmd: 'progress' }); return r; }));
+        const back = ps.reduce((s, x) => s + x.back, 0);
+        const down = ps.reduce((s, x) => s + x.down, 0);
+        timeline.push([Date.now() - killAt, down, back, ps.reduce((s, x) => s + x.attempts, 0)]);
+        if (back >= perNode[victim.i] || Date.now() > deadline) {
+          return { endCpu: { at: performance.now(), cpu: cpu() }, endMonoUs: Number(process.hrtime.bigint() / 1000n), back, down, timeline };
+        }
+      }
+    })();
     const disp = { primaryGoneMs: null, backupGoneMs: null, probes: 0, errors: 0 };
     const probeDeadline = killAt + Math.max(30_000, opts.heartbeatMs * 10);
     while (Date.now() < probeDeadline && disp.backupGoneMs === null) {
@@ -323,6 +391,23 @@ async function main() {
       await sleep(20);
     }
     console.error(`  dispatcher: primary moved after ${disp.primaryGoneMs} ms, dead node out of backups after ${disp.backupGoneMs} ms`);
+    const st = await storm;
+    const stormSecs = (st.endCpu.at - killCpu.at) / 1000;
+    const warmSecs = (killCpu.at - warmCpu.at) / 1000;
+    const delta = (a, b) => Object.fromEntries(Object.keys(b.cpu).map((k) => [k, +(b.cpu[k] - a.cpu[k]).toFixed(2)]));
+    const stormCpu = delta(killCpu, st.endCpu);
+    const baseCpu = delta(warmCpu, killCpu);
+    // Server CPU of the storm: survivors + dispatcher (Redis shown apart: it is shared with other
+    // users of the host), less what the same processes spent per second before the kill.
+    const serverCpu = stormCpu.survivors + stormCpu.dispatcher;
+    const serverBase = ((baseCpu.survivors + baseCpu.dispatcher) / warmSecs) * stormSecs;
+    result.storm = { secs: +stormSecs.toFixed(2), back: st.back, cpu: stormCpu, baselineCpuPerSec: Object.fromEntries(Object.entries(baseCpu).map(([k, v]) => [k, +(v / warmSecs).toFixed(3)])),
+      resumesPerSec: Math.round(st.back / stormSecs), serverCpuSecs: +serverCpu.toFixed(2), serverCpuAboveBaseline: +(serverCpu - serverBase).toFixed(2),
+      resumesPerServerCpuSec: Math.round(st.back / serverCpu), resumesPerServerCpuSecWithRedis: Math.round(st.back / (serverCpu + stormCpu.redis)),
+      timeline: st.timeline, killMonoUs, endMonoUs: st.endMonoUs };
+    console.error(`  storm timeline (s since kill: clients down / back / reconnect attempts): ${st.timeline.filter((_, i) => i % 5 === 4).map(([ms, d, b, a]) => `${(ms / 1000).toFixed(1)}: ${d}/${b}/${a}`).join(', ')}`);
+    console.error(`  storm: ${st.back}/${perNode[victim.i]} back in ${stormSecs.toFixed(2)} s (${result.storm.resumesPerSec}/s); CPU-s ${JSON.stringify(stormCpu)}; ` +
+      `${result.storm.resumesPerServerCpuSec} resumes per server CPU-s (${result.storm.resumesPerServerCpuSecWithRedis} with Redis)`);
     const rest = opts.after * 1000 - (Date.now() - killAt);
     if (rest > 0) await sleep(rest);
     await publisher.stop();
@@ -331,7 +416,7 @@ async function main() {
     // Let the last publications drain to the clients.
     await sleep(3_000);
 
-    const reports = await Promise.all(workers.map((w) => { const r = w.waitFor('report', 60_000); w.send({ cmd: 'report' }); return r; }));
+    const reports = await Promise.all(workers.map((w) => { const r = w.waitFor('report', 180_000); w.send({ cmd: 'report' }); return r; }));
     const all = reports.flatMap((r) => r.clients);
     const affected = all.filter((c) => c.connectedNodes[0] === victim.url);
     const others = all.filter((c) => c.connectedNodes[0] !== victim.url);
@@ -383,7 +468,22 @@ async function main() {
     for (const w of workers) w.send?.({ cmd: 'quit' });
     await sleep(500);
     for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
-    await Promise.all([...nodes.map((n) => stopChild(n.child, 'SIGTERM', 5_000)), stopChild(dispatcher, 'SIGTERM', 5_000)]);
+    const grace = opts.profile ? 30_000 : 5_000;
+    await Promise.all([...nodes.map((n) => stopChild(n.child, 'SIGTERM', grace)), stopChild(dispatcher, 'SIGTERM', grace)]);
+    if (opts.profile && result.storm) {
+      const { summarizeProfile } = await import('./cpuprofile.js');
+      result.profiles = {};
+      for (const tag of readdirSync(profDir)) {
+        for (const f of readdirSync(path.join(profDir, tag))) {
+          const sum = summarizeProfile(path.join(profDir, tag, f), result.storm.killMonoUs, result.storm.endMonoUs, PROFILE_MARKS);
+          if (sum.busyMs > 0) result.profiles[`${tag}/${f}`] = sum;
+        }
+      }
+      const keep = path.join(RESULTS_DIR, `failover-prof-${started.replace(/[:.]/g, '-')}`);
+      mkdirSync(keep, { recursive: true });
+      for (const tag of readdirSync(profDir)) for (const f of readdirSync(path.join(profDir, tag))) renameSync(path.join(profDir, tag, f), path.join(keep, `${tag}-${f}`));
+      console.error(`  profiles of the storm window: ${JSON.stringify(Object.fromEntries(Object.entries(result.profiles).map(([k, v]) => [k, { busyMs: v.busyMs, top: v.byArea.slice(0, 6) }])))}`);
+    }
     result.nodeLogs = Object.fromEntries([...nodes.map((n) => [n.i, n.log.out.slice(-800)]), ['dispatcher', dlog.out.slice(-800)]]);
     result.redisKeysRemoved = redisCleanup(prefix);
     if (opts.imUsers) result.schemaDropped = sh('psql', [PG_URL, '-tAc', `DROP SCHEMA IF EXISTS ${schema} CASCADE`]);

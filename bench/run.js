@@ -6,6 +6,7 @@
 //                    [--herald-bin path/to/bin/herald.js] [--herald-b path/to/another/bin/herald.js]
 //                    [--sub-type websocket|longpoll]  (subscribers on the Nchan routes: nchan, herald-nchan)
 //                    [--pipeline]  (Herald's native clients send connect + subscribes at once: one round trip)
+//                    [--node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]  (extra Node options for every Herald server)
 //
 // For each server and each connection count the server is started fresh (pinned to core 0),
 // warmed up with a few hundred connections, and then N WebSocket connections are opened by
@@ -97,9 +98,10 @@ function parseArgs(argv) {
         // Herald's native clients send connect and their subscribes at once (one round trip), not in lock step.
         opts.pipeline = true;
         break;
+      case '--node-args': NODE_ARGS = v.split(' ').filter(Boolean); i++; break;
       case '--subs': opts.subs = num(); if (opts.subs !== 1 && opts.subs !== 2) throw new Error('--subs is 1 or 2'); break;
       case '--help': case '-h':
-        console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split("\n").slice(1, 17).join('\n'));
+        console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split("\n").slice(1, 18).join('\n'));
         process.exit(0);
         break;
       default: throw new Error(`unknown option ${a}`);
@@ -112,7 +114,7 @@ function parseArgs(argv) {
         ...SERVERS[base],
         label: `${SERVERS[base].label} (B)`,
         start(port) {
-          const child = spawnAt(SERVER_CPU, process.execPath, [HERALD_B_BIN, 'serve', '--port', String(port), '--host', '127.0.0.1'],
+          const child = spawnAt(SERVER_CPU, process.execPath, [...NODE_ARGS, HERALD_B_BIN, 'serve', '--port', String(port), '--host', '127.0.0.1'],
             { cwd: path.dirname(path.dirname(HERALD_B_BIN)), stdio: ['ignore', 'pipe', 'pipe'], env: heraldEnv() });
           return { child, pids: () => [child.pid] };
         },
@@ -184,12 +186,14 @@ function machineInfo() {
 let HERALD_BIN = path.join(ROOT, 'bin/herald.js');
 /** The B build of an A/B run (`--herald-b`), or null. */
 let HERALD_B_BIN = null;
+/** Extra Node options for every Herald server process (`--node-args`), e.g. a CPU profile. */
+let NODE_ARGS = [];
 
 const SERVERS = {
   herald: {
     label: 'Herald',
     start(port) {
-      const child = spawnAt(SERVER_CPU, process.execPath, [HERALD_BIN, 'serve',
+      const child = spawnAt(SERVER_CPU, process.execPath, [...NODE_ARGS, HERALD_BIN, 'serve',
         '--port', String(port), '--host', '127.0.0.1'], { cwd: path.dirname(path.dirname(HERALD_BIN)), stdio: ['ignore', 'pipe', 'pipe'], env: heraldEnv() });
       return { child, pids: () => [child.pid] };
     },
@@ -223,7 +227,7 @@ const SERVERS = {
   'herald-nchan': {
     label: 'Herald (Nchan routes)',
     start(port) {
-      const child = spawnAt(SERVER_CPU, process.execPath, [HERALD_BIN, 'serve',
+      const child = spawnAt(SERVER_CPU, process.execPath, [...NODE_ARGS, HERALD_BIN, 'serve',
         '--port', String(port), '--host', '127.0.0.1'], { cwd: path.dirname(path.dirname(HERALD_BIN)), stdio: ['ignore', 'pipe', 'pipe'], env: heraldEnv() });
       return { child, pids: () => [child.pid] };
     },

@@ -15,6 +15,7 @@ import type { ControlAction } from './control-message.js';
 import type { ChannelPolicy, HeraldConfig } from './config.js';
 import { HeraldError } from './errors.js';
 import { fanoutEvents, publishEvents } from './events.js';
+import { SharedHistoryReads } from './history-reads.js';
 import { Hub, type Subscriber } from './hub.js';
 import { type Logger, SILENT_LOGGER } from './logger.js';
 import { NetPolicy } from './net-policy.js';
@@ -81,6 +82,8 @@ export class HeraldCore {
   readonly net: NetPolicy;
   readonly nodeId: string;
   readonly startedAt = Date.now();
+  /** History reads that start subscriptions, merged per channel and turn. */
+  readonly #reads: SharedHistoryReads;
   #published = 0;
   #delivered = 0;
   readonly #reserved = new Map<string, { policy: ChannelPolicy; guard: (identity: Identity | undefined, channel: string) => boolean }>();
@@ -93,6 +96,7 @@ export class HeraldCore {
     this.nodeId = options.nodeId ?? randomUUID();
     this.sessions = options.sessions;
     this.hub = new Hub(this.broker);
+    this.#reads = new SharedHistoryReads(this.broker);
     // A long-poll request is one of many of a client, each with its own id: not a session.
     this.hub.watchSessions({
       opened: (conn) => {
@@ -207,12 +211,14 @@ export class HeraldCore {
   /**
    * Compute history for a position without subscribing (long-poll and the first step of
    * subscribe). `recovered` is false when `since` is from another epoch or older than history.
+   * Reads from a position, or of the position alone, asked for in the same event-loop turn are
+   * one broker read (history-reads.ts): a crowd resuming one channel costs one read, not one each.
    */
   async recover(channel: string, from: SubscribeFrom): Promise<SubscribeResult> {
     const limit = this.config.limits.maxHistoryRead;
     if (from.since) {
       const since = from.since;
-      const res = await this.broker.history(channel, { since, limit });
+      const res = await this.#reads.since(channel, since, limit);
       if (res.position.epoch !== since.epoch || since.offset > res.position.offset) {
         return { publications: res.publications, position: res.position, recovered: false };
       }
@@ -225,7 +231,7 @@ export class HeraldCore {
       const publications = res.publications.reverse();
       return { publications, position: res.position, recovered: true };
     }
-    const res = await this.broker.history(channel, { limit: 0 });
+    const res = await this.#reads.position(channel);
     return { publications: [], position: res.position, recovered: true };
   }
 

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DisconnectCode } from '../../src/protocol/codes.js';
 import { WsClient } from '../helpers/clients.js';
+import { PubLog, sdkClient } from '../helpers/sdk.js';
 import { apiPublish, NodeProcess, useNodes } from './nodes.js';
 
 interface Answer {
@@ -35,7 +36,8 @@ async function userOn(d: NodeProcess, node: NodeProcess): Promise<string> {
 }
 
 void describe('herald dispatch', { timeout: 400_000 }, () => {
-  const fast = ['--cluster.heartbeat-ms', '300', '--cluster.drain-window-ms', '300'];
+  // --dev: the SDK client of the failover test connects as a bare user name.
+  const fast = ['--dev', '--cluster.heartbeat-ms', '300', '--cluster.drain-window-ms', '300'];
   const cluster = useNodes<WsClient>({ tag: 'dispatch', count: 3, args: fast, dispatcher: true, stopSignal: 'SIGKILL', startupMs: 240_000 });
 
   void test('answers a live primary and the other nodes as backups, stable per user, spread over users', async () => {
@@ -89,8 +91,24 @@ void describe('herald dispatch', { timeout: 400_000 }, () => {
     const onA = await WsClient.connected(a.wsUrl);
     clients.push(onA);
     await onA.ok('subscribe', { channel: ch });
+    // The same user through the SDK and the dispatcher: it asks the dispatcher once, and after the
+    // kill goes straight to the next node of that answer (where the dispatcher would send it).
+    let dispatches = 0;
+    const fetchCounted: typeof fetch = (input, init) => {
+      dispatches++;
+      return fetch(input, init);
+    };
+    const sdk = sdkClient('', 'websocket', { url: undefined, dispatcher: d.url, user, fetch: fetchCounted });
+    const sdkSub = sdk.subscribe(ch);
+    const sdkLog = new PubLog(sdkSub);
+    const sdkEvents: Array<{ resumed: boolean; recovered: boolean }> = [];
+    sdkSub.on('subscribed', (e) => sdkEvents.push({ resumed: e.resumed, recovered: e.recovered }));
+    await sdk.connect();
+    await sdkSub.ready();
+    assert.equal(sdk.info?.node, a.url);
     await apiPublish(b, ch, 'one');
     const one = await onA.nextPub(ch);
+    await sdkLog.count(1);
     const killedAt = Date.now();
     await a.stop('SIGKILL');
     await onA.closed;
@@ -117,6 +135,18 @@ void describe('herald dispatch', { timeout: 400_000 }, () => {
       ['two', 'three'],
     );
     assert.ok(Date.now() - killedAt < 10_000, `back within 10 s (took ${Date.now() - killedAt} ms)`);
+    try {
+      await sdkLog.count(3);
+      assert.deepEqual(sdkLog.data, ['one', 'two', 'three']);
+      assert.deepEqual(sdkEvents, [
+        { resumed: false, recovered: true },
+        { resumed: true, recovered: true },
+      ]);
+      assert.equal(sdk.info?.node, ans.body.primary === a.url ? ans.body.backups![0] : ans.body.primary);
+      assert.equal(dispatches, 1);
+    } finally {
+      sdk.disconnect();
+    }
     await eventually('A expired from the registry', async () => (await dispatch(d, user)).body.primary !== a.url, 5_000);
   });
 

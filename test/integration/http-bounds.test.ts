@@ -184,6 +184,38 @@ test('a subscribe starting with more history than limits.maxOutboundBytes does n
   }
 });
 
+test('a run of WebSocket subscribes with history shares limits.maxOutboundBytes with what waits unsent, so it does not cut its own reader', async () => {
+  const MAX = 200_000;
+  const server = await startServer({ dev: true, limits: { maxOutboundBytes: MAX }, timing: { pingIntervalMs: 60_000 } });
+  const ws = await WsClient.connected(wsUrl(server), { user: 'reader' });
+  try {
+    // 40 channels of 4 publications of 60 KB: each answer alone fits the limit (3 of 4), all
+    // of them together are 7 MB, more than the kernel's socket buffers take while the reader
+    // does not read. Before, every answer was capped on its own and the run cut its reader.
+    const channels = Array.from({ length: 40 }, (_, i) => chan(`run${i}`));
+    await fill(server, channels, 4);
+    const closed = ws.closed.then((c) => ({ closed: c.code }));
+    const socket = (ws.ws as unknown as { _socket: Socket })._socket;
+    socket.pause();
+    const answers = channels.map((channel) => ws.command('subscribe', { channel, last: 4 }));
+    await new Promise((r) => setTimeout(r, 500));
+    socket.resume();
+    const replies = await Promise.race([Promise.all(answers), closed]);
+    assert.ok(Array.isArray(replies), `the reader was cut (close ${(replies as { closed: number }).closed}) by its own subscribes`);
+    const counts = replies.map((r) => (r.result as { publications: unknown[] }).publications.length);
+    assert.ok(counts[0]! >= 1, 'the first answer carries what fits');
+    assert.ok(
+      counts.some((n) => n < 3),
+      `answers written behind others carry less (${counts.join(', ')})`,
+    );
+    await publish(server, channels[0]!, { i: 99 });
+    assert.equal(((await ws.nextPub(channels[0])).data as { i: number }).i, 99, 'the reader stays subscribed');
+  } finally {
+    ws.terminate();
+    await server.close();
+  }
+});
+
 test('several never-reading long-polls of channels=a,b,c&last=100 hold at most one capped answer each', async () => {
   const MAX = 256 * 1024;
   const server = await startServer({ limits: { maxOutboundBytes: MAX }, timing: { longPollTimeoutMs: 5_000 } });

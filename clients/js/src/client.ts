@@ -141,6 +141,10 @@ export class HeraldClient extends Emitter<ClientEvents> implements SubscriptionO
   /** Index in the transport list of the one that worked last (reconnects start there). */
   #preferred = 0;
   #running: Promise<void> | undefined;
+  /** The dispatcher's last answer: nodes in its order. */
+  #answer: string[] = [];
+  /** Where the first reconnect after losing a node goes without asking the dispatcher (see `#connectOnce`). */
+  #spare: string[] = [];
 
   constructor(options: ClientOptions) {
     super();
@@ -195,6 +199,7 @@ export class HeraldClient extends Emitter<ClientEvents> implements SubscriptionO
     const t = this.#transport;
     this.#transport = undefined;
     this.#info = undefined;
+    this.#spare = [];
     t?.close();
     this.#resetAnnounced();
     if (this.#state !== 'disconnected') {
@@ -335,7 +340,8 @@ export class HeraldClient extends Emitter<ClientEvents> implements SubscriptionO
       const list = [body.primary, ...(body.backups ?? [])].filter((x): x is string => typeof x === 'string' && x !== '').map(trimBase);
       if (this.#opts.url) list.push(trimBase(this.#opts.url));
       if (list.length === 0) throw new Error('dispatcher returned no node');
-      return [...new Set(list)];
+      this.#answer = [...new Set(list)];
+      return this.#answer;
     } catch (err) {
       if (this.#opts.url) return [trimBase(this.#opts.url)];
       throw transportError(`dispatch failed: ${(err as Error).message}`, err);
@@ -358,42 +364,48 @@ export class HeraldClient extends Emitter<ClientEvents> implements SubscriptionO
 
   async #connectOnce(): Promise<void> {
     if (this.#token === undefined && this.#opts.getToken && this.#opts.user === undefined) this.#token = await this.#opts.getToken();
-    const nodes = await this.#nodes();
     const order = this.#order();
     if (order.length === 0) throw transportError('no transport is available (pass WebSocket or EventSource in Node)');
     let lastErr: unknown;
     let refreshed = false;
-    for (const node of nodes) {
-      for (let i = 0; i < order.length; i++) {
-        if (this.#state !== 'connecting') return;
-        const name = order[i]!;
-        const t = this.#make(name, { base: node, user: this.#token === undefined ? this.#opts.user : undefined, token: this.#token });
-        try {
-          const info = await t.open();
-          if (this.#state !== 'connecting') {
-            t.close();
-            return;
-          }
-          this.#onOpen(t, info, node);
-          return;
-        } catch (err) {
-          t.close();
-          lastErr = err;
-          if (isAuthError(err) || (err instanceof HeraldClientError && err.code === DisconnectCode.INVALID_TOKEN)) {
-            if (this.#opts.getToken && !refreshed) {
-              refreshed = true;
-              this.#token = await this.#opts.getToken();
-              i--;
-              continue;
+    // The first reconnect after losing a node tries the other nodes of the dispatcher's last
+    // answer without asking it again: with the `hash` strategy it would answer the same (the
+    // rendezvous order without the lost node), and a node's worth of clients reconnecting at once
+    // then costs the dispatcher nothing. When none of them takes the client, the dispatcher is asked.
+    const spare = this.#spare.splice(0);
+    for (const nodes of spare.length > 0 ? [spare, undefined] : [undefined]) {
+      for (const node of nodes ?? (await this.#nodes())) {
+        for (let i = 0; i < order.length; i++) {
+          if (this.#state !== 'connecting') return;
+          const name = order[i]!;
+          const t = this.#make(name, { base: node, user: this.#token === undefined ? this.#opts.user : undefined, token: this.#token });
+          try {
+            const info = await t.open();
+            if (this.#state !== 'connecting') {
+              t.close();
+              return;
             }
-            this.#stop(err as HeraldClientError);
+            this.#onOpen(t, info, node);
             return;
+          } catch (err) {
+            t.close();
+            lastErr = err;
+            if (isAuthError(err) || (err instanceof HeraldClientError && err.code === DisconnectCode.INVALID_TOKEN)) {
+              if (this.#opts.getToken && !refreshed) {
+                refreshed = true;
+                this.#token = await this.#opts.getToken();
+                i--;
+                continue;
+              }
+              this.#stop(err as HeraldClientError);
+              return;
+            }
+            if (err instanceof HeraldClientError && err.code >= 3500 && err.code < 4000) {
+              this.#stop(err);
+              return;
+            }
+            // Unreachable or blocked: try the next transport, then the next node.
           }
-          if (err instanceof HeraldClientError && err.code >= 3500 && err.code < 4000) {
-            this.#stop(err);
-            return;
-          }
-          // Unreachable or blocked: try the next transport, then the next node.
         }
       }
     }
@@ -539,6 +551,8 @@ export class HeraldClient extends Emitter<ClientEvents> implements SubscriptionO
       closed: (code, reason) => {
         if (!live()) return;
         this.#disarmRefresh();
+        const lost = this.#info?.node;
+        this.#spare = this.#answer.filter((n) => n !== lost);
         this.#transport = undefined;
         this.#info = undefined;
         this.#resetAnnounced();

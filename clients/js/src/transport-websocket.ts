@@ -35,6 +35,12 @@ export class WebSocketTransport implements Transport {
   #ws: WebSocketLike | undefined;
   #nextId = 0;
   #ready = false;
+  /**
+   * Whether the client has taken this transport as its connection (its first `refresh()`). The
+   * subscribes sent behind `connect` may be answered before that; their outcomes wait in `#held`.
+   */
+  #adopted = false;
+  readonly #held: Array<() => void> = [];
   #done = false;
   #refreshQueued = false;
   #liveness: ReturnType<typeof setInterval> | undefined;
@@ -74,7 +80,11 @@ export class WebSocketTransport implements Transport {
         const params: Record<string, unknown> = { version: PROTOCOL_VERSION };
         if (this.#ep.token !== undefined) params.token = this.#ep.token;
         else if (this.#ep.user !== undefined) params.user = this.#ep.user;
-        this.command('connect', params).then(
+        const connecting = this.command('connect', params);
+        // Subscribes go right behind connect (the server runs them once connect is done): one
+        // round trip to a resumed session instead of two.
+        this.#reconcile();
+        connecting.then(
           (r) => {
             if (settled) return;
             settled = true;
@@ -128,7 +138,12 @@ export class WebSocketTransport implements Transport {
   }
 
   refresh(): void {
-    if (this.#refreshQueued || !this.#ready) return;
+    if (!this.#ready) return;
+    if (!this.#adopted) {
+      this.#adopted = true;
+      for (const outcome of this.#held.splice(0)) outcome();
+    }
+    if (this.#refreshQueued) return;
     this.#refreshQueued = true;
     queueMicrotask(() => {
       this.#refreshQueued = false;
@@ -159,26 +174,30 @@ export class WebSocketTransport implements Transport {
       if (w.since) params.since = formatPosition(w.since);
       else if (w.last) params.last = w.last;
       this.command('subscribe', params).then(
-        (r) => {
-          const res = r as { epoch: string; offset: number; recovered: boolean; publications: Publication[] };
-          const early = this.#early.get(w.channel) ?? [];
-          this.#early.delete(w.channel);
-          if (!this.#hooks.wanted().some((x) => x.channel === w.channel)) {
-            this.#active.delete(w.channel);
-            this.command('unsubscribe', { channel: w.channel }).catch(() => undefined);
-            return;
-          }
-          const first = res.publications[0];
-          const base = first ? { epoch: first.epoch, offset: first.offset - 1 } : { epoch: res.epoch, offset: res.offset };
-          this.#hooks.subscribed(w.channel, base, res.recovered, res.publications);
-          // The client drops what the reply already delivered (same epoch, offset not past it).
-          for (const pub of early) this.#hooks.publication(pub);
-        },
+        (r) =>
+          this.#whenAdopted(() => {
+            const res = r as { epoch: string; offset: number; recovered: boolean; publications: Publication[] };
+            const early = this.#early.get(w.channel) ?? [];
+            this.#early.delete(w.channel);
+            if (!this.#hooks.wanted().some((x) => x.channel === w.channel)) {
+              this.#active.delete(w.channel);
+              this.command('unsubscribe', { channel: w.channel }).catch(() => undefined);
+              return;
+            }
+            const first = res.publications[0];
+            const base = first ? { epoch: first.epoch, offset: first.offset - 1 } : { epoch: res.epoch, offset: res.offset };
+            this.#hooks.subscribed(w.channel, base, res.recovered, res.publications);
+            // The client drops what the reply already delivered (same epoch, offset not past it).
+            for (const pub of early) this.#hooks.publication(pub);
+          }),
         (err: Error) => {
-          this.#active.delete(w.channel);
-          this.#early.delete(w.channel);
           if (this.#done) return;
-          if (err instanceof HeraldClientError && err.errorName !== 'CLOSED') this.#hooks.subscribeFailed(w.channel, err);
+          this.#whenAdopted(() => {
+            this.#active.delete(w.channel);
+            this.#early.delete(w.channel);
+            if (this.#done) return;
+            if (err instanceof HeraldClientError && err.errorName !== 'CLOSED') this.#hooks.subscribeFailed(w.channel, err);
+          });
         },
       );
     }
@@ -188,6 +207,12 @@ export class WebSocketTransport implements Transport {
       this.#early.delete(ch);
       this.command('unsubscribe', { channel: ch }).catch(() => undefined);
     }
+  }
+
+  /** Run `outcome` now when the client has taken this transport, else once it does (never if it does not). */
+  #whenAdopted(outcome: () => void): void {
+    if (this.#adopted) outcome();
+    else this.#held.push(outcome);
   }
 
   #onMessage(text: string): void {

@@ -17,7 +17,7 @@ import { SubscriptionState } from '../../core/subscription.js';
 import { historyWithin } from '../../core/history-budget.js';
 import { DisconnectCode, PROTOCOL_VERSION } from '../../protocol/codes.js';
 import { COMMAND_SCHEMAS, decodeCommand, encodeError, encodePush, validateParams } from '../../protocol/frames.js';
-import { textFrame, writeOrCut } from '../../transports/websocket.js';
+import { bufferedBytes, textFrame, writeOrCut } from '../../transports/websocket.js';
 import { type CommandContext, type CommandSpec, positionParam, RawJson, resultJson } from './commands.js';
 import { pubFrame, pubFrameBytes } from './encode.js';
 
@@ -265,7 +265,11 @@ export class WsSession implements Connection, Subscriber, CommandContext {
       this.core.unsubscribe(this, p.channel);
       return;
     }
-    res = historyWithin(res, since !== undefined, this.core.config.limits.maxOutboundBytes, true, pubFrameBytes).result;
+    // The answer fits beside what still waits unsent on the socket (the answers of earlier
+    // subscribes, say), so that no run of subscribes cuts its own reader as a slow consumer; the
+    // first publication is kept whatever its size only when nothing waits.
+    const waiting = bufferedBytes(this.#ws);
+    res = historyWithin(res, since !== undefined, this.core.config.limits.maxOutboundBytes - waiting, waiting === 0, pubFrameBytes).result;
     const pubs = res.publications.map(pubFrame).join(',');
     const result =
       `{"channel":${JSON.stringify(p.channel)},"epoch":"${res.position.epoch}","offset":${res.position.offset},` +
