@@ -50,6 +50,11 @@ const MAX_HEADERS_TIMEOUT_MS = 30_000;
 /** Listen backlog (the kernel caps it at net.core.somaxconn). */
 const LISTEN_BACKLOG = 4096;
 
+/** Error listener of every upgraded socket (`this` is the socket): one shared function, no closure each. */
+function destroySocket(this: Duplex): void {
+  this.destroy();
+}
+
 /** Handles an HTTP request; resolves true when it answered. */
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
 /** Handles an upgrade; returns true when it took the socket. */
@@ -361,7 +366,7 @@ export class HeraldServer {
   }
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySocket);
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://localhost');

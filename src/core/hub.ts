@@ -54,10 +54,17 @@ export interface SessionWatcher {
   closed(conn: Connection): void;
 }
 
+/**
+ * A channel's local subscribers: the subscriber itself while it is the only one (most personal
+ * channels: no `Set` of one, ~150 bytes each), a `Set` from the second on, kept until the
+ * channel has none.
+ */
+type Members = Subscriber | Set<Subscriber>;
+
 /** Local connections and subscriptions. */
 export class Hub {
   readonly #broker: Broker;
-  readonly #channels = new Map<string, Set<Subscriber>>();
+  readonly #channels = new Map<string, Members>();
   /** Broker subscriptions in flight: later subscribers wait for the first one's. */
   readonly #pending = new Map<string, Promise<void>>();
   readonly #connections = new Set<Connection>();
@@ -125,7 +132,8 @@ export class Hub {
 
   /** Local subscribers of a channel. */
   subscriberCount(channel: string): number {
-    return this.#channels.get(channel)?.size ?? 0;
+    const members = this.#channels.get(channel);
+    return members === undefined ? 0 : members instanceof Set ? members.size : 1;
   }
 
   /** Channels with at least one local subscriber. */
@@ -138,11 +146,9 @@ export class Hub {
    * Returns false if it was already subscribed.
    */
   async add(channel: string, sub: Subscriber): Promise<boolean> {
-    let set = this.#channels.get(channel);
-    if (!set) {
-      set = new Set();
-      this.#channels.set(channel, set);
-      set.add(sub);
+    const members = this.#channels.get(channel);
+    if (members === undefined) {
+      this.#channels.set(channel, sub);
       this.#subscriptions++;
       if (this.#watchers.length) this.#notify('active', channel);
       const ready = this.#broker.subscribe(channel);
@@ -158,8 +164,9 @@ export class Hub {
       }
       return true;
     }
-    if (set.has(sub)) return false;
-    set.add(sub);
+    if (members === sub || (members instanceof Set && members.has(sub))) return false;
+    if (members instanceof Set) members.add(sub);
+    else this.#channels.set(channel, new Set([members, sub]));
     this.#subscriptions++;
     try {
       await this.#pending.get(channel);
@@ -172,10 +179,10 @@ export class Hub {
 
   /** Remove a subscriber from a channel. Returns false if it was not subscribed. */
   remove(channel: string, sub: Subscriber): boolean {
-    const set = this.#channels.get(channel);
-    if (!set || !set.delete(sub)) return false;
+    const members = this.#channels.get(channel);
+    if (members === undefined || (members instanceof Set ? !members.delete(sub) : members !== sub)) return false;
     this.#subscriptions--;
-    if (set.size === 0) {
+    if (!(members instanceof Set) || members.size === 0) {
       this.#channels.delete(channel);
       // Fire and forget: a failed unsubscribe only costs unneeded deliveries to this node.
       this.#broker.unsubscribe(channel).catch(() => undefined);
@@ -186,29 +193,36 @@ export class Hub {
 
   /** Deliver a publication to every local subscriber of its channel; returns how many. */
   broadcast(out: Outgoing): number {
-    const set = this.#channels.get(out.pub.channel);
-    if (!set) return 0;
-    for (const sub of set) sub.deliver(out);
+    const members = this.#channels.get(out.pub.channel);
+    if (members === undefined) return 0;
+    let count = 1;
+    if (members instanceof Set) {
+      for (const sub of members) sub.deliver(out);
+      count = members.size;
+    } else members.deliver(out);
     if (this.#watchers.length)
       for (const { prefix, watcher } of this.#watchers) if (watcher.delivered && out.pub.channel.startsWith(prefix)) watcher.delivered(out.pub);
-    return set.size;
+    return count;
   }
 
   /** Deliver an ephemeral event to local subscribers of its channel. */
   broadcastEvent(event: ChannelEvent): void {
-    const set = this.#channels.get(event.channel);
-    if (set) for (const sub of set) sub.event?.(event);
+    const members = this.#channels.get(event.channel);
+    if (members instanceof Set) for (const sub of members) sub.event?.(event);
+    else members?.event?.(event);
   }
 
   /** Remove every local subscriber of a channel and tell each it was deleted. */
   channelDeleted(channel: string): number {
-    const set = this.#channels.get(channel);
-    if (!set) return 0;
+    const members = this.#channels.get(channel);
+    if (members === undefined) return 0;
+    const subs = members instanceof Set ? members : [members];
+    const count = members instanceof Set ? members.size : 1;
     this.#channels.delete(channel);
-    this.#subscriptions -= set.size;
+    this.#subscriptions -= count;
     this.#broker.unsubscribe(channel).catch(() => undefined);
     if (this.#watchers.length) this.#notify('idle', channel);
-    for (const sub of set) sub.channelDeleted(channel);
-    return set.size;
+    for (const sub of subs) sub.channelDeleted(channel);
+    return count;
   }
 }

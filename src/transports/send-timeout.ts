@@ -87,7 +87,7 @@ export class SendTimeout {
       socket[OWNER] = listed;
       socket.write = watchedWrite as Socket['write'];
       socket.end = watchedEnd as Socket['end'];
-      socket.once('close', unlist);
+      socket.on('close', unlist); // 'close' comes once; `once` would add a wrapper per socket
     });
     this.#timer = setInterval(() => this.sweep(Date.now()), Math.max(1, Math.floor(timeoutMs / SWEEPS_PER_TIMEOUT)));
     this.#timer.unref();

@@ -75,7 +75,8 @@ export class WebSocketTransport {
    */
   #opened(ws: Watched, req: IncomingMessage, onOpen: (ws: WebSocket, req: IncomingMessage) => void): void {
     ws[SEEN] = -1;
-    ws.once('close', this.#unwatch);
+    // `on`, not `once`: 'close' comes once, and `once` costs a wrapper object and a bound function per socket.
+    ws.on('close', this.#unwatch);
     this.#wheel.add(ws);
     onOpen(ws, req);
   }

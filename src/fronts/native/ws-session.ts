@@ -38,6 +38,9 @@ function ignoreError(): void {
   // 'error' is always followed by 'close', where the session cleans up.
 }
 
+/** What `#connecting` holds once connect succeeded: later commands need not wait. */
+const CONNECTED: Promise<void> = Promise.resolve();
+
 /** Shared per-front state a session needs. */
 export interface SessionEnv {
   readonly core: HeraldCore;
@@ -77,7 +80,7 @@ export class WsSession implements Connection, Subscriber, CommandContext {
     this.core = env.core;
     (ws as SessionSocket)[SESSION] = this;
     ws.on('message', onSocketMessage as (this: WebSocket, data: unknown, isBinary: boolean) => void);
-    ws.once('close', onSocketClose as (this: WebSocket, code: number) => void);
+    ws.on('close', onSocketClose as (this: WebSocket, code: number) => void);
     ws.on('error', ignoreError);
     this.core.clients.opened(this, ticket);
   }
@@ -163,7 +166,8 @@ export class WsSession implements Connection, Subscriber, CommandContext {
     if (cmd === 'connect') {
       if (this.#connecting) throw new HeraldError('HERALD_ERR_BAD_REQUEST', 'Already connected');
       const connecting = this.#connect(id, params).finally(() => {
-        if (!this.connected) this.#connecting = undefined;
+        // A connected session keeps a shared settled promise, not its own.
+        this.#connecting = this.connected ? CONNECTED : undefined;
       });
       this.#connecting = connecting;
       return connecting;

@@ -24,7 +24,8 @@ export class NchanSubscribers {
   readonly #core: HeraldCore;
   readonly #ids: ChannelRegistry;
   readonly #channels: NchanChannels;
-  readonly #live = new Set<NchanSubscription>();
+  /** Each live subscription and its client session. */
+  readonly #live = new Map<NchanSubscription, NchanClient>();
   /** Keep-alive timers: one per route and type with a ping interval, over that route's sinks. */
   readonly #pingers = new Map<string, { timer: NodeJS.Timeout; sinks: Set<Sink> }>();
 
@@ -32,6 +33,17 @@ export class NchanSubscribers {
     this.#core = core;
     this.#ids = ids;
     this.#channels = channels;
+    const live = this.#live;
+    this.#ended = function (this: NchanSubscription) {
+      const client = live.get(this);
+      if (!client) return;
+      live.delete(this);
+      const { route, ids, channels: names } = client.plan;
+      client.pinger?.delete(client.sink);
+      core.clients.closed(client, client.ticket, undefined, names);
+      if (client.unsubscribeHeaders) callback(route.unsubscribeUrl!, client.unsubscribeHeaders, core.config.nchan.hookTimeoutMs);
+      if (route.channelEvents) for (const id of ids) void channels.event(`subscriber_dequeue ${id}`, id);
+    };
   }
 
   /** Subscriptions currently open. */
@@ -71,31 +83,27 @@ export class NchanSubscribers {
     const core = this.#core;
     const sub = new NchanSubscription(core, this.#ids, plan.channels, sink);
     const streaming = isStreaming(type);
-    const conn: Connection = {
-      id: randomUUID(),
-      transport: `nchan-${type}`,
-      user: undefined,
-      disconnect: () => {
-        sub.close();
-        disconnect();
-      },
-    };
-    this.#live.add(sub);
-    core.clients.opened(conn, ticket);
-    core.clients.identified(conn, ticket, plan.channels);
-    const cbHeaders = (): Record<string, string> => hookHeaders(req, plan.ids.join(route.splitDelimiter ?? ','), { 'X-Subscriber-Type': type });
+    const hookChannel = plan.ids.join(route.splitDelimiter ?? ',');
+    const cbHeaders = (): Record<string, string> => hookHeaders(req, hookChannel, { 'X-Subscriber-Type': type });
+    const pingMs = type === 'eventsource' ? route.eventsourcePingIntervalMs : type === 'websocket' ? route.websocketPingIntervalMs : 0;
+    const client = new NchanClient(
+      flatUuid(),
+      `nchan-${type}`,
+      sub,
+      plan,
+      ticket,
+      sink,
+      pingMs > 0 && sink.ping ? this.#pinger(`${route.path} ${type}`, pingMs) : undefined,
+      disconnect,
+      streaming && route.unsubscribeUrl ? cbHeaders() : undefined,
+    );
+    this.#live.set(sub, client);
+    core.clients.opened(client, ticket);
+    core.clients.identified(client, ticket, plan.channels);
     if (streaming && route.subscribeUrl) callback(route.subscribeUrl, cbHeaders(), core.config.nchan.hookTimeoutMs);
     if (route.channelEvents) for (const id of plan.ids) void this.#channels.event(`subscriber_enqueue ${id}`, id);
-    const pingMs = type === 'eventsource' ? route.eventsourcePingIntervalMs : type === 'websocket' ? route.websocketPingIntervalMs : 0;
-    const pinger = pingMs > 0 && sink.ping ? this.#pinger(`${route.path} ${type}`, pingMs) : undefined;
-    pinger?.add(sink);
-    sub.onEnd = () => {
-      pinger?.delete(sink);
-      this.#live.delete(sub);
-      core.clients.closed(conn, ticket, undefined, plan.channels);
-      if (streaming && route.unsubscribeUrl) callback(route.unsubscribeUrl, cbHeaders(), core.config.nchan.hookTimeoutMs);
-      if (route.channelEvents) for (const id of plan.ids) void this.#channels.event(`subscriber_dequeue ${id}`, id);
-    };
+    client.pinger?.add(sink);
+    sub.onEnd = this.#ended;
     try {
       await sub.start(plan.from, route.subscriberTimeoutMs);
     } catch (err) {
@@ -105,10 +113,16 @@ export class NchanSubscribers {
     return sub;
   }
 
+  /**
+   * Shared end listener of every subscription (`this` is the subscription): frees what its start
+   * took and fires the unsubscribe callback and channel events.
+   */
+  readonly #ended: (this: NchanSubscription) => void;
+
   /** End every subscription and stop the keep-alive timers (server shutdown). */
   close(): void {
     for (const p of this.#pingers.values()) clearInterval(p.timer);
-    for (const s of [...this.#live]) s.close();
+    for (const s of [...this.#live.keys()]) s.close();
   }
 
   #pinger(key: string, ms: number): Set<Sink> {
@@ -124,6 +138,62 @@ export class NchanSubscribers {
     }
     return p.sinks;
   }
+}
+
+/**
+ * One subscriber as a client session (a hub connection). It keeps what the end of its
+ * subscription needs and nothing of the request it came with: an idle subscriber holds no
+ * `IncomingMessage`, headers or closures over them.
+ */
+class NchanClient implements Connection {
+  readonly id: string;
+  readonly transport: string;
+  readonly user = undefined;
+  readonly sub: NchanSubscription;
+  readonly plan: SubscribePlan;
+  readonly ticket: AdmissionTicket;
+  readonly sink: Sink;
+  /** The keep-alive set the sink is in, if its route pings this type. */
+  readonly pinger: Set<Sink> | undefined;
+  /** Cuts the client's transport. */
+  readonly #cut: () => void;
+  /** Headers of the unsubscribe callback, taken from the request at start (streaming types on a route with one). */
+  readonly unsubscribeHeaders: Record<string, string> | undefined;
+
+  constructor(
+    id: string,
+    transport: string,
+    sub: NchanSubscription,
+    plan: SubscribePlan,
+    ticket: AdmissionTicket,
+    sink: Sink,
+    pinger: Set<Sink> | undefined,
+    cut: () => void,
+    unsubscribeHeaders: Record<string, string> | undefined,
+  ) {
+    this.id = id;
+    this.transport = transport;
+    this.sub = sub;
+    this.plan = plan;
+    this.ticket = ticket;
+    this.sink = sink;
+    this.pinger = pinger;
+    this.#cut = cut;
+    this.unsubscribeHeaders = unsubscribeHeaders;
+  }
+
+  disconnect(): void {
+    this.sub.close();
+    this.#cut();
+  }
+}
+
+/**
+ * A random UUID as one flat string: `randomUUID` builds it by concatenation, a tree of ~14
+ * string pieces (~450 bytes) that a long-lived id would otherwise keep.
+ */
+function flatUuid(): string {
+  return Buffer.from(randomUUID(), 'latin1').toString('latin1');
 }
 
 /** Whether a subscriber type holds a stream (a session) rather than answering one request. */

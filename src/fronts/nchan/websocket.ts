@@ -9,13 +9,14 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import type { HeraldCore } from '../../core/core.js';
 import { BINARY_CONTENT_TYPE } from '../../core/publication.js';
 import { corsHeaders, upgradeOriginAllowed } from './cors.js';
-import type { NchanGate, Refusal } from './gate.js';
+import type { NchanGate, Refusal, SubscribePlan } from './gate.js';
 import { infoFormat, renderInfo } from './info.js';
 import type { NchanChannels } from './publisher.js';
 import type { RouteMatch } from './routes.js';
 import { admitSocket } from '../../transports/websocket.js';
 import { WebSocketSink } from './sinks.js';
 import type { NchanSubscribers } from './subscribers.js';
+import type { NchanSubscription } from './subscription.js';
 
 /** The subprotocol that adds ids and content types to frames. */
 export const META_SUBPROTOCOL = 'ws+meta.nchan';
@@ -34,6 +35,19 @@ function refuse(socket: Duplex, r: Refusal): void {
   socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
 }
 
+/** Shared socket listeners (`this` is the socket): no closure per connection. */
+function terminateSocket(this: WebSocket): void {
+  this.terminate();
+}
+function refusePublishing(this: WebSocket): void {
+  this.close(1008, 'Publishing not allowed.');
+}
+
+/** A function that terminates `ws`, made outside any scope that holds the upgrade request. */
+function terminator(ws: WebSocket): () => void {
+  return () => ws.terminate();
+}
+
 /** WebSocket handling of one front. */
 export class NchanWebSockets {
   readonly #core: HeraldCore;
@@ -41,13 +55,23 @@ export class NchanWebSockets {
   readonly #subscribers: NchanSubscribers;
   readonly #channels: NchanChannels;
   readonly #wss: WebSocketServer;
-  readonly #sockets = new Set<WebSocket>();
+  /** Open sockets, each with its subscription being started (none for a publisher). */
+  readonly #sockets = new Map<WebSocket, Promise<NchanSubscription> | undefined>();
 
   constructor(core: HeraldCore, gate: NchanGate, subscribers: NchanSubscribers, channels: NchanChannels) {
     this.#core = core;
     this.#gate = gate;
     this.#subscribers = subscribers;
     this.#channels = channels;
+    const sockets = this.#sockets;
+    this.#closed = function (this: WebSocket) {
+      const started = sockets.get(this);
+      sockets.delete(this);
+      started?.then(
+        (sub) => sub.close(),
+        () => undefined,
+      );
+    };
     this.#wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -70,7 +94,7 @@ export class NchanWebSockets {
 
   /** Close every socket (shutdown). */
   close(): void {
-    for (const ws of this.#sockets) ws.close(1001, 'Server shutting down');
+    for (const ws of this.#sockets.keys()) ws.close(1001, 'Server shutting down');
   }
 
   async #upgrade(m: RouteMatch, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
@@ -94,33 +118,37 @@ export class NchanWebSockets {
     const plan = await gate.planSubscribe(route, m.idText, req, url, 'websocket');
     if (!('channels' in plan)) return refuse(socket, plan);
     if (socket.destroyed) return;
-    this.#accept(req, socket, head, (ws) => {
-      const ticket = admitSocket(this.#core.clients, this.#core.net, ws, req, 'nchan', 'nchan-websocket');
-      if (!ticket) return;
-      const sink = new WebSocketSink(ws, ws.protocol === META_SUBPROTOCOL, this.#core.config.limits.maxOutboundBytes);
-      const started = this.#subscribers.start(plan, sink, req, 'websocket', ticket, () => ws.terminate());
-      ws.on(
-        'close',
-        () =>
-          void started.then(
-            (sub) => sub.close(),
-            () => undefined,
-          ),
-      );
-      if (canPublish && plan.channels.every((ch) => gate.writable(ch))) this.#publisher(ws, req, m, plan.ids, false);
-      else ws.on('message', () => ws.close(1008, 'Publishing not allowed.'));
-      started.catch(() => ws.terminate());
-    });
+    this.#accept(req, socket, head, (ws) => this.#subscriber(ws, req, m, plan, canPublish && plan.channels.every((ch) => gate.writable(ch))));
+  }
+
+  /**
+   * A subscriber's socket just opened: admit it and start its subscription. Nothing made here
+   * refers to the upgrade request once the subscription has started (unless the route lets it
+   * publish): the socket's listeners are shared functions, so an idle subscriber keeps no
+   * request, headers or closures.
+   */
+  #subscriber(ws: WebSocket, req: IncomingMessage, m: RouteMatch, plan: SubscribePlan, publish: boolean): void {
+    const ticket = admitSocket(this.#core.clients, this.#core.net, ws, req, 'nchan', 'nchan-websocket');
+    if (!ticket) return;
+    const sink = new WebSocketSink(ws, ws.protocol === META_SUBPROTOCOL, this.#core.config.limits.maxOutboundBytes);
+    const started = this.#subscribers.start(plan, sink, req, 'websocket', ticket, terminator(ws));
+    this.#sockets.set(ws, started);
+    if (publish) this.#publisher(ws, req, m, plan.ids, false);
+    else ws.on('message', refusePublishing);
+    started.catch(terminator(ws));
   }
 
   #accept(req: IncomingMessage, socket: Duplex, head: Buffer, onOpen: (ws: WebSocket) => void): void {
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
-      this.#sockets.add(ws);
-      ws.on('error', () => ws.terminate());
-      ws.on('close', () => this.#sockets.delete(ws));
+      this.#sockets.set(ws, undefined);
+      ws.on('error', terminateSocket);
+      ws.on('close', this.#closed);
       onOpen(ws);
     });
   }
+
+  /** Shared close listener (`this` is the socket): forget it and end its subscription. */
+  readonly #closed: (this: WebSocket) => void;
 
   /** Publish each frame; on a publisher route answer with channel info in the handshake's Accept format. */
   #publisher(ws: WebSocket, req: IncomingMessage, m: RouteMatch, ids: string[], reply: boolean): void {
