@@ -4,7 +4,8 @@
 // presence, one chat message to the previous user, hold), at a fixed arrival rate, timing every
 // login (TCP connect to the session result) so that percentiles can be reported, which tsung 1.7's
 // statistics (count, mean, max per 10 s) cannot give. Runs until SIGINT, then prints one JSON line
-// (logins, errors, login time mean / p50 / p90 / p99 / max, ms) and closes every connection.
+// (logins, errors, login time mean / p50 / p90 / p99 / max, ms, and the same per step: TCP
+// connect, stream header, SASL, restart, bind, session) and closes every connection.
 //
 //   node bench/xmpp-login-driver.js --port P [--host 127.0.0.1] [--users 10000] [--rate 500] [--prefix user]
 import net from 'node:net';
@@ -26,7 +27,10 @@ const STEPS = [
   { send: () => `<iq type='set' id='sess_1'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>`, until: /sess_1/ },
 ];
 
+const STEP_NAMES = ['connect', 'header', 'sasl', 'restart', 'bind', 'session'];
 const times = [];
+/** Per step (STEP_NAMES), the time of each login's step, ms. */
+const stepTimes = STEP_NAMES.map(() => []);
 const sockets = [];
 let errors = 0;
 let started = 0;
@@ -34,6 +38,12 @@ let started = 0;
 function login(n) {
   const user = `${opts.prefix}${n}`;
   const t0 = performance.now();
+  let last = t0;
+  const lap = (i) => {
+    const now = performance.now();
+    stepTimes[i].push(now - last);
+    last = now;
+  };
   const socket = net.connect({ port: opts.port, host: opts.host });
   sockets.push(socket);
   socket.setNoDelay(true);
@@ -51,7 +61,10 @@ function login(n) {
   socket.on('close', () => {
     if (step < STEPS.length) fail();
   });
-  socket.on('connect', () => socket.write(STEPS[0].send(user)));
+  socket.on('connect', () => {
+    lap(0);
+    socket.write(STEPS[0].send(user));
+  });
   socket.on('data', (chunk) => {
     if (step >= STEPS.length) return;
     buf += chunk;
@@ -59,6 +72,7 @@ function login(n) {
     if (s.fail?.test(buf)) return fail();
     if (!s.until.test(buf)) return;
     buf = '';
+    lap(step + 1);
     if (++step < STEPS.length) return void socket.write(STEPS[step].send(user));
     done = true;
     times.push(performance.now() - t0);
@@ -78,11 +92,15 @@ const timer = setInterval(() => {
 const pct = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : 0);
 process.on('SIGINT', () => {
   clearInterval(timer);
-  const sorted = [...times].sort((a, b) => a - b);
   const r = (x) => +x.toFixed(1);
-  const mean = sorted.length ? sorted.reduce((s, x) => s + x, 0) / sorted.length : 0;
+  const summary = (xs) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mean = sorted.length ? sorted.reduce((s, x) => s + x, 0) / sorted.length : 0;
+    return { count: sorted.length, meanMs: r(mean), p50Ms: r(pct(sorted, 50)), p90Ms: r(pct(sorted, 90)), p99Ms: r(pct(sorted, 99)), maxMs: r(sorted.at(-1) ?? 0) };
+  };
   const open = sockets.filter((s) => !s.destroyed).length;
-  console.log(JSON.stringify({ started, loggedIn: times.length, open, errors, login: { count: sorted.length, meanMs: r(mean), p50Ms: r(pct(sorted, 50)), p90Ms: r(pct(sorted, 90)), p99Ms: r(pct(sorted, 99)), maxMs: r(sorted.at(-1) ?? 0) } }));
+  const steps = Object.fromEntries(STEP_NAMES.map((name, i) => [name, summary(stepTimes[i])]));
+  console.log(JSON.stringify({ started, loggedIn: times.length, open, errors, login: summary(times), steps }));
   for (const s of sockets) s.destroy();
   process.exit(0);
 });
