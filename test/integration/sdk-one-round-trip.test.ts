@@ -10,62 +10,46 @@
  * subscribing would never get there.
  */
 import assert from 'node:assert/strict';
-import { connect, createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { HeraldServer } from '../../src/index.js';
+import { startRelay, type Relay } from '../helpers/relay.js';
 import { PubLog, sdkClient } from '../helpers/sdk.js';
 import { chan, publish, startServer, waitFor } from '../helpers/server.js';
 
 void describe('SDK: connect and subscribes in one round trip', () => {
   let server: HeraldServer;
-  let proxy: Server;
-  let proxyUrl: string;
-  const sockets: Socket[] = [];
+  let relay: Relay;
   /** Connections whose connect and subscribe replies were written to the client in one piece. */
   let joined = 0;
 
   before(async () => {
     server = await startServer({ dev: true });
-    const port = server.address().port;
-    proxy = createNetServer((a) => {
-      const b = connect(port, '127.0.0.1');
-      sockets.push(a, b);
+    relay = await startRelay(server.address().port, () => {
       let upgraded = false;
       let held: Buffer[] | undefined = [];
-      a.on('data', (d) => b.write(d));
-      b.on('data', (d: Buffer) => {
+      return (d, toClient) => {
         if (!upgraded) {
           upgraded = true; // the 101 answer: the server writes it alone
-          a.write(d);
-          return;
+          return toClient(d);
         }
-        if (!held) return void a.write(d);
+        if (!held) return toClient(d);
         held.push(d);
         const all = Buffer.concat(held);
         if (all.includes('"recovered"')) {
           held = undefined;
           joined++;
-          a.write(all);
+          toClient(all);
         }
-      });
-      const end = (): void => {
-        a.destroy();
-        b.destroy();
       };
-      a.on('error', end).on('close', end);
-      b.on('error', end).on('close', end);
     });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-    proxyUrl = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
   });
   after(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise((r) => proxy.close(r));
+    await relay.close();
     await server.close();
   });
 
   void it('subscribes before the connect reply, and resumes the same way after the connection is lost', async () => {
-    const c = sdkClient(proxyUrl, 'websocket', { user: 'alice' });
+    const c = sdkClient(relay.url, 'websocket', { user: 'alice' });
     const events: Array<{ resumed: boolean; recovered: boolean }> = [];
     try {
       const ch = chan('one-rtt');
@@ -79,7 +63,7 @@ void describe('SDK: connect and subscribes in one round trip', () => {
       assert.equal(joined, 1);
       await publish(server, ch, 1);
       await log.count(1);
-      for (const s of sockets) s.destroy(); // the node is gone
+      relay.cut(); // the node is gone
       await publish(server, ch, 2); // published while the client is away
       await waitFor(() => joined === 2 && c.state === 'connected', 10_000, 'the resumed session');
       await publish(server, ch, 3);

@@ -9,17 +9,15 @@
  * frames into one segment on demand.
  */
 import assert from 'node:assert/strict';
-import { connect, createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { HeraldServer } from '../../src/index.js';
+import { startRelay, type Relay } from '../helpers/relay.js';
 import { PubLog, sdkClient } from '../helpers/sdk.js';
 import { chan, publish, startServer, waitFor } from '../helpers/server.js';
 
 void describe('SDK resume over WebSocket', () => {
   let server: HeraldServer;
-  let proxy: Server;
-  let proxyUrl: string;
-  const sockets: Socket[] = [];
+  let relay: Relay;
   /** Armed: hold server → client bytes from the next subscribe reply on. */
   let arm = false;
   let held: Buffer[] | undefined;
@@ -27,41 +25,26 @@ void describe('SDK resume over WebSocket', () => {
 
   before(async () => {
     server = await startServer({ dev: true });
-    const port = server.address().port;
-    proxy = createNetServer((a) => {
-      const b = connect(port, '127.0.0.1');
-      sockets.push(a, b);
-      a.on('data', (d) => b.write(d));
-      b.on('data', (d: Buffer) => {
-        if (arm && !held && d.includes('"recovered"')) {
-          held = [];
-          flush = () => {
-            a.write(Buffer.concat(held!));
-            held = undefined;
-            arm = false;
-          };
-        }
-        if (held) held.push(d);
-        else a.write(d);
-      });
-      const end = (): void => {
-        a.destroy();
-        b.destroy();
-      };
-      a.on('error', end).on('close', end);
-      b.on('error', end).on('close', end);
+    relay = await startRelay(server.address().port, () => (d, toClient) => {
+      if (arm && !held && d.includes('"recovered"')) {
+        held = [];
+        flush = () => {
+          toClient(Buffer.concat(held!));
+          held = undefined;
+          arm = false;
+        };
+      }
+      if (held) held.push(d);
+      else toClient(d);
     });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-    proxyUrl = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
   });
   after(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise((r) => proxy.close(r));
+    await relay.close();
     await server.close();
   });
 
   void it('delivers the recovered publications before a live one that arrived in the same read', async () => {
-    const c = sdkClient(proxyUrl, 'websocket', { user: 'alice' });
+    const c = sdkClient(relay.url, 'websocket', { user: 'alice' });
     try {
       const ch = chan('race');
       const sub = c.subscribe(ch);
@@ -71,7 +54,7 @@ void describe('SDK resume over WebSocket', () => {
       await publish(server, ch, 1);
       await log.count(1);
       arm = true;
-      for (const s of sockets) s.destroy(); // the node is gone
+      relay.cut(); // the node is gone
       await publish(server, ch, 2); // published while the client is away
       await waitFor(() => held !== undefined, 10_000, 'the resubscribe reply');
       await publish(server, ch, 3); // live, written by the server after the reply
