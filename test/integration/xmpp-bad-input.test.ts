@@ -36,15 +36,8 @@ describe('XMPP front: framing and bad input', () => {
   };
   /** A TCP stream authenticated and bound as `user`. */
   const boundTcp = async (user: string): Promise<RawXmpp> => {
-    const c = await tcp();
-    c.send(STREAM_HEADER);
-    await c.until(/<\/stream:features>/);
-    c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain(user)}</auth>`);
-    await c.until(/<success/);
-    c.send(STREAM_HEADER);
-    await c.until(/<bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"\/>/);
-    c.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>raw</resource></bind></iq>");
-    await c.until(/<jid>[^<]+\/raw<\/jid>/);
+    const c = await rawTcpBound(server, user);
+    conns.push(c);
     return c;
   };
   /** The node still serves: a real client logs in. */
