@@ -10,9 +10,8 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { EventSource } from 'eventsource';
 import WebSocket from 'ws';
-import { createServer, type HeraldServer } from '../../src/index.js';
-import { attachNchanFront } from '../../src/fronts/nchan/front.js';
-import { chan, waitFor } from '../helpers/server.js';
+import type { HeraldServer } from '../../src/index.js';
+import { chan, startServer, waitFor } from '../helpers/server.js';
 
 const MAX_OUTBOUND = 256 * 1024;
 /** 40 stored messages of 30 KB: 1.2 MB, over four times the limit. */
@@ -32,25 +31,15 @@ describe('Nchan streaming subscribers catch up on a backlog larger than limits.m
   let server: HeraldServer;
   let base: string;
   before(async () => {
-    server = createServer({
-      config: {
-        port: 0,
-        host: '127.0.0.1',
-        logLevel: 'silent',
-        trustLoopback: true,
-        limits: { maxOutboundBytes: MAX_OUTBOUND },
-        nchan: {
-          routes: [
-            { path: '/pub/', role: 'publisher', bufferLength: 500 },
-            { path: '/sub/', role: 'subscriber', firstMessage: 'oldest', types: ['eventsource', 'websocket', 'chunked'] },
-          ],
-        },
-        timing: { shutdownTimeoutMs: 200 },
+    server = await startServer({
+      limits: { maxOutboundBytes: MAX_OUTBOUND },
+      nchan: {
+        routes: [
+          { path: '/pub/', role: 'publisher', bufferLength: 500 },
+          { path: '/sub/', role: 'subscriber', firstMessage: 'oldest', types: ['eventsource', 'websocket', 'chunked'] },
+        ],
       },
-      processMetrics: false,
     });
-    if (!server.nchan) attachNchanFront(server);
-    await server.listen();
     base = server.url();
   });
   after(async () => {

@@ -6,10 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { EventSource } from 'eventsource';
-import { createServer, type HeraldServer } from '../../src/index.js';
-import { attachNchanFront } from '../../src/fronts/nchan/front.js';
+import type { HeraldServer } from '../../src/index.js';
 import { NdjsonClient } from '../helpers/clients.js';
-import { chan, waitFor } from '../helpers/server.js';
+import { chan, startServer, waitFor } from '../helpers/server.js';
 
 /** A body whose bare CRs would start `event:`, `id:` and `retry:` lines for an EventSource parser. */
 const FORGERY = 'ok\revent: forged\rid: 666\rretry: 1\r\rdata: second';
@@ -36,25 +35,15 @@ async function listen(url: string): Promise<{ es: EventSource; got: Received[] }
 describe('EventSource line injection', () => {
   let server: HeraldServer;
   before(async () => {
-    server = createServer({
-      config: {
-        // Loopback trust: the test publishes from loopback without a key.
-        port: 0,
-        host: '127.0.0.1',
-        logLevel: 'silent',
-        trustLoopback: true,
-        nchan: {
-          routes: [
-            { path: '/pub/', role: 'publisher' },
-            { path: '/sub/', role: 'subscriber', types: ['eventsource'] },
-          ],
-        },
-        timing: { shutdownTimeoutMs: 200 },
+    // Loopback trust (a test default): the test publishes from loopback without a key.
+    server = await startServer({
+      nchan: {
+        routes: [
+          { path: '/pub/', role: 'publisher' },
+          { path: '/sub/', role: 'subscriber', types: ['eventsource'] },
+        ],
       },
-      processMetrics: false,
     });
-    if (!server.nchan) attachNchanFront(server);
-    await server.listen();
   });
   after(async () => {
     await server.close();
