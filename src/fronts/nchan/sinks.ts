@@ -64,47 +64,56 @@ function startStream(res: ServerResponse, headers: OutgoingHttpHeaders): void {
 }
 
 /**
- * Undefined while a streamed response takes more at once (Node's own backpressure signal:
- * its socket's buffer is below the high-water mark), else a promise that settles on `drain`
- * or when the response closes.
+ * What the streaming HTTP types share: the response, the slow-consumer bound, and pacing on
+ * Node's own backpressure signal (`writableNeedDrain`: the socket's buffer is at its high-water
+ * mark).
  */
-function responseDrained(res: ServerResponse): Promise<void> | undefined {
-  if (!res.writableNeedDrain) return undefined;
-  return new Promise((resolve) => {
-    const done = (): void => {
-      res.off('drain', done).off('close', done);
-      resolve();
-    };
-    res.on('drain', done).on('close', done);
-  });
+abstract class HttpStreamSink implements Sink {
+  protected readonly res: ServerResponse;
+  readonly #max: number;
+  constructor(res: ServerResponse, maxBuffered: number) {
+    this.res = res;
+    this.#max = maxBuffered;
+  }
+  abstract message(msg: NchanMessage): boolean;
+  abstract end(reason: EndReason): void;
+  /** After a write: whether the reader keeps up, else it was cut (aliveOrCut). */
+  protected alive(): boolean {
+    return aliveOrCut(this.res, this.#max);
+  }
+  drained(): Promise<void> | undefined {
+    const res = this.res;
+    if (!res.writableNeedDrain) return undefined;
+    return new Promise((resolve) => {
+      const done = (): void => {
+        res.off('drain', done).off('close', done);
+        resolve();
+      };
+      res.on('drain', done).on('close', done);
+    });
+  }
+  cut(): void {
+    this.res.destroy();
+  }
 }
 
 /** EventSource: `: hi`, then `[event: X]\nid: <id>\ndata: <line>…\n\n`; `:410: 410 Gone` on delete. */
-export class EventSourceSink implements Sink {
-  readonly #res: ServerResponse;
-  readonly #max: number;
+export class EventSourceSink extends HttpStreamSink {
   constructor(res: ServerResponse, cors: OutgoingHttpHeaders, maxBuffered: number) {
-    this.#res = res;
-    this.#max = maxBuffered;
+    super(res, maxBuffered);
     startStream(res, { 'Content-Type': 'text/event-stream; charset=utf-8', ...cors });
     res.write(': hi\n\n');
   }
   message(msg: NchanMessage): boolean {
-    this.#res.write(msg.multiplexed ? Buffer.from(formatEvent(msg)) : (sharedEntry(msg).es ??= Buffer.from(formatEvent(msg))));
-    return aliveOrCut(this.#res, this.#max);
-  }
-  drained(): Promise<void> | undefined {
-    return responseDrained(this.#res);
-  }
-  cut(): void {
-    this.#res.destroy();
+    this.res.write(msg.multiplexed ? Buffer.from(formatEvent(msg)) : (sharedEntry(msg).es ??= Buffer.from(formatEvent(msg))));
+    return this.alive();
   }
   ping(): void {
-    this.#res.write(ES_PING);
+    this.res.write(ES_PING);
   }
   end(reason: EndReason): void {
-    if (reason === 'deleted') this.#res.write(':410: 410 Gone\n\n');
-    this.#res.end();
+    if (reason === 'deleted') this.res.write(':410: 410 Gone\n\n');
+    this.res.end();
   }
 }
 
@@ -154,42 +163,30 @@ export function formatEvent(msg: NchanMessage): string {
 }
 
 /** HTTP chunked: one chunk per message; empty messages are skipped (an empty chunk ends the body). */
-export class ChunkedSink implements Sink {
-  readonly #res: ServerResponse;
-  readonly #max: number;
+export class ChunkedSink extends HttpStreamSink {
   constructor(res: ServerResponse, cors: OutgoingHttpHeaders, maxBuffered: number) {
-    this.#res = res;
-    this.#max = maxBuffered;
+    super(res, maxBuffered);
     res.writeHead(200, { 'Transfer-Encoding': 'chunked', ...cors });
     res.flushHeaders();
   }
   message(msg: NchanMessage): boolean {
-    if (msg.pub.payload.length > 0) this.#res.write(msg.pub.payload);
-    return aliveOrCut(this.#res, this.#max);
-  }
-  drained(): Promise<void> | undefined {
-    return responseDrained(this.#res);
-  }
-  cut(): void {
-    this.#res.destroy();
+    if (msg.pub.payload.length > 0) this.res.write(msg.pub.payload);
+    return this.alive();
   }
   end(): void {
     // Like Nchan, the connection closes after the last chunk.
-    const socket = this.#res.socket;
-    this.#res.end(() => socket?.end());
+    const socket = this.res.socket;
+    this.res.end(() => socket?.end());
   }
 }
 
 const BOUNDARY_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789./';
 
 /** multipart/mixed: `--B`, then per message `\r\n<headers>\r\n\r\n<body>\r\n--B`; `--\r\n` at the end. */
-export class MultipartSink implements Sink {
-  readonly #res: ServerResponse;
-  readonly #max: number;
+export class MultipartSink extends HttpStreamSink {
   readonly #boundary: string;
   constructor(res: ServerResponse, cors: OutgoingHttpHeaders, maxBuffered: number) {
-    this.#res = res;
-    this.#max = maxBuffered;
+    super(res, maxBuffered);
     const bytes = randomBytes(32);
     this.#boundary = Array.from(bytes, (b) => BOUNDARY_CHARS[b & 63]).join('');
     startStream(res, { 'Content-Type': `multipart/mixed; boundary=${this.#boundary}`, ...cors });
@@ -198,44 +195,29 @@ export class MultipartSink implements Sink {
   message(msg: NchanMessage): boolean {
     let head = `\r\nLast-Modified: ${httpDate(msg.time)}\r\nEtag: ${msg.tags}\r\n`;
     if (msg.pub.contentType) head += `Content-Type: ${msg.pub.contentType}\r\n`;
-    this.#res.write(head + '\r\n');
-    if (msg.pub.payload.length) this.#res.write(msg.pub.payload);
-    this.#res.write(`\r\n--${this.#boundary}`);
-    return aliveOrCut(this.#res, this.#max);
-  }
-  drained(): Promise<void> | undefined {
-    return responseDrained(this.#res);
-  }
-  cut(): void {
-    this.#res.destroy();
+    this.res.write(head + '\r\n');
+    if (msg.pub.payload.length) this.res.write(msg.pub.payload);
+    this.res.write(`\r\n--${this.#boundary}`);
+    return this.alive();
   }
   end(): void {
-    this.#res.end('--\r\n');
+    this.res.end('--\r\n');
   }
 }
 
 /** http-raw-stream: each body followed by a newline. */
-export class RawStreamSink implements Sink {
-  readonly #res: ServerResponse;
-  readonly #max: number;
+export class RawStreamSink extends HttpStreamSink {
   constructor(res: ServerResponse, cors: OutgoingHttpHeaders, maxBuffered: number) {
-    this.#res = res;
-    this.#max = maxBuffered;
+    super(res, maxBuffered);
     startStream(res, { Connection: 'close', ...cors });
     res.flushHeaders();
   }
   message(msg: NchanMessage): boolean {
-    this.#res.write(Buffer.concat([msg.pub.payload, NL]));
-    return aliveOrCut(this.#res, this.#max);
-  }
-  drained(): Promise<void> | undefined {
-    return responseDrained(this.#res);
-  }
-  cut(): void {
-    this.#res.destroy();
+    this.res.write(Buffer.concat([msg.pub.payload, NL]));
+    return this.alive();
   }
   end(): void {
-    this.#res.end();
+    this.res.end();
   }
 }
 const NL = Buffer.from('\n');
