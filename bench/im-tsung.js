@@ -9,7 +9,19 @@
 //
 //   node bench/im-tsung.js [--users 10000] [--rate 500] [--window 40] [--settle 10]
 //       [--herald-bin bin/herald.js ...] [--no-ejabberd] [--ws] [--no-xmpp] [--prof <dir>]
-//       [--workers N] [--tsung K] [--driver tsung|node]
+//       [--workers N] [--tsung K] [--driver tsung|node] [--keep] [--progress] [--sched rr|none]
+//
+// --keep leaves each run's directory (tsung's configs and logs, the server's config and data)
+// in the temporary directory and names it; --progress prints every 10 s of the ramp the users
+// established per server process and each tsung instance's users launched / connected.
+// --sched sets node:cluster's scheduling policy of Herald's workers (NODE_CLUSTER_SCHED_POLICY:
+// `rr`, Node's default, the primary accepts and hands each connection to a worker; `none`, the
+// workers accept from the shared socket themselves).
+//
+// Each result also gives what the kernel did during the run (ramp to the window's end): packets
+// the loopback device dropped because its per-CPU backlog (net.core.netdev_max_backlog) was
+// full, TCP keepalive probes sent, and connections the kernel aborted on a timeout (a keepalive
+// or retransmission that went unanswered: the server's end is gone, the client's still open).
 //
 // --driver node drives the XMPP scenario with bench/xmpp-login-driver.js instead of tsung (the
 // same steps; every login timed, so the login's p50 / p90 / p99 are reported beside mean and
@@ -45,6 +57,9 @@ for (let i = 2; i < process.argv.length; i++) {
   if (k === '--no-ejabberd') opts.ejabberd = false;
   else if (k === '--ws') opts.ws = true;
   else if (k === '--no-xmpp') opts.xmpp = false;
+  else if (k === '--keep') opts.keep = true;
+  else if (k === '--progress') opts.progress = true;
+  else if (k === '--sched') (opts.sched = v, i++);
   else if (k === '--prof') (opts.prof = path.resolve(v), i++);
   else if (k === '--herald-bin') (opts.bins.push(path.resolve(v)), i++);
   else if (k === '--driver') (opts.driver = v, i++);
@@ -53,6 +68,7 @@ for (let i = 2; i < process.argv.length; i++) {
 }
 if (!opts.bins.length) opts.bins.push(path.join(ROOT, 'bin/herald.js'));
 if (!['tsung', 'node'].includes(opts.driver)) throw new Error(`unknown driver ${opts.driver}`);
+if (opts.sched !== undefined && !['rr', 'none'].includes(opts.sched)) throw new Error(`unknown --sched ${opts.sched}`);
 const RAMP_S = Math.ceil(opts.users / opts.rate);
 /**
  * The arrival phase: long enough for every user even when tsung launches them slower than the
@@ -150,10 +166,54 @@ function wsScenario(port, k) {
 `;
 }
 
+/** Server-side established connections on `port` per owning process (pid → count), from `ss -p`. */
+function establishedByPid(port) {
+  try {
+    const out = execFileSync('nice', ['-n', '10', 'sh', '-c', `ss -Htnp state established '( sport = :${port} )'`], { encoding: 'utf8', maxBuffer: 1 << 28 });
+    const by = {};
+    for (const m of out.matchAll(/pid=(\d+)/g)) by[m[1]] = (by[m[1]] ?? 0) + 1;
+    return by;
+  } catch {
+    return {};
+  }
+}
+
+/** tsung's last dumped `users` (connected now) and `users_count` (launched) of one instance's log. */
+function tsungNow(logDir) {
+  try {
+    const run = readdirSync(logDir).find((d) => /^\d{8}-\d{4}/.test(d));
+    const lines = readFileSync(path.join(logDir, run, 'tsung.log'), 'utf8').split('\n');
+    const last = (name) => {
+      for (let i = lines.length - 1; i >= 0; i--) {
+        const f = lines[i].trim().split(/\s+/);
+        if (f[0] === 'stats:' && f[1] === name) return Number(f[name === 'users' ? 2 : 3]);
+      }
+      return 0;
+    };
+    return `${last('users_count')}/${last('users')}`;
+  } catch {
+    return '-';
+  }
+}
+
+/** Host-wide kernel counters: loopback backlog drops, keepalive probes sent, connections aborted on a timeout. */
+function kernelCounters() {
+  const drops = readFileSync('/proc/net/softnet_stat', 'utf8').trim().split('\n').reduce((sum, line) => sum + parseInt(line.split(/\s+/)[1], 16), 0);
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+  const i = lines.findIndex((l) => l.startsWith('TcpExt:'));
+  const names = lines[i].split(/\s+/);
+  const values = lines[i + 1].split(/\s+/).map(Number);
+  const tcp = (name) => values[names.indexOf(name)];
+  return { loopbackDrops: drops, keepaliveProbes: tcp('TCPKeepAlive'), abortedOnTimeout: tcp('TCPAbortOnTimeout') };
+}
+const countersSince = (a) => Object.fromEntries(Object.entries(kernelCounters()).map(([k, v]) => [k, v - a[k]]));
+
 /** Established TCP connections whose local port is `port` (the server side of each user). */
 function established(port) {
   try {
-    return Number(execFileSync('sh', ['-c', `ss -Htn state established '( sport = :${port} )' | wc -l`], { encoding: 'utf8' }).trim());
+    // At the default priority (the bench runs at -10): ss walks every socket, and at high priority
+    // it would keep the kernel's own network work off the cores.
+    return Number(execFileSync('nice', ['-n', '10', 'sh', '-c', `ss -Htn state established '( sport = :${port} )' | wc -l`], { encoding: 'utf8' }).trim());
   } catch {
     return 0;
   }
@@ -202,7 +262,7 @@ async function startHerald(bin, dir) {
   const cluster = opts.workers > 1 ? { workers: opts.workers, redis: { url: 'redis://127.0.0.1:6379', prefix } } : {};
   writeFileSync(config, JSON.stringify({ dev: true, host: '127.0.0.1', port, dataDir: path.join(dir, 'data'), logLevel: 'warn', xmpp: { tcpPort: xmppPort }, ...cluster }));
   // tsung logs every user in from one address: lift the per-address caps.
-  const env = { ...process.env, HERALD_LIMITS_MAX_CONNECTIONS_PER_IP: '0', HERALD_LIMITS_CONNECTIONS_PER_IP_PER_SECOND: '0' };
+  const env = { ...process.env, HERALD_LIMITS_MAX_CONNECTIONS_PER_IP: '0', HERALD_LIMITS_CONNECTIONS_PER_IP_PER_SECOND: '0', ...(opts.sched ? { NODE_CLUSTER_SCHED_POLICY: opts.sched } : {}) };
   const prof = opts.prof ? ['--cpu-prof', '--cpu-prof-dir', opts.prof] : [];
   const child = spawnAt('0', process.execPath, [...prof, bin, 'serve', '--config', config], { cwd: path.dirname(path.dirname(bin)), env, stdio: ['ignore', 'ignore', 'inherit'] });
   await waitPort(xmppPort);
@@ -322,6 +382,7 @@ async function measure(name, server, scenarioOf, dir) {
   const started = Date.now();
   const websocket = scenarioOf(0).includes('ts_websocket');
   const drivers = [];
+  const kernel0 = kernelCounters();
   for (let k = 0; k < opts.tsung && opts.driver === 'node' && !websocket; k++) {
     const args = ['--port', String(server.xmppPort), '--users', String(usersOf(k)), '--rate', String(rateOf()), '--prefix', opts.tsung > 1 ? `t${k}user` : 'user'];
     if (opts.tsung > 1) args.push('--host', `127.0.0.${k + 2}`);
@@ -348,7 +409,15 @@ async function measure(name, server, scenarioOf, dir) {
   // Wait for every user to be in (or the slack to run out), then let the logins' garbage settle.
   let held = 0;
   const loginDeadline = started + ARRIVAL_S * 1000;
-  while (Date.now() < loginDeadline && (held = established(port)) < opts.users) await sleep(500);
+  let nextProgress = Date.now() + 10_000;
+  while (Date.now() < loginDeadline && (held = established(port)) < opts.users) {
+    if (opts.progress && Date.now() >= nextProgress) {
+      nextProgress += 10_000;
+      // Where the users are during the ramp: per server process, and per tsung instance (launched/connected).
+      console.error(`  ${((Date.now() - started) / 1000).toFixed(0)} s: ${held} established ${JSON.stringify(establishedByPid(port))}; tsung ${logDirs.map(tsungNow).join(' ')}; load ${loadavg()}`);
+    }
+    await sleep(2_000);
+  }
   const allInSecs = (Date.now() - started) / 1000;
   const loginCpu = cpuOf(server.pids) - cpuStart;
   await sleep(opts.settle * 1000);
@@ -361,6 +430,8 @@ async function measure(name, server, scenarioOf, dir) {
   const redis1 = cpuOf(redisPids);
   const windowSecs = (Date.now() - t0) / 1000;
   const heldAtEnd = established(port);
+  const kernel = countersSince(kernel0);
+  if (opts.progress) console.error(`  window end: ${heldAtEnd} established ${JSON.stringify(establishedByPid(port))}; tsung ${logDirs.map(tsungNow).join(' ')}`);
   const rss1 = rssOf(server.pids);
   // The first user leaves HOLD_S after its message: the window must have ended before.
   const windowClean = Date.now() < started + HOLD_S * 1000;
@@ -387,6 +458,7 @@ async function measure(name, server, scenarioOf, dir) {
     processes: server.pids().length,
     loginCpuSecsPer1k: +((loginCpu / Math.max(1, held)) * 1000).toFixed(2),
     windowClean,
+    kernel,
     load: loadavg(),
   };
   if (drivers.length) {
@@ -425,7 +497,8 @@ async function run(name, start, scenarioOf) {
     return r;
   } finally {
     await server.stop();
-    rmSync(dir, { recursive: true, force: true });
+    if (opts.keep) console.error(`  kept ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
 
