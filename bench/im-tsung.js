@@ -10,6 +10,7 @@
 //   node bench/im-tsung.js [--users 10000] [--rate 500] [--window 40] [--settle 10]
 //       [--herald-bin bin/herald.js ...] [--no-ejabberd] [--ws] [--no-xmpp] [--prof <dir>]
 //       [--workers N] [--tsung K] [--driver tsung|node] [--keep] [--progress] [--sched rr|none]
+//       [--ejabberd-nodes N]
 //
 // --keep leaves each run's directory (tsung's configs and logs, the server's config and data)
 // in the temporary directory and names it; --progress prints every 10 s of the ramp the users
@@ -50,7 +51,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { benchProcessSetup, childPids, children, cpuSecs, redisCleanup, freePort, loadavg, machineInfo, ROOT, rssKb, spawnAt, stopChild, waitExit, waitPort } from './common.js';
 
-const opts = { users: 10_000, rate: 500, window: 40, settle: 10, bins: [], ejabberd: true, ws: false, xmpp: true, prof: undefined, workers: 1, tsung: 1, driver: 'tsung' };
+const opts = { users: 10_000, rate: 500, window: 40, settle: 10, bins: [], ejabberd: true, ws: false, xmpp: true, prof: undefined, workers: 1, tsung: 1, driver: 'tsung', ejabberdNodes: 1 };
 for (let i = 2; i < process.argv.length; i++) {
   const k = process.argv[i];
   const v = process.argv[i + 1];
@@ -60,6 +61,7 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (k === '--keep') opts.keep = true;
   else if (k === '--progress') opts.progress = true;
   else if (k === '--sched') (opts.sched = v, i++);
+  else if (k === '--ejabberd-nodes') (opts.ejabberdNodes = Number(v), i++);
   else if (k === '--prof') (opts.prof = path.resolve(v), i++);
   else if (k === '--herald-bin') (opts.bins.push(path.resolve(v)), i++);
   else if (k === '--driver') (opts.driver = v, i++);
@@ -77,6 +79,8 @@ const RAMP_S = Math.ceil(opts.users / opts.rate);
 const ARRIVAL_S = RAMP_S * 4 + 10;
 /** Each user holds this long after its message: past the arrival phase, the settle time and the window. */
 const HOLD_S = ARRIVAL_S + opts.settle + opts.window + 20;
+/** With every user launched, the wait for logins ends after this long without a new connection, ms. */
+const STALL_MS = 30_000;
 /** tsung writes its statistics every 10 s: after the window it runs this long more, then is stopped. */
 const LAST_DUMP_MS = 12_000;
 const EJABBERD_LIB = '/usr/lib/x86_64-linux-gnu';
@@ -166,10 +170,13 @@ function wsScenario(port, k) {
 `;
 }
 
+/** An ss filter for local port `port`, or any of the ports of an array. */
+const sports = (port) => [port].flat().map((p) => `sport = :${p}`).join(' or ');
+
 /** Server-side established connections on `port` per owning process (pid → count), from `ss -p`. */
 function establishedByPid(port) {
   try {
-    const out = execFileSync('nice', ['-n', '10', 'sh', '-c', `ss -Htnp state established '( sport = :${port} )'`], { encoding: 'utf8', maxBuffer: 1 << 28 });
+    const out = execFileSync('nice', ['-n', '10', 'sh', '-c', `ss -Htnp state established '( ${sports(port)} )'`], { encoding: 'utf8', maxBuffer: 1 << 28 });
     const by = {};
     for (const m of out.matchAll(/pid=(\d+)/g)) by[m[1]] = (by[m[1]] ?? 0) + 1;
     return by;
@@ -178,7 +185,7 @@ function establishedByPid(port) {
   }
 }
 
-/** tsung's last dumped `users` (connected now) and `users_count` (launched) of one instance's log. */
+/** tsung's last dumped `users_count` (launched) and `users` (connected now) of one instance's log. */
 function tsungNow(logDir) {
   try {
     const run = readdirSync(logDir).find((d) => /^\d{8}-\d{4}/.test(d));
@@ -190,9 +197,9 @@ function tsungNow(logDir) {
       }
       return 0;
     };
-    return `${last('users_count')}/${last('users')}`;
+    return { launched: last('users_count'), connected: last('users') };
   } catch {
-    return '-';
+    return { launched: 0, connected: 0 };
   }
 }
 
@@ -213,7 +220,7 @@ function established(port) {
   try {
     // At the default priority (the bench runs at -10): ss walks every socket, and at high priority
     // it would keep the kernel's own network work off the cores.
-    return Number(execFileSync('nice', ['-n', '10', 'sh', '-c', `ss -Htn state established '( sport = :${port} )' | wc -l`], { encoding: 'utf8' }).trim());
+    return Number(execFileSync('nice', ['-n', '10', 'sh', '-c', `ss -Htn state established '( ${sports(port)} )' | wc -l`], { encoding: 'utf8' }).trim());
   } catch {
     return 0;
   }
@@ -269,10 +276,17 @@ async function startHerald(bin, dir) {
   await waitPort(port);
   /** Messages Herald stored (its /metrics; development mode trusts loopback). */
   const stored = async () => {
-    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    // With workers every node has its own series (labelled by node): add them up.
-    const series = [...metrics.matchAll(/^herald_im_messages_stored_total(?:\{[^}]*\})? (\d+)/gm)];
-    return series.length ? series.reduce((sum, m) => sum + Number(m[1]), 0) : NaN;
+    // With workers every node has its own series (labelled by node): add them up. A scrape made
+    // while the host is busy can lack a worker's series: the most of three is taken.
+    let most = NaN;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const series = [...metrics.matchAll(/^herald_im_messages_stored_total(?:\{[^}]*\})? (\d+)/gm)];
+      const sum = series.reduce((total, m) => total + Number(m[1]), 0);
+      if (series.length && !(sum <= most)) most = sum;
+      await sleep(1_000);
+    }
+    return most;
   };
   const stop = async () => {
     await stopChild(child, 'SIGINT');
@@ -282,14 +296,9 @@ async function startHerald(bin, dir) {
   return { pids: () => [child.pid, ...childPids(child.pid)], port, xmppPort, stored, stop };
 }
 
-/** Start a private ejabberd (its own config, spool and logs under dir); resolves with its pid and port. */
-async function startEjabberd(dir) {
-  const port = await freePort();
-  for (const d of ['spool', 'logs']) mkdirSync(path.join(dir, d));
-  const config = path.join(dir, 'ejabberd.yml');
-  writeFileSync(
-    config,
-    `hosts: [localhost]
+/** ejabberd's configuration: anonymous login over SASL PLAIN on 127.0.0.1:port. */
+function ejabberdConfig(port) {
+  return `hosts: [localhost]
 loglevel: warning
 log_rotate_count: 0
 listen:
@@ -329,25 +338,64 @@ modules:
     default: always
   mod_carboncopy: {}
   mod_stream_mgmt: {}
-`,
-  );
-  const env = {
-    ...process.env,
-    ERL_LIBS: EJABBERD_LIB,
-    EJABBERD_CONFIG_PATH: config,
-    EJABBERD_LOG_PATH: path.join(dir, 'logs', 'ejabberd.log'),
-    ERL_CRASH_DUMP: path.join(dir, 'logs', 'erl_crash.dump'),
-    ERL_MAX_PORTS: '65536',
-    HOME: dir,
+`;
+}
+
+/**
+ * Start a private ejabberd (its own config, spool and logs under dir); resolves with its pids,
+ * ports and a stop function. With --ejabberd-nodes N > 1 (one BEAM process holds at most 20,000
+ * open files) it is a cluster of N nodes on this host, each with its own config, spool, port and
+ * distributed node name, joined as `ejabberdctl join_cluster` does (ejabberd_admin:join_cluster
+ * called on each new node by a hidden control node); tsung instance k connects to node k mod N.
+ */
+async function startEjabberd(dir) {
+  const nodes = opts.ejabberdNodes;
+  const cookie = `herald-bench-${process.pid}`;
+  const host = os.hostname().split('.')[0];
+  const nameOf = (i) => `ej${i}-${process.pid}`;
+  const started = [];
+  const stop = async () => {
+    for (const { child } of started.reverse()) await stopChild(child, 'SIGTERM');
   };
-  // As ejabberdctl's `foreground`, without a distributed node name (no epmd needed).
-  const child = spawnAt('0', '/usr/bin/erl', ['+K', 'true', '+P', '1000000', '-noinput', '-mnesia', 'dir', `"${path.join(dir, 'spool')}"`, '-s', 'ejabberd'], {
-    cwd: dir,
-    env,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  await waitPort(port, 60_000);
-  return { pids: () => [child.pid], port, xmppPort: port, stop: () => stopChild(child, 'SIGTERM') };
+  try {
+    for (let i = 0; i < nodes; i++) {
+      const nodeDir = nodes > 1 ? path.join(dir, `node-${i}`) : dir;
+      const port = await freePort();
+      for (const d of ['spool', 'logs']) mkdirSync(path.join(nodeDir, d), { recursive: true });
+      const config = path.join(nodeDir, 'ejabberd.yml');
+      writeFileSync(config, ejabberdConfig(port));
+      const env = {
+        ...process.env,
+        ERL_LIBS: EJABBERD_LIB,
+        EJABBERD_CONFIG_PATH: config,
+        EJABBERD_LOG_PATH: path.join(nodeDir, 'logs', 'ejabberd.log'),
+        ERL_CRASH_DUMP: path.join(nodeDir, 'logs', 'erl_crash.dump'),
+        ERL_MAX_PORTS: '65536',
+        HOME: nodeDir,
+      };
+      // As ejabberdctl's `foreground`; one node needs no distributed name (nor epmd).
+      const dist = nodes > 1 ? ['-sname', nameOf(i), '-setcookie', cookie] : [];
+      const child = spawnAt('0', '/usr/bin/erl', ['+K', 'true', '+P', '1000000', '-noinput', ...dist, '-mnesia', 'dir', `"${path.join(nodeDir, 'spool')}"`, '-s', 'ejabberd'], {
+        cwd: nodeDir,
+        env,
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      started.push({ child, port });
+      await waitPort(port, 60_000);
+      if (i === 0) continue;
+      // Join node 0's cluster: ejabberd restarts on this node with copies of the cluster's tables.
+      const join = `R = rpc:call('${nameOf(i)}@${host}', ejabberd_admin, join_cluster, [<<"${nameOf(0)}@${host}">>]), io:format("~p~n", [R]), halt().`;
+      const out = execFileSync('/usr/bin/erl', ['-noinput', '-hidden', '-sname', `ctl${i}-${process.pid}`, '-setcookie', cookie, '-eval', join], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, HOME: nodeDir } });
+      if (!/ok/.test(out)) throw new Error(`ejabberd node ${i} did not join: ${out}`);
+      await sleep(2_000);
+      await waitPort(port, 60_000);
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const ports = started.map((n) => n.port);
+  return { pids: () => started.map((n) => n.child.pid), port: ports[0], xmppPort: ports[0], xmppPorts: ports, stop };
 }
 
 /** Process groups of tsung runs not yet finished, stopped whenever this script exits. */
@@ -398,23 +446,30 @@ async function measure(name, server, scenarioOf, dir) {
     const logDir = path.join(dir, `tsung-log-${k}`);
     logDirs.push(logDir);
     // In its own process group: the tsung script leaves its Erlang VM behind when only it is stopped.
-    // Several instances need their own controller names (-i).
+    // Every instance needs its own controller name (-i), unique across runs on the host too.
     const home = path.join(dir, `tsung-home-${k}`);
     mkdirSync(home);
-    const tsung = spawnAt('1', 'tsung', ['-f', conf, '-l', logDir, '-n', ...(opts.tsung > 1 ? ['-i', String(k)] : []), 'start'], { cwd: dir, env: { ...process.env, HOME: home }, stdio: ['ignore', 'ignore', 'inherit'], detached: true });
+    const tsung = spawnAt('1', 'tsung', ['-f', conf, '-l', logDir, '-n', '-i', `${k}p${process.pid}`, 'start'], { cwd: dir, env: { ...process.env, HOME: home }, stdio: ['ignore', 'ignore', 'inherit'], detached: true });
     tsungGroups.add(tsung.pid);
     tsungs.push(tsung);
   }
-  const port = websocket ? server.port : server.xmppPort;
+  const port = websocket ? server.port : (server.xmppPorts ?? server.xmppPort);
   // Wait for every user to be in (or the slack to run out), then let the logins' garbage settle.
   let held = 0;
   const loginDeadline = started + ARRIVAL_S * 1000;
   let nextProgress = Date.now() + 10_000;
+  // Stop waiting early once tsung has launched every user and the count has not grown for a while
+  // (users lost on the way are not coming back).
+  let most = 0;
+  let grew = Date.now();
   while (Date.now() < loginDeadline && (held = established(port)) < opts.users) {
+    if (held > most) [most, grew] = [held, Date.now()];
+    const tsungNows = logDirs.map(tsungNow);
+    if (logDirs.length && tsungNows.every((t, k) => t.launched >= usersOf(k)) && Date.now() - grew > STALL_MS) break;
     if (opts.progress && Date.now() >= nextProgress) {
       nextProgress += 10_000;
       // Where the users are during the ramp: per server process, and per tsung instance (launched/connected).
-      console.error(`  ${((Date.now() - started) / 1000).toFixed(0)} s: ${held} established ${JSON.stringify(establishedByPid(port))}; tsung ${logDirs.map(tsungNow).join(' ')}; load ${loadavg()}`);
+      console.error(`  ${((Date.now() - started) / 1000).toFixed(0)} s: ${held} established ${JSON.stringify(establishedByPid(port))}; tsung ${tsungNows.map((t) => `${t.launched}/${t.connected}`).join(' ')}; load ${loadavg()}`);
     }
     await sleep(2_000);
   }
@@ -431,7 +486,7 @@ async function measure(name, server, scenarioOf, dir) {
   const windowSecs = (Date.now() - t0) / 1000;
   const heldAtEnd = established(port);
   const kernel = countersSince(kernel0);
-  if (opts.progress) console.error(`  window end: ${heldAtEnd} established ${JSON.stringify(establishedByPid(port))}; tsung ${logDirs.map(tsungNow).join(' ')}`);
+  if (opts.progress) console.error(`  window end: ${heldAtEnd} established ${JSON.stringify(establishedByPid(port))}; tsung ${logDirs.map(tsungNow).map((t) => `${t.launched}/${t.connected}`).join(' ')}`);
   const rss1 = rssOf(server.pids);
   // The first user leaves HOLD_S after its message: the window must have ended before.
   const windowClean = Date.now() < started + HOLD_S * 1000;
@@ -507,7 +562,7 @@ const epmdBefore = epmds();
 console.error(`im-tsung: ${opts.users} users at ${opts.rate}/s, hold ${HOLD_S} s, idle window ${opts.window} s; load ${loadavg()}`);
 console.error(JSON.stringify(machineInfo()));
 try {
-  if (opts.ejabberd) await run('ejabberd 23.01 (XMPP/TCP)', startEjabberd, (s, k) => xmppScenario(s.xmppPort, k));
+  if (opts.ejabberd) await run(`ejabberd 23.01 (XMPP/TCP)${opts.ejabberdNodes > 1 ? `, ${opts.ejabberdNodes} nodes` : ''}`, startEjabberd, (s, k) => xmppScenario(s.xmppPorts[k % s.xmppPorts.length], k));
   for (const bin of opts.bins) {
     const label = path.relative(process.cwd(), bin) || bin;
     if (opts.xmpp) await run(`herald ${label} (XMPP/TCP)`, (dir) => startHerald(bin, dir), (s, k) => xmppScenario(s.xmppPort, k));
