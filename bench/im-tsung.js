@@ -74,9 +74,10 @@ if (opts.sched !== undefined && !['rr', 'none'].includes(opts.sched)) throw new 
 const RAMP_S = Math.ceil(opts.users / opts.rate);
 /**
  * The arrival phase: long enough for every user even when tsung launches them slower than the
- * rate on a busy machine (it stops at the phase's end, and at maxnumber users).
+ * rate on a busy machine (it stops at the phase's end, and at maxnumber users); at most 10 min,
+ * so that a run of 100k users still ends well within 15 min.
  */
-const ARRIVAL_S = RAMP_S * 4 + 10;
+const ARRIVAL_S = Math.min(RAMP_S * 4 + 10, 600);
 /** Each user holds this long after its message: past the arrival phase, the settle time and the window. */
 const HOLD_S = ARRIVAL_S + opts.settle + opts.window + 20;
 /** With every user launched, the wait for logins ends after this long without a new connection, ms. */
@@ -475,12 +476,26 @@ async function measure(name, server, scenarioOf, dir) {
   }
   const allInSecs = (Date.now() - started) / 1000;
   const loginCpu = cpuOf(server.pids) - cpuStart;
-  await sleep(opts.settle * 1000);
+  // With --progress, the server's CPU every 10 s of the settle time and the window (where a
+  // post-login collection lands).
+  const quietFor = async (secs) => {
+    const end = Date.now() + secs * 1000;
+    while (Date.now() < end) {
+      const c0 = cpuOf(server.pids);
+      const step = Math.min(10_000, end - Date.now());
+      await sleep(step);
+      if (opts.progress) console.error(`  ${((Date.now() - started) / 1000).toFixed(0)} s: server CPU ${(((cpuOf(server.pids) - c0) / step) * 100_000).toFixed(1)} % of a core`);
+    }
+  };
+  await quietFor(opts.settle);
   const heldAtStart = established(port);
+  const pids = server.pids();
   const cpu0 = cpuOf(server.pids);
+  const cpuByPid0 = pids.map(cpuSecs);
   const redis0 = cpuOf(redisPids);
   const t0 = Date.now();
-  await sleep(opts.window * 1000);
+  await quietFor(opts.window);
+  const cpuByPid = pids.map((p, i) => +(cpuSecs(p) - cpuByPid0[i]).toFixed(2));
   const cpu1 = cpuOf(server.pids);
   const redis1 = cpuOf(redisPids);
   const windowSecs = (Date.now() - t0) / 1000;
@@ -509,6 +524,7 @@ async function measure(name, server, scenarioOf, dir) {
     kbPerUser: +((rss1 - rss0) / Math.max(1, heldAtEnd)).toFixed(1),
     rssMb: +(rss1 / 1024).toFixed(0),
     idleCpuPct: +(((cpu1 - cpu0) / windowSecs) * 100).toFixed(2),
+    idleCpuSecsByProcess: cpuByPid,
     redisIdleCpuPct: opts.workers > 1 ? +(((redis1 - redis0) / windowSecs) * 100).toFixed(2) : undefined,
     processes: server.pids().length,
     loginCpuSecsPer1k: +((loginCpu / Math.max(1, held)) * 1000).toFixed(2),
