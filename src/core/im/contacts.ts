@@ -62,6 +62,8 @@ export class ImContacts {
    */
   async get(viewer: string | undefined, users: readonly string[]): Promise<PresenceRecord[]> {
     if (viewer === undefined) return this.#h.presence.get(users);
+    // Nothing to mask (a login's empty contact list): no peer lookup.
+    if (users.length === 0) return [];
     await this.#h.ready();
     const peers = await this.peers(viewer);
     peers.add(viewer);
