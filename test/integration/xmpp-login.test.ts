@@ -70,8 +70,13 @@ describe('XMPP login over TCP: stream ids and the inbox read at initial presence
     assert.equal(await inboxReads(), before);
     // Messages to bob while bob is offline (bob is known: registered through the server API).
     assert.equal(
-      (await fetch(`${server.url()}/api/im/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ users: [{ id: 'login-bob' }] }) }))
-        .status,
+      (
+        await fetch(`${server.url()}/api/im/users`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ users: [{ id: 'login-bob' }] }),
+        })
+      ).status,
       200,
     );
     for (const body of ['one', 'two']) a.send(`<message type='chat' to='login-bob@localhost' id='${body}'><body>${body}</body></message>`);
