@@ -49,11 +49,7 @@ export class ImContacts {
 
   /** The user's presence peers: mutual contacts and members of its small groups (itself excluded). */
   async peers(user: string): Promise<Set<string>> {
-    const store = this.#h.store;
-    const peers = new Set(await store.mutualContacts(user));
-    for (const u of await store.coMembers(user, this.#cfg.largeGroupThreshold)) peers.add(u);
-    peers.delete(user);
-    return peers;
+    return new Set(await this.#h.store.presencePeers(user, this.#cfg.largeGroupThreshold));
   }
 
   /**

@@ -51,6 +51,17 @@ export function streamHeaderXml(framing: Framing | undefined, domain: string, le
  * management after it. `framed` streams declare the stream prefix on the element.
  */
 export function streamFeaturesXml(phase: Phase, tls: 'optional' | 'required' | undefined, framed: boolean, mechanisms: readonly string[]): string {
+  // A handful of combinations (phase, TLS offer, framing, mechanisms): each is built once.
+  const key = `${phase} ${tls} ${framed} ${mechanisms.join(' ')}`;
+  let xml = featuresCache.get(key);
+  if (xml === undefined) featuresCache.set(key, (xml = buildFeatures(phase, tls, framed, mechanisms)));
+  return xml;
+}
+
+/** Features already built, by combination (at most 3 phases × 3 TLS offers × 2 framings × the node's mechanism lists). */
+const featuresCache = new Map<string, string>();
+
+function buildFeatures(phase: Phase, tls: 'optional' | 'required' | undefined, framed: boolean, mechanisms: readonly string[]): string {
   const starttls = tls === undefined ? undefined : el('starttls', { xmlns: NS.TLS }, tls === 'required' ? [el('required')] : []);
   const features =
     phase !== 'auth'
