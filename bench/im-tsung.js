@@ -21,8 +21,10 @@
 //
 // Each result also gives what the kernel did during the run (ramp to the window's end): packets
 // the loopback device dropped because its per-CPU backlog (net.core.netdev_max_backlog) was
-// full, TCP keepalive probes sent, and connections the kernel aborted on a timeout (a keepalive
-// or retransmission that went unanswered: the server's end is gone, the client's still open).
+// full, handshakes whose last ACK found a listen queue full (the server accepts them only if a
+// retransmission finds room), TCP keepalive probes sent, and connections the kernel aborted on a
+// timeout (a keepalive or retransmission that went unanswered: the server's end is gone, the
+// client's still open).
 //
 // --driver node drives the XMPP scenario with bench/xmpp-login-driver.js instead of tsung (the
 // same steps; every login timed, so the login's p50 / p90 / p99 are reported beside mean and
@@ -171,8 +173,12 @@ function wsScenario(port, k) {
 `;
 }
 
-/** An ss filter for local port `port`, or any of the ports of an array. */
-const sports = (port) => [port].flat().map((p) => `sport = :${p}`).join(' or ');
+/**
+ * An ss filter for the server's end of a connection on local port `port` (or any of an array's):
+ * the servers listen on 127.0.0.1, and a tsung socket on another source address may happen to
+ * have the same port number.
+ */
+const sports = (port) => `src 127.0.0.1 and ( ${[port].flat().map((p) => `sport = :${p}`).join(' or ')} )`;
 
 /** Server-side established connections on `port` per owning process (pid → count), from `ss -p`. */
 function establishedByPid(port) {
@@ -204,7 +210,11 @@ function tsungNow(logDir) {
   }
 }
 
-/** Host-wide kernel counters: loopback backlog drops, keepalive probes sent, connections aborted on a timeout. */
+/**
+ * Host-wide kernel counters: loopback backlog drops, handshakes completed while a listen queue
+ * was full (the client's end is established, the server's never is), keepalive probes sent,
+ * connections aborted on a timeout.
+ */
 function kernelCounters() {
   const drops = readFileSync('/proc/net/softnet_stat', 'utf8').trim().split('\n').reduce((sum, line) => sum + parseInt(line.split(/\s+/)[1], 16), 0);
   const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
@@ -212,7 +222,7 @@ function kernelCounters() {
   const names = lines[i].split(/\s+/);
   const values = lines[i + 1].split(/\s+/).map(Number);
   const tcp = (name) => values[names.indexOf(name)];
-  return { loopbackDrops: drops, keepaliveProbes: tcp('TCPKeepAlive'), abortedOnTimeout: tcp('TCPAbortOnTimeout') };
+  return { loopbackDrops: drops, listenOverflows: tcp('ListenOverflows'), keepaliveProbes: tcp('TCPKeepAlive'), abortedOnTimeout: tcp('TCPAbortOnTimeout') };
 }
 const countersSince = (a) => Object.fromEntries(Object.entries(kernelCounters()).map(([k, v]) => [k, v - a[k]]));
 
