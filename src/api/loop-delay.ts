@@ -11,9 +11,9 @@
  *   fires every BUSY_INTERVAL_MS, so a stall of BUSY_INTERVAL_MS or more is always seen and
  *   recorded with its length (± one interval), as with a fixed monitor at that resolution;
  * - after IDLE_AFTER_TICKS quiet intervals in a row it fires every IDLE_INTERVAL_MS, and the first
- *   of those that finds the loop working again switches back. A stall that starts while idle is
- *   seen at the first slow wake-up it delays, and the sampler is back to the fast interval at the
- *   wake-up after that.
+ *   of those that finds the loop working again switches back. A stall on an idle loop is recorded
+ *   only if it delays that slow wake-up (always, when it lasts IDLE_INTERVAL_MS or more), and the
+ *   sampler is back at the fast interval from the wake-up after the stall.
  *
  * Each reader (the Prometheus metrics, the node report) gets its own histogram of the delays, so
  * one reader's reset does not take samples from another. The timer runs only while a reader is
