@@ -33,6 +33,8 @@ const times = [];
 const stepTimes = STEP_NAMES.map(() => []);
 const sockets = [];
 let errors = 0;
+/** Failed logins by step and cause. */
+const errorKinds = {};
 let started = 0;
 
 function login(n) {
@@ -51,17 +53,22 @@ function login(n) {
   let step = 0;
   let buf = '';
   let done = false;
-  const fail = () => {
+  let connected = false;
+  /** A login that did not finish, counted by where it stopped and why (`connect:ECONNREFUSED`, `sasl:closed`…). */
+  const fail = (why) => {
     if (done) return;
     done = true;
     errors++;
+    const where = connected ? STEP_NAMES[step + 1] : 'connect';
+    errorKinds[`${where}:${why}`] = (errorKinds[`${where}:${why}`] ?? 0) + 1;
     socket.destroy();
   };
-  socket.on('error', fail);
+  socket.on('error', (err) => fail(err.code ?? 'error'));
   socket.on('close', () => {
-    if (step < STEPS.length) fail();
+    if (step < STEPS.length) fail('closed');
   });
   socket.on('connect', () => {
+    connected = true;
     lap(0);
     socket.write(STEPS[0].send(user));
   });
@@ -69,7 +76,7 @@ function login(n) {
     if (step >= STEPS.length) return;
     buf += chunk;
     const s = STEPS[step];
-    if (s.fail?.test(buf)) return fail();
+    if (s.fail?.test(buf)) return fail('failure');
     if (!s.until.test(buf)) return;
     buf = '';
     lap(step + 1);
@@ -100,7 +107,7 @@ process.on('SIGINT', () => {
   };
   const open = sockets.filter((s) => !s.destroyed).length;
   const steps = Object.fromEntries(STEP_NAMES.map((name, i) => [name, summary(stepTimes[i])]));
-  console.log(JSON.stringify({ started, loggedIn: times.length, open, errors, login: summary(times), steps }));
+  console.log(JSON.stringify({ started, loggedIn: times.length, open, errors, errorKinds, login: summary(times), steps }));
   for (const s of sockets) s.destroy();
   process.exit(0);
 });

@@ -24,26 +24,36 @@ export interface EngineOpEvent {
 
 /** `target` with each method except `untimed` timed on `channel` for node `node`. */
 function instrument<T extends object>(target: T, node: string, channel: diagnostics.Channel, untimed: ReadonlySet<string>): T {
+  /** The wrapper of each method, made at its first use (a store call on a hot path allocates nothing more). */
+  const wrappers = new Map<string | symbol, { readonly fn: unknown; readonly wrapper: unknown }>();
   return new Proxy(target, {
     get(t, prop) {
       const value: unknown = Reflect.get(t, prop);
-      if (typeof value !== 'function' || typeof prop !== 'string' || untimed.has(prop)) return typeof value === 'function' ? value.bind(t) : value;
-      const fn = value as (...args: unknown[]) => unknown;
-      return (...args: unknown[]): unknown => {
-        if (!channel.hasSubscribers) return fn.apply(t, args);
-        const start = performance.now();
-        const done = (ok: boolean): void => channel.publish({ node, op: prop, ok, ms: performance.now() - start } satisfies EngineOpEvent);
-        const result = fn.apply(t, args);
-        if (result instanceof Promise)
-          return result.then(
-            (v) => (done(true), v),
-            (err: unknown) => (done(false), Promise.reject(err)),
-          );
-        done(true);
-        return result;
-      };
+      if (typeof value !== 'function') return value;
+      const known = wrappers.get(prop);
+      if (known?.fn === value) return known.wrapper;
+      const wrapper = typeof prop !== 'string' || untimed.has(prop) ? value.bind(t) : timed(t, prop, value as (...args: unknown[]) => unknown, node, channel);
+      wrappers.set(prop, { fn: value, wrapper });
+      return wrapper;
     },
   });
+}
+
+/** `fn` of `t` timed on `channel` as operation `op`. */
+function timed(t: object, op: string, fn: (...args: unknown[]) => unknown, node: string, channel: diagnostics.Channel): (...args: unknown[]) => unknown {
+  return (...args: unknown[]): unknown => {
+    if (!channel.hasSubscribers) return fn.apply(t, args);
+    const start = performance.now();
+    const done = (ok: boolean): void => channel.publish({ node, op, ok, ms: performance.now() - start } satisfies EngineOpEvent);
+    const result = fn.apply(t, args);
+    if (result instanceof Promise)
+      return result.then(
+        (v) => (done(true), v),
+        (err: unknown) => (done(false), Promise.reject(err)),
+      );
+    done(true);
+    return result;
+  };
 }
 
 /** Store operations not timed: lifecycle, not traffic. */

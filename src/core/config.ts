@@ -372,7 +372,13 @@ export const OPTIONS = [
     'xmpp.tcpPingIntervalMs',
     z.number().int().min(0),
     0,
-    "XEP-0199 pings to an XMPP-over-TCP client silent this long, dropped after twice that (0 = none: the kernel's TCP keepalive, first probe after timing.pingIntervalMs, judges the connection, as in ejabberd and Prosody by default).",
+    "XEP-0199 pings to an XMPP-over-TCP client silent this long, dropped after twice that (0 = none: the kernel's TCP keepalive judges the connection, see xmpp.tcpKeepAliveMs, as in ejabberd and Prosody by default).",
+  ),
+  opt(
+    'xmpp.tcpKeepAliveMs',
+    z.number().int().min(0),
+    0,
+    "First TCP keepalive probe after this much silence on an XMPP-over-TCP connection, then one a second, the connection dropped after ten unanswered (0 = the host's keepalive settings: net.ipv4.tcp_keepalive_time, two hours by default, then tcp_keepalive_intvl × tcp_keepalive_probes, as ejabberd's listeners).",
   ),
   opt(
     'xmpp.resumeTimeoutMs',

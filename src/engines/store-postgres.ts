@@ -324,10 +324,11 @@ export class PostgresImStore implements ImStore {
     return Number(r?.n ?? 0);
   }
 
-  async coMembers(user: string, maxMembers: number): Promise<string[]> {
+  async presencePeers(user: string, maxMembers: number): Promise<string[]> {
     const t = this.#t;
     const rows = await this.#rows<{ user_id: string }>(
-      `SELECT DISTINCT o.user_id FROM ${t}im_members m JOIN ${t}im_conversations c ON c.id = m.conversation JOIN ${t}im_members o ON o.conversation = m.conversation
+      `SELECT a.contact AS user_id FROM ${t}im_contacts a JOIN ${t}im_contacts b ON b.user_id = a.contact AND b.contact = a.user_id WHERE a.user_id = $1 AND a.contact <> $1
+       UNION SELECT o.user_id FROM ${t}im_members m JOIN ${t}im_conversations c ON c.id = m.conversation JOIN ${t}im_members o ON o.conversation = m.conversation
        WHERE m.user_id = $1 AND c.kind = 'group' AND c.member_count <= $2 AND o.user_id <> $1`,
       [user, maxMembers],
     );

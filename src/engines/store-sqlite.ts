@@ -113,8 +113,8 @@ function prepareStatements(db: Db) {
     setRole: p('UPDATE im_members SET role = ? WHERE conversation = ? AND user = ?'),
     groupsOf: p("SELECT m.conversation AS id FROM im_members m JOIN im_conversations c ON c.id = m.conversation WHERE m.user = ? AND c.kind = 'group'"),
     groupCount: p("SELECT count(*) AS n FROM im_members m JOIN im_conversations c ON c.id = m.conversation WHERE m.user = ? AND c.kind = 'group'"),
-    coMembers: p(
-      "SELECT DISTINCT o.user AS user FROM im_members m JOIN im_conversations c ON c.id = m.conversation JOIN im_members o ON o.conversation = m.conversation WHERE m.user = ? AND c.kind = 'group' AND c.member_count <= ? AND o.user <> m.user",
+    presencePeers: p(
+      "SELECT a.contact AS user FROM im_contacts a JOIN im_contacts b ON b.user = a.contact AND b.contact = a.user WHERE a.user = @user AND a.contact <> @user UNION SELECT o.user AS user FROM im_members m JOIN im_conversations c ON c.id = m.conversation JOIN im_members o ON o.conversation = m.conversation WHERE m.user = @user AND c.kind = 'group' AND c.member_count <= @max AND o.user <> @user",
     ),
     insertInvite: p('INSERT OR IGNORE INTO im_invites (conversation, user, inviter, created_at) VALUES (?, ?, ?, ?)'),
     invites: p('SELECT conversation, inviter, created_at FROM im_invites WHERE user = ? ORDER BY created_at, conversation'),
@@ -338,9 +338,9 @@ export class SqliteImStore implements ImStore {
     return (s.groupCount.get(user) as { n: number }).n;
   }
 
-  async coMembers(user: string, maxMembers: number): Promise<string[]> {
+  async presencePeers(user: string, maxMembers: number): Promise<string[]> {
     const s = this.#requireOpen();
-    return (s.coMembers.all(user, maxMembers) as Array<{ user: string }>).map((r) => r.user);
+    return (s.presencePeers.all({ user, max: maxMembers }) as Array<{ user: string }>).map((r) => r.user);
   }
 
   invite(conversation: string, inviter: string, users: readonly string[]): Promise<string[]> {

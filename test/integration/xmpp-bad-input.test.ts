@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
@@ -298,29 +298,37 @@ describe('XMPP front: framing and bad input', () => {
     }
   });
 
-  test('by default a silent TCP client is not pinged nor dropped: the kernel keepalive of timing.pingIntervalMs watches its socket', async () => {
+  /** The keepalive timer of the server's end of the one TCP connection on `port`, ms until the next probe. */
+  async function keepaliveTimerMs(port: number): Promise<number> {
+    let ss = '';
+    let timer: RegExpExecArray | null = null;
+    // Right after a write the socket may show its retransmission timer instead; it settles at once.
+    await waitFor(
+      () => {
+        ss = execFileSync('ss', ['-tnoH', 'state', 'established', `( src 127.0.0.1 and sport = :${port} )`], { encoding: 'utf8' });
+        // ss prints the time left as `12min`, `24sec` or `2.664ms` (seconds and milliseconds).
+        timer = /timer:\(keepalive,(?:(\d+)min|(\d+)sec|(?:(\d+)\.)?(\d+)ms),/.exec(ss);
+        return timer !== null;
+      },
+      2_000,
+      'a keepalive timer on the server socket',
+    ).catch(() => assert.fail(`keepalive timer on the server's socket: ${ss}`));
+    assert.ok(timer);
+    const [, min, sec, secPart, ms] = timer as RegExpExecArray;
+    return Number(min ?? 0) * 60_000 + (Number(sec ?? 0) + Number(secPart ?? 0)) * 1_000 + Number(ms ?? 0);
+  }
+
+  test('by default a silent TCP client is not pinged nor dropped: TCP keepalive on the host schedule watches its socket', async () => {
     const quiet = await startServer({ dev: true, xmpp: { tcpPort: 0 }, timing: { pingIntervalMs: 1_000 }, im: { storePath: join(dir, 'quiet.db') } });
     try {
       const c = await rawTcpBound(quiet, 'quiet');
       conns.push(c);
-      // The server's end of the connection: TCP keepalive on, first probe after 1 s of silence
-      // (without the option the kernel would wait its default two hours).
-      const port = await xmppTcpPort(quiet);
-      let ss = '';
-      let timer: RegExpExecArray | null = null;
-      // Right after a write the socket may show its retransmission timer instead; it settles at once.
-      await waitFor(
-        () => {
-          ss = execFileSync('ss', ['-tnoH', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' });
-          timer = /timer:\(keepalive,(?:(\d+)min)?(?:(\d+)sec)?(?:(\d+)ms)?/.exec(ss);
-          return timer !== null;
-        },
-        2_000,
-        'a keepalive timer on the server socket',
-      ).catch(() => assert.fail(`keepalive timer on the server's socket: ${ss}`));
-      assert.ok(timer);
-      const ms = Number(timer[1] ?? 0) * 60_000 + Number(timer[2] ?? 0) * 1_000 + Number(timer[3] ?? 0);
-      assert.ok(ms <= 1_000, `first probe within timing.pingIntervalMs, was ${ms} ms`);
+      // The server's end: keepalive on, first probe after the host's net.ipv4.tcp_keepalive_time
+      // (not the WebSocket heartbeat's interval).
+      const hostIdleMs = Number(readFileSync('/proc/sys/net/ipv4/tcp_keepalive_time', 'utf8')) * 1_000;
+      const ms = await keepaliveTimerMs(await xmppTcpPort(quiet));
+      // (ss shows long timers coarsely: the kernel's timer wheel rounds them to its slots.)
+      assert.ok(ms > hostIdleMs / 2 && ms <= hostIdleMs, `first probe after the host's ${hostIdleMs} ms, was ${ms} ms`);
       // Two ping intervals of silence: no XEP-0199 ping, no stream error, still connected.
       const before = c.received().length;
       await new Promise((r) => setTimeout(r, 2_500));
@@ -329,6 +337,18 @@ describe('XMPP front: framing and bad input', () => {
       await c.until(/id="v1"/);
     } finally {
       await quiet.close();
+    }
+  });
+
+  test('xmpp.tcpKeepAliveMs sets the first keepalive probe of a TCP stream', async () => {
+    const probing = await startServer({ dev: true, xmpp: { tcpPort: 0, tcpKeepAliveMs: 3_000 }, im: { storePath: join(dir, 'probing.db') } });
+    try {
+      const c = await rawTcpBound(probing, 'probing');
+      conns.push(c);
+      const ms = await keepaliveTimerMs(await xmppTcpPort(probing));
+      assert.ok(ms > 0 && ms <= 3_000, `first probe within xmpp.tcpKeepAliveMs, was ${ms} ms`);
+    } finally {
+      await probing.close();
     }
   });
 

@@ -253,14 +253,22 @@ export function imStoreSuite(name: string, factory: () => Promise<ImStore>): voi
           { user: 'carol', role: 'member' },
         ],
       });
-      assert.deepEqual((await store.coMembers('alice', 3)).sort(), ['bob', 'carol']);
-      assert.deepEqual(await store.coMembers('alice', 2), ['bob'], 'groups above the size are left out');
-      assert.deepEqual(await store.coMembers('carol', 2), []);
+      assert.deepEqual((await store.presencePeers('alice', 3)).sort(), ['bob', 'carol']);
+      assert.deepEqual(await store.presencePeers('alice', 2), ['bob'], 'groups above the size are left out');
+      assert.deepEqual(await store.presencePeers('carol', 2), []);
       await store.addContact('alice', 'bob');
       await store.addContact('alice', 'carol');
       await store.addContact('bob', 'alice');
+      await store.addContact('dave', 'carol');
+      await store.addContact('carol', 'dave');
+      await store.addContact('erin', 'erin');
       assert.deepEqual(await store.mutualContacts('alice'), ['bob']);
-      assert.deepEqual(await store.mutualContacts('carol'), []);
+      assert.deepEqual(await store.mutualContacts('carol'), ['dave']);
+      // Mutual contacts and small groups' members together, each once, never the user itself.
+      assert.deepEqual((await store.presencePeers('alice', 3)).sort(), ['bob', 'carol']);
+      assert.deepEqual((await store.presencePeers('carol', 3)).sort(), ['alice', 'bob', 'dave']);
+      assert.deepEqual(await store.presencePeers('carol', 2), ['dave'], 'a mutual contact is a peer whatever the groups');
+      assert.deepEqual(await store.presencePeers('erin', 3), [], "one is not one's own peer");
       assert.equal(await store.contactCount('alice'), 2);
     });
 

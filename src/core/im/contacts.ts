@@ -49,11 +49,7 @@ export class ImContacts {
 
   /** The user's presence peers: mutual contacts and members of its small groups (itself excluded). */
   async peers(user: string): Promise<Set<string>> {
-    const store = this.#h.store;
-    const peers = new Set(await store.mutualContacts(user));
-    for (const u of await store.coMembers(user, this.#cfg.largeGroupThreshold)) peers.add(u);
-    peers.delete(user);
-    return peers;
+    return new Set(await this.#h.store.presencePeers(user, this.#cfg.largeGroupThreshold));
   }
 
   /**
@@ -62,6 +58,8 @@ export class ImContacts {
    */
   async get(viewer: string | undefined, users: readonly string[]): Promise<PresenceRecord[]> {
     if (viewer === undefined) return this.#h.presence.get(users);
+    // Nothing to mask (a login's empty contact list): no peer lookup.
+    if (users.length === 0) return [];
     await this.#h.ready();
     const peers = await this.peers(viewer);
     peers.add(viewer);

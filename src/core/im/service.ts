@@ -243,7 +243,8 @@ export class ImService {
     const cursor = await this.#store.cursor(user);
     const from = after ?? cursor.acked;
     const max = Math.min(limit ?? this.#cfg.syncLimit, this.#cfg.syncLimit);
-    const entries = await this.#store.inbox(user, from, max + 1);
+    // Inbox seqs end at the head: after it there is nothing to read (a login with nothing waiting).
+    const entries = from >= cursor.head ? [] : await this.#store.inbox(user, from, max + 1);
     const more = entries.length > max;
     if (more) entries.length = max;
     const groups = [];

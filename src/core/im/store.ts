@@ -203,10 +203,11 @@ export interface ImStore {
   /** How many group conversations the user is a member of (any role). */
   groupCount(user: string): Promise<number>;
   /**
-   * Users sharing a group of at most `maxMembers` members with `user` (`user` excluded), each
-   * once, in no particular order.
+   * The user's presence peers, each once, in no particular order, `user` excluded: its mutual
+   * contacts (as `mutualContacts`) and the users sharing a group of at most `maxMembers` members
+   * with it. One read: it runs whenever the user's presence changes (twice per login).
    */
-  coMembers(user: string, maxMembers: number): Promise<string[]>;
+  presencePeers(user: string, maxMembers: number): Promise<string[]>;
 
   /**
    * Record pending invitations of `users` into group `conversation` by `inviter`. Users already

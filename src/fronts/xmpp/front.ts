@@ -287,9 +287,13 @@ export class XmppFront {
       socket.end(`<?xml version='1.0'?>${header}${streamErrorXml('resource-constraint', err.message, false)}</stream:stream>`);
       return;
     }
-    // The heartbeat of a TCP stream: kernel keepalive probes after timing.pingIntervalMs of
-    // silence, which cost the process nothing (XEP-0199 pings only with xmpp.tcpPingIntervalMs).
-    socket.setKeepAlive(true, this.core.config.timing.pingIntervalMs);
+    // The heartbeat of a TCP stream: kernel keepalive probes, which cost the process nothing
+    // (XEP-0199 pings only with xmpp.tcpPingIntervalMs). By default on the host's schedule, as
+    // ejabberd: the kernel sends the probes of every socket whose idle time ends in the same
+    // timer-wheel slot at once, and with a short idle time at tens of thousands of connections
+    // per core those bursts overflowed the loopback backlog and live users were dropped
+    // (docs/benchmarks.md, issue 17, "Scale").
+    socket.setKeepAlive(true, this.core.config.xmpp.tcpKeepAliveMs);
     const wire = new TcpWire(socket, this.#tls);
     wire.attach(this.#start(wire, ticket));
   }

@@ -64,7 +64,11 @@ export function describeRequest(method: string, path: string, headers: Record<st
   const hs = Object.entries(headers)
     .map(([k, v]) => [k.toLowerCase(), v] as const)
     .filter(([k]) => DESCRIBING.has(k))
-    .map(([k, v]) => `${k}=${k === 'if-none-match' || k === 'last-event-id' ? v.replace(/\d+|-/g, 'N') : v.replace(/\d+/g, 'N')}`)
+    // An HTTP date (If-Modified-Since) names the weekday and month of the run: compared by shape.
+    .map(
+      ([k, v]) =>
+        `${k}=${k === 'if-none-match' || k === 'last-event-id' ? v.replace(/\d+|-/g, 'N') : HTTP_DATE.test(v) ? '<http-date>' : v.replace(/\d+/g, 'N')}`,
+    )
     .sort();
   return [method.toUpperCase(), p, ...hs].join(' ');
 }
