@@ -5,7 +5,9 @@
 // login (TCP connect to the session result) so that percentiles can be reported, which tsung 1.7's
 // statistics (count, mean, max per 10 s) cannot give. Runs until SIGINT, then prints one JSON line
 // (logins, errors, login time mean / p50 / p90 / p99 / max, ms, and the same per step: TCP
-// connect, stream header, SASL, restart, bind, session) and closes every connection.
+// connect, stream header, SASL, restart, bind, session; `perSecond`: [logins, mean, max] of the
+// users that arrived in each second, so a queue at the start of the ramp shows) and closes
+// every connection.
 //
 //   node bench/xmpp-login-driver.js --port P [--host 127.0.0.1] [--users 10000] [--rate 500] [--prefix user]
 import net from 'node:net';
@@ -29,6 +31,8 @@ const STEPS = [
 
 const STEP_NAMES = ['connect', 'header', 'sasl', 'restart', 'bind', 'session'];
 const times = [];
+/** Per second of arrival (from the first user's), the logins that started in it: count, mean and max login time, ms. */
+const bySecond = [];
 /** Per step (STEP_NAMES), the time of each login's step, ms. */
 const stepTimes = STEP_NAMES.map(() => []);
 const sockets = [];
@@ -82,7 +86,12 @@ function login(n) {
     lap(step + 1);
     if (++step < STEPS.length) return void socket.write(STEPS[step].send(user));
     done = true;
-    times.push(performance.now() - t0);
+    const ms = performance.now() - t0;
+    times.push(ms);
+    const sec = (bySecond[Math.floor((t0 - firstArrival) / 1000)] ??= { count: 0, sumMs: 0, maxMs: 0 });
+    sec.count++;
+    sec.sumMs += ms;
+    sec.maxMs = Math.max(sec.maxMs, ms);
     const to = n > 1 ? `${opts.prefix}${n - 1}@${opts.domain}` : `${user}@${opts.domain}`;
     socket.write(`<presence/><message to='${to}' type='chat' id='m${n}'><body>hello from a held user ${n}</body></message>`);
   });
@@ -90,6 +99,7 @@ function login(n) {
 
 // Arrivals: one user every 1000 / rate ms, launched in 10 ms batches.
 const t0 = performance.now();
+const firstArrival = t0;
 const timer = setInterval(() => {
   const due = Math.min(opts.users, Math.floor(((performance.now() - t0) * opts.rate) / 1000));
   while (started < due) login(++started);
@@ -107,7 +117,8 @@ process.on('SIGINT', () => {
   };
   const open = sockets.filter((s) => !s.destroyed).length;
   const steps = Object.fromEntries(STEP_NAMES.map((name, i) => [name, summary(stepTimes[i])]));
-  console.log(JSON.stringify({ started, loggedIn: times.length, open, errors, errorKinds, login: summary(times), steps }));
+  const perSecond = Array.from(bySecond, (b = { count: 0, sumMs: 0, maxMs: 0 }) => [b.count, r(b.count ? b.sumMs / b.count : 0), r(b.maxMs)]);
+  console.log(JSON.stringify({ started, loggedIn: times.length, open, errors, errorKinds, login: summary(times), steps, perSecond }));
   for (const s of sockets) s.destroy();
   process.exit(0);
 });
