@@ -2,7 +2,7 @@
 // load client driven over its stdin/stdout protocol, a keep-alive HTTP publisher, /proc
 // readers and process control. bench/run.js predates this file and keeps its own copies.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, existsSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, existsSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -92,8 +92,26 @@ export function childPids(pid) {
   }
 }
 
-/** CPU seconds (user + system) used so far by a process. */
+/**
+ * CPU seconds (user + system) used so far by a process: the scheduler's own nanosecond count of
+ * the time each of its threads ran (`/proc/<pid>/task/<tid>/schedstat`), so that the CPU of an
+ * idle server (a few ms a second) is measured, not sampled in 10 ms clock ticks. Falls back to
+ * the tick counts of `/proc/<pid>/stat` where schedstat is missing.
+ */
 export function cpuSecs(pid) {
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+    if (ns > 0) return ns / 1e9;
+  } catch {
+    // no schedstat here: clock ticks below
+  }
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

@@ -135,9 +135,9 @@ export interface DispatchServerOptions {
 }
 
 /** Prometheus metrics of a dispatcher. */
-function dispatchMetrics(dispatcher: Dispatcher, processMetrics: boolean): { registry: Registry; answered: Counter } {
+function dispatchMetrics(dispatcher: Dispatcher, processMetrics: boolean): { registry: Registry; answered: Counter; stop: () => void } {
   const registry = new Registry();
-  if (processMetrics) collectProcessMetrics(registry);
+  const stop = processMetrics ? collectProcessMetrics(registry) : () => {};
   const answered = new Counter({
     name: 'herald_dispatch_requests_total',
     help: 'GET /dispatch answers by outcome (ok, or the error code)',
@@ -152,14 +152,14 @@ function dispatchMetrics(dispatcher: Dispatcher, processMetrics: boolean): { reg
       this.set(await dispatcher.liveTargets().catch(() => 0));
     },
   });
-  return { registry, answered };
+  return { registry, answered, stop };
 }
 
 /** A standalone dispatcher HTTP server (`herald dispatch`): `/dispatch`, `/health` and `/metrics`. */
 export function createDispatchServer(dispatcher: Dispatcher, options: DispatchServerOptions = {}): Server {
-  const { registry, answered } = dispatchMetrics(dispatcher, options.processMetrics ?? true);
+  const { registry, answered, stop } = dispatchMetrics(dispatcher, options.processMetrics ?? true);
   const key = options.apiKey;
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     void (async () => {
       try {
         const url = new URL(req.url ?? '/', 'http://localhost');
@@ -186,6 +186,8 @@ export function createDispatchServer(dispatcher: Dispatcher, options: DispatchSe
       }
     })();
   });
+  server.once('close', stop);
+  return server;
 }
 
 /** Listen helper returning the bound address. */

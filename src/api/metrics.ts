@@ -42,7 +42,7 @@ export class Metrics {
       // Constructing one installs prom-client's answer to the primary's collection requests.
       workerAnswers ??= new AggregatorRegistry();
     }
-    if (options.defaultMetrics) collectProcessMetrics(r);
+    if (options.defaultMetrics) this.#unsubscribe.push(collectProcessMetrics(r));
     new Gauge({
       name: 'herald_connections',
       help: 'Live client connections by transport',

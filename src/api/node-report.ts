@@ -8,10 +8,10 @@ import cluster from 'node:cluster';
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { hostname, loadavg } from 'node:os';
-import { type IntervalHistogram, monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import type { HeraldCore } from '../core/core.js';
 import type { NodeInfo, NodeLoad } from '../core/nodes.js';
-import { LOOP_DELAY_RESOLUTION_MS } from './process-metrics.js';
+import { type LoopDelayReader, openLoopDelay } from './loop-delay.js';
 
 /** The installed package's version (package.json two levels up from src/api and dist/api). */
 export const HERALD_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
@@ -23,27 +23,25 @@ export const WORKER_REPORT_TIMEOUT_MS = 1_000;
 
 /**
  * Samples the process's CPU share and event loop delay over windows of at least LOAD_WINDOW_MS.
- * The delay monitor (a libuv timer) starts with the first report asked for, so a node nobody
- * asks (one process, no registry) never wakes for it; the first report says 0.
+ * Its reader of the loop delay sampler opens with the first report asked for, so a node nobody
+ * asks (one process, no registry) never samples for it; the first report says 0.
  */
 class LoadSampler {
-  #delay: IntervalHistogram | undefined;
+  #delay: LoopDelayReader | undefined;
   #cpuAt = process.cpuUsage();
   #at = performance.now();
   #cpu = 0;
   #loopDelayMs = 0;
 
   sample(): NodeLoad {
-    if (!this.#delay) {
-      this.#delay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
-      this.#delay.enable();
-    }
+    this.#delay ??= openLoopDelay();
     const now = performance.now();
     if (now - this.#at >= LOAD_WINDOW_MS) {
       const used = process.cpuUsage(this.#cpuAt);
       this.#cpu = (used.user + used.system) / 1000 / (now - this.#at);
-      this.#loopDelayMs = this.#delay.count > 0 ? this.#delay.percentile(99) / 1e6 : 0;
-      this.#delay.reset();
+      const h = this.#delay.histogram;
+      this.#loopDelayMs = h.count > 0 ? h.percentile(99) / 1e6 : 0;
+      h.reset();
       this.#cpuAt = process.cpuUsage();
       this.#at = now;
     }
@@ -58,7 +56,7 @@ class LoadSampler {
   }
 
   close(): void {
-    this.#delay?.disable();
+    this.#delay?.close();
   }
 }
 

@@ -3,14 +3,13 @@
  * bucket per tick, so every item is visited once per `periodMs` without a timer per item. The
  * interval runs only while the wheel holds items: an empty wheel never wakes the process.
  */
+import { OnDemandInterval } from './on-demand-interval.js';
 
 /** A periodic visitor over a changing set of items. */
 export class TimerWheel<T> {
   readonly #slots: Set<T>[];
   readonly #visit: (item: T) => void;
-  readonly #tickMs: number;
-  #timer: NodeJS.Timeout | undefined;
-  #stopped = false;
+  readonly #ticker: OnDemandInterval;
   #size = 0;
   #cursor = 0;
   #next = 0;
@@ -23,7 +22,7 @@ export class TimerWheel<T> {
   constructor(periodMs: number, visit: (item: T) => void, slots = 16) {
     this.#slots = Array.from({ length: slots }, () => new Set<T>());
     this.#visit = visit;
-    this.#tickMs = Math.max(1, Math.floor(periodMs / slots));
+    this.#ticker = new OnDemandInterval(Math.floor(periodMs / slots), () => this.#tick());
   }
 
   /** Add an item; it is first visited within one period (never after stop()). */
@@ -32,17 +31,15 @@ export class TimerWheel<T> {
     if (slot.has(item)) return;
     slot.add(item);
     this.#next = (this.#next + 1) % this.#slots.length;
-    if (++this.#size === 1 && !this.#stopped) {
-      this.#timer = setInterval(() => this.#tick(), this.#tickMs);
-      this.#timer.unref();
-    }
+    this.#size++;
+    this.#ticker.wake();
   }
 
-  /** Remove an item (no-op when absent). */
+  /** Remove an item (no-op when absent). The interval stops at its next tick once the wheel is empty. */
   remove(item: T): void {
     for (const s of this.#slots) {
       if (s.delete(item)) {
-        if (--this.#size === 0) this.#idle();
+        this.#size--;
         return;
       }
     }
@@ -55,18 +52,14 @@ export class TimerWheel<T> {
 
   /** Stop the timer for good; items stay but are no longer visited. */
   stop(): void {
-    this.#stopped = true;
-    this.#idle();
+    this.#ticker.stop();
   }
 
-  #idle(): void {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
-  }
-
-  #tick(): void {
+  /** Visit the current bucket; returns whether the wheel still holds items. */
+  #tick(): boolean {
     const slot = this.#slots[this.#cursor]!;
     this.#cursor = (this.#cursor + 1) % this.#slots.length;
     for (const item of slot) this.#visit(item);
+    return this.#size > 0;
   }
 }

@@ -7,6 +7,7 @@
  */
 import { DisconnectCode } from '../protocol/codes.js';
 import type { Connection } from './hub.js';
+import { OnDemandInterval } from './on-demand-interval.js';
 
 /** Sweep interval, ms. */
 const TICK_MS = 1_000;
@@ -17,16 +18,16 @@ export class TokenExpiry {
   readonly #buckets = new Map<number, Set<Connection>>();
   /** Session → its bucket. */
   readonly #of = new Map<Connection, number>();
-  #timer: NodeJS.Timeout | undefined;
+  /** Runs while sessions are watched; a node without expiring tokens never wakes for it. */
+  readonly #sweeper = new OnDemandInterval(TICK_MS, () => this.#sweep());
   #swept = Math.floor(Date.now() / 1000);
 
   /** Close `conn` at `exp` (seconds since the epoch), replacing any earlier expiry of it. */
   watch(conn: Connection, exp: number): void {
     this.unwatch(conn);
-    if (!this.#timer) {
+    if (!this.#sweeper.running) {
       this.#swept = Math.floor(Date.now() / 1000);
-      this.#timer = setInterval(() => this.#sweep(), TICK_MS);
-      this.#timer.unref();
+      this.#sweeper.wake();
     }
     // An expiry already past goes into the next bucket swept.
     const second = Math.max(Math.ceil(exp), this.#swept);
@@ -53,11 +54,11 @@ export class TokenExpiry {
 
   /** Stop the timer (node shutdown). */
   stop(): void {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.#sweeper.stop();
   }
 
-  #sweep(): void {
+  /** Close the sessions whose second has come; returns whether any are still watched. */
+  #sweep(): boolean {
     const now = Math.floor(Date.now() / 1000);
     for (let s = this.#swept; s <= now; s++) {
       const bucket = this.#buckets.get(s);
@@ -70,6 +71,6 @@ export class TokenExpiry {
     }
     // Buckets are swept from the last second seen, so a late tick skips nobody.
     this.#swept = now + 1;
-    if (this.#of.size === 0) this.stop();
+    return this.#of.size > 0;
   }
 }

@@ -19,6 +19,7 @@ import {
   type PublishOptions,
 } from '../core/broker.js';
 import type { ControlMessage } from '../core/control-message.js';
+import { OnDemandInterval } from '../core/on-demand-interval.js';
 import type { Publication, PublicationInput } from '../core/publication.js';
 
 interface Entry {
@@ -61,16 +62,23 @@ export class MemoryBroker implements Broker {
   readonly #dueAt = new Map<string, number>();
   /** The first second not swept yet. */
   #swept = Math.floor(Date.now() / 1000);
-  #sweeper: NodeJS.Timeout | undefined;
+  /** Runs the sweep each second while anything is filed in `#due`; an idle broker never wakes. */
+  readonly #sweeper = new OnDemandInterval(SWEEP_INTERVAL_MS, () => {
+    this.#sweep(Date.now());
+    return this.#due.size > 0;
+  });
 
   constructor(options: MemoryBrokerOptions = {}) {
     this.#idleMs = options.channelIdleMs ?? CHANNEL_IDLE_MS;
   }
 
+  /** Whether the expiry sweep is armed: only while a channel's check is due (an idle broker never wakes). */
+  get sweeping(): boolean {
+    return this.#sweeper.running;
+  }
+
   async start(handler: BrokerHandler): Promise<void> {
     this.#handler = handler;
-    this.#sweeper = setInterval(() => this.#sweep(Date.now()), SWEEP_INTERVAL_MS);
-    this.#sweeper.unref();
   }
 
   async publish(channel: string, input: PublicationInput, options: PublishOptions): Promise<Publication> {
@@ -150,7 +158,7 @@ export class MemoryBroker implements Broker {
   }
 
   async close(): Promise<void> {
-    if (this.#sweeper) clearInterval(this.#sweeper);
+    this.#sweeper.stop();
     this.#channels.clear();
     this.#subscribed.clear();
     this.#due.clear();
@@ -199,6 +207,11 @@ export class MemoryBroker implements Broker {
   #schedule(channel: string, st: ChannelState): void {
     const next = this.#nextCheck(channel, st);
     if (next === undefined) return;
+    if (!this.#sweeper.running) {
+      // The sweep stopped with nothing due: it resumes from now, not from where it stopped.
+      this.#swept = Math.max(this.#swept, Math.floor(Date.now() / 1000));
+      this.#sweeper.wake();
+    }
     const second = Math.max(Math.ceil(next / 1000), this.#swept);
     const filed = this.#dueAt.get(channel);
     if (filed !== undefined && filed <= second) return;

@@ -9,10 +9,12 @@
  * write or end leaves bytes in its buffer, and leaves it at the first sweep that finds the
  * buffer empty. One sweep every quarter of the timeout, so a stuck socket is cut between 1 and
  * 1.25 times the timeout after it last made progress; no timer per socket, and a sweep costs
- * O(sockets written to since the last one), nothing per idle connection.
+ * O(sockets written to since the last one), nothing per idle connection. The sweep runs only
+ * while the list holds sockets: a server whose sockets all drained is never woken by it.
  */
 import type { Server } from 'node:http';
 import { Socket } from 'node:net';
+import { OnDemandInterval } from '../core/on-demand-interval.js';
 
 /** Sweeps per timeout: the cut comes at most this fraction of the timeout late. */
 const SWEEPS_PER_TIMEOUT = 4;
@@ -29,7 +31,7 @@ interface Stall {
 const WATCH = Symbol('herald.sendWatch');
 /** The list a socket joins when bytes wait in its buffer (its server's SendTimeout). */
 const OWNER = Symbol('herald.sendOwner');
-type Watched = Socket & { [WATCH]?: Stall | null; [OWNER]?: Set<Socket> };
+type Watched = Socket & { [WATCH]?: Stall | null; [OWNER]?: SendTimeout };
 
 /**
  * A number that changes whenever the peer takes bytes: bytes whose writes completed, minus what
@@ -45,7 +47,7 @@ function progress(socket: Socket, pending: number): number {
 function note(socket: Watched): void {
   if (socket[WATCH] === undefined && socket.writableLength !== 0) {
     socket[WATCH] = null;
-    socket[OWNER]!.add(socket);
+    socket[OWNER]!.list(socket);
   }
 }
 
@@ -68,7 +70,7 @@ function watchedEnd(this: Watched, ...args: Parameters<Socket['end']>): Socket {
 
 /** Shared close listener: a closed socket leaves its list. */
 function unlist(this: Watched): void {
-  this[OWNER]!.delete(this);
+  this[OWNER]!.unlist(this);
 }
 
 /** Watches the sockets of one server. */
@@ -76,21 +78,33 @@ export class SendTimeout {
   readonly #timeoutMs: number;
   /** Sockets that had bytes waiting when last written to, until a sweep finds them empty. */
   readonly #listed = new Set<Socket>();
-  readonly #timer: NodeJS.Timeout;
+  readonly #sweeper: OnDemandInterval;
   /** Sockets destroyed for not reading, since start. */
   cut = 0;
 
   constructor(server: Server, timeoutMs: number) {
     this.#timeoutMs = timeoutMs;
-    const listed = this.#listed;
     server.on('connection', (socket: Watched) => {
-      socket[OWNER] = listed;
+      socket[OWNER] = this;
       socket.write = watchedWrite as Socket['write'];
       socket.end = watchedEnd as Socket['end'];
       socket.on('close', unlist); // 'close' comes once; `once` would add a wrapper per socket
     });
-    this.#timer = setInterval(() => this.sweep(Date.now()), Math.max(1, Math.floor(timeoutMs / SWEEPS_PER_TIMEOUT)));
-    this.#timer.unref();
+    this.#sweeper = new OnDemandInterval(Math.floor(timeoutMs / SWEEPS_PER_TIMEOUT), () => {
+      this.sweep(Date.now());
+      return this.#listed.size > 0;
+    });
+  }
+
+  /** A socket's buffer holds bytes: watch it until a sweep finds it drained. */
+  list(socket: Socket): void {
+    this.#listed.add(socket);
+    this.#sweeper.wake();
+  }
+
+  /** A socket closed: stop watching it. */
+  unlist(socket: Socket): void {
+    this.#listed.delete(socket);
   }
 
   /** Sockets currently looked at by the sweep (those written to with bytes left unsent). */
@@ -121,6 +135,6 @@ export class SendTimeout {
 
   /** Stop sweeping. */
   stop(): void {
-    clearInterval(this.#timer);
+    this.#sweeper.stop();
   }
 }

@@ -39,6 +39,13 @@ describe('/metrics', () => {
     assert.match(text, /^nodejs_eventloop_lag_seconds \d/m);
     assert.match(text, /^nodejs_heap_size_used_bytes \d/m);
     assert.equal(/^herald_process_/m.test(text), false, 'no double prefix');
+    // The loop delay series come from Herald's sampler, once each, as plain seconds.
+    for (const s of ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99']) {
+      const lines = text.split('\n').filter((l) => l.startsWith(`nodejs_eventloop_lag_${s}_seconds `));
+      assert.equal(lines.length, 1, `one nodejs_eventloop_lag_${s}_seconds sample`);
+      const v = Number(lines[0]!.split(' ')[1]);
+      assert.ok(v >= 0 && v < 60, `nodejs_eventloop_lag_${s}_seconds is a delay in seconds: ${v}`);
+    }
     const gauges = [...text.matchAll(/^# TYPE (herald_\S+) gauge$/gm)].map((m) => m[1]!);
     assert.ok(gauges.includes('herald_connections'));
     assert.deepEqual(

@@ -44,9 +44,15 @@ void test('memory broker: the sweep forgets idle unsubscribed channels once what
     await until(['kept', 'live']);
     await broker.unsubscribe('live');
     await until(['kept']);
-    // A forgotten channel starts over with a new epoch.
+    // Nothing is due any more ('kept' keeps its history forever): the sweep stops.
+    const deadline = Date.now() + 3_000;
+    while (broker.sweeping && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(broker.sweeping, false, 'a broker with nothing due still sweeps');
+    // A forgotten channel starts over with a new epoch, and its idle check wakes the sweep again.
     const again = await broker.publish('once', { payload: Buffer.from('2') }, { historySize: 0, historyTtlMs: 0 });
     assert.equal(again.offset, 1);
+    assert.equal(broker.sweeping, true);
+    await until(['kept']);
   } finally {
     await broker.close();
   }

@@ -2,8 +2,13 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, mock, test } from 'node:test';
 import { TimerWheel } from '../../src/core/timer-wheel.js';
 
+/** Advance the mocked clock by `ms` in steps of `step` (the wheel arms its next tick from the previous one). */
+function advance(ms: number, step: number): void {
+  for (let t = 0; t < ms; t += step) mock.timers.tick(step);
+}
+
 describe('TimerWheel', () => {
-  beforeEach(() => mock.timers.enable({ apis: ['setInterval'] }));
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout'] }));
   afterEach(() => mock.timers.reset());
 
   test('visits every item once per period with one timer', () => {
@@ -11,9 +16,9 @@ describe('TimerWheel', () => {
     const wheel = new TimerWheel<string>(400, (s) => visits.set(s, (visits.get(s) ?? 0) + 1), 4);
     for (const s of ['a', 'b', 'c', 'd', 'e']) wheel.add(s);
     assert.equal(wheel.size, 5);
-    mock.timers.tick(400);
+    advance(400, 100);
     assert.deepEqual([...visits.values()], [1, 1, 1, 1, 1]);
-    mock.timers.tick(800);
+    advance(800, 100);
     assert.deepEqual([...visits.values()], [3, 3, 3, 3, 3]);
     wheel.stop();
   });
@@ -26,35 +31,37 @@ describe('TimerWheel', () => {
     wheel.remove('x');
     wheel.remove('absent');
     assert.equal(wheel.size, 1);
-    mock.timers.tick(100);
+    advance(100, 50);
     assert.deepEqual(seen, ['y']);
     wheel.stop();
-    mock.timers.tick(1_000);
+    advance(1_000, 50);
     assert.deepEqual(seen, ['y']);
   });
 
-  test('runs its interval only while it holds items, and not after stop', () => {
-    const started = mock.method(globalThis, 'setInterval');
+  test('runs its timer only while it holds items, and not after stop', () => {
+    const armed = mock.method(globalThis, 'setTimeout');
     const seen: string[] = [];
     const wheel = new TimerWheel<string>(100, (s) => seen.push(s), 2);
-    assert.equal(started.mock.callCount(), 0, 'an empty wheel starts no interval');
+    assert.equal(armed.mock.callCount(), 0, 'an empty wheel arms no timer');
     wheel.add('a');
     wheel.add('b');
-    assert.equal(started.mock.callCount(), 1);
+    assert.equal(armed.mock.callCount(), 1);
     wheel.remove('a');
     wheel.remove('b');
-    mock.timers.tick(1_000);
+    advance(1_000, 50);
     assert.deepEqual(seen, []);
+    assert.equal(armed.mock.callCount(), 1, 'the tick that found the wheel empty did not arm another');
     wheel.add('c');
-    assert.equal(started.mock.callCount(), 2, 'the first item after empty starts it again');
-    mock.timers.tick(100);
+    assert.equal(armed.mock.callCount(), 2, 'the first item after empty arms it again');
+    advance(100, 50);
     assert.deepEqual(seen, ['c']);
     wheel.stop();
+    const arms = armed.mock.callCount();
     wheel.remove('c');
     wheel.add('d');
-    assert.equal(started.mock.callCount(), 2, 'a stopped wheel stays stopped');
-    mock.timers.tick(1_000);
+    assert.equal(armed.mock.callCount(), arms, 'a stopped wheel stays stopped');
+    advance(1_000, 50);
     assert.deepEqual(seen, ['c']);
-    started.mock.restore();
+    armed.mock.restore();
   });
 });

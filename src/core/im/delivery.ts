@@ -13,6 +13,7 @@
  *   unacked entries from the store until the broker takes them.
  */
 import type { HeraldCore } from '../core.js';
+import { OnDemandInterval } from '../on-demand-interval.js';
 import { JSON_CONTENT_TYPE } from '../publication.js';
 import type { PresenceRecord, PresenceStore } from './presence.js';
 import type { ImStore } from './store.js';
@@ -68,7 +69,8 @@ export class ImDelivery {
   readonly #pending = new Map<string, Pending>();
   /** Users an inbox publication failed for (broker down): their unacked entries are re-sent by the sweep until it works. */
   readonly #unpublished = new Set<string>();
-  readonly #sweeper: NodeJS.Timeout;
+  /** Runs while entries await an ack or a re-publish; a node with nothing unacked never wakes for it. */
+  readonly #sweeper: OnDemandInterval;
 
   /** Watch the inbox channels of the node's hub and start the re-delivery sweep. */
   constructor(host: DeliveryHost) {
@@ -84,13 +86,12 @@ export class ImDelivery {
       },
     });
     const period = Math.max(20, Math.floor(this.#cfg.redeliveryTimeoutMs / 4));
-    this.#sweeper = setInterval(() => this.#sweep(), period);
-    this.#sweeper.unref();
+    this.#sweeper = new OnDemandInterval(period, () => this.#sweep());
   }
 
   /** Stop the sweep and the offline timers. */
   close(): void {
-    clearInterval(this.#sweeper);
+    this.#sweeper.stop();
     for (const t of this.#offlineTimers.values()) clearTimeout(t);
     this.#offlineTimers.clear();
   }
@@ -101,6 +102,7 @@ export class ImDelivery {
     this.#h.core.publish(inboxChannel(user), { payload: body, contentType: JSON_CONTENT_TYPE }, 'im').catch((err) => {
       if (!this.#unpublished.has(user)) this.#h.warn(err, 'inbox publish failed; re-sending from the store once the broker is back');
       this.#unpublished.add(user);
+      this.#sweeper.wake();
     });
   }
 
@@ -119,10 +121,14 @@ export class ImDelivery {
   #track(user: string, seq: number): void {
     const p = this.#pending.get(user);
     if (p) p.upTo = Math.max(p.upTo, seq);
-    else this.#pending.set(user, { upTo: seq, acked: 0, due: Date.now() + this.#cfg.redeliveryTimeoutMs, attempt: 0 });
+    else {
+      this.#pending.set(user, { upTo: seq, acked: 0, due: Date.now() + this.#cfg.redeliveryTimeoutMs, attempt: 0 });
+      this.#sweeper.wake();
+    }
   }
 
-  #sweep(): void {
+  /** Re-publish what failed to publish and re-send what is overdue; returns whether anything still waits. */
+  #sweep(): boolean {
     const now = Date.now();
     for (const user of this.#unpublished) {
       this.#unpublished.delete(user);
@@ -139,6 +145,7 @@ export class ImDelivery {
       p.due = now + Math.min(this.#cfg.redeliveryTimeoutMs * 2 ** p.attempt, MAX_REDELIVERY_BACKOFF_MS);
       this.#redeliver(user).catch((err) => this.#h.warn(err, 're-delivery failed'));
     }
+    return this.#pending.size > 0 || this.#unpublished.size > 0;
   }
 
   /**

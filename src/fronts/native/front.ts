@@ -10,6 +10,7 @@ import type { Identity } from '../../core/auth.js';
 import type { HeraldCore } from '../../core/core.js';
 import { HeraldError, logFailure, toHeraldError } from '../../core/errors.js';
 import { type CommandErrorEvent, commandErrorEvents } from '../../core/events.js';
+import { OnDemandInterval } from '../../core/on-demand-interval.js';
 import { TimerWheel } from '../../core/timer-wheel.js';
 import { DisconnectCode } from '../../protocol/codes.js';
 import { decodeCommand, validateParams } from '../../protocol/frames.js';
@@ -34,7 +35,8 @@ export class NativeFront {
   readonly #keepAlive: TimerWheel<HttpSubscriber>;
   readonly #awaitingConnect = new Set<WsSession>();
   readonly #sessions = new Set<WsSession>();
-  readonly #connectSweeper: NodeJS.Timeout;
+  /** Runs while sessions await their connect command; a node whose sessions are all connected never wakes for it. */
+  readonly #connectSweeper: OnDemandInterval;
   /** Shared by every session (one object, not closures per connection). */
   readonly #sessionEnv: SessionEnv;
   #nextId = 0;
@@ -45,8 +47,7 @@ export class NativeFront {
     const { limits, timing } = core.config;
     this.#ws = new WebSocketTransport({ maxPayload: limits.maxMessageBytes, pingIntervalMs: timing.pingIntervalMs });
     this.#keepAlive = new TimerWheel<HttpSubscriber>(timing.streamKeepAliveMs, (s) => s.keepAlive());
-    this.#connectSweeper = setInterval(() => this.#sweepConnect(), Math.min(1000, timing.connectTimeoutMs));
-    this.#connectSweeper.unref();
+    this.#connectSweeper = new OnDemandInterval(Math.min(1000, timing.connectTimeoutMs), () => this.#sweepConnect());
     this.#sessionEnv = {
       core,
       commands: this.commands,
@@ -93,6 +94,7 @@ export class NativeFront {
     const session = new WsSession(this.#newId(), ws, this.#sessionEnv, ticket);
     this.#sessions.add(session);
     this.#awaitingConnect.add(session);
+    this.#connectSweeper.wake();
   };
 
   /** Handle native HTTP requests; returns false for other paths. */
@@ -132,7 +134,7 @@ export class NativeFront {
 
   /** Tell every native client to reconnect and stop timers. */
   close(code: number = DisconnectCode.SHUTDOWN, reason = 'server shutting down'): void {
-    clearInterval(this.#connectSweeper);
+    this.#connectSweeper.stop();
     this.#ws.stop();
     this.#keepAlive.stop();
     for (const s of [...this.#sessions]) s.disconnect(code, reason);
@@ -205,7 +207,8 @@ export class NativeFront {
     }
   }
 
-  #sweepConnect(): void {
+  /** Disconnect the sessions past their connect deadline; returns whether any still await connect. */
+  #sweepConnect(): boolean {
     const deadline = Date.now() - this.core.config.timing.connectTimeoutMs;
     for (const s of this.#awaitingConnect) {
       if (s.openedAt < deadline) {
@@ -213,5 +216,6 @@ export class NativeFront {
         s.disconnect(DisconnectCode.CONNECT_TIMEOUT, 'connect timeout');
       }
     }
+    return this.#awaitingConnect.size > 0;
   }
 }
