@@ -80,8 +80,8 @@ const RAMP_S = Math.ceil(opts.users / opts.rate);
  * so that a run of 100k users still ends well within 15 min.
  */
 const ARRIVAL_S = Math.min(RAMP_S * 4 + 10, 600);
-/** Each user holds this long after its message: past the arrival phase, the settle time and the window. */
-const HOLD_S = ARRIVAL_S + opts.settle + opts.window + 20;
+/** Each user holds this long after its message: past the arrival phase, the settle time and the window (with a minute for the counting, which at 100k connections takes seconds per pass). */
+const HOLD_S = ARRIVAL_S + opts.settle + opts.window + 60;
 /** With every user launched, the wait for logins ends after this long without a new connection, ms. */
 const STALL_MS = 30_000;
 /** tsung writes its statistics every 10 s: after the window it runs this long more, then is stopped. */
