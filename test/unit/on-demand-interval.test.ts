@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, mock, test } from 'node:test';
 import { OnDemandInterval } from '../../src/core/on-demand-interval.js';
-
-/** Advance the mocked clock by `ms` in steps of `step` (a timer armed by a run falls due in a later step). */
-function advance(ms: number, step: number): void {
-  for (let t = 0; t < ms; t += step) mock.timers.tick(step);
-}
+import { advance } from '../helpers/mock-clock.js';
 
 describe('OnDemandInterval', () => {
   beforeEach(() => mock.timers.enable({ apis: ['setTimeout'] }));

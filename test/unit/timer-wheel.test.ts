@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, mock, test } from 'node:test';
 import { TimerWheel } from '../../src/core/timer-wheel.js';
-
-/** Advance the mocked clock by `ms` in steps of `step` (the wheel arms its next tick from the previous one). */
-function advance(ms: number, step: number): void {
-  for (let t = 0; t < ms; t += step) mock.timers.tick(step);
-}
+import { advance } from '../helpers/mock-clock.js';
 
 describe('TimerWheel', () => {
   beforeEach(() => mock.timers.enable({ apis: ['setTimeout'] }));
