@@ -436,6 +436,9 @@ async function measure(name, server, scenarioOf, dir) {
   await sleep(2_000);
   const rss0 = rssOf(server.pids);
   const cpuStart = cpuOf(server.pids);
+  const loginPids = server.pids();
+  const loginCpuByPid0 = loginPids.map(cpuSecs);
+  const redisLogin0 = cpuOf(redisPids);
   const logDirs = [];
   const tsungs = [];
   const started = Date.now();
@@ -486,6 +489,8 @@ async function measure(name, server, scenarioOf, dir) {
   }
   const allInSecs = (Date.now() - started) / 1000;
   const loginCpu = cpuOf(server.pids) - cpuStart;
+  const loginCpuByPid = loginPids.map((p, i) => cpuSecs(p) - loginCpuByPid0[i]);
+  const redisLoginCpu = cpuOf(redisPids) - redisLogin0;
   // With --progress, the server's CPU every 10 s of the settle time and the window (where a
   // post-login collection lands).
   const quietFor = async (secs) => {
@@ -538,6 +543,9 @@ async function measure(name, server, scenarioOf, dir) {
     redisIdleCpuPct: opts.workers > 1 ? +(((redis1 - redis0) / windowSecs) * 100).toFixed(2) : undefined,
     processes: server.pids().length,
     loginCpuSecsPer1k: +((loginCpu / Math.max(1, held)) * 1000).toFixed(2),
+    // Per process (the primary first, then the workers), and Redis's over the same ramp.
+    loginCpuSecsPer1kByProcess: loginCpuByPid.map((c) => +((c / Math.max(1, held)) * 1000).toFixed(2)),
+    redisLoginCpuSecsPer1k: opts.workers > 1 ? +((redisLoginCpu / Math.max(1, held)) * 1000).toFixed(2) : undefined,
     windowClean,
     kernel,
     load: loadavg(),

@@ -64,3 +64,76 @@ test('a user registered without waiting for the disk is known at once and after 
   );
   await again.close();
 });
+
+/** A second connection to `path` holding the write lock (as another worker's commit would) until released. */
+function holdWriteLock(path: string): { release(): void } {
+  const other = new Database(path);
+  other.exec('BEGIN IMMEDIATE');
+  return {
+    release() {
+      other.exec('COMMIT');
+      other.close();
+    },
+  };
+}
+
+test("writes queued while another process's connection holds the write lock keep the event loop free and commit once it is free", async () => {
+  const path = join(dir, 'locked.db');
+  const store = new SqliteImStore({ path });
+  await store.open();
+  const holder = holdWriteLock(path);
+  const first = store.upsertUser('u1');
+  // Turns of the event loop while the lock is held: with SQLite's busy handler the loop would sleep in it.
+  let turns = 0;
+  const ticker = setInterval(() => turns++, 1);
+  await new Promise((r) => setTimeout(r, 50));
+  // A write arriving while the group waits joins it.
+  const second = store.upsertUser('u2');
+  await new Promise((r) => setTimeout(r, 50));
+  clearInterval(ticker);
+  assert.ok(turns >= 20, `event loop ran ${turns} timer turns in 100 ms`);
+  assert.deepEqual(await store.users(['u1', 'u2']), []);
+  holder.release();
+  await Promise.all([first, second]);
+  assert.deepEqual(
+    (await store.users(['u1', 'u2'])).map((u) => u.id),
+    ['u1', 'u2'],
+  );
+  await store.close();
+});
+
+test('writes waiting past the lock bound fail with HERALD_ERR_UNAVAILABLE, and later writes commit once the lock is free', async () => {
+  const path = join(dir, 'bound.db');
+  const store = new SqliteImStore({ path, lockWaitMs: 40 });
+  await store.open();
+  const holder = holdWriteLock(path);
+  const started = performance.now();
+  await assert.rejects(store.upsertUser('late'), (err: Error & { code?: string }) => err.code === 'HERALD_ERR_UNAVAILABLE');
+  assert.ok(performance.now() - started >= 40);
+  holder.release();
+  await store.upsertUser('after');
+  assert.deepEqual(
+    (await store.users(['late', 'after'])).map((u) => u.id),
+    ['after'],
+  );
+  await store.close();
+});
+
+test('a failing write in a group that waited for the lock is undone alone', async () => {
+  const path = join(dir, 'locked-fail.db');
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE t (v TEXT NOT NULL)');
+  const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+  const commits = new SqliteGroupCommit(db, insert, undefined);
+  const holder = holdWriteLock(path);
+  const good = commits.write((s) => s.run('kept'));
+  const bad = commits.write((s) => s.run(null));
+  await new Promise((r) => setTimeout(r, 20));
+  holder.release();
+  await good;
+  await assert.rejects(bad);
+  assert.deepEqual(db.prepare('SELECT v FROM t').all(), [{ v: 'kept' }]);
+  await commits.close();
+  db.close();
+});
