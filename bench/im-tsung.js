@@ -10,7 +10,7 @@
 //   node bench/im-tsung.js [--users 10000] [--rate 500] [--window 40] [--settle 10]
 //       [--herald-bin bin/herald.js ...] [--no-ejabberd] [--ws] [--no-xmpp] [--prof <dir>]
 //       [--workers N] [--tsung K] [--driver tsung|node] [--keep] [--progress] [--sched rr|none]
-//       [--ejabberd-nodes N]
+//       [--ejabberd-nodes N] [--redis]
 //
 // --keep leaves each run's directory (tsung's configs and logs, the server's config and data)
 // in the temporary directory and names it; --progress prints every 10 s of the ramp the users
@@ -35,6 +35,8 @@
 // the users over K tsung instances run at once (each its own Erlang VM, user names and loopback
 // source address 127.0.0.2, 127.0.0.3, …; the arrival rate is shared). Redis's CPU over the
 // idle window is reported beside the server's (it serves other clients too on a shared host).
+// --redis gives one process (no --workers) the same Redis engines: what Redis costs a login
+// apart from the workers sharing one SQLite file.
 //
 // Servers: each --herald-bin (default bin/herald.js; `npm run build` first) runs in development
 // mode (any password) with its default heartbeat; ejabberd (Debian 23.01) runs as a private
@@ -61,6 +63,7 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (k === '--ws') opts.ws = true;
   else if (k === '--no-xmpp') opts.xmpp = false;
   else if (k === '--keep') opts.keep = true;
+  else if (k === '--redis') opts.redis = true;
   else if (k === '--progress') opts.progress = true;
   else if (k === '--sched') (opts.sched = v, i++);
   else if (k === '--ejabberd-nodes') (opts.ejabberdNodes = Number(v), i++);
@@ -73,6 +76,8 @@ for (let i = 2; i < process.argv.length; i++) {
 if (!opts.bins.length) opts.bins.push(path.join(ROOT, 'bin/herald.js'));
 if (!['tsung', 'node'].includes(opts.driver)) throw new Error(`unknown driver ${opts.driver}`);
 if (opts.sched !== undefined && !['rr', 'none'].includes(opts.sched)) throw new Error(`unknown --sched ${opts.sched}`);
+/** Herald runs with the Redis engines: with workers, or one process given --redis. */
+const USE_REDIS = opts.workers > 1 || opts.redis === true;
 const RAMP_S = Math.ceil(opts.users / opts.rate);
 /**
  * The arrival phase: long enough for every user even when tsung launches them slower than the
@@ -277,7 +282,7 @@ async function startHerald(bin, dir) {
   const [port, xmppPort] = [await freePort(), await freePort()];
   const config = path.join(dir, 'herald.json');
   const prefix = `imtsung-${process.pid}-${path.basename(dir)}:`;
-  const cluster = opts.workers > 1 ? { workers: opts.workers, redis: { url: 'redis://127.0.0.1:6379', prefix } } : {};
+  const cluster = USE_REDIS ? { ...(opts.workers > 1 ? { workers: opts.workers } : {}), redis: { url: 'redis://127.0.0.1:6379', prefix } } : {};
   writeFileSync(config, JSON.stringify({ dev: true, host: '127.0.0.1', port, dataDir: path.join(dir, 'data'), logLevel: 'warn', xmpp: { tcpPort: xmppPort }, ...cluster }));
   // tsung logs every user in from one address: lift the per-address caps.
   const env = { ...process.env, HERALD_LIMITS_MAX_CONNECTIONS_PER_IP: '0', HERALD_LIMITS_CONNECTIONS_PER_IP_PER_SECOND: '0', ...(opts.sched ? { NODE_CLUSTER_SCHED_POLICY: opts.sched } : {}) };
@@ -301,7 +306,7 @@ async function startHerald(bin, dir) {
   };
   const stop = async () => {
     await stopChild(child, 'SIGINT');
-    if (opts.workers > 1) redisCleanup(prefix);
+    if (USE_REDIS) redisCleanup(prefix);
   };
   // With workers the primary's children are the nodes (read when measured: they start after it).
   return { pids: () => [child.pid, ...childPids(child.pid)], port, xmppPort, stored, stop };
@@ -540,12 +545,12 @@ async function measure(name, server, scenarioOf, dir) {
     rssMb: +(rss1 / 1024).toFixed(0),
     idleCpuPct: +(((cpu1 - cpu0) / windowSecs) * 100).toFixed(2),
     idleCpuSecsByProcess: cpuByPid,
-    redisIdleCpuPct: opts.workers > 1 ? +(((redis1 - redis0) / windowSecs) * 100).toFixed(2) : undefined,
+    redisIdleCpuPct: USE_REDIS ? +(((redis1 - redis0) / windowSecs) * 100).toFixed(2) : undefined,
     processes: server.pids().length,
     loginCpuSecsPer1k: +((loginCpu / Math.max(1, held)) * 1000).toFixed(2),
     // Per process (the primary first, then the workers), and Redis's over the same ramp.
     loginCpuSecsPer1kByProcess: loginCpuByPid.map((c) => +((c / Math.max(1, held)) * 1000).toFixed(2)),
-    redisLoginCpuSecsPer1k: opts.workers > 1 ? +((redisLoginCpu / Math.max(1, held)) * 1000).toFixed(2) : undefined,
+    redisLoginCpuSecsPer1k: USE_REDIS ? +((redisLoginCpu / Math.max(1, held)) * 1000).toFixed(2) : undefined,
     windowClean,
     kernel,
     load: loadavg(),
