@@ -33,6 +33,22 @@ describe('IM over WebSocket: durable 1:1 messaging', () => {
     assert.equal((await im.server.engines.imStore.message(ack.id))?.sender, alice);
   });
 
+  test("a sync given the inbox position its caller read returns that position and the user's entries", async () => {
+    const [alice, bob] = names('alice', 'bob');
+    await im.server.im.registerUser(alice!);
+    await im.server.im.registerUser(bob!);
+    await im.server.im.send(alice!, { to: bob, data: { text: 'waiting' } });
+    const read = await im.server.im.sync(bob!, undefined, undefined);
+    assert.equal(read.position.offset, 1, 'the inbox channel has the one publication');
+    const given = { epoch: 'given-epoch', offset: 0 };
+    const r = await im.server.im.sync(bob!, undefined, undefined, given);
+    assert.deepEqual(r.position, given);
+    assert.deepEqual(
+      r.entries.map((e) => e.message.payload),
+      [JSON.stringify({ text: 'waiting' })],
+    );
+  });
+
   test('a user who was offline receives everything missed, in order, at the next connect', async () => {
     const [alice, bob] = names('alice', 'bob');
     await (await connect(bob!)).close();

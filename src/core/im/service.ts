@@ -236,10 +236,15 @@ export class ImService {
     return this.#append(conv, user, 'edit', payload, { clientId, target: id });
   }
 
-  /** The user's inbox after `after` (default: the acknowledged cursor), in order. */
-  async sync(user: string, after: number | undefined, limit: number | undefined): Promise<SyncResult> {
+  /**
+   * The user's inbox after `after` (default: the acknowledged cursor), in order. `position`: the
+   * inbox channel's position the caller read before this call (a subscription's start), returned
+   * as the result's position instead of reading it again (one broker read fewer per login with
+   * the Redis broker).
+   */
+  async sync(user: string, after: number | undefined, limit: number | undefined, position?: StreamPosition): Promise<SyncResult> {
     // Read the channel position before the store so nothing falls between the two.
-    const { position } = await this.core.history(inboxChannel(user), { limit: 0 });
+    position ??= (await this.core.history(inboxChannel(user), { limit: 0 })).position;
     const cursor = await this.#store.cursor(user);
     const from = after ?? cursor.acked;
     const max = Math.min(limit ?? this.#cfg.syncLimit, this.#cfg.syncLimit);

@@ -248,7 +248,8 @@ export class XmppIm {
     }
     let after = start;
     for (let page = 0; page < MAX_SYNC_PAGES; page++) {
-      const r = await im.sync(user, after, undefined);
+      // The subscription's start position was read before the store: sync need not read it again.
+      const r = await im.sync(user, after, undefined, res.position);
       if (this.#inbox !== sub) return;
       if (page === 0) this.#from = start ?? r.acked;
       for (const e of r.entries) {
