@@ -136,8 +136,6 @@ export class RedisPresence implements PresenceStore {
     this.#redis = new LazyRedis(options.url, {
       connectionName: 'herald-presence',
       label: 'Presence engine',
-      // A login burst's connects and initial presences issued in one tick travel in one write.
-      autoPipelining: true,
       onConnect: () => {
         this.#timer = setInterval(() => void this.#renew(), Math.max(50, Math.floor(this.#ttlMs / 3)));
         this.#timer.unref();
