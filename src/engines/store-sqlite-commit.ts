@@ -5,24 +5,9 @@
  * disk: SQLite runs with `synchronous=NORMAL` (no fsync inside COMMIT, which would block the event
  * loop for milliseconds) and the WAL file is fsynced here, on libuv's thread pool, after each
  * group commit; group commits that finish while an fsync is in flight share the next one.
- *
- * Several processes (workers of one host) may share the file: a group commit never waits on the
- * event loop for another process's write lock. `BEGIN IMMEDIATE` is tried without SQLite's busy
- * handler (which would sleep on the event loop); while another process holds the lock the queue
- * stays open, writes arriving meanwhile join the same group, and the lock is tried again from a
- * timer (1 ms, doubling up to 8 ms). A group that has not got the lock within `lockWaitMs` (default
- * 5 s, SQLite's busy timeout before) fails with HERALD_ERR_UNAVAILABLE.
  */
 import { closeSync, fdatasync, fdatasyncSync, openSync } from 'node:fs';
 import { HeraldError } from '../core/errors.js';
-
-/** Longest a group of writes waits for another process's write lock before failing, ms. */
-export const DEFAULT_LOCK_WAIT_MS = 5_000;
-/** First and longest pause between two tries of the write lock, ms. */
-const LOCK_RETRY_MIN_MS = 1;
-const LOCK_RETRY_MAX_MS = 8;
-/** The busy timeout of the connection's other statements (reads, close), ms. */
-export const BUSY_TIMEOUT_MS = 5_000;
 
 /** A prepared statement (the subset of better-sqlite3 used; its package ships no types and @types is not a dependency). */
 export interface Stmt {
@@ -61,15 +46,9 @@ export class SqliteGroupCommit<C> {
   readonly #ctx: C;
   /** The WAL file fsynced after each commit; undefined when writes resolve at commit. */
   readonly #walPath: string | undefined;
-  readonly #tx: { begin: Stmt; commit: Stmt; rollback: Stmt; savepoint: Stmt; release: Stmt; rollbackTo: Stmt; group: Stmt; rollbackGroup: Stmt };
-  readonly #lockWaitMs: number;
+  readonly #tx: { begin: Stmt; commit: Stmt; rollback: Stmt; savepoint: Stmt; release: Stmt; rollbackTo: Stmt };
   #queue: Array<Op<C>> = [];
   #scheduled = false;
-  /** A retry of the write lock is pending (another process holds it). */
-  #lockTimer: NodeJS.Timeout | undefined;
-  /** When the queued group first found the lock taken (ms, performance.now()); undefined when not waiting. */
-  #waitingSince: number | undefined;
-  #retryMs = LOCK_RETRY_MIN_MS;
   #detached = false;
   /** Descriptor of the WAL file, opened at the first fsync. */
   #walFd: number | undefined;
@@ -78,22 +57,16 @@ export class SqliteGroupCommit<C> {
   /** Resolves when the WAL fsync in flight (if any) has finished. */
   #syncing: Promise<void> | undefined;
 
-  /**
-   * `walPath`: the WAL to fsync before answering a write (`<file>-wal`), or undefined to answer at
-   * commit. `lockWaitMs`: longest a group waits for another process's write lock (default 5 s).
-   */
-  constructor(db: Db, ctx: C, walPath: string | undefined, lockWaitMs = DEFAULT_LOCK_WAIT_MS) {
+  /** `walPath`: the WAL to fsync before answering a write (`<file>-wal`), or undefined to answer at commit. */
+  constructor(db: Db, ctx: C, walPath: string | undefined) {
     this.#db = db;
     this.#ctx = ctx;
     this.#walPath = walPath;
-    this.#lockWaitMs = lockWaitMs;
     this.#tx = {
       begin: db.prepare('BEGIN IMMEDIATE'),
       commit: db.prepare('COMMIT'),
       rollback: db.prepare('ROLLBACK'),
       savepoint: db.prepare('SAVEPOINT op'),
-      group: db.prepare('SAVEPOINT grp'),
-      rollbackGroup: db.prepare('ROLLBACK TO grp'),
       release: db.prepare('RELEASE op'),
       rollbackTo: db.prepare('ROLLBACK TO op'),
     };
@@ -117,34 +90,21 @@ export class SqliteGroupCommit<C> {
 
   /**
    * Commit every queued write in one transaction. Fast path: the writes run back to back; if
-   * one throws, the group is rolled back (to a savepoint taken after BEGIN, so the write lock is
-   * kept) and re-run with each write in its own savepoint, so the failing write is undone alone
-   * (savepoints cost ~20 % of a batch, and failing writes are rare: bad input). When another
-   * process holds the write lock, nothing is committed now: the queue waits for a retry (see the
-   * module's comment), or fails once the wait exceeds its bound.
+   * one throws, the transaction is rolled back and the batch is re-run with each write in its
+   * own savepoint, so the failing write is undone alone (savepoints cost ~20 % of a batch, and
+   * failing writes are rare: bad input).
    */
   flush(): void {
     this.#scheduled = false;
-    if (this.#queue.length === 0 || this.#detached || this.#lockTimer) return;
-    let locked: boolean;
-    try {
-      locked = this.#lock();
-    } catch (err) {
-      this.#fail(this.#queue, new HeraldError('HERALD_ERR_UNAVAILABLE', 'IM store write failed', { cause: err }));
-      return;
-    }
-    if (!locked) {
-      this.#waitForLock();
-      return;
-    }
     const batch = this.#queue;
+    if (batch.length === 0 || this.#detached) return;
     this.#queue = [];
     let results: Outcome[];
     try {
-      results = this.#commit(batch);
+      results = this.#commit(batch, false) ?? this.#commit(batch, true)!;
     } catch (err) {
       if (this.#db.inTransaction) this.#tx.rollback.run();
-      this.#fail(batch, new HeraldError('HERALD_ERR_UNAVAILABLE', 'IM store write failed', { cause: err }));
+      for (const op of batch) op.reject(new HeraldError('HERALD_ERR_UNAVAILABLE', 'IM store write failed', { cause: err }));
       return;
     }
     if (this.#walPath === undefined) {
@@ -163,13 +123,9 @@ export class SqliteGroupCommit<C> {
     if (unsynced && !this.#syncing) this.#sync(this.#walPath);
   }
 
-  /**
-   * Commit what is queued (waiting, within the bound, for another process's write lock), wait for
-   * the fsyncs in flight, then sync and close the WAL descriptor; later flushes do nothing.
-   */
+  /** Commit what is queued, wait for the fsyncs in flight, then sync and close the WAL descriptor; later flushes do nothing. */
   async close(): Promise<void> {
     this.flush();
-    while (this.#queue.length > 0 && this.#lockTimer) await new Promise((r) => setTimeout(r, LOCK_RETRY_MAX_MS));
     while (this.#syncing) await this.#syncing;
     if (this.#walFd !== undefined) {
       fdatasyncSync(this.#walFd);
@@ -177,48 +133,6 @@ export class SqliteGroupCommit<C> {
       this.#walFd = undefined;
     }
     this.#detached = true;
-  }
-
-  /**
-   * Take the write lock (BEGIN IMMEDIATE) without SQLite's busy handler: true when taken, false
-   * when another process holds it. Other failures throw.
-   */
-  #lock(): boolean {
-    this.#db.pragma('busy_timeout = 0');
-    try {
-      this.#tx.begin.run();
-      return true;
-    } catch (err) {
-      if ((err as { code?: unknown }).code === 'SQLITE_BUSY') return false;
-      throw err;
-    } finally {
-      this.#db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    }
-  }
-
-  /** The lock is taken by another process: try again from a timer, or fail the queue past the bound. */
-  #waitForLock(): void {
-    const now = performance.now();
-    this.#waitingSince ??= now;
-    if (now - this.#waitingSince >= this.#lockWaitMs) {
-      const waited = Math.round(now - this.#waitingSince);
-      this.#fail(this.#queue, new HeraldError('HERALD_ERR_UNAVAILABLE', `IM store busy: another process held the write lock for ${waited} ms`));
-      return;
-    }
-    const delay = this.#retryMs;
-    this.#retryMs = Math.min(LOCK_RETRY_MAX_MS, delay * 2);
-    this.#lockTimer = setTimeout(() => {
-      this.#lockTimer = undefined;
-      this.flush();
-    }, delay);
-  }
-
-  /** Reject every write of `ops` (taken off the queue if it is the queue) and reset the lock wait. */
-  #fail(ops: Array<Op<C>>, err: HeraldError): void {
-    if (ops === this.#queue) this.#queue = [];
-    for (const op of ops) op.reject(err);
-    this.#waitingSince = undefined;
-    this.#retryMs = LOCK_RETRY_MIN_MS;
   }
 
   /** Fsync the WAL off the event loop, then answer every write committed before the fsync began. */
@@ -248,29 +162,25 @@ export class SqliteGroupCommit<C> {
   }
 
   /**
-   * Run a batch in the transaction `#lock` began, and commit it: first back to back; if a write
-   * throws, the group is rolled back to its savepoint and re-run with each write in its own
-   * savepoint, recording each write's outcome. Throws when the transaction itself fails.
+   * Run a batch in one transaction. Without savepoints, returns undefined (after rolling back)
+   * as soon as a write throws; with them, records each write's outcome. Throws when the
+   * transaction itself fails.
    */
-  #commit(batch: ReadonlyArray<Op<C>>): Outcome[] {
+  #commit(batch: ReadonlyArray<Op<C>>, savepoints: boolean): Outcome[] | undefined {
     const tx = this.#tx;
     const ctx = this.#ctx;
-    this.#waitingSince = undefined;
-    this.#retryMs = LOCK_RETRY_MIN_MS;
-    tx.group.run();
-    let results: Outcome[] | undefined = [];
-    try {
-      for (const op of batch) results.push({ ok: true, v: op.fn(ctx) });
-    } catch {
-      tx.rollbackGroup.run();
-      results = undefined;
-    }
-    if (results) {
-      tx.commit.run();
-      return results;
-    }
-    results = [];
+    const results: Outcome[] = [];
+    tx.begin.run();
     for (const op of batch) {
+      if (!savepoints) {
+        try {
+          results.push({ ok: true, v: op.fn(ctx) });
+        } catch {
+          tx.rollback.run();
+          return undefined;
+        }
+        continue;
+      }
       tx.savepoint.run();
       try {
         results.push({ ok: true, v: op.fn(ctx) });

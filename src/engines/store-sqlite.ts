@@ -12,9 +12,6 @@
  * loss. A reader may see a committed write up to one fsync before it is durable (its writer has
  * not been answered yet). With `synchronous: 'normal'` writes resolve at commit: they survive a
  * process crash, not a power loss.
- *
- * Workers of one host share the file: a write never blocks the event loop waiting for another
- * process's write lock (store-sqlite-commit.ts); past `lockWaitMs` it fails with HERALD_ERR_UNAVAILABLE.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -37,7 +34,7 @@ import type {
 } from '../core/im/store.js';
 import { type ConvRow, type MessageRow, newMessageId, toConv, toMessage } from './im-rows.js';
 import { appendedMessage, changesTarget, checkEditTarget, duplicateAppend, recipientsOf, unknownConversation, unknownRecipient } from './sql-append.js';
-import { BUSY_TIMEOUT_MS, type Db, SqliteGroupCommit, type Stmt } from './store-sqlite-commit.js';
+import { type Db, SqliteGroupCommit, type Stmt } from './store-sqlite-commit.js';
 
 /** Options of the SQLite store. */
 export interface SqliteStoreOptions {
@@ -45,8 +42,6 @@ export interface SqliteStoreOptions {
   readonly path: string;
   /** `full` resolves writes once their group commit is fsynced (default); `normal` survives a process crash, not a power loss. */
   readonly synchronous?: 'full' | 'normal';
-  /** Longest a group of writes waits for another process's write lock before failing with HERALD_ERR_UNAVAILABLE, ms (default 5 s). */
-  readonly lockWaitMs?: number;
 }
 
 type DbConstructor = new (path: string) => Db;
@@ -195,7 +190,7 @@ export class SqliteImStore implements ImStore {
     if (this.#options.path !== ':memory:') mkdirSync(dirname(this.#options.path), { recursive: true });
     const db = new Database(this.#options.path);
     // First: processes sharing the file (workers of one host) may open it at the same moment.
-    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    db.pragma('busy_timeout = 5000');
     db.pragma('journal_mode = WAL');
     // FULL would fsync inside COMMIT, on the event loop; the WAL is fsynced off-thread instead (#sync).
     db.pragma('synchronous = NORMAL');
@@ -214,7 +209,7 @@ export class SqliteImStore implements ImStore {
     }
     const s = prepareStatements(db);
     const durable = this.#options.synchronous !== 'normal' && this.#options.path !== ':memory:';
-    this.#live = { db, s, commits: new SqliteGroupCommit(db, s, durable ? `${this.#options.path}-wal` : undefined, this.#options.lockWaitMs) };
+    this.#live = { db, s, commits: new SqliteGroupCommit(db, s, durable ? `${this.#options.path}-wal` : undefined) };
   }
 
   async close(): Promise<void> {
